@@ -1,0 +1,69 @@
+#pragma once
+// The kernel interface. ops/ knows tensors and formats, never models: every function takes
+// plain pointers and sizes. Implementations dispatch at run time to the best instruction set
+// compiled in (Highway); EDGELLM_ISA=scalar|avx2|avx512|neon... forces one for tests.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/tensor_type.h"
+#include "ops/thread_pool.h"
+
+namespace edgellm::ops {
+
+using io::TensorType;
+
+// A weight matrix as stored by GGUF: n_out rows of n_in elements each (ggml ne0 = n_in,
+// ne1 = n_out), rows contiguous, row_stride bytes apart. n_in must be a multiple of the
+// type's block size.
+struct MatrixView {
+  TensorType type = TensorType::F32;
+  const void* data = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  size_t row_stride = 0;
+};
+
+// Whether this build has dequantization and dot kernels for `t`.
+bool type_supported(TensorType t);
+
+// dst[0..n) = dequantized src row of n elements (n a multiple of the block size).
+void dequantize_row(TensorType t, const void* src, float* dst, int64_t n);
+// src row of n floats -> quantized `t` (used by `edgellm quantize` and tests).
+void quantize_row(TensorType t, const float* src, void* dst, int64_t n);
+
+// y[t*n_out + o] = sum_i W[o][i] * x[t*n_in + i]   for t < n_tokens.
+// x: [n_tokens][n_in] fp32, y: [n_tokens][n_out] fp32. Work is split over the pool.
+void matmul(const MatrixView& W, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// Several matrices that share one input (Q/K/V, gate/up) in one pass over the pool, so the
+// input is quantized once and threads synchronise once.
+void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const float* x,
+                  int64_t n_tokens, ThreadPool& pool);
+
+// ---- element-wise and row ops (fp32) ----
+// out = x / rms(x) * w ; w may be null (no scale). In-place allowed.
+void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);
+void softmax(float* x, int64_t n);
+float dot_f32(const float* a, const float* b, int64_t n);
+void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a*x
+void add_f32(const float* a, const float* b, float* out, int64_t n);
+void scale_f32(float* x, float s, int64_t n);
+// out[i] = silu(gate[i]) * up[i]
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+// out[i] = gelu_tanh(gate[i]) * up[i]
+void gelu_mul(const float* gate, const float* up, float* out, int64_t n);
+// Rotary embedding on one head vector of head_dim elements at position pos, rotating the
+// first n_rot dims. neox=false pairs (2i, 2i+1); neox=true pairs (i, i+n_rot/2).
+// freq_scale multiplies the position (linear scaling).
+void rope(float* head, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
+          float freq_scale, bool neox);
+
+// Name of the instruction set in use ("AVX2", "AVX3", "NEON", "scalar"...).
+std::string active_isa();
+// Instruction sets compiled into this binary and usable on this CPU.
+std::vector<std::string> available_isas();
+// Force one (tests); returns false if not available. Also read from EDGELLM_ISA at start-up.
+bool force_isa(const std::string& name);
+
+}  // namespace edgellm::ops

@@ -1,0 +1,46 @@
+#pragma once
+// A persistent pool: threads are created once and woken per parallel region, so decode pays
+// a wake-up and a join per region, never a thread creation.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace edgellm::ops {
+
+class ThreadPool {
+ public:
+  // n_threads <= 0 means the number of physical cores.
+  explicit ThreadPool(int n_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_threads_; }
+  // Runs fn(thread_index) on every thread (the caller is thread 0) and waits for all.
+  void run(const std::function<void(int thread_index)>& fn);
+  // Splits [0, n) into size() contiguous chunks: fn(begin, end, thread_index).
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+  // Number of parallel regions run so far (synchronisation points; for bench/counting).
+  uint64_t regions() const { return regions_.load(std::memory_order_relaxed); }
+
+  static int physical_cores();
+
+ private:
+  void worker(int index);
+
+  int n_threads_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_start_, cv_done_;
+  const std::function<void(int)>* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+  std::atomic<uint64_t> regions_{0};
+};
+
+}  // namespace edgellm::ops
