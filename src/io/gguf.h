@@ -20,6 +20,9 @@ enum class ValueType : uint32_t {
   STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 
+// "UINT32", "STRING", ... ("INVALID" for ids outside the enum).
+std::string_view value_type_name(ValueType t);
+
 // One metadata value. Scalars keep their on-disk type; arrays are homogeneous.
 struct Value {
   ValueType type = ValueType::UINT8;
@@ -97,7 +100,8 @@ class GgufFile {
   std::string path_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
-  void* mapping_ = nullptr;  // non-null when we own an mmap
+  void* mapping_ = nullptr;  // non-null when we own an mmap (unmapped in the destructor)
+  size_t mapping_size_ = 0;
   uint32_t version_ = 0;
   uint32_t alignment_ = 32;
   std::vector<std::pair<std::string, Value>> kv_;
