@@ -1,0 +1,80 @@
+// edgellm chat: interactive multi-turn conversation in a terminal.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "util/error.h"
+
+namespace edgellm::cli {
+namespace {
+
+struct ChatArgs {
+  std::string model, system;
+  int32_t n_predict = 512;
+  int32_t n_ctx = 4096;
+  int32_t threads = 0;
+  sampling::SamplingParams sampling;
+};
+
+void chat_loop(const ChatArgs& a) {
+  auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  runtime::Session session(*engine, a.n_ctx);
+  std::vector<chat::Message> history;
+  auto start = [&] {
+    history.clear();
+    if (!a.system.empty()) history.push_back({"system", a.system});
+  };
+  start();
+  runtime::GenerateParams gp;
+  gp.sampling = a.sampling;
+  gp.max_tokens = a.n_predict;
+  gp.stop = engine->formatter().stop_strings();
+  const auto& tok = engine->tokenizer();
+  std::fprintf(stderr, "edgellm chat with %s. /reset starts over, /exit quits.\n",
+               engine->config().name.c_str());
+  std::string line;
+  for (;;) {
+    std::fprintf(stderr, "> ");
+    if (!std::getline(std::cin, line)) break;
+    if (line == "/exit" || line == "/quit") break;
+    if (line == "/reset") {
+      start();
+      session.reset();
+      std::fprintf(stderr, "(conversation cleared)\n");
+      continue;
+    }
+    if (line.empty()) continue;
+    history.push_back({"user", line});
+    const auto ids = tok.encode(engine->formatter().format(history, true), tok.add_bos_default(), true);
+    runtime::GenerateResult res;
+    try {
+      res = session.generate(ids, gp, [](const std::string& piece) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        return true;
+      });
+    } catch (const InvalidArgument& e) {
+      // The conversation outgrew the context: say so and keep the process alive.
+      history.pop_back();
+      std::fprintf(stderr, "error: %s (use /reset)\n", e.what());
+      continue;
+    }
+    std::printf("\n");
+    history.push_back({"assistant", res.text});
+  }
+}
+
+Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App& app) {
+  auto a = std::make_shared<ChatArgs>();
+  app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
+  app.add_option("--system", a->system, "System message");
+  app.add_option("-n,--n-predict", a->n_predict, "Max new tokens per answer")->capture_default_str();
+  app.add_option("-c,--ctx-size", a->n_ctx, "Context size in tokens")->capture_default_str();
+  app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
+  add_sampling_flags(app, a->sampling);
+  app.callback([a] { chat_loop(*a); });
+});
+
+}  // namespace
+}  // namespace edgellm::cli

@@ -1,0 +1,71 @@
+// edgellm run: one prompt in, the streamed answer out.
+#include <cstdio>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "util/error.h"
+
+namespace edgellm::cli {
+namespace {
+
+struct RunArgs {
+  std::string model, prompt, prompt_file, system;
+  int32_t n_predict = 256;
+  int32_t n_ctx = 4096;
+  int32_t threads = 0;
+  bool raw = false;
+  bool ignore_eos = false;
+  std::vector<std::string> stop;
+  sampling::SamplingParams sampling;
+};
+
+void run(const RunArgs& a) {
+  std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
+  if (prompt.empty()) throw InvalidArgument("empty prompt: pass the text with -p or -f");
+  auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  runtime::GenerateParams gp;
+  gp.sampling = a.sampling;
+  gp.max_tokens = a.n_predict;
+  gp.stop = a.stop;
+  gp.ignore_eos = a.ignore_eos;
+  std::string text = prompt;
+  if (!a.raw) {
+    std::vector<chat::Message> msgs;
+    if (!a.system.empty()) msgs.push_back({"system", a.system});
+    msgs.push_back({"user", prompt});
+    text = engine->formatter().format(msgs, true);
+    for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
+  }
+  const auto& tok = engine->tokenizer();
+  const auto ids = tok.encode(text, tok.add_bos_default(), /*parse_special=*/!a.raw);
+  runtime::Session session(*engine, a.n_ctx);
+  auto res = session.generate(ids, gp, [](const std::string& piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  std::printf("\n");
+  std::fprintf(stderr, "[prompt %d tokens in %.2f s (%.1f tok/s); generated %d tokens in %.2f s (%.1f tok/s); %s]\n",
+               res.n_prompt, res.prefill_seconds, res.n_prompt_evaluated / std::max(res.prefill_seconds, 1e-9),
+               res.n_generated, res.decode_seconds, res.n_generated / std::max(res.decode_seconds, 1e-9),
+               res.finish_reason.c_str());
+}
+
+Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
+  app.add_option("-p,--prompt", a->prompt, "Prompt text");
+  app.add_option("-f,--file", a->prompt_file, "Read the prompt from a file");
+  app.add_option("--system", a->system, "System message");
+  app.add_option("-n,--n-predict", a->n_predict, "Max new tokens (-1 = until the context is full)")->capture_default_str();
+  app.add_option("-c,--ctx-size", a->n_ctx, "Context size in tokens")->capture_default_str();
+  app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
+  app.add_flag("--raw", a->raw, "Send the prompt as is, without the chat template");
+  app.add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
+  app.add_option("--stop", a->stop, "Stop string (repeatable)");
+  add_sampling_flags(app, a->sampling);
+  app.callback([a] { run(*a); });
+});
+
+}  // namespace
+}  // namespace edgellm::cli

@@ -1,0 +1,132 @@
+#include "model/config.h"
+
+#include <cmath>
+#include <functional>
+#include <map>
+
+namespace edgellm::model {
+namespace {
+
+// The per-family part: which blocks a family uses. Hyper-parameters common to all families
+// are read in config_from_gguf.
+struct ArchSpec {
+  const char* name;
+  std::function<void(const io::GgufFile&, ModelConfig&)> describe;
+};
+
+std::string key(const ModelConfig& c, const char* suffix) { return c.arch + "." + suffix; }
+
+const std::vector<ArchSpec>& arch_specs() {
+  static const std::vector<ArchSpec> specs = {
+      {"llama", [](const io::GgufFile&, ModelConfig&) {}},
+      {"qwen2",
+       [](const io::GgufFile&, ModelConfig& c) {
+         c.qkv_bias = true;
+         c.rope_neox = true;
+       }},
+      {"gemma3",
+       [](const io::GgufFile& f, ModelConfig& c) {
+         c.rope_neox = true;
+         c.mlp = MlpKind::GeGLU;
+         c.qk_norm = true;
+         c.post_attn_norm = true;
+         c.post_ffn_norm = true;
+         c.embd_scale = std::sqrt(static_cast<float>(c.n_embd));
+         // Gemma 3 interleaves 5 sliding-window layers with 1 global layer; local layers use
+         // RoPE base 10k, global ones the metadata base.
+         c.sliding_window = static_cast<int32_t>(f.get_int(key(c, "attention.sliding_window")).value_or(512));
+         c.rope_base_local = 10000.0f;
+         for (int32_t il = 0; il < c.n_layer; ++il) c.layer_swa[il] = (il % 6) < 5;
+         if (auto s = f.get_float(key(c, "final_logit_softcapping"))) c.final_softcap = static_cast<float>(*s);
+         if (auto s = f.get_float(key(c, "attn_logit_softcapping"))) c.attn_softcap = static_cast<float>(*s);
+       }},
+  };
+  return specs;
+}
+
+int32_t positive(const io::GgufFile& f, const std::string& k, int64_t v, int64_t max) {
+  if (v <= 0 || v > max)
+    throw ModelFormatError(f.path() + ": metadata '" + k + "' = " + std::to_string(v) +
+                           " is out of range (1.." + std::to_string(max) + ")");
+  return static_cast<int32_t>(v);
+}
+
+}  // namespace
+
+std::vector<std::string> supported_architectures() {
+  std::vector<std::string> out;
+  for (const auto& s : arch_specs()) out.emplace_back(s.name);
+  return out;
+}
+
+ModelConfig config_from_gguf(const io::GgufFile& f) {
+  ModelConfig c;
+  c.arch = f.require_string("general.architecture");
+  c.name = f.get_string("general.name").value_or(c.arch);
+  const ArchSpec* spec = nullptr;
+  for (const auto& s : arch_specs())
+    if (c.arch == s.name) spec = &s;
+  if (!spec) {
+    std::string list;
+    for (const auto& n : supported_architectures()) list += (list.empty() ? "" : ", ") + n;
+    throw ModelFormatError(f.path() + ": architecture '" + c.arch +
+                           "' is not supported (supported: " + list + ")");
+  }
+  auto req = [&](const char* suffix, int64_t max) {
+    const std::string k = key(c, suffix);
+    return positive(f, k, f.require_int(k), max);
+  };
+  c.n_layer = req("block_count", 4096);
+  c.n_embd = req("embedding_length", 1 << 20);
+  c.n_head = req("attention.head_count", 4096);
+  c.n_ff = req("feed_forward_length", 1 << 22);
+  c.n_ctx_train = req("context_length", 1 << 24);
+  const std::string kv_key = key(c, "attention.head_count_kv");
+  c.n_head_kv = f.has(kv_key) ? positive(f, kv_key, f.require_int(kv_key), 4096) : c.n_head;
+  if (c.n_head % c.n_head_kv != 0)
+    throw ModelFormatError(f.path() + ": head_count " + std::to_string(c.n_head) +
+                           " is not a multiple of head_count_kv " + std::to_string(c.n_head_kv));
+  const std::string hd_key = key(c, "attention.key_length");
+  if (f.has(hd_key)) {
+    c.head_dim = positive(f, hd_key, f.require_int(hd_key), 1 << 16);
+  } else {
+    if (c.n_embd % c.n_head != 0)
+      throw ModelFormatError(f.path() + ": embedding_length is not a multiple of head_count");
+    c.head_dim = c.n_embd / c.n_head;
+  }
+  const std::string vl_key = key(c, "attention.value_length");
+  if (f.has(vl_key) && f.require_int(vl_key) != c.head_dim)
+    throw ModelFormatError(f.path() + ": value_length different from key_length is not supported");
+  c.norm_eps = static_cast<float>(f.get_float(key(c, "attention.layer_norm_rms_epsilon")).value_or(1e-5));
+  if (!(c.norm_eps > 0 && c.norm_eps < 1))
+    throw ModelFormatError(f.path() + ": layer_norm_rms_epsilon out of range");
+  c.rope_base = static_cast<float>(f.get_float(key(c, "rope.freq_base")).value_or(10000.0));
+  c.n_rot = static_cast<int32_t>(f.get_int(key(c, "rope.dimension_count")).value_or(c.head_dim));
+  if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)
+    throw ModelFormatError(f.path() + ": rope.dimension_count " + std::to_string(c.n_rot) +
+                           " must be even and at most the head size " + std::to_string(c.head_dim));
+  if (auto type = f.get_string(key(c, "rope.scaling.type")); type && *type == "linear") {
+    const double factor = f.get_float(key(c, "rope.scaling.factor")).value_or(1.0);
+    if (factor <= 0) throw ModelFormatError(f.path() + ": rope.scaling.factor must be positive");
+    c.rope_freq_scale = static_cast<float>(1.0 / factor);
+  }
+  c.layer_swa.assign(c.n_layer, false);
+  spec->describe(f, c);
+  if (auto s = f.get_float(key(c, "attention.scale"))) c.attn_scale = static_cast<float>(*s);
+  if (c.attn_scale == 0.0f) c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+
+  // Vocabulary size: metadata if present, else the token list (the embedding shape is checked
+  // against it when tensors load).
+  if (auto v = f.get_int(key(c, "vocab_size"))) {
+    c.n_vocab = positive(f, key(c, "vocab_size"), *v, 1 << 24);
+  } else if (auto* toks = f.get_string_array("tokenizer.ggml.tokens")) {
+    c.n_vocab = static_cast<int32_t>(toks->size());
+  } else if (auto* t = f.find_tensor("token_embd.weight"); t && t->ne.size() == 2) {
+    c.n_vocab = static_cast<int32_t>(t->ne[1]);
+  } else {
+    throw ModelFormatError(f.path() + ": cannot determine the vocabulary size");
+  }
+  return c;
+}
+
+}  // namespace edgellm::model

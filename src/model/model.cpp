@@ -1,0 +1,195 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "ops/ops.h"
+#include "util/error.h"
+
+namespace edgellm::model {
+namespace {
+
+void grow(std::vector<float>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+// Applies fn to each of n rows of width `width` in `data`, in parallel.
+template <typename Fn>
+void for_rows(ops::ThreadPool& pool, int64_t n, Fn&& fn) {
+  if (n == 1) {
+    fn(0);
+    return;
+  }
+  pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) fn(i);
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const std::string& path) {
+  return from_file(io::GgufFile::open(path));
+}
+
+std::unique_ptr<Model> Model::from_file(std::unique_ptr<io::GgufFile> file) {
+  std::unique_ptr<Model> m(new Model());
+  m->file_ = std::move(file);
+  m->config_ = config_from_gguf(*m->file_);
+  m->weights_ = load_weights(*m->file_, m->config_);
+  return m;
+}
+
+void Model::validate(const Batch& b) const {
+  const size_t n = b.tokens.size();
+  if (n == 0) throw InvalidArgument("empty batch");
+  if (b.pos.size() != n || b.cache.size() != n) throw InvalidArgument("batch arrays differ in length");
+  // Positions of each sequence must continue its cache without gaps.
+  std::map<const KvCache*, int32_t> next;
+  for (size_t i = 0; i < n; ++i) {
+    if (b.tokens[i] < 0 || b.tokens[i] >= config_.n_vocab)
+      throw InvalidArgument("token id " + std::to_string(b.tokens[i]) + " outside the vocabulary (0.." +
+                            std::to_string(config_.n_vocab - 1) + ")");
+    KvCache* c = b.cache[i];
+    if (!c) throw InvalidArgument("batch token without a cache");
+    auto [it, inserted] = next.try_emplace(c, c->size());
+    if (b.pos[i] != it->second)
+      throw InvalidArgument("position " + std::to_string(b.pos[i]) + " does not continue the sequence (expected " +
+                            std::to_string(it->second) + ")");
+    if (b.pos[i] >= c->n_ctx())
+      throw InvalidArgument("context full: position " + std::to_string(b.pos[i]) + " exceeds the context size " +
+                            std::to_string(c->n_ctx()));
+    ++it->second;
+  }
+  for (int32_t r : b.logit_rows)
+    if (r < 0 || static_cast<size_t>(r) >= n) throw InvalidArgument("logit row out of range");
+}
+
+void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float* logits, float* hidden) const {
+  validate(b);
+  const ModelConfig& c = config_;
+  const int64_t n = static_cast<int64_t>(b.size());
+  const int64_t d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
+  grow(ws.x, n * d);       // residual stream [n][d]
+  grow(ws.xn, n * d);      // normed input of a sub-layer [n][d]
+  grow(ws.q, n * qd);      // [n][n_head][hd]
+  grow(ws.k, n * kvd);     // [n][n_head_kv][hd]
+  grow(ws.v, n * kvd);     // [n][n_head_kv][hd]
+  grow(ws.attn, n * qd);   // attention output [n][n_head][hd]
+  grow(ws.proj, n * d);    // sub-layer output [n][d]
+  grow(ws.gate, n * c.n_ff);  // [n][n_ff]
+  grow(ws.up, n * c.n_ff);    // [n][n_ff]
+
+  // Embedding lookup: one dequantized row per token.
+  for_rows(pool, n, [&](int64_t t) {
+    const auto& E = weights_.token_embd;
+    const auto* row = static_cast<const uint8_t*>(E.data) + static_cast<size_t>(b.tokens[t]) * E.row_stride;
+    ops::dequantize_row(E.type, row, &ws.x[t * d], d);
+    if (c.embd_scale != 1.0f) ops::scale_f32(&ws.x[t * d], c.embd_scale, d);
+  });
+
+  for (int32_t il = 0; il < c.n_layer; ++il) {
+    const LayerWeights& L = weights_.layers[il];
+    // --- attention sub-layer ---
+    for (int64_t t = 0; t < n; ++t) ops::rmsnorm(&ws.x[t * d], L.attn_norm.data(), &ws.xn[t * d], d, c.norm_eps);
+    const ops::MatrixView qkv[3] = {L.wq, L.wk, L.wv};
+    float* const qkv_out[3] = {ws.q.data(), ws.k.data(), ws.v.data()};
+    ops::matmul_multi(qkv, qkv_out, 3, ws.xn.data(), n, pool);
+    const float rope_base = c.rope_base_for(il);
+    for (int64_t t = 0; t < n; ++t) {
+      float* q = &ws.q[t * qd];
+      float* k = &ws.k[t * kvd];
+      if (c.qkv_bias) {
+        ops::add_f32(q, L.bq.data(), q, qd);
+        ops::add_f32(k, L.bk.data(), k, kvd);
+        ops::add_f32(&ws.v[t * kvd], L.bv.data(), &ws.v[t * kvd], kvd);
+      }
+      for (int32_t h = 0; h < c.n_head; ++h) {
+        if (c.qk_norm) ops::rmsnorm(q + h * hd, L.q_norm.data(), q + h * hd, hd, c.norm_eps);
+        ops::rope(q + h * hd, hd, c.n_rot, b.pos[t], rope_base, c.rope_freq_scale, c.rope_neox);
+      }
+      for (int32_t h = 0; h < c.n_head_kv; ++h) {
+        if (c.qk_norm) ops::rmsnorm(k + h * hd, L.k_norm.data(), k + h * hd, hd, c.norm_eps);
+        ops::rope(k + h * hd, hd, c.n_rot, b.pos[t], rope_base, c.rope_freq_scale, c.rope_neox);
+      }
+      std::copy_n(k, kvd, b.cache[t]->k(il, b.pos[t]));
+      std::copy_n(&ws.v[t * kvd], kvd, b.cache[t]->v(il, b.pos[t]));
+    }
+    attention(b, il, ws, pool);
+    ops::matmul(L.wo, ws.attn.data(), n, ws.proj.data(), pool);
+    for (int64_t t = 0; t < n; ++t) {
+      float* p = &ws.proj[t * d];
+      if (c.post_attn_norm) ops::rmsnorm(p, L.post_attn_norm.data(), p, d, c.norm_eps);
+      ops::add_f32(&ws.x[t * d], p, &ws.x[t * d], d);
+      ops::rmsnorm(&ws.x[t * d], L.ffn_norm.data(), &ws.xn[t * d], d, c.norm_eps);
+    }
+    // --- feed-forward sub-layer ---
+    const ops::MatrixView gu[2] = {L.w_gate, L.w_up};
+    float* const gu_out[2] = {ws.gate.data(), ws.up.data()};
+    ops::matmul_multi(gu, gu_out, 2, ws.xn.data(), n, pool);
+    const int64_t ff = c.n_ff;
+    for (int64_t t = 0; t < n; ++t) {
+      float* g = &ws.gate[t * ff];
+      if (c.mlp == MlpKind::SwiGLU) ops::silu_mul(g, &ws.up[t * ff], g, ff);
+      else ops::gelu_mul(g, &ws.up[t * ff], g, ff);
+    }
+    ops::matmul(L.w_down, ws.gate.data(), n, ws.proj.data(), pool);
+    for (int64_t t = 0; t < n; ++t) {
+      float* p = &ws.proj[t * d];
+      if (c.post_ffn_norm) ops::rmsnorm(p, L.post_ffn_norm.data(), p, d, c.norm_eps);
+      ops::add_f32(&ws.x[t * d], p, &ws.x[t * d], d);
+    }
+  }
+  // Sequence lengths advance only after the whole pass succeeded.
+  for (int64_t t = 0; t < n; ++t) b.cache[t]->set_size(std::max(b.cache[t]->size(), b.pos[t] + 1));
+
+  // Output head only on the rows whose logits are wanted.
+  const int64_t nr = static_cast<int64_t>(b.logit_rows.size());
+  if (nr == 0) return;
+  grow(ws.rows, nr * d);
+  for (int64_t r = 0; r < nr; ++r)
+    ops::rmsnorm(&ws.x[b.logit_rows[r] * d], weights_.output_norm.data(), &ws.rows[r * d], d, c.norm_eps);
+  if (hidden) std::copy_n(ws.rows.data(), nr * d, hidden);
+  if (!logits) return;
+  ops::matmul(weights_.output, ws.rows.data(), nr, logits, pool);
+  if (c.final_softcap > 0) {
+    const float cap = c.final_softcap;
+    for (int64_t i = 0; i < nr * c.n_vocab; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+  }
+}
+
+void Model::attention(const Batch& b, int32_t il, Workspace& ws, ops::ThreadPool& pool) const {
+  const ModelConfig& c = config_;
+  const int64_t n = static_cast<int64_t>(b.size());
+  const int64_t hd = c.head_dim, qd = c.q_dim();
+  const int32_t group = c.n_head / c.n_head_kv;
+  int32_t max_ctx = 0;
+  for (const KvCache* kv : b.cache) max_ctx = std::max(max_ctx, kv->n_ctx());
+  grow(ws.scores, static_cast<size_t>(pool.size()) * max_ctx);
+  const bool swa = c.layer_swa[il] && c.sliding_window > 0;
+
+  // One task per (token, head): scores over the visible positions, softmax, weighted values.
+  pool.parallel_for(n * c.n_head, [&](int64_t begin, int64_t end, int thread) {
+    float* scores = &ws.scores[static_cast<size_t>(thread) * max_ctx];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t t = task / c.n_head;
+      const int32_t h = static_cast<int32_t>(task % c.n_head);
+      const KvCache& kv = *b.cache[t];
+      const int32_t p = b.pos[t];
+      const int32_t lo = swa ? std::max(0, p - c.sliding_window + 1) : 0;
+      const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
+      const float* q = &ws.q[t * qd + h * hd];
+      for (int32_t j = lo; j <= p; ++j) {
+        float s = ops::dot_f32(q, kv.k(il, j) + kv_off, hd) * c.attn_scale;
+        if (c.attn_softcap > 0) s = c.attn_softcap * std::tanh(s / c.attn_softcap);
+        scores[j - lo] = s;
+      }
+      ops::softmax(scores, p - lo + 1);
+      float* out = &ws.attn[t * qd + h * hd];
+      std::fill_n(out, hd, 0.0f);
+      for (int32_t j = lo; j <= p; ++j) ops::axpy_f32(scores[j - lo], kv.v(il, j) + kv_off, out, hd);
+    }
+  });
+}
+
+}  // namespace edgellm::model

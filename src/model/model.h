@@ -1,0 +1,70 @@
+#pragma once
+// A loaded model: the mapped GGUF file, its architecture description and weight views.
+// Read-only after load, so many sessions can share one Model; all mutable state lives in the
+// caller's KvCache and Workspace.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/gguf.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+#include "ops/thread_pool.h"
+
+namespace edgellm::model {
+
+// Tokens to run in one forward pass. Tokens may belong to different sequences (continuous
+// batching): each names its cache and position. Within one sequence, positions must be
+// consecutive and continue the cache (pos == cache->size() for the first new token).
+struct Batch {
+  std::vector<int32_t> tokens;    // [n]
+  std::vector<int32_t> pos;       // [n]
+  std::vector<KvCache*> cache;    // [n]
+  std::vector<int32_t> logit_rows;  // indices into tokens whose logits are wanted
+
+  void add(int32_t token, int32_t position, KvCache* kv, bool want_logits) {
+    if (want_logits) logit_rows.push_back(static_cast<int32_t>(tokens.size()));
+    tokens.push_back(token);
+    pos.push_back(position);
+    cache.push_back(kv);
+  }
+  size_t size() const { return tokens.size(); }
+  void clear() { tokens.clear(); pos.clear(); cache.clear(); logit_rows.clear(); }
+};
+
+// Scratch buffers reused across forward passes (grown on demand, never shrunk).
+struct Workspace {
+  std::vector<float> x, xn, q, k, v, attn, proj, gate, up, hidden;
+  std::vector<float> scores;  // [n_threads][n_ctx]
+  std::vector<float> rows;    // gathered final hidden rows for the output head
+};
+
+class Model {
+ public:
+  // Maps and validates the file; throws ModelFormatError / Error with the reason.
+  static std::unique_ptr<Model> load(const std::string& path);
+  static std::unique_ptr<Model> from_file(std::unique_ptr<io::GgufFile> file);
+
+  const ModelConfig& config() const { return config_; }
+  const io::GgufFile& file() const { return *file_; }
+  const Weights& weights() const { return weights_; }
+
+  // Runs the batch; writes logits [batch.logit_rows.size()][n_vocab] to `logits`
+  // (and, if `hidden` is non-null, the final-norm hidden states [same rows][n_embd]).
+  // Updates each cache's size. Throws InvalidArgument for bad tokens or positions.
+  void forward(const Batch& batch, Workspace& ws, ops::ThreadPool& pool, float* logits,
+               float* hidden = nullptr) const;
+
+ private:
+  Model() = default;
+  void validate(const Batch& batch) const;
+  void attention(const Batch& batch, int32_t layer, Workspace& ws, ops::ThreadPool& pool) const;
+
+  std::unique_ptr<io::GgufFile> file_;
+  ModelConfig config_;
+  Weights weights_;
+};
+
+}  // namespace edgellm::model

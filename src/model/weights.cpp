@@ -1,0 +1,88 @@
+#include "model/weights.h"
+
+#include <string>
+
+namespace edgellm::model {
+namespace {
+
+class Loader {
+ public:
+  Loader(const io::GgufFile& f) : f_(f) {}
+
+  ops::MatrixView matrix(const std::string& name, int64_t n_in, int64_t n_out) {
+    const io::TensorInfo& t = f_.require_tensor(name, {n_in, n_out});
+    if (!ops::type_supported(t.type))
+      throw ModelFormatError(f_.path() + ": tensor '" + name + "' has type " +
+                             std::string(io::type_name(t.type)) + ", which this build cannot compute with");
+    ops::MatrixView m;
+    m.type = t.type;
+    m.data = t.data;
+    m.n_in = n_in;
+    m.n_out = n_out;
+    m.row_stride = io::row_bytes(t.type, n_in);
+    bytes += t.nbytes;
+    return m;
+  }
+
+  std::vector<float> vector(const std::string& name, int64_t n) {
+    const io::TensorInfo& t = f_.require_tensor(name, {n});
+    if (t.type != io::TensorType::F32 && t.type != io::TensorType::F16 &&
+        t.type != io::TensorType::BF16)
+      throw ModelFormatError(f_.path() + ": tensor '" + name + "' must be F32, F16 or BF16, not " +
+                             std::string(io::type_name(t.type)));
+    std::vector<float> out(n);
+    ops::dequantize_row(t.type, t.data, out.data(), n);
+    return out;
+  }
+
+  uint64_t bytes = 0;
+
+ private:
+  const io::GgufFile& f_;
+};
+
+}  // namespace
+
+Weights load_weights(const io::GgufFile& f, const ModelConfig& c) {
+  Loader L(f);
+  Weights w;
+  w.token_embd = L.matrix("token_embd.weight", c.n_embd, c.n_vocab);
+  const uint64_t embd_bytes = L.bytes;
+  w.output_norm = L.vector("output_norm.weight", c.n_embd);
+  w.tied_output = f.find_tensor("output.weight") == nullptr;
+  if (w.tied_output) {
+    w.output = w.token_embd;
+  } else {
+    w.output = L.matrix("output.weight", c.n_embd, c.n_vocab);
+  }
+  w.layers.resize(c.n_layer);
+  for (int32_t il = 0; il < c.n_layer; ++il) {
+    LayerWeights& l = w.layers[il];
+    const std::string p = "blk." + std::to_string(il) + ".";
+    l.attn_norm = L.vector(p + "attn_norm.weight", c.n_embd);
+    l.wq = L.matrix(p + "attn_q.weight", c.n_embd, c.q_dim());
+    l.wk = L.matrix(p + "attn_k.weight", c.n_embd, c.kv_dim());
+    l.wv = L.matrix(p + "attn_v.weight", c.n_embd, c.kv_dim());
+    l.wo = L.matrix(p + "attn_output.weight", c.q_dim(), c.n_embd);
+    if (c.qkv_bias) {
+      l.bq = L.vector(p + "attn_q.bias", c.q_dim());
+      l.bk = L.vector(p + "attn_k.bias", c.kv_dim());
+      l.bv = L.vector(p + "attn_v.bias", c.kv_dim());
+    }
+    if (c.qk_norm) {
+      l.q_norm = L.vector(p + "attn_q_norm.weight", c.head_dim);
+      l.k_norm = L.vector(p + "attn_k_norm.weight", c.head_dim);
+    }
+    if (c.post_attn_norm) l.post_attn_norm = L.vector(p + "post_attention_norm.weight", c.n_embd);
+    l.ffn_norm = L.vector(p + "ffn_norm.weight", c.n_embd);
+    l.w_gate = L.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
+    l.w_up = L.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
+    l.w_down = L.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+    if (c.post_ffn_norm) l.post_ffn_norm = L.vector(p + "post_ffw_norm.weight", c.n_embd);
+  }
+  // Decode reads every layer matrix and the output head once; of the embedding only one row.
+  w.matrix_bytes = L.bytes - embd_bytes + (w.tied_output ? embd_bytes : 0);
+  return w;
+}
+
+}  // namespace edgellm::model

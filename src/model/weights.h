@@ -1,0 +1,36 @@
+#pragma once
+// Views of a model's weights. Matrices stay in the mmap'ed file (zero copy); small vectors
+// (norms, biases) are converted to fp32 once at load.
+#include <vector>
+
+#include "io/gguf.h"
+#include "model/config.h"
+#include "ops/ops.h"
+
+namespace edgellm::model {
+
+struct LayerWeights {
+  std::vector<float> attn_norm;       // [n_embd]
+  ops::MatrixView wq, wk, wv, wo;     // [q_dim x n_embd], [kv_dim x n_embd] x2, [n_embd x q_dim]
+  std::vector<float> bq, bk, bv;      // [q_dim], [kv_dim] x2 (qkv_bias only)
+  std::vector<float> q_norm, k_norm;  // [head_dim] (qk_norm only)
+  std::vector<float> post_attn_norm;  // [n_embd] (post_attn_norm only)
+  std::vector<float> ffn_norm;        // [n_embd]
+  ops::MatrixView w_gate, w_up;       // [n_ff x n_embd]
+  ops::MatrixView w_down;             // [n_embd x n_ff]
+  std::vector<float> post_ffn_norm;   // [n_embd] (post_ffn_norm only)
+};
+
+struct Weights {
+  ops::MatrixView token_embd;  // [n_vocab x n_embd]
+  std::vector<LayerWeights> layers;
+  std::vector<float> output_norm;  // [n_embd]
+  ops::MatrixView output;          // [n_vocab x n_embd]; the embedding when tied
+  bool tied_output = false;
+  uint64_t matrix_bytes = 0;  // bytes of all matrices read per decoded token (roofline)
+};
+
+// Checks every tensor's presence, shape and type; throws ModelFormatError naming it.
+Weights load_weights(const io::GgufFile& file, const ModelConfig& config);
+
+}  // namespace edgellm::model

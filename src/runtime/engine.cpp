@@ -1,0 +1,149 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+
+#include "sampling/stop_strings.h"
+#include "util/error.h"
+
+namespace edgellm::runtime {
+
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOptions& opts) {
+  auto e = std::unique_ptr<Engine>(new Engine());
+  e->model_ = model::Model::load(path);
+  e->tokenizer_ = tokenizer::Tokenizer::from_gguf(e->model_->file());
+  if (e->tokenizer_->n_vocab() != e->model_->config().n_vocab)
+    throw ModelFormatError(path + ": tokenizer has " + std::to_string(e->tokenizer_->n_vocab()) +
+                           " tokens but the model's vocabulary is " + std::to_string(e->model_->config().n_vocab));
+  const auto& tok = *e->tokenizer_;
+  const std::string bos = tok.bos_id() >= 0 ? tok.token_text(tok.bos_id()) : "";
+  const std::string eos = tok.eos_id() >= 0 ? tok.token_text(tok.eos_id()) : "";
+  e->formatter_ = chat::make_formatter(e->model_->file(), bos, eos);
+  e->pool_ = std::make_unique<ops::ThreadPool>(opts.n_threads);
+  return e;
+}
+
+Session::Session(const Engine& engine, int32_t n_ctx) : engine_(engine), cache_(engine.config(), n_ctx) {}
+
+void Session::reset() {
+  cache_.clear();
+  tokens_.clear();
+}
+
+void Session::prefill(size_t from, float* last_logits) {
+  model::Batch batch;
+  for (size_t i = from; i < tokens_.size(); i += n_batch_) {
+    const size_t end = std::min(tokens_.size(), i + static_cast<size_t>(n_batch_));
+    batch.clear();
+    for (size_t j = i; j < end; ++j)
+      batch.add(tokens_[j], static_cast<int32_t>(j), &cache_, j + 1 == tokens_.size());
+    engine_.model().forward(batch, ws_, engine_.pool(), batch.logit_rows.empty() ? nullptr : last_logits);
+  }
+}
+
+GenerateResult Session::generate(const std::vector<int32_t>& prompt, const GenerateParams& params,
+                                 const TextCallback& on_text) {
+  if (prompt.empty()) throw InvalidArgument("empty prompt: give at least one token of input");
+  if (static_cast<int64_t>(prompt.size()) >= n_ctx())
+    throw InvalidArgument("prompt is " + std::to_string(prompt.size()) + " tokens but the context holds " +
+                          std::to_string(n_ctx()) + "; shorten the prompt or raise the context size (-c)");
+  const auto& tok = engine_.tokenizer();
+  const int32_t n_vocab = engine_.config().n_vocab;
+  GenerateResult res;
+  res.n_prompt = static_cast<int32_t>(prompt.size());
+
+  // Reuse the longest cached prefix, but always run at least the last prompt token so that
+  // we have its logits.
+  size_t common = 0;
+  while (common < tokens_.size() && common < prompt.size() && tokens_[common] == prompt[common]) ++common;
+  common = std::min(common, prompt.size() - 1);
+  cache_.set_size(static_cast<int32_t>(common));
+  tokens_ = prompt;
+  res.n_prompt_evaluated = static_cast<int32_t>(prompt.size() - common);
+
+  std::vector<float> logits(n_vocab);
+  auto t0 = Clock::now();
+  try {
+    prefill(common, logits.data());
+  } catch (...) {
+    reset();  // a failed pass leaves the cache in an unknown state
+    throw;
+  }
+  res.prefill_seconds = seconds_since(t0);
+
+  sampling::Sampler sampler(params.sampling, n_vocab);
+  for (int32_t id : prompt) sampler.accept(id);
+  sampling::StopStringMatcher stops(params.stop);
+  tokenizer::StreamDecoder decoder(tok);
+  bool cancelled = false;
+  auto emit = [&](const std::string& piece) {
+    if (piece.empty()) return;
+    res.text += piece;
+    if (on_text && !on_text(piece)) cancelled = true;
+  };
+
+  t0 = Clock::now();
+  model::Batch batch;
+  for (;;) {
+    const int32_t id = sampler.sample(logits.data());
+    sampler.accept(id);
+    if (tok.is_end_of_generation(id) && !params.ignore_eos) {
+      res.finish_reason = "stop";
+      break;
+    }
+    ++res.n_generated;
+    res.token_logprobs.push_back(sampler.last_logprob());
+    res.token_entropies.push_back(sampler.last_entropy());
+    auto r = stops.feed(decoder.push(id));
+    emit(r.emit);
+    if (r.stopped) {
+      res.finish_reason = "stop";
+      break;
+    }
+    if (cancelled) {
+      res.finish_reason = "cancelled";
+      break;
+    }
+    if ((params.max_tokens >= 0 && res.n_generated >= params.max_tokens) ||
+        static_cast<int32_t>(tokens_.size()) >= n_ctx()) {
+      res.finish_reason = "length";
+      break;
+    }
+    batch.clear();
+    batch.add(id, static_cast<int32_t>(tokens_.size()), &cache_, true);
+    engine_.model().forward(batch, ws_, engine_.pool(), logits.data());
+    tokens_.push_back(id);
+  }
+  if (!stops.stopped() && !cancelled) {
+    emit(stops.feed(decoder.flush()).emit);
+    if (!stops.stopped()) emit(stops.flush());
+  }
+  res.decode_seconds = seconds_since(t0);
+  return res;
+}
+
+std::vector<float> Session::evaluate_all(const std::vector<int32_t>& tokens, int32_t n_batch) {
+  if (tokens.empty()) throw InvalidArgument("nothing to evaluate: no tokens");
+  if (static_cast<int64_t>(tokens.size()) > n_ctx())
+    throw InvalidArgument(std::to_string(tokens.size()) + " tokens do not fit the context of " +
+                          std::to_string(n_ctx()));
+  reset();
+  const int32_t n_vocab = engine_.config().n_vocab;
+  std::vector<float> logits(tokens.size() * static_cast<size_t>(n_vocab));
+  model::Batch batch;
+  for (size_t i = 0; i < tokens.size(); i += n_batch) {
+    const size_t end = std::min(tokens.size(), i + static_cast<size_t>(n_batch));
+    batch.clear();
+    for (size_t j = i; j < end; ++j) batch.add(tokens[j], static_cast<int32_t>(j), &cache_, true);
+    engine_.model().forward(batch, ws_, engine_.pool(), &logits[i * n_vocab]);
+  }
+  tokens_ = tokens;
+  return logits;
+}
+
+}  // namespace edgellm::runtime

@@ -1,0 +1,93 @@
+#pragma once
+// Engine: one loaded model with its tokenizer, chat formatter and thread pool, shared by
+// every session. Session: the per-conversation state (KV cache, tokens so far) and the
+// generation loop used by the CLI, the server and speculation alike.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chat/chat.h"
+#include "model/model.h"
+#include "ops/thread_pool.h"
+#include "sampling/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+namespace edgellm::runtime {
+
+struct EngineOptions {
+  int32_t n_threads = 0;  // 0: physical cores
+};
+
+class Engine {
+ public:
+  // Throws ModelFormatError / Error with a message naming the file and the problem.
+  static std::unique_ptr<Engine> load(const std::string& path, const EngineOptions& opts = {});
+
+  const model::Model& model() const { return *model_; }
+  const model::ModelConfig& config() const { return model_->config(); }
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const chat::ChatFormatter& formatter() const { return *formatter_; }
+  ops::ThreadPool& pool() const { return *pool_; }
+
+ private:
+  std::unique_ptr<model::Model> model_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<chat::ChatFormatter> formatter_;
+  std::unique_ptr<ops::ThreadPool> pool_;
+};
+
+struct GenerateParams {
+  sampling::SamplingParams sampling;
+  int32_t max_tokens = -1;          // < 0: until end of generation or the context is full
+  std::vector<std::string> stop;    // generation ends before any of these strings
+  bool ignore_eos = false;
+};
+
+struct GenerateResult {
+  std::string text;
+  std::string finish_reason;  // "stop" (end token or stop string), "length", "cancelled"
+  int32_t n_prompt = 0;       // prompt tokens given
+  int32_t n_prompt_evaluated = 0;  // prompt tokens actually run (the rest came from the cache)
+  int32_t n_generated = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+  std::vector<float> token_logprobs;  // per generated token, under the raw distribution
+  std::vector<float> token_entropies;
+};
+
+// Receives each piece of newly complete text; return false to cancel generation.
+using TextCallback = std::function<bool(const std::string& piece)>;
+
+class Session {
+ public:
+  Session(const Engine& engine, int32_t n_ctx);
+
+  // Runs the prompt (reusing the longest cached prefix) and samples until a stop condition.
+  // Throws InvalidArgument for an empty prompt or one that does not fit in the context.
+  GenerateResult generate(const std::vector<int32_t>& prompt, const GenerateParams& params,
+                          const TextCallback& on_text = nullptr);
+
+  // Evaluates tokens and returns logits for every position: [tokens.size()][n_vocab].
+  // Starts from an empty cache. Used by perplexity and the logits tests.
+  std::vector<float> evaluate_all(const std::vector<int32_t>& tokens, int32_t n_batch = 512);
+
+  void reset();
+  int32_t n_ctx() const { return cache_.n_ctx(); }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  const model::KvCache& cache() const { return cache_; }
+
+ private:
+  // Feeds tokens [from, end) of tokens_ in chunks; logits of the last one go to `last_logits`.
+  void prefill(size_t from, float* last_logits);
+
+  const Engine& engine_;
+  model::KvCache cache_;
+  model::Workspace ws_;
+  std::vector<int32_t> tokens_;  // what the cache holds, in order
+  int32_t n_batch_ = 512;
+};
+
+}  // namespace edgellm::runtime
