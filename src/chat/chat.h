@@ -17,15 +17,39 @@ struct Message {
   nlohmann::json extra = nlohmann::json::object();  // tool_calls, tool_call_id, name, ...
 };
 
+// {"role", "content", ...extra}. A "content" key in extra overrides content (so a caller can
+// pass null or a list of parts, which some templates distinguish from "").
+nlohmann::ordered_json message_to_json(const Message& m);
+
 class ChatFormatter {
  public:
   virtual ~ChatFormatter() = default;
   // tools: OpenAI tool definitions array, or null.
   virtual std::string format(const std::vector<Message>& messages, bool add_generation_prompt,
-                             const nlohmann::json& tools = nullptr) const = 0;
+                             const nlohmann::json& tools = nullptr) const;
+  // Same with the messages as JSON exactly as a client sent them. ordered_json keeps key
+  // order, which templates that print dicts (tojson) make visible in the prompt.
+  virtual std::string format_json(const nlohmann::ordered_json& messages,
+                                  bool add_generation_prompt,
+                                  const nlohmann::ordered_json& tools = nullptr) const = 0;
   // Extra stop strings the template implies (e.g. "<|im_end|>").
   virtual std::vector<std::string> stop_strings() const { return {}; }
 };
+
+// "<|im_start|>role\ncontent<|im_end|>\n" per message, "<|im_start|>assistant\n" to prompt.
+class ChatMLFormatter : public ChatFormatter {
+ public:
+  std::string format_json(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                          const nlohmann::ordered_json& tools = nullptr) const override;
+  std::vector<std::string> stop_strings() const override { return {"<|im_end|>"}; }
+};
+
+// Renders a Jinja chat template the way HF transformers' apply_chat_template does
+// (trim_blocks, lstrip_blocks, transformers' tojson / raise_exception / strftime_now).
+// Throws edgellm::Error with line and column if the template does not parse.
+std::unique_ptr<ChatFormatter> make_jinja_formatter(const std::string& template_source,
+                                                    const std::string& bos_token,
+                                                    const std::string& eos_token);
 
 // The model's own template (tokenizer.chat_template) when present, ChatML otherwise.
 // bos/eos token strings come from the vocabulary.
