@@ -111,7 +111,7 @@ void read_array(Cursor& c, Value& v, int depth) {
   v.elem_type = static_cast<ValueType>(et);
   const uint64_t n = c.read<uint64_t>("array length");
   if (n > c.remaining() / min_elem_bytes(et))
-    c.fail(c.context + " has an array of " + std::to_string(n) + " " +
+    c.fail("truncated or corrupt file: " + c.context + " has an array of " + std::to_string(n) + " " +
            std::string(value_type_name(v.elem_type)) + " elements that cannot fit in the " +
            std::to_string(c.remaining()) + " bytes remaining");
   const size_t count = static_cast<size_t>(n);
@@ -210,10 +210,10 @@ void GgufFile::parse(const std::string& label) {
   const uint64_t n_tensors = c.read<uint64_t>("tensor count");
   const uint64_t n_kv = c.read<uint64_t>("metadata count");
   if (n_kv > c.remaining() / kMinKvBytes)
-    c.fail("metadata count " + std::to_string(n_kv) + " cannot fit in the " +
+    c.fail("truncated or corrupt file: metadata count " + std::to_string(n_kv) + " cannot fit in the " +
            std::to_string(c.remaining()) + " bytes remaining after the header");
   if (n_tensors > c.remaining() / kMinTensorInfoBytes)
-    c.fail("tensor count " + std::to_string(n_tensors) + " cannot fit in the " +
+    c.fail("truncated or corrupt file: tensor count " + std::to_string(n_tensors) + " cannot fit in the " +
            std::to_string(c.remaining()) + " bytes remaining after the header");
 
   kv_.reserve(static_cast<size_t>(n_kv));
@@ -239,7 +239,7 @@ void GgufFile::parse(const std::string& label) {
   }
 
   if (n_tensors > c.remaining() / kMinTensorInfoBytes)
-    c.fail("tensor count " + std::to_string(n_tensors) + " cannot fit in the " +
+    c.fail("truncated or corrupt file: tensor count " + std::to_string(n_tensors) + " cannot fit in the " +
            std::to_string(c.remaining()) + " bytes remaining after the metadata");
   tensors_.reserve(static_cast<size_t>(n_tensors));
   for (uint64_t i = 0; i < n_tensors; ++i) {
