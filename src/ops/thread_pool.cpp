@@ -1,0 +1,146 @@
+#include "ops/thread_pool.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define EDGELLM_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define EDGELLM_PAUSE() asm volatile("yield")
+#else
+#define EDGELLM_PAUSE() ((void)0)
+#endif
+
+namespace edgellm::ops {
+namespace {
+// How long an idle thread spins before sleeping. Decode issues a region every few
+// microseconds, so a short spin avoids a futex wake-up (~5-20 us) per region.
+constexpr auto kSpin = std::chrono::microseconds(300);
+
+template <typename Pred>
+bool spin_until(Pred done) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    EDGELLM_PAUSE();
+    if ((i & 255) == 255 && std::chrono::steady_clock::now() - start > kSpin) return done();
+  }
+}
+}  // namespace
+
+int ThreadPool::physical_cores() {
+  // Distinct (package, core) pairs among online CPUs; SMT siblings share a core id.
+  std::set<std::pair<std::string, std::string>> cores;
+  for (int cpu = 0; cpu < 4096; ++cpu) {
+    const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream core(base + "core_id"), pkg(base + "physical_package_id");
+    if (!core) {
+      if (cpu > 0 && cores.empty()) break;
+      if (!cores.empty()) break;
+      continue;
+    }
+    std::string c, p;
+    core >> c;
+    pkg >> p;
+    cores.emplace(p, c);
+  }
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+  int n = static_cast<int>(cores.size());
+  if (n <= 0) n = hw;
+  if (hw > 0) n = std::min(n, hw);  // cgroup/affinity may restrict what we can run on
+  return std::max(1, n);
+}
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : physical_cores()) {
+  threads_.reserve(n_threads_ - 1);
+  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    generation_.fetch_add(1);
+  }
+  cv_start_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ThreadPool::worker(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
+      std::unique_lock<std::mutex> lock(mu_);
+      sleepers_.fetch_add(1);
+      cv_start_.wait(lock, [&] { return generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
+    }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load()) return;
+    try {
+      (*job_)(index);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+    if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::wait_done() {
+  if (spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  caller_sleeping_.store(true);
+  cv_done_.wait(lock, [&] { return pending_.load() == 0; });
+  caller_sleeping_.store(false);
+}
+
+void ThreadPool::run(const std::function<void(int)>& fn) {
+  regions_.fetch_add(1, std::memory_order_relaxed);
+  if (n_threads_ == 1) {
+    fn(0);
+    return;
+  }
+  job_ = &fn;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1);  // seq_cst: pairs with the sleepers_ increment in worker()
+  if (sleepers_.load() > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_start_.notify_all();
+  }
+  std::exception_ptr mine;
+  try {
+    fn(0);
+  } catch (...) {
+    mine = std::current_exception();
+  }
+  wait_done();
+  job_ = nullptr;
+  std::exception_ptr theirs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::swap(theirs, error_);
+  }
+  if (mine) std::rethrow_exception(mine);
+  if (theirs) std::rethrow_exception(theirs);
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  const int nt = static_cast<int>(std::min<int64_t>(n_threads_, n));
+  run([&](int t) {
+    if (t >= nt) return;
+    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+    fn(begin, end, t);
+  });
+}
+
+}  // namespace edgellm::ops

@@ -1,0 +1,161 @@
+// matmul / matmul_multi against a plain double-precision reference built from
+// dequantize_row (itself checked against the gguf Python package), for every type, ISA,
+// thread count, token count and misalignment.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "io/tensor_type.h"
+#include "ops/ops.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace edgellm::ops {
+namespace {
+using io::TensorType;
+using testing::IsaGuard;
+using testing::Misaligned;
+using testing::random_floats;
+
+struct Case {
+  TensorType type;
+  int64_t n_in, n_out;
+};
+
+// Quantized weights times int8-quantized activations: each activation element carries an
+// error of at most amax(its activation block)/254 (round to nearest of a 127-level scale),
+// so |y - ref| <= sum_i |w_i| * amax_256(x around i) / 254 (the 256-block amax bounds the
+// 32-block one). Float formats: fp32 accumulation, relative 1e-5 of sum |w x| suffices.
+double tolerance(TensorType t, const float* w, const float* x, int64_t n) {
+  double sabs = 0, qerr = 0;
+  for (int64_t i = 0; i < n; ++i) sabs += std::fabs(double(w[i]) * x[i]);
+  const bool float_weights = t == TensorType::F32 || t == TensorType::F16 || t == TensorType::BF16;
+  if (!float_weights) {
+    for (int64_t b = 0; b < n; b += 256) {
+      double amax = 0;
+      for (int64_t i = b; i < std::min(n, b + 256); ++i) amax = std::max(amax, double(std::fabs(x[i])));
+      for (int64_t i = b; i < std::min(n, b + 256); ++i) qerr += std::fabs(w[i]) * amax / 254;
+    }
+  }
+  return qerr * 1.01 + 2e-5 * sabs + 1e-6;
+}
+
+void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_off, uint32_t seed) {
+  const size_t rb = io::row_bytes(c.type, c.n_in);
+  // Quantize random weights, then take the dequantized values as the exact reference weights.
+  std::vector<float> wf = random_floats(static_cast<size_t>(c.n_in * c.n_out), seed);
+  Misaligned wbuf(rb * c.n_out, w_off);
+  for (int64_t o = 0; o < c.n_out; ++o)
+    quantize_row(c.type, &wf[o * c.n_in], wbuf.data() + o * rb, c.n_in);
+  for (int64_t o = 0; o < c.n_out; ++o) dequantize_row(c.type, wbuf.data() + o * rb, &wf[o * c.n_in], c.n_in);
+  Misaligned xbuf(sizeof(float) * c.n_in * n_tokens, x_off);
+  std::vector<float> xv = random_floats(static_cast<size_t>(c.n_in * n_tokens), seed + 7, -2.f, 2.f);
+  std::memcpy(xbuf.data(), xv.data(), xv.size() * 4);
+  std::vector<float> y(static_cast<size_t>(c.n_out * n_tokens), NAN);
+
+  ThreadPool pool(threads);
+  const MatrixView W{c.type, wbuf.data(), c.n_in, c.n_out, rb};
+  matmul(W, xbuf.floats(), n_tokens, y.data(), pool);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t o = 0; o < c.n_out; ++o) {
+      double ref = 0;
+      const float* w = &wf[o * c.n_in];
+      const float* x = &xv[t * c.n_in];
+      for (int64_t i = 0; i < c.n_in; ++i) ref += double(w[i]) * x[i];
+      const double tol = tolerance(c.type, w, x, c.n_in);
+      ASSERT_NEAR(y[t * c.n_out + o], ref, tol)
+          << io::type_name(c.type) << " isa=" << active_isa() << " n_in=" << c.n_in
+          << " n_out=" << c.n_out << " tokens=" << n_tokens << " t=" << t << " o=" << o
+          << " threads=" << threads << " w_off=" << w_off << " x_off=" << x_off;
+    }
+}
+
+const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
+                             TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                             TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
+
+class Matmul : public ::testing::TestWithParam<TensorType> {};
+
+TEST_P(Matmul, MatchesReferenceAllIsasShapesThreads) {
+  IsaGuard guard;
+  const TensorType t = GetParam();
+  const int64_t be = io::traits(t).block_elems;
+  const int64_t base = be == 256 ? 256 : 32;
+  // n_in: one block, odd block counts (vector tails), and a model-sized row.
+  const int64_t n_ins[] = {base, base * 3, base * 9, be == 256 ? 768 : 576};
+  const int64_t n_outs[] = {1, 5, 17, 67};
+  uint32_t seed = 1;
+  for (const std::string& isa : available_isas()) {
+    ASSERT_TRUE(force_isa(isa)) << isa;
+    for (int64_t n_in : n_ins)
+      for (int64_t n_out : n_outs)
+        for (int64_t nt : {1, 2, 3, 4, 5, 9})
+          check({t, n_in, n_out}, nt, 1 + static_cast<int>(seed % 3), (seed * 13) % 64, (seed * 5) % 64 & ~size_t{3},
+                seed), ++seed;
+  }
+}
+
+TEST_P(Matmul, MisalignedActivationsAndLargeBatch) {
+  IsaGuard guard;
+  const TensorType t = GetParam();
+  for (const std::string& isa : available_isas()) {
+    ASSERT_TRUE(force_isa(isa)) << isa;
+    for (int threads : {1, 2, 3}) {
+      check({t, 512, 33}, 1, threads, 1, 1, 100 + threads);    // x not even float-aligned
+      check({t, 512, 33}, 37, threads, 63, 2, 200 + threads);  // prefill-sized batch
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, Matmul, ::testing::ValuesIn(kTypes),
+                         [](const auto& info) { return std::string(io::type_name(info.param)); });
+
+TEST(MatmulMulti, EqualsSeparateMatmuls) {
+  IsaGuard guard;
+  const int64_t n_in = 576, nt = 3;
+  std::vector<std::vector<uint8_t>> bufs;
+  std::vector<MatrixView> Ws;
+  const TensorType types[] = {TensorType::Q4_1, TensorType::Q8_0, TensorType::F32};
+  const int64_t outs[] = {64, 32, 19};
+  for (int m = 0; m < 3; ++m) {
+    const size_t rb = io::row_bytes(types[m], n_in);
+    bufs.emplace_back(rb * outs[m]);
+    auto wf = random_floats(n_in * outs[m], 50 + m);
+    for (int64_t o = 0; o < outs[m]; ++o) quantize_row(types[m], &wf[o * n_in], bufs[m].data() + o * rb, n_in);
+    Ws.push_back({types[m], bufs[m].data(), n_in, outs[m], rb});
+  }
+  auto x = random_floats(n_in * nt, 99);
+  for (const std::string& isa : available_isas()) {
+    ASSERT_TRUE(force_isa(isa));
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      std::vector<std::vector<float>> multi(3), single(3);
+      float* ys[3];
+      for (int m = 0; m < 3; ++m) {
+        multi[m].assign(outs[m] * nt, NAN);
+        single[m].assign(outs[m] * nt, NAN);
+        ys[m] = multi[m].data();
+      }
+      matmul_multi(Ws.data(), ys, 3, x.data(), nt, pool);
+      for (int m = 0; m < 3; ++m) matmul(Ws[m], x.data(), nt, single[m].data(), pool);
+      for (int m = 0; m < 3; ++m)
+        for (size_t i = 0; i < multi[m].size(); ++i)
+          ASSERT_FLOAT_EQ(multi[m][i], single[m][i]) << isa << " m=" << m << " i=" << i;
+    }
+  }
+}
+
+TEST(Matmul, RejectsBadShapes) {
+  ThreadPool pool(1);
+  std::vector<uint8_t> w(1000);
+  std::vector<float> x(64), y(4);
+  const MatrixView bad{TensorType::Q4_K, w.data(), 64, 2, 36};
+  EXPECT_THROW(matmul(bad, x.data(), 1, y.data(), pool), Error);
+  const MatrixView unsupported{TensorType::Q2_K, w.data(), 256, 1, 84};
+  EXPECT_THROW(matmul(unsupported, x.data(), 1, y.data(), pool), Error);
+}
+
+}  // namespace
+}  // namespace edgellm::ops

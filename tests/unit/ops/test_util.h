@@ -1,0 +1,49 @@
+#pragma once
+// Shared helpers for the ops tests: seeded random data, misaligned buffers, ISA loops.
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+
+namespace edgellm::ops::testing {
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// A byte buffer whose payload starts `offset` bytes past a 64-byte boundary, so kernels
+// are exercised on misaligned pointers (GGUF tensors are only 32-byte aligned, and
+// activations can be any float* the caller has).
+class Misaligned {
+ public:
+  Misaligned(size_t bytes, size_t offset) : buf_(bytes + 128), offset_(offset) {
+    const auto base = reinterpret_cast<uintptr_t>(buf_.data());
+    start_ = ((base + 63) & ~uintptr_t{63}) - base + offset_;
+  }
+  uint8_t* data() { return buf_.data() + start_; }
+  float* floats() { return reinterpret_cast<float*>(data()); }
+
+ private:
+  std::vector<uint8_t> buf_;
+  size_t offset_;
+  size_t start_;
+};
+
+// Restores the ISA in use when a test that forces ISAs ends.
+class IsaGuard {
+ public:
+  IsaGuard() : saved_(active_isa()) {}
+  ~IsaGuard() { force_isa(saved_); }
+
+ private:
+  std::string saved_;
+};
+
+}  // namespace edgellm::ops::testing

@@ -1,0 +1,76 @@
+#include "ops/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
+using edgellm::ops::ThreadPool;
+
+TEST(ThreadPool, PhysicalCoresPositive) { EXPECT_GE(ThreadPool::physical_cores(), 1); }
+
+TEST(ThreadPool, DefaultSizeIsPhysicalCores) {
+  ThreadPool pool;
+  EXPECT_EQ(pool.size(), ThreadPool::physical_cores());
+}
+
+TEST(ThreadPool, RunVisitsEveryThreadOncePerRegion) {
+  for (int n : {1, 2, 3, 5}) {
+    ThreadPool pool(n);
+    ASSERT_EQ(pool.size(), n);
+    std::vector<std::atomic<int>> hits(n);
+    const uint64_t before = pool.regions();
+    for (int r = 0; r < 1000; ++r) pool.run([&](int t) { hits[t].fetch_add(1); });
+    for (int t = 0; t < n; ++t) EXPECT_EQ(hits[t].load(), 1000) << "thread " << t << " of " << n;
+    EXPECT_EQ(pool.regions() - before, 1000u);
+  }
+}
+
+TEST(ThreadPool, CallerIsThreadZero) {
+  ThreadPool pool(3);
+  const auto me = std::this_thread::get_id();
+  std::thread::id seen0;
+  pool.run([&](int t) {
+    if (t == 0) seen0 = std::this_thread::get_id();
+  });
+  EXPECT_EQ(seen0, me);
+}
+
+TEST(ThreadPool, ParallelForCoversRangeExactlyOnce) {
+  for (int n : {1, 2, 3}) {
+    ThreadPool pool(n);
+    for (int64_t len : {0, 1, 2, 3, 7, 100, 1001}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(len));
+      pool.parallel_for(len, [&](int64_t b, int64_t e, int t) {
+        EXPECT_LE(b, e);
+        EXPECT_LT(t, n);
+        for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+      });
+      for (int64_t i = 0; i < len; ++i) ASSERT_EQ(hits[i].load(), 1) << "i=" << i << " len=" << len;
+    }
+  }
+}
+
+TEST(ThreadPool, WakesAfterSleeping) {
+  // Long enough idle gap that workers fall back to the condition variable.
+  ThreadPool pool(2);
+  std::atomic<int> sum{0};
+  for (int r = 0; r < 3; ++r) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    pool.run([&](int t) { sum.fetch_add(t + 1); });
+  }
+  EXPECT_EQ(sum.load(), 3 * (1 + 2));
+}
+
+TEST(ThreadPool, PropagatesWorkerException) {
+  ThreadPool pool(2);
+  EXPECT_THROW(pool.run([](int t) {
+    if (t == 1) throw std::runtime_error("boom");
+  }),
+               std::runtime_error);
+  // The pool stays usable.
+  std::atomic<int> n{0};
+  pool.run([&](int) { n.fetch_add(1); });
+  EXPECT_EQ(n.load(), 2);
+}
