@@ -1,0 +1,66 @@
+// llama.cpp's tokenizer test vectors (ggml-vocab-*.gguf with .inp/.out files).
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "test_util.h"
+
+namespace edgellm::tokenizer {
+namespace {
+
+using namespace testing;
+
+struct Case {
+  std::string input;
+  std::vector<int32_t> ids;
+};
+
+// .inp: each input is followed by "\n__ggml_vocab_test__\n"; .out: one line of ids per input.
+std::vector<Case> read_cases(const std::string& vocab) {
+  const std::string inp = read_all(vocab + ".inp");
+  const std::string outp = read_all(vocab + ".out");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<Case> cases;
+  size_t pos = 0;
+  while (true) {
+    const size_t next = inp.find(sep, pos);
+    if (next == std::string::npos) break;
+    cases.push_back({inp.substr(pos, next - pos), {}});
+    pos = next + sep.size();
+  }
+  std::istringstream lines(outp);
+  std::string line;
+  size_t i = 0;
+  while (std::getline(lines, line) && i < cases.size()) {
+    std::istringstream ids(line);
+    int32_t id;
+    while (ids >> id) cases[i].ids.push_back(id);
+    ++i;
+  }
+  EXPECT_EQ(i, cases.size()) << "fewer output lines than inputs in " << vocab << ".out";
+  return cases;
+}
+
+void run_conformance(const std::string& name) {
+  const std::string path = vocab_path(name);
+  EDGELLM_REQUIRE_FILE(path);
+  EDGELLM_REQUIRE_FILE(path + ".inp");
+  auto l = load(path);
+  const auto cases = read_cases(path);
+  ASSERT_GT(cases.size(), 30u);
+  int failures = 0;
+  for (const auto& c : cases) {
+    const auto ids = l.tok->encode(c.input, /*add_bos=*/false, /*parse_special=*/false);
+    EXPECT_EQ(ids, c.ids) << "input: \"" << c.input << "\"";
+    failures += ids != c.ids;
+    // Round trip: the decoded ids give back the input exactly.
+    EXPECT_EQ(l.tok->decode(ids), c.input);
+  }
+  EXPECT_EQ(failures, 0) << "of " << cases.size() << " cases";
+}
+
+TEST(TokenizerConformance, Gpt2Vocab) { run_conformance("ggml-vocab-gpt-2.gguf"); }
+TEST(TokenizerConformance, LlamaSpmVocab) { run_conformance("ggml-vocab-llama-spm.gguf"); }
+
+}  // namespace
+}  // namespace edgellm::tokenizer
