@@ -1,0 +1,63 @@
+"""End-to-end CLI behaviour on the default model: answers, seeded sampling, memory."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import write_results
+
+
+def run(engine, args, **kw):
+    proc = subprocess.run([engine.path, *args], capture_output=True, text=True, timeout=600, **kw)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_greedy_answer_is_sensible(engine, smollm_path):
+    out = run(engine, ["run", "-m", smollm_path, "-p", "What is the capital of France?", "--temp", "0",
+                       "-n", "32"]).stdout
+    assert "Paris" in out, out
+
+
+def test_same_seed_same_text_different_seed_differs(engine, smollm_path):
+    args = ["run", "-m", smollm_path, "-p", "Write a short poem about the sea.", "-n", "40", "--temp", "1.0",
+            "--top-k", "0", "--top-p", "1", "--min-p", "0"]
+    a = run(engine, args + ["--seed", "7"]).stdout
+    b = run(engine, args + ["--seed", "7"]).stdout
+    c = run(engine, args + ["--seed", "8"]).stdout
+    assert a == b
+    assert a != c
+
+
+def test_stop_string_ends_generation(engine, smollm_path):
+    out = run(engine, ["run", "-m", smollm_path, "-p", "Count from 1 to 20, separated by commas.", "--temp", "0",
+                       "-n", "80", "--stop", "5"]).stdout
+    assert "5" not in out and "4" in out, out
+
+
+def test_max_tokens(engine, smollm_path):
+    proc = run(engine, ["run", "-m", smollm_path, "-p", "Tell me a long story.", "--temp", "0", "-n", "5"])
+    assert re.search(r"generated 5 tokens", proc.stderr), proc.stderr
+
+
+@pytest.mark.skipif(not shutil.which("/usr/bin/time"), reason="/usr/bin/time (Debian package 'time') is absent")
+def test_peak_rss_is_file_plus_kv_plus_64mb(engine, smollm_path):
+    """Weights stay mapped: peak RSS <= file size + KV cache + 64 MB."""
+    n_ctx, n_layer, kv_dim = 512, 30, 192
+    kv_bytes = 2 * n_layer * n_ctx * kv_dim * 4
+    proc = subprocess.run(["/usr/bin/time", "-v", engine.path, "run", "-m", smollm_path, "-c", str(n_ctx),
+                           "-p", "Write a paragraph about mountains.", "--temp", "0", "-n", "200"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    file_bytes = os.path.getsize(smollm_path)
+    limit = file_bytes + kv_bytes + 64 * 2**20
+    write_results("rss.json", {"peak_rss_bytes": rss_kb * 1024, "file_bytes": file_bytes, "kv_bytes": kv_bytes,
+                               "limit_bytes": limit})
+    print(f"peak RSS {rss_kb / 1024:.1f} MiB; file {file_bytes / 2**20:.1f} MiB + KV {kv_bytes / 2**20:.1f} MiB"
+          f" + 64 MiB = {limit / 2**20:.1f} MiB")
+    assert rss_kb * 1024 <= limit
