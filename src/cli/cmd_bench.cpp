@@ -1,0 +1,172 @@
+// edgellm bench: llama-bench-style prefill (ppN) and decode (tgN) speed, with the machine's
+// memory bandwidth measured in the same run and decode shown as a fraction of the roofline.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "ops/ops.h"
+#include "runtime/membw.h"
+#include "util/error.h"
+
+namespace edgellm::cli {
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  std::string prompts = "512", gens = "128", threads;
+  int32_t reps = 5;
+  bool json = false;
+};
+
+std::vector<int> parse_list(const std::string& s, const char* flag) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      const int v = std::stoi(item, &used);
+      if (used != item.size() || v < 0) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      throw InvalidArgument(std::string(flag) + " takes non-negative integers separated by commas, got '" + s + "'");
+    }
+  }
+  return out;
+}
+
+struct Stats {
+  double mean = 0, sd = 0;
+  std::vector<double> samples;
+};
+
+Stats stats(std::vector<double> v) {
+  Stats s;
+  s.samples = v;
+  for (double x : v) s.mean += x;
+  s.mean /= v.size();
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / (v.size() - 1)) : 0.0;
+  return s;
+}
+
+// Tokens/s of one run: n_prompt tokens in one batched pass (pp) or n_gen single-token passes
+// (tg), from an empty cache, logits computed as in real use.
+double run_once(const model::Model& m, ops::ThreadPool& pool, int n_prompt, int n_gen, std::mt19937& rng) {
+  const auto& c = m.config();
+  model::KvCache kv(c, std::max(1, n_prompt + n_gen));
+  model::Workspace ws;
+  std::vector<float> logits(c.n_vocab);
+  std::uniform_int_distribution<int> tok(0, c.n_vocab - 1);
+  model::Batch b;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (n_prompt > 0) {
+    for (int i = 0; i < n_prompt; i += 512) {
+      b.clear();
+      for (int j = i; j < std::min(n_prompt, i + 512); ++j) b.add(tok(rng), j, &kv, j == n_prompt - 1);
+      m.forward(b, ws, pool, logits.data());
+    }
+  }
+  for (int i = 0; i < n_gen; ++i) {
+    b.clear();
+    b.add(tok(rng), n_prompt + i, &kv, true);
+    m.forward(b, ws, pool, logits.data());
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return (n_prompt > 0 ? n_prompt : n_gen) / s;
+}
+
+void bench(const BenchArgs& a) {
+  if (a.reps < 1) throw InvalidArgument("-r must be at least 1");
+  const std::string path = resolve_model(a.model);
+  auto m = model::Model::load(path);
+  const auto& c = m->config();
+  uint64_t n_params = 0;
+  for (const auto& t : m->file().tensors()) n_params += t.n_elements();
+  const double size_mib = m->file().file_size() / 1048576.0;
+  const uint64_t bytes_per_token = m->weights().matrix_bytes;
+  const std::string ftype = [&] {
+    // Most common matrix type names the file, like llama-bench's "Q4_1".
+    std::map<std::string, uint64_t> by;
+    for (const auto& t : m->file().tensors())
+      if (t.ne.size() == 2) by[std::string(io::type_name(t.type))] += t.nbytes;
+    std::string best;
+    uint64_t most = 0;
+    for (auto& [k, v] : by)
+      if (v > most) most = v, best = k;
+    return best;
+  }();
+  char params_str[32];
+  std::snprintf(params_str, sizeof params_str, "%.2f M", n_params / 1e6);
+  const std::string model_type = c.arch + " " + ftype;
+
+  std::vector<int> thread_list = a.threads.empty() ? std::vector<int>{ops::ThreadPool::physical_cores()}
+                                                   : parse_list(a.threads, "-t");
+  const auto prompts = parse_list(a.prompts, "-p"), gens = parse_list(a.gens, "-n");
+  nlohmann::json results = nlohmann::json::array();
+  if (!a.json) {
+    std::printf("| model | size | params | isa | threads | test | t/s | mem GB/s | roofline t/s | of roofline |\n");
+    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  }
+  std::mt19937 rng(1234);
+  for (int nt : thread_list) {
+    if (nt < 1) throw InvalidArgument("-t values must be at least 1");
+    ops::ThreadPool pool(nt);
+    const auto bw = runtime::measure_read_bandwidth(pool);
+    const double roofline = bw.bytes_per_second / bytes_per_token;
+    std::vector<std::pair<int, int>> tests;
+    for (int p : prompts)
+      if (p > 0) tests.push_back({p, 0});
+    for (int g : gens)
+      if (g > 0) tests.push_back({0, g});
+    for (auto [np, ng] : tests) {
+      run_once(*m, pool, std::min(np, 32), std::min(ng, 8), rng);  // warm-up
+      std::vector<double> ts;
+      for (int r = 0; r < a.reps; ++r) ts.push_back(run_once(*m, pool, np, ng, rng));
+      const Stats s = stats(ts);
+      const bool decode = ng > 0;
+      const std::string test = decode ? "tg" + std::to_string(ng) : "pp" + std::to_string(np);
+      nlohmann::json j = {{"model_filename", path}, {"model_type", model_type},
+                          {"model_size", m->file().file_size()}, {"model_n_params", n_params},
+                          {"isa", ops::active_isa()}, {"n_prompt", np}, {"n_gen", ng}, {"n_threads", nt},
+                          {"avg_ts", s.mean}, {"stddev_ts", s.sd}, {"samples_ts", s.samples},
+                          {"mem_bandwidth_gbs", bw.bytes_per_second / 1e9},
+                          {"bytes_per_token", bytes_per_token}};
+      if (decode) {
+        j["roofline_ts"] = roofline;
+        j["roofline_fraction"] = s.mean / roofline;
+      }
+      results.push_back(j);
+      if (!a.json) {
+        std::printf("| %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f | %.1f | %s | %s |\n", model_type.c_str(),
+                    size_mib, params_str, ops::active_isa().c_str(), nt, test.c_str(), s.mean, s.sd,
+                    bw.bytes_per_second / 1e9, decode ? std::to_string(static_cast<int>(roofline)).c_str() : "",
+                    decode ? (std::to_string(static_cast<int>(std::lround(100 * s.mean / roofline))) + "%").c_str() : "");
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (a.json) std::printf("%s\n", results.dump(2).c_str());
+}
+
+Registrar reg("bench", "Prefill and decode speed, and decode as a fraction of the memory roofline",
+              [](CLI::App& app) {
+                auto a = std::make_shared<BenchArgs>();
+                app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
+                app.add_option("-p,--n-prompt", a->prompts, "Prompt lengths, comma-separated")->capture_default_str();
+                app.add_option("-n,--n-gen", a->gens, "Generated lengths, comma-separated")->capture_default_str();
+                app.add_option("-t,--threads", a->threads, "Thread counts, comma-separated (default: physical cores)");
+                app.add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
+                app.add_flag("--json", a->json, "One JSON array of results");
+                app.callback([a] { bench(*a); });
+              });
+
+}  // namespace
+}  // namespace edgellm::cli
