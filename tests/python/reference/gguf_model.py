@@ -1,0 +1,144 @@
+"""Load a GGUF checkpoint into NumPy arrays with the PyPI `gguf` package.
+
+Independent of the C++ engine: hyper-parameters come from the GGUF metadata and every
+quantized tensor is expanded to float32 by gguf.quants.dequantize (pure NumPy).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from gguf import GGUFReader
+from gguf.quants import dequantize
+
+SUPPORTED_ARCHS = ("llama", "qwen2", "gemma3")
+
+
+@dataclass
+class Config:
+    arch: str
+    n_layer: int
+    d_model: int
+    n_head: int
+    n_head_kv: int
+    head_dim: int         # per-head width of Q and K (== V width for these archs)
+    n_rot: int            # leading dims of each head that RoPE rotates
+    n_ff: int
+    n_vocab: int
+    rms_eps: float
+    rope_base: float      # global layers
+    rope_base_local: float  # sliding-window layers (gemma3 only; equals rope_base otherwise)
+    neox_rope: bool       # pairs (i, i + n_rot/2) instead of adjacent (2i, 2i+1)
+    sliding_window: int   # 0 = no sliding window anywhere
+    swa_period: int       # gemma3: layer il is global iff il % swa_period == swa_period - 1
+    attn_scale: float     # multiplies q.k
+    final_softcap: float  # 0 = none
+    embed_scale: float    # token embeddings are multiplied by this (gemma: sqrt(d_model))
+
+    def is_sliding(self, layer: int) -> bool:
+        if self.sliding_window <= 0 or self.swa_period <= 0:
+            return False
+        return layer % self.swa_period != self.swa_period - 1
+
+
+@dataclass
+class Model:
+    config: Config
+    # name -> float32 array, shape in NumPy order: matrices are [out_features, in_features]
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    def w(self, name: str) -> np.ndarray:
+        return self.weights[name]
+
+    def has(self, name: str) -> bool:
+        return name in self.weights
+
+
+def _field_value(reader: GGUFReader, key: str):
+    f = reader.fields.get(key)
+    if f is None:
+        return None
+    return f.contents()
+
+
+def read_metadata(reader: GGUFReader, keys_prefix: tuple[str, ...] = ("general.", "tokenizer.")) -> dict:
+    """All scalar/array metadata values keyed by name (tokenizer arrays included)."""
+    out = {}
+    for key in reader.fields:
+        if key.startswith("GGUF."):
+            continue
+        out[key] = _field_value(reader, key)
+    return out
+
+
+def config_from_metadata(md: dict) -> Config:
+    arch = md["general.architecture"]
+    if arch not in SUPPORTED_ARCHS:
+        raise ValueError(f"reference forward pass does not implement arch {arch!r}")
+
+    def get(name, default=None):
+        v = md.get(f"{arch}.{name}", default)
+        if v is None:
+            raise KeyError(f"GGUF metadata lacks {arch}.{name}")
+        return v
+
+    d_model = int(get("embedding_length"))
+    n_head = int(get("attention.head_count"))
+    n_head_kv = int(get("attention.head_count_kv", n_head))
+    head_dim = int(get("attention.key_length", d_model // n_head))
+    n_rot = int(get("rope.dimension_count", head_dim))
+    rope_base = float(get("rope.freq_base", 10000.0))
+    tokens = md.get("tokenizer.ggml.tokens")
+    n_vocab = int(md.get(f"{arch}.vocab_size") or len(tokens))
+
+    is_gemma3 = arch == "gemma3"
+    # gemma3 (llama.cpp hparams): 5 sliding-window layers then 1 global, local rope base 1e4.
+    sliding_window = int(get("attention.sliding_window", 0)) if is_gemma3 else 0
+    return Config(
+        arch=arch,
+        n_layer=int(get("block_count")),
+        d_model=d_model,
+        n_head=n_head,
+        n_head_kv=n_head_kv,
+        head_dim=head_dim,
+        n_rot=n_rot,
+        n_ff=int(get("feed_forward_length")),
+        n_vocab=n_vocab,
+        rms_eps=float(get("attention.layer_norm_rms_epsilon")),
+        rope_base=rope_base,
+        rope_base_local=10000.0 if is_gemma3 else rope_base,
+        neox_rope=arch in ("qwen2", "gemma3"),
+        sliding_window=sliding_window,
+        swa_period=6 if is_gemma3 else 0,
+        # gemma3 270m: query_pre_attn_scalar == head_dim, so 1/sqrt(head_dim) for every arch here.
+        attn_scale=1.0 / math.sqrt(head_dim),
+        final_softcap=float(md.get(f"{arch}.final_logit_softcapping") or 0.0),
+        embed_scale=math.sqrt(d_model) if is_gemma3 else 1.0,
+    )
+
+
+def load_model(path: str) -> Model:
+    """Read metadata and dequantize every tensor to float32."""
+    reader = GGUFReader(path)
+    md = read_metadata(reader)
+    cfg = config_from_metadata(md)
+    weights = {}
+    for t in reader.tensors:
+        # dequantize returns NumPy order: GGUF ne=[in, out] becomes shape (out, in).
+        arr = dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
+        weights[t.name] = np.ascontiguousarray(arr)
+    model = Model(config=cfg, weights=weights, metadata=md)
+    _check_shapes(model)
+    return model
+
+
+def _check_shapes(m: Model) -> None:
+    c = m.config
+    emb = m.w("token_embd.weight")
+    if emb.shape != (c.n_vocab, c.d_model):
+        raise ValueError(f"token_embd shape {emb.shape} != ({c.n_vocab}, {c.d_model})")
+    q = m.w("blk.0.attn_q.weight")
+    if q.shape != (c.n_head * c.head_dim, c.d_model):
+        raise ValueError(f"attn_q shape {q.shape} unexpected for {c}")
