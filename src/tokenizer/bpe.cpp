@@ -90,8 +90,9 @@ class BpeTokenizer final : public VocabTokenizer {
     std::vector<Sym> syms;
     syms.reserve(word.size());
     for (size_t i = 0; i < word.size(); ++i) {
-      int32_t id = byte_id_[static_cast<uint8_t>(word[i])];
-      if (id < 0) id = vocab_.unk;  // vocabulary lacks this byte: unknown, or dropped below
+      // A byte missing from the vocabulary (SmolLM2 lacks 0x1D, for one) is dropped, as HF
+      // tokenizers (no unk token) and llama.cpp do; such text cannot round-trip.
+      const int32_t id = byte_id_[static_cast<uint8_t>(word[i])];
       syms.push_back({id, static_cast<int32_t>(i) - 1, static_cast<int32_t>(i) + 1});
     }
     if (!syms.empty()) syms.back().next = -1;

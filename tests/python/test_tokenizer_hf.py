@@ -1,0 +1,151 @@
+"""Engine token ids vs HF `tokenizers` built from the same GGUF vocabulary.
+
+References (built here from tokens/merges/scores read with the gguf package; nothing comes
+from the engine):
+* SmolLM2 (gpt2 BPE, pre "smollm"): BPE + Sequence[Digits(individual), ByteLevel(regex)],
+  no normalizer, no added tokens (the engine runs with parse_special=false, so special-token
+  text is plain text).
+* The llama3 and qwen2 pre-tokenizer patterns: SmolLM2's vocab written to a vocabulary-only
+  GGUF with tokenizer.ggml.pre = llama-bpe / qwen2, reference Split(Regex(pattern)) + ByteLevel.
+* Gemma 3 (SentencePiece BPE with byte fallback, no space prefix): BPE whose merges are all
+  splits of each normal piece into two pieces, ranked by the merged piece's score (the
+  SentencePiece rule "merge the highest-scoring adjacent pair"), normalizer " " -> U+2581,
+  byte_fallback, user-defined tokens (whitespace/newline runs, ...) as non-normalized added
+  tokens (they are always split out, as in SentencePiece).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import write_results  # noqa: E402
+from tokenizer_corpus import corpus  # noqa: E402
+
+gguf = pytest.importorskip("gguf")
+tokenizers = pytest.importorskip("tokenizers")
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers  # noqa: E402
+
+N_STRINGS = 1200
+NORMAL, USER_DEFINED = 1, 4
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                  r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_PATTERN = LLAMA3_PATTERN.replace(r"\p{N}{1,3}", r"\p{N}")
+
+
+def read_vocab(path: str) -> dict:
+    r = gguf.GGUFReader(path)
+    out = {}
+    for key in ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+                "tokenizer.ggml.token_type", "tokenizer.ggml.scores", "tokenizer.ggml.merges"):
+        if key in r.fields:
+            out[key] = r.fields[key].contents()
+    return out
+
+
+def first_index(tokens: list[str]) -> dict:
+    vocab = {}
+    for i, t in enumerate(tokens):
+        vocab.setdefault(t, i)
+    return vocab
+
+
+def split_merge(m: str) -> tuple[str, str]:
+    sp = m.index(" ", 1)
+    return m[:sp], m[sp + 1:]
+
+
+def bpe_reference(md: dict, pre_steps, ignore_merges: bool = False) -> Tokenizer:
+    vocab = first_index(md["tokenizer.ggml.tokens"])
+    merges = [split_merge(m) for m in md["tokenizer.ggml.merges"]]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=ignore_merges))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(pre_steps)
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def spm_reference(md: dict) -> Tokenizer:
+    tokens, types, scores = (md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"],
+                             md["tokenizer.ggml.scores"])
+    vocab = first_index(tokens)
+    normal = [i for i, t in enumerate(types) if t == NORMAL]
+    normal.sort(key=lambda i: (-scores[i], i))
+    merges = []
+    for i in normal:
+        piece = tokens[i]
+        for k in range(1, len(piece)):
+            left, right = piece[:k], piece[k:]
+            if left in vocab and right in vocab:
+                merges.append((left, right))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, unk_token="<unk>",
+                               fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.add_tokens([AddedToken(tokens[i], normalized=False, special=False)
+                    for i, t in enumerate(types) if t == USER_DEFINED])
+    return tok
+
+
+def compare(engine, model_path: str, ref: Tokenizer, name: str) -> None:
+    texts = corpus(N_STRINGS)
+    ours = engine.tokenize(model_path, texts)
+    assert len(ours) == len(texts)
+    want = [e.ids for e in ref.encode_batch(texts, add_special_tokens=False)]
+    mismatches = [(t, w, o) for t, w, o in zip(texts, want, ours) if w != o]
+    n_tokens = sum(len(w) for w in want)
+    write_results(f"tokenizer_hf_{name}.json", {
+        "strings": len(texts), "reference_tokens": n_tokens, "mismatches": len(mismatches)})
+    print(f"{name}: {len(texts)} strings, {n_tokens} tokens, {len(mismatches)} mismatches")
+    detail = "\n".join(f"{t!r}\n  hf:  {w}\n  ours: {o}" for t, w, o in mismatches[:10])
+    assert not mismatches, f"{len(mismatches)}/{len(texts)} strings differ:\n{detail}"
+
+
+@pytest.fixture(scope="module")
+def smollm_vocab(smollm_path) -> dict:
+    return read_vocab(smollm_path)
+
+
+def test_corpus_is_large_and_deterministic():
+    a, b = corpus(N_STRINGS), corpus(N_STRINGS)
+    assert a == b and len(a) >= 1000 and len(set(a)) > 900
+
+
+def test_smollm2_matches_hf(engine, smollm_path, smollm_vocab):
+    assert smollm_vocab["tokenizer.ggml.pre"] == "smollm"
+    ref = bpe_reference(smollm_vocab, [pre_tokenizers.Digits(individual_digits=True),
+                                       pre_tokenizers.ByteLevel(add_prefix_space=False,
+                                                                use_regex=True)])
+    compare(engine, smollm_path, ref, "smollm2")
+
+
+def write_vocab_only(path: str, md: dict, pre: str) -> None:
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(md["tokenizer.ggml.tokens"])
+    w.add_token_types(md["tokenizer.ggml.token_type"])
+    w.add_token_merges(md["tokenizer.ggml.merges"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+@pytest.mark.parametrize("pre,pattern,ignore_merges", [
+    ("llama-bpe", LLAMA3_PATTERN, True),
+    ("qwen2", QWEN2_PATTERN, False),
+])
+def test_regex_pretokenizers_match_hf(engine, smollm_vocab, tmp_path, pre, pattern, ignore_merges):
+    path = str(tmp_path / f"vocab-{pre}.gguf")
+    write_vocab_only(path, smollm_vocab, pre)
+    ref = bpe_reference(smollm_vocab, [
+        pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)], ignore_merges)
+    compare(engine, path, ref, pre)
+
+
+def test_gemma3_matches_hf(engine, gemma3_path):
+    md = read_vocab(gemma3_path)
+    assert md["tokenizer.ggml.model"] == "llama"
+    compare(engine, gemma3_path, spm_reference(md), "gemma3")
