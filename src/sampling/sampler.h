@@ -33,14 +33,26 @@ class Sampler {
   // Entropy (nats) of that distribution.
   float last_entropy() const { return last_entropy_; }
   const SamplingParams& params() const { return params_; }
+  const std::vector<int32_t>& history() const { return history_; }
+  int32_t n_vocab() const { return n_vocab_; }
+
+  struct Cand {  // one surviving candidate during truncation
+    float logit;
+    int32_t id;
+  };
 
  private:
+  // Top-k, top-p, min-p, temperature and the draw, on logits that already carry penalties.
+  int32_t sample_truncated(const float* logits);
+
   SamplingParams params_;
   int32_t n_vocab_;
   std::mt19937_64 rng_;
   std::vector<int32_t> history_;
   float last_logprob_ = 0.0f;
   float last_entropy_ = 0.0f;
+  std::vector<Cand> scratch_;  // reused candidate buffer (avoids a 262k allocation per token)
+  std::vector<double> probs_;
 };
 
 }  // namespace edgellm::sampling

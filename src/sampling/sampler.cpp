@@ -1,0 +1,198 @@
+// Sampler: llama.cpp-compatible chain (penalties -> greedy | top-k -> top-p -> min-p -> temp ->
+// seeded draw). The draw builds its uniform double from raw mt19937_64 output, so the same seed
+// yields the same tokens on every platform and standard library.
+#include "sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <unordered_map>
+
+#include "util/error.h"
+
+namespace edgellm::sampling {
+namespace {
+
+using Cand = Sampler::Cand;
+
+// Strict total order: higher logit first, lower id breaks ties (deterministic partial sorts).
+inline bool better(const Cand& a, const Cand& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+// Uniform double in [0, 1) from the top 53 bits of one 64-bit draw.
+inline double uniform01(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace
+
+Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
+    : params_(params), n_vocab_(n_vocab), rng_(params.seed) {
+  if (n_vocab <= 0) throw InvalidArgument("sampler: n_vocab must be positive, got " + std::to_string(n_vocab));
+  if (std::isnan(params.temperature) || std::isnan(params.top_p) || std::isnan(params.min_p) ||
+      std::isnan(params.repeat_penalty) || std::isnan(params.presence_penalty) ||
+      std::isnan(params.frequency_penalty))
+    throw InvalidArgument("sampler: sampling parameters must not be NaN");
+  if (params.repeat_penalty <= 0.0f)
+    throw InvalidArgument("sampler: repeat_penalty must be > 0 (1 disables it), got " +
+                          std::to_string(params.repeat_penalty));
+  if (params.repeat_last_n < -1)
+    throw InvalidArgument("sampler: repeat_last_n must be >= -1 (-1: whole history, 0: off)");
+}
+
+void Sampler::accept(int32_t token) {
+  if (token < 0 || token >= n_vocab_)
+    throw InvalidArgument("sampler: accepted token id " + std::to_string(token) +
+                          " outside vocabulary of " + std::to_string(n_vocab_));
+  history_.push_back(token);
+}
+
+void Sampler::reset() {
+  history_.clear();
+  rng_.seed(params_.seed);
+  last_logprob_ = 0.0f;
+  last_entropy_ = 0.0f;
+}
+
+int32_t Sampler::sample(float* logits) {
+  if (logits == nullptr) throw InvalidArgument("sampler: logits pointer is null");
+  const int32_t n = n_vocab_;
+
+  // Raw distribution statistics (before any modification); also validates the input.
+  float max_raw = -std::numeric_limits<float>::infinity();
+  for (int32_t i = 0; i < n; ++i) {
+    const float x = logits[i];
+    if (std::isnan(x) || x == std::numeric_limits<float>::infinity())
+      throw Error("sampler: logit " + std::to_string(i) + " is " + (std::isnan(x) ? "NaN" : "+inf") +
+                  " (model produced invalid values)");
+    max_raw = std::max(max_raw, x);
+  }
+  if (max_raw == -std::numeric_limits<float>::infinity())
+    throw Error("sampler: every logit is -inf, no token can be chosen");
+  double sum = 0.0, sum_px = 0.0;
+  for (int32_t i = 0; i < n; ++i) {
+    if (logits[i] == -std::numeric_limits<float>::infinity()) continue;
+    const double d = static_cast<double>(logits[i]) - max_raw;
+    const double e = std::exp(d);
+    sum += e;
+    sum_px += e * d;
+  }
+  const double log_z = std::log(sum);  // log-normaliser relative to max_raw
+  last_entropy_ = static_cast<float>(log_z - sum_px / sum);
+
+  // Penalties over the last repeat_last_n accepted tokens. Raw values of touched logits are kept
+  // so the chosen token's raw log-probability can still be reported.
+  std::vector<std::pair<int32_t, float>> touched;
+  const bool penalise = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+                        params_.frequency_penalty != 0.0f;
+  if (penalise && params_.repeat_last_n != 0 && !history_.empty()) {
+    const size_t window = params_.repeat_last_n < 0
+                              ? history_.size()
+                              : std::min(history_.size(), static_cast<size_t>(params_.repeat_last_n));
+    std::unordered_map<int32_t, int32_t> counts;
+    for (size_t i = history_.size() - window; i < history_.size(); ++i) ++counts[history_[i]];
+    touched.reserve(counts.size());
+    for (const auto& [tok, cnt] : counts) {
+      float& x = logits[tok];
+      touched.emplace_back(tok, x);
+      if (x <= 0.0f) x *= params_.repeat_penalty; else x /= params_.repeat_penalty;
+      x -= static_cast<float>(cnt) * params_.frequency_penalty + params_.presence_penalty;
+    }
+  }
+  auto raw_logit = [&](int32_t id) {
+    for (const auto& [tok, raw] : touched)
+      if (tok == id) return raw;
+    return logits[id];
+  };
+
+  int32_t chosen = -1;
+  if (params_.temperature <= 0.0f) {
+    // Greedy: first maximum, i.e. lowest id among ties.
+    float best = -std::numeric_limits<float>::infinity();
+    for (int32_t i = 0; i < n; ++i)
+      if (logits[i] > best) { best = logits[i]; chosen = i; }
+    if (chosen < 0) chosen = 0;  // every logit penalised to -inf: unreachable with finite penalties
+  } else {
+    chosen = sample_truncated(logits);
+  }
+  last_logprob_ = static_cast<float>(static_cast<double>(raw_logit(chosen)) - max_raw - log_z);
+  return chosen;
+}
+
+int32_t Sampler::sample_truncated(const float* logits) {
+  const int32_t n = n_vocab_;
+  std::vector<Cand>& c = scratch_;
+  c.clear();
+  for (int32_t i = 0; i < n; ++i)
+    if (logits[i] != -std::numeric_limits<float>::infinity()) c.push_back({logits[i], i});
+  if (c.empty()) throw Error("sampler: every logit is -inf after penalties");
+
+  // Top-k: O(n) selection instead of a full sort.
+  size_t len = c.size();
+  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < len) {
+    len = static_cast<size_t>(params_.top_k);
+    std::nth_element(c.begin(), c.begin() + (len - 1), c.end(), better);
+    c.resize(len);
+  }
+  const float max_l = std::min_element(c.begin(), c.end(), better)->logit;  // best first
+
+  // Min-p keeps logits >= max + log(min_p) (p >= min_p * p_max); it does not depend on the
+  // renormalisation top-p performs, so it can be applied as a partition up front. Top-p's
+  // normaliser, however, is over the whole top-k set, so compute it first.
+  double z = 0.0;
+  for (size_t i = 0; i < len; ++i) z += std::exp(static_cast<double>(c[i].logit) - max_l);
+  size_t keep = len;
+  if (params_.min_p > 0.0f) {
+    const double thr = static_cast<double>(max_l) + std::log(std::min(1.0, static_cast<double>(params_.min_p)));
+    auto mid = std::partition(c.begin(), c.begin() + len,
+                              [&](const Cand& a) { return static_cast<double>(a.logit) >= thr; });
+    keep = std::max<size_t>(1, static_cast<size_t>(mid - c.begin()));
+  }
+
+  // Top-p: smallest sorted prefix whose cumulative probability reaches top_p. Sort lazily in
+  // growing chunks so a huge vocabulary with top-k off rarely needs a full sort.
+  size_t sorted = 0;
+  auto ensure_sorted = [&](size_t upto) {
+    upto = std::min(upto, keep);
+    if (upto <= sorted) return;
+    std::partial_sort(c.begin() + sorted, c.begin() + upto, c.begin() + keep, better);
+    sorted = upto;
+  };
+  if (params_.top_p < 1.0f) {
+    const double target = static_cast<double>(params_.top_p) * z;
+    double cum = 0.0;
+    size_t i = 0, chunk = 64;
+    size_t cut = keep;
+    bool found = false;
+    while (!found && i < keep) {
+      ensure_sorted(i + chunk);
+      for (; i < sorted; ++i) {
+        cum += std::exp(static_cast<double>(c[i].logit) - max_l);
+        if (cum >= target) { cut = i + 1; found = true; break; }
+      }
+      chunk *= 4;
+    }
+    keep = std::max<size_t>(1, std::min(keep, cut));
+  }
+  ensure_sorted(keep);  // canonical order for the draw
+
+  // Temperature, then the seeded draw over the kept candidates.
+  const double inv_t = 1.0 / static_cast<double>(params_.temperature);
+  probs_.resize(keep);
+  double total = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    probs_[i] = std::exp((static_cast<double>(c[i].logit) - max_l) * inv_t);
+    total += probs_[i];
+  }
+  const double r = uniform01(rng_) * total;
+  double cum = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    cum += probs_[i];
+    if (r < cum) return c[i].id;
+  }
+  return c[keep - 1].id;
+}
+
+}  // namespace edgellm::sampling
