@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "sampling/stop_strings.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
@@ -52,10 +51,7 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Gener
   if (static_cast<int64_t>(prompt.size()) >= n_ctx())
     throw InvalidArgument("prompt is " + std::to_string(prompt.size()) + " tokens but the context holds " +
                           std::to_string(n_ctx()) + "; shorten the prompt or raise the context size (-c)");
-  const auto& tok = engine_.tokenizer();
   const int32_t n_vocab = engine_.config().n_vocab;
-  GenerateResult res;
-  res.n_prompt = static_cast<int32_t>(prompt.size());
 
   // Reuse the longest cached prefix, but always run at least the last prompt token so that
   // we have its logits.
@@ -64,7 +60,6 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Gener
   common = std::min(common, prompt.size() - 1);
   cache_.set_size(static_cast<int32_t>(common));
   tokens_ = prompt;
-  res.n_prompt_evaluated = static_cast<int32_t>(prompt.size() - common);
 
   std::vector<float> logits(n_vocab);
   auto t0 = Clock::now();
@@ -74,57 +69,24 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Gener
     reset();  // a failed pass leaves the cache in an unknown state
     throw;
   }
-  res.prefill_seconds = seconds_since(t0);
+  const double prefill_seconds = seconds_since(t0);
 
-  sampling::Sampler sampler(params.sampling, n_vocab);
-  for (int32_t id : prompt) sampler.accept(id);
-  sampling::StopStringMatcher stops(params.stop);
-  tokenizer::StreamDecoder decoder(tok);
-  bool cancelled = false;
-  auto emit = [&](const std::string& piece) {
-    if (piece.empty()) return;
-    res.text += piece;
-    if (on_text && !on_text(piece)) cancelled = true;
-  };
-
+  SequenceState seq(engine_.tokenizer(), n_vocab, params, prompt, on_text);
   t0 = Clock::now();
   model::Batch batch;
   for (;;) {
-    const int32_t id = sampler.sample(logits.data());
-    sampler.accept(id);
-    if (tok.is_end_of_generation(id) && !params.ignore_eos) {
-      res.finish_reason = "stop";
-      break;
-    }
-    ++res.n_generated;
-    res.token_logprobs.push_back(sampler.last_logprob());
-    res.token_entropies.push_back(sampler.last_entropy());
-    auto r = stops.feed(decoder.push(id));
-    emit(r.emit);
-    if (r.stopped) {
-      res.finish_reason = "stop";
-      break;
-    }
-    if (cancelled) {
-      res.finish_reason = "cancelled";
-      break;
-    }
-    if ((params.max_tokens >= 0 && res.n_generated >= params.max_tokens) ||
-        static_cast<int32_t>(tokens_.size()) >= n_ctx()) {
-      res.finish_reason = "length";
-      break;
-    }
+    const int32_t id = seq.step(logits.data(), static_cast<int32_t>(tokens_.size()), n_ctx());
+    if (id < 0) break;
     batch.clear();
     batch.add(id, static_cast<int32_t>(tokens_.size()), &cache_, true);
     engine_.model().forward(batch, ws_, engine_.pool(), logits.data());
     tokens_.push_back(id);
   }
-  if (!stops.stopped() && !cancelled) {
-    emit(stops.feed(decoder.flush()).emit);
-    if (!stops.stopped()) emit(stops.flush());
-  }
+  GenerateResult& res = seq.result();
   res.decode_seconds = seconds_since(t0);
-  return res;
+  res.prefill_seconds = prefill_seconds;
+  res.n_prompt_evaluated = static_cast<int32_t>(prompt.size() - common);
+  return std::move(res);
 }
 
 std::vector<float> Session::evaluate_all(const std::vector<int32_t>& tokens, int32_t n_batch) {

@@ -11,6 +11,7 @@
 
 #include "chat/chat.h"
 #include "model/model.h"
+#include "runtime/sequence.h"
 #include "ops/thread_pool.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
@@ -38,28 +39,6 @@ class Engine {
   std::unique_ptr<chat::ChatFormatter> formatter_;
   std::unique_ptr<ops::ThreadPool> pool_;
 };
-
-struct GenerateParams {
-  sampling::SamplingParams sampling;
-  int32_t max_tokens = -1;          // < 0: until end of generation or the context is full
-  std::vector<std::string> stop;    // generation ends before any of these strings
-  bool ignore_eos = false;
-};
-
-struct GenerateResult {
-  std::string text;
-  std::string finish_reason;  // "stop" (end token or stop string), "length", "cancelled"
-  int32_t n_prompt = 0;       // prompt tokens given
-  int32_t n_prompt_evaluated = 0;  // prompt tokens actually run (the rest came from the cache)
-  int32_t n_generated = 0;
-  double prefill_seconds = 0;
-  double decode_seconds = 0;
-  std::vector<float> token_logprobs;  // per generated token, under the raw distribution
-  std::vector<float> token_entropies;
-};
-
-// Receives each piece of newly complete text; return false to cancel generation.
-using TextCallback = std::function<bool(const std::string& piece)>;
 
 class Session {
  public:

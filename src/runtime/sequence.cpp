@@ -1,0 +1,72 @@
+#include "runtime/sequence.h"
+
+namespace edgellm::runtime {
+
+SequenceState::SequenceState(const tokenizer::Tokenizer& tok, int32_t n_vocab, const GenerateParams& params,
+                             const std::vector<int32_t>& prompt, TextCallback on_text)
+    : tok_(tok),
+      params_(params),
+      sampler_(params.sampling, n_vocab),
+      stops_(params.stop),
+      decoder_(tok),
+      on_text_(std::move(on_text)) {
+  res_.n_prompt = static_cast<int32_t>(prompt.size());
+  // Penalties see the prompt too, as in llama.cpp.
+  for (int32_t id : prompt) sampler_.accept(id);
+}
+
+void SequenceState::emit(const std::string& piece) {
+  if (piece.empty()) return;
+  res_.text += piece;
+  if (on_text_ && !on_text_(piece)) cancelled_ = true;
+}
+
+void SequenceState::finish(const char* reason) {
+  // Whatever the detokenizer and the stop matcher still hold is released unless a stop
+  // string ended the text or the client is gone.
+  if (!stops_.stopped() && !cancelled_) {
+    emit(stops_.feed(decoder_.flush()).emit);
+    if (!stops_.stopped()) emit(stops_.flush());
+  }
+  res_.finish_reason = cancelled_ ? "cancelled" : reason;
+  finished_ = true;
+}
+
+void SequenceState::cancel() {
+  if (finished_) return;
+  cancelled_ = true;
+  finish("cancelled");
+}
+
+int32_t SequenceState::step(float* logits, int32_t n_cached, int32_t n_ctx) {
+  if (finished_) return -1;
+  if (params_.constraint) params_.constraint->mask(logits);
+  const int32_t id = sampler_.sample(logits);
+  sampler_.accept(id);
+  if (params_.constraint) params_.constraint->accept(id);
+  if (tok_.is_end_of_generation(id) && !params_.ignore_eos) {
+    finish("stop");
+    return -1;
+  }
+  ++res_.n_generated;
+  res_.tokens.push_back(id);
+  res_.token_logprobs.push_back(sampler_.last_logprob());
+  res_.token_entropies.push_back(sampler_.last_entropy());
+  const auto r = stops_.feed(decoder_.push(id));
+  emit(r.emit);
+  if (r.stopped) {
+    finish("stop");
+    return -1;
+  }
+  if (cancelled_) {
+    finish("cancelled");
+    return -1;
+  }
+  if ((params_.max_tokens >= 0 && res_.n_generated >= params_.max_tokens) || n_cached >= n_ctx) {
+    finish("length");
+    return -1;
+  }
+  return id;
+}
+
+}  // namespace edgellm::runtime

@@ -1,0 +1,80 @@
+#pragma once
+// The decode-side state of one generation: sampler, constraint, stop strings, streaming
+// detokenizer and the result being built. It is fed the logits of the last token run and
+// answers with the next token to run (or that the sequence is finished). The same object
+// drives a single Session and every sequence of the batch scheduler, so there is one
+// generation loop.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sampling/sampler.h"
+#include "sampling/stop_strings.h"
+#include "tokenizer/tokenizer.h"
+
+namespace edgellm::runtime {
+
+// Restricts which tokens may come next (JSON schema, grammar).
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  // Sets the logits of forbidden tokens to -infinity.
+  virtual void mask(float* logits) = 0;
+  virtual void accept(int32_t token) = 0;
+};
+
+struct GenerateParams {
+  sampling::SamplingParams sampling;
+  int32_t max_tokens = -1;        // < 0: until end of generation or the context is full
+  std::vector<std::string> stop;  // generation ends before any of these strings
+  bool ignore_eos = false;
+  std::shared_ptr<TokenConstraint> constraint;  // optional
+};
+
+struct GenerateResult {
+  std::string text;
+  std::string finish_reason;       // "stop" (end token or stop string), "length", "cancelled"
+  int32_t n_prompt = 0;            // prompt tokens given
+  int32_t n_prompt_evaluated = 0;  // prompt tokens actually run (the rest came from the cache)
+  int32_t n_generated = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+  std::vector<int32_t> tokens;        // generated ids (without the end-of-generation token)
+  std::vector<float> token_logprobs;  // per generated token, under the raw distribution
+  std::vector<float> token_entropies;
+};
+
+// Receives each piece of newly complete text; return false to cancel generation.
+using TextCallback = std::function<bool(const std::string& piece)>;
+
+class SequenceState {
+ public:
+  SequenceState(const tokenizer::Tokenizer& tok, int32_t n_vocab, const GenerateParams& params,
+                const std::vector<int32_t>& prompt, TextCallback on_text);
+
+  // logits: [n_vocab] for the last token run (modified). n_cached: tokens now in the cache;
+  // n_ctx: its capacity. Returns the token to run next, or -1 when the sequence is finished.
+  int32_t step(float* logits, int32_t n_cached, int32_t n_ctx);
+  // Stops the sequence from outside (client gone); finish_reason "cancelled".
+  void cancel();
+
+  bool finished() const { return finished_; }
+  GenerateResult& result() { return res_; }
+
+ private:
+  void emit(const std::string& piece);
+  void finish(const char* reason);
+
+  const tokenizer::Tokenizer& tok_;
+  GenerateParams params_;
+  sampling::Sampler sampler_;
+  sampling::StopStringMatcher stops_;
+  tokenizer::StreamDecoder decoder_;
+  TextCallback on_text_;
+  GenerateResult res_;
+  bool finished_ = false;
+  bool cancelled_ = false;
+};
+
+}  // namespace edgellm::runtime
