@@ -67,6 +67,9 @@ class GgufFile {
   uint32_t version() const { return version_; }
   uint64_t file_size() const { return size_; }
   uint32_t alignment() const { return alignment_; }
+  // The whole file's bytes (the mapping, or the caller's buffer) and where tensor data starts.
+  const uint8_t* bytes() const { return base_; }
+  uint64_t data_start() const { return data_start_; }
 
   // Metadata, in file order.
   const std::vector<std::pair<std::string, Value>>& metadata() const { return kv_; }
@@ -104,6 +107,7 @@ class GgufFile {
   size_t mapping_size_ = 0;
   uint32_t version_ = 0;
   uint32_t alignment_ = 32;
+  uint64_t data_start_ = 0;
   std::vector<std::pair<std::string, Value>> kv_;
   std::map<std::string, size_t, std::less<>> kv_index_;
   std::vector<TensorInfo> tensors_;

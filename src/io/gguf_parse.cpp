@@ -284,6 +284,7 @@ void GgufFile::parse(const std::string& label) {
 
   // Data section starts at the next multiple of the alignment (pos <= size, so no overflow).
   const uint64_t data_start = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
+  data_start_ = data_start;
   for (TensorInfo& t : tensors_) {
     const std::string tn = "tensor '" + t.name + "'";
     if (t.offset % alignment_ != 0)
