@@ -49,7 +49,7 @@ std::string VocabTokenizer::decode(const std::vector<int32_t>& ids, bool skip_sp
                                                  " out of range [0, " +
                                                  std::to_string(vocab_.size()) + ")");
     const bool control = is_control(id);
-    if (control && (skip_special || id == vocab_.bos)) continue;
+    if (control && skip_special) continue;
     std::string_view piece = bytes_[id];
     // SentencePiece puts a space in front of the text; take it away again at the start.
     if (at_start && vocab_.add_space_prefix && !control && !piece.empty() && piece[0] == ' ')

@@ -132,14 +132,37 @@ def write_vocab_only(path: str, md: dict, pre: str) -> None:
     w.close()
 
 
+def with_digit_groups(md: dict) -> dict:
+    """SmolLM2's vocab has single digits only; add 2- and 3-digit ASCII tokens and merges so
+    that how a pattern groups numbers (\\p{N}{1,3} vs \\p{N}) shows in the ids."""
+    md = dict(md)
+    tokens, types, merges = (list(md["tokenizer.ggml.tokens"]), list(md["tokenizer.ggml.token_type"]),
+                             list(md["tokenizer.ggml.merges"]))
+    digits = "0123456789"
+    for a in digits:
+        for b in digits:
+            tokens.append(a + b)
+            merges.append(f"{a} {b}")
+    for a in digits:
+        for b in digits:
+            for c in digits:
+                tokens.append(a + b + c)
+                merges.append(f"{a}{b} {c}")
+    types += [NORMAL] * (len(tokens) - len(types))
+    md.update({"tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
+               "tokenizer.ggml.merges": merges})
+    return md
+
+
 @pytest.mark.parametrize("pre,pattern,ignore_merges", [
     ("llama-bpe", LLAMA3_PATTERN, True),
     ("qwen2", QWEN2_PATTERN, False),
 ])
 def test_regex_pretokenizers_match_hf(engine, smollm_vocab, tmp_path, pre, pattern, ignore_merges):
     path = str(tmp_path / f"vocab-{pre}.gguf")
-    write_vocab_only(path, smollm_vocab, pre)
-    ref = bpe_reference(smollm_vocab, [
+    md = with_digit_groups(smollm_vocab)
+    write_vocab_only(path, md, pre)
+    ref = bpe_reference(md, [
         pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)], ignore_merges)
     compare(engine, path, ref, pre)
