@@ -51,10 +51,10 @@ struct BlockQ6_K {
   uint16_t d;
 };
 // Internal activation formats (never in files).
-// Q8_A: per-32 int8 with fp32 scale and the sum of the 32 quants (for offset formats).
+// Q8_A: per-32 int8 with fp32 scale d and s = d * sum(qs) (for the offset formats).
 struct BlockQ8_A {
   float d;
-  int32_t sum;  // sum of qs
+  float s;
   int8_t qs[QK];
 };
 // Q8_KA: per-256 int8 with fp32 scale and per-16 sums (K-quant mins).

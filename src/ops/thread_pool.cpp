@@ -27,7 +27,12 @@ bool spin_until(Pred done) {
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0;; ++i) {
     if (done()) return true;
-    EDGELLM_PAUSE();
+    // Pause first (lowest latency); later yield so that an oversubscribed machine (more
+    // pool threads than free cores) still lets the thread we wait for run.
+    if (i < 2048)
+      EDGELLM_PAUSE();
+    else
+      std::this_thread::yield();
     if ((i & 255) == 255 && std::chrono::steady_clock::now() - start > kSpin) return done();
   }
 }

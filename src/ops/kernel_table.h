@@ -1,0 +1,41 @@
+#pragma once
+// Per-instruction-set kernel table. Each Highway target fills one (kernels.cpp); the
+// public ops dispatch through active_kernels(), which force_isa() can switch.
+#include <cstddef>
+#include <cstdint>
+
+#include "ops/quant_blocks.h"
+
+namespace edgellm::ops {
+
+// Activation encoding a weight type's dot kernel expects.
+enum class ActKind { F32, Q8_A, Q8_KA };
+
+// rows [r0, r1) of a weight matrix (row_stride bytes apart, n_in elements each) times the
+// activations of n_tok tokens (act: token t starts at act + t * act_stride bytes, encoded as
+// the type's ActKind); writes y[t * ldy + r].
+using GemvFn = void (*)(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1,
+                        const uint8_t* act, size_t act_stride, int64_t n_tok, float* y, int64_t ldy);
+
+struct KernelTable {
+  const char* isa;
+  // Weight kernels indexed by KernelSlot.
+  GemvFn gemv[11];
+  // x[0..n) -> n/32 Q8_A blocks / n/256 Q8_KA blocks.
+  void (*quantize_q8a)(const float* x, int64_t n, BlockQ8_A* out);
+  void (*quantize_q8ka)(const float* x, int64_t n, BlockQ8_KA* out);
+  void (*rmsnorm)(const float* x, const float* w, float* out, int64_t n, float eps);
+  void (*softmax)(float* x, int64_t n);
+  float (*dot)(const float* a, const float* b, int64_t n);
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
+  void (*add)(const float* a, const float* b, float* out, int64_t n);
+  void (*scale)(float* x, float s, int64_t n);
+  void (*silu_mul)(const float* g, const float* u, float* out, int64_t n);
+  void (*gelu_mul)(const float* g, const float* u, float* out, int64_t n);
+};
+
+enum KernelSlot { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K };
+
+const KernelTable& active_kernels();
+
+}  // namespace edgellm::ops

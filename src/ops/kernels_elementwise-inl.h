@@ -1,0 +1,114 @@
+// Element-wise fp32 kernels, one copy per Highway target (included via foreach_target).
+#if defined(EDGELLM_OPS_ELEMENTWISE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef EDGELLM_OPS_ELEMENTWISE_INL_H_
+#undef EDGELLM_OPS_ELEMENTWISE_INL_H_
+#else
+#define EDGELLM_OPS_ELEMENTWISE_INL_H_
+#endif
+
+#include <cmath>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgellm::ops::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Applies f to full vectors and, for the tail, to a vector built from a zero-padded copy
+// (so every lane sees the same math as the body; no scalar fallback with other rounding).
+template <class D, class F>
+HWY_INLINE void MapBinary(D d, const float* a, const float* b, float* out, int64_t n, F f) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, a + i), hn::LoadU(d, b + i)), d, out + i);
+  if (i < n) {
+    HWY_ALIGN float ta[hn::MaxLanes(d)] = {}, tb[hn::MaxLanes(d)] = {}, to[hn::MaxLanes(d)];
+    for (int64_t j = i; j < n; ++j) ta[j - i] = a[j], tb[j - i] = b[j];
+    hn::Store(f(hn::Load(d, ta), hn::Load(d, tb)), d, to);
+    for (int64_t j = i; j < n; ++j) out[j] = to[j - i];
+  }
+}
+
+float DotF32(const float* a, const float* b, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + i + N), hn::LoadU(d, b + i + N), s1);
+  }
+  for (; i + N <= n; i += N) s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void AxpyF32(float a, const float* x, float* y, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const auto va = hn::Set(d, a);
+  MapBinary(d, x, y, y, n, [&](auto vx, auto vy) { return hn::MulAdd(va, vx, vy); });
+}
+
+void AddF32(const float* a, const float* b, float* out, int64_t n) {
+  const hn::ScalableTag<float> d;
+  MapBinary(d, a, b, out, n, [](auto va, auto vb) { return hn::Add(va, vb); });
+}
+
+void ScaleF32(float* x, float s, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const auto vs = hn::Set(d, s);
+  MapBinary(d, x, x, x, n, [&](auto vx, auto) { return hn::Mul(vx, vs); });
+}
+
+void RmsNorm(const float* x, const float* w, float* out, int64_t n, float eps) {
+  const hn::ScalableTag<float> d;
+  const float ss = DotF32(x, x, n);
+  const float s = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+  const auto vs = hn::Set(d, s);
+  if (w)
+    MapBinary(d, x, w, out, n, [&](auto vx, auto vw) { return hn::Mul(hn::Mul(vx, vs), vw); });
+  else
+    MapBinary(d, x, x, out, n, [&](auto vx, auto) { return hn::Mul(vx, vs); });
+}
+
+void Softmax(float* x, int64_t n) {
+  const hn::ScalableTag<float> d;
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  if (mx == -INFINITY) mx = 0;  // all masked: avoid inf - inf
+  const auto vmx = hn::Set(d, mx);
+  // exp(-inf) must be 0: clamp the argument to a finite value whose exp underflows to 0.
+  const auto lo = hn::Set(d, -104.f);
+  MapBinary(d, x, x, x, n, [&](auto v, auto) { return hn::Exp(d, hn::Max(hn::Sub(v, vmx), lo)); });
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  ScaleF32(x, 1.f / sum, n);
+}
+
+void SiluMul(const float* g, const float* u, float* out, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const auto one = hn::Set(d, 1.f);
+  const auto lo = hn::Set(d, -88.f);  // exp(88) is near FLT_MAX; silu(-88) is 0 anyway
+  MapBinary(d, g, u, out, n, [&](auto vg, auto vu) {
+    const auto e = hn::Exp(d, hn::Neg(hn::Max(vg, lo)));
+    return hn::Mul(hn::Div(vg, hn::Add(one, e)), vu);
+  });
+}
+
+void GeluMul(const float* g, const float* u, float* out, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const auto half = hn::Set(d, 0.5f), one = hn::Set(d, 1.f);
+  const auto k0 = hn::Set(d, 0.7978845608028654f), k1 = hn::Set(d, 0.044715f);
+  MapBinary(d, g, u, out, n, [&](auto v, auto vu) {
+    const auto inner = hn::Mul(k0, hn::MulAdd(hn::Mul(k1, hn::Mul(v, v)), v, v));
+    const auto t = hn::Tanh(d, inner);
+    return hn::Mul(hn::Mul(hn::Mul(half, v), hn::Add(one, t)), vu);
+  });
+}
+
+}  // namespace edgellm::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

@@ -1,0 +1,142 @@
+// matmul / matmul_multi: checks, activation quantization (once per call, shared by all
+// matrices), and the split of weight rows over the pool in one parallel region.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "ops/kernel_table.h"
+#include "ops/ops.h"
+#include "util/error.h"
+
+namespace edgellm::ops {
+
+void check_row_length(TensorType t, int64_t n, const char* what);  // ops.cpp
+
+namespace {
+
+int slot_of(TensorType t) {
+  switch (t) {
+    case TensorType::F32: return kF32;
+    case TensorType::F16: return kF16;
+    case TensorType::BF16: return kBF16;
+    case TensorType::Q8_0: return kQ8_0;
+    case TensorType::Q4_0: return kQ4_0;
+    case TensorType::Q4_1: return kQ4_1;
+    case TensorType::Q5_0: return kQ5_0;
+    case TensorType::Q5_1: return kQ5_1;
+    case TensorType::Q4_K: return kQ4_K;
+    case TensorType::Q5_K: return kQ5_K;
+    case TensorType::Q6_K: return kQ6_K;
+    default: return -1;
+  }
+}
+
+ActKind act_kind(TensorType t) {
+  switch (t) {
+    case TensorType::F32: case TensorType::F16: case TensorType::BF16: return ActKind::F32;
+    case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q6_K: return ActKind::Q8_KA;
+    default: return ActKind::Q8_A;
+  }
+}
+
+// Below this many weight bytes a region's wake-up costs more than the split saves.
+constexpr size_t kMinParallelBytes = 8 * 1024;
+// Token counts from which activation quantization is itself split over the pool.
+constexpr int64_t kParallelQuantTokens = 16;
+
+struct ActBuffers {
+  std::vector<uint8_t> a, k;
+};
+
+}  // namespace
+
+void matmul(const MatrixView& W, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  float* ys[1] = {y};
+  matmul_multi(&W, ys, 1, x, n_tokens, pool);
+}
+
+void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const float* x,
+                  int64_t n_tokens, ThreadPool& pool) {
+  if (n_mats <= 0 || n_tokens <= 0) return;
+  const int64_t n_in = Ws[0].n_in;
+  bool need_a = false, need_k = false;
+  size_t total = 0;
+  for (int m = 0; m < n_mats; ++m) {
+    const MatrixView& W = Ws[m];
+    check_row_length(W.type, W.n_in, "matmul");
+    if (W.n_in != n_in)
+      throw InvalidArgument("matmul_multi: matrices must share n_in (" + std::to_string(n_in) + " vs " +
+                            std::to_string(W.n_in) + ")");
+    if (W.n_out < 0 || (W.n_out > 0 && (!W.data || !ys[m])))
+      throw InvalidArgument("matmul: null data/output or negative n_out");
+    if (W.row_stride < io::row_bytes(W.type, W.n_in))
+      throw InvalidArgument("matmul: row_stride " + std::to_string(W.row_stride) + " is smaller than a " +
+                            std::string(io::type_name(W.type)) + " row of " + std::to_string(W.n_in) + " elements");
+    need_a |= act_kind(W.type) == ActKind::Q8_A;
+    need_k |= act_kind(W.type) == ActKind::Q8_KA;
+    total += static_cast<size_t>(W.n_out) * W.row_stride;
+  }
+  if (n_in == 0 || total == 0) {
+    for (int m = 0; m < n_mats; ++m) std::fill(ys[m], ys[m] + Ws[m].n_out * n_tokens, 0.f);
+    return;
+  }
+  const KernelTable& K = active_kernels();
+
+  // Quantized activations: [n_tokens][n_in/32] Q8_A and/or [n_tokens][n_in/256] Q8_KA.
+  // thread_local: one buffer per calling thread; workers reach it through these pointers
+  // (naming `bufs` inside the worker lambda would resolve to the worker's own copy).
+  thread_local ActBuffers tl_bufs;
+  ActBuffers& bufs = tl_bufs;
+  const size_t stride_a = static_cast<size_t>(n_in / 32) * sizeof(BlockQ8_A);
+  const size_t stride_k = static_cast<size_t>(n_in / 256) * sizeof(BlockQ8_KA);
+  if (need_a && bufs.a.size() < stride_a * n_tokens) bufs.a.resize(stride_a * n_tokens);
+  if (need_k && bufs.k.size() < stride_k * n_tokens) bufs.k.resize(stride_k * n_tokens);
+  auto quantize_tokens = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      if (need_a) K.quantize_q8a(x + t * n_in, n_in, reinterpret_cast<BlockQ8_A*>(bufs.a.data() + t * stride_a));
+      if (need_k) K.quantize_q8ka(x + t * n_in, n_in, reinterpret_cast<BlockQ8_KA*>(bufs.k.data() + t * stride_k));
+    }
+  };
+  if (need_a || need_k) {
+    if (n_tokens >= kParallelQuantTokens && pool.size() > 1)
+      pool.parallel_for(n_tokens, [&](int64_t b, int64_t e, int) { quantize_tokens(b, e); });
+    else
+      quantize_tokens(0, n_tokens);
+  }
+
+  // Each thread takes a contiguous share of all matrices' weight bytes (the decode cost).
+  const int nt = total < kMinParallelBytes ? 1 : pool.size();
+  auto work = [&](int tid) {
+    if (tid >= nt) return;
+    const size_t b0 = total * tid / nt, b1 = total * (tid + 1) / nt;
+    size_t base = 0;
+    for (int m = 0; m < n_mats; ++m) {
+      const MatrixView& W = Ws[m];
+      const size_t bytes = static_cast<size_t>(W.n_out) * W.row_stride;
+      auto row_at = [&](size_t b) -> int64_t {
+        if (b <= base) return 0;
+        return std::min<int64_t>(W.n_out, static_cast<int64_t>((b - base) / W.row_stride));
+      };
+      const int64_t r0 = row_at(b0), r1 = tid == nt - 1 ? W.n_out : row_at(b1);
+      base += bytes;
+      if (r0 >= r1) continue;
+      const uint8_t* act;
+      size_t act_stride;
+      switch (act_kind(W.type)) {
+        case ActKind::F32:
+          act = reinterpret_cast<const uint8_t*>(x), act_stride = static_cast<size_t>(n_in) * sizeof(float);
+          break;
+        case ActKind::Q8_A: act = bufs.a.data(), act_stride = stride_a; break;
+        default: act = bufs.k.data(), act_stride = stride_k; break;
+      }
+      K.gemv[slot_of(W.type)](static_cast<const uint8_t*>(W.data), W.row_stride, n_in, r0, r1, act, act_stride,
+                              n_tokens, ys[m], W.n_out);
+    }
+  };
+  if (nt == 1)
+    work(0);
+  else
+    pool.run(work);
+}
+
+}  // namespace edgellm::ops
