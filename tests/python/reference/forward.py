@@ -79,13 +79,27 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
 
 
-class Forward:
-    """Runs the whole sequence at once (equivalent to a decode from an empty KV cache)."""
+def q8_roundtrip(x: np.ndarray, block: int = 32) -> np.ndarray:
+    """Round x: [T, N] to 8-bit blocks of `block` values along N (scale = amax/127), the way
+    llama.cpp-style engines quantize matmul inputs. Used only to size test tolerances."""
+    T, N = x.shape
+    xb = x.reshape(T, N // block, block)                                   # [T, N/32, 32]
+    scale = np.abs(xb).max(axis=-1, keepdims=True) / 127.0                 # [T, N/32, 1]
+    q = np.round(xb / np.where(scale == 0, 1, scale))                      # [T, N/32, 32]
+    return (q * scale).reshape(T, N).astype(x.dtype)
 
-    def __init__(self, model: Model, dtype=np.float32):
+
+class Forward:
+    """Runs the whole sequence at once (equivalent to a decode from an empty KV cache).
+
+    quantize_activations=True emulates int8 matmul inputs (to measure that error, not as truth).
+    """
+
+    def __init__(self, model: Model, dtype=np.float32, quantize_activations: bool = False):
         self.m = model
         self.c: Config = model.config
         self.dtype = dtype
+        self.quantize_activations = quantize_activations
 
     def _w(self, name: str) -> np.ndarray:
         w = self.m.w(name)
@@ -93,6 +107,8 @@ class Forward:
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
         """x: [T, in] @ W[out, in]^T (+ bias[out]) -> [T, out]."""
+        if self.quantize_activations and x.shape[1] % 32 == 0:
+            x = q8_roundtrip(x)
         y = x @ self._w(name + ".weight").T
         if self.m.has(name + ".bias"):
             y = y + self._w(name + ".bias")
@@ -144,7 +160,7 @@ class Forward:
             x = self._layer(il, x, pos)
         x = self._norm(x, "output_norm")                                       # [T, D]
         head = "output" if self.m.has("output.weight") else "token_embd"       # tied if absent
-        out = x @ self._w(head + ".weight").T                                  # [T, V]
+        out = self._linear(x, head)                                            # [T, V]
         if c.final_softcap > 0:
             out = c.final_softcap * np.tanh(out / c.final_softcap)
         return out.astype(np.float32)

@@ -1,0 +1,189 @@
+"""Engine logits vs the independent NumPy reference (tests/python/reference).
+
+For every prompt and every position: the engine's top-1 token must equal the reference's, and
+the max and mean |logit difference| must stay under tolerances. Token ids come from the reference
+tokenizer (built from the GGUF vocabulary), so this test does not lean on the engine's tokenizer.
+
+Tolerances. The reference runs the dequantized weights in float32 with float activations. An
+engine that rounds matmul inputs to 8-bit blocks (as llama.cpp does) drifts from it; we measured
+that drift by running the reference with its inputs rounded to 32-value int8 blocks
+(Forward(quantize_activations=True)) on these prompts:
+  SmolLM2  max |diff| 0.9-2.7, mean |diff| 0.14-0.24, top-1 swaps where the margin was <= 0.20
+  gemma3   max |diff| 0.7-1.8, mean |diff| 0.10-0.21, top-1 swaps where the margin was <= 0.11
+  tiny     max |diff| 0.19,    mean |diff| 0.035
+The tolerances below are about 2x those figures (more for gemma3, whose K-quant weights take
+256-value activation blocks). An engine that keeps activations in float matches to ~2e-4; the
+figures printed by pytest -s (and /tmp/edgellm-results/logits.json) show which case applies.
+Top-1 may differ only where the reference's best two logits are within TIE_EPS (near ties, which
+8-bit rounding legitimately flips); such positions are reported, not failed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import EngineError, reference_model, write_results
+
+import reference
+
+# (max |diff|, mean |diff|) per model family; see the module docstring for the measurements.
+SMOLLM_TOL = (5.0, 0.5)
+GEMMA3_TOL = (5.0, 0.6)
+TINY_TOL = (0.5, 0.1)
+TIE_EPS = 0.5        # reference top-2 margin under which a top-1 swap is reported, not failed
+
+CHATML = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+          "<|im_end|>\n<|im_start|>user\nCan you give me three tips for staying focused while "
+          "studying?<|im_end|>\n<|im_start|>assistant\nSure! 1. Put your phone in another room.")
+PROSE = ("The lighthouse keeper climbed the spiral stairs every evening, counting the steps as his "
+         "father had taught him. From the lantern room he could see the fishing boats returning "
+         "through the fog, their lamps swaying like fireflies over the dark water. Nobody in the "
+         "village remembered a night when the light had failed, and he intended to keep it that way.")
+CODE = ("def fibonacci(n: int) -> list[int]:\n    \"\"\"Return the first n Fibonacci numbers.\"\"\"\n"
+        "    seq = [0, 1]\n    while len(seq) < n:\n        seq.append(seq[-1] + seq[-2])\n"
+        "    return seq[:n]\n\n\nif __name__ == \"__main__\":\n    print(fibonacci(10))\n")
+NUMBERS = ("Invoice 2024-0917: 3 x 12.50 EUR = 37.50 EUR; shipping 4.99; total 42.49. "
+           "Paid on 17/09/2024 at 14:05. Next primes: 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31,")
+MULTILINGUAL = ("Bonjour, comment allez-vous aujourd'hui ? Ich hoffe, es geht Ihnen gut. "
+                "今天天气很好。 Сегодня хорошая погода. ¿Dónde está la biblioteca?")
+LONG = " ".join([PROSE, "Meanwhile, in the city, the engineers argued about the new bridge."] * 2)
+
+SMOLLM_PROMPTS = {"chatml": (CHATML, True), "prose": (PROSE, False), "code": (CODE, False),
+                  "numbers": (NUMBERS, False), "multilingual": (MULTILINGUAL, False),
+                  "long": (LONG, False)}
+GEMMA3_PROMPTS = {"prose": PROSE, "code": CODE, "multilingual": MULTILINGUAL}
+
+_RESULTS: dict[str, dict] = {}
+
+
+def compare(name: str, ref: np.ndarray, eng: np.ndarray, tol: tuple[float, float], record: bool = True) -> dict:
+    """ref, eng: [T, V]. Returns figures; asserts top-1 agreement (modulo ties) and tolerance."""
+    assert eng.shape == ref.shape, f"{name}: engine logits {eng.shape} vs reference {ref.shape}"
+    assert np.isfinite(eng).all(), f"{name}: engine logits contain NaN/inf"
+    diff = np.abs(ref.astype(np.float64) - eng)                     # [T, V]
+    ref_top = np.argmax(ref, axis=1)                                # [T]
+    eng_top = np.argmax(eng, axis=1)                                # [T]
+    ties, bad = [], []
+    for pos in np.nonzero(ref_top != eng_top)[0]:
+        margin = float(ref[pos, ref_top[pos]] - ref[pos, eng_top[pos]])
+        (ties if margin < TIE_EPS else bad).append((int(pos), margin))
+    figures = {
+        "n_tokens": int(ref.shape[0]),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "max_abs_logit": float(np.abs(ref).max()),
+        "top1_agree": int((ref_top == eng_top).sum()),
+        "near_ties": ties,
+    }
+    if record:
+        _RESULTS[name] = figures
+        write_results("logits.json", _RESULTS)
+    print(f"\n{name:24s} T={figures['n_tokens']:3d}  max|diff|={figures['max_abs_diff']:.4f}  "
+          f"mean|diff|={figures['mean_abs_diff']:.5f}  max|logit|={figures['max_abs_logit']:.1f}  "
+          f"top1 {figures['top1_agree']}/{figures['n_tokens']}  near-ties={ties}")
+    assert not bad, f"{name}: top-1 differs at (position, reference margin) {bad}"
+    max_tol, mean_tol = tol
+    assert figures["max_abs_diff"] < max_tol, f"{name}: max |logit diff| {figures['max_abs_diff']:.4f} >= {max_tol}"
+    assert figures["mean_abs_diff"] < mean_tol, f"{name}: mean |logit diff| {figures['mean_abs_diff']:.4f} >= {mean_tol}"
+    return figures
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def smollm(smollm_path):
+    model = reference_model(smollm_path)
+    return model, reference.Forward(model), reference.GGUFTokenizer(model.metadata)
+
+
+@pytest.mark.parametrize("prompt", list(SMOLLM_PROMPTS))
+def test_smollm_logits_match_reference(engine, smollm, smollm_path, prompt):
+    model, fwd, tok = smollm
+    text, special = SMOLLM_PROMPTS[prompt]
+    ids = tok.encode(text, parse_special=special)
+    assert 16 <= len(ids) <= 200, f"prompt {prompt} has {len(ids)} tokens"
+    ref = fwd.logits(ids)                                           # [T, V]
+    eng = engine.logits(smollm_path, ids, model.config.n_vocab)     # [T, V]
+    compare(f"smollm2/{prompt}", ref, eng, SMOLLM_TOL)
+
+
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gemma3(gemma3_path):
+    model = reference_model(gemma3_path)
+    return model, reference.Forward(model), reference.GGUFTokenizer(model.metadata)
+
+
+@pytest.mark.parametrize("prompt", list(GEMMA3_PROMPTS))
+def test_gemma3_logits_match_reference(engine, gemma3, gemma3_path, prompt):
+    model, fwd, tok = gemma3
+    ids = [tok.bos_id] + tok.encode(GEMMA3_PROMPTS[prompt])
+    assert 16 <= len(ids) <= 200
+    try:
+        eng = engine.logits(gemma3_path, ids, model.config.n_vocab)
+    except EngineError as e:  # gemma3 support is optional in the engine: skip, never fail
+        pytest.skip(f"engine cannot run gemma3 yet: {e}")
+    ref = fwd.logits(ids)
+    compare(f"gemma3/{prompt}", ref, eng, GEMMA3_TOL)
+
+
+# ---------------------------------------------------------------------------------------------
+def test_tiny_qwen2_logits_match_reference(engine, tmp_path):
+    from reference.tiny_qwen2 import write_tiny_qwen2
+    info = write_tiny_qwen2(str(tmp_path / "tiny-qwen2.gguf"))
+    model = reference.load_model(info["path"])
+    assert model.config.neox_rope and model.has("blk.0.attn_q.bias") and model.has("output.weight")
+    ids = np.random.default_rng(7).integers(0, info["n_vocab"], size=48).tolist()
+    ref = reference.Forward(model).logits(ids)
+    eng = engine.logits(info["path"], ids, info["n_vocab"])
+    compare("tiny-qwen2/random48", ref, eng, TINY_TOL)
+
+
+# --- reference self-checks (no engine needed) -------------------------------------------------
+def test_reference_greedy_chatml_is_sensible(smollm):
+    """The reference alone must produce the right answer: guards against a wrong-but-agreeing pair."""
+    model, fwd, tok = smollm
+    prompt = ("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n")
+    out = reference.greedy(fwd, tok.encode(prompt, parse_special=True), 12, stop_ids=(2,))
+    text = tok.decode(out)
+    print(f"\nreference greedy: {text!r}")
+    assert "Paris" in text
+
+
+def _unpermute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
+    """Undo llama.cpp's converter permutation of attn_q/attn_k rows: GGUF rows are ordered
+    (head, pair i, member) for adjacent-pair rope; HF order is (head, member, pair i)."""
+    rows, cols = w.shape                                        # [n_head*Dh, D]
+    return w.reshape(n_head, rows // n_head // 2, 2, cols).swapaxes(1, 2).reshape(rows, cols)
+
+
+def test_reference_llama_rope_layout_equivalence(smollm):
+    """Adjacent-pair rope on the GGUF (permuted) weights == NeoX rope on un-permuted weights.
+    This is the claim the llama path rests on; it checks rope() and the layout reasoning."""
+    model, fwd, tok = smollm
+    c = model.config
+    ids = tok.encode(PROSE)[:24]
+    hf = reference.Model(config=reference.Config(**{**c.__dict__, "neox_rope": True}),
+                         weights=dict(model.weights), metadata=model.metadata)
+    for il in range(c.n_layer):
+        hf.weights[f"blk.{il}.attn_q.weight"] = _unpermute_rows(model.w(f"blk.{il}.attn_q.weight"), c.n_head)
+        hf.weights[f"blk.{il}.attn_k.weight"] = _unpermute_rows(model.w(f"blk.{il}.attn_k.weight"), c.n_head_kv)
+    a = fwd.logits(ids)                                         # [T, V]
+    b = reference.Forward(hf).logits(ids)                       # [T, V]
+    print(f"\nrope layouts: max |diff| = {np.abs(a - b).max():.2e}")
+    np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+@pytest.mark.parametrize("bug", ["neox_rope", "rope_base_1e4", "rms_eps_1e-2"])
+def test_compare_rejects_subtly_wrong_forward(smollm, bug):
+    """The tolerances are loose enough for int8 activations yet still catch plausible engine
+    bugs: a wrong rope pairing, a wrong rope base, a wrong RMSNorm epsilon (1e-2 instead of 1e-5)."""
+    model, fwd, tok = smollm
+    c = model.config.__dict__
+    changes = {"neox_rope": {"neox_rope": True}, "rope_base_1e4": {"rope_base": 1e4},
+               "rms_eps_1e-2": {"rms_eps": 1e-2}}[bug]
+    wrong = reference.Model(config=reference.Config(**{**c, **changes}), weights=model.weights,
+                            metadata=model.metadata)
+    ids = tok.encode(PROSE)
+    with pytest.raises(AssertionError) as err:
+        compare(f"wrong/{bug}", fwd.logits(ids), reference.Forward(wrong).logits(ids), SMOLLM_TOL, record=False)
+    print(f"\nrejected {bug}: {str(err.value).splitlines()[0][:160]}")
