@@ -66,19 +66,29 @@ def bpe_reference(md: dict, pre_steps, ignore_merges: bool = False) -> Tokenizer
     return tok
 
 
+def spm_merges(md: dict) -> list:
+    """Every split of a normal piece into two vocabulary pieces, best merged score first."""
+    if "_merges" not in md:
+        tokens, types, scores = (md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"],
+                                 md["tokenizer.ggml.scores"])
+        vocab = first_index(tokens)
+        normal = [i for i, t in enumerate(types) if t == NORMAL]
+        normal.sort(key=lambda i: (-scores[i], i))
+        merges = []
+        for i in normal:
+            piece = tokens[i]
+            for k in range(1, len(piece)):
+                left, right = piece[:k], piece[k:]
+                if left in vocab and right in vocab:
+                    merges.append((left, right))
+        md["_merges"] = merges
+    return md["_merges"]
+
+
 def spm_reference(md: dict) -> Tokenizer:
-    tokens, types, scores = (md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"],
-                             md["tokenizer.ggml.scores"])
+    tokens, types = md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"]
     vocab = first_index(tokens)
-    normal = [i for i, t in enumerate(types) if t == NORMAL]
-    normal.sort(key=lambda i: (-scores[i], i))
-    merges = []
-    for i in normal:
-        piece = tokens[i]
-        for k in range(1, len(piece)):
-            left, right = piece[:k], piece[k:]
-            if left in vocab and right in vocab:
-                merges.append((left, right))
+    merges = spm_merges(md)
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, unk_token="<unk>",
                                fuse_unk=True))
     tok.normalizer = normalizers.Replace(" ", "\u2581")
@@ -87,9 +97,19 @@ def spm_reference(md: dict) -> Tokenizer:
     return tok
 
 
-def compare(engine, model_path: str, ref: Tokenizer, name: str) -> None:
+def add_control_tokens(ref: Tokenizer, md: dict) -> Tokenizer:
+    """With parse_special the engine also splits out control (3) and unknown (2) tokens."""
+    tokens, types = md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"]
+    ref.add_special_tokens([AddedToken(tokens[i], normalized=False, special=True)
+                            for i, t in enumerate(types) if t in (2, 3)])
+    return ref
+
+
+def compare(engine, model_path: str, ref: Tokenizer, name: str, special: bool = False) -> None:
     texts = corpus(N_STRINGS)
-    ours = engine.tokenize(model_path, texts)
+    if special:  # make sure real special-token text occurs often
+        texts = [t if i % 3 else f"<|im_start|>{t}<end_of_turn><|im_end|>" for i, t in enumerate(texts)]
+    ours = engine.tokenize(model_path, texts, special=special)
     assert len(ours) == len(texts)
     want = [e.ids for e in ref.encode_batch(texts, add_special_tokens=False)]
     mismatches = [(t, w, o) for t, w, o in zip(texts, want, ours) if w != o]
@@ -111,12 +131,19 @@ def test_corpus_is_large_and_deterministic():
     assert a == b and len(a) >= 1000 and len(set(a)) > 900
 
 
+def smollm_reference(md: dict) -> Tokenizer:
+    assert md["tokenizer.ggml.pre"] == "smollm"
+    return bpe_reference(md, [pre_tokenizers.Digits(individual_digits=True),
+                              pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+
+
 def test_smollm2_matches_hf(engine, smollm_path, smollm_vocab):
-    assert smollm_vocab["tokenizer.ggml.pre"] == "smollm"
-    ref = bpe_reference(smollm_vocab, [pre_tokenizers.Digits(individual_digits=True),
-                                       pre_tokenizers.ByteLevel(add_prefix_space=False,
-                                                                use_regex=True)])
-    compare(engine, smollm_path, ref, "smollm2")
+    compare(engine, smollm_path, smollm_reference(smollm_vocab), "smollm2")
+
+
+def test_smollm2_parse_special_matches_hf(engine, smollm_path, smollm_vocab):
+    ref = add_control_tokens(smollm_reference(smollm_vocab), smollm_vocab)
+    compare(engine, smollm_path, ref, "smollm2_special", special=True)
 
 
 def write_vocab_only(path: str, md: dict, pre: str) -> None:
@@ -168,7 +195,17 @@ def test_regex_pretokenizers_match_hf(engine, smollm_vocab, tmp_path, pre, patte
     compare(engine, path, ref, pre)
 
 
-def test_gemma3_matches_hf(engine, gemma3_path):
+@pytest.fixture(scope="module")
+def gemma3_vocab(gemma3_path) -> dict:
     md = read_vocab(gemma3_path)
     assert md["tokenizer.ggml.model"] == "llama"
-    compare(engine, gemma3_path, spm_reference(md), "gemma3")
+    return md
+
+
+def test_gemma3_matches_hf(engine, gemma3_path, gemma3_vocab):
+    compare(engine, gemma3_path, spm_reference(gemma3_vocab), "gemma3")
+
+
+def test_gemma3_parse_special_matches_hf(engine, gemma3_path, gemma3_vocab):
+    compare(engine, gemma3_path, add_control_tokens(spm_reference(gemma3_vocab), gemma3_vocab),
+            "gemma3_special", special=True)
