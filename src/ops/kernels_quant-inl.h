@@ -193,30 +193,42 @@ template <class Fmt, int NT>
 HWY_INLINE void DotLegacy(const uint8_t* w, int64_t nb, const BlockQ8_A* const* a, float* out) {
   const DF32 df;
   const DU8 du;
-  VF acc[NT];
+  // With few tokens the per-block FMA chain would bound the loop: alternate kU accumulators.
+  constexpr int kU = NT <= 2 ? 2 : 1;
+  VF acc[kU][NT];
   float off[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = hn::Zero(df), off[t] = 0.f;
-  for (int64_t ib = 0; ib < nb; ++ib) {
+  for (int t = 0; t < NT; ++t) {
+    off[t] = 0.f;
+    for (int u = 0; u < kU; ++u) acc[u][t] = hn::Zero(df);
+  }
+  auto block = [&](int64_t ib, VF* acc_u) HWY_ATTR {
     VU8 q[kPerBlock];
     float dw, cw;
     Fmt::Load(w + ib * Fmt::kBytes, q, dw, cw);
     for (int t = 0; t < NT; ++t) {
       const BlockQ8_A& ab = a[t][ib];
+      const uint8_t* aq = reinterpret_cast<const uint8_t*>(ab.qs);
       VI32 s;
       if constexpr (Fmt::kSigned) {
-        s = DotI8I8(q[0], hn::LoadU(du, reinterpret_cast<const uint8_t*>(ab.qs)));
-        for (int v = 1; v < kPerBlock; ++v)
-          s = hn::Add(s, DotI8I8(q[v], hn::LoadU(du, reinterpret_cast<const uint8_t*>(ab.qs) + v * kVB)));
+        s = DotI8I8(q[0], hn::LoadU(du, aq));
+        for (int v = 1; v < kPerBlock; ++v) s = hn::Add(s, DotI8I8(q[v], hn::LoadU(du, aq + v * kVB)));
       } else {
-        s = DotU8I8(q[0], hn::LoadU(du, reinterpret_cast<const uint8_t*>(ab.qs)), 1, 1);
-        for (int v = 1; v < kPerBlock; ++v)
-          s = hn::Add(s, DotU8I8(q[v], hn::LoadU(du, reinterpret_cast<const uint8_t*>(ab.qs) + v * kVB), 1, 1));
+        s = DotU8I8(q[0], hn::LoadU(du, aq), 1, 1);
+        for (int v = 1; v < kPerBlock; ++v) s = hn::Add(s, DotU8I8(q[v], hn::LoadU(du, aq + v * kVB), 1, 1));
       }
-      acc[t] = hn::MulAdd(hn::ConvertTo(df, s), hn::Set(df, dw * ab.d), acc[t]);
+      acc_u[t] = hn::MulAdd(hn::ConvertTo(df, s), hn::Set(df, dw * ab.d), acc_u[t]);
       off[t] += cw * ab.s;
     }
+  };
+  int64_t ib = 0;
+  for (; ib + kU <= nb; ib += kU)
+    for (int u = 0; u < kU; ++u) block(ib + u, acc[u]);
+  for (; ib < nb; ++ib) block(ib, acc[0]);
+  for (int t = 0; t < NT; ++t) {
+    VF sum = acc[0][t];
+    for (int u = 1; u < kU; ++u) sum = hn::Add(sum, acc[u][t]);
+    out[t] = hn::GetLane(hn::SumOfLanes(df, sum)) + off[t];
   }
-  for (int t = 0; t < NT; ++t) out[t] = hn::GetLane(hn::SumOfLanes(df, acc[t])) + off[t];
 }
 
 // ---- K-quants (256-element super-blocks) against Q8_KA activations ----
