@@ -1,0 +1,43 @@
+#pragma once
+// Grammar building blocks for JSON text: whitespace, string characters, literals, numbers and
+// the generic value. Internal to the json_schema compiler.
+#include <string>
+#include <vector>
+
+#include "sampling/grammar.h"
+
+namespace edgellm::sampling {
+
+class JsonParts {
+ public:
+  explicit JsonParts(GrammarBuilder& b) : b_(b) {}
+  using Seq = GrammarBuilder::Seq;
+
+  int32_t ws();           // "" | " " | "\n" [ \t]{0,20}
+  int32_t string_char();  // one JSON string character: unescaped UTF-8 char or escape
+  // One string character whose first byte is not in `banned_first` (escapes excluded).
+  int32_t string_char_not_starting(const ByteSet& banned_first);
+  int32_t string(int min_len, int max_len);  // quoted, length in characters
+  int32_t any_string();
+  int32_t number();
+  int32_t integer();
+  int32_t boolean();
+  int32_t null();
+  int32_t any_value();
+  int32_t any_object();
+  int32_t any_array();
+  // Quoted string whose content is none of `excluded` (raw JSON-encoded bodies, no quotes).
+  int32_t key_not_in(const std::vector<std::string>& excluded);
+  // Generic object/array with given member rules.
+  int32_t array_of(int32_t item, int min_items, int max_items, const std::string& name);
+
+  // Appends the UTF-8 multi-byte sequences (lead byte not in banned) as alternatives.
+  void utf8_multibyte(std::vector<Seq>& alts, const ByteSet& banned_lead);
+
+ private:
+  GrammarBuilder& b_;
+  int32_t ws_ = -1, char_ = -1, str_ = -1, num_ = -1, int_ = -1, bool_ = -1, null_ = -1;
+  int32_t value_ = -1, object_ = -1, array_ = -1;
+};
+
+}  // namespace edgellm::sampling
