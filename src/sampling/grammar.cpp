@@ -148,6 +148,26 @@ std::shared_ptr<const Grammar> GrammarBuilder::build(int32_t root) {
       g->elems.push_back({Grammar::kEnd, 0});
     }
   }
+  g->choice.assign(n, -1);
+  for (size_t r = 0; r < n; ++r) {
+    if (rules_[r].size() < 2) continue;
+    ByteSet seen;
+    std::array<int32_t, 256> table;
+    table.fill(-1);
+    bool ok = true;
+    for (size_t a = 0; a < rules_[r].size() && ok; ++a) {
+      const Seq& alt = rules_[r][a];
+      if (alt.empty() || alt[0] < 0 || (sets_[static_cast<size_t>(alt[0])] & seen).any()) { ok = false; break; }
+      const ByteSet& first = sets_[static_cast<size_t>(alt[0])];
+      seen |= first;
+      for (size_t b = 0; b < 256; ++b)
+        if (first.test(b)) table[b] = g->alts[r][a];
+    }
+    if (!ok) continue;
+    g->choice[r] = static_cast<int32_t>(g->choice_alt.size());
+    g->choice_alt.push_back(table);
+    g->choice_first.push_back(seen);
+  }
   return g;
 }
 
@@ -191,7 +211,12 @@ void GrammarMatcher::expand(int32_t pos, int32_t parent, State& out, int depth) 
       const int32_t cont = pos + 1;
       // Tail call: a continuation that is just the end of the alternative needs no frame.
       const int32_t np = g_->elems[static_cast<size_t>(cont)].kind == Grammar::kEnd ? parent : push(cont, parent);
-      for (int32_t a : g_->alts[static_cast<size_t>(e.arg)]) expand(a, np, out, depth + 1);
+      const auto r = static_cast<size_t>(e.arg);
+      if (r < g_->choice.size() && g_->choice[r] >= 0) {
+        out.stacks.push_back(push(-1 - e.arg, np));  // lazy choice frame
+        return;
+      }
+      for (int32_t a : g_->alts[r]) expand(a, np, out, depth + 1);
       return;
     }
   }
@@ -200,17 +225,36 @@ void GrammarMatcher::expand(int32_t pos, int32_t parent, State& out, int depth) 
 void GrammarMatcher::advance(const int32_t* stacks, size_t n, uint8_t b, State& out) {
   out.stacks.clear();
   out.complete = false;
+  size_t matched = 0;
   for (size_t i = 0; i < n; ++i) {
     const Node nd = nodes_[static_cast<size_t>(stacks[i])];
+    if (nd.pos < 0) {  // choice frame: the byte selects the alternative
+      const int32_t c = g_->choice[static_cast<size_t>(-1 - nd.pos)];
+      const int32_t a = g_->choice_alt[static_cast<size_t>(c)][b];
+      if (a >= 0) {
+        expand(a + 1, nd.parent, out, 0);
+        ++matched;
+      }
+      continue;
+    }
     const Grammar::Elem e = g_->elems[static_cast<size_t>(nd.pos)];
-    if (g_->sets[static_cast<size_t>(e.arg)].test(b)) expand(nd.pos + 1, nd.parent, out, 0);
+    if (g_->sets[static_cast<size_t>(e.arg)].test(b)) {
+      expand(nd.pos + 1, nd.parent, out, 0);
+      ++matched;
+    }
   }
-  if (out.stacks.size() > 1) dedupe(out);
+  // Duplicates need two parses meeting; one surviving parse can only duplicate through an
+  // ambiguous rule, and those copies are merged on the next byte (when both match).
+  if (matched > 1 && out.stacks.size() > 1) dedupe(out);
 }
 
 ByteSet GrammarMatcher::next_bytes(const State& s) const {
   ByteSet u;
-  for (int32_t id : s.stacks) u |= g_->sets[static_cast<size_t>(g_->elems[static_cast<size_t>(nodes_[static_cast<size_t>(id)].pos)].arg)];
+  for (int32_t id : s.stacks) {
+    const int32_t pos = nodes_[static_cast<size_t>(id)].pos;
+    if (pos < 0) u |= g_->choice_first[static_cast<size_t>(g_->choice[static_cast<size_t>(-1 - pos)])];
+    else u |= g_->sets[static_cast<size_t>(g_->elems[static_cast<size_t>(pos)].arg)];
+  }
   return u;
 }
 
@@ -227,17 +271,21 @@ bool GrammarMatcher::same_stack(int32_t a, int32_t b) const {
 }
 
 void GrammarMatcher::dedupe(State& s) const {
-  std::vector<int32_t> keep;
-  keep.reserve(s.stacks.size());
-  for (int32_t id : s.stacks) {
+  // In place: stacks with different tops differ, so only equal tops need a full comparison.
+  size_t kept = 0;
+  for (size_t i = 0; i < s.stacks.size(); ++i) {
+    const int32_t id = s.stacks[i];
+    const int32_t pos = nodes_[static_cast<size_t>(id)].pos;
     bool dup = false;
-    for (int32_t k : keep)
-      if (same_stack(k, id)) { dup = true; break; }
-    if (!dup) keep.push_back(id);
+    for (size_t k = 0; k < kept && !dup; ++k) {
+      const int32_t other = s.stacks[k];
+      dup = nodes_[static_cast<size_t>(other)].pos == pos && same_stack(other, id);
+    }
+    if (!dup) s.stacks[kept++] = id;
   }
-  if (keep.size() > kMaxStacks)
-    throw Error("grammar matcher: schema is too ambiguous (" + std::to_string(keep.size()) + " parses alive)");
-  s.stacks.swap(keep);
+  s.stacks.resize(kept);
+  if (kept > kMaxStacks)
+    throw Error("grammar matcher: schema is too ambiguous (" + std::to_string(kept) + " parses alive)");
 }
 
 void GrammarMatcher::compact(State& s) {

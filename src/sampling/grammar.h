@@ -6,6 +6,7 @@
 // (persistent linked lists in a node pool, so advancing shares tails and costs O(1) per stack).
 // Every stack's top is a byte-class position; an empty stack means "document complete", kept
 // as a flag. Grammars must not be left-recursive (checked by GrammarBuilder::build).
+#include <array>
 #include <bitset>
 #include <cstdint>
 #include <memory>
@@ -28,6 +29,15 @@ struct Grammar {
   std::vector<ByteSet> sets;
   std::vector<std::string> rule_names;        // for error messages and debugging
   int32_t root = 0;
+
+  // Rules whose alternatives all start with pairwise-disjoint byte classes (e.g. one JSON
+  // string character: ASCII | each UTF-8 lead | escape) are entered lazily: the matcher keeps
+  // one "choice" frame instead of a stack per alternative, and picks the alternative by the
+  // next byte. choice[rule] indexes choice_alt/choice_first, or is -1 (rules added to a copied
+  // Grammar past choice.size() are simply not lazy).
+  std::vector<int32_t> choice;
+  std::vector<std::array<int32_t, 256>> choice_alt;  // byte -> alternative start, or -1
+  std::vector<ByteSet> choice_first;                 // union of the first byte classes
 };
 
 // Builds a Grammar. Symbols are encoded as ints: >= 0 byte-set index, < 0 rule reference.
@@ -84,7 +94,7 @@ class GrammarMatcher {
 
  private:
   struct Node {
-    int32_t pos;     // element index
+    int32_t pos;     // element index, or -1 - rule for a lazy choice frame (stack tops only)
     int32_t parent;  // node id or -1
   };
   void expand(int32_t pos, int32_t parent, State& out, int depth);
