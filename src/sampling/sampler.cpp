@@ -17,9 +17,13 @@ namespace {
 using Cand = Sampler::Cand;
 
 // Strict total order: higher logit first, lower id breaks ties (deterministic partial sorts).
-inline bool better(const Cand& a, const Cand& b) {
-  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-}
+// A function object (not a function pointer) so the sorts inline it.
+struct Better {
+  bool operator()(const Cand& a, const Cand& b) const {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
+};
+constexpr Better better{};
 
 // Uniform double in [0, 1) from the top 53 bits of one 64-bit draw.
 inline double uniform01(std::mt19937_64& rng) {
@@ -74,8 +78,8 @@ int32_t Sampler::sample(float* logits) {
   double sum = 0.0, sum_px = 0.0;
   for (int32_t i = 0; i < n; ++i) {
     if (logits[i] == -std::numeric_limits<float>::infinity()) continue;
-    const double d = static_cast<double>(logits[i]) - max_raw;
-    const double e = std::exp(d);
+    const float d = logits[i] - max_raw;
+    const double e = std::exp(d);  // float exp: 262k of them per token, double accumulation
     sum += e;
     sum_px += e * d;
   }
@@ -123,26 +127,57 @@ int32_t Sampler::sample(float* logits) {
 
 int32_t Sampler::sample_truncated(const float* logits) {
   const int32_t n = n_vocab_;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   std::vector<Cand>& c = scratch_;
   c.clear();
-  for (int32_t i = 0; i < n; ++i)
-    if (logits[i] != -std::numeric_limits<float>::infinity()) c.push_back({logits[i], i});
-  if (c.empty()) throw Error("sampler: every logit is -inf after penalties");
-
-  // Top-k: O(n) selection instead of a full sort.
-  size_t len = c.size();
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < len) {
-    len = static_cast<size_t>(params_.top_k);
-    std::nth_element(c.begin(), c.begin() + (len - 1), c.end(), better);
-    c.resize(len);
+  size_t len = 0;
+  float max_l = kNegInf;
+  double z = 0.0;  // normaliser (relative to max_l) of the set top-p works on
+  if (params_.top_k > 0) {
+    // Top-k by a bounded heap in one pass: most logits are rejected by a single comparison,
+    // which beats copying the whole vocabulary and selecting.
+    const size_t k = static_cast<size_t>(params_.top_k);
+    for (int32_t i = 0; i < n; ++i) {
+      if (logits[i] == kNegInf) continue;
+      const Cand x{logits[i], i};
+      if (c.size() < k) {
+        c.push_back(x);
+        if (c.size() == k) std::make_heap(c.begin(), c.end(), better);  // front: worst kept
+      } else if (better(x, c.front())) {
+        std::pop_heap(c.begin(), c.end(), better);
+        c.back() = x;
+        std::push_heap(c.begin(), c.end(), better);
+      }
+    }
+    if (c.empty()) throw Error("sampler: every logit is -inf after penalties");
+    len = c.size();
+    max_l = std::min_element(c.begin(), c.end(), better)->logit;  // best first
+    for (size_t i = 0; i < len; ++i) z += std::exp(c[i].logit - max_l);
+  } else {
+    size_t n_finite = 0;
+    for (int32_t i = 0; i < n; ++i)
+      if (logits[i] != kNegInf) { max_l = std::max(max_l, logits[i]); ++n_finite; }
+    if (n_finite == 0) throw Error("sampler: every logit is -inf after penalties");
+    for (int32_t i = 0; i < n; ++i)
+      if (logits[i] != kNegInf) z += std::exp(logits[i] - max_l);
+    // Tokens min-p or top-p will certainly drop never enter the candidate array. For top-p:
+    // tokens each below (1 - top_p) / n_finite of the mass together hold less than 1 - top_p,
+    // so the nucleus is complete before reaching any of them.
+    double thr = -std::numeric_limits<double>::infinity();
+    if (params_.min_p > 0.0f)
+      thr = static_cast<double>(max_l) + std::log(std::min(1.0, static_cast<double>(params_.min_p)));
+    if (params_.top_p < 1.0f && params_.top_p > 0.0f) {
+      const double tail = (1.0 - params_.top_p) * z / static_cast<double>(n_finite) * (1.0 - 1e-6);
+      thr = std::max(thr, static_cast<double>(max_l) + std::log(tail));
+    }
+    for (int32_t i = 0; i < n; ++i)
+      if (logits[i] != kNegInf && static_cast<double>(logits[i]) >= thr) c.push_back({logits[i], i});
+    len = c.size();
   }
-  const float max_l = std::min_element(c.begin(), c.end(), better)->logit;  // best first
 
   // Min-p keeps logits >= max + log(min_p) (p >= min_p * p_max); it does not depend on the
   // renormalisation top-p performs, so it can be applied as a partition up front. Top-p's
   // normaliser, however, is over the whole top-k set, so compute it first.
-  double z = 0.0;
-  for (size_t i = 0; i < len; ++i) z += std::exp(static_cast<double>(c[i].logit) - max_l);
   size_t keep = len;
   if (params_.min_p > 0.0f) {
     const double thr = static_cast<double>(max_l) + std::log(std::min(1.0, static_cast<double>(params_.min_p)));
@@ -157,7 +192,9 @@ int32_t Sampler::sample_truncated(const float* logits) {
   auto ensure_sorted = [&](size_t upto) {
     upto = std::min(upto, keep);
     if (upto <= sorted) return;
-    std::partial_sort(c.begin() + sorted, c.begin() + upto, c.begin() + keep, better);
+    // Select the next chunk in O(remaining), then sort only the chunk.
+    if (upto < keep) std::nth_element(c.begin() + sorted, c.begin() + upto, c.begin() + keep, better);
+    std::sort(c.begin() + sorted, c.begin() + upto, better);
     sorted = upto;
   };
   if (params_.top_p < 1.0f) {
@@ -169,7 +206,7 @@ int32_t Sampler::sample_truncated(const float* logits) {
     while (!found && i < keep) {
       ensure_sorted(i + chunk);
       for (; i < sorted; ++i) {
-        cum += std::exp(static_cast<double>(c[i].logit) - max_l);
+        cum += std::exp(c[i].logit - max_l);  // same float exp as z
         if (cum >= target) { cut = i + 1; found = true; break; }
       }
       chunk *= 4;
