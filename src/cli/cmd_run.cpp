@@ -3,6 +3,8 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "sampling/json_schema.h"
+#include "server/grammar_constraint.h"
 #include "util/error.h"
 
 namespace edgellm::cli {
@@ -10,6 +12,7 @@ namespace {
 
 struct RunArgs {
   std::string model, prompt, prompt_file, system;
+  std::string json_schema;  // file: constrain the answer to JSON matching it
   int32_t n_predict = 256;
   int32_t n_ctx = 4096;
   int32_t threads = 0;
@@ -28,6 +31,9 @@ void run(const RunArgs& a) {
   gp.max_tokens = a.n_predict;
   gp.stop = a.stop;
   gp.ignore_eos = a.ignore_eos;
+  if (!a.json_schema.empty())
+    gp.constraint = std::make_shared<server::GrammarTokenConstraint>(
+        sampling::compile_json_schema_text(read_file(a.json_schema)), server::make_token_trie(engine->tokenizer()));
   std::string text = prompt;
   if (!a.raw) {
     std::vector<chat::Message> msgs;
@@ -63,6 +69,7 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_flag("--raw", a->raw, "Send the prompt as is, without the chat template");
   app.add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
   app.add_option("--stop", a->stop, "Stop string (repeatable)");
+  app.add_option("--json-schema", a->json_schema, "Constrain the answer to JSON matching the schema in this file");
   add_sampling_flags(app, a->sampling);
   app.callback([a] { run(*a); });
 });

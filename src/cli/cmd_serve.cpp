@@ -1,0 +1,75 @@
+// edgellm serve: the OpenAI-compatible HTTP API and web chat page.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <pthread.h>
+#include <thread>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "server/server.h"
+#include "util/error.h"
+
+namespace edgellm::cli {
+namespace {
+
+struct ServeArgs {
+  std::string model;
+  int32_t threads = 0;
+  server::ServerOptions opts;
+};
+
+void serve(ServeArgs a) {
+  // SIGINT / SIGTERM are taken by a waiting thread (blocked everywhere else) so shutdown runs
+  // as ordinary code, not in a signal handler. SIGPIPE from a vanished client is ignored.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const std::string path = resolve_model(a.model);
+  auto engine = runtime::Engine::load(path, {a.threads});
+  if (a.opts.model_id.empty()) a.opts.model_id = std::filesystem::path(path).stem().string();
+  server::Server srv(*engine, a.opts);
+  const int port = srv.bind();
+  std::fprintf(stderr, "edgellm serve: model %s, %d slots x %d tokens, listening on http://%s:%d\n",
+               a.opts.model_id.c_str(), a.opts.n_parallel, a.opts.n_ctx, a.opts.host.c_str(), port);
+  if (a.opts.host != "127.0.0.1" && a.opts.host != "localhost" && a.opts.host != "::1" && a.opts.api_key.empty())
+    std::fprintf(stderr, "warning: listening beyond loopback without --api-key\n");
+  std::fflush(stderr);
+
+  std::thread waiter([&srv, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    srv.stop();
+  });
+  const bool ok = srv.listen();
+  // Wake the waiter if the listener ended on its own.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  std::fprintf(stderr, "edgellm serve: stopped\n");
+  if (!ok) throw Error("the HTTP listener failed");
+}
+
+Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](CLI::App& app) {
+  auto a = std::make_shared<ServeArgs>();
+  auto& o = a->opts;
+  app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
+  app.add_option("--host", o.host, "Address to bind (loopback by default)")->capture_default_str();
+  app.add_option("--port", o.port, "TCP port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("-c,--ctx-size", o.n_ctx, "Context size of each slot, in tokens")->capture_default_str();
+  app.add_option("-P,--parallel", o.n_parallel, "Sequences decoded together (slots)")->capture_default_str();
+  app.add_option("--queue", o.n_queue, "Requests that may wait for a slot; more get 429")->capture_default_str();
+  app.add_option("-b,--batch", o.n_batch, "Max tokens per forward pass")->capture_default_str();
+  app.add_option("--api-key", o.api_key, "Require 'Authorization: Bearer KEY' (all routes but /health and the page)");
+  app.add_option("--max-body", o.max_body, "Largest request body in bytes")->capture_default_str();
+  app.add_option("--alias", o.model_id, "Model name reported to and expected from clients (default: file stem)");
+  app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
+  app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
+  app.callback([a] { serve(*a); });
+});
+
+}  // namespace
+}  // namespace edgellm::cli

@@ -1,0 +1,308 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace edgellm::runtime {
+
+using Clock = std::chrono::steady_clock;
+
+static double secs(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opts) : engine_(engine), opts_(opts) {
+  if (opts_.n_slots < 1) throw InvalidArgument("scheduler: need at least one slot (--parallel >= 1)");
+  if (opts_.n_ctx < 2) throw InvalidArgument("scheduler: context size must be at least 2 tokens");
+  if (opts_.max_queue < 0) throw InvalidArgument("scheduler: queue size must not be negative");
+  if (opts_.n_batch < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
+  for (int32_t i = 0; i < opts_.n_slots; ++i)
+    slots_.push_back(std::make_unique<Slot>(engine_.config(), opts_.n_ctx));
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<Job> Scheduler::submit(JobRequest req) {
+  if (req.prompt.empty()) throw InvalidArgument("empty prompt: give at least one token of input");
+  const auto n = static_cast<int64_t>(req.prompt.size());
+  if (req.embedding ? n > opts_.n_ctx : n >= opts_.n_ctx)
+    throw InvalidArgument("the input is " + std::to_string(n) + " tokens but the context holds " +
+                          std::to_string(opts_.n_ctx) + "; shorten it or restart the server with a larger -c");
+  const int32_t n_vocab = engine_.config().n_vocab;
+  for (int32_t id : req.prompt)
+    if (id < 0 || id >= n_vocab)
+      throw InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                            std::to_string(n_vocab - 1) + ")");
+  auto job = std::shared_ptr<Job>(new Job(std::move(req)));
+  job->t_submit = Clock::now();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_) return nullptr;
+    // A free slot admits at once, so only requests beyond the slots count against the queue.
+    int32_t idle = 0;
+    for (const auto& s : slots_) idle += s->job ? 0 : 1;
+    const int64_t waiting_after = static_cast<int64_t>(queue_.size()) + 1 - idle;
+    if (waiting_after > opts_.max_queue) return nullptr;
+    queue_.push_back(job);
+  }
+  cv_.notify_all();
+  return job;
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats st;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    st.queued = static_cast<int32_t>(queue_.size());
+  }
+  st.active = active_.load();
+  st.n_slots = opts_.n_slots;
+  st.steps = steps_.load();
+  st.batched_tokens = batched_tokens_.load();
+  return st;
+}
+
+Scheduler::Slot* Scheduler::pick_slot_locked(const std::vector<int32_t>& prompt, bool embedding) {
+  Slot* best = nullptr;
+  size_t best_common = 0;
+  for (auto& sp : slots_) {
+    Slot& s = *sp;
+    if (s.job) continue;
+    size_t common = 0;
+    if (!embedding)
+      while (common < s.tokens.size() && common < prompt.size() && s.tokens[common] == prompt[common]) ++common;
+    if (!best || common > best_common || (common == best_common && s.last_used < best->last_used)) {
+      best = &s;
+      best_common = common;
+    }
+  }
+  return best;
+}
+
+void Scheduler::admit_locked() {
+  while (!queue_.empty()) {
+    auto job = queue_.front();
+    if (job->cancelled()) {  // gone before it started: report and drop
+      queue_.pop_front();
+      JobOutcome out;
+      out.result.finish_reason = "cancelled";
+      out.result.n_prompt = static_cast<int32_t>(job->req.prompt.size());
+      out.total_seconds = secs(job->t_submit, Clock::now());
+      if (job->req.on_done) {
+        try { job->req.on_done(out); } catch (...) {}
+      }
+      continue;
+    }
+    Slot* s = pick_slot_locked(job->req.prompt, job->req.embedding);
+    if (!s) return;
+    queue_.pop_front();
+    const auto& prompt = job->req.prompt;
+    size_t common = 0;
+    if (!job->req.embedding)
+      while (common < s->tokens.size() && common < prompt.size() && s->tokens[common] == prompt[common]) ++common;
+    // Always run the last prompt token so its logits exist.
+    common = std::min(common, prompt.size() - 1);
+    s->cache.set_size(static_cast<int32_t>(common));
+    s->tokens.resize(common);
+    s->n_prompt_done = common;
+    s->n_reused = common;
+    s->next = -1;
+    s->emb_sum.assign(job->req.embedding ? static_cast<size_t>(engine_.config().n_embd) : 0, 0.0);
+    s->last_used = ++use_counter_;
+    Job* raw = job.get();
+    TextCallback cb = [raw](const std::string& piece) {
+      if (raw->cancelled()) return false;
+      return raw->req.on_text ? raw->req.on_text(piece) : true;
+    };
+    s->seq = std::make_unique<SequenceState>(engine_.tokenizer(), engine_.config().n_vocab, job->req.params,
+                                             prompt, std::move(cb));
+    job->t_admit = Clock::now();
+    s->job = std::move(job);
+    active_.fetch_add(1);
+  }
+}
+
+void Scheduler::finish(Slot& s, const std::string& error, bool client_error) {
+  auto job = std::move(s.job);
+  s.job.reset();
+  JobOutcome out;
+  const auto now = Clock::now();
+  if (s.seq) out.result = std::move(s.seq->result());
+  const auto& prompt = job->req.prompt;
+  out.result.n_prompt = static_cast<int32_t>(prompt.size());
+  out.result.n_prompt_evaluated = static_cast<int32_t>(s.n_prompt_done - s.n_reused);
+  if (out.result.finish_reason.empty()) out.result.finish_reason = error.empty() ? "stop" : "error";
+  const bool prefilled = s.n_prompt_done >= prompt.size();
+  const auto t_pf = prefilled ? job->t_prefill_done : now;
+  out.result.prefill_seconds = secs(job->t_admit, t_pf);
+  out.result.decode_seconds = prefilled ? secs(job->t_prefill_done, now) : 0.0;
+  out.queue_seconds = secs(job->t_submit, job->t_admit);
+  out.ttft_seconds = job->got_first_token ? secs(job->t_submit, job->t_first_token) : 0.0;
+  out.total_seconds = secs(job->t_submit, now);
+  out.error = error;
+  out.client_error = client_error;
+  if (job->req.embedding && error.empty() && prefilled) {
+    out.embedding.resize(s.emb_sum.size());
+    for (size_t i = 0; i < s.emb_sum.size(); ++i)
+      out.embedding[i] = static_cast<float>(s.emb_sum[i] / static_cast<double>(prompt.size()));
+  }
+  if (!error.empty()) {  // the cache may hold a half-written pass: forget it
+    s.cache.clear();
+    s.tokens.clear();
+  }
+  s.seq.reset();
+  s.emb_sum.clear();
+  s.next = -1;
+  active_.fetch_sub(1);
+  if (job->req.on_done) {
+    try { job->req.on_done(out); } catch (...) {}
+  }
+}
+
+void Scheduler::step() {
+  const int32_t n_vocab = engine_.config().n_vocab;
+  const int32_t n_embd = engine_.config().n_embd;
+
+  // Cancelled requests leave their slot before any work is spent on them.
+  for (auto& sp : slots_)
+    if (sp->job && sp->job->cancelled()) {
+      if (sp->seq) sp->seq->cancel();
+      finish(*sp);
+    }
+
+  struct Entry {
+    Slot* slot;
+    size_t n_tokens;
+    int32_t first_row;  // first logits row of this entry (-1: none)
+    bool decode;
+  };
+  std::vector<Entry> entries;
+  model::Batch batch;
+  bool want_hidden = false;
+  const size_t budget = static_cast<size_t>(opts_.n_batch);
+  // One decode token per running sequence first, so prefills never starve generation.
+  for (auto& sp : slots_) {
+    Slot& s = *sp;
+    if (!s.job || s.next < 0) continue;
+    const int32_t row = static_cast<int32_t>(batch.logit_rows.size());
+    batch.add(s.next, static_cast<int32_t>(s.tokens.size()), &s.cache, true);
+    entries.push_back({&s, 1, row, true});
+  }
+  for (auto& sp : slots_) {
+    Slot& s = *sp;
+    if (!s.job || s.next >= 0) continue;
+    const auto& prompt = s.job->req.prompt;
+    if (s.n_prompt_done >= prompt.size()) continue;
+    const size_t room = budget > batch.size() ? budget - batch.size() : 0;
+    const size_t n = std::min(room, prompt.size() - s.n_prompt_done);
+    if (n == 0) break;
+    const bool emb = s.job->req.embedding;
+    want_hidden |= emb;
+    const int32_t row = (emb || s.n_prompt_done + n == prompt.size()) ? static_cast<int32_t>(batch.logit_rows.size()) : -1;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t p = s.n_prompt_done + i;
+      batch.add(prompt[p], static_cast<int32_t>(p), &s.cache, emb || p + 1 == prompt.size());
+    }
+    entries.push_back({&s, n, row, false});
+  }
+  if (batch.size() == 0) return;
+
+  logits_.resize(std::max<size_t>(1, batch.logit_rows.size()) * static_cast<size_t>(n_vocab));
+  if (want_hidden) hidden_.resize(batch.logit_rows.size() * static_cast<size_t>(n_embd));
+  try {
+    engine_.model().forward(batch, ws_, engine_.pool(), batch.logit_rows.empty() ? nullptr : logits_.data(),
+                            want_hidden ? hidden_.data() : nullptr);
+  } catch (const std::exception& e) {
+    for (auto& en : entries) finish(*en.slot, std::string("forward pass failed: ") + e.what());
+    return;
+  } catch (...) {
+    for (auto& en : entries) finish(*en.slot, "forward pass failed");
+    return;
+  }
+  steps_.fetch_add(1);
+  batched_tokens_.fetch_add(batch.size());
+
+  for (auto& en : entries) {
+    Slot& s = *en.slot;
+    Job& job = *s.job;
+    const auto& prompt = job.req.prompt;
+    float* row = en.first_row >= 0 ? &logits_[static_cast<size_t>(en.first_row) * n_vocab] : nullptr;
+    if (en.decode) {
+      s.tokens.push_back(s.next);
+    } else {
+      s.tokens.insert(s.tokens.end(), prompt.begin() + static_cast<ptrdiff_t>(s.n_prompt_done),
+                      prompt.begin() + static_cast<ptrdiff_t>(s.n_prompt_done + en.n_tokens));
+      if (job.req.embedding) {
+        for (size_t r = 0; r < en.n_tokens; ++r) {
+          const float* h = &hidden_[(static_cast<size_t>(en.first_row) + r) * n_embd];
+          for (int32_t k = 0; k < n_embd; ++k) s.emb_sum[static_cast<size_t>(k)] += h[k];
+        }
+      }
+      s.n_prompt_done += en.n_tokens;
+      if (s.n_prompt_done < prompt.size()) continue;
+      job.t_prefill_done = Clock::now();
+      if (job.req.embedding) {
+        finish(s);
+        continue;
+      }
+    }
+    int32_t id = -1;
+    try {
+      id = s.seq->step(row, static_cast<int32_t>(s.tokens.size()), s.cache.n_ctx());
+    } catch (const std::exception& e) {
+      finish(s, std::string("sampling failed: ") + e.what());
+      continue;
+    }
+    if (!job.got_first_token && s.seq->result().n_generated > 0) {
+      job.got_first_token = true;
+      job.t_first_token = Clock::now();
+    }
+    if (id < 0) finish(s);
+    else s.next = id;
+  }
+}
+
+void Scheduler::fail_all_pending(const std::string& reason) {
+  std::deque<std::shared_ptr<Job>> q;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    q.swap(queue_);
+  }
+  for (auto& sp : slots_)
+    if (sp->job) {
+      if (sp->seq) sp->seq->cancel();
+      finish(*sp, reason);
+    }
+  for (auto& job : q) {
+    JobOutcome out;
+    out.error = reason;
+    out.result.finish_reason = "cancelled";
+    if (job->req.on_done) {
+      try { job->req.on_done(out); } catch (...) {}
+    }
+  }
+}
+
+void Scheduler::loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty() || active_.load() > 0; });
+      if (stop_) break;
+      admit_locked();
+    }
+    step();
+  }
+  fail_all_pending("the server is shutting down");
+}
+
+}  // namespace edgellm::runtime

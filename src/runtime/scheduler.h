@@ -1,0 +1,130 @@
+#pragma once
+// Continuous-batching scheduler: one thread owns N slots (each a KV cache, the tokens it
+// holds for prefix reuse, and the SequenceState of the request it serves). Every step builds
+// ONE model::Batch holding a prefill chunk of each newly admitted request and one decode token
+// of each running sequence, runs one forward pass, and steps each sequence with its row of
+// logits. Requests wait in a bounded queue; a full queue is refused at once.
+//
+// Thread safety: submit() / cancel() / stats() may be called from any thread. Callbacks
+// (on_text, on_done) run on the scheduler thread and must not block for long.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/engine.h"
+
+namespace edgellm::runtime {
+
+struct SchedulerOptions {
+  int32_t n_slots = 4;
+  int32_t n_ctx = 4096;    // per slot
+  int32_t max_queue = 16;  // requests waiting for a slot; more are refused
+  int32_t n_batch = 256;   // max tokens in one forward pass (prefill chunks share this budget)
+};
+
+// What a finished request reports.
+struct JobOutcome {
+  GenerateResult result;
+  std::string error;          // non-empty when the request failed (result is then partial)
+  bool client_error = false;  // the error was caused by the request (bad prompt, ...)
+  std::vector<float> embedding;  // mean of the final hidden states (embedding jobs)
+  double queue_seconds = 0;      // submit -> admitted to a slot
+  double ttft_seconds = 0;       // submit -> first generated token (0 if none)
+  double total_seconds = 0;      // submit -> done
+};
+
+struct JobRequest {
+  std::vector<int32_t> prompt;
+  GenerateParams params;
+  // Embedding job: runs the prompt from position 0 and averages the final hidden states;
+  // generates nothing.
+  bool embedding = false;
+  TextCallback on_text;                         // newly complete text (scheduler thread)
+  std::function<void(JobOutcome&)> on_done;     // exactly once per accepted job
+};
+
+class Scheduler;
+
+// Handle to a submitted request. Destroying it does not cancel; call cancel().
+class Job {
+ public:
+  void cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+ private:
+  friend class Scheduler;
+  explicit Job(JobRequest r) : req(std::move(r)) {}
+  JobRequest req;
+  std::atomic<bool> cancelled_{false};
+  std::chrono::steady_clock::time_point t_submit, t_admit, t_prefill_done, t_first_token;
+  bool got_first_token = false;
+};
+
+struct SchedulerStats {
+  int32_t queued = 0;
+  int32_t active = 0;  // slots serving a request
+  int32_t n_slots = 0;
+  uint64_t steps = 0;           // forward passes run
+  uint64_t batched_tokens = 0;  // tokens across all passes
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Engine& engine, const SchedulerOptions& opts);
+  ~Scheduler();  // finishes every pending request as cancelled, then joins the thread
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Validates the prompt (throws InvalidArgument: empty, or not fitting a slot's context)
+  // and queues it. Returns nullptr when the queue is full (answer 429 / 503).
+  std::shared_ptr<Job> submit(JobRequest req);
+  SchedulerStats stats() const;
+  const SchedulerOptions& options() const { return opts_; }
+
+ private:
+  struct Slot {
+    Slot(const model::ModelConfig& cfg, int32_t n_ctx) : cache(cfg, n_ctx) {}
+    model::KvCache cache;
+    std::vector<int32_t> tokens;  // what the cache holds, in order
+    std::shared_ptr<Job> job;     // null when idle
+    std::unique_ptr<SequenceState> seq;
+    size_t n_prompt_done = 0;     // prompt tokens in the cache
+    size_t n_reused = 0;          // of which came from the previous request's cache
+    int32_t next = -1;            // decode: token to run next
+    std::vector<double> emb_sum;  // embedding jobs: running sum of hidden rows
+    uint64_t last_used = 0;
+  };
+
+  void loop();
+  void admit_locked();
+  Slot* pick_slot_locked(const std::vector<int32_t>& prompt, bool embedding);
+  void step();
+  void finish(Slot& s, const std::string& error = "", bool client_error = false);
+  void fail_all_pending(const std::string& reason);
+
+  const Engine& engine_;
+  SchedulerOptions opts_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  model::Workspace ws_;
+  std::vector<float> logits_, hidden_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stop_ = false;
+  std::atomic<int32_t> active_{0};
+  std::atomic<uint64_t> steps_{0}, batched_tokens_{0};
+  uint64_t use_counter_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace edgellm::runtime

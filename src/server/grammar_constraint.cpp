@@ -1,0 +1,75 @@
+#include "server/grammar_constraint.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace edgellm::server {
+
+std::shared_ptr<const sampling::TokenTrie> make_token_trie(const tokenizer::Tokenizer& tok) {
+  const int32_t n = tok.n_vocab();
+  std::vector<std::string> pieces(static_cast<size_t>(n));
+  std::vector<int32_t> eog;
+  for (int32_t id = 0; id < n; ++id) {
+    if (tok.is_end_of_generation(id)) eog.push_back(id);
+    if (!tok.is_control(id)) pieces[static_cast<size_t>(id)] = tok.token_bytes(id);
+  }
+  return std::make_shared<sampling::TokenTrie>(pieces, eog);
+}
+
+std::shared_ptr<const sampling::Grammar> wrap_grammar(const sampling::Grammar& inner,
+                                                      const std::vector<std::string>& prefixes,
+                                                      const std::string& suffix) {
+  using G = sampling::Grammar;
+  auto g = std::make_shared<G>(inner);
+  auto byte_set = [&](uint8_t b) {
+    sampling::ByteSet s;
+    s.set(b);
+    for (size_t i = 0; i < g->sets.size(); ++i)
+      if (g->sets[i] == s) return static_cast<int32_t>(i);
+    g->sets.push_back(s);
+    return static_cast<int32_t>(g->sets.size() - 1);
+  };
+  const int32_t rule = static_cast<int32_t>(g->alts.size());
+  g->alts.emplace_back();
+  g->rule_names.push_back("wrapped");
+  const std::vector<std::string> pre = prefixes.empty() ? std::vector<std::string>{""} : prefixes;
+  for (const auto& p : pre) {
+    g->alts.back().push_back(static_cast<int32_t>(g->elems.size()));
+    for (char c : p) g->elems.push_back({G::kBytes, byte_set(static_cast<uint8_t>(c))});
+    g->elems.push_back({G::kRef, inner.root});
+    for (char c : suffix) g->elems.push_back({G::kBytes, byte_set(static_cast<uint8_t>(c))});
+    g->elems.push_back({G::kEnd, 0});
+  }
+  g->root = rule;
+  return g;
+}
+
+void LazyGrammarConstraint::mask(float* logits) {
+  if (active_) c_.apply(logits);
+}
+
+void LazyGrammarConstraint::accept(int32_t token) {
+  if (active_) {
+    c_.accept(token);
+    return;
+  }
+  if (failed_) return;
+  if (std::find(trie_->eog().begin(), trie_->eog().end(), token) != trie_->eog().end()) return;
+  const size_t before = text_.size();
+  text_ += trie_->piece(token);
+  // Search only where the trigger could newly end.
+  const size_t from = before >= trigger_.size() ? before - trigger_.size() + 1 : 0;
+  const size_t at = text_.find(trigger_, from);
+  if (at == std::string::npos) return;
+  active_ = true;
+  try {
+    c_.accept_bytes(text_.substr(at + trigger_.size()));
+  } catch (const InvalidArgument&) {
+    active_ = false;  // the model went its own way inside the token; leave it free
+    failed_ = true;
+  }
+  text_.clear();
+}
+
+}  // namespace edgellm::server

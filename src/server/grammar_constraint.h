@@ -1,0 +1,58 @@
+#pragma once
+// Adapts the grammar-constrained decoder (sampling::Constraint) to the runtime's
+// TokenConstraint hook, plus the pieces the server composes grammars from.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/sequence.h"
+#include "sampling/constraint.h"
+#include "sampling/grammar.h"
+#include "tokenizer/tokenizer.h"
+
+namespace edgellm::server {
+
+// Byte strings of every token (control tokens empty) and the end-of-generation ids.
+std::shared_ptr<const sampling::TokenTrie> make_token_trie(const tokenizer::Tokenizer& tok);
+
+// A grammar matching one of `prefixes`, then `inner`, then `suffix` (all literal bytes).
+std::shared_ptr<const sampling::Grammar> wrap_grammar(const sampling::Grammar& inner,
+                                                      const std::vector<std::string>& prefixes,
+                                                      const std::string& suffix);
+
+// The whole output must match the grammar.
+class GrammarTokenConstraint : public runtime::TokenConstraint {
+ public:
+  GrammarTokenConstraint(std::shared_ptr<const sampling::Grammar> g,
+                         std::shared_ptr<const sampling::TokenTrie> trie)
+      : c_(std::move(g), std::move(trie)) {}
+  void mask(float* logits) override { c_.apply(logits); }
+  void accept(int32_t token) override { c_.accept(token); }
+  bool complete() const { return c_.is_complete() || c_.is_finished(); }
+
+ private:
+  sampling::Constraint c_;
+};
+
+// Free text until `trigger` appears in the output; from there on the rest must match the
+// grammar (e.g. "<tool_call>" then the call's JSON). If the bytes that follow the trigger in
+// the same token do not fit, the constraint gives up and the output stays free text.
+class LazyGrammarConstraint : public runtime::TokenConstraint {
+ public:
+  LazyGrammarConstraint(std::string trigger, std::shared_ptr<const sampling::Grammar> g,
+                        std::shared_ptr<const sampling::TokenTrie> trie)
+      : trigger_(std::move(trigger)), trie_(trie), c_(std::move(g), std::move(trie)) {}
+  void mask(float* logits) override;
+  void accept(int32_t token) override;
+  bool active() const { return active_; }
+
+ private:
+  std::string trigger_;
+  std::shared_ptr<const sampling::TokenTrie> trie_;
+  sampling::Constraint c_;
+  std::string text_;  // output so far (until activation)
+  bool active_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace edgellm::server

@@ -1,0 +1,267 @@
+#include "server/request.h"
+
+#include <cmath>
+#include <random>
+
+#include "sampling/json_schema.h"
+#include "server/api_error.h"
+#include "server/grammar_constraint.h"
+#include "util/error.h"
+
+namespace edgellm::server {
+namespace {
+
+bool present(const ojson& b, const char* k) { return b.contains(k) && !b[k].is_null(); }
+
+std::optional<double> number(const ojson& b, const char* k, double lo, double hi) {
+  if (!present(b, k)) return std::nullopt;
+  if (!b[k].is_number())
+    throw ApiError(400, std::string("\"") + k + "\" must be a number", k, "invalid_type");
+  const double v = b[k].get<double>();
+  if (!std::isfinite(v) || v < lo || v > hi)
+    throw ApiError(400, std::string("\"") + k + "\" must be between " + ojson(lo).dump() + " and " + ojson(hi).dump(),
+                   k, "invalid_value");
+  return v;
+}
+
+std::optional<int64_t> integer(const ojson& b, const char* k, int64_t lo, int64_t hi) {
+  if (!present(b, k)) return std::nullopt;
+  if (!b[k].is_number_integer())
+    throw ApiError(400, std::string("\"") + k + "\" must be an integer", k, "invalid_type");
+  const int64_t v = b[k].is_number_unsigned() && b[k].get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
+                        ? INT64_MAX : b[k].get<int64_t>();
+  if (v < lo || v > hi)
+    throw ApiError(400, std::string("\"") + k + "\" must be between " + std::to_string(lo) + " and " + std::to_string(hi),
+                   k, "invalid_value");
+  return v;
+}
+
+std::optional<bool> boolean(const ojson& b, const char* k) {
+  if (!present(b, k)) return std::nullopt;
+  if (!b[k].is_boolean()) throw ApiError(400, std::string("\"") + k + "\" must be a boolean", k, "invalid_type");
+  return b[k].get<bool>();
+}
+
+std::vector<std::string> stops(const ojson& b) {
+  std::vector<std::string> out;
+  if (!present(b, "stop")) return out;
+  const auto& s = b["stop"];
+  if (s.is_string()) out.push_back(s.get<std::string>());
+  else if (s.is_array() && s.size() <= 4) {
+    for (const auto& x : s) {
+      if (!x.is_string()) throw ApiError(400, "\"stop\" entries must be strings", "stop", "invalid_type");
+      out.push_back(x.get<std::string>());
+    }
+  } else {
+    throw ApiError(400, "\"stop\" must be a string or an array of up to 4 strings", "stop", "invalid_type");
+  }
+  for (const auto& x : out)
+    if (x.empty()) throw ApiError(400, "\"stop\" strings must not be empty", "stop", "invalid_value");
+  return out;
+}
+
+std::vector<int32_t> token_array(const ojson& a, const GenerateContext& ctx, const char* param) {
+  std::vector<int32_t> ids;
+  const int32_t n_vocab = ctx.engine->config().n_vocab;
+  for (const auto& x : a) {
+    if (!x.is_number_integer()) throw ApiError(400, std::string("\"") + param + "\" token arrays hold integers", param);
+    const int64_t v = x.get<int64_t>();
+    if (v < 0 || v >= n_vocab)
+      throw ApiError(400, "token id " + std::to_string(v) + " is outside the vocabulary", param, "invalid_value");
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  return ids;
+}
+
+void parse_response_format(const ojson& body, GenerateRequest& r, const GenerateContext& ctx) {
+  if (!present(body, "response_format")) return;
+  const auto& rf = body["response_format"];
+  if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string())
+    throw ApiError(400, "\"response_format\" must be an object with a \"type\"", "response_format");
+  const auto type = rf["type"].get<std::string>();
+  std::shared_ptr<const sampling::Grammar> g;
+  if (type == "text") return;
+  if (type == "json_object") {
+    g = sampling::json_object_grammar();
+  } else if (type == "json_schema") {
+    if (!rf.contains("json_schema") || !rf["json_schema"].is_object())
+      throw ApiError(400, "response_format json_schema needs a \"json_schema\" object", "response_format");
+    const auto& js = rf["json_schema"];
+    const ojson schema = js.contains("schema") ? js["schema"] : ojson::object();
+    if (!schema.is_object() && !schema.is_boolean())
+      throw ApiError(400, "response_format.json_schema.schema must be a JSON schema object", "response_format");
+    try {
+      g = sampling::compile_json_schema(schema);
+    } catch (const InvalidArgument& e) {
+      throw ApiError(400, std::string("response_format.json_schema: ") + e.what(), "response_format", "invalid_schema");
+    }
+  } else {
+    throw ApiError(400, "response_format type must be \"text\", \"json_object\" or \"json_schema\"", "response_format");
+  }
+  r.response_format = type;
+  r.params.constraint = std::make_shared<GrammarTokenConstraint>(g, ctx.trie);
+}
+
+}  // namespace
+
+ojson parse_body(const std::string& text) {
+  ojson j = ojson::parse(text, nullptr, false);
+  if (j.is_discarded())
+    throw ApiError(400, "the request body is not valid JSON", "", "invalid_json");
+  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_json");
+  return j;
+}
+
+void check_model(const ojson& body, const std::string& model_id) {
+  if (!present(body, "model")) return;
+  if (!body["model"].is_string()) throw ApiError(400, "\"model\" must be a string", "model", "invalid_type");
+  const auto m = body["model"].get<std::string>();
+  if (m != model_id)
+    throw ApiError(404, "The model '" + m + "' does not exist; this server serves '" + model_id + "'", "model",
+                   "model_not_found");
+}
+
+GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx) {
+  check_model(body, ctx.model_id);
+  GenerateRequest r;
+  r.chat = chat;
+  const auto& tok = ctx.engine->tokenizer();
+
+  // Sampling. Defaults follow OpenAI (temperature 1, top_p 1).
+  auto& sp = r.params.sampling;
+  sp.temperature = static_cast<float>(number(body, "temperature", 0, 2).value_or(1.0));
+  sp.top_p = static_cast<float>(number(body, "top_p", 0, 1).value_or(1.0));
+  sp.top_k = static_cast<int32_t>(integer(body, "top_k", 0, 1 << 30).value_or(0));
+  sp.min_p = static_cast<float>(number(body, "min_p", 0, 1).value_or(0.0));
+  sp.presence_penalty = static_cast<float>(number(body, "presence_penalty", -2, 2).value_or(0.0));
+  sp.frequency_penalty = static_cast<float>(number(body, "frequency_penalty", -2, 2).value_or(0.0));
+  sp.repeat_penalty = static_cast<float>(number(body, "repeat_penalty", 0, 10).value_or(1.0));
+  if (auto seed = integer(body, "seed", INT64_MIN, INT64_MAX)) sp.seed = static_cast<uint64_t>(*seed);
+  else sp.seed = std::random_device{}();
+  const auto n = integer(body, "n", 1, 1 << 20).value_or(1);
+  if (n > ctx.max_n)
+    throw ApiError(400, "\"n\" above " + std::to_string(ctx.max_n) + " is not supported by this server", "n",
+                   "unsupported_value");
+  std::optional<int64_t> max_tokens = integer(body, "max_tokens", 1, INT32_MAX);
+  if (chat) {
+    if (auto mct = integer(body, "max_completion_tokens", 1, INT32_MAX)) max_tokens = mct;
+  } else if (!max_tokens) {
+    max_tokens = 16;  // the legacy completions default
+  }
+  r.params.stop = stops(body);
+  r.params.ignore_eos = boolean(body, "ignore_eos").value_or(false);  // llama.cpp extension
+  r.stream = boolean(body, "stream").value_or(false);
+  if (present(body, "stream_options")) {
+    if (!r.stream) throw ApiError(400, "\"stream_options\" is only allowed when \"stream\" is true", "stream_options");
+    if (!body["stream_options"].is_object())
+      throw ApiError(400, "\"stream_options\" must be an object", "stream_options", "invalid_type");
+    r.include_usage = boolean(body["stream_options"], "include_usage").value_or(false);
+  }
+  if (boolean(body, "logprobs").value_or(false))
+    throw ApiError(400, "\"logprobs\" is not supported by this server", "logprobs", "unsupported_parameter");
+  if (!chat && boolean(body, "echo").value_or(false))
+    throw ApiError(400, "\"echo\" is not supported by this server", "echo", "unsupported_parameter");
+  if (!chat && present(body, "suffix"))
+    throw ApiError(400, "\"suffix\" is not supported by this server", "suffix", "unsupported_parameter");
+
+  const char* prompt_param = chat ? "messages" : "prompt";
+  if (chat) {
+    if (!present(body, "messages")) throw ApiError(400, "\"messages\" is required", "messages");
+    r.tools = parse_tool_config(body);
+    const ojson msgs = prepare_messages(body["messages"], r.tools, ctx.template_renders_tools);
+    const ojson tools_for_template =
+        ctx.template_renders_tools && r.tools.active() ? r.tools.tools_json : ojson(nullptr);
+    std::string text;
+    try {
+      text = ctx.engine->formatter().format_json(msgs, true, tools_for_template);
+    } catch (const std::exception& e) {
+      throw ApiError(400, std::string("the model's chat template rejected the conversation: ") + e.what(), "messages",
+                     "template_error");
+    }
+    r.prompt = tok.encode(text, tok.add_bos_default(), true);
+    for (const auto& s : ctx.engine->formatter().stop_strings()) r.params.stop.push_back(s);
+  } else {
+    if (!present(body, "prompt")) throw ApiError(400, "\"prompt\" is required", "prompt");
+    const auto& p = body["prompt"];
+    if (p.is_string()) {
+      r.prompt = tok.encode(p.get<std::string>(), tok.add_bos_default(), true);
+    } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+      r.prompt = tok.encode(p[0].get<std::string>(), tok.add_bos_default(), true);
+    } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
+      r.prompt = token_array(p, ctx, "prompt");
+    } else if (p.is_array() && p.size() == 1 && p[0].is_array()) {
+      r.prompt = token_array(p[0], ctx, "prompt");
+    } else {
+      throw ApiError(400, "\"prompt\" must be a string or an array of token ids (one prompt per request)", "prompt",
+                     "invalid_type");
+    }
+  }
+  if (r.prompt.empty()) throw ApiError(400, std::string("\"") + prompt_param + "\" is empty", prompt_param);
+  if (static_cast<int64_t>(r.prompt.size()) >= ctx.n_ctx)
+    throw ApiError(400, "This model's context holds " + std::to_string(ctx.n_ctx) + " tokens, but the " +
+                            (chat ? "messages" : "prompt") + " take " + std::to_string(r.prompt.size()) +
+                            " tokens. Shorten them or restart the server with a larger -c.",
+                   prompt_param, "context_length_exceeded");
+  r.params.max_tokens = max_tokens ? static_cast<int32_t>(*max_tokens) : -1;
+
+  // Constrained output: a forced tool call wins over response_format; auto mode arms a
+  // grammar that takes over once the model opens a call.
+  parse_response_format(body, r, ctx);
+  if (chat && r.tools.active()) {
+    try {
+      if (r.tools.mode == ToolMode::kRequired || r.tools.mode == ToolMode::kNamed) {
+        std::vector<ToolSpec> allowed;
+        for (const auto& t : r.tools.tools)
+          if (r.tools.mode == ToolMode::kRequired || t.name == r.tools.forced) allowed.push_back(t);
+        r.params.constraint = std::make_shared<GrammarTokenConstraint>(tool_call_grammar(allowed, false), ctx.trie);
+        r.parse_tools = true;
+      } else if (r.response_format == "text") {
+        r.params.constraint =
+            std::make_shared<LazyGrammarConstraint>(kToolCallOpen, tool_call_grammar(r.tools.tools, true), ctx.trie);
+        r.parse_tools = true;
+      }
+    } catch (const InvalidArgument& e) {
+      throw ApiError(400, std::string("tools: a parameters schema cannot be used: ") + e.what(), "tools",
+                     "invalid_schema");
+    }
+  }
+  return r;
+}
+
+std::vector<std::vector<int32_t>> parse_embedding_input(const ojson& body, const GenerateContext& ctx) {
+  check_model(body, ctx.model_id);
+  if (!present(body, "input")) throw ApiError(400, "\"input\" is required", "input");
+  if (present(body, "encoding_format")) {
+    const auto& f = body["encoding_format"];
+    if (!f.is_string() || (f != "float" && f != "base64"))
+      throw ApiError(400, "\"encoding_format\" must be \"float\" or \"base64\"", "encoding_format");
+  }
+  if (present(body, "dimensions"))
+    throw ApiError(400, "\"dimensions\" is not supported (embeddings have the model's width)", "dimensions",
+                   "unsupported_parameter");
+  const auto& tok = ctx.engine->tokenizer();
+  const auto& in = body["input"];
+  std::vector<std::vector<int32_t>> out;
+  auto add_text = [&](const std::string& s) { out.push_back(tok.encode(s, tok.add_bos_default(), false)); };
+  if (in.is_string()) add_text(in.get<std::string>());
+  else if (in.is_array() && !in.empty() && in[0].is_number_integer()) out.push_back(token_array(in, ctx, "input"));
+  else if (in.is_array() && !in.empty()) {
+    for (const auto& x : in) {
+      if (x.is_string()) add_text(x.get<std::string>());
+      else if (x.is_array()) out.push_back(token_array(x, ctx, "input"));
+      else throw ApiError(400, "\"input\" items must be strings or token arrays", "input", "invalid_type");
+    }
+  } else {
+    throw ApiError(400, "\"input\" must be a string, an array of strings or token arrays", "input", "invalid_type");
+  }
+  if (out.size() > 256) throw ApiError(400, "at most 256 inputs per request", "input");
+  for (const auto& ids : out) {
+    if (ids.empty()) throw ApiError(400, "\"input\" must not contain empty strings", "input", "invalid_value");
+    if (static_cast<int64_t>(ids.size()) > ctx.n_ctx)
+      throw ApiError(400, "an input has " + std::to_string(ids.size()) + " tokens; the context holds " +
+                              std::to_string(ctx.n_ctx), "input", "context_length_exceeded");
+  }
+  return out;
+}
+
+}  // namespace edgellm::server

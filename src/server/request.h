@@ -1,0 +1,49 @@
+#pragma once
+// Validation of OpenAI request bodies into what the scheduler runs. Every problem becomes an
+// ApiError (4xx) naming the parameter; nothing here touches the model.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/engine.h"
+#include "sampling/constraint.h"
+#include "server/tool_calls.h"
+
+namespace edgellm::server {
+
+// What a generation request needs from the server (model, limits, shared vocabulary trie).
+struct GenerateContext {
+  const runtime::Engine* engine = nullptr;
+  std::string model_id;
+  int32_t n_ctx = 0;               // per slot
+  int32_t max_n = 1;               // largest accepted "n"
+  bool template_renders_tools = false;
+  std::shared_ptr<const sampling::TokenTrie> trie;  // for grammar constraints
+};
+
+struct GenerateRequest {
+  bool chat = true;
+  std::vector<int32_t> prompt;
+  runtime::GenerateParams params;
+  bool stream = false;
+  bool include_usage = false;
+  ToolConfig tools;               // chat: tool mode and definitions
+  bool parse_tools = false;       // look for tool calls in the output
+  std::string response_format = "text";  // text, json_object, json_schema
+};
+
+// Parses JSON; malformed or non-object bodies are 400.
+ojson parse_body(const std::string& text);
+// "model" absent or naming the served model; anything else is 404 model_not_found.
+void check_model(const ojson& body, const std::string& model_id);
+
+// /v1/chat/completions and /v1/completions bodies.
+GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx);
+
+// /v1/embeddings "input": each item as token ids (strings are tokenized without specials).
+std::vector<std::vector<int32_t>> parse_embedding_input(const ojson& body, const GenerateContext& ctx);
+
+}  // namespace edgellm::server

@@ -1,0 +1,155 @@
+#include "server/server.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "server/api_error.h"
+#include "server/grammar_constraint.h"
+#include "server/server_impl.h"
+#include "util/error.h"
+
+namespace edgellm::server {
+namespace {
+
+// Keeps the metrics' route label set small and fixed.
+std::string route_label(const std::string& path) {
+  static const char* known[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
+                                "/health", "/metrics", "/"};
+  for (const char* k : known)
+    if (path == k) return k;
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
+  return "other";
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<size_t>(1, b.size())]);
+  return diff == 0;
+}
+
+// The page and its assets carry no data, so a browser can load them without a key; the API
+// calls it makes send the key the user typed in.
+bool needs_auth(const httplib::Request& req) {
+  if (req.path == "/health") return false;
+  if (req.method == "GET" && req.path.rfind("/v1/", 0) != 0 && req.path != "/metrics") return false;
+  return true;
+}
+
+}  // namespace
+
+void send_json(httplib::Response& res, const nlohmann::ordered_json& j, int status) {
+  res.status = status;
+  res.set_content(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message, const std::string& param,
+                const std::string& code) {
+  ApiError e(status, message, param, code);
+  res.status = status;
+  res.set_content(e.body().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
+
+Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(std::make_unique<ServerState>()) {
+  auto& st = *st_;
+  st.engine = &engine;
+  st.opts = opts;
+  st.created = static_cast<int64_t>(std::time(nullptr));
+  if (opts.n_parallel < 1 || opts.n_parallel > 64) throw InvalidArgument("--parallel must be between 1 and 64");
+  if (opts.n_queue < 0) throw InvalidArgument("--queue must not be negative");
+  if (opts.n_ctx < 16) throw InvalidArgument("-c must be at least 16 tokens");
+  if (opts.max_body < 1024) throw InvalidArgument("--max-body must be at least 1024 bytes");
+
+  st.gctx.engine = &engine;
+  st.gctx.model_id = opts.model_id;
+  st.gctx.n_ctx = opts.n_ctx;
+  st.gctx.max_n = opts.max_n;
+  const auto tmpl = engine.model().file().get_string("tokenizer.chat_template");
+  st.gctx.template_renders_tools = tmpl && tmpl->find("tools") != std::string::npos;
+  st.gctx.trie = make_token_trie(engine.tokenizer());
+
+  runtime::SchedulerOptions so;
+  so.n_slots = opts.n_parallel;
+  so.n_ctx = opts.n_ctx;
+  so.max_queue = opts.n_queue;
+  so.n_batch = opts.n_batch;
+  st.sched = std::make_unique<runtime::Scheduler>(engine, so);
+
+  auto& http = st.http;
+  // Each connection holds a worker thread (streams and keep-alive), so give room for every
+  // slot and queued request plus some idle keep-alive connections.
+  const size_t n_threads = static_cast<size_t>(std::clamp(opts.n_parallel + opts.n_queue + 8, 8, 512));
+  http.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
+  http.set_payload_max_length(opts.max_body);
+  http.set_keep_alive_max_count(1000);
+  http.set_read_timeout(30, 0);
+  http.set_write_timeout(30, 0);
+
+  http.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
+    if (st.opts.api_key.empty() || !needs_auth(req)) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), st.opts.api_key))
+      return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, 401, auth.empty() ? "Missing API key: send it as 'Authorization: Bearer <key>'"
+                                      : "Incorrect API key provided", "", "invalid_api_key");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Errors httplib produces on its own (404 route, 413 body too large, 400 bad request line)
+  // get an OpenAI-style body too.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([&st](const httplib::Request& req,
+                                                                     httplib::Response& res) {
+    if (!res.body.empty() || res.content_provider_) return httplib::Server::HandlerResponse::Unhandled;
+    std::string msg;
+    std::string code;
+    switch (res.status) {
+      case 404: msg = "Unknown route: " + req.method + " " + req.path; code = "not_found"; break;
+      case 405: msg = "Method not allowed on " + req.path; break;
+      case 413: msg = "The request body is larger than the limit of " + std::to_string(st.opts.max_body) + " bytes";
+                code = "request_too_large"; break;
+      default: msg = "HTTP error " + std::to_string(res.status); break;
+    }
+    send_error(res, res.status, msg, "", code);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string msg = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      msg = std::string("internal error: ") + e.what();
+    } catch (...) {
+    }
+    send_error(res, 500, msg);
+  });
+  http.set_logger([&st](const httplib::Request& req, const httplib::Response& res) {
+    st.metrics.request(route_label(req.path), res.status);
+  });
+
+  register_generate_routes(st);
+  register_misc_routes(st);
+  register_web_routes(st);
+}
+
+Server::~Server() {
+  stop();
+  st_->sched.reset();  // finishes pending jobs so no handler waits forever
+}
+
+int Server::bind() {
+  auto& http = st_->http;
+  int port = st_->opts.port;
+  if (port == 0) {
+    port = http.bind_to_any_port(st_->opts.host.c_str());
+    if (port < 0) throw Error("cannot bind " + st_->opts.host + " to any port");
+  } else if (!http.bind_to_port(st_->opts.host.c_str(), port)) {
+    throw Error("cannot listen on " + st_->opts.host + ":" + std::to_string(port) +
+                " (address in use or not available); pick another --port or --host");
+  }
+  return port;
+}
+
+bool Server::listen() { return st_->http.listen_after_bind(); }
+
+void Server::stop() { st_->http.stop(); }
+
+}  // namespace edgellm::server

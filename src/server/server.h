@@ -1,0 +1,44 @@
+#pragma once
+// OpenAI-compatible HTTP API and the web chat page over one loaded model:
+// POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET /v1/models,
+// GET /health, GET /metrics (Prometheus) and GET / (the chat page). Generation goes through
+// the continuous-batching runtime::Scheduler.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "runtime/engine.h"
+
+namespace edgellm::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                // 0: any free port
+  std::string api_key;            // empty: no authentication
+  size_t max_body = 1 << 20;      // bytes
+  int32_t n_parallel = 4;         // slots
+  int32_t n_queue = 16;           // requests waiting for a slot before 429
+  int32_t n_ctx = 4096;           // per slot
+  int32_t n_batch = 256;          // tokens per forward pass
+  int32_t max_n = 1;              // largest "n" accepted
+  std::string model_id;           // name clients use in "model"
+  std::string web_dir;            // serve the page from here instead of the embedded copy
+};
+
+struct ServerState;
+
+class Server {
+ public:
+  Server(const runtime::Engine& engine, const ServerOptions& opts);
+  ~Server();
+  // Binds the socket; returns the port (useful with port 0). Throws Error when it cannot.
+  int bind();
+  // Serves until stop() (from another thread). Returns false if the listener failed.
+  bool listen();
+  void stop();
+
+ private:
+  std::unique_ptr<ServerState> st_;
+};
+
+}  // namespace edgellm::server

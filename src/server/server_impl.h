@@ -1,0 +1,37 @@
+#pragma once
+// State shared by the route handlers of one Server (internal to src/server).
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <httplib.h>
+
+#include "runtime/scheduler.h"
+#include "server/metrics.h"
+#include "server/request.h"
+#include "server/server.h"
+
+namespace edgellm::server {
+
+using Clock = std::chrono::steady_clock;
+
+struct ServerState {
+  const runtime::Engine* engine = nullptr;
+  ServerOptions opts;
+  GenerateContext gctx;
+  std::unique_ptr<runtime::Scheduler> sched;
+  Metrics metrics;
+  httplib::Server http;
+  int64_t created = 0;  // unix time the model was loaded
+};
+
+// Sends an OpenAI-style error.
+void send_error(httplib::Response& res, int status, const std::string& message, const std::string& param = "",
+                const std::string& code = "");
+void send_json(httplib::Response& res, const nlohmann::ordered_json& j, int status = 200);
+
+void register_generate_routes(ServerState& st);
+void register_misc_routes(ServerState& st);
+void register_web_routes(ServerState& st);
+
+}  // namespace edgellm::server
