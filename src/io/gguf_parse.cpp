@@ -30,6 +30,29 @@ uint64_t min_elem_bytes(uint32_t t) {
   return 0;
 }
 
+// A name from the file, quoted for a one-line message: control bytes and backslashes
+// escaped, very long names shortened.
+std::string quoted(const std::string& name) {
+  static const char* hex = "0123456789abcdef";
+  std::string out(1, '\'');
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (i == 120) {
+      out += "...";
+      break;
+    }
+    const unsigned char ch = static_cast<unsigned char>(name[i]);
+    if (ch < 0x20 || ch == 0x7f || ch == '\\') {
+      out += "\\x";
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  out += '\'';
+  return out;
+}
+
 class Cursor {
  public:
   Cursor(const uint8_t* base, uint64_t size, const std::string& label)
@@ -220,8 +243,8 @@ void GgufFile::parse(const std::string& label) {
   for (uint64_t i = 0; i < n_kv; ++i) {
     c.context = "metadata entry #" + std::to_string(i);
     std::string key = c.read_string("key");
-    if (kv_index_.count(key)) c.fail("duplicate metadata key '" + key + "'");
-    c.context = "key '" + key + "'";
+    if (kv_index_.count(key)) c.fail("duplicate metadata key " + quoted(key));
+    c.context = "key " + quoted(key);
     const uint32_t type_id = c.read<uint32_t>("value type");
     Value v = read_value(c, type_id, 0);
     kv_index_.emplace(key, kv_.size());
@@ -246,8 +269,8 @@ void GgufFile::parse(const std::string& label) {
     TensorInfo t;
     c.context = "tensor info #" + std::to_string(i);
     t.name = c.read_string("tensor name");
-    if (tensor_index_.count(t.name)) c.fail("duplicate tensor name '" + t.name + "'");
-    const std::string tn = "tensor '" + t.name + "'";
+    if (tensor_index_.count(t.name)) c.fail("duplicate tensor name " + quoted(t.name));
+    const std::string tn = "tensor " + quoted(t.name);
     c.context = tn;
     const uint32_t n_dims = c.read<uint32_t>("n_dims");
     if (n_dims == 0 || n_dims > kMaxDims)
@@ -286,7 +309,7 @@ void GgufFile::parse(const std::string& label) {
   const uint64_t data_start = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
   data_start_ = data_start;
   for (TensorInfo& t : tensors_) {
-    const std::string tn = "tensor '" + t.name + "'";
+    const std::string tn = "tensor " + quoted(t.name);
     if (t.offset % alignment_ != 0)
       c.fail(tn + " data offset " + std::to_string(t.offset) +
              " is not a multiple of the alignment " + std::to_string(alignment_));
@@ -309,8 +332,9 @@ void GgufFile::parse(const std::string& label) {
     const TensorInfo& a = tensors_[order[i - 1]];
     const TensorInfo& b = tensors_[order[i]];
     if (a.offset + a.nbytes > b.offset)
-      c.fail("tensors '" + a.name + "' " + range_str(data_start + a.offset, a.nbytes) + " and '" +
-             b.name + "' " + range_str(data_start + b.offset, b.nbytes) + " overlap");
+      c.fail("tensors " + quoted(a.name) + " " + range_str(data_start + a.offset, a.nbytes) +
+             " and " + quoted(b.name) + " " + range_str(data_start + b.offset, b.nbytes) +
+             " overlap");
   }
 }
 

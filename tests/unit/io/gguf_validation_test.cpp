@@ -237,6 +237,15 @@ TEST(GgufValidation, DuplicateTensorName) {
   expect_format_error(b, "duplicate tensor name 't1'");
 }
 
+TEST(GgufValidation, NamesInMessagesAreEscaped) {
+  GgufWriter w;
+  w.add_tensor("x\ny", TensorType::F32, {8}, Bytes(32));
+  w.add_tensor("x\nz", TensorType::F32, {8}, Bytes(32));
+  Bytes b = w.to_bytes();
+  b[tensor_at(b, "x\nz").name + 8 + 2] = 'y';
+  expect_format_error(b, "duplicate tensor name 'x\\x0ay'");  // one line (checked by helper)
+}
+
 // The writer refuses a bad general.alignment, so write it under a same-length key and rename.
 Bytes with_alignment_value(const Value& v) {
   GgufWriter w = small_model_writer();
