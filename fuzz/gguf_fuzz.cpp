@@ -52,7 +52,9 @@ void try_get(F&& f) {
 void touch(const GgufFile& f, size_t size) {
   volatile uint64_t sink = f.version() + f.file_size() + f.alignment() + f.data_start();
   check(f.file_size() == size, "file_size");
-  for (const auto& [key, v] : f.metadata()) {
+  for (const auto& kv : f.metadata()) {
+    const std::string& key = kv.first;  // named copies: clang-14 lambdas can't capture bindings
+    const Value& v = kv.second;
     check(f.find(key) == &v, "find returns the entry");
     sink = sink + value_type_name(v.type).size() + v.array_size();
     try_get([&] { sink = sink + f.get_int(key).value_or(0); });
