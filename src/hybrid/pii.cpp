@@ -1,0 +1,162 @@
+// PiiDetector: runs the built-in scanners, user regexes and keywords, then keeps a
+// non-overlapping set of spans preferring the more specific finding.
+#include "hybrid/pii.h"
+
+#include <algorithm>
+#include <map>
+
+#include "hybrid/pii_scan.h"
+#include "util/error.h"
+
+namespace edgellm::hybrid {
+
+namespace {
+constexpr std::string_view kNames[kPiiKindCount] = {"EMAIL", "PHONE", "ID_CARD", "BANK_CARD", "IPV4",
+                                                   "IPV6",  "PLATE", "PATTERN", "KEYWORD"};
+
+// Lower number wins an overlap.
+int priority(PiiKind k) {
+  switch (k) {
+    case PiiKind::Pattern: return 0;
+    case PiiKind::Keyword: return 1;
+    case PiiKind::IdCard: return 2;
+    case PiiKind::BankCard: return 3;
+    case PiiKind::Email: return 4;
+    case PiiKind::IPv6: return 5;
+    case PiiKind::Phone: return 6;
+    case PiiKind::IPv4: return 7;
+    case PiiKind::Plate: return 8;
+  }
+  return 9;
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Placeholder stems must be [A-Z0-9_] so the stream restorer can recognise them.
+std::string sanitize_label(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (detail::is_alnum(c)) out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    else if (!out.empty() && out.back() != '_') out += '_';
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out.empty() ? std::string("PATTERN") : out;
+}
+
+bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+}  // namespace
+
+std::string pii_label(std::string_view pattern_name) { return sanitize_label(pattern_name); }
+
+std::string_view pii_kind_name(PiiKind kind) { return kNames[static_cast<size_t>(kind)]; }
+
+bool pii_kind_from_name(std::string_view name, PiiKind* out) {
+  for (size_t k = 0; k < kPiiKindCount; ++k) {
+    std::string_view n = kNames[k];
+    if (n.size() != name.size()) continue;
+    bool eq = true;
+    for (size_t i = 0; i < n.size() && eq; ++i) {
+      char c = name[i] == '-' ? '_' : name[i];
+      eq = lower(c) == lower(n[i]);
+    }
+    if (eq) {
+      *out = static_cast<PiiKind>(k);
+      return true;
+    }
+  }
+  return false;
+}
+
+PiiDetector::PiiDetector(PiiConfig config) : config_(std::move(config)) {
+  for (auto& p : config_.patterns) {
+    if (p.regex.empty()) throw InvalidArgument("PII pattern '" + p.name + "' has an empty regex");
+    try {
+      compiled_.emplace_back(p.regex, std::regex::ECMAScript | std::regex::optimize);
+    } catch (const std::regex_error& e) {
+      throw InvalidArgument("PII pattern '" + p.name + "': invalid regex '" + p.regex + "': " + e.what());
+    }
+    p.name = sanitize_label(p.name);
+  }
+  config_.keywords.erase(std::remove(config_.keywords.begin(), config_.keywords.end(), std::string()),
+                         config_.keywords.end());
+}
+
+std::vector<PiiSpan> PiiDetector::scan(std::string_view text) const {
+  struct Cand {
+    detail::Candidate c;
+    size_t label_index;  // user pattern index for Pattern
+  };
+  std::vector<detail::Candidate> raw;
+  auto on = [&](PiiKind k) { return config_.enabled[static_cast<size_t>(k)]; };
+  if (on(PiiKind::Email)) detail::scan_emails(text, raw);
+  if (on(PiiKind::Phone)) detail::scan_phones(text, raw);
+  if (on(PiiKind::IdCard)) detail::scan_id_cards(text, raw);
+  if (on(PiiKind::BankCard)) detail::scan_bank_cards(text, raw);
+  if (on(PiiKind::IPv4)) detail::scan_ipv4(text, raw);
+  if (on(PiiKind::IPv6)) detail::scan_ipv6(text, raw);
+  if (on(PiiKind::Plate)) detail::scan_plates(text, config_.western_plates, raw);
+
+  std::vector<Cand> cands;
+  cands.reserve(raw.size());
+  for (auto& c : raw) cands.push_back({c, 0});
+
+  if (on(PiiKind::Pattern)) {
+    for (size_t p = 0; p < compiled_.size(); ++p) {
+      auto it = std::cregex_iterator(text.data(), text.data() + text.size(), compiled_[p]);
+      for (; it != std::cregex_iterator(); ++it) {
+        size_t b = static_cast<size_t>(it->position(0));
+        size_t e = b + static_cast<size_t>(it->length(0));
+        if (e == b) continue;
+        // A byte-level regex may cut a multi-byte character; widen to code point boundaries.
+        while (b > 0 && is_continuation(text[b])) --b;
+        while (e < text.size() && is_continuation(text[e])) ++e;
+        cands.push_back({{PiiKind::Pattern, b, e}, p});
+      }
+    }
+  }
+  if (on(PiiKind::Keyword)) {
+    for (const auto& kw : config_.keywords) {
+      // ASCII keywords must stand as words ("Ace" does not match "face"); others match anywhere
+      // (UTF-8 is self-synchronising, so a byte match is a character match).
+      bool word_front = detail::is_word(kw.front()), word_back = detail::is_word(kw.back());
+      for (size_t i = 0; i + kw.size() <= text.size(); ++i) {
+        bool eq = true;
+        for (size_t k = 0; k < kw.size() && eq; ++k) eq = lower(text[i + k]) == lower(kw[k]);
+        if (!eq) continue;
+        size_t e = i + kw.size();
+        if (word_front && i > 0 && detail::is_word(text[i - 1])) continue;
+        if (word_back && e < text.size() && detail::is_word(text[e])) continue;
+        cands.push_back({{PiiKind::Keyword, i, e}, 0});
+        i = e - 1;
+      }
+    }
+  }
+
+  std::stable_sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) {
+    int pa = priority(a.c.kind), pb = priority(b.c.kind);
+    if (pa != pb) return pa < pb;
+    size_t la = a.c.end - a.c.begin, lb = b.c.end - b.c.begin;
+    if (la != lb) return la > lb;
+    return a.c.begin < b.c.begin;
+  });
+  std::map<size_t, size_t> taken;  // begin -> end of accepted spans
+  std::vector<PiiSpan> spans;
+  for (const auto& cd : cands) {
+    const auto& c = cd.c;
+    auto it = taken.lower_bound(c.end);  // first accepted span starting at/after our end
+    if (it != taken.begin() && std::prev(it)->second > c.begin) continue;
+    taken.emplace(c.begin, c.end);
+    PiiSpan s;
+    s.kind = c.kind;
+    s.begin = c.begin;
+    s.end = c.end;
+    s.value = std::string(text.substr(c.begin, c.end - c.begin));
+    s.label = c.kind == PiiKind::Pattern ? config_.patterns[cd.label_index].name
+                                         : std::string(pii_kind_name(c.kind));
+    spans.push_back(std::move(s));
+  }
+  std::sort(spans.begin(), spans.end(), [](const PiiSpan& a, const PiiSpan& b) { return a.begin < b.begin; });
+  return spans;
+}
+
+}  // namespace edgellm::hybrid
