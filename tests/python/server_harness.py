@@ -47,7 +47,7 @@ class ServerProcess:
     """One `edgellm serve` child; `url` is http://127.0.0.1:PORT."""
 
     def __init__(self, extra_args: list[str] | None = None, ctx: int = 1024, parallel: int = 2,
-                 queue: int = 4, threads: int = 2):
+                 queue: int = 4, threads: int = 2, env: dict | None = None):
         self.bin = server_binary()
         self.model = default_model()
         self.port = free_port()
@@ -55,7 +55,8 @@ class ServerProcess:
         self.log = tempfile.NamedTemporaryFile(prefix="edgellm-serve-", suffix=".log", delete=False)
         args = [self.bin, "serve", "-m", self.model, "--host", "127.0.0.1", "--port", str(self.port),
                 "-c", str(ctx), "--parallel", str(parallel), "--queue", str(queue), "-t", str(threads)]
-        self.proc = subprocess.Popen(args + (extra_args or []), stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args + (extra_args or []), stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
         self._wait_ready()
 
     def _wait_ready(self) -> None:

@@ -260,30 +260,50 @@ def test_response_format_json_object(client):
 
 # ---- embeddings ----
 
-def test_embeddings_match_numpy_reference(client, server):
+def reference_embedding(model_path: str, toks: list[int]) -> np.ndarray:
+    """Mean of the final-norm hidden states (NumPy reference forward pass), unit length."""
     from conftest import reference_model
     import reference
+    fwd = reference.Forward(reference_model(model_path))
+    c = fwd.c
+    x = fwd.m.w("token_embd.weight")[np.asarray(toks)].astype(np.float32) * np.float32(c.embed_scale)
+    pos = np.arange(len(toks))
+    for il in range(c.n_layer):
+        x = fwd._layer(il, x, pos)
+    want = fwd._norm(x, "output_norm").mean(axis=0).astype(np.float64)
+    return want / np.linalg.norm(want)
 
-    ids = [[504, 2365, 6354, 16438], [1, 2, 3, 4, 5, 6, 7]]
-    r = client.embeddings.create(model=MODEL_ID, input=ids)
+
+EMB_IDS = [[504, 2365, 6354, 16438], [1, 2, 3, 4, 5, 6, 7]]
+
+
+def test_embeddings_match_numpy_reference(server):
+    # Float activations (EDGELLM_EXACT=1) make the engine match the float reference closely; the
+    # default int8-activation kernels drift (see test_logits.py), checked loosely below.
+    exact = ServerProcess(ctx=256, parallel=2, queue=4, env={"EDGELLM_EXACT": "1"})
+    try:
+        c = openai.OpenAI(base_url=exact.url + "/v1", api_key="unused", max_retries=0, timeout=300)
+        r = c.embeddings.create(model=MODEL_ID, input=EMB_IDS)
+    finally:
+        assert exact.stop() == 0, exact.output()
     assert len(r.data) == 2 and r.usage.prompt_tokens == 11
-    fwd = reference.Forward(reference_model(server.model))
-    for item, toks in zip(r.data, ids):
+    for item, toks in zip(r.data, EMB_IDS):
         got = np.asarray(item.embedding, dtype=np.float64)
         assert got.shape == (576,)
         assert abs(np.linalg.norm(got) - 1) < 1e-4
-        # Mean of the final-norm hidden states, unit length.
-        c = fwd.c
-        x = fwd.m.w("token_embd.weight")[np.asarray(toks)].astype(np.float32) * np.float32(c.embed_scale)
-        pos = np.arange(len(toks))
-        for il in range(c.n_layer):
-            x = fwd._layer(il, x, pos)
-        want = fwd._norm(x, "output_norm").mean(axis=0).astype(np.float64)
-        want /= np.linalg.norm(want)
-        assert float(got @ want) > 0.995
-    # Text input and the float encoding give the same kind of vector.
-    t = client.embeddings.create(model=MODEL_ID, input="hello world", encoding_format="float")
-    assert len(t.data[0].embedding) == 576
+        want = reference_embedding(server.model, toks)
+        assert np.abs(got - want).max() < 2e-3, np.abs(got - want).max()
+        assert float(got @ want) > 0.9999
+
+
+def test_embeddings_default_kernels_and_text_input(client, server):
+    r = client.embeddings.create(model=MODEL_ID, input=EMB_IDS)  # base64 on the wire (client default)
+    for item, toks in zip(r.data, EMB_IDS):
+        got = np.asarray(item.embedding, dtype=np.float64)
+        assert float(got @ reference_embedding(server.model, toks)) > 0.95
+    t = client.embeddings.create(model=MODEL_ID, input=["hello world", "hello world!"], encoding_format="float")
+    a, b = (np.asarray(d.embedding) for d in t.data)
+    assert len(a) == 576 and 0.5 < float(a @ b) < 1.0
 
 
 # ---- bad input ----
