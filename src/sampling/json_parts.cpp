@@ -103,6 +103,47 @@ int32_t JsonParts::integer() {
   return int_;
 }
 
+// Digit strings of one length between lo and hi (lexicographic = numeric order here): fix the
+// common first digit, or split into lo's first digit, the digits strictly between, hi's.
+int32_t JsonParts::digits_between(const std::string& lo, const std::string& hi) {
+  const size_t n = lo.size();
+  if (n == 0) return b_.rule("digits-empty", {{}});
+  if (lo == std::string(n, '0') && hi == std::string(n, '9'))
+    return b_.repeat(b_.range('0', '9'), static_cast<int>(n), static_cast<int>(n), "digits");
+  const auto d0 = static_cast<uint8_t>(lo[0]), d1 = static_cast<uint8_t>(hi[0]);
+  if (d0 == d1) return b_.rule("digits-range", {{b_.byte(d0), R::ref(digits_between(lo.substr(1), hi.substr(1)))}});
+  std::vector<Seq> alts;
+  alts.push_back({b_.byte(d0), R::ref(digits_between(lo.substr(1), std::string(n - 1, '9')))});
+  if (d1 - d0 >= 2)
+    alts.push_back({b_.range(static_cast<uint8_t>(d0 + 1), static_cast<uint8_t>(d1 - 1)),
+                    R::ref(digits_between(std::string(n - 1, '0'), std::string(n - 1, '9')))});
+  alts.push_back({b_.byte(d1), R::ref(digits_between(std::string(n - 1, '0'), hi.substr(1)))});
+  return b_.rule("digits-range", std::move(alts));
+}
+
+// 0 <= lo <= hi: one alternative per digit count, no leading zeros.
+int32_t JsonParts::nonneg_range(int64_t lo, int64_t hi) {
+  std::vector<Seq> alts;
+  const size_t len_lo = std::to_string(lo).size(), len_hi = std::to_string(hi).size();
+  int64_t pow = 1;  // 10^(len - 1)
+  for (size_t k = 1; k < len_lo; ++k) pow *= 10;
+  for (size_t len = len_lo; len <= len_hi; ++len, pow *= 10) {
+    const int64_t a = len == len_lo ? lo : pow;
+    const int64_t b = len == len_hi ? hi : pow * 10 - 1;
+    alts.push_back({R::ref(digits_between(std::to_string(a), std::to_string(b)))});
+  }
+  return b_.rule("nonneg-range", std::move(alts));
+}
+
+int32_t JsonParts::integer_range(int64_t lo, int64_t hi) {
+  lo = std::max(lo, -kMaxInt);
+  hi = std::min(hi, kMaxInt);
+  std::vector<Seq> alts;
+  if (hi >= 0) alts.push_back({R::ref(nonneg_range(std::max<int64_t>(lo, 0), hi))});
+  if (lo < 0) alts.push_back({b_.byte('-'), R::ref(nonneg_range(hi < 0 ? -hi : 1, -lo))});
+  return b_.rule("integer-range", std::move(alts));
+}
+
 int32_t JsonParts::number() {
   if (num_ >= 0) return num_;
   const int32_t d = b_.range('0', '9');

@@ -21,6 +21,9 @@ class JsonParts {
   int32_t any_string();
   int32_t number();
   int32_t integer();
+  // Integers in [lo, hi] (inclusive; clamped to the 16-digit values integer() produces).
+  int32_t integer_range(int64_t lo, int64_t hi);
+  static constexpr int64_t kMaxInt = 9999999999999999;  // 16 digits
   int32_t boolean();
   int32_t null();
   int32_t any_value();
@@ -35,6 +38,9 @@ class JsonParts {
   void utf8_multibyte(std::vector<Seq>& alts, const ByteSet& banned_lead);
 
  private:
+  int32_t digits_between(const std::string& lo, const std::string& hi);  // same length
+  int32_t nonneg_range(int64_t lo, int64_t hi);
+
   GrammarBuilder& b_;
   int32_t ws_ = -1, char_ = -1, str_ = -1, num_ = -1, int_ = -1, bool_ = -1, null_ = -1;
   int32_t value_ = -1, object_ = -1, array_ = -1;

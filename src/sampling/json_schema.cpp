@@ -1,6 +1,8 @@
 // JSON Schema compiler: walks the schema and emits grammar rules via JsonParts.
 #include "sampling/json_schema.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -22,6 +24,8 @@ const std::set<std::string> kUnsupported = {
     "else", "patternProperties", "propertyNames", "minProperties", "maxProperties", "dependentRequired",
     "dependentSchemas", "dependencies", "uniqueItems", "contains", "minContains", "maxContains", "prefixItems",
     "unevaluatedProperties", "unevaluatedItems", "additionalItems", "$dynamicRef", "$recursiveRef"};
+
+const std::set<std::string> kIntegerBounds = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
 
 class SchemaCompiler {
  public:
@@ -74,7 +78,8 @@ class SchemaCompiler {
     if (!s.is_object()) fail(path, "a schema must be an object or a boolean");
     for (auto it = s.begin(); it != s.end(); ++it)
       if (opt_.strict && kUnsupported.count(it.key()) &&
-          !(it.key() == "allOf" && it.value().is_array() && it.value().size() == 1))
+          !(it.key() == "allOf" && it.value().is_array() && it.value().size() == 1) &&
+          !(kIntegerBounds.count(it.key()) && integer_typed(s)))
         fail(path, "keyword '" + it.key() + "' is not supported for constrained decoding");
 
     if (s.contains("allOf")) {  // single-element allOf (pydantic's $ref wrapper) is the element
@@ -157,10 +162,50 @@ class SchemaCompiler {
     if (t == "array") return compile_array(s, path);
     if (t == "string") return compile_string(s, path);
     if (t == "number") return parts_.number();
-    if (t == "integer") return parts_.integer();
+    if (t == "integer") return compile_integer(s, path);
     if (t == "boolean") return parts_.boolean();
     if (t == "null") return parts_.null();
     fail(path, "unknown type '" + t + "'");
+  }
+
+  // Bounds are enforced only where every numeric value must be an integer.
+  static bool integer_typed(const ojson& s) {
+    if (!s.contains("type")) return false;
+    const auto& t = s["type"];
+    if (t.is_string()) return t == "integer";
+    if (!t.is_array()) return false;
+    bool has_int = false;
+    for (const auto& x : t) {
+      if (x == "number") return false;
+      has_int = has_int || x == "integer";
+    }
+    return has_int;
+  }
+
+  // Integer bounds (minimum/maximum inclusive, exclusive* exclusive; any JSON number).
+  int32_t compile_integer(const ojson& s, const std::string& path) {
+    bool bounded = false;
+    int64_t lo = -JsonParts::kMaxInt, hi = JsonParts::kMaxInt;
+    auto bound = [&](const char* key, bool lower, bool exclusive) {
+      if (!s.contains(key)) return;
+      const auto& v = s[key];
+      if (!v.is_number()) fail(path, std::string("'") + key + "' must be a number");
+      const double x = v.get<double>();
+      const double lim = static_cast<double>(JsonParts::kMaxInt);
+      double r = lower ? (exclusive ? std::floor(x) + 1 : std::ceil(x)) : (exclusive ? std::ceil(x) - 1 : std::floor(x));
+      r = std::clamp(r, -lim - 1, lim + 1);
+      if (lower) lo = std::max(lo, static_cast<int64_t>(r));
+      else hi = std::min(hi, static_cast<int64_t>(r));
+      bounded = true;
+    };
+    bound("minimum", true, false);
+    bound("exclusiveMinimum", true, true);
+    bound("maximum", false, false);
+    bound("exclusiveMaximum", false, true);
+    if (!bounded) return parts_.integer();
+    if (lo > hi || lo > JsonParts::kMaxInt || hi < -JsonParts::kMaxInt)
+      fail(path, "no integer satisfies the minimum/maximum bounds");
+    return parts_.integer_range(lo, hi);
   }
 
   int32_t compile_ref(const std::string& ref, const std::string& path) {

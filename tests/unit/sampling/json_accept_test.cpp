@@ -85,3 +85,34 @@ TEST(JsonAccept, PlainJsonModes) {
   EXPECT_TRUE(accepts(val, "[1]"));
   EXPECT_TRUE(accepts(val, R"("s")"));
 }
+
+TEST(JsonAccept, IntegerRangesExhaustive) {
+  struct Range {
+    const char* schema;
+    int64_t lo, hi;
+  };
+  const Range ranges[] = {
+      {R"({"type": "integer", "minimum": -12, "maximum": 345})", -12, 345},
+      {R"({"type": "integer", "minimum": 0})", 0, INT64_MAX},
+      {R"({"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 100})", 1, 99},
+      {R"({"type": "integer", "maximum": -7})", INT64_MIN, -7},
+      {R"({"type": "integer", "minimum": 1.5, "maximum": 9.99})", 2, 9},
+      {R"({"type": "integer", "minimum": 99, "maximum": 1001})", 99, 1001},
+      {R"({"type": ["integer", "null"], "minimum": 5, "maximum": 5})", 5, 5},
+  };
+  for (const auto& r : ranges) {
+    auto g = compile_json_schema_text(r.schema);
+    for (int64_t x = -1500; x <= 1500; ++x)
+      ASSERT_EQ(accepts(g, std::to_string(x)), x >= r.lo && x <= r.hi) << r.schema << " x=" << x;
+    EXPECT_FALSE(accepts(g, "-0")) << r.schema;
+    EXPECT_FALSE(accepts(g, "007")) << r.schema;
+  }
+  // Large bounds near the 16-digit limit.
+  auto big = compile_json_schema_text(R"({"type": "integer", "minimum": 1234567890123, "maximum": 1234567890200})");
+  EXPECT_TRUE(accepts(big, "1234567890123"));
+  EXPECT_TRUE(accepts(big, "1234567890199"));
+  EXPECT_FALSE(accepts(big, "1234567890122"));
+  EXPECT_FALSE(accepts(big, "1234567890201"));
+  EXPECT_THROW(compile_json_schema_text(R"({"type": "integer", "minimum": 3, "maximum": 2})"), edgellm::InvalidArgument);
+  EXPECT_THROW(compile_json_schema_text(R"({"type": "number", "minimum": 3})"), edgellm::InvalidArgument);
+}

@@ -138,6 +138,12 @@ TEST(JsonSchema, PlainJsonObjectMode) {
   }
 }
 
+TEST(JsonSchema, IntegerBounds) {
+  walk_schema(R"({"type": "object", "properties": {"age": {"type": "integer", "minimum": 18, "maximum": 130},
+    "delta": {"type": "integer", "exclusiveMinimum": -5, "exclusiveMaximum": 5}}, "required": ["age", "delta"],
+    "additionalProperties": false})", 40);
+}
+
 TEST(JsonSchema, EmptySchemaIsAnyValue) { walk_schema("{}", 40); walk_schema("true", 10); }
 
 TEST(JsonSchema, RejectedFeaturesGiveClearErrors) {
@@ -149,7 +155,7 @@ TEST(JsonSchema, RejectedFeaturesGiveClearErrors) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_error(R"({"type": "integer", "minimum": 3})", "minimum");
+  expect_error(R"({"type": "number", "minimum": 3})", "minimum");
   expect_error(R"({"allOf": [{"type": "string"}, {"maxLength": 3}]})", "allOf");
   expect_error(R"({"not": {"type": "null"}})", "not");
   expect_error(R"({"type": "object", "patternProperties": {"^x": {}}})", "patternProperties");
@@ -166,7 +172,7 @@ TEST(JsonSchema, RejectedFeaturesGiveClearErrors) {
   // Non-strict mode ignores what it cannot enforce.
   JsonSchemaOptions lenient;
   lenient.strict = false;
-  EXPECT_NO_THROW(compile_json_schema_text(R"({"type": "integer", "minimum": 3})", lenient));
+  EXPECT_NO_THROW(compile_json_schema_text(R"({"type": "number", "minimum": 3})", lenient));
 }
 
 TEST(JsonSchema, EogOnlyWhenCompleteAndControlTokensNeverAllowed) {

@@ -155,6 +155,13 @@ bool validate(const nlohmann::json& v, const nlohmann::json& s, const nlohmann::
     else for (const auto& t : s["type"]) ok = ok || type_ok(v, t);
     if (!ok) return no("type mismatch, want " + s["type"].dump());
   }
+  if (v.is_number()) {
+    const double x = v.get<double>();
+    if (s.contains("minimum") && x < s["minimum"].get<double>()) return no("below minimum");
+    if (s.contains("maximum") && x > s["maximum"].get<double>()) return no("above maximum");
+    if (s.contains("exclusiveMinimum") && x <= s["exclusiveMinimum"].get<double>()) return no("not above exclusiveMinimum");
+    if (s.contains("exclusiveMaximum") && x >= s["exclusiveMaximum"].get<double>()) return no("not below exclusiveMaximum");
+  }
   if (v.is_string()) {
     const std::string str = v.get<std::string>();
     if (s.contains("minLength") && utf8_length(str) < s["minLength"].get<size_t>()) return no("too short");
