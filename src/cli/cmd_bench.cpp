@@ -165,6 +165,7 @@ Registrar reg("bench", "Prefill and decode speed, and decode as a fraction of th
                 app.add_option("-t,--threads", a->threads, "Thread counts, comma-separated (default: physical cores)");
                 app.add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
                 app.add_flag("--json", a->json, "One JSON array of results");
+                add_exact_flag(app);
                 app.callback([a] { bench(*a); });
               });
 

@@ -73,6 +73,7 @@ Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App
   app.add_option("-c,--ctx-size", a->n_ctx, "Context size in tokens")->capture_default_str();
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   add_sampling_flags(app, a->sampling);
+  add_exact_flag(app);
   app.callback([a] { chat_loop(*a); });
 });
 

@@ -98,6 +98,7 @@ Registrar reg_ppl("perplexity", "Perplexity of a model on a text file", [](CLI::
   app.add_option("--chunks", a->chunks, "Max chunks (-1 = all)")->capture_default_str();
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");
   app.add_flag("--json", a->json, "Print one JSON object");
+  add_exact_flag(app);
   app.callback([a] { perplexity(*a); });
 });
 
@@ -106,6 +107,7 @@ Registrar reg_logits("logits", "Dump the logits of every position for given toke
   app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
   app.add_option("--ids", a->ids, "Comma-separated token ids")->required();
   app.add_option("--out", a->out, "Output file: float32 [n_ids][n_vocab]")->required();
+  add_exact_flag(app);
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");
   app.callback([a] { logits(*a); });
 });

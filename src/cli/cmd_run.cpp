@@ -71,6 +71,7 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_option("--stop", a->stop, "Stop string (repeatable)");
   app.add_option("--json-schema", a->json_schema, "Constrain the answer to JSON matching the schema in this file");
   add_sampling_flags(app, a->sampling);
+  add_exact_flag(app);
   app.callback([a] { run(*a); });
 });
 

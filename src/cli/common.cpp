@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "ops/ops.h"
 #include "util/error.h"
 
 namespace edgellm::cli {
@@ -38,6 +39,11 @@ void add_sampling_flags(CLI::App& app, sampling::SamplingParams& p) {
   app.add_option("--presence-penalty", p.presence_penalty, "Presence penalty")->capture_default_str();
   app.add_option("--frequency-penalty", p.frequency_penalty, "Frequency penalty")->capture_default_str();
   app.add_option("-s,--seed", p.seed, "Random seed")->capture_default_str();
+}
+
+void add_exact_flag(CLI::App& app) {
+  app.add_flag_callback("--exact", [] { ops::set_exact_activations(true); },
+                        "fp32 activations in matmuls (slower; matches an fp32 reference closely)");
 }
 
 std::string read_file(const std::string& path) {

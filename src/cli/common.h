@@ -21,4 +21,7 @@ void add_sampling_flags(CLI::App& app, sampling::SamplingParams& p);
 
 std::string read_file(const std::string& path);
 
+// --exact: fp32 activations in every matmul (see ops::set_exact_activations).
+void add_exact_flag(CLI::App& app);
+
 }  // namespace edgellm::cli

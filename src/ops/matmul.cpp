@@ -1,6 +1,8 @@
 // matmul / matmul_multi: checks, activation quantization (once per call, shared by all
 // matrices), and the split of weight rows over the pool in one parallel region.
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -31,7 +33,17 @@ int slot_of(TensorType t) {
   }
 }
 
+std::atomic<bool> g_exact{[] {
+  const char* e = std::getenv("EDGELLM_EXACT");
+  return e && *e && std::string(e) != "0";
+}()};
+
+bool is_float_type(TensorType t) {
+  return t == TensorType::F32 || t == TensorType::F16 || t == TensorType::BF16;
+}
+
 ActKind act_kind(TensorType t) {
+  if (g_exact.load(std::memory_order_relaxed) && !is_float_type(t)) return ActKind::F32;
   switch (t) {
     case TensorType::F32: case TensorType::F16: case TensorType::BF16: return ActKind::F32;
     case TensorType::Q4_K: case TensorType::Q5_K: case TensorType::Q6_K: return ActKind::Q8_KA;
@@ -48,7 +60,22 @@ struct ActBuffers {
   std::vector<uint8_t> a, k;
 };
 
+// Exact mode for quantized weights: each row is dequantized to fp32 once and dotted with the
+// fp32 activations of every token, so the only rounding is the weights' own (as in a NumPy
+// reference). Slower than the int8 kernels; for verification and accuracy-critical use.
+void exact_gemv(const MatrixView& W, int64_t r0, int64_t r1, const float* x, int64_t n_tokens, float* y) {
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(W.n_in));
+  for (int64_t r = r0; r < r1; ++r) {
+    dequantize_row(W.type, static_cast<const uint8_t*>(W.data) + r * W.row_stride, row.data(), W.n_in);
+    for (int64_t t = 0; t < n_tokens; ++t) y[t * W.n_out + r] = dot_f32(row.data(), x + t * W.n_in, W.n_in);
+  }
+}
+
 }  // namespace
+
+void set_exact_activations(bool exact) { g_exact.store(exact, std::memory_order_relaxed); }
+bool exact_activations() { return g_exact.load(std::memory_order_relaxed); }
 
 void matmul(const MatrixView& W, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   float* ys[1] = {y};
@@ -128,6 +155,10 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
           break;
         case ActKind::Q8_A: act = bufs.a.data(), act_stride = stride_a; break;
         default: act = bufs.k.data(), act_stride = stride_k; break;
+      }
+      if (act_kind(W.type) == ActKind::F32 && !is_float_type(W.type)) {
+        exact_gemv(W, r0, r1, x, n_tokens, ys[m]);
+        continue;
       }
       K.gemv[slot_of(W.type)](static_cast<const uint8_t*>(W.data), W.row_stride, n_in, r0, r1, act, act_stride,
                               n_tokens, ys[m], W.n_out);

@@ -41,6 +41,12 @@ void matmul(const MatrixView& W, const float* x, int64_t n_tokens, float* y, Thr
 void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const float* x,
                   int64_t n_tokens, ThreadPool& pool);
 
+// Exact mode: matmuls with quantized weights use fp32 activations (weights dequantized per
+// row) instead of int8-quantized activations. Off by default (int8 is several times faster);
+// EDGELLM_EXACT=1 turns it on at start-up. Used by the golden tests and `--exact`.
+void set_exact_activations(bool exact);
+bool exact_activations();
+
 // ---- element-wise and row ops (fp32) ----
 // out = x / rms(x) * w ; w may be null (no scale). In-place allowed.
 void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);

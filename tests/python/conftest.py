@@ -67,12 +67,12 @@ class Engine:
                               f"{proc.stderr.strip()[-2000:]}")
         return proc.stdout
 
-    def logits(self, model: str, ids, n_vocab: int, threads: int = 2) -> np.ndarray:
-        """Engine logits for every position: float32 [len(ids), n_vocab]."""
+    def logits(self, model: str, ids, n_vocab: int, threads: int = 2, exact: bool = False) -> np.ndarray:
+        """Engine logits for every position: float32 [len(ids), n_vocab]. exact: fp32 activations."""
         with tempfile.TemporaryDirectory() as td:
             out = os.path.join(td, "logits.f32")
             self.run(["logits", "-m", model, "--ids", ",".join(map(str, ids)), "--out", out,
-                      "-t", str(threads)])
+                      "-t", str(threads)] + (["--exact"] if exact else []))
             raw = np.fromfile(out, dtype="<f4")
         if raw.size != len(ids) * n_vocab:
             raise EngineError(f"logits file has {raw.size} floats, expected {len(ids)}*{n_vocab}")
@@ -84,9 +84,10 @@ class Engine:
         lines = self.run(args, stdin=stdin).splitlines()
         return [json.loads(line) for line in lines]
 
-    def perplexity(self, model: str, text_file: str, ctx: int, chunks: int, threads: int = 2) -> dict:
+    def perplexity(self, model: str, text_file: str, ctx: int, chunks: int, threads: int = 2,
+                   exact: bool = False) -> dict:
         out = self.run(["perplexity", "-m", model, "-f", text_file, "-c", str(ctx),
-                        "--chunks", str(chunks), "-t", str(threads), "--json"])
+                        "--chunks", str(chunks), "-t", str(threads), "--json"] + (["--exact"] if exact else []))
         return json.loads(out.strip().splitlines()[-1])
 
 

@@ -16,6 +16,14 @@ The tolerances below are about 2x those figures (more for gemma3, whose K-quant 
 figures printed by pytest -s (and /tmp/edgellm-results/logits.json) show which case applies.
 Top-1 may differ only where the reference's best two logits are within TIE_EPS (near ties, which
 8-bit rounding legitimately flips); such positions are reported, not failed.
+
+Two engine modes are checked. "exact" (--exact: fp32 activations, weights dequantized per row)
+must agree with the reference to EXACT_TOL and give the same top-1 at every position (a tie
+closer than EXACT_TIE_EPS could flip on float summation order alone). "fast" (the default int8
+activation kernels) must stay within the tolerances above; the engine's own int8 rounding was
+measured to flip the top-1 where the reference margin was up to 0.52 (smollm2/code position 4),
+so fast mode uses FAST_TIE_EPS = 1.0 and additionally requires >= 85% top-1 agreement
+(measured: 88-99%; gemma3 K-quant weights take 256-value activation blocks and drift most).
 """
 from __future__ import annotations
 
@@ -30,7 +38,10 @@ import reference
 SMOLLM_TOL = (5.0, 0.5)
 GEMMA3_TOL = (5.0, 0.6)
 TINY_TOL = (1.0, 0.1)
-TIE_EPS = 0.5        # reference top-2 margin under which a top-1 swap is reported, not failed
+EXACT_TOL = (0.01, 0.001)
+EXACT_TIE_EPS = 1e-3  # reference top-2 margin under which a swap is reported, not failed (exact)
+FAST_TIE_EPS = 1.0    # same for the int8-activation kernels (see the docstring)
+MODES = ["exact", "fast"]
 
 CHATML = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
           "<|im_end|>\n<|im_start|>user\nCan you give me three tips for staying focused while "
@@ -56,7 +67,8 @@ GEMMA3_PROMPTS = {"prose": PROSE, "code": CODE, "multilingual": MULTILINGUAL}
 _RESULTS: dict[str, dict] = {}
 
 
-def compare(name: str, ref: np.ndarray, eng: np.ndarray, tol: tuple[float, float], record: bool = True) -> dict:
+def compare(name: str, ref: np.ndarray, eng: np.ndarray, tol: tuple[float, float], record: bool = True,
+            tie_eps: float = EXACT_TIE_EPS) -> dict:
     """ref, eng: [T, V]. Returns figures; asserts top-1 agreement (modulo ties) and tolerance."""
     assert eng.shape == ref.shape, f"{name}: engine logits {eng.shape} vs reference {ref.shape}"
     assert np.isfinite(eng).all(), f"{name}: engine logits contain NaN/inf"
@@ -66,7 +78,7 @@ def compare(name: str, ref: np.ndarray, eng: np.ndarray, tol: tuple[float, float
     ties, bad = [], []
     for pos in np.nonzero(ref_top != eng_top)[0]:
         margin = float(ref[pos, ref_top[pos]] - ref[pos, eng_top[pos]])
-        (ties if margin < TIE_EPS else bad).append((int(pos), margin))
+        (ties if margin < tie_eps else bad).append((int(pos), margin))
     figures = {
         "n_tokens": int(ref.shape[0]),
         "max_abs_diff": float(diff.max()),
@@ -83,6 +95,7 @@ def compare(name: str, ref: np.ndarray, eng: np.ndarray, tol: tuple[float, float
           f"top1 {figures['top1_agree']}/{figures['n_tokens']}  near-ties={ties}")
     assert not bad, f"{name}: top-1 differs at (position, reference margin) {bad}"
     max_tol, mean_tol = tol
+    assert figures["top1_agree"] >= 0.85 * figures["n_tokens"], f"{name}: top-1 agrees at too few positions"
     assert figures["max_abs_diff"] < max_tol, f"{name}: max |logit diff| {figures['max_abs_diff']:.4f} >= {max_tol}"
     assert figures["mean_abs_diff"] < mean_tol, f"{name}: mean |logit diff| {figures['mean_abs_diff']:.4f} >= {mean_tol}"
     return figures
@@ -95,15 +108,22 @@ def smollm(smollm_path):
     return model, reference.Forward(model), reference.GGUFTokenizer(model.metadata)
 
 
+def mode_args(mode: str, fast_tol: tuple[float, float]) -> tuple[bool, tuple[float, float], float]:
+    """(exact flag, tolerance, tie margin) for an engine mode."""
+    return (True, EXACT_TOL, EXACT_TIE_EPS) if mode == "exact" else (False, fast_tol, FAST_TIE_EPS)
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("prompt", list(SMOLLM_PROMPTS))
-def test_smollm_logits_match_reference(engine, smollm, smollm_path, prompt):
+def test_smollm_logits_match_reference(engine, smollm, smollm_path, prompt, mode):
     model, fwd, tok = smollm
     text, special = SMOLLM_PROMPTS[prompt]
     ids = tok.encode(text, parse_special=special)
     assert 16 <= len(ids) <= 200, f"prompt {prompt} has {len(ids)} tokens"
-    ref = fwd.logits(ids)                                           # [T, V]
-    eng = engine.logits(smollm_path, ids, model.config.n_vocab)     # [T, V]
-    compare(f"smollm2/{prompt}", ref, eng, SMOLLM_TOL)
+    exact, tol, tie = mode_args(mode, SMOLLM_TOL)
+    ref = fwd.logits(ids)                                                        # [T, V]
+    eng = engine.logits(smollm_path, ids, model.config.n_vocab, exact=exact)    # [T, V]
+    compare(f"smollm2/{prompt}/{mode}", ref, eng, tol, tie_eps=tie)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,17 +133,16 @@ def gemma3(gemma3_path):
     return model, reference.Forward(model), reference.GGUFTokenizer(model.metadata)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("prompt", list(GEMMA3_PROMPTS))
-def test_gemma3_logits_match_reference(engine, gemma3, gemma3_path, prompt):
+def test_gemma3_logits_match_reference(engine, gemma3, gemma3_path, prompt, mode):
     model, fwd, tok = gemma3
     ids = [tok.bos_id] + tok.encode(GEMMA3_PROMPTS[prompt])
     assert 16 <= len(ids) <= 200
-    try:
-        eng = engine.logits(gemma3_path, ids, model.config.n_vocab)
-    except EngineError as e:  # gemma3 support is optional in the engine: skip, never fail
-        pytest.skip(f"engine cannot run gemma3 yet: {e}")
+    exact, tol, tie = mode_args(mode, GEMMA3_TOL)
+    eng = engine.logits(gemma3_path, ids, model.config.n_vocab, exact=exact)
     ref = fwd.logits(ids)
-    compare(f"gemma3/{prompt}", ref, eng, GEMMA3_TOL)
+    compare(f"gemma3/{prompt}/{mode}", ref, eng, tol, tie_eps=tie)
 
 
 # ---------------------------------------------------------------------------------------------
