@@ -1,0 +1,336 @@
+#include "hybrid/orchestrator.h"
+
+#include <chrono>
+
+#include "hybrid/redact.h"
+#include "util/error.h"
+
+namespace edgellm::hybrid {
+
+using nlohmann::json;
+
+const std::vector<std::string>& local_only_request_fields() {
+  static const std::vector<std::string> f = {"route", "top_k", "min_p", "repeat_penalty", "repeat_last_n",
+                                             "ignore_eos", "n_probs", "cache_prompt", "slot_id", "grammar"};
+  return f;
+}
+
+struct Orchestrator::Prepared {
+  const HybridRequest* req = nullptr;
+  json cloud_body;                        // what may go to the cloud (stripped, then redacted)
+  std::vector<json*> slots;               // every user-visible string inside cloud_body
+  std::vector<std::vector<PiiSpan>> spans;  // findings per slot
+  std::string prompt_concat;              // for the audit hash only
+  RequestFeatures features;
+  Redactor redactor;
+  bool redacted = false;
+  Decision decision;
+};
+
+namespace {
+
+// Message texts: string content, text parts, and tool-call argument strings.
+void collect_slots(json& body, std::vector<json*>& out) {
+  if (!body.contains("messages") || !body["messages"].is_array()) return;
+  for (auto& m : body["messages"]) {
+    if (!m.is_object()) continue;
+    if (m.contains("content")) {
+      json& c = m["content"];
+      if (c.is_string()) out.push_back(&c);
+      else if (c.is_array())
+        for (auto& part : c)
+          if (part.is_object() && part.contains("text") && part["text"].is_string()) out.push_back(&part["text"]);
+    }
+    if (m.contains("tool_calls") && m["tool_calls"].is_array())
+      for (auto& tc : m["tool_calls"])
+        if (tc.is_object() && tc.contains("function") && tc["function"].is_object() &&
+            tc["function"].contains("arguments") && tc["function"]["arguments"].is_string())
+          out.push_back(&tc["function"]["arguments"]);
+  }
+}
+
+int64_t json_int(const json& body, const char* key) {
+  if (body.contains(key) && body[key].is_number_integer()) return body[key].get<int64_t>();
+  return -1;
+}
+
+// Route reason for a failed cloud call, from cloud_error_name().
+const char* failure_reason(const std::string& err) {
+  if (err == "timeout") return "timeout";
+  if (err == "circuit_open" || err == "connect" || err == "not_configured") return "cloud_down";
+  return "cloud_error";
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Orchestrator::Orchestrator(Policy policy, LocalInfo local, NowMs clock)
+    : policy_(std::move(policy)),
+      local_(local),
+      detector_(policy_.pii),
+      router_(policy_),
+      budget_(policy_.budget, clock),
+      breaker_(policy_.breaker, clock),
+      cloud_(policy_.cloud, &breaker_) {
+  if (!policy_.audit.path.empty()) audit_ = std::make_unique<AuditLog>(policy_.audit);
+}
+
+Orchestrator::~Orchestrator() = default;
+
+CloudState Orchestrator::cloud_state() const {
+  CloudState s;
+  s.available = policy_.cloud.configured() && breaker_.available();
+  s.budget = budget_.snapshot();
+  return s;
+}
+
+LocalResult Orchestrator::run_local(const Prepared& p, const LocalGenerateFn& local, const StreamFn* on_delta,
+                                    double* ms) {
+  auto t0 = std::chrono::steady_clock::now();
+  LocalResult r = local(p.req->body, on_delta);
+  *ms = r.latency_ms >= 0 ? r.latency_ms : ms_since(t0);
+  return r;
+}
+
+HybridResponse Orchestrator::run_cloud(Prepared& p, const StreamFn* on_delta, bool* delivered) {
+  if (p.features.pii_redact && !p.redacted) {
+    // Only redact-action findings become placeholders; allow-action ones go as they are.
+    for (size_t i = 0; i < p.slots.size(); ++i) {
+      std::vector<PiiSpan> keep;
+      for (const auto& s : p.spans[i])
+        if (policy_.action_for(s) == PrivacyAction::Redact) keep.push_back(s);
+      if (!keep.empty()) *p.slots[i] = p.redactor.redact(p.slots[i]->get<std::string>(), keep);
+    }
+    p.redacted = true;
+  }
+  HybridResponse out;
+  CloudResult cr;
+  if (on_delta) {
+    StreamRestorer sr(p.redactor);
+    cr = cloud_.stream(p.cloud_body, [&](std::string_view d) {
+      std::string text = sr.push(d);
+      if (text.empty()) return true;
+      *delivered = true;
+      out.text += text;
+      return (*on_delta)(text);
+    });
+    if (cr.ok()) {
+      std::string tail = sr.finish();
+      if (!tail.empty()) {
+        *delivered = true;
+        out.text += tail;
+        (*on_delta)(tail);
+      }
+    }
+  } else {
+    cr = cloud_.complete(p.cloud_body);
+    if (cr.ok()) {
+      out.text = p.redactor.restore(cr.text);
+      out.tool_calls = cr.tool_calls;
+      if (out.tool_calls.is_array())
+        for (auto& tc : out.tool_calls)
+          if (tc.is_object() && tc.contains("function") && tc["function"].contains("arguments") &&
+              tc["function"]["arguments"].is_string())
+            tc["function"]["arguments"] = p.redactor.restore(tc["function"]["arguments"].get<std::string>());
+    }
+  }
+  out.ok = cr.ok();
+  out.error = cr.message;
+  out.finish_reason = cr.finish_reason;
+  out.prompt_tokens = cr.prompt_tokens;
+  out.completion_tokens = cr.completion_tokens;
+  out.route.cloud_ms = cr.latency_ms;
+  out.route.cloud_attempts = cr.attempts;
+  out.route.cloud_status = cr.http_status;
+  if (!cr.ok()) out.route.cloud_error = cloud_error_name(cr.error);
+  return out;
+}
+
+void Orchestrator::finish(const Prepared& p, HybridResponse& r, bool cloud_used, int64_t device_tokens,
+                          int64_t cloud_tokens, const char* status) {
+  budget_.record(cloud_used, device_tokens, cloud_tokens);
+  if (!audit_) return;
+  AuditEntry e;
+  e.request_id = p.req->request_id;
+  e.app = p.req->app;
+  e.profile = policy_.name;
+  e.route = r.route;
+  e.prompt_tokens = r.prompt_tokens;
+  e.completion_tokens = r.completion_tokens;
+  if (cloud_used) {
+    e.cloud_prompt_tokens = r.route.tier == Tier::Cloud ? r.prompt_tokens : -1;
+    e.cloud_completion_tokens = r.route.tier == Tier::Cloud ? r.completion_tokens : -1;
+  }
+  e.pii_counts = p.features.pii_counts;
+  e.prompt_sha256 = audit_->prompt_hash(p.prompt_concat);
+  e.status = status;
+  audit_->write(e);
+}
+
+HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerateFn& local, const StreamFn* on_delta) {
+  Prepared p;
+  p.req = &req;
+  p.features.route = parse_route_override(req.body);
+  p.cloud_body = req.body;
+  if (!p.cloud_body.is_object()) throw InvalidArgument("request body must be a JSON object");
+  for (const auto& k : local_only_request_fields()) p.cloud_body.erase(k);
+  collect_slots(p.cloud_body, p.slots);
+  size_t bytes = 0;
+  for (json* s : p.slots) {
+    const std::string& text = s->get_ref<const std::string&>();
+    p.spans.push_back(detector_.scan(text));
+    add_pii_features(policy_, p.spans.back(), &p.features);
+    p.prompt_concat += text;
+    p.prompt_concat += '\n';
+    bytes += text.size();
+  }
+  RequestFeatures& f = p.features;
+  f.prompt_tokens = req.prompt_tokens >= 0 ? req.prompt_tokens : int64_t(bytes / 3 + 1);
+  f.max_tokens = json_int(req.body, "max_completion_tokens");
+  if (f.max_tokens < 0) f.max_tokens = json_int(req.body, "max_tokens");
+  f.local_n_ctx = local_.n_ctx;
+  f.local_supports_tools = local_.supports_tools;
+  f.needs_tools = req.body.contains("tools") && req.body["tools"].is_array() && !req.body["tools"].empty() &&
+                  !(req.body.contains("tool_choice") && req.body["tool_choice"] == "none");
+
+  p.decision = router_.decide(f, cloud_state());
+  const Decision& d = p.decision;
+  HybridResponse resp;
+  RouteRecord& rec = resp.route;
+  rec.tier = d.tier;
+  rec.reason = d.reason;
+  rec.notes = d.notes;
+  rec.mode = mode_name(d.mode);
+  rec.fallback = d.fallback;
+  rec.scores = d.scores;
+
+  auto cloud_failed = [&](HybridResponse& c, bool delivered) {
+    rec.cloud_error = c.route.cloud_error;
+    rec.cloud_status = c.route.cloud_status;
+    rec.cloud_attempts = c.route.cloud_attempts;
+    rec.cloud_ms = c.route.cloud_ms;
+    rec.redacted = p.redacted;
+    if (delivered || c.route.cloud_error == "cancelled") {
+      // Part of the cloud's answer already reached the client: a device answer cannot be
+      // spliced in, so the request ends with an error.
+      resp.ok = false;
+      resp.error = c.route.cloud_error == "cancelled" ? "cancelled by the client" : "cloud answer interrupted: " + c.error;
+      resp.text = c.text;
+      resp.finish_reason = "error";
+      rec.tier = Tier::Cloud;
+      rec.reason = c.route.cloud_error == "cancelled" ? rec.reason : "cloud_error";
+      return false;
+    }
+    return true;
+  };
+  auto fill_local = [&](const LocalResult& lr, double ms) {
+    resp.text = lr.text;
+    resp.finish_reason = lr.finish_reason;
+    resp.prompt_tokens = lr.prompt_tokens >= 0 ? lr.prompt_tokens : f.prompt_tokens;
+    resp.completion_tokens = lr.completion_tokens >= 0 ? lr.completion_tokens : int64_t(lr.logprobs.size());
+    resp.local_extra = lr.extra;
+    rec.device_ms = ms;
+  };
+  auto tokens_of = [](const HybridResponse& r) {
+    return std::max<int64_t>(r.prompt_tokens, 0) + std::max<int64_t>(r.completion_tokens, 0);
+  };
+
+  try {
+    if (d.tier == Tier::Cloud) {
+      bool delivered = false;
+      HybridResponse c = run_cloud(p, on_delta, &delivered);
+      if (c.ok) {
+        resp.text = std::move(c.text);
+        resp.finish_reason = c.finish_reason;
+        resp.tool_calls = c.tool_calls;
+        resp.prompt_tokens = c.prompt_tokens >= 0 ? c.prompt_tokens : f.prompt_tokens;
+        resp.completion_tokens = c.completion_tokens;
+        rec.cloud_ms = c.route.cloud_ms;
+        rec.cloud_attempts = c.route.cloud_attempts;
+        rec.redacted = p.redacted;
+        finish(p, resp, true, 0, tokens_of(resp), "ok");
+        return resp;
+      }
+      if (!cloud_failed(c, delivered)) {
+        finish(p, resp, true, 0, 0, "error");
+        return resp;
+      }
+      rec.notes.push_back(rec.reason);
+      rec.reason = failure_reason(c.route.cloud_error);
+      rec.tier = Tier::Device;
+      rec.fallback = true;
+      double ms = 0;
+      LocalResult lr = run_local(p, local, on_delta, &ms);
+      fill_local(lr, ms);
+      finish(p, resp, c.route.cloud_attempts > 0, tokens_of(resp), 0, "ok");
+      return resp;
+    }
+
+    // Device first.
+    CloudState cs = cloud_state();
+    bool judge = d.may_escalate;
+    bool escalation_possible = cs.available && budget_allows(policy_.budget, cs.budget, Router::estimated_cloud_tokens(f));
+    bool hold = judge && on_delta && policy_.confidence.hold_stream && escalation_possible;
+    double ms = 0;
+    LocalResult lr = run_local(p, local, on_delta && !hold ? on_delta : nullptr, &ms);
+    fill_local(lr, ms);
+    if (judge) {
+      LocalStats stats{lr.logprobs, lr.entropies, lr.finish_reason};
+      Escalation e = router_.should_escalate(f, stats, cloud_state());
+      rec.scores["quantile_logprob"] = e.quantile_logprob;
+      rec.scores["mean_entropy"] = e.mean_entropy;
+      bool can_act = !on_delta || hold;
+      if (e.escalate && can_act) {
+        bool delivered = false;
+        HybridResponse c = run_cloud(p, on_delta, &delivered);
+        if (c.ok) {
+          resp.text = std::move(c.text);
+          resp.finish_reason = c.finish_reason;
+          resp.tool_calls = c.tool_calls;
+          resp.local_extra = json();
+          int64_t device_tokens = tokens_of(resp);
+          resp.prompt_tokens = c.prompt_tokens >= 0 ? c.prompt_tokens : resp.prompt_tokens;
+          resp.completion_tokens = c.completion_tokens;
+          rec.tier = Tier::Cloud;
+          rec.reason = "low_confidence";
+          rec.escalated = true;
+          rec.redacted = p.redacted;
+          rec.cloud_ms = c.route.cloud_ms;
+          rec.cloud_attempts = c.route.cloud_attempts;
+          finish(p, resp, true, device_tokens, tokens_of(resp), "ok");
+          return resp;
+        }
+        if (!cloud_failed(c, delivered)) {
+          finish(p, resp, true, tokens_of(resp), 0, "error");
+          return resp;
+        }
+        fill_local(lr, ms);  // cloud_failed may have replaced the text
+        rec.tier = Tier::Device;
+        rec.notes.push_back("low_confidence");
+        rec.reason = failure_reason(c.route.cloud_error);
+        rec.fallback = true;
+      } else if (!e.reason.empty() && e.reason != "low_confidence") {
+        rec.notes.push_back("low_confidence");
+        rec.reason = e.reason;  // budget_exhausted / cloud_down kept the device answer
+      }
+      if (hold && !resp.text.empty()) (*on_delta)(resp.text);
+    }
+    finish(p, resp, rec.cloud_attempts > 0, tokens_of(resp), 0, "ok");
+    return resp;
+  } catch (...) {
+    resp.ok = false;
+    rec.reason = rec.reason.empty() ? "error" : rec.reason;
+    if (audit_) {
+      try {
+        finish(p, resp, false, 0, 0, "error");
+      } catch (...) {
+      }
+    }
+    throw;
+  }
+}
+
+}  // namespace edgellm::hybrid
