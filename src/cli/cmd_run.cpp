@@ -43,7 +43,8 @@ void run(const RunArgs& a) {
     for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
   }
   const auto& tok = engine->tokenizer();
-  const auto ids = tok.encode(text, tok.add_bos_default(), /*parse_special=*/!a.raw);
+  // The template (or a --raw prompt written by the user) contains control tokens as text.
+  const auto ids = tok.encode(text, tok.add_bos_default(), /*parse_special=*/true);
   runtime::Session session(*engine, a.n_ctx);
   auto res = session.generate(ids, gp, [](const std::string& piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
