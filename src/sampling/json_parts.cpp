@@ -1,5 +1,7 @@
 #include "sampling/json_parts.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 namespace edgellm::sampling {
@@ -142,6 +144,37 @@ int32_t JsonParts::integer_range(int64_t lo, int64_t hi) {
   if (hi >= 0) alts.push_back({R::ref(nonneg_range(std::max<int64_t>(lo, 0), hi))});
   if (lo < 0) alts.push_back({b_.byte('-'), R::ref(nonneg_range(hi < 0 ? -hi : 1, -lo))});
   return b_.rule("integer-range", std::move(alts));
+}
+
+int32_t JsonParts::number_range(double lo, bool lo_excl, double hi, bool hi_excl) {
+  const double lim = static_cast<double>(kMaxInt) + 1;
+  auto to_int = [&](double x) { return static_cast<int64_t>(std::clamp(x, -lim, lim)); };
+  const int64_t int_lo = to_int(lo_excl ? std::floor(lo) + 1 : std::ceil(lo));
+  const int64_t int_hi = to_int(hi_excl ? std::ceil(hi) - 1 : std::floor(hi));
+  std::vector<Seq> alts;
+  if (int_lo <= int_hi && int_lo <= kMaxInt && int_hi >= -kMaxInt) alts.push_back({R::ref(integer_range(int_lo, int_hi))});
+  const int32_t frac = b_.rule("frac", {{b_.byte('.'), R::ref(b_.repeat(b_.range('0', '9'), 1, 16, "frac-digits"))}});
+  // n.ddd lies in [n, n+1): needs lo <= n (lo < n if exclusive) and n + 1 <= hi.
+  const int64_t a = std::max<int64_t>(0, int_lo), b = std::min(kMaxInt, to_int(std::floor(hi)) - 1);
+  if (a <= b) alts.push_back({R::ref(nonneg_range(a, b)), R::ref(frac)});
+  // -n.ddd lies in (-(n+1), -n]: needs lo <= -(n+1) and -n <= hi (-n < hi if exclusive).
+  const int64_t c = std::max<int64_t>(0, hi_excl ? to_int(-std::ceil(hi)) + 1 : to_int(-std::floor(hi)));
+  const int64_t d = std::min(kMaxInt, to_int(-std::ceil(lo)) - 1);
+  if (c <= d) alts.push_back({b_.byte('-'), R::ref(nonneg_range(c, d)), R::ref(frac)});
+  // At an exclusive integer bound n, n.ddd / -n.ddd are valid when ddd is not all zeros.
+  const int32_t frac_nz = b_.rule("frac-nonzero", {{b_.byte('.'), R::ref(b_.repeat(b_.byte('0'), 0, 15, "frac-zeros")),
+                                                   b_.range('1', '9'), R::ref(b_.repeat(b_.range('0', '9'), 0, 15, "frac-digits"))}});
+  auto boundary = [&](const std::string& digits) {
+    Seq seq = b_.literal(digits);
+    seq.push_back(R::ref(frac_nz));
+    alts.push_back(std::move(seq));
+  };
+  if (lo_excl && lo == std::floor(lo) && lo >= 0 && lo <= static_cast<double>(kMaxInt) && lo + 1 <= hi)
+    boundary(std::to_string(static_cast<int64_t>(lo)));
+  if (hi_excl && hi == std::floor(hi) && hi <= 0 && -hi <= static_cast<double>(kMaxInt) && hi - 1 >= lo)
+    boundary("-" + std::to_string(static_cast<int64_t>(-hi)));
+  if (alts.empty()) return -1;
+  return b_.rule("number-range", std::move(alts));
 }
 
 int32_t JsonParts::number() {

@@ -24,6 +24,10 @@ class JsonParts {
   // Integers in [lo, hi] (inclusive; clamped to the 16-digit values integer() produces).
   int32_t integer_range(int64_t lo, int64_t hi);
   static constexpr int64_t kMaxInt = 9999999999999999;  // 16 digits
+  // Numbers between lo and hi (each inclusive or exclusive, +-inf for none), without exponent:
+  // integers, n.ddd with [n, n+1) inside the range, and -n.ddd with (-(n+1), -n] inside it.
+  // Returns -1 when that subset is empty (e.g. a range narrower than 1 between integers).
+  int32_t number_range(double lo, bool lo_excl, double hi, bool hi_excl);
   int32_t boolean();
   int32_t null();
   int32_t any_value();

@@ -79,7 +79,7 @@ class SchemaCompiler {
     for (auto it = s.begin(); it != s.end(); ++it)
       if (opt_.strict && kUnsupported.count(it.key()) &&
           !(it.key() == "allOf" && it.value().is_array() && it.value().size() == 1) &&
-          !(kIntegerBounds.count(it.key()) && integer_typed(s)))
+          !(kIntegerBounds.count(it.key()) && numeric_typed(s)))
         fail(path, "keyword '" + it.key() + "' is not supported for constrained decoding");
 
     if (s.contains("allOf")) {  // single-element allOf (pydantic's $ref wrapper) is the element
@@ -161,51 +161,66 @@ class SchemaCompiler {
     if (t == "object") return compile_object(s, path);
     if (t == "array") return compile_array(s, path);
     if (t == "string") return compile_string(s, path);
-    if (t == "number") return parts_.number();
+    if (t == "number") return compile_number(s, path);
     if (t == "integer") return compile_integer(s, path);
     if (t == "boolean") return parts_.boolean();
     if (t == "null") return parts_.null();
     fail(path, "unknown type '" + t + "'");
   }
 
-  // Bounds are enforced only where every numeric value must be an integer.
-  static bool integer_typed(const ojson& s) {
+  // Bounds are supported when the schema's type names integer or number.
+  static bool numeric_typed(const ojson& s) {
     if (!s.contains("type")) return false;
     const auto& t = s["type"];
-    if (t.is_string()) return t == "integer";
+    if (t.is_string()) return t == "integer" || t == "number";
     if (!t.is_array()) return false;
-    bool has_int = false;
-    for (const auto& x : t) {
-      if (x == "number") return false;
-      has_int = has_int || x == "integer";
-    }
-    return has_int;
+    for (const auto& x : t)
+      if (x == "integer" || x == "number") return true;
+    return false;
   }
 
-  // Integer bounds (minimum/maximum inclusive, exclusive* exclusive; any JSON number).
-  int32_t compile_integer(const ojson& s, const std::string& path) {
-    bool bounded = false;
-    int64_t lo = -JsonParts::kMaxInt, hi = JsonParts::kMaxInt;
-    auto bound = [&](const char* key, bool lower, bool exclusive) {
+  struct Bounds {
+    double lo = -INFINITY, hi = INFINITY;
+    bool lo_excl = false, hi_excl = false;
+    bool any = false;
+  };
+  Bounds numeric_bounds(const ojson& s, const std::string& path) const {
+    Bounds b;
+    auto get = [&](const char* key, double& v, bool& excl, bool exclusive, bool lower) {
       if (!s.contains(key)) return;
-      const auto& v = s[key];
-      if (!v.is_number()) fail(path, std::string("'") + key + "' must be a number");
-      const double x = v.get<double>();
-      const double lim = static_cast<double>(JsonParts::kMaxInt);
-      double r = lower ? (exclusive ? std::floor(x) + 1 : std::ceil(x)) : (exclusive ? std::ceil(x) - 1 : std::floor(x));
-      r = std::clamp(r, -lim - 1, lim + 1);
-      if (lower) lo = std::max(lo, static_cast<int64_t>(r));
-      else hi = std::min(hi, static_cast<int64_t>(r));
-      bounded = true;
+      if (!s[key].is_number()) fail(path, std::string("'") + key + "' must be a number");
+      const double x = s[key].get<double>();
+      b.any = true;
+      if (lower ? (x > v || (x == v && exclusive)) : (x < v || (x == v && exclusive))) {
+        v = x;
+        excl = exclusive;
+      }
     };
-    bound("minimum", true, false);
-    bound("exclusiveMinimum", true, true);
-    bound("maximum", false, false);
-    bound("exclusiveMaximum", false, true);
-    if (!bounded) return parts_.integer();
+    get("minimum", b.lo, b.lo_excl, false, true);
+    get("exclusiveMinimum", b.lo, b.lo_excl, true, true);
+    get("maximum", b.hi, b.hi_excl, false, false);
+    get("exclusiveMaximum", b.hi, b.hi_excl, true, false);
+    return b;
+  }
+
+  int32_t compile_number(const ojson& s, const std::string& path) {
+    const Bounds b = numeric_bounds(s, path);
+    if (!b.any) return parts_.number();
+    const int32_t r = parts_.number_range(b.lo, b.lo_excl, b.hi, b.hi_excl);
+    if (r < 0) fail(path, "the minimum/maximum range is too narrow: constrained decoding produces integers and "
+                          "numbers n.ddd whose whole interval [n, n+1) fits the range");
+    return r;
+  }
+
+  int32_t compile_integer(const ojson& s, const std::string& path) {
+    const Bounds b = numeric_bounds(s, path);
+    if (!b.any) return parts_.integer();
+    const double lim = static_cast<double>(JsonParts::kMaxInt) + 1;
+    const double lo = std::clamp(b.lo_excl ? std::floor(b.lo) + 1 : std::ceil(b.lo), -lim, lim);
+    const double hi = std::clamp(b.hi_excl ? std::ceil(b.hi) - 1 : std::floor(b.hi), -lim, lim);
     if (lo > hi || lo > JsonParts::kMaxInt || hi < -JsonParts::kMaxInt)
       fail(path, "no integer satisfies the minimum/maximum bounds");
-    return parts_.integer_range(lo, hi);
+    return parts_.integer_range(static_cast<int64_t>(lo), static_cast<int64_t>(hi));
   }
 
   int32_t compile_ref(const std::string& ref, const std::string& path) {

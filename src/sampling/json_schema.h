@@ -5,8 +5,9 @@
 // properties, required, additionalProperties (false / true / schema), enum, const, items,
 // minItems/maxItems, anyOf/oneOf, nested objects, $ref to any "#/..." JSON pointer (e.g.
 // #/$defs/X, #/definitions/X, "#"), string minLength/maxLength/pattern (a regex subset),
-// boolean schemas, and minimum/maximum/exclusiveMinimum/exclusiveMaximum on integers (not on
-// "number"). Annotations (title, description, default, examples, format, ...) are ignored.
+// boolean schemas, and minimum/maximum/exclusiveMinimum/exclusiveMaximum on integer and number
+// (bounded numbers are written without exponent: integers, and n.ddd only where the whole
+// interval [n, n+1) fits; a range too narrow for that is an error). Annotations (title, description, default, examples, format, ...) are ignored.
 //
 // The grammar produces a subset of the valid documents, chosen to keep generation sane:
 // properties appear in schema order; additional properties only when additionalProperties is
@@ -15,7 +16,7 @@
 // numbers have at most 16 integer and 16 fraction digits and a 2-digit exponent; \u escapes
 // exclude surrogates. oneOf is treated like anyOf (exclusivity is not enforced).
 //
-// Unsupported validation keywords (number bounds, allOf, not, patternProperties, ...) raise
+// Unsupported validation keywords (multipleOf, allOf, not, patternProperties, ...) raise
 // InvalidArgument naming the keyword and its location, unless options.strict is false, in
 // which case they are ignored (the output may then violate them).
 #include <memory>

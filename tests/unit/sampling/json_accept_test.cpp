@@ -1,6 +1,9 @@
 // Exact checks of the schema grammar: given documents are accepted (and complete) or rejected.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdlib>
+
 #include "sampling/constraint.h"
 #include "sampling/grammar.h"
 #include "sampling/json_schema.h"
@@ -114,5 +117,36 @@ TEST(JsonAccept, IntegerRangesExhaustive) {
   EXPECT_FALSE(accepts(big, "1234567890122"));
   EXPECT_FALSE(accepts(big, "1234567890201"));
   EXPECT_THROW(compile_json_schema_text(R"({"type": "integer", "minimum": 3, "maximum": 2})"), edgellm::InvalidArgument);
-  EXPECT_THROW(compile_json_schema_text(R"({"type": "number", "minimum": 3})"), edgellm::InvalidArgument);
+}
+
+TEST(JsonAccept, NumberRangesAreSound) {
+  struct Range {
+    const char* schema;
+    double lo, hi;
+    bool lo_excl, hi_excl;
+    std::vector<const char*> must_accept;
+  };
+  const Range ranges[] = {
+      {R"({"type": "number", "minimum": 0, "maximum": 1})", 0, 1, false, false, {"0", "1", "0.5", "0.0", "0.999"}},
+      {R"({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10})", 0, 10, true, true, {"1", "9", "1.5", "9.99", "0.5", "0.001"}},
+      {R"({"type": "number", "minimum": -2.5, "maximum": 3.5})", -2.5, 3.5, false, false, {"-2", "3", "-1.5", "2.75", "-0.25"}},
+      {R"({"type": "number", "maximum": 0, "exclusiveMaximum": 0})", -INFINITY, 0, false, true, {"-1", "-0.5", "-123.25"}},
+      {R"({"type": "number", "minimum": 100})", 100, INFINITY, false, false, {"100", "100.5", "123456"}},
+  };
+  for (const auto& r : ranges) {
+    auto g = compile_json_schema_text(r.schema);
+    for (const char* m : r.must_accept) EXPECT_TRUE(accepts(g, m)) << r.schema << " " << m;
+    for (int n = -150; n <= 150; ++n) {
+      for (const char* frac : {"", ".0", ".05", ".5", ".99", ".999999"}) {
+        const std::string text = (n == 0 && frac[0] && (std::rand() & 1) ? "-0" : std::to_string(n)) + frac;
+        const double x = std::stod(text);
+        const bool in = (r.lo_excl ? x > r.lo : x >= r.lo) && (r.hi_excl ? x < r.hi : x <= r.hi);
+        if (accepts(g, text)) {
+          ASSERT_TRUE(in) << r.schema << " accepted out-of-range " << text;
+        }
+      }
+    }
+    EXPECT_FALSE(accepts(g, "1e2")) << r.schema;  // bounded numbers have no exponent
+  }
+  EXPECT_THROW(compile_json_schema_text(R"({"type": "number", "minimum": 0.2, "maximum": 0.8})"), edgellm::InvalidArgument);
 }

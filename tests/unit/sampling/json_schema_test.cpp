@@ -140,7 +140,9 @@ TEST(JsonSchema, PlainJsonObjectMode) {
 
 TEST(JsonSchema, IntegerBounds) {
   walk_schema(R"({"type": "object", "properties": {"age": {"type": "integer", "minimum": 18, "maximum": 130},
-    "delta": {"type": "integer", "exclusiveMinimum": -5, "exclusiveMaximum": 5}}, "required": ["age", "delta"],
+    "delta": {"type": "integer", "exclusiveMinimum": -5, "exclusiveMaximum": 5},
+    "score": {"type": "number", "minimum": 0, "maximum": 1}, "t": {"type": "number", "exclusiveMaximum": -1}},
+    "required": ["age", "delta", "score", "t"],
     "additionalProperties": false})", 40);
 }
 
@@ -155,7 +157,7 @@ TEST(JsonSchema, RejectedFeaturesGiveClearErrors) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_error(R"({"type": "number", "minimum": 3})", "minimum");
+  expect_error(R"({"type": "string", "minimum": 3})", "minimum");
   expect_error(R"({"allOf": [{"type": "string"}, {"maxLength": 3}]})", "allOf");
   expect_error(R"({"not": {"type": "null"}})", "not");
   expect_error(R"({"type": "object", "patternProperties": {"^x": {}}})", "patternProperties");
@@ -172,7 +174,7 @@ TEST(JsonSchema, RejectedFeaturesGiveClearErrors) {
   // Non-strict mode ignores what it cannot enforce.
   JsonSchemaOptions lenient;
   lenient.strict = false;
-  EXPECT_NO_THROW(compile_json_schema_text(R"({"type": "number", "minimum": 3})", lenient));
+  EXPECT_NO_THROW(compile_json_schema_text(R"({"type": "string", "minimum": 3})", lenient));
 }
 
 TEST(JsonSchema, EogOnlyWhenCompleteAndControlTokensNeverAllowed) {
