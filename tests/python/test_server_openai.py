@@ -445,3 +445,19 @@ def test_full_queue_429_and_disconnect_frees_the_slot(small_server):
     assert generated < 400
     r = http("POST", url + "/v1/completions", {**body, "stream": False, "max_tokens": 2}, headers=hdr)
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 2
+
+
+def test_cli_run_json_schema(server, tmp_path):
+    """`edgellm run --json-schema FILE` uses the same constrained decoding as the server."""
+    schema_file = tmp_path / "person.json"
+    schema_file.write_text(json.dumps(PERSON_SCHEMA))
+    out = subprocess.run([server.bin, "run", "-m", server.model, "-p", "Describe a person.", "-n", "120",
+                          "--temp", "0", "-t", "2", "--json-schema", str(schema_file)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    jsonschema.validate(json.loads(out.stdout), PERSON_SCHEMA)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    out = subprocess.run([server.bin, "run", "-m", server.model, "-p", "x", "--json-schema", str(bad)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "error" in out.stderr.lower()
