@@ -1,0 +1,381 @@
+// Orchestrator end to end with a fake local generator and the in-process fake cloud: routing,
+// redaction (what the cloud sees) and restore (what the client sees), streaming, escalation,
+// fallback on every cloud failure, budget, and the audit trail.
+#include "hybrid/orchestrator.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "fake_cloud.h"
+#include "util/error.h"
+
+using namespace edgellm::hybrid;
+using edgellm::hybrid::testing::FakeCloud;
+using edgellm::hybrid::testing::FakeMode;
+using nlohmann::json;
+
+namespace {
+
+// Stands in for the server's model: fixed text, confident or unsure token statistics.
+struct FakeLocal {
+  std::string text = "本地回答 local answer";
+  bool confident = true;
+  int calls = 0;
+  std::vector<json> bodies;
+
+  LocalGenerateFn fn() {
+    return [this](const json& body, const StreamFn* on_delta) {
+      ++calls;
+      bodies.push_back(body);
+      LocalResult r;
+      r.text = text;
+      for (int i = 0; i < 8; ++i) {
+        r.logprobs.push_back(confident ? -0.05f : (i % 2 ? -7.0f : -0.5f));
+        r.entropies.push_back(confident ? 0.3f : 3.5f);
+      }
+      r.prompt_tokens = 20;
+      r.completion_tokens = 8;
+      r.extra = {{"marker", "local"}};
+      if (on_delta) {
+        for (size_t i = 0; i < text.size(); i += 5)
+          if (!(*on_delta)(text.substr(i, 5))) break;
+      }
+      return r;
+    };
+  }
+};
+
+json chat(const std::string& user, json route = nullptr) {
+  json b = {{"model", "edge"}, {"messages", {{{"role", "system"}, {"content", "You are helpful."}}, {{"role", "user"}, {"content", user}}}},
+            {"max_tokens", 64}, {"top_k", 40}};
+  if (!route.is_null()) b["route"] = route;
+  return b;
+}
+
+Policy policy_for(const FakeCloud& f, Mode mode = Mode::PreferLocal) {
+  Policy p = default_policy();
+  p.mode = mode;
+  p.cloud.base_url = f.base_url();
+  p.cloud.model = "cloud-big";
+  p.cloud.max_retries = 0;
+  p.cloud.backoff_ms = 1;
+  p.confidence.min_quantile_logprob = -3.0;
+  p.confidence.max_mean_entropy = 2.0;
+  return p;
+}
+
+std::string all_cloud_bodies(const FakeCloud& f) {
+  std::string s;
+  for (auto& b : f.bodies()) s += b.dump() + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST(Orchestrator, ConfidentLocalAnswerStaysOnDevice) {
+  FakeCloud cloud;
+  Orchestrator o(policy_for(cloud), {2048, true});
+  FakeLocal local;
+  HybridResponse r = o.handle({chat("hello"), "r1", "app", -1}, local.fn(), nullptr);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.text, local.text);
+  EXPECT_EQ(r.route.tier, Tier::Device);
+  EXPECT_EQ(r.route.reason, "prefer_local");
+  EXPECT_EQ(cloud.requests(), 0);
+  EXPECT_EQ(r.local_extra["marker"], "local");
+  EXPECT_GT(r.route.scores["quantile_logprob"].get<double>(), -1.0);
+  EXPECT_GE(r.route.device_ms, 0);
+  EXPECT_EQ(r.route.cloud_ms, -1);
+}
+
+TEST(Orchestrator, LowConfidenceEscalatesToCloud) {
+  FakeCloud cloud;
+  Orchestrator o(policy_for(cloud), {2048, true});
+  FakeLocal local;
+  local.confident = false;
+  HybridResponse r = o.handle({chat("explain monads"), "r2", "", -1}, local.fn(), nullptr);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.route.tier, Tier::Cloud);
+  EXPECT_EQ(r.route.reason, "low_confidence");
+  EXPECT_TRUE(r.route.escalated);
+  EXPECT_EQ(r.text, "echo: explain monads");
+  EXPECT_EQ(local.calls, 1);
+  EXPECT_GE(r.route.device_ms, 0);
+  EXPECT_GE(r.route.cloud_ms, 0);
+  ASSERT_EQ(cloud.requests(), 1);
+  json sent = cloud.bodies()[0];
+  EXPECT_EQ(sent["model"], "cloud-big");
+  EXPECT_FALSE(sent.contains("route"));
+  EXPECT_FALSE(sent.contains("top_k"));  // local-only sampling extension stripped
+  EXPECT_EQ(o.budget().snapshot().cloud_requests, 1);
+}
+
+TEST(Orchestrator, RedactsBeforeCloudAndRestoresAnswer) {
+  FakeCloud cloud;
+  Orchestrator o(policy_for(cloud, Mode::PreferCloud), {2048, true});
+  FakeLocal local;
+  std::string user = "请联系 zhang.wei@example.com 或 13812345678，服务器 10.1.2.3，再发 zhang.wei@example.com";
+  HybridResponse r = o.handle({chat(user), "r3", "", -1}, local.fn(), nullptr);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.route.tier, Tier::Cloud);
+  EXPECT_TRUE(r.route.redacted);
+  EXPECT_EQ(local.calls, 0);
+  std::string sent = all_cloud_bodies(cloud);
+  for (const char* v : {"zhang.wei@example.com", "13812345678", "10.1.2.3"}) EXPECT_EQ(sent.find(v), std::string::npos) << v;
+  EXPECT_NE(sent.find("[EMAIL_1]"), std::string::npos);
+  EXPECT_NE(sent.find("[PHONE_1]"), std::string::npos);
+  EXPECT_EQ(sent.find("[EMAIL_2]"), std::string::npos);  // same value, same placeholder
+  EXPECT_EQ(r.text, "echo: " + user);                    // the echo came back with placeholders
+}
+
+TEST(Orchestrator, StreamedCloudAnswerIsRestoredAcrossChunks) {
+  FakeCloud cloud;
+  cloud.set_reply("Sure, I'll email [EMAIL_1] and call [PHONE_1] today; [EMAIL_1] again.");
+  Orchestrator o(policy_for(cloud, Mode::PreferCloud), {2048, true});
+  FakeLocal local;
+  std::vector<std::string> deltas;
+  StreamFn sink = [&](std::string_view d) {
+    deltas.emplace_back(d);
+    return true;
+  };
+  HybridResponse r = o.handle({chat("mail a.b@example.org or call +86 139 1234 5678"), "r4", "", -1}, local.fn(), &sink);
+  ASSERT_TRUE(r.ok) << r.error;
+  std::string joined;
+  for (auto& d : deltas) {
+    EXPECT_EQ(d.find("[EMAIL"), std::string::npos) << d;
+    joined += d;
+  }
+  EXPECT_GT(deltas.size(), 3u);
+  EXPECT_EQ(joined, "Sure, I'll email a.b@example.org and call +86 139 1234 5678 today; a.b@example.org again.");
+  EXPECT_EQ(r.text, joined);
+}
+
+TEST(Orchestrator, BlockedPiiNeverLeavesEvenWhenAsked) {
+  FakeCloud cloud;
+  Orchestrator o(policy_for(cloud, Mode::CloudOnly), {2048, true});
+  FakeLocal local;
+  HybridResponse r = o.handle({chat("我的身份证 11010519491231002X", {{"escalate", true}}), "r5", "", -1}, local.fn(), nullptr);
+  EXPECT_EQ(r.route.tier, Tier::Device);
+  EXPECT_EQ(r.route.reason, "privacy_block");
+  EXPECT_EQ(cloud.requests(), 0);
+  // Unsure local answer: still no escalation for blocked data.
+  local.confident = false;
+  Orchestrator o2(policy_for(cloud), {2048, true});
+  r = o2.handle({chat("卡号 4111 1111 1111 1111 怎么办"), "r6", "", -1}, local.fn(), nullptr);
+  EXPECT_EQ(r.route.reason, "privacy_block");
+  EXPECT_EQ(cloud.requests(), 0);
+  // User keyword (blocked by default).
+  Policy p = policy_for(cloud, Mode::PreferCloud);
+  p.pii.keywords = {"Project Falcon"};
+  Orchestrator o3(p, {2048, true});
+  EXPECT_EQ(o3.handle({chat("status of project falcon?"), "r7", "", -1}, local.fn(), nullptr).route.reason, "privacy_block");
+  EXPECT_EQ(cloud.requests(), 0);
+}
+
+TEST(Orchestrator, RouteOverrides) {
+  FakeCloud cloud;
+  Orchestrator o(policy_for(cloud, Mode::PreferCloud), {2048, true});
+  FakeLocal local;
+  EXPECT_EQ(o.handle({chat("hi", {{"local_only", true}}), "a", "", -1}, local.fn(), nullptr).route.reason, "local_only");
+  EXPECT_EQ(cloud.requests(), 0);
+  HybridResponse r = o.handle({chat("hi", {{"mode", "prefer-local"}, {"escalate", true}}), "b", "", -1}, local.fn(), nullptr);
+  EXPECT_EQ(r.route.reason, "explicit");
+  EXPECT_EQ(r.route.tier, Tier::Cloud);
+  EXPECT_THROW(o.handle({chat("hi", {{"mode", "sideways"}}), "c", "", -1}, local.fn(), nullptr), edgellm::InvalidArgument);
+}
+
+TEST(Orchestrator, ContextOverflowAndCapabilityGoToCloud) {
+  FakeCloud cloud;
+  Orchestrator o(policy_for(cloud), {512, false});
+  FakeLocal local;
+  EXPECT_EQ(o.handle({chat("long"), "a", "", 600}, local.fn(), nullptr).route.reason, "context_overflow");
+  json b = chat("call a tool");
+  b["tools"] = json::array({{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", json::object()}}}}});
+  EXPECT_EQ(o.handle({b, "b", "", 10}, local.fn(), nullptr).route.reason, "capability");
+  EXPECT_EQ(local.calls, 0);
+}
+
+TEST(Orchestrator, CloudFailuresFallBackToDevice) {
+  struct Case {
+    FakeMode mode;
+    const char* reason;
+    const char* error;
+  };
+  for (Case c : {Case{FakeMode::Status500, "cloud_error", "http_status"}, Case{FakeMode::Malformed, "cloud_error", "malformed_json"},
+                 Case{FakeMode::Sleep, "timeout", "timeout"}, Case{FakeMode::Drop, "cloud_error", "dropped"}}) {
+    FakeCloud cloud;
+    cloud.set_mode(c.mode);
+    cloud.set_sleep_ms(600);
+    Policy p = policy_for(cloud, Mode::PreferCloud);
+    p.cloud.timeout_ms = 150;
+    Orchestrator o(p, {2048, true});
+    FakeLocal local;
+    HybridResponse r = o.handle({chat("q"), "f", "", -1}, local.fn(), nullptr);
+    ASSERT_TRUE(r.ok) << c.error;
+    EXPECT_EQ(r.text, local.text);
+    EXPECT_EQ(r.route.tier, Tier::Device);
+    EXPECT_TRUE(r.route.fallback);
+    EXPECT_EQ(r.route.reason, c.reason) << c.error;
+    EXPECT_EQ(r.route.cloud_error, c.error);
+    EXPECT_EQ(r.route.notes, std::vector<std::string>{"prefer_cloud"});
+  }
+}
+
+TEST(Orchestrator, BreakerOpenMeansCloudDownWithoutCalling) {
+  FakeCloud cloud;
+  cloud.set_mode(FakeMode::Status500);
+  Policy p = policy_for(cloud, Mode::PreferCloud);
+  p.breaker = {2, 60000};
+  int64_t now = 0;
+  Orchestrator o(p, {2048, true}, [&] { return now; });
+  FakeLocal local;
+  o.handle({chat("1"), "1", "", -1}, local.fn(), nullptr);
+  o.handle({chat("2"), "2", "", -1}, local.fn(), nullptr);
+  EXPECT_EQ(cloud.requests(), 2);
+  HybridResponse r = o.handle({chat("3"), "3", "", -1}, local.fn(), nullptr);
+  EXPECT_EQ(r.route.reason, "cloud_down");
+  EXPECT_TRUE(r.route.fallback);
+  EXPECT_EQ(cloud.requests(), 2);
+  now += 60000;  // cool-down over: a probe goes out and succeeds
+  cloud.set_mode(FakeMode::Normal);
+  EXPECT_EQ(o.handle({chat("4"), "4", "", -1}, local.fn(), nullptr).route.tier, Tier::Cloud);
+}
+
+TEST(Orchestrator, EscalationThatFailsKeepsLocalAnswer) {
+  FakeCloud cloud;
+  cloud.set_mode(FakeMode::Status500);
+  Orchestrator o(policy_for(cloud), {2048, true});
+  FakeLocal local;
+  local.confident = false;
+  HybridResponse r = o.handle({chat("q"), "e", "", -1}, local.fn(), nullptr);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.text, local.text);
+  EXPECT_EQ(r.route.tier, Tier::Device);
+  EXPECT_EQ(r.route.reason, "cloud_error");
+  EXPECT_TRUE(r.route.fallback);
+  EXPECT_EQ(r.route.notes, std::vector<std::string>{"low_confidence"});
+}
+
+TEST(Orchestrator, BudgetCapsCloudShare) {
+  FakeCloud cloud;
+  Policy p = policy_for(cloud, Mode::PreferCloud);
+  p.budget.max_request_share = 0.25;
+  p.budget.grace_requests = 1;
+  int64_t now = 0;
+  Orchestrator o(p, {2048, true}, [&] { return now; });
+  FakeLocal local;
+  int cloud_answers = 0;
+  for (int i = 0; i < 12; ++i) {
+    HybridResponse r = o.handle({chat("q" + std::to_string(i)), "b", "", -1}, local.fn(), nullptr);
+    if (r.route.tier == Tier::Cloud) ++cloud_answers;
+    else EXPECT_EQ(r.route.reason, "budget_exhausted");
+  }
+  auto s = o.budget().snapshot();
+  EXPECT_EQ(s.total_requests, 12);
+  EXPECT_EQ(s.cloud_requests, cloud_answers);
+  EXPECT_LE(double(cloud_answers) / 12.0, 0.25 + 1e-9);
+  EXPECT_GE(cloud_answers, 2);
+}
+
+TEST(Orchestrator, StreamingPreferLocalHoldsThenChooses) {
+  FakeCloud cloud;
+  cloud.set_reply("cloud says hi");
+  Orchestrator o(policy_for(cloud), {2048, true});
+  FakeLocal local;
+  std::string got;
+  StreamFn sink = [&](std::string_view d) {
+    got += d;
+    return true;
+  };
+  // Confident: the client gets the local answer (released after judging).
+  HybridResponse r = o.handle({chat("q"), "s1", "", -1}, local.fn(), &sink);
+  EXPECT_EQ(got, local.text);
+  EXPECT_EQ(r.route.tier, Tier::Device);
+  // Unsure: the client sees only the cloud's answer, never the discarded local one.
+  got.clear();
+  local.confident = false;
+  r = o.handle({chat("q"), "s2", "", -1}, local.fn(), &sink);
+  EXPECT_EQ(got, "cloud says hi");
+  EXPECT_TRUE(r.route.escalated);
+  // hold_stream off: local text streams at once and is never replaced.
+  Policy p = policy_for(cloud);
+  p.confidence.hold_stream = false;
+  Orchestrator o2(p, {2048, true});
+  got.clear();
+  r = o2.handle({chat("q"), "s3", "", -1}, local.fn(), &sink);
+  EXPECT_EQ(got, local.text);
+  EXPECT_EQ(r.route.tier, Tier::Device);
+  EXPECT_FALSE(r.route.escalated);
+}
+
+TEST(Orchestrator, StreamDroppedAfterTextReachedClientIsAnError) {
+  FakeCloud cloud;
+  cloud.set_mode(FakeMode::Drop);
+  cloud.set_reply("this answer is long enough to be cut in the middle");
+  Orchestrator o(policy_for(cloud, Mode::PreferCloud), {2048, true});
+  FakeLocal local;
+  std::string got;
+  StreamFn sink = [&](std::string_view d) {
+    got += d;
+    return true;
+  };
+  HybridResponse r = o.handle({chat("q"), "d", "", -1}, local.fn(), &sink);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.finish_reason, "error");
+  EXPECT_EQ(r.route.cloud_error, "dropped");
+  EXPECT_EQ(local.calls, 0);  // no device text spliced after the cloud's partial answer
+  EXPECT_FALSE(got.empty());
+}
+
+TEST(Orchestrator, AuditLogNeverContainsPii) {
+  FakeCloud cloud;
+  std::string path = ::testing::TempDir() + "/hybrid_audit_test.jsonl";
+  std::remove(path.c_str());
+  Policy p = policy_for(cloud, Mode::PreferCloud);
+  p.name = "audit-profile";
+  p.audit.path = path;
+  p.audit.fsync = "always";
+  p.pii.patterns.push_back({"employee", "EMP-[0-9]{6}"});
+  p.pattern_actions["EMPLOYEE"] = PrivacyAction::Redact;
+  const std::vector<std::string> secrets = {"wang.fang@corp-mail.com.cn", "13912345678", "11010519491231002X",
+                                            "4111 1111 1111 1111", "192.168.7.42", "2001:db8::7", "粤B·8K888",
+                                            "EMP-424242", "my secret prompt words"};
+  {
+    Orchestrator o(p, {2048, true});
+    FakeLocal local;
+    o.handle({chat("mail wang.fang@corp-mail.com.cn, phone 13912345678, my secret prompt words"), "id-1", "notes", -1},
+             local.fn(), nullptr);
+    o.handle({chat("身份证11010519491231002X 卡 4111 1111 1111 1111"), "id-2", "notes", -1}, local.fn(), nullptr);
+    o.handle({chat("host 192.168.7.42 / 2001:db8::7, 车牌粤B·8K888, EMP-424242"), "id-3", "notes", -1}, local.fn(), nullptr);
+    local.confident = false;
+    o.handle({chat("again 13912345678"), "id-4", "notes", -1}, local.fn(), nullptr);
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& s : secrets) EXPECT_EQ(content.find(s), std::string::npos) << s;
+  EXPECT_EQ(content.find("1391234"), std::string::npos);
+  std::vector<json> lines;
+  std::istringstream ls(content);
+  for (std::string line; std::getline(ls, line);) lines.push_back(json::parse(line));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["request_id"], "id-1");
+  EXPECT_EQ(lines[0]["profile"], "audit-profile");
+  EXPECT_EQ(lines[0]["pii"]["EMAIL"], 1);
+  EXPECT_EQ(lines[0]["pii"]["PHONE"], 1);
+  EXPECT_EQ(lines[0]["route"]["tier"], "cloud");
+  EXPECT_EQ(lines[0]["prompt_sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(lines[1]["route"]["reason"], "privacy_block");
+  EXPECT_EQ(lines[1]["pii"]["ID_CARD"], 1);
+  EXPECT_EQ(lines[1]["pii"]["BANK_CARD"], 1);
+  EXPECT_EQ(lines[2]["pii"]["PATTERN"], 1);
+  EXPECT_EQ(lines[2]["pii"]["PLATE"], 1);
+  EXPECT_TRUE(lines[2]["time"].is_string());
+  // And the cloud never saw the PII values either (the plain prompt words may go there).
+  std::string sent = all_cloud_bodies(cloud);
+  EXPECT_GE(cloud.requests(), 2);
+  for (size_t k = 0; k + 1 < secrets.size(); ++k) EXPECT_EQ(sent.find(secrets[k]), std::string::npos) << secrets[k];
+  std::remove(path.c_str());
+}
