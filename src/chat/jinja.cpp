@@ -6,9 +6,10 @@
 namespace edgellm::chat::jinja {
 
 namespace {
-// jinja2 rejects unknown filters and tests when compiling, even in branches never taken.
+// jinja2 rejects unknown filters and tests when compiling, except inside {% if %} blocks and
+// inline if-expressions, where the error is deferred until the call actually runs.
 void check_expr(const Expr* e) {
-  if (!e) return;
+  if (!e || e->kind == ExprKind::CondExpr) return;
   if (e->kind == ExprKind::Filter && !has_filter_or_test(e->name, true))
     throw TemplateError(TemplateError::Kind::Syntax, "no filter named '" + e->name + "'", e->loc);
   if (e->kind == ExprKind::Test && !has_filter_or_test(e->name, false))
@@ -26,10 +27,7 @@ void check_body(const Body& body) {
     check_expr(s->cond.get());
     check_expr(s->target.get());
     for (const auto& d : s->defaults) check_expr(d.get());
-    for (const auto& br : s->branches) {
-      check_expr(br.first.get());
-      check_body(br.second);
-    }
+    if (s->kind == StmtKind::If) continue;
     check_body(s->body);
     check_body(s->else_body);
   }

@@ -77,8 +77,17 @@ Value percent_format(Interpreter& in, const std::string& fmt, const Value& arg, 
       v = args[next++];
     }
     char buf[512];
-    if (conv == 's') out += v.to_str();
-    else if (conv == 'r') out += v.repr();
+    if (conv == 's' || conv == 'r') {
+      // Width and '-' flag pad by code points, as Python does.
+      std::string text = conv == 's' ? v.to_str() : v.repr();
+      bool left = spec.find('-') != std::string::npos;
+      size_t digits = spec.find_first_of("123456789");
+      size_t width = digits == std::string::npos ? 0 : std::strtoul(spec.c_str() + digits, nullptr, 10);
+      size_t len = 0;
+      for (unsigned char ch : text) len += (ch & 0xC0) != 0x80;
+      std::string pad(width > len ? std::min<size_t>(width - len, 1 << 20) : 0, ' ');
+      out += left ? text + pad : pad + text;
+    }
     else if (conv == 'd' || conv == 'i') {
       if (!v.is_numeric()) in.fail("%d format: a real number is required, not " + v.type_name(), loc);
       std::snprintf(buf, sizeof buf, (spec + "lld").c_str(),
@@ -138,7 +147,13 @@ Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Va
     if (nums) return Value::number(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) {
       in.check_size(a.str.size() + b.str.size(), loc);
-      return Value::string(a.str + b.str);
+      if (a.markup == b.markup) {
+        Value r = Value::string(a.str + b.str);
+        r.markup = a.markup;
+        return r;
+      }
+      // Markup + str escapes the plain side (markupsafe), even without autoescape.
+      return Value::safe_string((a.markup ? a.str : html_escape(a.str)) + (b.markup ? b.str : html_escape(b.str)));
     }
     if (a.is_list() && b.is_list() && a.list->tuple == b.list->tuple) {
       in.check_size(a.list->items.size() + b.list->items.size(), loc);
@@ -181,7 +196,19 @@ Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Va
     return Value::number(std::floor(a.as_double() / b.as_double()));
   }
   if (op == "%") {
-    if (a.is_string()) return percent_format(in, a.str, b, loc);
+    if (a.is_string() && !a.markup) return percent_format(in, a.str, b, loc);
+    if (a.is_string()) {  // Markup % args escapes string arguments
+      auto esc = [](const Value& v) { return v.is_string() && !v.markup ? Value::string(html_escape(v.str)) : v; };
+      Value args = b;
+      if (b.is_tuple()) {
+        std::vector<Value> items;
+        for (const auto& x : b.list->items) items.push_back(esc(x));
+        args = Value::make_list(std::move(items), true);
+      } else {
+        args = esc(b);
+      }
+      return Value::safe_string(percent_format(in, a.str, args, loc).str);
+    }
     if (!nums) type_error(in, op, a, b, loc);
     if (b.as_double() == 0) in.fail("integer division or modulo by zero", loc);
     if (ints) {

@@ -59,21 +59,6 @@ Value sort_key(const Value& v, bool case_sensitive) {
   return v;
 }
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 Value py_round(Interpreter& in, const Value& v, int64_t precision, const std::string& method, Loc loc) {
   if (!v.is_numeric()) in.fail("round: a number is required, not " + v.type_name(), loc);
   double x = v.as_double();
@@ -163,6 +148,7 @@ Value select_items(Interpreter& in, const Value& v, CallArgs& a, bool by_attr, b
   CallArgs targs;
   for (size_t k = next + 1; k < a.pos.size(); ++k) targs.pos.push_back(a.pos[k]);
   std::vector<Value> out;
+  if (!v.truthy()) return Value::make_list();  // jinja2: `if value:` before iterating
   for (const auto& item : in.iterate(v, loc)) {
     Value subject = by_attr ? attr_path(in, item, attribute, loc) : item;
     bool r = has_test ? in.apply_test(test, subject, targs, loc) : subject.truthy();
@@ -200,9 +186,9 @@ Value Interpreter::apply_filter(const std::string& f, const Value& v, CallArgs& 
     if (v.is_undefined() || (boolean && !v.truthy())) return dflt ? *dflt : Value::string("");
     return v;
   }
-  if (f == "safe") return v;
+  if (f == "safe") return v.is_string() && v.markup ? v : Value::safe_string(v.to_str());
   if (f == "length" || f == "count") return Value::integer(length_of(*this, v, loc));
-  if (f == "string") return Value::string(v.to_str());
+  if (f == "string") return v.is_string() ? v : Value::string(v.to_str());
   if (f == "pprint") return Value::string(v.repr());
   if (f == "tojson") return tojson(*this, v, a, loc);
   if (f == "items") {
@@ -245,6 +231,7 @@ Value Interpreter::apply_filter(const std::string& f, const Value& v, CallArgs& 
     for (const auto& [k, val] : a.kw)
       if (k == "attribute") attribute = &val;
     std::vector<Value> out;
+    if (!v.truthy()) return Value::make_list();  // jinja2: `if value:` before iterating
     if (attribute) {
       const Value* dflt = nullptr;
       for (const auto& [k, val] : a.kw)
@@ -331,13 +318,19 @@ Value Interpreter::apply_filter(const std::string& f, const Value& v, CallArgs& 
   }
   // String filters: jinja2 converts the input with str() (undefined -> "").
   std::string s = v.to_str();
+  // Markup stays Markup through the string filters (markupsafe's str methods do).
+  auto keep = [&](std::string r) {
+    Value out = Value::string(std::move(r));
+    out.markup = v.is_string() && v.markup;
+    return out;
+  };
   if (f == "trim") {
     const Value* chars = a.get(0, "chars");
-    return Value::string(pystr::strip(s, chars && !chars->is_none() ? &chars->str : nullptr, true, true));
+    return keep(pystr::strip(s, chars && !chars->is_none() ? &chars->str : nullptr, true, true));
   }
-  if (f == "upper") return Value::string(pystr::upper(s));
-  if (f == "lower") return Value::string(pystr::lower(s));
-  if (f == "capitalize") return Value::string(pystr::capitalize(s));
+  if (f == "upper") return keep(pystr::upper(s));
+  if (f == "lower") return keep(pystr::lower(s));
+  if (f == "capitalize") return keep(pystr::capitalize(s));
   if (f == "title") {
     // jinja2 splits on runs of "-", whitespace and ({[< and capitalizes each piece.
     std::string out;
@@ -349,7 +342,7 @@ Value Interpreter::apply_filter(const std::string& f, const Value& v, CallArgs& 
       out += sep ? ch : (start ? pystr::upper(ch) : pystr::lower(ch));
       start = sep;
     }
-    return Value::string(out);
+    return keep(out);
   }
   if (f == "replace") {
     const Value* c = a.get(2, "count");
@@ -357,10 +350,10 @@ Value Interpreter::apply_filter(const std::string& f, const Value& v, CallArgs& 
                                    a.get(1, "new") ? a.get(1, "new")->to_str() : "",
                                    c && c->is_numeric() ? static_cast<long>(c->i) : -1);
     check_size(r.size(), loc);
-    return Value::string(std::move(r));
+    return keep(std::move(r));
   }
-  if (f == "indent") return indent_filter(*this, v, a, loc);
-  if (f == "escape" || f == "e") return Value::string(html_escape(s));
+  if (f == "indent") return keep(indent_filter(*this, v, a, loc).str);
+  if (f == "escape" || f == "e") return v.is_string() && v.markup ? v : Value::safe_string(html_escape(s));
   if (f == "center") {
     const Value* w = a.get(0, "width");
     int64_t width = w && w->is_numeric() ? std::min<int64_t>(w->i, 1 << 20) : 80;

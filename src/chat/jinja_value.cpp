@@ -56,6 +56,25 @@ Value Value::string(std::string s) {
   v.str = std::move(s);
   return v;
 }
+Value Value::safe_string(std::string s) {
+  Value v = string(std::move(s));
+  v.markup = true;
+  return v;
+}
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
 Value Value::make_list(std::vector<Value> items, bool tuple) {
   Value v;
   v.kind = Kind::List;

@@ -53,6 +53,7 @@ struct Value {
   std::shared_ptr<DictData> dict;   // Dict and Namespace (namespace is the only mutable one)
   std::shared_ptr<Callable> fn;     // Function
   bool unsafe = false;              // Undefined produced by a blocked attribute (sandbox)
+  bool markup = false;              // String marked safe (|safe, |escape): markupsafe.Markup
 
   static Value undefined(std::string hint = "value is undefined");
   static Value none();
@@ -60,6 +61,7 @@ struct Value {
   static Value integer(int64_t v);
   static Value number(double v);
   static Value string(std::string v);
+  static Value safe_string(std::string v);  // a markupsafe.Markup
   static Value make_list(std::vector<Value> items = {}, bool tuple = false);
   static Value make_dict();
   static Value make_namespace();
@@ -115,6 +117,9 @@ struct Callable {
 bool equals(const Value& a, const Value& b);
 // Python `<`; throws TemplateError for unorderable types.
 bool less_than(const Value& a, const Value& b, Loc loc);
+
+// markupsafe.escape: & < > " ' become HTML entities.
+std::string html_escape(const std::string& s);
 
 // Python float repr: shortest round-trip digits, exponent form outside [1e-4, 1e16).
 std::string float_repr(double v);

@@ -1,0 +1,54 @@
+// JinjaFormatter / make_formatter: variables passed like transformers, stop strings, and the
+// GGUF path (template present -> Jinja, absent -> ChatML).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "chat/chat.h"
+#include "io/gguf.h"
+
+using namespace edgellm::chat;
+
+TEST(JinjaFormatter, RendersWithTransformersVariables) {
+  auto f = make_jinja_formatter(
+      "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}"
+      "{% if tools is none %}(no tools){% else %}{{ tools|length }}{% endif %}"
+      "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}{# <|im_end|> #}",
+      "<s>", "</s>");
+  EXPECT_EQ(f->format({{"user", "hi"}}, true), "<s>[user:hi](no tools)<|im_start|>assistant\n");
+  nlohmann::json tools = nlohmann::json::array({{{"type", "function"}}});
+  EXPECT_EQ(f->format({{"user", "hi"}}, false, tools), "<s>[user:hi]1");
+  auto stops = f->stop_strings();
+  EXPECT_NE(std::find(stops.begin(), stops.end(), "</s>"), stops.end());
+  EXPECT_NE(std::find(stops.begin(), stops.end(), "<|im_end|>"), stops.end()) << "marker in template";
+}
+
+TEST(JinjaFormatter, TemplateErrorsSurfaceAsEdgellmError) {
+  EXPECT_THROW(make_jinja_formatter("{% if %}", "", ""), edgellm::Error);
+  auto f = make_jinja_formatter("{{ raise_exception('no system role') }}", "", "");
+  try {
+    f->format({{"system", "x"}}, false);
+    FAIL() << "expected an error";
+  } catch (const edgellm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no system role"), std::string::npos);
+  }
+}
+
+TEST(MakeFormatter, SmolLM2TemplateInjectsDefaultSystemPrompt) {
+  const char* dir = std::getenv("EDGELLM_MODEL_DIR");
+  std::string path = std::string(dir ? dir : std::string(std::getenv("HOME") ? std::getenv("HOME") : "") +
+                                                 "/.cache/edgellm/models") +
+                     "/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model not downloaded: " << path;
+  auto file = edgellm::io::GgufFile::open(path);
+  auto f = make_formatter(*file, "<|im_start|>", "<|im_end|>");
+  // The template's own text (printed with the gguf Python package): a default system prompt
+  // when the conversation has none, then ChatML.
+  EXPECT_EQ(f->format({{"user", "Hi"}}, true),
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+            "<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(f->format({{"system", "S"}, {"user", "Hi"}}, false),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+  EXPECT_EQ(f->stop_strings().front(), "<|im_end|>");
+}
