@@ -373,7 +373,7 @@ void scan_bank_cards(std::string_view s, std::vector<Candidate>& out) {
     bool groups_ok = true;
     for (int k = 0; k < g.n_groups && k < 24; ++k) groups_ok &= g.group_len[k] >= 3 || g.n_groups == 1;
     if (g.digits >= 13 && g.digits <= 19 && groups_ok && left_ok_number(s, i) && right_ok(s, g.end)) {
-      char d[24];
+      char d[24] = {};
       int n = collect_digits(s, i, g.end, d, 24);
       bool id_like = n == 18 && g.n_groups == 1 && id_shaped(std::string_view(d, n));
       if (!id_like && known_iin(d) && luhn_ok(std::string_view(d, n))) out.push_back({PiiKind::BankCard, i, g.end});

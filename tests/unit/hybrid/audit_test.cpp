@@ -49,7 +49,9 @@ TEST(Audit, ConcurrentWritersProduceWholeLines) {
   for (std::string line; std::getline(in, line); ++n) {
     auto j = nlohmann::json::parse(line);
     ASSERT_TRUE(j.contains("route"));
-    if (j["pii"].contains("EMAIL")) EXPECT_GT(j["pii"]["EMAIL"].get<int>(), 0);
+    if (j["pii"].contains("EMAIL")) {
+      EXPECT_GT(j["pii"]["EMAIL"].get<int>(), 0);
+    }
   }
   EXPECT_EQ(n, 800);
   std::remove(path.c_str());
@@ -60,5 +62,7 @@ TEST(Audit, LongCallerIdsAreClipped) {
   e.request_id = std::string(1000, 'r');
   auto j = AuditLog::to_json(e);
   EXPECT_EQ(j["request_id"].get<std::string>().size(), 128u);
-  EXPECT_THROW(AuditLog(AuditConfig{"/nonexistent-dir/x.jsonl"}), edgellm::Error);
+  AuditConfig bad;
+  bad.path = "/nonexistent-dir/x.jsonl";
+  EXPECT_THROW(AuditLog{bad}, edgellm::Error);
 }
