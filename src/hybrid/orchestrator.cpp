@@ -277,11 +277,14 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
     double ms = 0;
     LocalResult lr = run_local(p, local, on_delta && !hold ? on_delta : nullptr, &ms);
     fill_local(lr, ms);
+    // Confidence scores are reported for every device answer (calibration reads them); they
+    // only trigger escalation when the decision allowed it.
+    LocalStats stats{lr.logprobs, lr.entropies, lr.finish_reason};
+    Escalation e = router_.should_escalate(f, stats, cloud_state());
+    rec.scores["quantile_logprob"] = e.quantile_logprob;
+    rec.scores["mean_entropy"] = e.mean_entropy;
+    rec.scores["completion_tokens"] = int64_t(std::max(lr.logprobs.size(), lr.entropies.size()));
     if (judge) {
-      LocalStats stats{lr.logprobs, lr.entropies, lr.finish_reason};
-      Escalation e = router_.should_escalate(f, stats, cloud_state());
-      rec.scores["quantile_logprob"] = e.quantile_logprob;
-      rec.scores["mean_entropy"] = e.mean_entropy;
       bool can_act = !on_delta || hold;
       if (e.escalate && can_act) {
         bool delivered = false;

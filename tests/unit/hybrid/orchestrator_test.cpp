@@ -178,8 +178,12 @@ TEST(Orchestrator, RouteOverrides) {
   FakeCloud cloud;
   Orchestrator o(policy_for(cloud, Mode::PreferCloud), {2048, true});
   FakeLocal local;
-  EXPECT_EQ(o.handle({chat("hi", {{"local_only", true}}), "a", "", -1}, local.fn(), nullptr).route.reason, "local_only");
+  HybridResponse lo = o.handle({chat("hi", {{"local_only", true}}), "a", "", -1}, local.fn(), nullptr);
+  EXPECT_EQ(lo.route.reason, "local_only");
   EXPECT_EQ(cloud.requests(), 0);
+  // Scores are reported even when escalation is not allowed (calibration uses them).
+  EXPECT_NEAR(lo.route.scores["quantile_logprob"].get<double>(), -0.05, 1e-6);
+  EXPECT_NEAR(lo.route.scores["mean_entropy"].get<double>(), 0.3, 1e-6);
   HybridResponse r = o.handle({chat("hi", {{"mode", "prefer-local"}, {"escalate", true}}), "b", "", -1}, local.fn(), nullptr);
   EXPECT_EQ(r.route.reason, "explicit");
   EXPECT_EQ(r.route.tier, Tier::Cloud);
