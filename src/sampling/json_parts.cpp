@@ -172,7 +172,7 @@ int32_t JsonParts::number_range(double lo, bool lo_excl, double hi, bool hi_excl
   if (lo_excl && lo == std::floor(lo) && lo >= 0 && lo <= static_cast<double>(kMaxInt) && lo + 1 <= hi)
     boundary(std::to_string(static_cast<int64_t>(lo)));
   if (hi_excl && hi == std::floor(hi) && hi <= 0 && -hi <= static_cast<double>(kMaxInt) && hi - 1 >= lo)
-    boundary("-" + std::to_string(static_cast<int64_t>(-hi)));
+    boundary(std::string(1, '-').append(std::to_string(static_cast<int64_t>(-hi))));
   if (alts.empty()) return -1;
   return b_.rule("number-range", std::move(alts));
 }
