@@ -215,6 +215,7 @@ CloudResult attempt(const CloudConfig& cfg, const std::string& key, const std::s
     r.message = "stream ended without [DONE] or finish_reason";
   } else {
     r.finish_reason = t.sse.finish_reason();
+    r.tool_calls = t.sse.tool_calls();
     r.prompt_tokens = t.sse.prompt_tokens();
     r.completion_tokens = t.sse.completion_tokens();
   }

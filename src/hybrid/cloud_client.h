@@ -45,7 +45,7 @@ struct CloudResult {
   std::string message;         // human-readable cause (never contains the request text)
   std::string text;            // the assistant's content (full, also when streamed)
   std::string finish_reason;
-  nlohmann::json tool_calls;   // non-streamed answers only: choices[0].message.tool_calls if any
+  nlohmann::json tool_calls;   // choices[0].message.tool_calls (streamed: assembled from deltas)
   int64_t prompt_tokens = -1;  // from "usage" when the endpoint reports it
   int64_t completion_tokens = -1;
   int attempts = 0;
@@ -89,15 +89,19 @@ class SseParser {
   const std::string& error() const { return error_; }
   bool cancelled() const { return cancelled_; }
   bool any_event() const { return events_ > 0; }
-  bool remote_error() const { return remote_error_; }  // the stream carried an {"error": ...} event
+  bool remote_error() const { return remote_error_; }
+  // Tool calls assembled from delta.tool_calls fragments (by index); null when none.
+  const nlohmann::json& tool_calls() const { return tool_calls_; }  // the stream carried an {"error": ...} event
 
  private:
   bool event(std::string_view data, const DeltaFn& on_delta);
+  void merge_tool_calls(const nlohmann::json& parts);
   std::string buf_;
   std::string data_;
   bool done_ = false;
   bool cancelled_ = false;
   bool remote_error_ = false;
+  nlohmann::json tool_calls_;
   int events_ = 0;
   std::string finish_reason_;
   int64_t prompt_tokens_ = -1, completion_tokens_ = -1;

@@ -127,15 +127,15 @@ HybridResponse Orchestrator::run_cloud(Prepared& p, const StreamFn* on_delta, bo
     }
   } else {
     cr = cloud_.complete(p.cloud_body);
-    if (cr.ok()) {
-      out.text = p.redactor.restore(cr.text);
-      out.tool_calls = cr.tool_calls;
-      if (out.tool_calls.is_array())
-        for (auto& tc : out.tool_calls)
-          if (tc.is_object() && tc.contains("function") && tc["function"].contains("arguments") &&
-              tc["function"]["arguments"].is_string())
-            tc["function"]["arguments"] = p.redactor.restore(tc["function"]["arguments"].get<std::string>());
-    }
+    if (cr.ok()) out.text = p.redactor.restore(cr.text);
+  }
+  if (cr.ok()) {
+    out.tool_calls = cr.tool_calls;
+    if (out.tool_calls.is_array())
+      for (auto& tc : out.tool_calls)
+        if (tc.is_object() && tc.contains("function") && tc["function"].is_object() &&
+            tc["function"].contains("arguments") && tc["function"]["arguments"].is_string())
+          tc["function"]["arguments"] = p.redactor.restore(tc["function"]["arguments"].get<std::string>());
   }
   out.ok = cr.ok();
   out.error = cr.message;
@@ -315,7 +315,9 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
         rec.notes.push_back("low_confidence");
         rec.reason = failure_reason(c.route.cloud_error);
         rec.fallback = true;
-      } else if (!e.reason.empty() && e.reason != "low_confidence") {
+      } else if (e.escalate) {
+        rec.notes.push_back("low_confidence");  // streamed without hold_stream: cannot be replaced
+      } else if (!e.reason.empty()) {
         rec.notes.push_back("low_confidence");
         rec.reason = e.reason;  // budget_exhausted / cloud_down kept the device answer
       }

@@ -101,17 +101,40 @@ std::vector<PiiSpan> PiiDetector::scan(std::string_view text) const {
   for (auto& c : raw) cands.push_back({c, 0});
 
   if (on(PiiKind::Pattern)) {
-    for (size_t p = 0; p < compiled_.size(); ++p) {
-      auto it = std::cregex_iterator(text.data(), text.data() + text.size(), compiled_[p]);
-      for (; it != std::cregex_iterator(); ++it) {
-        size_t b = static_cast<size_t>(it->position(0));
-        size_t e = b + static_cast<size_t>(it->length(0));
-        if (e == b) continue;
-        // A byte-level regex may cut a multi-byte character; widen to code point boundaries.
-        while (b > 0 && is_continuation(text[b])) --b;
-        while (e < text.size() && is_continuation(text[e])) ++e;
-        cands.push_back({{PiiKind::Pattern, b, e}, p});
+    // libstdc++'s std::regex recurses per character and can exhaust the stack on long inputs,
+    // so user patterns run per line, and over-long lines in overlapping windows. A pattern that
+    // still fails marks the whole window as a finding: privacy fails closed.
+    constexpr size_t kWindow = 8192, kOverlap = 512;
+    auto snap = [&](size_t& b, size_t& e) {
+      while (b > 0 && b < text.size() && is_continuation(text[b])) --b;
+      while (e < text.size() && is_continuation(text[e])) ++e;
+    };
+    size_t line_start = 0;
+    while (line_start <= text.size()) {
+      size_t nl = text.find('\n', line_start);
+      size_t line_end = nl == std::string_view::npos ? text.size() : nl;
+      for (size_t w = line_start; w < line_end || w == line_start; w += kWindow - kOverlap) {
+        size_t we = std::min(line_end, w + kWindow);
+        for (size_t p = 0; p < compiled_.size(); ++p) {
+          try {
+            auto it = std::cregex_iterator(text.data() + w, text.data() + we, compiled_[p]);
+            for (; it != std::cregex_iterator(); ++it) {
+              size_t b = w + static_cast<size_t>(it->position(0));
+              size_t e = b + static_cast<size_t>(it->length(0));
+              if (e == b) continue;
+              snap(b, e);  // a byte-level regex may cut a multi-byte character
+              cands.push_back({{PiiKind::Pattern, b, e}, p});
+            }
+          } catch (const std::regex_error&) {
+            size_t b = w, e = we;
+            snap(b, e);
+            if (e > b) cands.push_back({{PiiKind::Pattern, b, e}, p});
+          }
+        }
+        if (we >= line_end) break;
       }
+      if (nl == std::string_view::npos) break;
+      line_start = nl + 1;
     }
   }
   if (on(PiiKind::Keyword)) {

@@ -63,6 +63,31 @@ bool SseParser::finish(const DeltaFn& on_delta) {
   return true;
 }
 
+// OpenAI streams a tool call as fragments: the first carries index, id, type and name, later
+// ones append to function.arguments.
+void SseParser::merge_tool_calls(const nlohmann::json& parts) {
+  if (!tool_calls_.is_array()) tool_calls_ = nlohmann::json::array();
+  for (const auto& part : parts) {
+    if (!part.is_object()) continue;
+    size_t idx = part.contains("index") && part["index"].is_number_unsigned() ? part["index"].get<size_t>()
+                                                                              : tool_calls_.size();
+    if (idx > 64) continue;  // implausible; ignore rather than allocate
+    while (tool_calls_.size() <= idx)
+      tool_calls_.push_back({{"id", ""}, {"type", "function"}, {"function", {{"name", ""}, {"arguments", ""}}}});
+    auto& call = tool_calls_[idx];
+    if (part.contains("id") && part["id"].is_string()) call["id"] = part["id"];
+    if (part.contains("type") && part["type"].is_string()) call["type"] = part["type"];
+    if (part.contains("function") && part["function"].is_object()) {
+      const auto& fn = part["function"];
+      if (fn.contains("name") && fn["name"].is_string())
+        call["function"]["name"] = call["function"]["name"].get<std::string>() + fn["name"].get<std::string>();
+      if (fn.contains("arguments") && fn["arguments"].is_string())
+        call["function"]["arguments"] =
+            call["function"]["arguments"].get<std::string>() + fn["arguments"].get<std::string>();
+    }
+  }
+}
+
 bool SseParser::event(std::string_view data, const DeltaFn& on_delta) {
   ++events_;
   if (data == "[DONE]") {
@@ -104,6 +129,7 @@ bool SseParser::event(std::string_view data, const DeltaFn& on_delta) {
   if (c0.contains("finish_reason") && c0["finish_reason"].is_string()) finish_reason_ = c0["finish_reason"];
   if (c0.contains("delta") && c0["delta"].is_object()) {
     const auto& d = c0["delta"];
+    if (d.contains("tool_calls") && d["tool_calls"].is_array()) merge_tool_calls(d["tool_calls"]);
     if (d.contains("content") && d["content"].is_string()) {
       const std::string& text = d["content"].get_ref<const std::string&>();
       if (!text.empty() && !on_delta(text)) {

@@ -247,3 +247,21 @@ TEST(SseParser, MalformedEventAndMultiLineData) {
   SseParser q;
   EXPECT_FALSE(q.feed("data: {\"choices\": 5}\n\n", f));
 }
+
+TEST(SseParser, ToolCallFragmentsAreMerged) {
+  SseParser p;
+  DeltaFn f = [](std::string_view) { return true; };
+  ASSERT_TRUE(p.feed(
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\","
+      "\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\": \"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"[PLATE_1]\\\"}\"}}]},"
+      "\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n",
+      f));
+  ASSERT_TRUE(p.tool_calls().is_array());
+  ASSERT_EQ(p.tool_calls().size(), 1u);
+  EXPECT_EQ(p.tool_calls()[0]["id"], "call_1");
+  EXPECT_EQ(p.tool_calls()[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(p.tool_calls()[0]["function"]["arguments"], "{\"city\": \"[PLATE_1]\"}");
+  EXPECT_EQ(p.finish_reason(), "tool_calls");
+}

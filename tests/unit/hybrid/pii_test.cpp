@@ -222,3 +222,20 @@ TEST(PiiLabelled, PrecisionAndRecallPerKind) {
   EXPECT_GE(p, 0.97);
   EXPECT_GE(r, 0.97);
 }
+
+TEST(PiiScan, UserPatternsOnLongInputsStayBounded) {
+  // An alternation loop over a 200 KB line would overflow libstdc++'s recursive matcher if it
+  // ran over the whole text at once; windows keep it bounded and the match is still found.
+  PiiConfig cfg;
+  cfg.patterns.push_back({"code", "SECRET-(a|b)+"});
+  PiiDetector d(cfg);
+  std::string text(200000, 'x');
+  text += " SECRET-abab ";
+  text += std::string(1000, 'a');
+  text += "\nsecond line SECRET-ba";
+  auto spans = d.scan(text);
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(spans[0].value, "SECRET-abab");
+  EXPECT_EQ(spans[1].value, "SECRET-ba");
+}
+
