@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "fake_cloud.h"
 #include "util/error.h"
@@ -381,5 +383,39 @@ TEST(Orchestrator, AuditLogNeverContainsPii) {
   std::string sent = all_cloud_bodies(cloud);
   EXPECT_GE(cloud.requests(), 2);
   for (size_t k = 0; k + 1 < secrets.size(); ++k) EXPECT_EQ(sent.find(secrets[k]), std::string::npos) << secrets[k];
+  std::remove(path.c_str());
+}
+
+TEST(Orchestrator, ConcurrentRequestsShareBudgetAndAudit) {
+  FakeCloud cloud;
+  std::string path = ::testing::TempDir() + "/hybrid_audit_concurrent_orch.jsonl";
+  std::remove(path.c_str());
+  Policy p = policy_for(cloud);
+  p.audit.path = path;
+  Orchestrator o(p, {2048, true});
+  std::vector<std::thread> threads;
+  std::atomic<int> cloud_answers{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      FakeLocal local;
+      local.confident = t % 2 == 0;
+      for (int i = 0; i < 10; ++i) {
+        HybridResponse r = o.handle({chat("q " + std::to_string(i) + " a@b.cn"), "c", "", -1}, local.fn(), nullptr);
+        EXPECT_TRUE(r.ok);
+        if (r.route.tier == Tier::Cloud) {
+          ++cloud_answers;
+          EXPECT_EQ(r.text, "echo: q " + std::to_string(i) + " a@b.cn");  // restored per request
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(cloud_answers.load(), 20);
+  EXPECT_EQ(o.budget().snapshot().total_requests, 40);
+  EXPECT_EQ(o.budget().snapshot().cloud_requests, 20);
+  std::ifstream in(path);
+  int lines = 0;
+  for (std::string l; std::getline(in, l); ++lines) EXPECT_NO_THROW((void)json::parse(l));
+  EXPECT_EQ(lines, 40);
+  EXPECT_EQ(all_cloud_bodies(cloud).find("a@b.cn"), std::string::npos);
   std::remove(path.c_str());
 }
