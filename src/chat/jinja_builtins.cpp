@@ -299,6 +299,7 @@ Value lookup_global(const std::string& name) {
   if (name == "namespace")
     return make_fn(name, [](Interpreter& in, CallArgs& a, Loc loc) {
       Value ns = Value::make_namespace();
+      in.track_namespace(ns);
       for (const auto& p : a.pos) {
         if (!p.is_dict()) in.fail("namespace() positional argument must be a mapping", loc);
         for (const auto& kv : p.dict->items) ns.dict->set(kv.first, kv.second);

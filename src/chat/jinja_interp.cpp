@@ -123,6 +123,10 @@ class CycleFn : public Callable {
 Interpreter::Interpreter(const Options& opt, std::shared_ptr<const Program> program)
     : opt_(opt), program_(std::move(program)) {}
 
+Interpreter::~Interpreter() {
+  for (auto& ns : namespaces_) ns->items.clear();
+}
+
 Interpreter::DepthGuard::DepthGuard(Interpreter& i, Loc loc) : in(i) {
   if (++in.depth_ > in.opt_.max_depth) {
     --in.depth_;

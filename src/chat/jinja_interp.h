@@ -17,7 +17,7 @@ struct Options {
   bool keep_trailing_newline = false;
   bool hf_tojson = true;          // transformers' tojson (json.dumps, no HTML escaping) vs jinja2's
   size_t max_output = 16u << 20;  // bytes of rendered text (and of any one string or list)
-  uint64_t max_steps = 20'000'000;  // loop iterations + calls + statements
+  uint64_t max_steps = 5'000'000;  // loop iterations + calls + statements
   int max_depth = 200;            // nested macro calls / expression evaluation
 };
 
@@ -54,6 +54,10 @@ class Interpreter {
   Value eval_in(const Expr& e, std::shared_ptr<Frame> scope);
   std::shared_ptr<Frame> root() const { return root_; }
   Value take_pending_caller();
+  // Namespaces are the only mutable values, so the only way to build a reference cycle
+  // (ns.me = ns); the interpreter clears them all when it is done.
+  void track_namespace(const Value& ns) { namespaces_.push_back(ns.dict); }
+  ~Interpreter();
 
   struct DepthGuard {
     Interpreter& in;
@@ -85,6 +89,7 @@ class Interpreter {
   uint64_t steps_ = 0;
   int depth_ = 0;
   Value pending_caller_;
+  std::vector<std::shared_ptr<DictData>> namespaces_;
 };
 
 // Binary operators with Python semantics (+ - * / // % ** ~ in), shared with filters.
