@@ -12,6 +12,8 @@ namespace edgellm::chat::jinja {
 
 namespace {
 
+constexpr size_t kMaxTagTokens = 8192;
+
 [[noreturn]] void syntax_error(const std::string& msg, Loc loc) {
   throw TemplateError(TemplateError::Kind::Syntax, msg, loc);
 }
@@ -243,7 +245,12 @@ class Lexer {
     push(block ? Tok::BlockBegin : Tok::VarBegin, "", tag);
     std::vector<char> stack;  // open brackets: the closing delimiter only counts at depth 0
     const char close = block ? '%' : '}';
+    // Operator chains (a + a + ...) parse into trees as deep as they are long; bounding the
+    // tokens of one tag bounds the evaluator's recursion.
+    const size_t first_token = toks_.size();
     while (true) {
+      if (toks_.size() - first_token > kMaxTagTokens)
+        syntax_error("tag has more than " + std::to_string(kMaxTagTokens) + " tokens", loc_at(tag));
       while (p < s_.size() && is_space(s_[p])) ++p;
       if (p >= s_.size())
         syntax_error(block ? "unexpected end of template, expected end of block tag '%}'"

@@ -80,6 +80,14 @@ SNIPPETS = [
     "line1\r\nline2\r{{ 'x' }}\n",
     "{% raw %}{{ not evaluated }} {% if %}{% endraw %}ok",
     "{{ strftime_now('%Y') | length }}",
+    # constructs from newer templates (Qwen3, Llama 4, gpt-oss style)
+    "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}{%- for message in messages[::-1] %}{%- set index = (messages|length - 1) - loop.index0 %}{%- if ns.multi_step_tool and message.role == 'user' and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}{%- set ns.multi_step_tool = false %}{%- set ns.last_query_index = index %}{%- endif %}{%- endfor %}{{ ns.last_query_index }}",
+    "{%- set c = '<think>\\nreason\\n</think>\\n\\nanswer' %}{{ c.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') }}|{{ c.split('</think>')[-1].lstrip('\\n') }}|{{ '\\n' in c }}",
+    "{%- for m in messages %}{%- if m.content is string %}S{%- elif m.content is none %}N{%- else %}{%- for part in m.content | sort(attribute='type') %}{{ part.type }}{%- endfor %}{%- endif %}{%- endfor %}",
+    "{%- macro ts(spec, required=[], nullable=false) -%}{%- if spec.type is string -%}{{ spec.type }}{%- else -%}{{ spec.type | join(' | ') }}{%- endif -%}{{ ' | null' if nullable }}{%- endmacro -%}{{ ts({'type': 'string'}) }};{{ ts({'type': ['a', 'b']}, nullable=true) }}",
+    "{%- for name, spec in {'q': {'type': 'string'}, 'n': {'type': 'integer', 'default': 3}} | items %}{{ name }}{{ '?' if spec.default is defined }}: {{ spec | tojson }};{% endfor %}",
+    "{{ messages | map(attribute='role') | unique | list }} {{ messages | map(attribute='content') | select('string') | map('length') | list }}",
+    "{% for m in messages %}{{ m.tool_calls | default([]) | length }}{% if m.tool_calls %}{% for tc in m.tool_calls %}{{ tc.function.arguments | tojson(indent=2) | indent(4) }}{% endfor %}{% endif %}{% endfor %}",
     # errors (both must fail)
     "{{ raise_exception('custom failure') }}",
     "{{ x.attr }}",

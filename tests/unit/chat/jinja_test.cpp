@@ -156,6 +156,13 @@ TEST(JinjaHostile, LimitsFailCleanly) {
   std::string nested;
   for (int i = 0; i < 1000; ++i) nested += "{% if true %}";
   expect_error(nested, TemplateError::Kind::Syntax, "nested too deeply");
+  // Long operator chains build deep trees: accepted up to the per-tag token limit, evaluated
+  // without exhausting the stack, rejected beyond it.
+  std::string chain = "{{ 1";
+  for (int i = 0; i < 4000; ++i) chain += " + 1";
+  EXPECT_EQ(render(chain + " }}"), "4001");
+  for (int i = 0; i < 4000; ++i) chain += " ~ 1";
+  expect_error(chain + " }}", TemplateError::Kind::Syntax, "tokens");
   expect_error("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", TemplateError::Kind::Runtime,
                "recursion depth");
   Options few_steps;
