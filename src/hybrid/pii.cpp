@@ -44,6 +44,38 @@ std::string sanitize_label(std::string_view name) {
 }
 
 bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// Folds full-width ASCII forms (U+FF01..U+FF5E, UTF-8 EF BC 81..EF BD 9E) and the ideographic
+// space (U+3000) to ASCII. Returns false (and leaves the outputs empty) when there are none.
+bool fold_fullwidth(std::string_view s, std::string* out, std::vector<size_t>* orig) {
+  auto fw = [&](size_t i) -> int {  // folded ASCII char at i, or 0
+    if (i + 2 >= s.size()) return 0;
+    unsigned char a = s[i], b = s[i + 1], c = s[i + 2];
+    if (a == 0xEF && b == 0xBC && c >= 0x81 && c <= 0xBF) return c - 0x81 + 0x21;
+    if (a == 0xEF && b == 0xBD && c >= 0x80 && c <= 0x9E) return c - 0x80 + 0x60;
+    if (a == 0xE3 && b == 0x80 && c == 0x80) return ' ';
+    return 0;
+  };
+  bool any = false;
+  for (size_t i = 0; i + 2 < s.size() && !any; ++i) any = fw(i) != 0;
+  if (!any) return false;
+  out->reserve(s.size());
+  orig->reserve(s.size() + 1);
+  for (size_t i = 0; i < s.size();) {
+    int f = fw(i);
+    if (f) {
+      out->push_back(static_cast<char>(f));
+      orig->push_back(i);
+      i += 3;
+    } else {
+      out->push_back(s[i]);
+      orig->push_back(i);
+      ++i;
+    }
+  }
+  orig->push_back(s.size());
+  return true;
+}
 }  // namespace
 
 std::string pii_label(std::string_view pattern_name) { return sanitize_label(pattern_name); }
@@ -88,13 +120,24 @@ std::vector<PiiSpan> PiiDetector::scan(std::string_view text) const {
   };
   std::vector<detail::Candidate> raw;
   auto on = [&](PiiKind k) { return config_.enabled[static_cast<size_t>(k)]; };
-  if (on(PiiKind::Email)) detail::scan_emails(text, raw);
-  if (on(PiiKind::Phone)) detail::scan_phones(text, raw);
-  if (on(PiiKind::IdCard)) detail::scan_id_cards(text, raw);
-  if (on(PiiKind::BankCard)) detail::scan_bank_cards(text, raw);
-  if (on(PiiKind::IPv4)) detail::scan_ipv4(text, raw);
-  if (on(PiiKind::IPv6)) detail::scan_ipv6(text, raw);
-  if (on(PiiKind::Plate)) detail::scan_plates(text, config_.western_plates, raw);
+  // Chinese input methods often produce full-width forms ("１３８１２３４５６７８", "＠"): the
+  // built-in scanners run on an ASCII-folded copy and spans are mapped back to the original.
+  std::string folded;
+  std::vector<size_t> orig;  // folded byte -> original byte offset (size folded + 1)
+  std::string_view scan_text = text;
+  if (fold_fullwidth(text, &folded, &orig)) scan_text = folded;
+  if (on(PiiKind::Email)) detail::scan_emails(scan_text, raw);
+  if (on(PiiKind::Phone)) detail::scan_phones(scan_text, raw);
+  if (on(PiiKind::IdCard)) detail::scan_id_cards(scan_text, raw);
+  if (on(PiiKind::BankCard)) detail::scan_bank_cards(scan_text, raw);
+  if (on(PiiKind::IPv4)) detail::scan_ipv4(scan_text, raw);
+  if (on(PiiKind::IPv6)) detail::scan_ipv6(scan_text, raw);
+  if (on(PiiKind::Plate)) detail::scan_plates(scan_text, config_.western_plates, raw);
+  if (!orig.empty())
+    for (auto& c : raw) {
+      c.begin = orig[c.begin];
+      c.end = orig[c.end];
+    }
 
   std::vector<Cand> cands;
   cands.reserve(raw.size());

@@ -117,6 +117,15 @@ TEST(PiiScan, Plates) {
   EXPECT_TRUE(found("plate AB12 CDE", PiiDetector(cfg)).empty());
 }
 
+TEST(PiiScan, FullWidthFormsAreFolded) {
+  EXPECT_EQ(found("手机１３８１２３４５６７８，谢谢"), (Hits{{"PHONE", "１３８１２３４５６７８"}}));
+  EXPECT_EQ(found("邮箱ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ。"), (Hits{{"EMAIL", "ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ"}}));
+  EXPECT_EQ(found("车牌京Ａ１２３４５和 IP 10.0.0.1"), (Hits{{"PLATE", "京Ａ１２３４５"}, {"IPV4", "10.0.0.1"}}));
+  // Mixed: full-width digits with an ASCII separator, then an ideographic space.
+  EXPECT_EQ(found("电话１３８-１２３４-５６７８　好"), (Hits{{"PHONE", "１３８-１２３４-５６７８"}}));
+  EXPECT_TRUE(found("１２３４５").empty());
+}
+
 TEST(PiiScan, OverlapPrefersSpecificKinds) {
   // Digits of the email's local part are not also a phone.
   EXPECT_EQ(found("13812345678@qq.com"), (Hits{{"EMAIL", "13812345678@qq.com"}}));
