@@ -18,7 +18,7 @@ struct Options {
   bool hf_tojson = true;          // transformers' tojson (json.dumps, no HTML escaping) vs jinja2's
   size_t max_output = 16u << 20;  // bytes of rendered text (and of any one string or list)
   uint64_t max_steps = 5'000'000;  // loop iterations + calls + statements
-  int max_depth = 200;            // nested macro calls / expression evaluation
+  int max_depth = 100;            // nested macro calls
 };
 
 struct Frame {

@@ -310,7 +310,10 @@ class Parser {
       auto c = node(ExprKind::CondExpr, loc);
       c->a = parse_or();
       c->b = std::move(e);
-      if (skip_name("else")) c->c = parse_condexpr();
+      if (skip_name("else")) {
+        DepthGuard g(*this);
+        c->c = parse_condexpr();
+      }
       e = std::move(c);
     }
     return e;

@@ -156,13 +156,18 @@ TEST(JinjaHostile, LimitsFailCleanly) {
   std::string nested;
   for (int i = 0; i < 1000; ++i) nested += "{% if true %}";
   expect_error(nested, TemplateError::Kind::Syntax, "nested too deeply");
-  // Long operator chains build deep trees: accepted up to the per-tag token limit, evaluated
-  // without exhausting the stack, rejected beyond it.
+  // Long operator chains build deep trees: evaluated when moderate, rejected (not a stack
+  // overflow) when deeper than the limit or longer than the per-tag token limit.
   std::string chain = "{{ 1";
-  for (int i = 0; i < 4000; ++i) chain += " + 1";
-  EXPECT_EQ(render(chain + " }}"), "4001");
-  for (int i = 0; i < 4000; ++i) chain += " ~ 1";
+  for (int i = 0; i < 200; ++i) chain += " + 1";
+  EXPECT_EQ(render(chain + " }}"), "201");
+  for (int i = 0; i < 3000; ++i) chain += " ~ 1";
+  expect_error(chain + " }}", TemplateError::Kind::Syntax, "nested too deeply");
+  for (int i = 0; i < 5000; ++i) chain += "|trim";
   expect_error(chain + " }}", TemplateError::Kind::Syntax, "tokens");
+  std::string ternary = "{{ 1";
+  for (int i = 0; i < 1500; ++i) ternary += " if x else 1";
+  expect_error(ternary + " }}", TemplateError::Kind::Syntax, "nested too deeply");
   expect_error("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", TemplateError::Kind::Runtime,
                "recursion depth");
   Options few_steps;
