@@ -164,12 +164,14 @@ TEST(PiiScan, RobustOnArbitraryBytes) {
   std::string junk = "\xE4\xBD" "@@@+86-" "\x00\xFF" "138 1234 " "\xE4" "..::1" "::" "京";
   junk.push_back('\0');
   junk += "4111 1111 1111 1111 1";
+  junk += "\xEF\xBC\x91\xEF\xBC\x93\xEF\xBC\x98\xEF\xBC";  // full-width "138" then a cut sequence
   PiiDetector d;
   for (size_t cut = 0; cut <= junk.size(); ++cut) {
     std::string s = junk.substr(0, cut);
     for (const auto& sp : d.scan(s)) {
       ASSERT_LE(sp.end, s.size());
       ASSERT_LT(sp.begin, sp.end);
+      ASSERT_EQ(sp.value, s.substr(sp.begin, sp.end - sp.begin));
     }
   }
   // Long inputs stay linear-ish: a megabyte of digits and separators scans without issue.
