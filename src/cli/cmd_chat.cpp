@@ -30,7 +30,6 @@ void chat_loop(const ChatArgs& a) {
   gp.sampling = a.sampling;
   gp.max_tokens = a.n_predict;
   gp.stop = engine->formatter().stop_strings();
-  const auto& tok = engine->tokenizer();
   std::fprintf(stderr, "edgellm chat with %s. /reset starts over, /exit quits.\n",
                engine->config().name.c_str());
   std::string line;
@@ -46,7 +45,7 @@ void chat_loop(const ChatArgs& a) {
     }
     if (line.empty()) continue;
     history.push_back({"user", line});
-    const auto ids = tok.encode(engine->formatter().format(history, true), tok.add_bos_default(), true);
+    const auto ids = engine->tokenize_prompt(engine->formatter().format(history, true));
     runtime::GenerateResult res;
     try {
       res = session.generate(ids, gp, [](const std::string& piece) {

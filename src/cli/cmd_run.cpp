@@ -42,9 +42,8 @@ void run(const RunArgs& a) {
     text = engine->formatter().format(msgs, true);
     for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
   }
-  const auto& tok = engine->tokenizer();
   // The template (or a --raw prompt written by the user) contains control tokens as text.
-  const auto ids = tok.encode(text, tok.add_bos_default(), /*parse_special=*/true);
+  const auto ids = engine->tokenize_prompt(text);
   runtime::Session session(*engine, a.n_ctx);
   auto res = session.generate(ids, gp, [](const std::string& piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);

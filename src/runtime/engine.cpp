@@ -27,6 +27,16 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   return e;
 }
 
+std::vector<int32_t> Engine::tokenize_prompt(const std::string& text) const {
+  const auto& tok = *tokenizer_;
+  bool add_bos = tok.add_bos_default() && tok.bos_id() >= 0;
+  if (add_bos) {
+    const std::string bos = tok.token_text(tok.bos_id());
+    if (!bos.empty() && text.compare(0, bos.size(), bos) == 0) add_bos = false;
+  }
+  return tok.encode(text, add_bos, /*parse_special=*/true);
+}
+
 Session::Session(const Engine& engine, int32_t n_ctx) : engine_(engine), cache_(engine.config(), n_ctx) {}
 
 void Session::reset() {

@@ -33,6 +33,11 @@ class Engine {
   const chat::ChatFormatter& formatter() const { return *formatter_; }
   ops::ThreadPool& pool() const { return *pool_; }
 
+  // Tokens of a prompt that may contain control tokens written as text (a rendered chat
+  // template). BOS is added when the model wants it and the text does not already begin with
+  // it (templates such as Gemma's and Llama 3's write it themselves).
+  std::vector<int32_t> tokenize_prompt(const std::string& text) const;
+
  private:
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
