@@ -3,6 +3,11 @@
 // identifiers (order numbers, hashes, version strings) are not.
 #include "hybrid/pii_scan_util.h"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <iterator>
+
 namespace edgellm::hybrid::detail {
 
 void scan_emails(std::string_view s, std::vector<Candidate>& out) {
@@ -276,10 +281,27 @@ const char* const kProvinces[] = {"京", "津", "沪", "渝", "冀", "豫", "云
 bool plate_letter(char c) { return is_upper(c) && c != 'I' && c != 'O'; }
 bool plate_char(char c) { return is_digit(c) || plate_letter(c); }
 
+// The 3-byte codes of the province characters, sorted for binary search.
+const std::array<uint32_t, std::size(kProvinces)>& province_codes() {
+  static const auto codes = [] {
+    std::array<uint32_t, std::size(kProvinces)> c{};
+    for (size_t k = 0; k < c.size(); ++k) {
+      const auto* p = reinterpret_cast<const unsigned char*>(kProvinces[k]);
+      c[k] = uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2];
+    }
+    std::sort(c.begin(), c.end());
+    return c;
+  }();
+  return codes;
+}
+
 size_t match_cn_plate(std::string_view s, size_t i) {
-  bool prov = false;
-  for (const char* p : kProvinces) prov |= s.compare(i, 3, p) == 0;
-  if (!prov) return 0;
+  // Cheapest test first: a plate's province character is followed by an upper-case letter.
+  if (i + 3 >= s.size() || !plate_letter(s[i + 3])) return 0;
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data() + i);
+  uint32_t code = uint32_t(b[0]) << 16 | uint32_t(b[1]) << 8 | b[2];
+  const auto& codes = province_codes();
+  if (!std::binary_search(codes.begin(), codes.end(), code)) return 0;
   size_t j = i + 3;
   if (!plate_letter(at(s, j))) return 0;
   ++j;
