@@ -26,8 +26,9 @@ const char* action_name(PrivacyAction a);
 
 struct ConfidenceConfig {
   double logprob_quantile = 0.1;        // which low quantile of token log-probs to test (p10)
-  double min_quantile_logprob = -4.0;   // escalate when that quantile is below this (nats)
-  double max_mean_entropy = 3.0;        // escalate when the mean entropy exceeds this (nats)
+  double min_quantile_logprob = -3.0;   // escalate when that quantile is below this (nats)
+  double max_mean_entropy = 2.5;        // escalate when the mean entropy exceeds this (nats)
+  // (Starting points from SmolLM2-135M greedy answers; fit yours with scripts/calibrate-routing.)
   int min_tokens = 1;                   // shorter local answers are not judged (except empty)
   // Streaming prefer-local requests: hold the local answer back until it is judged (so it can
   // still be replaced by the cloud's). false streams at once and never escalates streams.
