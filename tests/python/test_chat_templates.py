@@ -146,6 +146,16 @@ def test_conformance_gguf(tmp_path, model, conv):
     if not path.exists():
         pytest.skip(f"model {path} not downloaded")
     source, bos, eos = gguf_template(path)
+    if source is None and "gemma" in model:
+        # No tokenizer.chat_template: make_formatter uses the built-in Gemma turn template
+        # (src/chat/builtin_templates.cpp); it must render exactly as jinja2 renders it.
+        import re
+        text = (SOURCE_DIR / "src/chat/builtin_templates.cpp").read_text(encoding="utf-8")
+        found = re.search(r'kGemma = R"JINJA\((.*?)\)JINJA"', text, re.S)
+        if found:
+            check(tmp_path, found.group(1), conv["messages"], conv["tools"], conv["add_generation_prompt"],
+                  model=path, bos=bos, eos=eos)
+            return
     if source is None:
         # No tokenizer.chat_template: edgellm falls back to ChatML; compare with a ChatML
         # reference written here.
