@@ -131,11 +131,11 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
       quantize_tokens(0, n_tokens);
   }
 
-  // Each thread takes a contiguous share of all matrices' weight bytes (the decode cost).
-  const int nt = total < kMinParallelBytes ? 1 : pool.size();
-  auto work = [&](int tid) {
-    if (tid >= nt) return;
-    const size_t b0 = total * tid / nt, b1 = total * (tid + 1) / nt;
+  // The weight bytes of all matrices (the decode cost) are cut into a few chunks per thread,
+  // claimed dynamically, so a thread that starts late (busy machine) does not stall the rest.
+  const int64_t nc = total < kMinParallelBytes ? 1 : static_cast<int64_t>(pool.size()) * 4;
+  auto work = [&](int64_t chunk) {
+    const size_t b0 = total * chunk / nc, b1 = total * (chunk + 1) / nc;
     size_t base = 0;
     for (int m = 0; m < n_mats; ++m) {
       const MatrixView& W = Ws[m];
@@ -144,7 +144,7 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
         if (b <= base) return 0;
         return std::min<int64_t>(W.n_out, static_cast<int64_t>((b - base) / W.row_stride));
       };
-      const int64_t r0 = row_at(b0), r1 = tid == nt - 1 ? W.n_out : row_at(b1);
+      const int64_t r0 = row_at(b0), r1 = chunk == nc - 1 ? W.n_out : row_at(b1);
       base += bytes;
       if (r0 >= r1) continue;
       const uint8_t* act;
@@ -164,10 +164,10 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
                               n_tokens, ys[m], W.n_out);
     }
   };
-  if (nt == 1)
+  if (nc == 1)
     work(0);
   else
-    pool.run(work);
+    pool.run_chunks(nc, [&](int64_t chunk, int) { work(chunk); });
 }
 
 }  // namespace edgellm::ops

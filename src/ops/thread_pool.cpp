@@ -85,8 +85,16 @@ void ThreadPool::worker(int index) {
       cv_start_.wait(lock, [&] { return generation_.load() != seen; });
       sleepers_.fetch_sub(1);
     }
-    seen = generation_.load(std::memory_order_acquire);
+    const uint64_t g = generation_.load(std::memory_order_acquire);
+    seen = g;
     if (stop_.load()) return;
+    if (run_gen_.load(std::memory_order_acquire) != g) {
+      // A chunked region: join only if it is still open; the caller may have finished it.
+      active_.fetch_add(1);
+      if (open_gen_.load() == g) claim_chunks(index);
+      active_.fetch_sub(1);
+      continue;
+    }
     try {
       (*job_)(index);
     } catch (...) {
@@ -98,6 +106,51 @@ void ThreadPool::worker(int index) {
       cv_done_.notify_one();
     }
   }
+}
+
+void ThreadPool::claim_chunks(int index) {
+  try {
+    for (;;) {
+      const int64_t c = next_chunk_.fetch_add(1);
+      if (c >= n_chunks_) break;
+      (*chunk_fn_)(c, index);
+    }
+  } catch (...) {
+    next_chunk_.store(n_chunks_);  // stop handing out work
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_) error_ = std::current_exception();
+  }
+}
+
+void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t, int)>& fn) {
+  if (n_chunks <= 0) return;
+  regions_.fetch_add(1, std::memory_order_relaxed);
+  if (n_threads_ == 1 || n_chunks == 1) {
+    for (int64_t c = 0; c < n_chunks; ++c) fn(c, 0);
+    return;
+  }
+  chunk_fn_ = &fn;
+  n_chunks_ = n_chunks;
+  next_chunk_.store(0);
+  const uint64_t g = generation_.load() + 1;
+  open_gen_.store(g);
+  generation_.fetch_add(1);  // seq_cst: pairs with the sleepers_ increment in worker()
+  if (sleepers_.load() > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_start_.notify_all();
+  }
+  claim_chunks(0);
+  // Close the region, then wait only for workers already inside it.
+  open_gen_.store(0);
+  if (!spin_until([&] { return active_.load() == 0; }))
+    while (active_.load() != 0) std::this_thread::yield();
+  chunk_fn_ = nullptr;
+  std::exception_ptr err;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::swap(err, error_);
+  }
+  if (err) std::rethrow_exception(err);
 }
 
 void ThreadPool::wait_done() {
@@ -116,6 +169,7 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
   }
   job_ = &fn;
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  run_gen_.store(generation_.load() + 1);
   generation_.fetch_add(1);  // seq_cst: pairs with the sleepers_ increment in worker()
   if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -140,12 +194,9 @@ void ThreadPool::run(const std::function<void(int)>& fn) {
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
-  const int nt = static_cast<int>(std::min<int64_t>(n_threads_, n));
-  run([&](int t) {
-    if (t >= nt) return;
-    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
-    fn(begin, end, t);
-  });
+  // A few chunks per thread, so a late or slow thread costs little.
+  const int64_t chunks = std::min<int64_t>(n, static_cast<int64_t>(n_threads_) * 4);
+  run_chunks(chunks, [&](int64_t c, int t) { fn(n * c / chunks, n * (c + 1) / chunks, t); });
 }
 
 }  // namespace edgellm::ops

@@ -23,7 +23,12 @@ class ThreadPool {
   int size() const { return n_threads_; }
   // Runs fn(thread_index) on every thread (the caller is thread 0) and waits for all.
   void run(const std::function<void(int thread_index)>& fn);
-  // Splits [0, n) into size() contiguous chunks: fn(begin, end, thread_index).
+  // Runs fn(chunk, thread_index) for every chunk in [0, n_chunks), chunks claimed dynamically
+  // by whichever threads are running. The caller never waits for a worker that has not
+  // started (e.g. descheduled on a busy machine): it takes the remaining chunks itself and
+  // waits only for chunks already in progress.
+  void run_chunks(int64_t n_chunks, const std::function<void(int64_t chunk, int thread_index)>& fn);
+  // Splits [0, n) into contiguous ranges run through run_chunks: fn(begin, end, thread_index).
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
   // Number of parallel regions run so far (synchronisation points; for bench/counting).
   uint64_t regions() const { return regions_.load(std::memory_order_relaxed); }
@@ -32,6 +37,7 @@ class ThreadPool {
 
  private:
   void worker(int index);
+  void claim_chunks(int index);
   void wait_done();
 
   int n_threads_;
@@ -46,6 +52,15 @@ class ThreadPool {
   std::atomic<int> sleepers_{0};
   std::atomic<bool> caller_sleeping_{false};
   std::atomic<bool> stop_{false};
+  // run(): the generation of the current all-threads region.
+  std::atomic<uint64_t> run_gen_{0};
+  // run_chunks(): the generation of the open chunked region (0 when none), its function, the
+  // next unclaimed chunk, and the number of workers inside it.
+  std::atomic<uint64_t> open_gen_{0};
+  const std::function<void(int64_t, int)>* chunk_fn_ = nullptr;
+  std::atomic<int64_t> next_chunk_{0};
+  int64_t n_chunks_ = 0;
+  std::atomic<int> active_{0};
   std::exception_ptr error_;
   std::atomic<uint64_t> regions_{0};
 };
