@@ -74,3 +74,47 @@ TEST(ThreadPool, PropagatesWorkerException) {
   pool.run([&](int) { n.fetch_add(1); });
   EXPECT_EQ(n.load(), 2);
 }
+
+namespace edgellm::ops {
+namespace {
+
+TEST(ThreadPoolChunks, EveryChunkRunsExactlyOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {1, 2, 7, 64, 1000}) {
+      for (int rep = 0; rep < 50; ++rep) {
+        std::vector<std::atomic<int>> hits(n);
+        pool.run_chunks(n, [&](int64_t c, int t) {
+          ASSERT_GE(t, 0);
+          ASSERT_LT(t, threads);
+          hits[c].fetch_add(1);
+        });
+        for (int64_t c = 0; c < n; ++c) ASSERT_EQ(hits[c].load(), 1) << "chunk " << c << " of " << n;
+      }
+    }
+  }
+}
+
+TEST(ThreadPoolChunks, InterleavesWithRunRegions) {
+  ThreadPool pool(2);
+  std::atomic<int> sum{0};
+  for (int rep = 0; rep < 500; ++rep) {
+    pool.run_chunks(5, [&](int64_t c, int) { sum.fetch_add(static_cast<int>(c)); });
+    pool.run([&](int t) { sum.fetch_add(100 * (t + 1)); });
+  }
+  EXPECT_EQ(sum.load(), 500 * (10 + 300));
+}
+
+TEST(ThreadPoolChunks, ExceptionsPropagateAndPoolStaysUsable) {
+  ThreadPool pool(2);
+  EXPECT_THROW(pool.run_chunks(16, [](int64_t c, int) {
+    if (c == 7) throw std::runtime_error("chunk failed");
+  }),
+               std::runtime_error);
+  std::atomic<int> n{0};
+  pool.run_chunks(16, [&](int64_t, int) { n.fetch_add(1); });
+  EXPECT_EQ(n.load(), 16);
+}
+
+}  // namespace
+}  // namespace edgellm::ops
