@@ -178,7 +178,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
       throw ApiError(400, std::string("the model's chat template rejected the conversation: ") + e.what(), "messages",
                      "template_error");
     }
-    r.prompt = tok.encode(text, tok.add_bos_default(), true);
+    r.prompt = ctx.engine->tokenize_prompt(text);  // no second BOS when the template wrote one
     for (const auto& s : ctx.engine->formatter().stop_strings()) r.params.stop.push_back(s);
   } else {
     if (!present(body, "prompt")) throw ApiError(400, "\"prompt\" is required", "prompt");
