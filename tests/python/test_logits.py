@@ -62,7 +62,10 @@ LONG = " ".join([PROSE, "Meanwhile, in the city, the engineers argued about the 
 SMOLLM_PROMPTS = {"chatml": (CHATML, True), "prose": (PROSE, False), "code": (CODE, False),
                   "numbers": (NUMBERS, False), "multilingual": (MULTILINGUAL, False),
                   "long": (LONG, False)}
-GEMMA3_PROMPTS = {"prose": PROSE, "code": CODE, "multilingual": MULTILINGUAL}
+GEMMA_TURNS = ("<start_of_turn>user\nGive me two tips for sleeping better.<end_of_turn>\n<start_of_turn>model\n"
+               "1. Keep a regular schedule.")
+GEMMA3_PROMPTS = {"prose": PROSE, "code": CODE, "multilingual": MULTILINGUAL, "numbers": NUMBERS,
+                  "turns": GEMMA_TURNS}
 
 _RESULTS: dict[str, dict] = {}
 
@@ -137,7 +140,7 @@ def gemma3(gemma3_path):
 @pytest.mark.parametrize("prompt", list(GEMMA3_PROMPTS))
 def test_gemma3_logits_match_reference(engine, gemma3, gemma3_path, prompt, mode):
     model, fwd, tok = gemma3
-    ids = [tok.bos_id] + tok.encode(GEMMA3_PROMPTS[prompt])
+    ids = [tok.bos_id] + tok.encode(GEMMA3_PROMPTS[prompt], parse_special=prompt == "turns")
     assert 16 <= len(ids) <= 200
     exact, tol, tie = mode_args(mode, GEMMA3_TOL)
     eng = engine.logits(gemma3_path, ids, model.config.n_vocab, exact=exact)
