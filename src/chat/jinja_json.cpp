@@ -73,7 +73,7 @@ void dump_string(std::string& out, const std::string& s, const DumpOptions& opt)
         hex(cp);
       }
     } else {
-      utf8_append(out, cp);
+      append_utf8(out, cp);
     }
   }
   out += '"';

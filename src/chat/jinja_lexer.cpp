@@ -91,7 +91,7 @@ std::string decode_string(const std::string& body, Loc loc) {
         }
         if (cp > 0x10FFFF) syntax_error("illegal Unicode character in string literal", loc);
         i += len;
-        utf8_append(out, cp);
+        append_utf8(out, cp);
         break;
       }
       default:
@@ -99,7 +99,7 @@ std::string decode_string(const std::string& body, Loc loc) {
           uint32_t cp = e - '0';
           for (int k = 0; k < 2 && i + 1 < body.size() && body[i + 1] >= '0' && body[i + 1] <= '7'; ++k)
             cp = cp * 8 + (body[++i] - '0');
-          utf8_append(out, cp);
+          append_utf8(out, cp);
         } else {
           out += '\\';
           out += e;

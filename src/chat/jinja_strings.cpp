@@ -142,7 +142,7 @@ std::string replace(const std::string& s, const std::string& old, const std::str
         out += repl;
         ++done;
       }
-      if (k < cps.size()) utf8_append(out, cps[k]);
+      if (k < cps.size()) append_utf8(out, cps[k]);
     }
     return out;
   }

@@ -200,28 +200,11 @@ std::vector<uint32_t> utf8_decode(const std::string& s) {
   return out;
 }
 
-void utf8_append(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 std::string utf8_encode(const std::vector<uint32_t>& cps) {
   std::string out;
   out.reserve(cps.size());
-  for (uint32_t cp : cps) utf8_append(out, cp);
+  for (uint32_t cp : cps) append_utf8(out, cp);
   return out;
 }
 
@@ -251,7 +234,7 @@ std::string string_repr(const std::string& s) {
     else if (cp == '\n') out += "\\n";
     else if (cp == '\r') out += "\\r";
     else if (cp == '\t') out += "\\t";
-    else if (printable(cp)) utf8_append(out, cp);
+    else if (printable(cp)) append_utf8(out, cp);
     else {
       if (cp < 0x100) std::snprintf(buf, sizeof buf, "\\x%02x", cp);
       else if (cp < 0x10000) std::snprintf(buf, sizeof buf, "\\u%04x", cp);

@@ -12,6 +12,8 @@
 
 #include "util/error.h"
 
+#include "util/utf8.h"
+
 namespace edgellm::chat::jinja {
 
 // Where in the template something happened (1-based; 0 = unknown).
@@ -144,6 +146,6 @@ std::string json_dumps(const Value& v, const DumpOptions& opt, Loc loc);
 // UTF-8 helpers: Python strings index by code point.
 std::vector<uint32_t> utf8_decode(const std::string& s);
 std::string utf8_encode(const std::vector<uint32_t>& cps);
-void utf8_append(std::string& out, uint32_t cp);
+using edgellm::append_utf8;
 
 }  // namespace edgellm::chat::jinja

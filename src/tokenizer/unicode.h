@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/utf8.h"
+
 namespace edgellm::tokenizer::unicode {
 
 // Character class bits (generated table: scripts/gen-unicode-tables.py).
@@ -55,7 +57,7 @@ size_t utf8_valid_len(std::string_view s, size_t i, uint32_t* cp_out = nullptr);
 // sequence must have (0 for a bad lead byte). Complete and well-formed iff result == *need > 0.
 size_t utf8_scan(std::string_view s, size_t i, size_t* need, uint32_t* cp_out = nullptr);
 std::vector<CodeUnit> decode_utf8(std::string_view s);
-void append_utf8(std::string& out, uint32_t cp);
+using edgellm::append_utf8;
 
 // GPT-2 byte-level alphabet: each byte maps to a printable code point (printable Latin-1 bytes
 // map to themselves, the other 68 to U+0100 upwards in byte order).
