@@ -269,18 +269,12 @@ void respond_stream(Ctx& c, httplib::Response& res) {
 void handle(ServerState& st, const httplib::Request& req, httplib::Response& res, bool chat) {
   Ctx c{&st, {}, random_id(chat ? "chatcmpl-" : "cmpl-"), chat ? "/v1/chat/completions" : "/v1/completions",
         static_cast<int64_t>(std::time(nullptr)), Clock::now()};
-  try {
-    const ojson body = parse_body(req.body);
+  answer_guarded(req, res, [&](const httplib::Request& r, httplib::Response& out) {
+    const ojson body = parse_body(r.body);
     c.g = parse_generate(body, chat, st.gctx);
-    if (c.g.stream) respond_stream(c, res);
-    else respond_whole(c, res);
-  } catch (const ApiError& e) {
-    send_json(res, e.body(), e.status);
-  } catch (const InvalidArgument& e) {
-    send_error(res, 400, e.what());
-  } catch (const std::exception& e) {
-    send_error(res, 500, std::string("internal error: ") + e.what());
-  }
+    if (c.g.stream) respond_stream(c, out);
+    else respond_whole(c, out);
+  });
 }
 
 }  // namespace

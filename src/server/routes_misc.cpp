@@ -111,22 +111,20 @@ void embeddings(ServerState& st, const httplib::Request& req, httplib::Response&
   st.metrics.latency("/v1/embeddings", std::chrono::duration<double>(Clock::now() - t0).count());
 }
 
-template <typename F>
-httplib::Server::Handler guarded(F f) {
-  return [f](const httplib::Request& req, httplib::Response& res) {
-    try {
-      f(req, res);
-    } catch (const ApiError& e) {
-      send_json(res, e.body(), e.status);
-    } catch (const InvalidArgument& e) {
-      send_error(res, 400, e.what());
-    } catch (const std::exception& e) {
-      send_error(res, 500, std::string("internal error: ") + e.what());
-    }
-  };
-}
-
 }  // namespace
+
+void answer_guarded(const httplib::Request& req, httplib::Response& res,
+                    const std::function<void(const httplib::Request&, httplib::Response&)>& f) {
+  try {
+    f(req, res);
+  } catch (const ApiError& e) {
+    send_json(res, e.body(), e.status);
+  } catch (const InvalidArgument& e) {
+    send_error(res, 400, e.what());
+  } catch (const std::exception& e) {
+    send_error(res, 500, std::string("internal error: ") + e.what());
+  }
+}
 
 void register_misc_routes(ServerState& st) {
   auto& http = st.http;

@@ -1,6 +1,7 @@
 #pragma once
 // State shared by the route handlers of one Server (internal to src/server).
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,15 @@ struct ServerState {
 void send_error(httplib::Response& res, int status, const std::string& message, const std::string& param = "",
                 const std::string& code = "");
 void send_json(httplib::Response& res, const nlohmann::ordered_json& j, int status = 200);
+
+// Runs f(req, res) and turns its exceptions into OpenAI-style errors: ApiError as given,
+// InvalidArgument as 400, anything else as 500.
+void answer_guarded(const httplib::Request& req, httplib::Response& res,
+                    const std::function<void(const httplib::Request&, httplib::Response&)>& f);
+template <typename F>
+httplib::Server::Handler guarded(F f) {
+  return [f](const httplib::Request& req, httplib::Response& res) { answer_guarded(req, res, f); };
+}
 
 void register_generate_routes(ServerState& st);
 void register_misc_routes(ServerState& st);
