@@ -6,5 +6,12 @@
 #define HWY_COMPILE_ALL_ATTAINABLE
 #endif
 #ifndef HWY_DISABLED_TARGETS
+#if defined(__aarch64__)
+// Arm: NEON (and the portable fallback). SVE/SVE2 are disabled: the dot kernels keep per-token
+// accumulators and decoded blocks in arrays of vectors (VF acc[NT]), and SVE vector types are
+// sizeless, so they cannot be array elements and those targets do not compile.
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128)
+#else
 #define HWY_DISABLED_TARGETS (HWY_SSSE3 | HWY_AVX3_DL)
+#endif
 #endif
