@@ -213,23 +213,26 @@ int32_t Sampler::sample_truncated(const float* logits) {
     }
     keep = std::max<size_t>(1, std::min(keep, cut));
   }
-  ensure_sorted(keep);  // canonical order for the draw
-
-  // Temperature, then the seeded draw over the kept candidates.
+  // Temperature, then the seeded inverse-CDF draw over the kept candidates in canonical order.
+  // The normaliser does not depend on order, so only the prefix the draw reaches is sorted:
+  // with top-k and top-p off that is a few hundred of the vocabulary's entries, not all of them
+  // (a full sort of 49k candidates per token was a third of the server's CPU time).
   const double inv_t = 1.0 / static_cast<double>(params_.temperature);
-  probs_.resize(keep);
+  auto weight = [&](const Cand& a) { return std::exp((static_cast<double>(a.logit) - max_l) * inv_t); };
   double total = 0.0;
-  for (size_t i = 0; i < keep; ++i) {
-    probs_[i] = std::exp((static_cast<double>(c[i].logit) - max_l) * inv_t);
-    total += probs_[i];
-  }
+  for (size_t i = 0; i < keep; ++i) total += weight(c[i]);
   const double r = uniform01(rng_) * total;
   double cum = 0.0;
-  for (size_t i = 0; i < keep; ++i) {
-    cum += probs_[i];
-    if (r < cum) return c[i].id;
+  size_t i = 0, chunk = 64;
+  while (i < keep) {
+    ensure_sorted(i + chunk);
+    for (; i < sorted; ++i) {
+      cum += weight(c[i]);
+      if (r < cum) return c[i].id;
+    }
+    chunk *= 4;
   }
-  return c[keep - 1].id;
+  return c[keep - 1].id;  // rounding left r at the very end: the last in canonical order
 }
 
 }  // namespace edgellm::sampling

@@ -52,7 +52,6 @@ class Sampler {
   float last_logprob_ = 0.0f;
   float last_entropy_ = 0.0f;
   std::vector<Cand> scratch_;  // reused candidate buffer (avoids a 262k allocation per token)
-  std::vector<double> probs_;
 };
 
 }  // namespace edgellm::sampling

@@ -199,7 +199,8 @@ TEST(Sampler, DrawMatchesDocumentedAlgorithmExactly) {
   for (auto& x : logits) x = static_cast<float>(static_cast<double>(gen() >> 11) / 9007199254740992.0 * 20.0 - 10.0);
   for (const auto& cfg : std::vector<std::tuple<int, float, float, float>>{
            {0, 0.95f, 0.0f, 0.8f}, {40, 0.95f, 0.05f, 0.8f}, {0, 1.0f, 0.05f, 1.5f}, {1000, 0.5f, 0.0f, 1.0f},
-           {0, 0.99999f, 0.0f, 1.0f}, {0, 0.3f, 0.2f, 0.5f}}) {
+           {0, 0.99999f, 0.0f, 1.0f}, {0, 0.3f, 0.2f, 0.5f},
+           {0, 1.0f, 0.0f, 1.0f}, {0, 1.0f, 0.0f, 0.7f}}) {  // last two: no truncation (OpenAI defaults)
     SamplingParams p = plain(std::get<3>(cfg));
     p.top_k = std::get<0>(cfg);
     p.top_p = std::get<1>(cfg);
