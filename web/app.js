@@ -1,5 +1,6 @@
 // edgellm web chat: streams answers from /v1/chat/completions (server-sent events), keeps the
-// conversation in localStorage, shows the model, tokens/s and which tier answered.
+// conversation in localStorage, shows the model, tokens/s, which tier answered and why, and
+// (when the server routes between device and cloud) re-answers the last turn in the cloud.
 "use strict";
 
 const STORE_KEY = "edgellm.chat.v1";
@@ -7,6 +8,7 @@ const SETTINGS_KEY = "edgellm.settings.v1";
 const $ = (id) => document.getElementById(id);
 
 let modelId = null;
+let routing = null;                      // the server's hybrid routing ({policy, mode, cloud}) or null
 let conversation = load(STORE_KEY, []);  // [{role, content, meta?}]
 let controller = null;                   // AbortController of the running request
 
@@ -41,10 +43,32 @@ function headers() {
 }
 
 function setStatus(text) { $("status").textContent = text; }
-function setTier(tier) {
+function setTier(tier, route) {
   const el = $("tier");
   el.textContent = "tier: " + (tier || "–");
   el.className = "tier" + (tier ? " " + tier : "");
+  el.title = route ? "Why: " + whyText(route) : "Which tier answered the last message";
+}
+
+// Why the router chose the tier (RouteRecord.reason, docs/hybrid.md), in words.
+const REASONS = {
+  privacy_block: "private data must stay on the device", low_confidence: "the device answer looked unsure",
+  explicit: "the cloud was asked for", budget_exhausted: "the cloud budget is used up",
+  cloud_down: "the cloud is unreachable", timeout: "the cloud timed out", cloud_error: "the cloud failed",
+  local_only: "local-only", cloud_only: "cloud-only", prefer_local: "device first",
+  prefer_cloud: "cloud first", context_overflow: "the prompt is too long for the device",
+  capability: "the device model lacks a needed capability",
+};
+function whyText(route) {
+  const parts = [REASONS[route.reason] || route.reason];
+  if (route.escalated) parts.push("escalated");
+  if (route.fallback) parts.push("fallback");
+  if (route.redacted) parts.push("private data redacted");
+  return parts.join(", ");
+}
+function routeOf(meta) {
+  return meta && meta.route ? { reason: meta.route.reason, escalated: !!meta.route.escalated,
+    fallback: !!meta.route.fallback, redacted: !!meta.route.redacted } : null;
 }
 
 function metaText(meta) {
@@ -54,8 +78,16 @@ function metaText(meta) {
   if (meta.tps) parts.push(meta.tps.toFixed(1) + " tok/s");
   if (meta.ttft_ms) parts.push("first token " + Math.round(meta.ttft_ms) + " ms");
   if (meta.tier) parts.push("tier " + meta.tier);
+  if (meta.route) parts.push("why: " + whyText(meta.route));
+  if (meta.note) parts.push(meta.note);
   if (meta.finish && meta.finish !== "stop") parts.push(meta.finish);
   return parts.join(" · ");
+}
+
+function updateMeta(el, meta) {
+  el.textContent = metaText(meta);
+  el.dataset.tier = meta && meta.tier ? meta.tier : "";
+  el.dataset.reason = meta && meta.route ? meta.route.reason : "";
 }
 
 function renderMessage(m) {
@@ -67,7 +99,7 @@ function renderMessage(m) {
   div.appendChild(text);
   const meta = document.createElement("span");
   meta.className = "meta";
-  meta.textContent = metaText(m.meta);
+  updateMeta(meta, m.meta);
   div.appendChild(meta);
   $("messages").appendChild(div);
   return div;
@@ -80,10 +112,19 @@ function renderAll() {
 }
 function scrollDown() { const el = $("messages"); el.scrollTop = el.scrollHeight; }
 
+function lastUserIndex() {
+  for (let i = conversation.length - 1; i >= 0; i--) if (conversation[i].role === "user") return i;
+  return -1;
+}
+function updateAskCloud() {
+  $("ask-cloud").hidden = !routing || !routing.cloud || controller !== null || lastUserIndex() < 0;
+}
+
 function setBusy(busy) {
   $("send").hidden = busy;
   $("stop").hidden = !busy;
   $("input").disabled = busy;
+  updateAskCloud();
 }
 
 async function loadModel() {
@@ -93,6 +134,9 @@ async function loadModel() {
     if (!r.ok) throw new Error(j.error ? j.error.message : r.statusText);
     modelId = j.data[0].id;
     $("model").textContent = modelId + (j.data[0].meta ? "  ·  ctx " + j.data[0].meta.n_ctx : "");
+    routing = (j.data[0].meta && j.data[0].meta.routing) || null;
+    if (routing) $("model").textContent += "  ·  routing " + routing.mode + (routing.cloud ? " + cloud" : "");
+    updateAskCloud();
   } catch (e) {
     $("model").textContent = "model unavailable: " + e.message;
   }
@@ -122,10 +166,26 @@ async function readEvents(body, onEvent) {
 }
 
 async function send(text) {
-  const s = settings();
   conversation.push({ role: "user", content: text });
   save();
   renderMessage(conversation[conversation.length - 1]);
+  await answer(null);
+}
+
+// "Ask the cloud": drops the answer to the last user turn and asks again with route.escalate
+// (the server still keeps blocked private data on the device and says so).
+async function askCloud() {
+  const i = lastUserIndex();
+  if (i < 0 || controller) return;
+  conversation = conversation.slice(0, i + 1);
+  save();
+  renderAll();
+  await answer({ escalate: true });
+}
+
+// Streams an answer to the conversation so far; `route` is the request's routing override.
+async function answer(route) {
+  const s = settings();
   const reply = { role: "assistant", content: "", meta: {} };
   const div = renderMessage(reply);
   div.classList.add("streaming");
@@ -141,6 +201,7 @@ async function send(text) {
     temperature: isNaN(s.temperature) ? 0.7 : s.temperature,
     max_tokens: isNaN(s.max_tokens) ? 512 : s.max_tokens,
   };
+  if (route) body.route = route;
 
   controller = new AbortController();
   setBusy(true);
@@ -157,8 +218,16 @@ async function send(text) {
       throw new Error(msg);
     }
     await readEvents(r.body, (ev) => {
+      if (ev.error && ev.restart) {
+        // The cloud's stream broke off; the device's answer replaces what was shown.
+        reply.content = "";
+        reply.meta.note = "cloud answer broke off, answered again";
+        textEl.textContent = "";
+        return;
+      }
       if (ev.error) throw new Error(ev.error.message);
-      if (ev.tier) { reply.meta.tier = ev.tier; setTier(ev.tier); }
+      if (ev.route) reply.meta.route = routeOf({ route: ev.route });
+      if (ev.tier) { reply.meta.tier = ev.tier; setTier(ev.tier, reply.meta.route); }
       if (ev.usage) reply.meta.tokens = ev.usage.completion_tokens;
       if (ev.timings) {
         reply.meta.tps = ev.timings.predicted_per_second;
@@ -177,7 +246,7 @@ async function send(text) {
       }
       if (!reply.meta.tps && tFirst && nChunks > 1)
         reply.meta.tps = (nChunks - 1) / ((performance.now() - tFirst) / 1000);
-      metaEl.textContent = metaText(reply.meta);
+      updateMeta(metaEl, reply.meta);
     });
     setStatus("");
   } catch (e) {
@@ -193,7 +262,7 @@ async function send(text) {
   } finally {
     div.classList.remove("streaming");
     textEl.textContent = reply.content;
-    metaEl.textContent = metaText(reply.meta);
+    updateMeta(metaEl, reply.meta);
     conversation.push(reply);
     save();
     controller = null;
@@ -215,6 +284,7 @@ $("input").addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("composer").requestSubmit(); }
 });
 $("stop").addEventListener("click", () => { if (controller) controller.abort(); });
+$("ask-cloud").addEventListener("click", () => { askCloud(); });
 $("new-chat").addEventListener("click", () => {
   if (controller) controller.abort();
   conversation = [];
@@ -222,6 +292,7 @@ $("new-chat").addEventListener("click", () => {
   renderAll();
   setTier(null);
   setStatus("");
+  updateAskCloud();
 });
 $("settings-toggle").addEventListener("click", () => { $("settings").hidden = !$("settings").hidden; });
 

@@ -15,10 +15,14 @@ struct ChatArgs {
   int32_t n_ctx = 4096;
   int32_t threads = 0;
   sampling::SamplingParams sampling;
+  HybridFlags hybrid;
 };
 
 void chat_loop(const ChatArgs& a) {
+  auto policy = make_policy(a.hybrid);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  std::unique_ptr<hybrid::Orchestrator> orch;
+  if (policy) orch = std::make_unique<hybrid::Orchestrator>(*policy, hybrid::LocalInfo{a.n_ctx, false});
   runtime::Session session(*engine, a.n_ctx);
   std::vector<chat::Message> history;
   auto start = [&] {
@@ -46,21 +50,27 @@ void chat_loop(const ChatArgs& a) {
     if (line.empty()) continue;
     history.push_back({"user", line});
     const auto ids = engine->tokenize_prompt(engine->formatter().format(history, true));
-    runtime::GenerateResult res;
+    std::string answer;
     try {
-      res = session.generate(ids, gp, [](const std::string& piece) {
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
-        return true;
-      });
+      if (orch) {
+        nlohmann::json messages = nlohmann::json::array();
+        for (const auto& m : history) messages.push_back({{"role", m.role}, {"content", m.content}});
+        answer = routed_turn(*orch, session, ids, gp, messages).text;
+      } else {
+        answer = session.generate(ids, gp, [](const std::string& piece) {
+                   std::fwrite(piece.data(), 1, piece.size(), stdout);
+                   std::fflush(stdout);
+                   return true;
+                 }).text;
+        std::printf("\n");
+      }
     } catch (const InvalidArgument& e) {
       // The conversation outgrew the context: say so and keep the process alive.
       history.pop_back();
       std::fprintf(stderr, "error: %s (use /reset)\n", e.what());
       continue;
     }
-    std::printf("\n");
-    history.push_back({"assistant", res.text});
+    history.push_back({"assistant", answer});
   }
 }
 
@@ -73,6 +83,7 @@ Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
+  add_hybrid_flags(app, a->hybrid);
   app.callback([a] { chat_loop(*a); });
 });
 

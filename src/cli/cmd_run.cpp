@@ -20,11 +20,15 @@ struct RunArgs {
   bool ignore_eos = false;
   std::vector<std::string> stop;
   sampling::SamplingParams sampling;
+  HybridFlags hybrid;
 };
 
 void run(const RunArgs& a) {
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
   if (prompt.empty()) throw InvalidArgument("empty prompt: pass the text with -p or -f");
+  auto policy = make_policy(a.hybrid);
+  if (policy && (a.raw || !a.json_schema.empty()))
+    throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   runtime::GenerateParams gp;
   gp.sampling = a.sampling;
@@ -45,6 +49,14 @@ void run(const RunArgs& a) {
   // The template (or a --raw prompt written by the user) contains control tokens as text.
   const auto ids = engine->tokenize_prompt(text);
   runtime::Session session(*engine, a.n_ctx);
+  if (policy) {
+    hybrid::Orchestrator orch(*policy, {a.n_ctx, false});
+    nlohmann::json messages = nlohmann::json::array();
+    if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
+    messages.push_back({{"role", "user"}, {"content", prompt}});
+    routed_turn(orch, session, ids, gp, messages);
+    return;
+  }
   auto res = session.generate(ids, gp, [](const std::string& piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
@@ -72,6 +84,7 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_option("--json-schema", a->json_schema, "Constrain the answer to JSON matching the schema in this file");
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
+  add_hybrid_flags(app, a->hybrid);
   app.callback([a] { run(*a); });
 });
 

@@ -17,6 +17,7 @@ struct ServeArgs {
   std::string model;
   int32_t threads = 0;
   server::ServerOptions opts;
+  HybridFlags hybrid;
 };
 
 void serve(ServeArgs a) {
@@ -29,6 +30,7 @@ void serve(ServeArgs a) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  a.opts.policy = make_policy(a.hybrid);  // a bad policy stops start-up with its message
   const std::string path = resolve_model(a.model);
   auto engine = runtime::Engine::load(path, {a.threads});
   if (a.opts.model_id.empty()) a.opts.model_id = std::filesystem::path(path).stem().string();
@@ -38,6 +40,10 @@ void serve(ServeArgs a) {
                a.opts.model_id.c_str(), a.opts.n_parallel, a.opts.n_ctx, a.opts.host.c_str(), port);
   if (a.opts.host != "127.0.0.1" && a.opts.host != "localhost" && a.opts.host != "::1" && a.opts.api_key.empty())
     std::fprintf(stderr, "warning: listening beyond loopback without --api-key\n");
+  if (a.opts.policy)
+    std::fprintf(stderr, "edgellm serve: hybrid routing '%s' (%s), cloud %s\n", a.opts.policy->name.c_str(),
+                 hybrid::mode_name(a.opts.policy->mode),
+                 a.opts.policy->cloud.configured() ? a.opts.policy->cloud.base_url.c_str() : "not configured");
   std::fflush(stderr);
 
   std::thread waiter([&srv, set] {
@@ -68,6 +74,7 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--alias", o.model_id, "Model name reported to and expected from clients (default: file stem)");
   app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
+  add_hybrid_flags(app, a->hybrid);
   app.callback([a] { serve(*a); });
 });
 

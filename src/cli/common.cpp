@@ -1,10 +1,12 @@
 #include "cli/common.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "hybrid/policy.h"
 #include "ops/ops.h"
 #include "util/error.h"
 
@@ -52,6 +54,73 @@ std::string read_file(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void add_hybrid_flags(CLI::App& app, HybridFlags& f) {
+  app.add_option("--policy", f.policy_file, "Hybrid device/cloud routing policy (JSON, see docs/hybrid.md)");
+  app.add_option("--cloud", f.cloud_url,
+                 "OpenAI-compatible cloud endpoint, e.g. http://host:8080/v1 (prefer-local routing unless --policy)");
+  app.add_option("--cloud-model", f.cloud_model, "Model name to ask the cloud endpoint for");
+}
+
+std::shared_ptr<hybrid::Policy> make_policy(const HybridFlags& f) {
+  if (f.policy_file.empty() && f.cloud_url.empty()) {
+    if (!f.cloud_model.empty()) throw InvalidArgument("--cloud-model needs --cloud or --policy");
+    return nullptr;
+  }
+  auto p = std::make_shared<hybrid::Policy>(f.policy_file.empty() ? hybrid::default_policy()
+                                                                  : hybrid::load_policy_file(f.policy_file));
+  if (f.policy_file.empty()) p->name = "cli";
+  if (!f.cloud_url.empty()) {
+    if (f.cloud_url.rfind("http://", 0) != 0 && f.cloud_url.rfind("https://", 0) != 0)
+      throw InvalidArgument("--cloud must be an http:// or https:// URL, got '" + f.cloud_url + "'");
+    p->cloud.base_url = f.cloud_url;
+  }
+  if (!f.cloud_model.empty()) p->cloud.model = f.cloud_model;
+  return p;
+}
+
+hybrid::HybridResponse routed_turn(hybrid::Orchestrator& orch, runtime::Session& session,
+                                   const std::vector<int32_t>& ids, const runtime::GenerateParams& gp,
+                                   const nlohmann::json& messages) {
+  auto print = [](std::string_view piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  };
+  hybrid::HybridRequest hr;
+  hr.body = {{"messages", messages}, {"temperature", gp.sampling.temperature}, {"top_p", gp.sampling.top_p}};
+  if (gp.max_tokens > 0) hr.body["max_tokens"] = gp.max_tokens;
+  hr.request_id = "cli";
+  hr.app = "edgellm-cli";
+  hr.prompt_tokens = static_cast<int64_t>(ids.size());
+  hybrid::LocalGenerateFn local = [&](const nlohmann::json&, const hybrid::StreamFn* on_delta) {
+    auto res = session.generate(ids, gp, [&](const std::string& piece) { return !on_delta || (*on_delta)(piece); });
+    hybrid::LocalResult r;
+    r.text = res.text;
+    r.finish_reason = res.finish_reason == "length" ? "length" : "stop";
+    r.logprobs = res.token_logprobs;
+    r.entropies = res.token_entropies;
+    r.prompt_tokens = res.n_prompt;
+    r.completion_tokens = res.n_generated;
+    return r;
+  };
+  hybrid::StreamFn on_delta = print;
+  hr.on_stream_break = [](const std::string& msg) {
+    std::fprintf(stderr, "\n[cloud answer broke off (%s); answering on the device]\n", msg.c_str());
+    return true;
+  };
+  hybrid::HybridResponse out = orch.handle(hr, local, &on_delta);
+  std::printf("\n");
+  const auto& r = out.route;
+  std::string notes;
+  for (const auto& n : r.notes) notes += (notes.empty() ? "" : ",") + n;
+  if (!notes.empty()) notes = " (" + notes + ")";
+  if (!r.cloud_error.empty()) notes += "; cloud error " + r.cloud_error;
+  std::fprintf(stderr, "[tier %s: %s%s]\n", r.tier == hybrid::Tier::Cloud ? "cloud" : "local", r.reason.c_str(),
+               notes.c_str());
+  if (!out.ok) throw Error("the answer broke off: " + out.error);
+  return out;
 }
 
 }  // namespace edgellm::cli

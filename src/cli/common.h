@@ -1,9 +1,11 @@
 #pragma once
 // Shared pieces of the subcommands: model lookup, sampling flags, reading prompt files.
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "hybrid/orchestrator.h"
 #include "runtime/engine.h"
 
 namespace edgellm::cli {
@@ -23,5 +25,22 @@ std::string read_file(const std::string& path);
 
 // --exact: fp32 activations in every matmul (see ops::set_exact_activations).
 void add_exact_flag(CLI::App& app);
+
+// Hybrid device/cloud routing (docs/hybrid.md): --policy FILE, --cloud URL (shortcut for a
+// prefer-local policy with that OpenAI-compatible endpoint; with --policy it replaces the
+// file's cloud.base_url), --cloud-model NAME.
+struct HybridFlags {
+  std::string policy_file, cloud_url, cloud_model;
+};
+void add_hybrid_flags(CLI::App& app, HybridFlags& f);
+// Null when no flag asks for routing. Throws InvalidArgument for a bad policy.
+std::shared_ptr<hybrid::Policy> make_policy(const HybridFlags& f);
+
+// One chat turn of `run` / `chat` through the orchestrator: the device generates with `session`
+// (streaming to stdout unless the policy holds the answer for judging), the cloud gets `messages`.
+// Prints the routed answer on stdout and which tier answered, and why, on stderr.
+hybrid::HybridResponse routed_turn(hybrid::Orchestrator& orch, runtime::Session& session,
+                                   const std::vector<int32_t>& ids, const runtime::GenerateParams& gp,
+                                   const nlohmann::json& messages);
 
 }  // namespace edgellm::cli

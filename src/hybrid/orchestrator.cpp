@@ -177,6 +177,8 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
   p.cloud_body = req.body;
   if (!p.cloud_body.is_object()) throw InvalidArgument("request body must be a JSON object");
   for (const auto& k : local_only_request_fields()) p.cloud_body.erase(k);
+  // The request's "model" names the local model; without a cloud model it means nothing there.
+  if (policy_.cloud.model.empty()) p.cloud_body.erase("model");
   collect_slots(p.cloud_body, p.slots);
   size_t bytes = 0;
   for (json* s : p.slots) {
@@ -213,6 +215,10 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
     rec.cloud_attempts = c.route.cloud_attempts;
     rec.cloud_ms = c.route.cloud_ms;
     rec.redacted = p.redacted;
+    if (delivered && c.route.cloud_error != "cancelled" && req.on_stream_break && req.on_stream_break(c.error)) {
+      rec.notes.push_back("stream_interrupted");
+      return true;
+    }
     if (delivered || c.route.cloud_error == "cancelled") {
       // Part of the cloud's answer already reached the client: a device answer cannot be
       // spliced in, so the request ends with an error.

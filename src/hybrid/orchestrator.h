@@ -49,6 +49,10 @@ struct HybridRequest {
   std::string request_id;
   std::string app;               // calling application (audit only)
   int64_t prompt_tokens = -1;    // local tokenizer count if known; else estimated from bytes
+  // Streamed requests: called when a cloud stream breaks after text reached the client. If it
+  // returns true (the client was told to discard that text), the device answers in the same
+  // stream as a fallback; unset or false: the response fails (ok = false).
+  std::function<bool(const std::string& message)> on_stream_break;
 };
 
 struct HybridResponse {

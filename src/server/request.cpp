@@ -121,7 +121,7 @@ void check_model(const ojson& body, const std::string& model_id) {
                    "model_not_found");
 }
 
-GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx) {
+GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx, bool check_context) {
   check_model(body, ctx.model_id);
   GenerateRequest r;
   r.chat = chat;
@@ -197,7 +197,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
     }
   }
   if (r.prompt.empty()) throw ApiError(400, std::string("\"") + prompt_param + "\" is empty", prompt_param);
-  if (static_cast<int64_t>(r.prompt.size()) >= ctx.n_ctx)
+  if (check_context && static_cast<int64_t>(r.prompt.size()) >= ctx.n_ctx)
     throw ApiError(400, "This model's context holds " + std::to_string(ctx.n_ctx) + " tokens, but the " +
                             (chat ? "messages" : "prompt") + " take " + std::to_string(r.prompt.size()) +
                             " tokens. Shorten them or restart the server with a larger -c.",

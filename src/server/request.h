@@ -40,8 +40,9 @@ ojson parse_body(const std::string& text);
 // "model" absent or naming the served model; anything else is 404 model_not_found.
 void check_model(const ojson& body, const std::string& model_id);
 
-// /v1/chat/completions and /v1/completions bodies.
-GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx);
+// /v1/chat/completions and /v1/completions bodies. check_context: a prompt that does not fit a
+// slot is a 400 here (false: left to the caller, e.g. the hybrid router may send it to the cloud).
+GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx, bool check_context = true);
 
 // /v1/embeddings "input": each item as token ids (strings are tokenized without specials).
 std::vector<std::vector<int32_t>> parse_embedding_input(const ojson& body, const GenerateContext& ctx);

@@ -30,9 +30,15 @@ std::string base64(const unsigned char* data, size_t n) {
 
 ojson model_json(const ServerState& st) {
   const auto& cfg = st.engine->config();
-  return {{"id", st.opts.model_id}, {"object", "model"}, {"created", st.created}, {"owned_by", "edgellm"},
-          {"meta", {{"n_ctx", st.opts.n_ctx}, {"n_vocab", cfg.n_vocab}, {"n_embd", cfg.n_embd},
-                    {"n_layer", cfg.n_layer}, {"n_parallel", st.opts.n_parallel}}}};
+  ojson j = {{"id", st.opts.model_id}, {"object", "model"}, {"created", st.created}, {"owned_by", "edgellm"},
+             {"meta", {{"n_ctx", st.opts.n_ctx}, {"n_vocab", cfg.n_vocab}, {"n_embd", cfg.n_embd},
+                       {"n_layer", cfg.n_layer}, {"n_parallel", st.opts.n_parallel}}}};
+  if (st.orch) {
+    // Lets the web page offer "ask the cloud"; no endpoint URL (it may name internal hosts).
+    const auto& p = st.orch->policy();
+    j["meta"]["routing"] = {{"policy", p.name}, {"mode", hybrid::mode_name(p.mode)}, {"cloud", p.cloud.configured()}};
+  }
+  return j;
 }
 
 void embeddings(ServerState& st, const httplib::Request& req, httplib::Response& res) {

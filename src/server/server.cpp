@@ -73,6 +73,13 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
   so.max_queue = opts.n_queue;
   so.n_batch = opts.n_batch;
   st.sched = std::make_unique<runtime::Scheduler>(engine, so);
+  if (opts.policy) {
+    // The policy's local limits override what the server knows about its model.
+    hybrid::LocalInfo li;
+    li.n_ctx = opts.policy->local.n_ctx > 0 ? opts.policy->local.n_ctx : opts.n_ctx;
+    li.supports_tools = opts.policy->local.supports_tools.value_or(st.gctx.template_renders_tools);
+    st.orch = std::make_unique<hybrid::Orchestrator>(*opts.policy, li);
+  }
 
   auto& http = st.http;
   // Each connection holds a worker thread (streams and keep-alive), so give room for every

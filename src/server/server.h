@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "hybrid/policy.h"
 #include "runtime/engine.h"
 
 namespace edgellm::server {
@@ -23,6 +24,8 @@ struct ServerOptions {
   int32_t max_n = 1;              // largest "n" accepted
   std::string model_id;           // name clients use in "model"
   std::string web_dir;            // serve the page from here instead of the embedded copy
+  // Hybrid device/cloud routing of chat requests (docs/hybrid.md); null: everything local.
+  std::shared_ptr<const hybrid::Policy> policy;
 };
 
 struct ServerState;

@@ -11,6 +11,7 @@
 #include "server/metrics.h"
 #include "server/request.h"
 #include "server/server.h"
+#include "hybrid/orchestrator.h"
 
 namespace edgellm::server {
 
@@ -21,6 +22,7 @@ struct ServerState {
   ServerOptions opts;
   GenerateContext gctx;
   std::unique_ptr<runtime::Scheduler> sched;
+  std::unique_ptr<hybrid::Orchestrator> orch;  // set when a routing policy was given
   Metrics metrics;
   httplib::Server http;
   int64_t created = 0;  // unix time the model was loaded

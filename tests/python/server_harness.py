@@ -47,9 +47,9 @@ class ServerProcess:
     """One `edgellm serve` child; `url` is http://127.0.0.1:PORT."""
 
     def __init__(self, extra_args: list[str] | None = None, ctx: int = 1024, parallel: int = 2,
-                 queue: int = 4, threads: int = 2, env: dict | None = None):
+                 queue: int = 4, threads: int = 2, env: dict | None = None, model: str | None = None):
         self.bin = server_binary()
-        self.model = default_model()
+        self.model = model or default_model()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="edgellm-serve-", suffix=".log", delete=False)

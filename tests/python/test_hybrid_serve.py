@@ -2,36 +2,29 @@
 `--policy FILE` and a "cloud" server (same small model, another port) behind a recording
 pass-through, so the tests see exactly what left the device.
 
-Expected API (see docs/hybrid.md): answers carry top-level "tier" ("local" | "cloud") and
-"route" (the RouteRecord); streamed answers carry both on the chunk with finish_reason.
-Skips until `edgellm serve` accepts --policy.
+API (see docs/hybrid.md): answers carry top-level "tier" ("local" | "cloud") and "route" (the
+RouteRecord), plain answers also x-edgellm-route headers; streamed answers carry both on the
+chunk with finish_reason. Every mode and reason: test_hybrid_routes.py; cloud faults:
+test_hybrid_faults.py; zero leakage: test_hybrid_leakage.py.
 """
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from hybrid_recorder import Recorder
-from server_harness import ServerProcess, http, server_binary
+from server_harness import ServerProcess, http
 
 EMAIL = "zhang.wei@example.com"
 PHONE = "13812345678"
 ID_CARD = "11010519491231002X"
 
 
-def _serve_has_policy() -> bool:
-    out = subprocess.run([server_binary(), "serve", "--help"], capture_output=True, text=True, timeout=60)
-    return "--policy" in (out.stdout + out.stderr)
-
-
 @pytest.fixture(scope="module")
 def cloud():
-    if not _serve_has_policy():
-        pytest.skip("edgellm serve has no --policy option yet (hybrid routing not wired into the server)")
     srv = ServerProcess(["--alias", "cloud-model"], ctx=1024, parallel=2)
     rec = Recorder(srv.url)
     yield rec
@@ -92,6 +85,10 @@ def test_prefer_cloud_redacts_what_leaves_the_device(edge, cloud):
     j = r.json()
     assert j["tier"] == "cloud", j
     assert j["route"]["redacted"] is True
+    headers = {k.lower(): v for k, v in r.headers.items()}
+    assert headers["x-edgellm-route-tier"] == "cloud"
+    assert headers["x-edgellm-route-reason"] == "prefer_cloud"
+    assert "redacted=true" in headers["x-edgellm-route"]
     assert cloud.count() == before + 1
     sent = cloud.sent_text()
     assert EMAIL not in sent and PHONE not in sent
