@@ -9,6 +9,7 @@
 #include "ops/kernel_table.h"
 #include "ops/kernels_elementwise-inl.h"
 #include "ops/kernels_gemv-inl.h"
+#include "ops/kernels_kquant-inl.h"
 #include "ops/kernels_quant-inl.h"
 
 HWY_BEFORE_NAMESPACE();

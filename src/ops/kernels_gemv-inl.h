@@ -13,6 +13,7 @@
 
 #include "hwy/highway.h"
 #include "ops/fp16.h"
+#include "ops/kernels_kquant-inl.h"
 #include "ops/kernels_quant-inl.h"
 #include "ops/quant_ref.h"
 
