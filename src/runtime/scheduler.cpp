@@ -231,6 +231,15 @@ void Scheduler::step() {
   steps_.fetch_add(1);
   batched_tokens_.fetch_add(batch.size());
 
+  // Bookkeeping for what the pass consumed; collect the sequences that now sample a token.
+  struct Pick {
+    Slot* slot;
+    float* row;  // this sequence's logits (sampling modifies them in place)
+    int32_t id = -1;
+    std::string error;
+  };
+  std::vector<Pick> picks;
+  picks.reserve(entries.size());
   for (auto& en : entries) {
     Slot& s = *en.slot;
     Job& job = *s.job;
@@ -255,19 +264,41 @@ void Scheduler::step() {
         continue;
       }
     }
-    int32_t id = -1;
+    picks.push_back({&s, row, -1, {}});
+  }
+
+  // Sampling (a softmax pass or two over the vocabulary per sequence) is independent per
+  // sequence: spread it over the pool, which idles between forward passes. Each callback
+  // only ever touches its own job, so running it on a worker is safe.
+  auto sample_one = [&](Pick& pk) {
+    Slot& s = *pk.slot;
     try {
-      id = s.seq->step(row, static_cast<int32_t>(s.tokens.size()), s.cache.n_ctx());
+      pk.id = s.seq->step(pk.row, static_cast<int32_t>(s.tokens.size()), s.cache.n_ctx());
     } catch (const std::exception& e) {
-      finish(s, std::string("sampling failed: ") + e.what());
+      pk.error = std::string("sampling failed: ") + e.what();
+    } catch (...) {
+      pk.error = "sampling failed";
+    }
+  };
+  if (picks.size() > 1)
+    engine_.pool().run_chunks(static_cast<int64_t>(picks.size()),
+                              [&](int64_t i, int) { sample_one(picks[static_cast<size_t>(i)]); });
+  else if (!picks.empty())
+    sample_one(picks[0]);
+
+  for (auto& pk : picks) {
+    Slot& s = *pk.slot;
+    Job& job = *s.job;
+    if (!pk.error.empty()) {
+      finish(s, pk.error);
       continue;
     }
     if (!job.got_first_token && s.seq->result().n_generated > 0) {
       job.got_first_token = true;
       job.t_first_token = Clock::now();
     }
-    if (id < 0) finish(s);
-    else s.next = id;
+    if (pk.id < 0) finish(s);
+    else s.next = pk.id;
   }
 }
 
