@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <random>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -20,7 +21,7 @@ namespace {
 
 struct BenchArgs {
   std::string model;
-  std::string prompts = "512", gens = "128", threads;
+  std::string prompts = "512", gens = "128", threads, parallel = "1";
   int32_t reps = 5;
   bool json = false;
 };
@@ -57,30 +58,34 @@ Stats stats(std::vector<double> v) {
   return s;
 }
 
-// Tokens/s of one run: n_prompt tokens in one batched pass (pp) or n_gen single-token passes
-// (tg), from an empty cache, logits computed as in real use.
-double run_once(const model::Model& m, ops::ThreadPool& pool, int n_prompt, int n_gen, std::mt19937& rng) {
+// Tokens/s of one run: n_prompt tokens in one batched pass (pp) or n_gen decode steps (tg),
+// from an empty cache, logits computed as in real use. With n_seq > 1 each decode step is one
+// pass over n_seq independent sequences (own KV caches), as the server's continuous batching
+// runs them; the figure is then the aggregate over all sequences.
+double run_once(const model::Model& m, ops::ThreadPool& pool, int n_prompt, int n_gen, int n_seq,
+                std::mt19937& rng) {
   const auto& c = m.config();
-  model::KvCache kv(c, std::max(1, n_prompt + n_gen));
+  std::vector<std::unique_ptr<model::KvCache>> kv;
+  for (int s = 0; s < n_seq; ++s) kv.push_back(std::make_unique<model::KvCache>(c, std::max(1, n_prompt + n_gen)));
   model::Workspace ws;
-  std::vector<float> logits(c.n_vocab);
+  std::vector<float> logits(static_cast<size_t>(c.n_vocab) * n_seq);
   std::uniform_int_distribution<int> tok(0, c.n_vocab - 1);
   model::Batch b;
   const auto t0 = std::chrono::steady_clock::now();
   if (n_prompt > 0) {
     for (int i = 0; i < n_prompt; i += 512) {
       b.clear();
-      for (int j = i; j < std::min(n_prompt, i + 512); ++j) b.add(tok(rng), j, &kv, j == n_prompt - 1);
+      for (int j = i; j < std::min(n_prompt, i + 512); ++j) b.add(tok(rng), j, kv[0].get(), j == n_prompt - 1);
       m.forward(b, ws, pool, logits.data());
     }
   }
   for (int i = 0; i < n_gen; ++i) {
     b.clear();
-    b.add(tok(rng), n_prompt + i, &kv, true);
+    for (int s = 0; s < n_seq; ++s) b.add(tok(rng), n_prompt + i, kv[static_cast<size_t>(s)].get(), true);
     m.forward(b, ws, pool, logits.data());
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return (n_prompt > 0 ? n_prompt : n_gen) / s;
+  return (n_prompt > 0 ? n_prompt : static_cast<double>(n_gen) * n_seq) / s;
 }
 
 void bench(const BenchArgs& a) {
@@ -110,6 +115,9 @@ void bench(const BenchArgs& a) {
   std::vector<int> thread_list = a.threads.empty() ? std::vector<int>{ops::ThreadPool::physical_cores()}
                                                    : parse_list(a.threads, "-t");
   const auto prompts = parse_list(a.prompts, "-p"), gens = parse_list(a.gens, "-n");
+  const auto seqs = parse_list(a.parallel, "-P");
+  for (int ns : seqs)
+    if (ns < 1 || ns > 256) throw InvalidArgument("-P values must be between 1 and 256");
   nlohmann::json results = nlohmann::json::array();
   if (!a.json) {
     std::printf("| model | size | params | isa | threads | test | t/s | mem GB/s | roofline t/s | of roofline |\n");
@@ -121,25 +129,32 @@ void bench(const BenchArgs& a) {
     ops::ThreadPool pool(nt);
     const auto bw = runtime::measure_read_bandwidth(pool);
     const double roofline = bw.bytes_per_second / bytes_per_token;
-    std::vector<std::pair<int, int>> tests;
+    struct Test {
+      int np, ng, ns;
+    };
+    std::vector<Test> tests;
     for (int p : prompts)
-      if (p > 0) tests.push_back({p, 0});
+      if (p > 0) tests.push_back({p, 0, 1});
     for (int g : gens)
-      if (g > 0) tests.push_back({0, g});
-    for (auto [np, ng] : tests) {
-      run_once(*m, pool, std::min(np, 32), std::min(ng, 8), rng);  // warm-up
+      if (g > 0)
+        for (int ns : seqs) tests.push_back({0, g, ns});
+    for (auto [np, ng, ns] : tests) {
+      run_once(*m, pool, std::min(np, 32), std::min(ng, 8), ns, rng);  // warm-up
       std::vector<double> ts;
-      for (int r = 0; r < a.reps; ++r) ts.push_back(run_once(*m, pool, np, ng, rng));
+      for (int r = 0; r < a.reps; ++r) ts.push_back(run_once(*m, pool, np, ng, ns, rng));
       const Stats s = stats(ts);
-      const bool decode = ng > 0;
-      const std::string test = decode ? "tg" + std::to_string(ng) : "pp" + std::to_string(np);
+      // The roofline is per sequence: a pass over several sequences reads the weights once.
+      const bool decode = ng > 0, roof = decode && ns == 1;
+      const std::string test =
+          decode ? "tg" + std::to_string(ng) + (ns > 1 ? " x" + std::to_string(ns) : "") : "pp" + std::to_string(np);
       nlohmann::json j = {{"model_filename", path}, {"model_type", model_type},
                           {"model_size", m->file().file_size()}, {"model_n_params", n_params},
                           {"isa", ops::active_isa()}, {"n_prompt", np}, {"n_gen", ng}, {"n_threads", nt},
+                          {"n_parallel", ns},
                           {"avg_ts", s.mean}, {"stddev_ts", s.sd}, {"samples_ts", s.samples},
                           {"mem_bandwidth_gbs", bw.bytes_per_second / 1e9},
                           {"bytes_per_token", bytes_per_token}};
-      if (decode) {
+      if (roof) {
         j["roofline_ts"] = roofline;
         j["roofline_fraction"] = s.mean / roofline;
       }
@@ -147,8 +162,8 @@ void bench(const BenchArgs& a) {
       if (!a.json) {
         std::printf("| %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f | %.1f | %s | %s |\n", model_type.c_str(),
                     size_mib, params_str, ops::active_isa().c_str(), nt, test.c_str(), s.mean, s.sd,
-                    bw.bytes_per_second / 1e9, decode ? std::to_string(static_cast<int>(roofline)).c_str() : "",
-                    decode ? (std::to_string(static_cast<int>(std::lround(100 * s.mean / roofline))) + "%").c_str() : "");
+                    bw.bytes_per_second / 1e9, roof ? std::to_string(static_cast<int>(roofline)).c_str() : "",
+                    roof ? (std::to_string(static_cast<int>(std::lround(100 * s.mean / roofline))) + "%").c_str() : "");
         std::fflush(stdout);
       }
     }
@@ -163,6 +178,9 @@ Registrar reg("bench", "Prefill and decode speed, and decode as a fraction of th
                 app.add_option("-p,--n-prompt", a->prompts, "Prompt lengths, comma-separated")->capture_default_str();
                 app.add_option("-n,--n-gen", a->gens, "Generated lengths, comma-separated")->capture_default_str();
                 app.add_option("-t,--threads", a->threads, "Thread counts, comma-separated (default: physical cores)");
+                app.add_option("-P,--parallel", a->parallel,
+                               "Sequences decoded together in tg tests, comma-separated (aggregate t/s)")
+                    ->capture_default_str();
                 app.add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
                 app.add_flag("--json", a->json, "One JSON array of results");
                 add_exact_flag(app);

@@ -1,0 +1,53 @@
+"""`edgellm bench`: llama-bench's flags and table, the --json fields the issue names, the
+parallel-sequence decode test, and clean errors for bad flags. Figures are not asserted
+(speed is shown by benchmarks, not timed tests); only that they exist and are consistent."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from conftest import DEFAULT_MODEL, model_path_or_skip
+
+
+def bench(engine, *args, timeout=600):
+    return subprocess.run([engine.path, "bench", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_json_fields_and_parallel_decode(engine, smollm_path):
+    proc = bench(engine, "-m", smollm_path, "-p", "16", "-n", "4", "-P", "1,3", "-r", "2", "-t", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [(r["n_prompt"], r["n_gen"], r["n_parallel"]) for r in rows] == [(16, 0, 1), (0, 4, 1), (0, 4, 3)]
+    size = os.path.getsize(smollm_path)
+    for r in rows:
+        assert r["n_threads"] == 1
+        assert r["avg_ts"] > 0 and r["stddev_ts"] >= 0 and len(r["samples_ts"]) == 2
+        assert r["mem_bandwidth_gbs"] > 0
+        # Bytes read per token: the weight matrices, i.e. most of the file but not more.
+        assert 0.5 * size < r["bytes_per_token"] <= size
+    single, multi = rows[1], rows[2]
+    # The roofline is a single-sequence figure: bandwidth / bytes per token.
+    expected = single["mem_bandwidth_gbs"] * 1e9 / single["bytes_per_token"]
+    assert abs(single["roofline_ts"] - expected) <= 1e-6 * expected
+    assert abs(single["roofline_fraction"] - single["avg_ts"] / expected) <= 1e-9 + 1e-6 * single["roofline_fraction"]
+    assert "roofline_ts" not in multi
+
+
+def test_markdown_table_like_llama_bench(engine, smollm_path):
+    proc = bench(engine, "-m", smollm_path, "-p", "8", "-n", "2", "-P", "2", "-r", "1", "-t", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("|")]
+    assert lines[0].startswith("| model | size | params |") and "| t/s |" in lines[0]
+    assert "of roofline" in lines[0]
+    body = lines[2:]
+    assert len(body) == 2, proc.stdout
+    assert "| pp8 |" in body[0] and "| tg2 x2 |" in body[1]
+    assert "±" in body[0]
+
+
+def test_bad_flags_are_clean_errors(engine, smollm_path):
+    for args, needle in [(["-p", "12,x"], "-p"), (["-P", "0"], "-P"), (["-r", "0"], "-r"), (["-t", "0"], "-t")]:
+        proc = bench(engine, "-m", smollm_path, "-n", "1", *args)
+        assert proc.returncode == 1, (args, proc.returncode, proc.stderr)
+        assert proc.stderr.startswith("error: ") and needle in proc.stderr, (args, proc.stderr)
