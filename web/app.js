@@ -228,6 +228,7 @@ async function answer(route) {
       if (ev.error) throw new Error(ev.error.message);
       if (ev.route) reply.meta.route = routeOf({ route: ev.route });
       if (ev.tier) { reply.meta.tier = ev.tier; setTier(ev.tier, reply.meta.route); }
+      if (ev.tier === "cloud") delete reply.meta.tps;  // chunk arrival rate says nothing about a remote model
       if (ev.usage) reply.meta.tokens = ev.usage.completion_tokens;
       if (ev.timings) {
         reply.meta.tps = ev.timings.predicted_per_second;
@@ -244,7 +245,7 @@ async function answer(route) {
         }
         if (c.finish_reason) reply.meta.finish = c.finish_reason;
       }
-      if (!reply.meta.tps && tFirst && nChunks > 1)
+      if (!reply.meta.tps && reply.meta.tier !== "cloud" && tFirst && nChunks > 1)
         reply.meta.tps = (nChunks - 1) / ((performance.now() - tFirst) / 1000);
       updateMeta(metaEl, reply.meta);
     });
