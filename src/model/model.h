@@ -39,6 +39,8 @@ struct Workspace {
   std::vector<float> x, xn, q, k, v, attn, proj, gate, up, hidden;
   std::vector<float> scores;  // [n_threads][n_ctx]
   std::vector<float> rows;    // gathered final hidden rows for the output head
+  std::vector<float> rope_cs;  // [n][n_rot] rotary cos/sin per token for rope_cs_base
+  float rope_cs_base = 0.f;    // the frequency base rope_cs holds (0: none yet in this pass)
 };
 
 class Model {

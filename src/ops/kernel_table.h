@@ -32,6 +32,8 @@ struct KernelTable {
   void (*scale)(float* x, float s, int64_t n);
   void (*silu_mul)(const float* g, const float* u, float* out, int64_t n);
   void (*gelu_mul)(const float* g, const float* u, float* out, int64_t n);
+  void (*attend)(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
+                 float scale, float softcap, float* scores, float* out);
 };
 
 enum KernelSlot { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K };

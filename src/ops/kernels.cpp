@@ -7,6 +7,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "ops/kernel_table.h"
+#include "ops/kernels_attention-inl.h"
 #include "ops/kernels_elementwise-inl.h"
 #include "ops/kernels_gemv-inl.h"
 #include "ops/kernels_kquant-inl.h"
@@ -55,6 +56,7 @@ const KernelTable* GetTable() {
       &ScaleF32,
       &SiluMul,
       &GeluMul,
+      &AttendHead,
   };
   return &table;
 }

@@ -15,6 +15,7 @@
 #include "ops/fp16.h"
 #include "ops/kernels_kquant-inl.h"
 #include "ops/kernels_quant-inl.h"
+#include "ops/kernels_tile-inl.h"
 #include "ops/quant_ref.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -113,6 +114,7 @@ struct ScalarKern {
 template <class Fmt>
 struct FloatKern {
   using Act = float;
+  static constexpr bool kTile = false;
   template <int NT>
   static HWY_INLINE void Dot(const uint8_t* w, int64_t n_in, const Act* const* a, float* out) {
     DotFloat<Fmt, NT>(w, n_in, a, out);
@@ -121,14 +123,22 @@ struct FloatKern {
 template <class Fmt>
 struct LegacyKern {
   using Act = BlockQ8_A;
+  static constexpr bool kTile = EDGELLM_X86_256;
   template <int NT>
   static HWY_INLINE void Dot(const uint8_t* w, int64_t n_in, const Act* const* a, float* out) {
     DotLegacy<Fmt, NT>(w, n_in / 32, a, out);
   }
+#if EDGELLM_X86_256
+  template <int NT>
+  static HWY_INLINE void Tile(const uint8_t* const* w, int64_t n_in, const Act* const* a, float* out, int64_t pf) {
+    TileLegacy<Fmt, NT>(w, n_in / 32, a, out, pf);
+  }
+#endif
 };
 template <bool kFive>
 struct Q45KKern {
   using Act = BlockQ8_KA;
+  static constexpr bool kTile = false;
   template <int NT>
   static HWY_INLINE void Dot(const uint8_t* w, int64_t n_in, const Act* const* a, float* out) {
     DotQ45K<kFive, NT>(w, n_in / 256, a, out);
@@ -136,6 +146,7 @@ struct Q45KKern {
 };
 struct Q6KKern {
   using Act = BlockQ8_KA;
+  static constexpr bool kTile = false;
   template <int NT>
   static HWY_INLINE void Dot(const uint8_t* w, int64_t n_in, const Act* const* a, float* out) {
     DotQ6K<NT>(w, n_in / 256, a, out);
@@ -147,10 +158,51 @@ struct Q6KKern {
 // Rows [r0, r1) x all tokens. Rows are taken in blocks small enough to stay in L1/L2
 // while every group of 4 tokens streams past them, so in prefill each weight byte is
 // fetched from memory once per block instead of once per token.
+// Kernels with 4-row tiles (Kern::kTile): groups of 4 rows x up to 4 tokens; a last group of
+// fewer rows repeats its last row and drops the extra results.
+template <class Kern>
+HWY_INLINE void GemvTiled(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1,
+                          const uint8_t* act, size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
+  using Act = typename Kern::Act;
+  const int64_t kRowBlock =
+      n_tok <= 4 ? (r1 - r0) : (std::max<int64_t>(4, (16 * 1024) / static_cast<int64_t>(row_stride)) + 3) & ~int64_t{3};
+  // Prefetch distance: whole tiles, about 8 KiB ahead (memory latency x bandwidth). Only the
+  // first token group reads the weights from memory; later ones find them in cache.
+  const int64_t tile_bytes = 4 * static_cast<int64_t>(row_stride);
+  const int64_t pf_dist = ((8 * 1024 + tile_bytes - 1) / tile_bytes) * tile_bytes;
+  for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
+    const int64_t re = std::min(r1, rb + kRowBlock);
+    for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
+      const int nt = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
+      const Act* ap[4];
+      for (int k = 0; k < nt; ++k) ap[k] = reinterpret_cast<const Act*>(act + (t0 + k) * act_stride);
+      const int64_t pf = t0 == 0 ? pf_dist : 0;
+      for (int64_t r = rb; r < re; r += 4) {
+        const uint8_t* wr[4];
+        for (int j = 0; j < 4; ++j) wr[j] = w + std::min(r + j, re - 1) * row_stride;
+        float out[16];
+        switch (nt) {
+          case 4: Kern::template Tile<4>(wr, n_in, ap, out, pf); break;
+          case 3: Kern::template Tile<3>(wr, n_in, ap, out, pf); break;
+          case 2: Kern::template Tile<2>(wr, n_in, ap, out, pf); break;
+          default: Kern::template Tile<1>(wr, n_in, ap, out, pf); break;
+        }
+        const int nr = static_cast<int>(std::min<int64_t>(4, re - r));
+        for (int k = 0; k < nt; ++k)
+          for (int j = 0; j < nr; ++j) y[(t0 + k) * ldy + r + j] = out[4 * k + j];
+      }
+    }
+  }
+}
+
 template <class Kern>
 void Gemv(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1,
           const uint8_t* act, size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
   using Act = typename Kern::Act;
+  if constexpr (Kern::kTile) {
+    GemvTiled<Kern>(w, row_stride, n_in, r0, r1, act, act_stride, n_tok, y, ldy);
+    return;
+  }
   const int64_t kRowBlock = n_tok <= 4 ? (r1 - r0) : std::max<int64_t>(4, (16 * 1024) / static_cast<int64_t>(row_stride));
   for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
     const int64_t re = std::min(r1, rb + kRowBlock);

@@ -110,9 +110,11 @@ HWY_INLINE VI32 DotI8I8(VU8 w, VU8 a) {
 // 16 packed bytes -> 32 nibbles (byte j: low nibble = element j, high = element j + 16).
 HWY_INLINE void Nibbles32(const uint8_t* p, VU8* q) {
 #if EDGELLM_X86_256
-  const hn::Full128<uint8_t> dh;
-  const auto raw = hn::LoadU(dh, p);
-  q[0] = hn::Combine(DU8(), hn::ShiftRight<4>(raw), hn::And(raw, hn::Set(dh, 0x0F)));
+  // 16 bytes in both halves, the upper half shifted right by 4, one mask: 3 instructions
+  // (load-broadcast, variable shift, and) instead of 5 (load, shift, 2x and, insert).
+  const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i sh = _mm256_srlv_epi64(raw, _mm256_set_epi64x(4, 4, 0, 0));
+  q[0] = VU8{_mm256_and_si256(sh, _mm256_set1_epi8(0x0F))};
 #else
   const DU8 d;
   const auto raw = hn::LoadU(d, p);
@@ -193,8 +195,9 @@ template <class Fmt, int NT>
 HWY_INLINE void DotLegacy(const uint8_t* w, int64_t nb, const BlockQ8_A* const* a, float* out) {
   const DF32 df;
   const DU8 du;
-  // With few tokens the per-block FMA chain would bound the loop: alternate kU accumulators.
-  constexpr int kU = NT <= 2 ? 2 : 1;
+  // Two accumulators alternate blocks so the per-block FMA chain does not bound the loop; the
+  // same for every NT, so a token's result does not depend on how many share the row.
+  constexpr int kU = 2;
   VF acc[kU][NT];
   float off[NT];
   for (int t = 0; t < NT; ++t) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "ops/kernel_table.h"
 #include "ops/quant_ref.h"
@@ -57,13 +58,22 @@ void gelu_mul(const float* g, const float* u, float* out, int64_t n) {
   if (n > 0) active_kernels().gelu_mul(g, u, out, n);
 }
 
-void rope(float* head, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
-          float freq_scale, bool neox) {
-  if (n_rot > head_dim || n_rot % 2 != 0)
+void attend_head(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
+                 float scale, float softcap, float* scores, float* out) {
+  if (n < 1 || hd < 0 || stride < hd)
+    throw InvalidArgument("attend_head: need n >= 1 positions and stride >= head_dim");
+  active_kernels().attend(q, k, v, stride, n, hd, scale, softcap, scores, out);
+}
+
+namespace {
+void check_rope(int64_t head_dim, int64_t n_rot) {
+  if (n_rot > head_dim || n_rot % 2 != 0 || n_rot < 0)
     throw InvalidArgument("rope: n_rot " + std::to_string(n_rot) + " must be even and <= head_dim " +
                           std::to_string(head_dim));
-  // Per head this is O(head_dim) with a pow/sin/cos per pair; callers with many heads at
-  // one position pay it per head, which is small next to the matmuls.
+}
+}  // namespace
+
+void rope_cos_sin(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, float* cs) {
   const int64_t half = n_rot / 2;
   const float p = static_cast<float>(pos) * freq_scale;
   const float step = std::pow(freq_base, -2.f / static_cast<float>(n_rot));
@@ -71,13 +81,35 @@ void rope(float* head, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_
   for (int64_t i = 0; i < half; ++i) {
     // theta in double: pos can be large and fp32 sin/cos of big angles lose digits.
     const double theta = static_cast<double>(p) * inv_freq;
-    const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+    cs[2 * i] = static_cast<float>(std::cos(theta));
+    cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+    inv_freq *= step;
+  }
+}
+
+void rope_apply(float* head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox) {
+  check_rope(head_dim, n_rot);
+  // O(n_rot) multiply-adds per head: negligible once the angles are shared (the sin/cos per
+  // pair, previously recomputed for every head of every layer, was the cost).
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
     const int64_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
     const float x0 = head[a], x1 = head[b];
     head[a] = x0 * c - x1 * s;
     head[b] = x0 * s + x1 * c;
-    inv_freq *= step;
   }
+}
+
+void rope(float* head, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
+          bool neox) {
+  check_rope(head_dim, n_rot);
+  float cs[512];
+  float* buf = cs;
+  std::vector<float> big;
+  if (n_rot > 512) big.resize(static_cast<size_t>(n_rot)), buf = big.data();
+  rope_cos_sin(n_rot, pos, freq_base, freq_scale, buf);
+  rope_apply(head, head_dim, n_rot, buf, neox);
 }
 
 }  // namespace edgellm::ops

@@ -59,11 +59,23 @@ void scale_f32(float* x, float s, int64_t n);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 // out[i] = gelu_tanh(gate[i]) * up[i]
 void gelu_mul(const float* gate, const float* up, float* out, int64_t n);
+// Attention of one query head over n cached positions: s_j = scale * dot(q, k_j), soft-capped
+// to softcap * tanh(s_j / softcap) when softcap > 0; out[0..hd) = sum_j softmax(s)_j * v_j.
+// k_j = k + j * stride and v_j = v + j * stride (floats). scores: scratch of n floats (holds
+// the probabilities afterwards). n >= 1.
+void attend_head(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
+                 float scale, float softcap, float* scores, float* out);
+
 // Rotary embedding on one head vector of head_dim elements at position pos, rotating the
 // first n_rot dims. neox=false pairs (2i, 2i+1); neox=true pairs (i, i+n_rot/2).
 // freq_scale multiplies the position (linear scaling).
 void rope(float* head, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base,
           float freq_scale, bool neox);
+// rope() in two steps, so a position's angles are computed once for all heads and layers:
+// cs[2i], cs[2i+1] = cos, sin of the angle of pair i < n_rot/2 (same values rope() uses), then
+// rope_apply rotates a head with them. rope(...) == rope_cos_sin + rope_apply, bit for bit.
+void rope_cos_sin(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, float* cs);
+void rope_apply(float* head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox);
 
 // Name of the instruction set in use ("AVX2", "AVX3", "NEON", "scalar"...).
 std::string active_isa();

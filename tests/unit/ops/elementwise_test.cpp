@@ -138,4 +138,50 @@ TEST(Elementwise, Rope) {
 }
 
 }  // namespace
+TEST(Elementwise, RopeTableEqualsRope) {
+  // The shared-angle form must give exactly what rope() gives (the model uses it).
+  for (bool neox : {false, true})
+    for (int64_t hd : {64, 80})
+      for (int64_t pos : {0, 5, 3000}) {
+        auto x = random_floats(hd, 11 + hd + pos);
+        auto y = x;
+        rope(x.data(), hd, hd, pos, 10000.f, 1.f, neox);
+        std::vector<float> cs(hd);
+        rope_cos_sin(hd, pos, 10000.f, 1.f, cs.data());
+        rope_apply(y.data(), hd, hd, cs.data(), neox);
+        for (int64_t i = 0; i < hd; ++i) ASSERT_EQ(x[i], y[i]) << "neox=" << neox << " pos=" << pos << " i=" << i;
+      }
+}
+
+TEST(Elementwise, AttendHead) {
+  for_each_isa([](const std::string& isa) {
+    for (int64_t hd : {1, 7, 33, 64, 80})
+      for (int64_t n : {1, 3, 4, 5, 17, 100})
+        for (float softcap : {0.f, 5.f}) {
+          const int64_t stride = hd + 3;  // rows of a KV cache with other heads in between
+          auto q = random_floats(hd, 20 + hd), k = random_floats(n * stride, 21 + n, -2, 2),
+               v = random_floats(n * stride, 22 + n);
+          Buf bq(q, 1), bk(k, 2), bv(v, 3), bo(std::vector<float>(hd), 1);
+          std::vector<float> scores(n);
+          const float scale = 0.37f;
+          attend_head(bq.p(), bk.p(), bv.p(), stride, n, hd, scale, softcap, scores.data(), bo.p());
+          std::vector<double> s(n);
+          double mx = -INFINITY, sum = 0;
+          for (int64_t j = 0; j < n; ++j) {
+            double d = 0;
+            for (int64_t i = 0; i < hd; ++i) d += double(q[i]) * k[j * stride + i];
+            d *= scale;
+            if (softcap > 0) d = softcap * std::tanh(d / softcap);
+            s[j] = d, mx = std::max(mx, d);
+          }
+          for (auto& e : s) e = std::exp(e - mx), sum += e;
+          for (int64_t i = 0; i < hd; ++i) {
+            double ref = 0;
+            for (int64_t j = 0; j < n; ++j) ref += s[j] / sum * v[j * stride + i];
+            ASSERT_NEAR(bo.p()[i], ref, 2e-5) << isa << " hd=" << hd << " n=" << n << " cap=" << softcap << " i=" << i;
+          }
+        }
+  });
+}
+
 }  // namespace edgellm::ops
