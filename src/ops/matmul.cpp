@@ -53,11 +53,15 @@ ActKind act_kind(TensorType t) {
 
 // Below this many weight bytes a region's wake-up costs more than the split saves.
 constexpr size_t kMinParallelBytes = 8 * 1024;
+// Largest share of weight bytes one claimed chunk covers (see the split in matmul_multi).
+constexpr size_t kChunkBytes = 256 * 1024;
 // Token counts from which activation quantization is itself split over the pool.
 constexpr int64_t kParallelQuantTokens = 16;
 
 struct ActBuffers {
   std::vector<uint8_t> a, k;
+  std::vector<float> r;   // residual x - dequant(int8 x), per token
+  std::vector<float> y2;  // two-level mode: [n_mats][2 * n_tokens][n_out] partial outputs
 };
 
 // Exact mode for quantized weights: each row is dequantized to fp32 once and dotted with the
