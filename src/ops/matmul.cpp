@@ -137,7 +137,13 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
 
   // The weight bytes of all matrices (the decode cost) are cut into a few chunks per thread,
   // claimed dynamically, so a thread that starts late (busy machine) does not stall the rest.
-  const int64_t nc = total < kMinParallelBytes ? 1 : static_cast<int64_t>(pool.size()) * 4;
+  // At least 4 chunks per thread and at most kChunkBytes each: a worker descheduled in the
+  // middle of a chunk (shared machine) then holds back the caller for a short chunk only,
+  // e.g. 1/120 of the 30 MB output head instead of 1/8.
+  const int64_t nc = total < kMinParallelBytes
+                         ? 1
+                         : std::max<int64_t>(static_cast<int64_t>(pool.size()) * 4,
+                                             static_cast<int64_t>(total / kChunkBytes));
   auto work = [&](int64_t chunk) {
     const size_t b0 = total * chunk / nc, b1 = total * (chunk + 1) / nc;
     size_t base = 0;
