@@ -21,6 +21,16 @@ struct Message {
 // pass null or a list of parts, which some templates distinguish from "").
 nlohmann::ordered_json message_to_json(const Message& m);
 
+// A rendered prompt and where the messages' own text lies in it.
+struct RenderedPrompt {
+  std::string text;
+  // Byte ranges [first, second) of message text (content strings and text parts), sorted.
+  std::vector<std::pair<size_t, size_t>> message_spans;
+  // False when the template changed message text (trimmed it, cut reasoning out, ...), so its
+  // position could not be established; message_spans is then empty.
+  bool spans_known = true;
+};
+
 class ChatFormatter {
  public:
   virtual ~ChatFormatter() = default;
@@ -32,6 +42,12 @@ class ChatFormatter {
   virtual std::string format_json(const nlohmann::ordered_json& messages,
                                   bool add_generation_prompt,
                                   const nlohmann::ordered_json& tools = nullptr) const = 0;
+  // format_json, plus the spans of message text, so a tokenizer can parse control tokens in
+  // the template's text but not in what users wrote. Found by rendering a second time with a
+  // marker in place of each text and checking that putting the texts back reproduces the
+  // real rendering byte for byte; otherwise spans_known is false.
+  RenderedPrompt format_protected(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                  const nlohmann::ordered_json& tools = nullptr) const;
   // Extra stop strings the template implies (e.g. "<|im_end|>").
   virtual std::vector<std::string> stop_strings() const { return {}; }
 };

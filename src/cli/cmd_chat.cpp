@@ -49,7 +49,9 @@ void chat_loop(const ChatArgs& a) {
     }
     if (line.empty()) continue;
     history.push_back({"user", line});
-    const auto ids = engine->tokenize_prompt(engine->formatter().format(history, true));
+    nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+    for (const auto& m : history) msgs.push_back(chat::message_to_json(m));
+    const auto ids = engine->tokenize_chat(msgs, true);  // typed control tokens stay text
     std::string answer;
     try {
       if (orch) {

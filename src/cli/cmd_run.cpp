@@ -38,16 +38,17 @@ void run(const RunArgs& a) {
   if (!a.json_schema.empty())
     gp.constraint = std::make_shared<server::GrammarTokenConstraint>(
         sampling::compile_json_schema_text(read_file(a.json_schema)), server::make_token_trie(engine->tokenizer()));
-  std::string text = prompt;
-  if (!a.raw) {
-    std::vector<chat::Message> msgs;
-    if (!a.system.empty()) msgs.push_back({"system", a.system});
-    msgs.push_back({"user", prompt});
-    text = engine->formatter().format(msgs, true);
+  std::vector<int32_t> ids;
+  if (a.raw) {
+    ids = engine->tokenize_prompt(prompt);  // a --raw prompt may write control tokens on purpose
+  } else {
+    // Control tokens are parsed in the template's text only, not in the prompt or system text.
+    nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+    if (!a.system.empty()) msgs.push_back({{"role", "system"}, {"content", a.system}});
+    msgs.push_back({{"role", "user"}, {"content", prompt}});
+    ids = engine->tokenize_chat(msgs, true);
     for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
   }
-  // The template (or a --raw prompt written by the user) contains control tokens as text.
-  const auto ids = engine->tokenize_prompt(text);
   runtime::Session session(*engine, a.n_ctx);
   if (policy) {
     hybrid::Orchestrator orch(*policy, {a.n_ctx, false});

@@ -27,14 +27,46 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   return e;
 }
 
-std::vector<int32_t> Engine::tokenize_prompt(const std::string& text) const {
+bool Engine::needs_bos(const std::string& text) const {
   const auto& tok = *tokenizer_;
-  bool add_bos = tok.add_bos_default() && tok.bos_id() >= 0;
-  if (add_bos) {
-    const std::string bos = tok.token_text(tok.bos_id());
-    if (!bos.empty() && text.compare(0, bos.size(), bos) == 0) add_bos = false;
+  if (!tok.add_bos_default() || tok.bos_id() < 0) return false;
+  const std::string bos = tok.token_text(tok.bos_id());
+  return bos.empty() || text.compare(0, bos.size(), bos) != 0;
+}
+
+std::vector<int32_t> Engine::tokenize_prompt(const std::string& text) const {
+  return tokenizer_->encode(text, needs_bos(text), /*parse_special=*/true);
+}
+
+std::vector<int32_t> Engine::tokenize_chat(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                           const nlohmann::ordered_json& tools, std::string* rendered) const {
+  const auto& tok = *tokenizer_;
+  chat::RenderedPrompt r = formatter_->format_protected(messages, add_generation_prompt, tools);
+  if (!r.spans_known) {
+    // Unprotected parsing is only safe when no message text contains a control token.
+    for (const auto& m : messages) {
+      if (!m.is_object() || !m.contains("content")) continue;
+      std::vector<std::string> texts;
+      const auto& c = m["content"];
+      if (c.is_string()) texts.push_back(c.get<std::string>());
+      else if (c.is_array())
+        for (const auto& part : c)
+          if (part.is_object() && part.contains("text") && part["text"].is_string())
+            texts.push_back(part["text"].get<std::string>());
+      for (const auto& t : texts)
+        for (int32_t id : tok.encode(t, false, true))
+          if (tok.is_control(id))
+            throw InvalidArgument("a message contains the control token '" + tok.token_text(id) +
+                                  "' as text, and this model's chat template rewrites message text, so it "
+                                  "cannot be kept apart from the template's own control tokens; remove it");
+    }
   }
-  return tok.encode(text, add_bos, /*parse_special=*/true);
+  std::vector<tokenizer::Tokenizer::TextRange> plain;
+  plain.reserve(r.message_spans.size());
+  for (const auto& [b, e] : r.message_spans) plain.push_back({b, e});
+  auto ids = tok.encode(r.text, needs_bos(r.text), /*parse_special=*/true, plain);
+  if (rendered) *rendered = std::move(r.text);
+  return ids;
 }
 
 Session::Session(const Engine& engine, int32_t n_ctx) : engine_(engine), cache_(engine.config(), n_ctx) {}

@@ -37,8 +37,18 @@ class Engine {
   // template). BOS is added when the model wants it and the text does not already begin with
   // it (templates such as Gemma's and Llama 3's write it themselves).
   std::vector<int32_t> tokenize_prompt(const std::string& text) const;
+  // Tokens of a conversation rendered with the model's chat template. Control tokens are
+  // recognised in the template's own text only: a user who types "<|im_end|>" gets those
+  // characters, not the end of their turn. If the template rewrites message text so that it
+  // cannot be located, a message containing a control token's text is refused
+  // (InvalidArgument) rather than risk it. `rendered` receives the prompt text.
+  std::vector<int32_t> tokenize_chat(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                     const nlohmann::ordered_json& tools = nullptr,
+                                     std::string* rendered = nullptr) const;
 
  private:
+  bool needs_bos(const std::string& text) const;
+
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::unique_ptr<chat::ChatFormatter> formatter_;

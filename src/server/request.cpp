@@ -171,14 +171,15 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
     const ojson msgs = prepare_messages(body["messages"], r.tools, ctx.template_renders_tools);
     const ojson tools_for_template =
         ctx.template_renders_tools && r.tools.active() ? r.tools.tools_json : ojson(nullptr);
-    std::string text;
+    // Control tokens count only in the template's own text, never in what a client wrote.
     try {
-      text = ctx.engine->formatter().format_json(msgs, true, tools_for_template);
+      r.prompt = ctx.engine->tokenize_chat(msgs, true, tools_for_template);
+    } catch (const InvalidArgument& e) {
+      throw ApiError(400, e.what(), "messages", "invalid_value");
     } catch (const std::exception& e) {
       throw ApiError(400, std::string("the model's chat template rejected the conversation: ") + e.what(), "messages",
                      "template_error");
     }
-    r.prompt = ctx.engine->tokenize_prompt(text);  // no second BOS when the template wrote one
     for (const auto& s : ctx.engine->formatter().stop_strings()) r.params.stop.push_back(s);
   } else {
     if (!present(body, "prompt")) throw ApiError(400, "\"prompt\" is required", "prompt");

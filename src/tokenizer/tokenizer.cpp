@@ -15,16 +15,24 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const io::GgufFile& file) {
                          " (supported: gpt2, llama)");
 }
 
-std::vector<int32_t> VocabTokenizer::encode(std::string_view text, bool add_bos,
-                                            bool parse_special) const {
+std::vector<int32_t> VocabTokenizer::encode(std::string_view text, bool add_bos, bool parse_special,
+                                            std::span<const TextRange> plain) const {
+  for (size_t i = 0; i < plain.size(); ++i)
+    if (plain[i].begin > plain[i].end || plain[i].end > text.size() || (i > 0 && plain[i].begin < plain[i - 1].end))
+      throw InvalidArgument("tokenizer: plain-text spans must be sorted, disjoint and inside the text");
   std::vector<int32_t> out;
+  size_t next_span = 0;  // first span that does not end at or before pos
   if (add_bos && vocab_.add_bos && vocab_.bos >= 0) out.push_back(vocab_.bos);
   bool after_special = true;
   size_t start = 0;  // start of the pending plain-text fragment
   size_t pos = 0;
   while (pos < text.size()) {
     int32_t id = -1;
-    const size_t n = vocab_.specials.empty() ? 0 : vocab_.specials.match(text, pos, parse_special, &id);
+    while (next_span < plain.size() && plain[next_span].end <= pos) ++next_span;
+    size_t n = vocab_.specials.empty() ? 0 : vocab_.specials.match(text, pos, parse_special, &id);
+    // A control-token match that touches a plain span is retried with control tokens off.
+    if (n > 0 && parse_special && next_span < plain.size() && plain[next_span].begin < pos + n)
+      n = vocab_.specials.match(text, pos, false, &id);
     if (n == 0) {
       ++pos;
       continue;

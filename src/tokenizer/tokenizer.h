@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -22,8 +23,19 @@ class Tokenizer {
   // add_bos: prepend BOS if the model asks for it (tokenizer.ggml.add_bos_token).
   // parse_special: text like "<|im_start|>" becomes its special token; otherwise it is
   // tokenized as plain text (hostile user text must not inject control tokens).
-  virtual std::vector<int32_t> encode(std::string_view text, bool add_bos,
-                                      bool parse_special) const = 0;
+  std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special) const {
+    return encode(text, add_bos, parse_special, {});
+  }
+  // Byte range [begin, end) of the text.
+  struct TextRange {
+    size_t begin = 0, end = 0;
+  };
+  // As above, but inside the `plain` spans (sorted, non-overlapping) control tokens are never
+  // recognised: a chat prompt parses the template's own control tokens while the messages'
+  // text stays text, so a user cannot end their turn by typing "<|im_end|>". A control token
+  // that would straddle a span boundary is not recognised either.
+  virtual std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special,
+                                      std::span<const TextRange> plain) const = 0;
   // Concatenated bytes of the pieces (control tokens render as their text unless skipped).
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const = 0;
   // Raw bytes of one token (may be an incomplete UTF-8 sequence).

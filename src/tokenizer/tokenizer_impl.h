@@ -12,8 +12,9 @@ class VocabTokenizer : public Tokenizer {
  public:
   explicit VocabTokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
 
-  std::vector<int32_t> encode(std::string_view text, bool add_bos,
-                              bool parse_special) const override;
+  using Tokenizer::encode;
+  std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special,
+                              std::span<const TextRange> plain) const override;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special) const override;
   std::string token_bytes(int32_t id) const override;
   std::string token_text(int32_t id) const override;
