@@ -200,10 +200,19 @@ void Model::attention(const Batch& b, int32_t il, Workspace& ws, ops::ThreadPool
   // parallel region can start and join (decode at short contexts: one region fewer per layer).
   int64_t work = 0;
   for (int64_t t = 0; t < n; ++t) work += static_cast<int64_t>(b.pos[t] + 1) * hd * c.n_head * 2;
-  if (work < kSerialAttentionWork || pool.size() == 1)
-    run(0, n * c.n_head, 0);
-  else
-    pool.parallel_for(n * c.n_head, run);
+  const int64_t tasks = n * c.n_head;
+  if (work < kSerialAttentionWork || pool.size() == 1) {
+    run(0, tasks, 0);
+    return;
+  }
+  // Prefill: later tokens see more positions, so cost grows along the task list. Many small
+  // chunks, the costliest claimed first, keep threads finishing together (with 4 chunks per
+  // thread the last chunk alone held a quarter of the work).
+  const int64_t nc = std::min<int64_t>(tasks, static_cast<int64_t>(pool.size()) * 16);
+  pool.run_chunks(nc, [&](int64_t chunk, int thread) {
+    const int64_t k = nc - 1 - chunk;
+    run(tasks * k / nc, tasks * (k + 1) / nc, thread);
+  });
 }
 
 }  // namespace edgellm::model

@@ -54,18 +54,30 @@ HWY_INLINE void AttnScores(const float* q, const float* k, int64_t stride, int64
   }
 }
 
-// out[i0 .. i0 + kV*N) = sum_j p[j] * v_j[same], accumulated in kV registers.
-template <int kV, class D>
+// out[i0 .. i0 + kV*N) = sum_j p[j] * v_j[same], accumulated in kV registers; kJ sets of
+// them take alternate positions so that at least 8 FMAs are independent (a single chain per
+// vector is bound by FMA latency: 4 cycles per position).
+template <int kV, int kJ, class D>
 HWY_INLINE void AttnValues(D d, const float* p, const float* v, int64_t stride, int64_t n, int64_t i0, float* out) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  hn::Vec<D> acc[kV];
-  for (int u = 0; u < kV; ++u) acc[u] = hn::Zero(d);
-  for (int64_t j = 0; j < n; ++j) {
+  hn::Vec<D> acc[kJ][kV];
+  for (int s = 0; s < kJ; ++s)
+    for (int u = 0; u < kV; ++u) acc[s][u] = hn::Zero(d);
+  int64_t j = 0;
+  for (; j + kJ <= n; j += kJ)
+    for (int s = 0; s < kJ; ++s) {
+      const auto pj = hn::Set(d, p[j + s]);
+      const float* vj = v + (j + s) * stride + i0;
+      for (int u = 0; u < kV; ++u) acc[s][u] = hn::MulAdd(pj, hn::LoadU(d, vj + u * N), acc[s][u]);
+    }
+  for (; j < n; ++j) {
     const auto pj = hn::Set(d, p[j]);
     const float* vj = v + j * stride + i0;
-    for (int u = 0; u < kV; ++u) acc[u] = hn::MulAdd(pj, hn::LoadU(d, vj + u * N), acc[u]);
+    for (int u = 0; u < kV; ++u) acc[0][u] = hn::MulAdd(pj, hn::LoadU(d, vj + u * N), acc[0][u]);
   }
-  for (int u = 0; u < kV; ++u) hn::StoreU(acc[u], d, out + i0 + u * N);
+  for (int s = 1; s < kJ; ++s)
+    for (int u = 0; u < kV; ++u) acc[0][u] = hn::Add(acc[0][u], acc[s][u]);
+  for (int u = 0; u < kV; ++u) hn::StoreU(acc[0][u], d, out + i0 + u * N);
 }
 
 void AttendHead(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd, float scale,
@@ -80,9 +92,10 @@ void AttendHead(const float* q, const float* k, const float* v, int64_t stride, 
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   int64_t i = 0;
-  // Four vectors at a time keeps the accumulators in registers on every target.
-  for (; i + 4 * N <= hd; i += 4 * N) AttnValues<4>(d, scores, v, stride, n, i, out);
-  for (; i + N <= hd; i += N) AttnValues<1>(d, scores, v, stride, n, i, out);
+  // 8 accumulators in flight fit the registers of every target with 16 or more.
+  for (; i + 8 * N <= hd; i += 8 * N) AttnValues<8, 1>(d, scores, v, stride, n, i, out);
+  for (; i + 4 * N <= hd; i += 4 * N) AttnValues<4, 2>(d, scores, v, stride, n, i, out);
+  for (; i + N <= hd; i += N) AttnValues<1, 4>(d, scores, v, stride, n, i, out);
   for (; i < hd; ++i) {
     float s = 0;
     for (int64_t j = 0; j < n; ++j) s += scores[j] * v[j * stride + i];

@@ -69,6 +69,17 @@ HWY_INLINE __m128i Fold4(const VI32* s) {
   return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
+// Same for unsigned weights below 32 (4- and 5-bit formats): the maddubs pair sums (at most
+// 2 * 31 * 127) of two rows are added as int16 before widening (at most 4 * 31 * 127 < 32767),
+// so 2 hadd16 + 2 madd + 1 hadd32 replace 4 madd + 3 hadd32.
+HWY_INLINE __m128i DotFold4Small(const VU8* q, __m256i a) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i x = _mm256_hadd_epi16(_mm256_maddubs_epi16(q[0].raw, a), _mm256_maddubs_epi16(q[1].raw, a));
+  const __m256i y = _mm256_hadd_epi16(_mm256_maddubs_epi16(q[2].raw, a), _mm256_maddubs_epi16(q[3].raw, a));
+  const __m256i h = _mm256_hadd_epi32(_mm256_madd_epi16(x, ones), _mm256_madd_epi16(y, ones));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
 // out[t * 4 + r] = dot(row w[r], token a[t]) for 4 rows (pointers may repeat for a tail) and
 // T tokens, nb blocks each. pf: bytes ahead of each row pointer to prefetch (0: none). Four
 // rows advancing together are four interleaved streams, which the hardware prefetcher follows
@@ -97,12 +108,18 @@ HWY_INLINE void TileLegacy(const uint8_t* const* w, int64_t nb, const BlockQ8_A*
     for (int t = 0; t < T; ++t) {
       const BlockQ8_A& ab = a[t][ib];
       const VU8 av = hn::LoadU(du, reinterpret_cast<const uint8_t*>(ab.qs));
-      VI32 s[4];
-      for (int r = 0; r < 4; ++r) s[r] = Fmt::kSigned ? DotI8I8(q[r], av) : DotU8I8(q[r], av, 1, 1);
+      __m128i folded;
+      if constexpr (Fmt::kSigned) {
+        VI32 s[4];
+        for (int r = 0; r < 4; ++r) s[r] = DotI8I8(q[r], av);
+        folded = Fold4(s);
+      } else {
+        folded = DotFold4Small(q, av.raw);
+      }
       // block = dw*da*sum(u*a) + cw*(da*sum(a)), formed off the accumulator's dependency
       // chain (one add per block on it). The same operations in the same order for every T
       // and every row position, so a token's result does not depend on its batch.
-      const __m128 dot = _mm_cvtepi32_ps(Fold4(s));
+      const __m128 dot = _mm_cvtepi32_ps(folded);
       const __m128 scale = _mm_mul_ps(dw, _mm_set1_ps(ab.d));
       const __m128 blk = kOff ? _mm_fmadd_ps(dot, scale, _mm_mul_ps(cw, _mm_set1_ps(ab.s))) : _mm_mul_ps(dot, scale);
       acc[t] = _mm_add_ps(acc[t], blk);
