@@ -72,6 +72,11 @@ bool stream_routed(GenCtx& c, hybrid::HybridRequest& hr, httplib::DataSink& sink
   hr.on_stream_break = [&out](const std::string& msg) {
     return out.interrupt("cloud answer interrupted (" + msg + "); the device answers instead", nullptr);
   };
+  // The callback refers to this call's writer: drop it however the call ends.
+  struct Reset {
+    hybrid::HybridRequest& hr;
+    ~Reset() { hr.on_stream_break = nullptr; }
+  } reset{hr};
   hybrid::LocalGenerateFn local = [&](const nlohmann::json&, const hybrid::StreamFn* od) {
     LocalJob job(*c.st, c.g, od != nullptr);
     PieceFn piece = [od](const std::string& t) { return (*od)(t); };
