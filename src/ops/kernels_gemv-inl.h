@@ -90,7 +90,7 @@ inline void ActToFloat(const BlockQ8_A* a, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i / 32].d * a[i / 32].qs[i % 32];
 }
 inline void ActToFloat(const BlockQ8_KA* a, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = a[i / 256].d * a[i / 256].qs[i % 256];
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i / 256].d[i % 256 / 32] * a[i / 256].qs[i % 256];
 }
 template <io::TensorType kType, class A>
 struct ScalarKern {
