@@ -19,10 +19,15 @@ struct PplArgs {
   int32_t chunks = -1;
   int32_t threads = 0;
   bool json = false;
+  bool no_bos = false;
 };
 
 // Non-overlapping chunks of n_ctx tokens, each from an empty cache; position j predicts
 // token j+1. perplexity = exp(mean negative log-likelihood).
+// BOS: when the model's tokenizer asks for one (tokenizer.ggml.add_bos_token), the first token
+// of every chunk is replaced by BOS, as llama.cpp's perplexity does, so each chunk starts the
+// way the model was trained to see a sequence start (Gemma degrades badly without it) and the
+// chunking, hence the number of predictions, stays the same. --no-bos keeps the raw chunks.
 void perplexity(const PplArgs& a) {
   if (a.n_ctx < 2) throw InvalidArgument("-c must be at least 2 for perplexity");
   const std::string text = read_file(a.file);
@@ -35,10 +40,13 @@ void perplexity(const PplArgs& a) {
                           std::to_string(a.n_ctx) + " (-c)");
   runtime::Session session(*engine, a.n_ctx);
   const int32_t n_vocab = engine->config().n_vocab;
+  const int32_t bos = engine->tokenizer().bos_id();
+  const bool use_bos = !a.no_bos && engine->tokenizer().add_bos_default() && bos >= 0;
   double nll = 0;
   int64_t count = 0;
   for (int64_t c = 0; c < n_chunks; ++c) {
     std::vector<int32_t> chunk(ids.begin() + c * a.n_ctx, ids.begin() + (c + 1) * a.n_ctx);
+    if (use_bos) chunk[0] = bos;
     const auto logits = session.evaluate_all(chunk);
     for (int32_t j = 0; j + 1 < a.n_ctx; ++j) {
       const float* row = &logits[static_cast<size_t>(j) * n_vocab];
@@ -55,9 +63,10 @@ void perplexity(const PplArgs& a) {
   const double ppl = std::exp(nll / count);
   if (a.json) {
     std::printf("%s\n", nlohmann::json{{"perplexity", ppl}, {"n_tokens", ids.size()}, {"n_chunks", n_chunks},
-                                       {"n_ctx", a.n_ctx}}.dump().c_str());
+                                       {"n_ctx", a.n_ctx}, {"bos", use_bos}}.dump().c_str());
   } else {
-    std::printf("perplexity: %.4f over %lld chunks of %d tokens\n", ppl, static_cast<long long>(n_chunks), a.n_ctx);
+    std::printf("perplexity: %.4f over %lld chunks of %d tokens%s\n", ppl, static_cast<long long>(n_chunks), a.n_ctx,
+                use_bos ? " (each starting with BOS)" : "");
   }
 }
 
@@ -98,6 +107,7 @@ Registrar reg_ppl("perplexity", "Perplexity of a model on a text file", [](CLI::
   app.add_option("--chunks", a->chunks, "Max chunks (-1 = all)")->capture_default_str();
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");
   app.add_flag("--json", a->json, "Print one JSON object");
+  app.add_flag("--no-bos", a->no_bos, "Do not start chunks with BOS even if the model's tokenizer asks for it");
   add_exact_flag(app);
   app.callback([a] { perplexity(*a); });
 });
