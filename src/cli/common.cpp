@@ -106,11 +106,11 @@ hybrid::HybridResponse routed_turn(hybrid::Orchestrator& orch, runtime::Session&
     return r;
   };
   hybrid::StreamFn on_delta = print;
-  hr.on_stream_break = [](const std::string& msg) {
+  hybrid::StreamBreakFn on_break = [](const std::string& msg) {
     std::fprintf(stderr, "\n[cloud answer broke off (%s); answering on the device]\n", msg.c_str());
     return true;
   };
-  hybrid::HybridResponse out = orch.handle(hr, local, &on_delta);
+  hybrid::HybridResponse out = orch.handle(hr, local, &on_delta, on_break);
   std::printf("\n");
   const auto& r = out.route;
   std::string notes;

@@ -1,6 +1,7 @@
 #include "hybrid/orchestrator.h"
 
 #include <chrono>
+#include <unordered_set>
 
 #include "hybrid/redact.h"
 #include "util/error.h"
@@ -46,6 +47,19 @@ void collect_slots(json& body, std::vector<json*>& out) {
         if (tc.is_object() && tc.contains("function") && tc["function"].is_object() &&
             tc["function"].contains("arguments") && tc["function"]["arguments"].is_string())
           out.push_back(&tc["function"]["arguments"]);
+  }
+}
+
+// Every string value of the request: besides message texts, the "user" field, message names, tool
+// definitions, response_format, stop strings, metadata... reach the cloud too. Structural values are skipped; object keys
+// cannot be rewritten and are not scanned.
+void collect_other_strings(json& v, const std::string& key, std::vector<json*>& out) {
+  if (v.is_string()) {
+    if (key != "model" && key != "role" && key != "type") out.push_back(&v);
+  } else if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) collect_other_strings(it.value(), it.key(), out);
+  } else if (v.is_array()) {
+    for (auto& x : v) collect_other_strings(x, key, out);
   }
 }
 
@@ -170,7 +184,8 @@ void Orchestrator::finish(const Prepared& p, HybridResponse& r, bool cloud_used,
   audit_->write(e);
 }
 
-HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerateFn& local, const StreamFn* on_delta) {
+HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerateFn& local, const StreamFn* on_delta,
+                                    const StreamBreakFn& on_stream_break) {
   Prepared p;
   p.req = &req;
   p.features.route = parse_route_override(req.body);
@@ -180,11 +195,20 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
   // The request's "model" names the local model; without a cloud model it means nothing there.
   if (policy_.cloud.model.empty()) p.cloud_body.erase("model");
   collect_slots(p.cloud_body, p.slots);
+  const size_t n_message_slots = p.slots.size();
+  {
+    std::vector<json*> all;
+    collect_other_strings(p.cloud_body, "", all);  // also a message's "name", a tool call's id, ...
+    std::unordered_set<const json*> seen(p.slots.begin(), p.slots.end());
+    for (json* s : all)
+      if (!seen.count(s)) p.slots.push_back(s);
+  }
   size_t bytes = 0;
-  for (json* s : p.slots) {
-    const std::string& text = s->get_ref<const std::string&>();
+  for (size_t i = 0; i < p.slots.size(); ++i) {
+    const std::string& text = p.slots[i]->get_ref<const std::string&>();
     p.spans.push_back(detector_.scan(text));
     add_pii_features(policy_, p.spans.back(), &p.features);
+    if (i >= n_message_slots) continue;  // the prompt hash and size cover the messages
     p.prompt_concat += text;
     p.prompt_concat += '\n';
     bytes += text.size();
@@ -215,7 +239,7 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
     rec.cloud_attempts = c.route.cloud_attempts;
     rec.cloud_ms = c.route.cloud_ms;
     rec.redacted = p.redacted;
-    if (delivered && c.route.cloud_error != "cancelled" && req.on_stream_break && req.on_stream_break(c.error)) {
+    if (delivered && c.route.cloud_error != "cancelled" && on_stream_break && on_stream_break(c.error)) {
       rec.notes.push_back("stream_interrupted");
       return true;
     }

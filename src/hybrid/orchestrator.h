@@ -49,11 +49,12 @@ struct HybridRequest {
   std::string request_id;
   std::string app;               // calling application (audit only)
   int64_t prompt_tokens = -1;    // local tokenizer count if known; else estimated from bytes
-  // Streamed requests: called when a cloud stream breaks after text reached the client. If it
-  // returns true (the client was told to discard that text), the device answers in the same
-  // stream as a fallback; unset or false: the response fails (ok = false).
-  std::function<bool(const std::string& message)> on_stream_break;
 };
+
+// Streamed requests: called when a cloud stream breaks after text reached the client. If it
+// returns true (the client was told to discard that text), the device answers in the same
+// stream as a fallback; unset or false: the response fails (ok = false).
+using StreamBreakFn = std::function<bool(const std::string& message)>;
 
 struct HybridResponse {
   bool ok = true;                // false: no tier produced a complete answer (see error)
@@ -76,7 +77,8 @@ class Orchestrator {
 
   // One request. `on_delta` null: non-streamed. Throws InvalidArgument for a bad "route" object;
   // exceptions from `local` propagate (after an audit line with status "error").
-  HybridResponse handle(const HybridRequest& req, const LocalGenerateFn& local, const StreamFn* on_delta);
+  HybridResponse handle(const HybridRequest& req, const LocalGenerateFn& local, const StreamFn* on_delta,
+                        const StreamBreakFn& on_stream_break = nullptr);
 
   const Policy& policy() const { return policy_; }
   BudgetWindow& budget() { return budget_; }

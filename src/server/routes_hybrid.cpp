@@ -65,25 +65,20 @@ void respond_plain(GenCtx& c, hybrid::HybridRequest& hr, httplib::Response& res)
 
 // Runs the whole routed request inside the content provider: headers are out before the route
 // is known, so the route travels on the finish chunk (and on error events).
-bool stream_routed(GenCtx& c, hybrid::HybridRequest& hr, httplib::DataSink& sink) {
+bool stream_routed(GenCtx& c, const hybrid::HybridRequest& hr, httplib::DataSink& sink) {
   StreamOut out(c.reply(), sink);
   if (!out.start()) return false;
   hybrid::StreamFn on_delta = [&out](std::string_view d) { return out.delta(std::string(d)); };
-  hr.on_stream_break = [&out](const std::string& msg) {
+  hybrid::StreamBreakFn on_break = [&out](const std::string& msg) {
     return out.interrupt("cloud answer interrupted (" + msg + "); the device answers instead", nullptr);
   };
-  // The callback refers to this call's writer: drop it however the call ends.
-  struct Reset {
-    hybrid::HybridRequest& hr;
-    ~Reset() { hr.on_stream_break = nullptr; }
-  } reset{hr};
   hybrid::LocalGenerateFn local = [&](const nlohmann::json&, const hybrid::StreamFn* od) {
     LocalJob job(*c.st, c.g, od != nullptr);
     PieceFn piece = [od](const std::string& t) { return (*od)(t); };
     return to_local_result(job.wait(od ? &piece : nullptr, [&out] { return out.alive(); }));
   };
   try {
-    hybrid::HybridResponse r = c.st->orch->handle(hr, local, &on_delta);
+    hybrid::HybridResponse r = c.st->orch->handle(hr, local, &on_delta, on_break);
     Answer a = hybrid_answer(r);
     if (r.ok) return out.finish(a);
     if (r.route.cloud_error == "cancelled") return false;  // the client is gone

@@ -1,7 +1,8 @@
 """Zero leakage: 220 prompts with seeded PII of every kind the detector supports (emails, mainland
 and international phones, PRC IDs with a valid check character, Luhn-valid bank cards, IPv4,
 IPv6, mainland and UK plates, a user pattern and user keywords), in every message position
-(system, user, earlier assistant turn, text parts), sent through two edge servers: one that
+(system, user, earlier assistant turn, text parts, and outside the texts: the "user" field,
+a message's "name", request metadata), sent through two edge servers: one that
 redacts every kind and sends everything to the cloud, one that blocks every kind. Each prompt
 goes plain and streamed. The recording pass-through keeps every body the cloud received; no
 seeded value may appear there (as written, lower-cased, or as its bare digits), nor in the
@@ -73,7 +74,15 @@ def make_prompts(seed=7):
                     {"role": "user", "content": "Thanks, and now?"}]
         else:
             msgs = [{"role": "user", "content": [{"type": "text", "text": s} for s in sentences]}]
-        prompts.append({"messages": msgs, "seeded": seeded})
+        # Private data outside the message texts reaches the cloud too unless it is scanned.
+        extra = {}
+        if i % 10 == 3:
+            extra["user"] = seeded[0][1]
+        elif i % 10 == 7:
+            msgs[-1]["name"] = "customer " + seeded[0][1]
+        elif i % 10 == 9:
+            extra["metadata"] = {"note": sentences[0]}
+        prompts.append({"messages": msgs, "seeded": seeded, "extra": extra})
     return prompts
 
 
@@ -132,7 +141,7 @@ def test_no_seeded_value_reaches_the_cloud(servers):
 
     def run(job):
         p, profile, stream = job
-        return job, send(edges[profile], p["messages"], stream)
+        return job, send(edges[profile], p["messages"], stream, **p["extra"])
 
     with ThreadPoolExecutor(max_workers=4) as ex:
         outcomes = list(ex.map(run, jobs))

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <atomic>
 #include <fstream>
@@ -335,6 +336,41 @@ TEST(Orchestrator, StreamDroppedAfterTextReachedClientIsAnError) {
   EXPECT_FALSE(got.empty());
 }
 
+// With a stream-break handler (the server tells the client to discard the partial text), the
+// device answers in the same stream instead of failing.
+TEST(Orchestrator, StreamDroppedAfterTextRestartsOnTheDeviceWhenAllowed) {
+  FakeCloud cloud;
+  cloud.set_mode(FakeMode::Drop);
+  cloud.set_reply("this answer is long enough to be cut in the middle");
+  Orchestrator o(policy_for(cloud, Mode::PreferCloud), {2048, true});
+  FakeLocal local;
+  std::string got, break_message;
+  StreamFn sink = [&](std::string_view d) {
+    got += d;
+    return true;
+  };
+  StreamBreakFn on_break = [&](const std::string& msg) {
+    break_message = msg;
+    got.clear();  // what a client honouring the restart does
+    return true;
+  };
+  HybridResponse r = o.handle({chat("q"), "d", "", -1}, local.fn(), &sink, on_break);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_FALSE(break_message.empty());
+  EXPECT_EQ(r.route.tier, Tier::Device);
+  EXPECT_TRUE(r.route.fallback);
+  EXPECT_EQ(r.route.reason, "cloud_error");
+  EXPECT_EQ(r.route.cloud_error, "dropped");
+  EXPECT_NE(std::find(r.route.notes.begin(), r.route.notes.end(), "stream_interrupted"), r.route.notes.end());
+  EXPECT_EQ(local.calls, 1);
+  EXPECT_EQ(got, local.text);
+  EXPECT_EQ(r.text, local.text);
+  // A handler that declines (client gone) leaves the old behaviour: the request fails.
+  HybridResponse r2 = o.handle({chat("q"), "d2", "", -1}, local.fn(), &sink, [](const std::string&) { return false; });
+  EXPECT_FALSE(r2.ok);
+  EXPECT_EQ(local.calls, 1);
+}
+
 TEST(Orchestrator, AuditLogNeverContainsPii) {
   FakeCloud cloud;
   std::string path = ::testing::TempDir() + "/hybrid_audit_test.jsonl";
@@ -421,4 +457,35 @@ TEST(Orchestrator, ConcurrentRequestsShareBudgetAndAudit) {
   EXPECT_EQ(lines, 40);
   EXPECT_EQ(all_cloud_bodies(cloud).find("a@b.cn"), std::string::npos);
   std::remove(path.c_str());
+}
+
+// The "user" field, tool definitions, stop strings and metadata reach the cloud as well, so they
+// are scanned and redacted like the messages (found by the server integration review).
+TEST(Orchestrator, PrivateDataOutsideMessagesIsRedactedOrBlocked) {
+  FakeCloud cloud;
+  Orchestrator o(policy_for(cloud, Mode::PreferCloud), {2048, true});
+  FakeLocal local;
+  json b = chat("hello");
+  b["user"] = "zhang.wei@example.com";
+  b["tools"] = json::array({{{"type", "function"},
+                             {"function", {{"name", "notify"}, {"description", "Mails ops.team@example.com"},
+                                           {"parameters", {{"type", "object"}}}}}}});
+  b["stop"] = json::array({"13812345678"});
+  HybridResponse r = o.handle({b, "r1", "", -1}, local.fn(), nullptr);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.route.tier, Tier::Cloud);
+  EXPECT_TRUE(r.route.redacted);
+  const std::string sent = all_cloud_bodies(cloud);
+  for (const char* v : {"zhang.wei@example.com", "ops.team@example.com", "13812345678"})
+    EXPECT_EQ(sent.find(v), std::string::npos) << v;
+  ASSERT_EQ(cloud.requests(), 1);
+  EXPECT_EQ(cloud.bodies()[0]["user"].get<std::string>().rfind("[EMAIL_", 0), 0u);
+  EXPECT_EQ(cloud.bodies()[0]["tools"][0]["function"]["name"], "notify");
+  // A blocked kind anywhere in the request keeps it on the device.
+  json b2 = chat("hello");
+  b2["messages"][1]["name"] = "11010519491231002X";
+  HybridResponse r2 = o.handle({b2, "r2", "", -1}, local.fn(), nullptr);
+  EXPECT_EQ(r2.route.tier, Tier::Device);
+  EXPECT_EQ(r2.route.reason, "privacy_block");
+  EXPECT_EQ(cloud.requests(), 1);
 }
