@@ -5,7 +5,9 @@
 // tiny models (legacy and K-quant formats, produced by `quantize`), every ISA.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -107,6 +109,48 @@ TEST_P(BatchInvariance, ChunkedPrefillEqualsTokenByTokenDecode) {
   ops::force_isa(isa_was);
   ops::set_exact_activations(exact_was);
 }
+
+// The same on the real models when they are cached (they have the massive activations and
+// vocabulary sizes of the field): 40 tokens as one pass vs chunks vs decode, default ISA.
+class RealModelBatchInvariance : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(RealModelBatchInvariance, ChunkedPrefillEqualsTokenByTokenDecode) {
+  const char* dir = std::getenv("EDGELLM_MODEL_DIR");
+  const char* home = std::getenv("HOME");
+  const std::string path = (dir ? std::string(dir) : std::string(home ? home : "") + "/.cache/edgellm/models") + "/" +
+                           GetParam();
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model " << path << " is absent (set EDGELLM_MODEL_DIR)";
+  auto m = model::Model::load(path);
+  const bool exact_was = ops::exact_activations();
+  ops::set_exact_activations(false);
+  std::vector<int> toks;
+  for (int i = 0; i < 40; ++i) toks.push_back((i * 7919 + 2) % m->config().n_vocab);
+  const int n_vocab = m->config().n_vocab;
+  const auto decode = run(*m, toks, {1}, false, 2);
+  for (const auto& chunks : {std::vector<int>{40}, std::vector<int>{17, 5}}) {
+    const auto got = run(*m, toks, chunks, false, 2);
+    for (size_t t = 0; t < toks.size(); ++t) {
+      const float* a = &got[t * n_vocab];
+      const float* b = &decode[t * n_vocab];
+      if (std::memcmp(a, b, n_vocab * sizeof(float)) == 0) continue;
+      float max_diff = 0;
+      for (int v = 0; v < n_vocab; ++v) max_diff = std::max(max_diff, std::abs(a[v] - b[v]));
+      ADD_FAILURE() << GetParam() << " chunks of " << chunks[0] << ": position " << t
+                    << " differs from token-by-token decode (max |diff| " << max_diff << ")";
+      break;
+    }
+  }
+  ops::set_exact_activations(exact_was);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cached, RealModelBatchInvariance,
+                         ::testing::Values("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_K_M.gguf",
+                                           "gemma-3-270m-q4_k_m.gguf"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return n;
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Formats, BatchInvariance,
                          ::testing::Values(Param{"llama", "Q4_1"}, Param{"llama", "Q4_0"}, Param{"llama", "Q8_0"},
