@@ -95,6 +95,7 @@ inline void ActToFloat(const BlockQ8_KA* a, int64_t n, float* out) {
 template <io::TensorType kType, class A>
 struct ScalarKern {
   using Act = A;
+  static constexpr bool kTile = false;
   template <int NT>
   static void Dot(const uint8_t* w, int64_t n_in, const Act* const* a, float* out) {
     thread_local std::vector<float> wf, af;
