@@ -124,6 +124,30 @@ class Serve:
         self.log.close()
 
 
+def escalates(value, t, signal):
+    """The router's test (router.cpp): entropy above, or log-prob quantile below, the threshold;
+    no score (empty answer) always escalates."""
+    if value is None:
+        return True
+    return value > t if signal == "entropy" else value < t
+
+
+def predicted_share(values, t, signal):
+    return sum(escalates(v, t, signal) for v in values) / len(values)
+
+
+def pick_thresholds(values, shares, signal):
+    """Thresholds between observed scores so that each escalates about `share` of this set."""
+    v = sorted(x for x in values if x is not None)
+    out = set()
+    for s in shares:
+        # entropy: escalate above t; logprob: below t. Either way values[k] and those beyond it
+        # on the device side stay local with t = values[k] - epsilon.
+        k = round((1 - s if signal == "entropy" else s) * len(v))
+        out.add(round(v[-1] + 1e-3 if k >= len(v) else v[max(k, 0)] - 1e-4, 4))
+    return sorted(out)
+
+
 def edge(args, tmp, cloud_url, name, confidence):
     policy = {"name": name, "mode": "prefer-local", "confidence": confidence,
               "cloud": {"base_url": cloud_url + "/v1", "model": "cloud-model", "timeout_ms": 600000,
@@ -148,21 +172,11 @@ def sweep(args, items):
                                                    args.timeout)))
         finally:
             base.stop()
-        values = sorted(r["scores"].get(key) for r in dev_rows if r["scores"].get(key) is not None)
-        # Thresholds between observed values so each escalates a known share of this set.
-        shares = [float(s) for s in args.shares.split(",")]
-        thresholds = []
-        for s in shares:
-            # entropy: escalate when above t; logprob: when below t. Either way the values at or
-            # above values[k] stay on the device side of t = values[k] - epsilon.
-            k = round((1 - s if args.signal == "entropy" else s) * len(values))
-            t = values[-1] + 1e-3 if k >= len(values) else values[max(k, 0)] - 1e-4
-            thresholds.append(round(t, 4))
-        for t in sorted(set(thresholds)):
+        values = [r["scores"].get(key) for r in dev_rows]
+        for t in pick_thresholds(values, [float(s) for s in args.shares.split(",")], args.signal):
             conf = dict(never)
             conf[conf_key] = t
-            pred = sum((r["scores"].get(key) is None) or (r["scores"][key] > t if args.signal == "entropy"
-                                                            else r["scores"][key] < t) for r in dev_rows) / len(dev_rows)
+            pred = predicted_share(values, t, args.signal)
             srv = edge(args, tmp, cloud.url, f"t{len(out)}", conf)
             try:
                 rows = run(srv.url, items, None, args.max_tokens, args.timeout)
