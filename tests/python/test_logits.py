@@ -11,9 +11,11 @@ that drift by running the reference with its inputs rounded to 32-value int8 blo
   SmolLM2  max |diff| 0.9-2.7, mean |diff| 0.14-0.24, top-1 swaps where the margin was <= 0.20
   gemma3   max |diff| 0.7-1.8, mean |diff| 0.10-0.21, top-1 swaps where the margin was <= 0.11
   tiny     max |diff| 0.19 (qwen2) / 0.34 (gemma3), mean |diff| 0.035 / 0.042
-The tolerances below are about 2x those figures (more for gemma3, whose K-quant weights take
-256-value activation blocks). An engine that keeps activations in float matches to ~2e-4; the
-figures printed by pytest -s (and /tmp/edgellm-results/logits.json) show which case applies.
+The tolerances below are about 2x those figures (the mean: 1.5-2.5x of what the engine shows).
+The K-quant kernels now take 32-value activation blocks too (they took 256-value ones, and
+gemma3 then needed a mean tolerance of 0.6), so gemma3 has SmolLM2's tolerance. An engine that
+keeps activations in float matches to ~2e-4; the figures printed by pytest -s (and
+/tmp/edgellm-results/logits.json) show which case applies.
 Top-1 may differ only where the reference's best two logits are within TIE_EPS (near ties, which
 8-bit rounding legitimately flips); such positions are reported, not failed.
 
@@ -22,8 +24,10 @@ must agree with the reference to EXACT_TOL and give the same top-1 at every posi
 closer than EXACT_TIE_EPS could flip on float summation order alone). "fast" (the default int8
 activation kernels) must stay within the tolerances above; the engine's own int8 rounding was
 measured to flip the top-1 where the reference margin was up to 0.52 (smollm2/code position 4),
-so fast mode uses FAST_TIE_EPS = 1.0 and additionally requires >= 85% top-1 agreement
-(measured: 88-99%; gemma3 K-quant weights take 256-value activation blocks and drift most).
+so fast mode uses FAST_TIE_EPS = 1.0 and additionally requires >= TOP1_MIN top-1 agreement.
+Measured with 32-value blocks everywhere (AVX3, 2 threads): SmolLM2 max |diff| 1.0-3.4, mean
+0.16-0.26, top-1 94-99%; gemma3 max 1.0-3.0, mean 0.10-0.32 (0.32: the 24-token chat turn),
+top-1 94-99% (with 256-value K-quant blocks the range was 88-99%, gemma3 lowest).
 """
 from __future__ import annotations
 
@@ -36,11 +40,12 @@ import reference
 
 # (max |diff|, mean |diff|) per model family; see the module docstring for the measurements.
 SMOLLM_TOL = (5.0, 0.5)
-GEMMA3_TOL = (5.0, 0.6)
+GEMMA3_TOL = (5.0, 0.5)
 TINY_TOL = (1.0, 0.1)
 EXACT_TOL = (0.01, 0.001)
 EXACT_TIE_EPS = 1e-3  # reference top-2 margin under which a swap is reported, not failed (exact)
 FAST_TIE_EPS = 1.0    # same for the int8-activation kernels (see the docstring)
+TOP1_MIN = 0.9        # fraction of positions whose top-1 must agree (measured >= 0.94)
 MODES = ["exact", "fast"]
 
 CHATML = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
@@ -98,7 +103,7 @@ def compare(name: str, ref: np.ndarray, eng: np.ndarray, tol: tuple[float, float
           f"top1 {figures['top1_agree']}/{figures['n_tokens']}  near-ties={ties}")
     assert not bad, f"{name}: top-1 differs at (position, reference margin) {bad}"
     max_tol, mean_tol = tol
-    assert figures["top1_agree"] >= 0.85 * figures["n_tokens"], f"{name}: top-1 agrees at too few positions"
+    assert figures["top1_agree"] >= TOP1_MIN * figures["n_tokens"], f"{name}: top-1 agrees at too few positions"
     assert figures["max_abs_diff"] < max_tol, f"{name}: max |logit diff| {figures['max_abs_diff']:.4f} >= {max_tol}"
     assert figures["mean_abs_diff"] < mean_tol, f"{name}: mean |logit diff| {figures['mean_abs_diff']:.4f} >= {mean_tol}"
     return figures
