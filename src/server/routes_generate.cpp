@@ -4,6 +4,7 @@
 
 #include "server/generate.h"
 #include "server/local_job.h"
+#include "server/peer_watch.h"
 #include "util/error.h"
 
 namespace edgellm::server {
@@ -39,10 +40,17 @@ namespace {
 
 std::string random_id(const char* prefix) { return prefix + new_call_id().substr(5); }
 
-void respond_local(GenCtx& c, httplib::Response& res) {
+void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& res) {
   if (!c.g.stream) {
     LocalJob job(*c.st, c.g, false);
-    send_json(res, whole_json(c.reply(), local_answer(job.wait(nullptr, {}))));
+    // Nothing is written until the answer is complete, so watch the socket itself: a client
+    // that hangs up cancels its generation and frees the slot.
+    const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
+    try {
+      send_json(res, whole_json(c.reply(), local_answer(job.wait(nullptr, [&peer] { return peer.alive(); }))));
+    } catch (const ClientGone& e) {
+      send_error(res, 499, e.what(), "", "client_closed_request");  // nobody reads it; logs do
+    }
     c.done();
     return;
   }
@@ -83,7 +91,7 @@ void handle(ServerState& st, const httplib::Request& req, httplib::Response& res
     // A prompt beyond the local context may still go to the cloud (route context_overflow).
     c.g = parse_generate(body, chat, st.gctx, /*check_context=*/!hybrid);
     if (hybrid) respond_hybrid(c, r, out);
-    else respond_local(c, out);
+    else respond_local(c, r, out);
   });
 }
 

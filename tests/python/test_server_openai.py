@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from http.client import HTTPConnection
 import json
+import socket
 import os
 import re
 import subprocess
@@ -461,6 +462,38 @@ def test_full_queue_429_and_disconnect_frees_the_slot(small_server):
     assert generated < 400
     r = http("POST", url + "/v1/completions", {**body, "stream": False, "max_tokens": 2}, headers=hdr)
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 2
+
+
+def test_non_streamed_disconnect_frees_the_slot(small_server):
+    """A non-streamed request writes nothing until it is done, so the server watches the socket:
+    a client that hangs up mid-generation cancels it."""
+    url = small_server.url
+    hdr = {"Authorization": "Bearer sekret"}
+
+    def generated() -> float:
+        metrics = get(url + "/metrics", headers=hdr).text
+        return float(re.search(r"^edgellm_generated_tokens_total (\S+)$", metrics, re.M).group(1))
+
+    before = generated()
+    body = {"model": MODEL_ID, "prompt": "Once upon a time", "max_tokens": 480, "temperature": 0.9, "seed": 2,
+            "ignore_eos": True}
+    sock = socket.create_connection(("127.0.0.1", small_server.port), timeout=60)
+    payload = json.dumps(body).encode()
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n" +
+                 payload)
+    deadline = time.monotonic() + 60
+    while get(url + "/health").json()["slots_processing"] == 0:
+        assert time.monotonic() < deadline, "the request never started"
+        time.sleep(0.02)
+    sock.close()  # hang up before the answer
+    deadline = time.monotonic() + 30
+    while get(url + "/health").json()["slots_processing"] != 0:
+        assert time.monotonic() < deadline, "the slot kept generating for a client that is gone"
+        time.sleep(0.05)
+    assert generated() - before < 480
+    r = http("POST", url + "/v1/completions", {**body, "max_tokens": 2}, headers=hdr)
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 2
 
 
 def test_cli_run_json_schema(server, tmp_path):
