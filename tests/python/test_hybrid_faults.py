@@ -8,6 +8,7 @@ audit line per request).
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 from pathlib import Path
@@ -19,6 +20,9 @@ from server_harness import ServerProcess, http
 
 EXACT = {"EDGELLM_EXACT": "1"}
 PROMPT = "Name three colours."
+# The edge's cloud timeout; a sanitizer build answers far slower, so it can be raised.
+TIMEOUT_MS = int(os.environ.get("EDGELLM_HYBRID_CLOUD_TIMEOUT_MS", "6000"))
+SLOW_S = TIMEOUT_MS / 1000 + 2  # the "slow" fault outlasts it
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,7 @@ def cloud():
 def edge(cloud):
     tmp = tempfile.mkdtemp(prefix="edgellm-faults-")
     path = write_policy(tmp, "faults", cloud.url, mode="prefer-cloud",
-                        cloud={"timeout_ms": 6000, "connect_timeout_ms": 1000})
+                        cloud={"timeout_ms": TIMEOUT_MS, "connect_timeout_ms": 1000})
     srv = ServerProcess(["--policy", path], ctx=1024, parallel=4, queue=16, env=EXACT)
     srv.audit_path = Path(tmp) / "faults.audit.jsonl"
     yield srv
@@ -72,7 +76,7 @@ def streamed(edge, **kw):
     ("slow", "timeout", "timeout"),
 ])
 def test_fault_before_text_falls_back(edge, cloud, device_answer, fault, reason, error):
-    cloud.slow_s = 8.0
+    cloud.slow_s = SLOW_S
     cloud.drop_after = 0  # streams: cut before the first piece of text
     for stream in (False, True):
         before = cloud.count()
@@ -116,7 +120,7 @@ def test_cloud_recovers_after_faults(edge, cloud):
 
 
 def test_no_request_is_lost_under_mixed_faults(edge, cloud):
-    cloud.slow_s = 8.0
+    cloud.slow_s = SLOW_S
     cloud.drop_after = 1
     faults = ["fail", "malformed", "close", "drop", "slow", "forward"] * 3
     cloud.mode = "forward"
