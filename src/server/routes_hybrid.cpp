@@ -6,6 +6,7 @@
 #include "hybrid/orchestrator.h"
 #include "server/generate.h"
 #include "server/local_job.h"
+#include "server/peer_watch.h"
 #include "util/error.h"
 
 namespace edgellm::server {
@@ -51,12 +52,21 @@ void set_route_headers(httplib::Response& res, const hybrid::RouteRecord& r) {
   res.set_header("X-Edgellm-Route-Reason", r.reason);
 }
 
-void respond_plain(GenCtx& c, hybrid::HybridRequest& hr, httplib::Response& res) {
-  hybrid::LocalGenerateFn local = [&c](const nlohmann::json&, const hybrid::StreamFn*) {
+void respond_plain(GenCtx& c, const httplib::Request& req, hybrid::HybridRequest& hr, httplib::Response& res) {
+  // As in the unrouted path: a client that hangs up cancels the device's generation.
+  const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
+  hybrid::LocalGenerateFn local = [&c, &peer](const nlohmann::json&, const hybrid::StreamFn*) {
     LocalJob job(*c.st, c.g, false);
-    return to_local_result(job.wait(nullptr, {}));
+    return to_local_result(job.wait(nullptr, [&peer] { return peer.alive(); }));
   };
-  hybrid::HybridResponse out = c.st->orch->handle(hr, local, nullptr);
+  hybrid::HybridResponse out;
+  try {
+    out = c.st->orch->handle(hr, local, nullptr);
+  } catch (const ClientGone& e) {
+    send_error(res, 499, e.what(), "", "client_closed_request");
+    c.done();
+    return;
+  }
   if (!out.ok) throw ApiError(502, out.error, "", "cloud_error");  // only streams fail this way
   set_route_headers(res, out.route);
   send_json(res, whole_json(c.reply(), hybrid_answer(out)));
@@ -112,7 +122,7 @@ void respond_hybrid(GenCtx& c, const httplib::Request& req, httplib::Response& r
   hr->app = req.get_header_value("X-App");
   hr->prompt_tokens = static_cast<int64_t>(c.g.prompt.size());
   if (!c.g.stream) {
-    respond_plain(c, *hr, res);
+    respond_plain(c, req, *hr, res);
     return;
   }
   auto cp = std::make_shared<GenCtx>(std::move(c));
