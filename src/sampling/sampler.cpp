@@ -158,15 +158,20 @@ int32_t Sampler::sample_truncated(const float* logits) {
     for (int32_t i = 0; i < n; ++i)
       if (logits[i] != kNegInf) { max_l = std::max(max_l, logits[i]); ++n_finite; }
     if (n_finite == 0) throw Error("sampler: every logit is -inf after penalties");
-    for (int32_t i = 0; i < n; ++i)
-      if (logits[i] != kNegInf) z += std::exp(logits[i] - max_l);
+    const bool top_p_on = params_.top_p < 1.0f && params_.top_p > 0.0f;
+    if (top_p_on)  // the nucleus needs the normaliser; nothing else below does
+      for (int32_t i = 0; i < n; ++i)
+        if (logits[i] != kNegInf) z += std::exp(logits[i] - max_l);
     // Tokens min-p or top-p will certainly drop never enter the candidate array. For top-p:
     // tokens each below (1 - top_p) / n_finite of the mass together hold less than 1 - top_p,
-    // so the nucleus is complete before reaching any of them.
-    double thr = -std::numeric_limits<double>::infinity();
+    // so the nucleus is complete before reaching any of them. Nor do tokens whose weight after
+    // temperature is below e^-40 of the best one's: all of them together have a chance under
+    // 1e-12 even with a 262k vocabulary, and leaving them out spares the draw a pass of exp()
+    // and a selection over the whole vocabulary per token.
+    double thr = static_cast<double>(max_l) - 40.0 * static_cast<double>(params_.temperature);
     if (params_.min_p > 0.0f)
-      thr = static_cast<double>(max_l) + std::log(std::min(1.0, static_cast<double>(params_.min_p)));
-    if (params_.top_p < 1.0f && params_.top_p > 0.0f) {
+      thr = std::max(thr, static_cast<double>(max_l) + std::log(std::min(1.0, static_cast<double>(params_.min_p))));
+    if (top_p_on) {
       const double tail = (1.0 - params_.top_p) * z / static_cast<double>(n_finite) * (1.0 - 1e-6);
       thr = std::max(thr, static_cast<double>(max_l) + std::log(tail));
     }
