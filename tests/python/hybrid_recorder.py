@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = ("forward", "fail", "slow", "malformed", "drop", "close")
@@ -271,3 +272,19 @@ def check_route(route: dict, tier: str, reason: str) -> None:
         assert tier == "device", route
     if route["escalated"]:
         assert tier == "cloud" and "device_ms" in lat, route
+
+
+@contextmanager
+def recorded_cloud(env: dict | None = None):
+    """The tests' "cloud": an `edgellm serve` (alias cloud-model) behind a Recorder. On exit the
+    server must stop cleanly (exit 0, so a sanitizer build's reports fail the test)."""
+    from server_harness import ServerProcess  # the harness imports nothing from here
+
+    srv = ServerProcess(["--alias", "cloud-model"], ctx=1024, parallel=2, env=env)
+    rec = Recorder(srv.url)
+    try:
+        yield rec
+    finally:
+        rec.close()
+        code = srv.stop()
+    assert code == 0, srv.output()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_recorder import Recorder, write_policy
-from server_harness import ServerProcess, default_model, free_port, server_binary
+from hybrid_recorder import recorded_cloud, write_policy
+from server_harness import default_model, free_port, server_binary
 
 ALWAYS = {"min_quantile_logprob": -1e9, "max_mean_entropy": 0.0}
 ID_CARD = "11010519491231002X"
@@ -21,11 +21,8 @@ ID_CARD = "11010519491231002X"
 
 @pytest.fixture(scope="module")
 def cloud():
-    srv = ServerProcess(["--alias", "cloud-model"], ctx=1024, parallel=2)
-    rec = Recorder(srv.url)
-    yield rec
-    rec.close()
-    assert srv.stop() == 0, srv.output()
+    with recorded_cloud() as rec:
+        yield rec
 
 
 def cli(*args, stdin=None):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_recorder import Recorder, Streamed, chat_body, check_route, write_policy
+from hybrid_recorder import Streamed, chat_body, check_route, recorded_cloud, write_policy
 from server_harness import ServerProcess, http
 
 EXACT = {"EDGELLM_EXACT": "1"}
@@ -27,11 +27,8 @@ SLOW_S = TIMEOUT_MS / 1000 + 2  # the "slow" fault outlasts it
 
 @pytest.fixture(scope="module")
 def cloud():
-    srv = ServerProcess(["--alias", "cloud-model"], ctx=1024, parallel=2, env=EXACT)
-    rec = Recorder(srv.url)
-    yield rec
-    rec.close()
-    assert srv.stop() == 0, srv.output()
+    with recorded_cloud(EXACT) as rec:
+        yield rec
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from hybrid_recorder import Recorder, Streamed, chat_body, check_route, write_policy
+from hybrid_recorder import Streamed, chat_body, check_route, recorded_cloud, write_policy
 from server_harness import ServerProcess, free_port, http
 
 EXACT = {"EDGELLM_EXACT": "1"}
@@ -23,11 +23,8 @@ ID_CARD = "11010519491231002X"
 
 @pytest.fixture(scope="module")
 def cloud():
-    srv = ServerProcess(["--alias", "cloud-model"], ctx=1024, parallel=2, env=EXACT)
-    rec = Recorder(srv.url)
-    yield rec
-    rec.close()
-    assert srv.stop() == 0, srv.output()
+    with recorded_cloud(EXACT) as rec:
+        yield rec
 
 
 @pytest.fixture(scope="module")

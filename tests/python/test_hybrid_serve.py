@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_recorder import Recorder
+from hybrid_recorder import recorded_cloud
 from server_harness import ServerProcess, http
 
 EMAIL = "zhang.wei@example.com"
@@ -25,11 +25,8 @@ ID_CARD = "11010519491231002X"
 
 @pytest.fixture(scope="module")
 def cloud():
-    srv = ServerProcess(["--alias", "cloud-model"], ctx=1024, parallel=2)
-    rec = Recorder(srv.url)
-    yield rec
-    rec.close()
-    assert srv.stop() == 0, srv.output()
+    with recorded_cloud() as rec:
+        yield rec
 
 
 @pytest.fixture(scope="module")

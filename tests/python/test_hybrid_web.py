@@ -15,7 +15,7 @@ pytest.importorskip("selenium.webdriver")
 
 from selenium.webdriver.common.by import By  # noqa: E402
 
-from hybrid_recorder import Recorder, write_policy  # noqa: E402
+from hybrid_recorder import recorded_cloud, write_policy  # noqa: E402
 from server_harness import ServerProcess  # noqa: E402
 from test_web_chromium import browser, wait  # noqa: E402,F401 - the shared Chromium fixture
 
@@ -24,11 +24,8 @@ ID_CARD = "11010519491231002X"
 
 @pytest.fixture(scope="module")
 def cloud():
-    srv = ServerProcess(["--alias", "cloud-model"], ctx=1024, parallel=2)
-    rec = Recorder(srv.url)
-    yield rec
-    rec.close()
-    assert srv.stop() == 0, srv.output()
+    with recorded_cloud() as rec:
+        yield rec
 
 
 @pytest.fixture(scope="module")
