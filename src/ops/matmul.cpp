@@ -54,7 +54,7 @@ ActKind act_kind(TensorType t) {
 // Below this many weight bytes a region's wake-up costs more than the split saves.
 constexpr size_t kMinParallelBytes = 8 * 1024;
 // Largest share of weight bytes one claimed chunk covers (see the split in matmul_multi).
-constexpr size_t kChunkBytes = 256 * 1024;
+constexpr size_t kChunkBytes = 64 * 1024;
 // Token counts from which activation quantization is itself split over the pool.
 constexpr int64_t kParallelQuantTokens = 16;
 
@@ -135,11 +135,12 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
       quantize_tokens(0, n_tokens);
   }
 
-  // The weight bytes of all matrices (the decode cost) are cut into a few chunks per thread,
-  // claimed dynamically, so a thread that starts late (busy machine) does not stall the rest.
-  // At least 4 chunks per thread and at most kChunkBytes each: a worker descheduled in the
-  // middle of a chunk (shared machine) then holds back the caller for a short chunk only,
-  // e.g. 1/120 of the 30 MB output head instead of 1/8.
+  // The weight bytes of all matrices (the decode cost) are cut into chunks; each thread streams
+  // its contiguous share of them and then helps the others (ThreadPool::run_chunks), so a
+  // thread that starts late (busy machine) does not stall the rest. At least 4 chunks per
+  // thread and at most kChunkBytes each: a worker descheduled in the middle of a chunk then
+  // holds back the caller for a short chunk only, and threads finish within a chunk of each
+  // other.
   const int64_t nc = total < kMinParallelBytes
                          ? 1
                          : std::max<int64_t>(static_cast<int64_t>(pool.size()) * 4,
@@ -152,7 +153,8 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
       const size_t bytes = static_cast<size_t>(W.n_out) * W.row_stride;
       auto row_at = [&](size_t b) -> int64_t {
         if (b <= base) return 0;
-        return std::min<int64_t>(W.n_out, static_cast<int64_t>((b - base) / W.row_stride));
+        // Whole 4-row tiles: a boundary inside a tile would make both neighbours run it.
+        return std::min<int64_t>(W.n_out, static_cast<int64_t>((b - base) / W.row_stride) & ~int64_t{3});
       };
       const int64_t r0 = row_at(b0), r1 = chunk == nc - 1 ? W.n_out : row_at(b1);
       base += bytes;

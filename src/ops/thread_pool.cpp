@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -61,7 +62,8 @@ int ThreadPool::physical_cores() {
   return std::max(1, n);
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : physical_cores()) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(n_threads > 0 ? n_threads : physical_cores()), shares_(new Share[n_threads_]) {
   threads_.reserve(n_threads_ - 1);
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
 }
@@ -108,15 +110,49 @@ void ThreadPool::worker(int index) {
   }
 }
 
+namespace {
+constexpr uint64_t pack_range(int64_t front, int64_t back) {
+  return static_cast<uint64_t>(front) << 32 | static_cast<uint64_t>(back);
+}
+}  // namespace
+
+bool ThreadPool::claim_front(int share, int64_t& chunk) {
+  std::atomic<uint64_t>& r = shares_[share].range;
+  uint64_t v = r.load(std::memory_order_relaxed);
+  for (;;) {
+    const int64_t front = static_cast<int64_t>(v >> 32), back = static_cast<int64_t>(v & 0xffffffffu);
+    if (front >= back) return false;
+    if (r.compare_exchange_weak(v, pack_range(front + 1, back), std::memory_order_acq_rel)) {
+      chunk = front;
+      return true;
+    }
+  }
+}
+
+bool ThreadPool::claim_back(int share, int64_t& chunk) {
+  std::atomic<uint64_t>& r = shares_[share].range;
+  uint64_t v = r.load(std::memory_order_relaxed);
+  for (;;) {
+    const int64_t front = static_cast<int64_t>(v >> 32), back = static_cast<int64_t>(v & 0xffffffffu);
+    if (front >= back) return false;
+    if (r.compare_exchange_weak(v, pack_range(front, back - 1), std::memory_order_acq_rel)) {
+      chunk = back - 1;
+      return true;
+    }
+  }
+}
+
 void ThreadPool::claim_chunks(int index) {
   try {
-    for (;;) {
-      const int64_t c = next_chunk_.fetch_add(1);
-      if (c >= n_chunks_) break;
-      (*chunk_fn_)(c, index);
+    int64_t c;
+    while (claim_front(index, c)) (*chunk_fn_)(c, index);
+    // Own share done: help the others from the back of their shares, nearest thread first.
+    for (int k = 1; k < n_threads_; ++k) {
+      const int victim = (index + k) % n_threads_;
+      while (claim_back(victim, c)) (*chunk_fn_)(c, index);
     }
   } catch (...) {
-    next_chunk_.store(n_chunks_);  // stop handing out work
+    for (int i = 0; i < n_threads_; ++i) shares_[i].range.store(0);  // stop handing out work
     std::lock_guard<std::mutex> lock(mu_);
     if (!error_) error_ = std::current_exception();
   }
@@ -129,9 +165,11 @@ void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t, 
     for (int64_t c = 0; c < n_chunks; ++c) fn(c, 0);
     return;
   }
+  if (n_chunks >= (int64_t{1} << 31)) throw std::length_error("run_chunks: too many chunks");
   chunk_fn_ = &fn;
-  n_chunks_ = n_chunks;
-  next_chunk_.store(0);
+  for (int i = 0; i < n_threads_; ++i)
+    shares_[i].range.store(pack_range(n_chunks * i / n_threads_, n_chunks * (i + 1) / n_threads_),
+                           std::memory_order_relaxed);
   const uint64_t g = generation_.load() + 1;
   open_gen_.store(g);
   generation_.fetch_add(1);  // seq_cst: pairs with the sleepers_ increment in worker()
