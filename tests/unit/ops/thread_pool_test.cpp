@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
 #include <stdexcept>
 #include <vector>
 
@@ -93,6 +96,45 @@ TEST(ThreadPoolChunks, EveryChunkRunsExactlyOnce) {
       }
     }
   }
+}
+
+// Each thread runs its own contiguous share front to back (one memory stream), so with no
+// stealing needed the chunks a thread ran are increasing and contiguous from its share start.
+TEST(ThreadPoolChunks, ThreadsStreamTheirOwnShareInOrder) {
+  ThreadPool pool(2);
+  const int64_t n = 64;
+  std::vector<std::vector<int64_t>> seen(2);
+  std::mutex mu;
+  pool.run_chunks(n, [&](int64_t c, int t) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen[t].push_back(c);
+  });
+  ASSERT_FALSE(seen[0].empty());
+  EXPECT_EQ(seen[0].front(), 0);  // the caller always starts at the front of share 0
+  // Up to the first stolen chunk, a thread's chunks follow each other without gaps.
+  for (int t = 0; t < 2; ++t)
+    for (size_t i = 1; i < seen[t].size(); ++i) {
+      const bool own_share = seen[t][i] >= n * t / 2 && seen[t][i] < n * (t + 1) / 2;
+      if (!own_share) break;
+      EXPECT_EQ(seen[t][i], seen[t][i - 1] + 1) << "thread " << t;
+    }
+}
+
+// A worker that is late (descheduled) must not hold up the region: the caller runs the
+// worker's share from its back, and waits only for the chunk the worker is inside.
+TEST(ThreadPoolChunks, CallerTakesOverALateWorkersShare) {
+  ThreadPool pool(2);
+  const int64_t n = 40;
+  std::vector<std::atomic<int>> hits(n);
+  std::atomic<int> by_caller{0};
+  pool.run_chunks(n, [&](int64_t c, int t) {
+    if (t == 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (t == 0) by_caller.fetch_add(1);
+    hits[c].fetch_add(1);
+  });
+  for (int64_t c = 0; c < n; ++c) EXPECT_EQ(hits[c].load(), 1) << "chunk " << c;
+  // The worker finishes at most its first chunk while the caller does everything else.
+  EXPECT_GE(by_caller.load(), n - 1);
 }
 
 TEST(ThreadPoolChunks, InterleavesWithRunRegions) {
