@@ -88,6 +88,30 @@ void BM_MatmulDecode(benchmark::State& state) {
   state.SetLabel(std::string(edgellm::io::type_name(t)) + " " + ops::active_isa());
 }
 
+// The same product on a 256 KiB matrix that stays in L2: the kernel's arithmetic ceiling.
+// Decode can only reach the memory roofline if this is well above the read bandwidth.
+// Second argument 1: the matrix repacked to the X4 layout (Q4_0, Q4_1).
+void BM_MatmulCached(benchmark::State& state) {
+  const TensorType t = kTypes[state.range(0)];
+  const bool x4 = state.range(1) != 0;
+  const int64_t n_in = 1536;
+  const int64_t n_out = static_cast<int64_t>((size_t{256} << 10) / edgellm::io::row_bytes(t, n_in)) & ~int64_t{3};
+  Matrix W(t, n_in, n_out);
+  std::vector<uint8_t> packed;
+  const ops::MatrixView view = x4 ? ops::repack_x4(W.view, packed) : W.view;
+  ops::ThreadPool pool(1);
+  auto x = random_vec(n_in);
+  std::vector<float> y(n_out);
+  for (auto _ : state) ops::matmul(view, x.data(), 1, y.data(), pool);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * W.bytes()));
+  state.SetLabel(std::string(edgellm::io::type_name(t)) + (x4 ? " X4 " : " ") + ops::active_isa());
+}
+void CachedArgs(benchmark::internal::Benchmark* b) {
+  for (int ti = 3; ti <= 10; ++ti) b->Args({ti, 0});
+  b->Args({4, 1});
+  b->Args({5, 1});
+}
+
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,
 // down 576x1536), with matmul_multi for q/k/v and gate/up as the model runs them.
 // n_tokens = 1 is decode; 64 is a prefill chunk (reported as tokens/s of matmul work).
@@ -147,6 +171,7 @@ void LayerArgs(benchmark::internal::Benchmark* b) {
       for (int nt : {1, 64}) b->Args({ti, th, nt});
 }
 BENCHMARK(BM_MatmulDecode)->Apply(TypeThreadArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MatmulCached)->Apply(CachedArgs)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SmolLMLayers)->Apply(LayerArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -115,6 +115,17 @@ std::unique_ptr<GgufFile> GgufFile::from_memory(const uint8_t* data, size_t size
   return f;
 }
 
+void GgufFile::release_pages(const void* data, size_t n) const {
+  if (!mapping_) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto lo = reinterpret_cast<uintptr_t>(mapping_), hi = lo + mapping_size_;
+  const auto p = reinterpret_cast<uintptr_t>(data);
+  if (p < lo || n > hi - p) return;
+  // Only whole pages inside the range: neighbours sharing a page stay resident.
+  const uintptr_t b = (p + page - 1) & ~(page - 1), e = (p + n) & ~(page - 1);
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 GgufFile::~GgufFile() {
   if (mapping_) ::munmap(mapping_, mapping_size_);
 }

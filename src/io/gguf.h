@@ -90,6 +90,11 @@ class GgufFile {
   double require_float(std::string_view key) const;
   std::string require_string(std::string_view key) const;
 
+  // Tells the OS that bytes [data, data + n) of the mapping will not be read again (e.g. a
+  // tensor copied into another layout), so their pages leave this process's memory. A no-op
+  // for from_memory files and outside the mapping; reading the range later is still valid.
+  void release_pages(const void* data, size_t n) const;
+
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
   // Throws ModelFormatError if absent, or if its shape differs from `expected_ne`.

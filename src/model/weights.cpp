@@ -35,9 +35,22 @@ class Loader {
     return out;
   }
 
+  // Layer matrices (read only by matmuls) in the layout the active kernels prefer. The
+  // embedding / tied output head stays in the file: the embedding lookup reads its rows.
+  ops::MatrixView layer_matrix(const std::string& name, int64_t n_in, int64_t n_out, Weights& w) {
+    ops::MatrixView m = matrix(name, n_in, n_out);
+    if (!ops::repack_preferred(m.type)) return m;
+    w.repacked.push_back(std::make_unique<std::vector<uint8_t>>());
+    const ops::MatrixView packed = ops::repack_x4(m, *w.repacked.back());
+    // The file's copy is not read again: its pages leave this process's memory.
+    f_.release_pages(m.data, static_cast<size_t>(m.n_out) * m.row_stride);
+    return packed;
+  }
+
   uint64_t bytes = 0;
 
  private:
+
   const io::GgufFile& f_;
 };
 
@@ -60,10 +73,10 @@ Weights load_weights(const io::GgufFile& f, const ModelConfig& c) {
     LayerWeights& l = w.layers[il];
     const std::string p = "blk." + std::to_string(il) + ".";
     l.attn_norm = L.vector(p + "attn_norm.weight", c.n_embd);
-    l.wq = L.matrix(p + "attn_q.weight", c.n_embd, c.q_dim());
-    l.wk = L.matrix(p + "attn_k.weight", c.n_embd, c.kv_dim());
-    l.wv = L.matrix(p + "attn_v.weight", c.n_embd, c.kv_dim());
-    l.wo = L.matrix(p + "attn_output.weight", c.q_dim(), c.n_embd);
+    l.wq = L.layer_matrix(p + "attn_q.weight", c.n_embd, c.q_dim(), w);
+    l.wk = L.layer_matrix(p + "attn_k.weight", c.n_embd, c.kv_dim(), w);
+    l.wv = L.layer_matrix(p + "attn_v.weight", c.n_embd, c.kv_dim(), w);
+    l.wo = L.layer_matrix(p + "attn_output.weight", c.q_dim(), c.n_embd, w);
     if (c.qkv_bias) {
       l.bq = L.vector(p + "attn_q.bias", c.q_dim());
       l.bk = L.vector(p + "attn_k.bias", c.kv_dim());
@@ -75,9 +88,9 @@ Weights load_weights(const io::GgufFile& f, const ModelConfig& c) {
     }
     if (c.post_attn_norm) l.post_attn_norm = L.vector(p + "post_attention_norm.weight", c.n_embd);
     l.ffn_norm = L.vector(p + "ffn_norm.weight", c.n_embd);
-    l.w_gate = L.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
-    l.w_up = L.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
-    l.w_down = L.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+    l.w_gate = L.layer_matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, w);
+    l.w_up = L.layer_matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, w);
+    l.w_down = L.layer_matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, w);
     if (c.post_ffn_norm) l.post_ffn_norm = L.vector(p + "post_ffw_norm.weight", c.n_embd);
   }
   // Decode reads every layer matrix and the output head once; of the embedding only one row.

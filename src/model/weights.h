@@ -1,6 +1,8 @@
 #pragma once
-// Views of a model's weights. Matrices stay in the mmap'ed file (zero copy); small vectors
-// (norms, biases) are converted to fp32 once at load.
+// Views of a model's weights. Matrices stay in the mmap'ed file (zero copy) unless the active
+// kernels read a repacked layout faster (Q4_0/Q4_1 on AVX2/AVX-512: ops::repack_x4); small
+// vectors (norms, biases) are converted to fp32 once at load.
+#include <memory>
 #include <vector>
 
 #include "io/gguf.h"
@@ -28,6 +30,8 @@ struct Weights {
   ops::MatrixView output;          // [n_vocab x n_embd]; the embedding when tied
   bool tied_output = false;
   uint64_t matrix_bytes = 0;  // bytes of all matrices read per decoded token (roofline)
+  // Storage of repacked matrices (the views above point into it); move-only.
+  std::vector<std::unique_ptr<std::vector<uint8_t>>> repacked;
 };
 
 // Checks every tensor's presence, shape and type; throws ModelFormatError naming it.

@@ -12,6 +12,7 @@
 #include "ops/kernels_gemv-inl.h"
 #include "ops/kernels_kquant-inl.h"
 #include "ops/kernels_quant-inl.h"
+#include "ops/kernels_x4-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace edgellm::ops::HWY_NAMESPACE {
@@ -57,6 +58,18 @@ const KernelTable* GetTable() {
       &SiluMul,
       &GeluMul,
       &AttendHead,
+#if HWY_TARGET == HWY_SCALAR
+      {&GemvX4Unpacked<ScalarKern<io::TensorType::Q4_0, BlockQ8_A>, io::TensorType::Q4_0>,
+       &GemvX4Unpacked<ScalarKern<io::TensorType::Q4_1, BlockQ8_A>, io::TensorType::Q4_1>},
+      false,
+#elif EDGELLM_X86_256
+      {&GemvX4Native<false>, &GemvX4Native<true>},
+      true,
+#else
+      {&GemvX4Unpacked<LegacyKern<FmtQ4_0>, io::TensorType::Q4_0>,
+       &GemvX4Unpacked<LegacyKern<FmtQ4_1>, io::TensorType::Q4_1>},
+      false,
+#endif
   };
   return &table;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ops/kernel_table.h"
+#include "ops/pack_x4.h"
 #include "ops/ops.h"
 #include "util/error.h"
 
@@ -69,14 +70,50 @@ struct ActBuffers {
 // reference). Slower than the int8 kernels; for verification and accuracy-critical use.
 void exact_gemv(const MatrixView& W, int64_t r0, int64_t r1, const float* x, int64_t n_tokens, float* y) {
   thread_local std::vector<float> row;
+  thread_local std::vector<uint8_t> scratch;
   row.resize(static_cast<size_t>(W.n_in));
   for (int64_t r = r0; r < r1; ++r) {
-    dequantize_row(W.type, static_cast<const uint8_t*>(W.data) + r * W.row_stride, row.data(), W.n_in);
+    dequantize_row(W.type, matrix_row(W, r, scratch), row.data(), W.n_in);
     for (int64_t t = 0; t < n_tokens; ++t) y[t * W.n_out + r] = dot_f32(row.data(), x + t * W.n_in, W.n_in);
   }
 }
 
 }  // namespace
+
+bool repack_preferred(TensorType t) {
+  static const bool enabled = [] {
+    const char* e = std::getenv("EDGELLM_REPACK");
+    return !(e && std::string(e) == "0");
+  }();
+  return enabled && x4::packable(t) && active_kernels().x4_native;
+}
+
+MatrixView repack_x4(const MatrixView& W, std::vector<uint8_t>& storage) {
+  check_row_length(W.type, W.n_in, "repack_x4");
+  if (!x4::packable(W.type))
+    throw InvalidArgument("repack_x4: no X4 layout for " + std::string(io::type_name(W.type)));
+  if (W.layout != Layout::Rows) throw InvalidArgument("repack_x4: matrix is already repacked");
+  if (W.row_stride != io::row_bytes(W.type, W.n_in))
+    throw InvalidArgument("repack_x4: rows must be contiguous (row_stride == row bytes)");
+  const int64_t groups = (W.n_out + 3) / 4;
+  const size_t gb = x4::group_bytes(W.type, W.n_in);
+  storage.resize(gb * static_cast<size_t>(groups));
+  for (int64_t g = 0; g < groups; ++g)
+    x4::pack_group(W.type, static_cast<const uint8_t*>(W.data), W.row_stride, W.n_in, W.n_out, g,
+                   storage.data() + g * gb);
+  MatrixView out = W;
+  out.data = storage.data();
+  out.layout = Layout::X4;
+  return out;
+}
+
+const uint8_t* matrix_row(const MatrixView& W, int64_t r, std::vector<uint8_t>& scratch) {
+  const auto* base = static_cast<const uint8_t*>(W.data);
+  if (W.layout == Layout::Rows) return base + r * W.row_stride;
+  scratch.resize(4 * W.row_stride);
+  x4::unpack_group(W.type, base + (r / 4) * 4 * W.row_stride, W.n_in, scratch.data());
+  return scratch.data() + (r % 4) * W.row_stride;
+}
 
 void set_exact_activations(bool exact) { g_exact.store(exact, std::memory_order_relaxed); }
 bool exact_activations() { return g_exact.load(std::memory_order_relaxed); }
@@ -103,6 +140,9 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
     if (W.row_stride < io::row_bytes(W.type, W.n_in))
       throw InvalidArgument("matmul: row_stride " + std::to_string(W.row_stride) + " is smaller than a " +
                             std::string(io::type_name(W.type)) + " row of " + std::to_string(W.n_in) + " elements");
+    if (W.layout == Layout::X4 && (!x4::packable(W.type) || W.row_stride != io::row_bytes(W.type, W.n_in)))
+      throw InvalidArgument("matmul: X4 layout needs Q4_0/Q4_1 with contiguous rows, not " +
+                            std::string(io::type_name(W.type)));
     need_a |= act_kind(W.type) == ActKind::Q8_A;
     need_k |= act_kind(W.type) == ActKind::Q8_KA;
     total += static_cast<size_t>(W.n_out) * W.row_stride;
@@ -172,8 +212,9 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
         exact_gemv(W, r0, r1, x, n_tokens, ys[m]);
         continue;
       }
-      K.gemv[slot_of(W.type)](static_cast<const uint8_t*>(W.data), W.row_stride, n_in, r0, r1, act, act_stride,
-                              n_tokens, ys[m], W.n_out);
+      const GemvFn fn =
+          W.layout == Layout::X4 ? K.gemv_x4[W.type == TensorType::Q4_1 ? 1 : 0] : K.gemv[slot_of(W.type)];
+      fn(static_cast<const uint8_t*>(W.data), W.row_stride, n_in, r0, r1, act, act_stride, n_tokens, ys[m], W.n_out);
     }
   };
   if (nc == 1)

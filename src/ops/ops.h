@@ -14,6 +14,12 @@ namespace edgellm::ops {
 
 using io::TensorType;
 
+// How a matrix's rows are laid out in memory.
+enum class Layout : uint8_t {
+  Rows,  // as GGUF stores them: row r at data + r * row_stride
+  X4,    // Q4_0/Q4_1 repacked four rows per group (ops/pack_x4.h); group g at data + 4 g row_stride
+};
+
 // A weight matrix as stored by GGUF: n_out rows of n_in elements each (ggml ne0 = n_in,
 // ne1 = n_out), rows contiguous, row_stride bytes apart. n_in must be a multiple of the
 // type's block size.
@@ -23,7 +29,16 @@ struct MatrixView {
   int64_t n_in = 0;
   int64_t n_out = 0;
   size_t row_stride = 0;
+  Layout layout = Layout::Rows;
 };
+
+// Whether the active kernels read a matrix of type t faster after repack_x4 (true for Q4_0 and
+// Q4_1 on AVX2/AVX-512). EDGELLM_REPACK=0 in the environment turns repacking off.
+bool repack_preferred(TensorType t);
+// W (row-major) repacked into the X4 layout in `storage` (resized); returns the view of it.
+MatrixView repack_x4(const MatrixView& W, std::vector<uint8_t>& storage);
+// Row r of W in GGUF layout: a pointer into W, or for X4 the row unpacked into `scratch`.
+const uint8_t* matrix_row(const MatrixView& W, int64_t r, std::vector<uint8_t>& scratch);
 
 // Whether this build has dequantization and dot kernels for `t`.
 bool type_supported(TensorType t);

@@ -37,7 +37,10 @@ TEST_P(BatchInvariance, EachTokenEqualsItsSingleTokenMatmul) {
     std::vector<uint8_t> w(rb * n_out);
     const auto wf = random_floats(static_cast<size_t>(n_in * n_out), 11);
     for (int64_t o = 0; o < n_out; ++o) quantize_row(t, &wf[o * n_in], w.data() + o * rb, n_in);
-    const MatrixView W{t, w.data(), n_in, n_out, rb};
+    MatrixView W{t, w.data(), n_in, n_out, rb};
+    std::vector<uint8_t> packed;
+    // Q4_0 / Q4_1 as the model runs them where the X4 kernels exist.
+    if (repack_preferred(t)) W = repack_x4(W, packed);
     // 40 tokens: >= 16 takes the parallel activation quantization; activations with a few
     // outliers, as in real FFN inputs, so per-block scales differ widely.
     const int64_t kMaxTok = 40;

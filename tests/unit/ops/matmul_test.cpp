@@ -42,7 +42,8 @@ double tolerance(TensorType t, const float* w, const float* x, int64_t n) {
   return qerr * 1.01 + 2e-5 * sabs + 1e-6;
 }
 
-void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_off, uint32_t seed) {
+void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_off, uint32_t seed,
+           Layout layout = Layout::Rows) {
   const size_t rb = io::row_bytes(c.type, c.n_in);
   // Quantize random weights, then take the dequantized values as the exact reference weights.
   std::vector<float> wf = random_floats(static_cast<size_t>(c.n_in * c.n_out), seed);
@@ -56,7 +57,9 @@ void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_
   std::vector<float> y(static_cast<size_t>(c.n_out * n_tokens), NAN);
 
   ThreadPool pool(threads);
-  const MatrixView W{c.type, wbuf.data(), c.n_in, c.n_out, rb};
+  MatrixView W{c.type, wbuf.data(), c.n_in, c.n_out, rb};
+  std::vector<uint8_t> packed;
+  if (layout == Layout::X4) W = repack_x4(W, packed);
   matmul(W, xbuf.floats(), n_tokens, y.data(), pool);
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t o = 0; o < c.n_out; ++o) {
@@ -68,7 +71,8 @@ void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_
       ASSERT_NEAR(y[t * c.n_out + o], ref, tol)
           << io::type_name(c.type) << " isa=" << active_isa() << " n_in=" << c.n_in
           << " n_out=" << c.n_out << " tokens=" << n_tokens << " t=" << t << " o=" << o
-          << " threads=" << threads << " w_off=" << w_off << " x_off=" << x_off;
+          << " threads=" << threads << " w_off=" << w_off << " x_off=" << x_off
+          << (layout == Layout::X4 ? " X4" : "");
     }
 }
 
@@ -87,13 +91,17 @@ TEST_P(Matmul, MatchesReferenceAllIsasShapesThreads) {
   const int64_t n_ins[] = {base, base * 3, base * 9, be == 256 ? 768 : 576};
   const int64_t n_outs[] = {1, 5, 17, 67};
   uint32_t seed = 1;
+  std::vector<Layout> layouts = {Layout::Rows};
+  if (t == TensorType::Q4_0 || t == TensorType::Q4_1) layouts.push_back(Layout::X4);
   for (const std::string& isa : available_isas()) {
     ASSERT_TRUE(force_isa(isa)) << isa;
-    for (int64_t n_in : n_ins)
-      for (int64_t n_out : n_outs)
-        for (int64_t nt : {1, 2, 3, 4, 5, 9})
-          check({t, n_in, n_out}, nt, 1 + static_cast<int>(seed % 3), (seed * 13) % 64, (seed * 5) % 64 & ~size_t{3},
-                seed), ++seed;
+    for (Layout layout : layouts)
+      for (int64_t n_in : n_ins)
+        for (int64_t n_out : n_outs)
+          for (int64_t nt : {1, 2, 3, 4, 5, 9})
+            check({t, n_in, n_out}, nt, 1 + static_cast<int>(seed % 3), (seed * 13) % 64,
+                  (seed * 5) % 64 & ~size_t{3}, seed, layout),
+                ++seed;
   }
 }
 
@@ -145,6 +153,45 @@ TEST(MatmulMulti, EqualsSeparateMatmuls) {
           ASSERT_FLOAT_EQ(multi[m][i], single[m][i]) << isa << " m=" << m << " i=" << i;
     }
   }
+}
+
+// The X4 layout holds the same bytes: every row read back (matrix_row) equals the original,
+// including the repeated last row of a partial group, and a large multi-threaded product
+// through the repacked matrix equals the row-major one to rounding.
+TEST(RepackX4, RowsRoundTripAndProductMatches) {
+  IsaGuard guard;
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1}) {
+    for (int64_t n_out : {1, 3, 4, 6, 67}) {
+      const int64_t n_in = 96;
+      const size_t rb = io::row_bytes(t, n_in);
+      std::vector<uint8_t> w(rb * n_out);
+      const auto wf = random_floats(static_cast<size_t>(n_in * n_out), 21 + static_cast<uint32_t>(n_out));
+      for (int64_t o = 0; o < n_out; ++o) quantize_row(t, &wf[o * n_in], w.data() + o * rb, n_in);
+      const MatrixView W{t, w.data(), n_in, n_out, rb};
+      std::vector<uint8_t> packed, scratch;
+      const MatrixView P = repack_x4(W, packed);
+      EXPECT_EQ(P.layout, Layout::X4);
+      EXPECT_EQ(packed.size(), 4 * rb * static_cast<size_t>((n_out + 3) / 4));
+      for (int64_t r = 0; r < n_out; ++r)
+        ASSERT_EQ(std::memcmp(matrix_row(P, r, scratch), w.data() + r * rb, rb), 0) << io::type_name(t) << " row " << r;
+      EXPECT_THROW(repack_x4(P, scratch), Error);  // already packed
+      // Same integer dot products, float sums in another order: equal to float rounding.
+      const int64_t nt = 5;
+      const auto x = random_floats(static_cast<size_t>(n_in * nt), 5, -3.f, 3.f);
+      std::vector<float> yr(n_out * nt), yp(n_out * nt);
+      for (const std::string& isa : available_isas()) {
+        ASSERT_TRUE(force_isa(isa));
+        ThreadPool pool(2);
+        matmul(W, x.data(), nt, yr.data(), pool);
+        matmul(P, x.data(), nt, yp.data(), pool);
+        for (size_t i = 0; i < yr.size(); ++i)
+          ASSERT_NEAR(yp[i], yr[i], 1e-5 * (1 + std::fabs(yr[i]))) << isa << " " << io::type_name(t) << " i=" << i;
+      }
+    }
+  }
+  std::vector<uint8_t> w(io::row_bytes(TensorType::Q8_0, 32) * 4), packed;
+  EXPECT_THROW(repack_x4({TensorType::Q8_0, w.data(), 32, 4, 34}, packed), Error);
+  EXPECT_THROW(repack_x4({TensorType::Q4_0, w.data(), 32, 2, 40}, packed), Error);  // padded rows
 }
 
 TEST(Matmul, RejectsBadShapes) {

@@ -1,0 +1,142 @@
+// Kernels for weights in the X4 layout (ops/pack_x4.h): Q4_0 and Q4_1, four rows interleaved
+// per block. One copy per Highway target (included via foreach_target). On x86 with 256-bit
+// integer vectors (AVX2, AVX3) a native kernel; elsewhere each group of four rows is unpacked
+// to GGUF rows and run through the target's row kernels (correct, not fast: repacking is only
+// chosen where the native kernel exists, see ops::repack_preferred).
+#if defined(EDGELLM_OPS_X4_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef EDGELLM_OPS_X4_INL_H_
+#undef EDGELLM_OPS_X4_INL_H_
+#else
+#define EDGELLM_OPS_X4_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "hwy/highway.h"
+#include "ops/kernels_gemv-inl.h"
+#include "ops/pack_x4.h"
+#include "ops/quant_blocks.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgellm::ops::HWY_NAMESPACE {
+
+// Any target: unpack each group of four rows, then the row-major kernel on those rows.
+template <class Kern, io::TensorType kType>
+void GemvX4Unpacked(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1, const uint8_t* act,
+                    size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
+  thread_local std::vector<uint8_t> rows;
+  rows.resize(4 * row_stride);
+  for (int64_t g = r0 / 4; 4 * g < r1; ++g) {
+    x4::unpack_group(kType, w + static_cast<size_t>(g) * 4 * row_stride, n_in, rows.data());
+    const int64_t lo = std::max(r0, 4 * g) - 4 * g, hi = std::min(r1, 4 * g + 4) - 4 * g;
+    Gemv<Kern>(rows.data(), row_stride, n_in, lo, hi, act, act_stride, n_tok, y + 4 * g, ldy);
+  }
+}
+
+#if EDGELLM_X86_256
+// A token's 32 activations of one block spread for the four rows of an X4 block: e[0] pairs
+// with the low nibbles of the first 32 quant bytes (elements 0-7), e[1] with their high
+// nibbles (16-23), e[2] / e[3] the same for the second 32 bytes (8-15, 24-31). Each holds
+// 4 activation bytes repeated for the 4 rows, as the weights interleave rows every 4 bytes.
+HWY_INLINE void ExpandX4(const BlockQ8_A* a, int64_t nb, __m256i* e) {
+  const __m256i i0 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), i1 = _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5);
+  const __m256i i2 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3), i3 = _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7);
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[ib].qs));
+    e[4 * ib + 0] = _mm256_permutevar8x32_epi32(q, i0);
+    e[4 * ib + 1] = _mm256_permutevar8x32_epi32(q, i1);
+    e[4 * ib + 2] = _mm256_permutevar8x32_epi32(q, i2);
+    e[4 * ib + 3] = _mm256_permutevar8x32_epi32(q, i3);
+  }
+}
+
+// One group (4 rows) x T tokens: out[4 t + r]. Per block and token: 4 maddubs summed as int16
+// (at most 4 * 2 * 15 * 127 < 32767), one madd to int32 lanes [r0 r1 r2 r3 r0 r1 r2 r3], one
+// convert and one FMA with the four rows' scales; the offset (Q4_0: -8 d, Q4_1: m) times the
+// activation sum goes to a separate 4-lane FMA. The same operations in the same order for
+// every T, so a token's result does not depend on its batch.
+template <bool kQ41, int T>
+HWY_INLINE void TileX4(const uint8_t* p, int64_t nb, const __m256i* const* e, const BlockQ8_A* const* a, float* out,
+                       int64_t pf) {
+  constexpr int64_t kHB = kQ41 ? 16 : 8, kBB = kHB + 64;
+  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[T];
+  __m128 off[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps(), off[t] = _mm_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t* b = p + ib * kBB;
+    if (pf) {
+      _mm_prefetch(reinterpret_cast<const char*>(b + pf), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + pf + 64), _MM_HINT_T0);
+    }
+    const __m128 d4 = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)));
+    const __m128 c4 = kQ41 ? _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8)))
+                           : _mm_mul_ps(d4, _mm_set1_ps(-8.f));
+    const __m256 d8 = _mm256_insertf128_ps(_mm256_castps128_ps256(d4), d4, 1);
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHB));
+    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHB + 32));
+    const __m256i lo0 = _mm256_and_si256(v0, low), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
+    const __m256i lo1 = _mm256_and_si256(v1, low), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+    for (int t = 0; t < T; ++t) {
+      const __m256i* et = e[t] + 4 * ib;
+      const __m256i s = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo0, et[0]), _mm256_maddubs_epi16(hi0, et[1])),
+                                         _mm256_add_epi16(_mm256_maddubs_epi16(lo1, et[2]), _mm256_maddubs_epi16(hi1, et[3])));
+      const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones));
+      acc[t] = _mm256_fmadd_ps(dot, _mm256_mul_ps(d8, _mm256_set1_ps(a[t][ib].d)), acc[t]);
+      off[t] = _mm_fmadd_ps(c4, _mm_set1_ps(a[t][ib].s), off[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    const __m128 sum = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
+    _mm_storeu_ps(out + 4 * t, _mm_add_ps(sum, off[t]));
+  }
+}
+
+template <bool kQ41>
+void GemvX4Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1, const uint8_t* act,
+                  size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t nb = n_in / 32;
+  const size_t gb = 4 * row_stride;
+  // Every 4 tokens stream over all the groups of [r0, r1): matmul hands out chunks of at most
+  // 64 KiB, which stay in L2 for the token groups after the first.
+  const int64_t g0 = r0 / 4, g1 = (r1 + 3) / 4;
+  // About 4 KiB ahead of the stream (one linear stream per thread in this layout).
+  const int64_t pf = 4096;
+  // Expanded activations of up to 4 tokens, 32-byte aligned by hand (a vector<__m256i> built
+  // by a function of another target need not honour the alignment).
+  thread_local std::vector<uint8_t> ex_bytes;
+  const size_t ex_need = static_cast<size_t>(4 * 4 * nb) * sizeof(__m256i) + 32;
+  if (ex_bytes.size() < ex_need) ex_bytes.resize(ex_need);
+  __m256i* const ex = reinterpret_cast<__m256i*>((reinterpret_cast<uintptr_t>(ex_bytes.data()) + 31) & ~uintptr_t{31});
+  for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
+    const int nt = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
+    const BlockQ8_A* ap[4];
+    const __m256i* ep[4];
+    for (int k = 0; k < nt; ++k) {
+      ap[k] = reinterpret_cast<const BlockQ8_A*>(act + (t0 + k) * act_stride);
+      ExpandX4(ap[k], nb, ex + 4 * nb * k);
+      ep[k] = ex + 4 * nb * k;
+    }
+    for (int64_t g = g0; g < g1; ++g) {
+      const uint8_t* p = w + static_cast<size_t>(g) * gb;
+      float out[16];
+      switch (nt) {
+        case 4: TileX4<kQ41, 4>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
+        case 3: TileX4<kQ41, 3>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
+        case 2: TileX4<kQ41, 2>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
+        default: TileX4<kQ41, 1>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
+      }
+      const int64_t lo = std::max(r0, 4 * g), hi = std::min(r1, 4 * g + 4);
+      for (int k = 0; k < nt; ++k)
+        for (int64_t r = lo; r < hi; ++r) y[(t0 + k) * ldy + r] = out[4 * k + (r - 4 * g)];
+    }
+  }
+}
+#endif  // EDGELLM_X86_256
+
+}  // namespace edgellm::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard
