@@ -90,7 +90,7 @@ void BM_MatmulDecode(benchmark::State& state) {
 
 // The same product on a 256 KiB matrix that stays in L2: the kernel's arithmetic ceiling.
 // Decode can only reach the memory roofline if this is well above the read bandwidth.
-// Second argument 1: the matrix repacked to the X4 layout (Q4_0, Q4_1).
+// Second argument 1: the matrix repacked to the X4 layout (Q8_0, Q4_0, Q4_1).
 void BM_MatmulCached(benchmark::State& state) {
   const TensorType t = kTypes[state.range(0)];
   const bool x4 = state.range(1) != 0;
@@ -108,8 +108,7 @@ void BM_MatmulCached(benchmark::State& state) {
 }
 void CachedArgs(benchmark::internal::Benchmark* b) {
   for (int ti = 3; ti <= 10; ++ti) b->Args({ti, 0});
-  b->Args({4, 1});
-  b->Args({5, 1});
+  for (int ti : {3, 4, 5}) b->Args({ti, 1});
 }
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,

@@ -35,10 +35,15 @@ class Loader {
     return out;
   }
 
-  // Layer matrices (read only by matmuls) in the layout the active kernels prefer. The
-  // embedding / tied output head stays in the file: the embedding lookup reads its rows.
+  // Matrices read only by matmuls, in the layout the active kernels prefer.
   ops::MatrixView layer_matrix(const std::string& name, int64_t n_in, int64_t n_out, Weights& w) {
-    ops::MatrixView m = matrix(name, n_in, n_out);
+    return prefer_layout(matrix(name, n_in, n_out), w);
+  }
+
+  // m itself, or a repacked copy of it when the active kernels read that faster. The embedding
+  // lookup keeps reading the file's rows (of a tied output head too), faulting back in only the
+  // pages of the tokens it looks up.
+  ops::MatrixView prefer_layout(const ops::MatrixView& m, Weights& w) {
     if (!ops::repack_preferred(m.type)) return m;
     w.repacked.push_back(std::make_unique<std::vector<uint8_t>>());
     const ops::MatrixView packed = ops::repack_x4(m, *w.repacked.back());
@@ -64,9 +69,9 @@ Weights load_weights(const io::GgufFile& f, const ModelConfig& c) {
   w.output_norm = L.vector("output_norm.weight", c.n_embd);
   w.tied_output = f.find_tensor("output.weight") == nullptr;
   if (w.tied_output) {
-    w.output = w.token_embd;
+    w.output = L.prefer_layout(w.token_embd, w);
   } else {
-    w.output = L.matrix("output.weight", c.n_embd, c.n_vocab);
+    w.output = L.layer_matrix("output.weight", c.n_embd, c.n_vocab, w);
   }
   w.layers.resize(c.n_layer);
   for (int32_t il = 0; il < c.n_layer; ++il) {

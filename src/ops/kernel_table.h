@@ -34,9 +34,10 @@ struct KernelTable {
   void (*gelu_mul)(const float* g, const float* u, float* out, int64_t n);
   void (*attend)(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
                  float scale, float softcap, float* scores, float* out);
-  // Weights in the X4 layout (ops/pack_x4.h): [0] Q4_0, [1] Q4_1; same contract as gemv, with
-  // w the start of the packed matrix. x4_native: a dedicated kernel (otherwise rows are unpacked).
-  GemvFn gemv_x4[2];
+  // Weights in the X4 layout (ops/pack_x4.h): [0] Q4_0, [1] Q4_1, [2] Q8_0; same contract as
+  // gemv, with w the start of the packed matrix. x4_native: a dedicated kernel (otherwise rows
+  // are unpacked).
+  GemvFn gemv_x4[3];
   bool x4_native;
 };
 

@@ -60,14 +60,16 @@ const KernelTable* GetTable() {
       &AttendHead,
 #if HWY_TARGET == HWY_SCALAR
       {&GemvX4Unpacked<ScalarKern<io::TensorType::Q4_0, BlockQ8_A>, io::TensorType::Q4_0>,
-       &GemvX4Unpacked<ScalarKern<io::TensorType::Q4_1, BlockQ8_A>, io::TensorType::Q4_1>},
+       &GemvX4Unpacked<ScalarKern<io::TensorType::Q4_1, BlockQ8_A>, io::TensorType::Q4_1>,
+       &GemvX4Unpacked<ScalarKern<io::TensorType::Q8_0, BlockQ8_A>, io::TensorType::Q8_0>},
       false,
 #elif EDGELLM_X86_256
-      {&GemvX4Native<false>, &GemvX4Native<true>},
+      {&GemvX4Native<kX4Q4_0>, &GemvX4Native<kX4Q4_1>, &GemvX4Native<kX4Q8_0>},
       true,
 #else
       {&GemvX4Unpacked<LegacyKern<FmtQ4_0>, io::TensorType::Q4_0>,
-       &GemvX4Unpacked<LegacyKern<FmtQ4_1>, io::TensorType::Q4_1>},
+       &GemvX4Unpacked<LegacyKern<FmtQ4_1>, io::TensorType::Q4_1>,
+       &GemvX4Unpacked<LegacyKern<FmtQ8_0>, io::TensorType::Q8_0>},
       false,
 #endif
   };

@@ -1,5 +1,5 @@
-// Kernels for weights in the X4 layout (ops/pack_x4.h): Q4_0 and Q4_1, four rows interleaved
-// per block. One copy per Highway target (included via foreach_target). On x86 with 256-bit
+// Kernels for weights in the X4 layout (ops/pack_x4.h): Q4_0, Q4_1 and Q8_0, four rows
+// interleaved per block. One copy per Highway target (included via foreach_target). On x86 with 256-bit
 // integer vectors (AVX2, AVX3) a native kernel; elsewhere each group of four rows is unpacked
 // to GGUF rows and run through the target's row kernels (correct, not fast: repacking is only
 // chosen where the native kernel exists, see ops::repack_preferred).
@@ -52,49 +52,71 @@ HWY_INLINE void ExpandX4(const BlockQ8_A* a, int64_t nb, __m256i* e) {
   }
 }
 
-// One group (4 rows) x T tokens: out[4 t + r]. Per block and token: 4 maddubs summed as int16
-// (at most 4 * 2 * 15 * 127 < 32767), one madd to int32 lanes [r0 r1 r2 r3 r0 r1 r2 r3], one
-// convert and one FMA with the four rows' scales; the offset (Q4_0: -8 d, Q4_1: m) times the
-// activation sum goes to a separate 4-lane FMA. The same operations in the same order for
-// every T, so a token's result does not depend on its batch.
-template <bool kQ41, int T>
+// Formats with an X4 kernel, as template arguments.
+enum X4Fmt { kX4Q4_0, kX4Q4_1, kX4Q8_0 };
+
+// One group (4 rows) x T tokens: out[4 t + r]. Per block and token, the integer products land
+// in int32 lanes [r0 r1 r2 r3 r0 r1 r2 r3], then one convert and one FMA with the four rows'
+// scales. 4-bit: 4 maddubs summed as int16 (at most 4 * 2 * 15 * 127 < 32767) and one madd;
+// the offset (Q4_0: -8 d, Q4_1: m) times the activation sum goes to a separate 4-lane FMA.
+// Q8_0: |w| x (a * sign w) per maddubs (pair sums up to 2 * 128 * 127 fit int16 only singly,
+// so each is widened by its own madd). The same operations in the same order for every T, so a
+// token's result does not depend on its batch.
+template <int kFmt, int T>
 HWY_INLINE void TileX4(const uint8_t* p, int64_t nb, const __m256i* const* e, const BlockQ8_A* const* a, float* out,
                        int64_t pf) {
-  constexpr int64_t kHB = kQ41 ? 16 : 8, kBB = kHB + 64;
+  constexpr bool kQ8 = kFmt == kX4Q8_0, kOff = !kQ8;
+  constexpr int64_t kHB = kFmt == kX4Q4_1 ? 16 : 8, kBB = kHB + (kQ8 ? 128 : 64);
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   __m256 acc[T];
   __m128 off[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps(), off[t] = _mm_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t* b = p + ib * kBB;
-    if (pf) {
-      _mm_prefetch(reinterpret_cast<const char*>(b + pf), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(b + pf + 64), _MM_HINT_T0);
-    }
+    if (pf)
+      for (int64_t o = 0; o < kBB; o += 64) _mm_prefetch(reinterpret_cast<const char*>(b + pf + o), _MM_HINT_T0);
     const __m128 d4 = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)));
-    const __m128 c4 = kQ41 ? _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8)))
-                           : _mm_mul_ps(d4, _mm_set1_ps(-8.f));
+    __m128 c4 = _mm_setzero_ps();
+    if constexpr (kFmt == kX4Q4_1) c4 = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8)));
+    if constexpr (kFmt == kX4Q4_0) c4 = _mm_mul_ps(d4, _mm_set1_ps(-8.f));
     const __m256 d8 = _mm256_insertf128_ps(_mm256_castps128_ps256(d4), d4, 1);
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHB));
-    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHB + 32));
-    const __m256i lo0 = _mm256_and_si256(v0, low), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
-    const __m256i lo1 = _mm256_and_si256(v1, low), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+    // q[k] pairs with e[k] (see ExpandX4); for Q8_0 also the signs of the weights.
+    __m256i q[4], sgn[4];
+    if constexpr (kQ8) {
+      for (int k = 0; k < 4; ++k) {
+        sgn[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHB + 32 * k));
+        q[k] = _mm256_abs_epi8(sgn[k]);
+      }
+    } else {
+      const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHB));
+      const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHB + 32));
+      q[0] = _mm256_and_si256(v0, low), q[1] = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
+      q[2] = _mm256_and_si256(v1, low), q[3] = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+    }
     for (int t = 0; t < T; ++t) {
       const __m256i* et = e[t] + 4 * ib;
-      const __m256i s = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo0, et[0]), _mm256_maddubs_epi16(hi0, et[1])),
-                                         _mm256_add_epi16(_mm256_maddubs_epi16(lo1, et[2]), _mm256_maddubs_epi16(hi1, et[3])));
-      const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones));
-      acc[t] = _mm256_fmadd_ps(dot, _mm256_mul_ps(d8, _mm256_set1_ps(a[t][ib].d)), acc[t]);
-      off[t] = _mm_fmadd_ps(c4, _mm_set1_ps(a[t][ib].s), off[t]);
+      __m256i sum;
+      if constexpr (kQ8) {
+        __m256i w[4];
+        for (int k = 0; k < 4; ++k)
+          w[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], _mm256_sign_epi8(et[k], sgn[k])), ones);
+        sum = _mm256_add_epi32(_mm256_add_epi32(w[0], w[1]), _mm256_add_epi32(w[2], w[3]));
+      } else {
+        const __m256i s16 = _mm256_add_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(q[0], et[0]), _mm256_maddubs_epi16(q[1], et[1])),
+                                             _mm256_add_epi16(_mm256_maddubs_epi16(q[2], et[2]), _mm256_maddubs_epi16(q[3], et[3])));
+        sum = _mm256_madd_epi16(s16, ones);
+      }
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d8, _mm256_set1_ps(a[t][ib].d)), acc[t]);
+      if constexpr (kOff) off[t] = _mm_fmadd_ps(c4, _mm_set1_ps(a[t][ib].s), off[t]);
     }
   }
   for (int t = 0; t < T; ++t) {
     const __m128 sum = _mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1));
-    _mm_storeu_ps(out + 4 * t, _mm_add_ps(sum, off[t]));
+    _mm_storeu_ps(out + 4 * t, kOff ? _mm_add_ps(sum, off[t]) : sum);
   }
 }
 
-template <bool kQ41>
+template <int kFmt>
 void GemvX4Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1, const uint8_t* act,
                   size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
   const int64_t nb = n_in / 32;
@@ -123,10 +145,10 @@ void GemvX4Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
       const uint8_t* p = w + static_cast<size_t>(g) * gb;
       float out[16];
       switch (nt) {
-        case 4: TileX4<kQ41, 4>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
-        case 3: TileX4<kQ41, 3>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
-        case 2: TileX4<kQ41, 2>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
-        default: TileX4<kQ41, 1>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
+        case 4: TileX4<kFmt, 4>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
+        case 3: TileX4<kFmt, 3>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
+        case 2: TileX4<kFmt, 2>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
+        default: TileX4<kFmt, 1>(p, nb, ep, ap, out, t0 == 0 ? pf : 0); break;
       }
       const int64_t lo = std::max(r0, 4 * g), hi = std::min(r1, 4 * g + 4);
       for (int k = 0; k < nt; ++k)

@@ -141,7 +141,7 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
       throw InvalidArgument("matmul: row_stride " + std::to_string(W.row_stride) + " is smaller than a " +
                             std::string(io::type_name(W.type)) + " row of " + std::to_string(W.n_in) + " elements");
     if (W.layout == Layout::X4 && (!x4::packable(W.type) || W.row_stride != io::row_bytes(W.type, W.n_in)))
-      throw InvalidArgument("matmul: X4 layout needs Q4_0/Q4_1 with contiguous rows, not " +
+      throw InvalidArgument("matmul: X4 layout needs Q4_0/Q4_1/Q8_0 with contiguous rows, not " +
                             std::string(io::type_name(W.type)));
     need_a |= act_kind(W.type) == ActKind::Q8_A;
     need_k |= act_kind(W.type) == ActKind::Q8_KA;
@@ -213,7 +213,8 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
         continue;
       }
       const GemvFn fn =
-          W.layout == Layout::X4 ? K.gemv_x4[W.type == TensorType::Q4_1 ? 1 : 0] : K.gemv[slot_of(W.type)];
+          W.layout == Layout::X4 ? K.gemv_x4[W.type == TensorType::Q4_0 ? 0 : W.type == TensorType::Q4_1 ? 1 : 2]
+                                 : K.gemv[slot_of(W.type)];
       fn(static_cast<const uint8_t*>(W.data), W.row_stride, n_in, r0, r1, act, act_stride, n_tokens, ys[m], W.n_out);
     }
   };

@@ -5,12 +5,17 @@
 // scale gathers and horizontal adds of the row-major tile, which made the 4-bit kernels
 // arithmetic-bound at ~22 GB/s, below the memory bandwidth they should be limited by.
 //
-// For Q4_0 / Q4_1, rows n_in = 32 * nb, groups of 4 rows (the last group repeats its last
-// row). Group g takes nb * 4 * block_bytes bytes: for each block, the four rows' d (fp16, 8
-// bytes), for Q4_1 their m (8 bytes), then 64 bytes of nibbles. Quant byte k of a block:
-// half = k / 32, j = k % 32, row r = (j / 4) % 4, element e = 8 * half + 4 * (j / 16) + j % 4;
-// its low nibble is element e of row r and its high nibble element e + 16 (as in GGUF, where
-// byte j of a block holds elements j and j + 16).
+// For Q4_0, Q4_1 and Q8_0, rows n_in = 32 * nb, groups of 4 rows (the last group repeats its
+// last row). Group g takes nb * 4 * block_bytes bytes: for each block, the four rows' d (fp16,
+// 8 bytes), for Q4_1 their m (8 bytes), then the quants, rows interleaved every 4 bytes: in
+// each 32 bytes, 4-byte group q (0..7) belongs to row q % 4.
+//  - Q4_0/Q4_1, 64 bytes: byte k has half = k / 32, i = k % 32, row r = (i / 4) % 4 and element
+//    e = 8 * half + 4 * (i / 16) + i % 4 in its low nibble, element e + 16 in its high nibble
+//    (as in GGUF, where byte j of a block holds elements j and j + 16).
+//  - Q8_0, 128 bytes: byte k has v = k / 32, i = k % 32, row r = (i / 4) % 4 and element
+//    base[v] + 4 * (i / 16) + i % 4 with base = {0, 16, 8, 24}, the order in which the Q4
+//    nibble vectors come (low 0-7, high 16-23, low 8-15, high 24-31), so one expansion of the
+//    activations serves both.
 #include <cstddef>
 #include <cstdint>
 
@@ -18,7 +23,7 @@
 
 namespace edgellm::ops::x4 {
 
-// Whether `t` has an X4 layout.
+// Whether `t` has an X4 layout (Q4_0, Q4_1, Q8_0).
 bool packable(io::TensorType t);
 // Bytes of one X4 group of four rows of n_in elements (4 * row_bytes).
 size_t group_bytes(io::TensorType t, int64_t n_in);
