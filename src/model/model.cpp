@@ -10,9 +10,11 @@
 namespace edgellm::model {
 namespace {
 
-// Attention multiply-adds below which one thread runs it (~5 us of work at AVX2 speed, about
-// what a 2-thread region costs to start and join).
-constexpr int64_t kSerialAttentionWork = int64_t{1} << 18;
+// Attention multiply-adds below which one thread runs it (~1 us of work at AVX2 speed, about
+// what a region costs to start and join while the pool's workers spin between regions).
+// Decode at a few hundred positions is 10-20 us of attention per layer: run on the caller
+// alone it left the other core idle for ~5% of a 2-thread decode.
+constexpr int64_t kSerialAttentionWork = int64_t{1} << 15;
 
 void grow(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
