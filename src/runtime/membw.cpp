@@ -26,27 +26,33 @@ uint64_t read_slice(const uint64_t* p, size_t n) {
 
 }  // namespace
 
-Bandwidth measure_read_bandwidth(ops::ThreadPool& pool, size_t bytes, int reps) {
-  const size_t n = bytes / sizeof(uint64_t);
-  auto buf = std::make_unique_for_overwrite<uint64_t[]>(n);
+ReadBandwidthProbe::ReadBandwidthProbe(ops::ThreadPool& pool, size_t bytes)
+    : pool_(pool), n_(bytes / sizeof(uint64_t)), buf_(std::make_unique_for_overwrite<uint64_t[]>(n_)) {
   // Each thread touches its own slice first so pages are resident before timing.
-  pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+  pool_.parallel_for(static_cast<int64_t>(n_), [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) buf_[i] = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
   });
-  std::vector<uint64_t> sink(pool.size());
+}
+
+Bandwidth ReadBandwidthProbe::sample(int reps) {
+  std::vector<uint64_t> sink(pool_.size());
   double best = 0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e, int t) {
-      sink[t] += read_slice(buf.get() + b, static_cast<size_t>(e - b));
+    pool_.parallel_for(static_cast<int64_t>(n_), [&](int64_t b, int64_t e, int t) {
+      sink[t] += read_slice(buf_.get() + b, static_cast<size_t>(e - b));
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / s);
+    best = std::max(best, static_cast<double>(n_ * sizeof(uint64_t)) / s);
   }
   volatile uint64_t keep = 0;
   for (uint64_t v : sink) keep = keep + v;
   (void)keep;
-  return {best, n * sizeof(uint64_t), pool.size()};
+  return {best, n_ * sizeof(uint64_t), pool_.size()};
+}
+
+Bandwidth measure_read_bandwidth(ops::ThreadPool& pool, size_t bytes, int reps) {
+  return ReadBandwidthProbe(pool, bytes).sample(reps);
 }
 
 }  // namespace edgellm::runtime

@@ -2,6 +2,8 @@
 // Measures the machine's memory read bandwidth, the ceiling on decode speed: every weight is
 // read once per generated token, so tokens/s can never exceed bandwidth / bytes per token.
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 
 #include "ops/thread_pool.h"
 
@@ -13,8 +15,22 @@ struct Bandwidth {
   int threads = 0;
 };
 
-// Streams a buffer of `bytes` (much larger than the last-level cache) with every thread of the
-// pool reading its own slice, `reps` times; returns the best rate.
+// A buffer of `bytes` (much larger than the last-level cache), faulted in once, that can be
+// streamed again and again: on a shared machine the bandwidth available changes from second to
+// second, so `edgellm bench` samples it right next to each decode run.
+class ReadBandwidthProbe {
+ public:
+  explicit ReadBandwidthProbe(ops::ThreadPool& pool, size_t bytes = size_t(1) << 30);
+  // Every thread of the pool reads its own slice, `reps` times; the best rate.
+  Bandwidth sample(int reps);
+
+ private:
+  ops::ThreadPool& pool_;
+  size_t n_;  // uint64_t words
+  std::unique_ptr<uint64_t[]> buf_;
+};
+
+// One-shot: a probe's best of `reps` passes.
 Bandwidth measure_read_bandwidth(ops::ThreadPool& pool, size_t bytes = size_t(1) << 30, int reps = 5);
 
 }  // namespace edgellm::runtime

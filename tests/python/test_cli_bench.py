@@ -27,11 +27,21 @@ def test_json_fields_and_parallel_decode(engine, smollm_path):
         # Bytes read per token: the weight matrices, i.e. most of the file but not more.
         assert 0.5 * size < r["bytes_per_token"] <= size
     single, multi = rows[1], rows[2]
-    # The roofline is a single-sequence figure: bandwidth / bytes per token.
-    expected = single["mem_bandwidth_gbs"] * 1e9 / single["bytes_per_token"]
+    # The roofline is a single-sequence figure: bandwidth / bytes per token. Each decode
+    # repetition is paired with the bandwidth sampled around it; the fraction is their mean.
+    bpt = single["bytes_per_token"]
+    bw = single["mem_bandwidth_samples_gbs"]
+    assert len(bw) == 2 and all(b > 0 for b in bw)
+    assert abs(single["mem_bandwidth_gbs"] - sum(bw) / 2) <= 1e-9 * single["mem_bandwidth_gbs"]
+    expected = single["mem_bandwidth_gbs"] * 1e9 / bpt
     assert abs(single["roofline_ts"] - expected) <= 1e-6 * expected
-    assert abs(single["roofline_fraction"] - single["avg_ts"] / expected) <= 1e-9 + 1e-6 * single["roofline_fraction"]
-    assert "roofline_ts" not in multi
+    paired = sum(t / (b * 1e9 / bpt) for t, b in zip(single["samples_ts"], bw)) / 2
+    assert abs(single["roofline_fraction"] - paired) <= 1e-9 + 1e-6 * paired
+    # And against the best bandwidth of the run, measured before the tests.
+    best = single["mem_bandwidth_best_gbs"] * 1e9 / bpt
+    assert abs(single["roofline_best_ts"] - best) <= 1e-6 * best
+    assert abs(single["roofline_fraction_best_bw"] - single["avg_ts"] / best) <= 1e-9 + 1e-6 * single["avg_ts"] / best
+    assert "roofline_ts" not in multi and "roofline_fraction" not in multi
 
 
 def test_markdown_table_like_llama_bench(engine, smollm_path):
@@ -39,7 +49,7 @@ def test_markdown_table_like_llama_bench(engine, smollm_path):
     assert proc.returncode == 0, proc.stderr
     lines = [l for l in proc.stdout.splitlines() if l.startswith("|")]
     assert lines[0].startswith("| model | size | params |") and "| t/s |" in lines[0]
-    assert "of roofline" in lines[0]
+    assert "of roofline" in lines[0] and "of best-bw roofline" in lines[0]
     body = lines[2:]
     assert len(body) == 2, proc.stdout
     assert "| pp8 |" in body[0] and "| tg2 x2 |" in body[1]
