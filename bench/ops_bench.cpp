@@ -108,7 +108,7 @@ void BM_MatmulCached(benchmark::State& state) {
 }
 void CachedArgs(benchmark::internal::Benchmark* b) {
   for (int ti = 3; ti <= 10; ++ti) b->Args({ti, 0});
-  for (int ti : {3, 4, 5}) b->Args({ti, 1});
+  for (int ti : {3, 4, 5, 6, 7}) b->Args({ti, 1});
 }
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,

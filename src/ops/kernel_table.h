@@ -34,14 +34,15 @@ struct KernelTable {
   void (*gelu_mul)(const float* g, const float* u, float* out, int64_t n);
   void (*attend)(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
                  float scale, float softcap, float* scores, float* out);
-  // Weights in the X4 layout (ops/pack_x4.h): [0] Q4_0, [1] Q4_1, [2] Q8_0; same contract as
-  // gemv, with w the start of the packed matrix. x4_native: a dedicated kernel (otherwise rows
-  // are unpacked).
-  GemvFn gemv_x4[3];
+  // Weights in the X4 layout (ops/pack_x4.h), indexed by X4Slot; same contract as gemv, with
+  // w the start of the packed matrix. x4_native: a dedicated kernel (otherwise rows are
+  // unpacked).
+  GemvFn gemv_x4[5];
   bool x4_native;
 };
 
 enum KernelSlot { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K };
+enum X4Slot { kX4SlotQ4_0, kX4SlotQ4_1, kX4SlotQ8_0, kX4SlotQ5_0, kX4SlotQ5_1 };
 
 const KernelTable& active_kernels();
 

@@ -61,15 +61,20 @@ const KernelTable* GetTable() {
 #if HWY_TARGET == HWY_SCALAR
       {&GemvX4Unpacked<ScalarKern<io::TensorType::Q4_0, BlockQ8_A>, io::TensorType::Q4_0>,
        &GemvX4Unpacked<ScalarKern<io::TensorType::Q4_1, BlockQ8_A>, io::TensorType::Q4_1>,
-       &GemvX4Unpacked<ScalarKern<io::TensorType::Q8_0, BlockQ8_A>, io::TensorType::Q8_0>},
+       &GemvX4Unpacked<ScalarKern<io::TensorType::Q8_0, BlockQ8_A>, io::TensorType::Q8_0>,
+       &GemvX4Unpacked<ScalarKern<io::TensorType::Q5_0, BlockQ8_A>, io::TensorType::Q5_0>,
+       &GemvX4Unpacked<ScalarKern<io::TensorType::Q5_1, BlockQ8_A>, io::TensorType::Q5_1>},
       false,
 #elif EDGELLM_X86_256
-      {&GemvX4Native<kX4Q4_0>, &GemvX4Native<kX4Q4_1>, &GemvX4Native<kX4Q8_0>},
+      {&GemvX4Native<kX4Q4_0>, &GemvX4Native<kX4Q4_1>, &GemvX4Native<kX4Q8_0>, &GemvX4Native<kX4Q5_0>,
+       &GemvX4Native<kX4Q5_1>},
       true,
 #else
       {&GemvX4Unpacked<LegacyKern<FmtQ4_0>, io::TensorType::Q4_0>,
        &GemvX4Unpacked<LegacyKern<FmtQ4_1>, io::TensorType::Q4_1>,
-       &GemvX4Unpacked<LegacyKern<FmtQ8_0>, io::TensorType::Q8_0>},
+       &GemvX4Unpacked<LegacyKern<FmtQ8_0>, io::TensorType::Q8_0>,
+       &GemvX4Unpacked<LegacyKern<FmtQ5_0>, io::TensorType::Q5_0>,
+       &GemvX4Unpacked<LegacyKern<FmtQ5_1>, io::TensorType::Q5_1>},
       false,
 #endif
   };

@@ -1,4 +1,4 @@
-// Kernels for weights in the X4 layout (ops/pack_x4.h): Q4_0, Q4_1 and Q8_0, four rows
+// Kernels for weights in the X4 layout (ops/pack_x4.h): Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, four rows
 // interleaved per block. One copy per Highway target (included via foreach_target). On x86 with 256-bit
 // integer vectors (AVX2, AVX3) a native kernel; elsewhere each group of four rows is unpacked
 // to GGUF rows and run through the target's row kernels (correct, not fast: repacking is only
@@ -53,20 +53,25 @@ HWY_INLINE void ExpandX4(const BlockQ8_A* a, int64_t nb, __m256i* e) {
 }
 
 // Formats with an X4 kernel, as template arguments.
-enum X4Fmt { kX4Q4_0, kX4Q4_1, kX4Q8_0 };
+enum X4Fmt { kX4Q4_0, kX4Q4_1, kX4Q8_0, kX4Q5_0, kX4Q5_1 };
 
 // One group (4 rows) x T tokens: out[4 t + r]. Per block and token, the integer products land
 // in int32 lanes [r0 r1 r2 r3 r0 r1 r2 r3], then one convert and one FMA with the four rows'
-// scales. 4-bit: 4 maddubs summed as int16 (at most 4 * 2 * 15 * 127 < 32767) and one madd;
-// the offset (Q4_0: -8 d, Q4_1: m) times the activation sum goes to a separate 4-lane FMA.
+// scales. 4/5-bit: 4 maddubs summed as int16 (at most 4 * 2 * 31 * 128 = 31744 < 32767) and
+// one madd; the offset (Q4_0: -8 d, Q5_0: -16 d, Q4_1/Q5_1: m) times the activation sum goes
+// to a separate 4-lane FMA. Q5: the fifth bits (16 bytes, pack_x4.h) are broadcast to both
+// 128-bit halves, the upper half's low nibbles moved up (one variable shift), after which
+// bit 4 + k of every byte is the fifth bit of nibble vector k: one shift, and, or per vector.
 // Q8_0: |w| x (a * sign w) per maddubs (pair sums up to 2 * 128 * 127 fit int16 only singly,
 // so each is widened by its own madd). The same operations in the same order for every T, so a
 // token's result does not depend on its batch.
 template <int kFmt, int T>
 HWY_INLINE void TileX4(const uint8_t* p, int64_t nb, const __m256i* const* e, const BlockQ8_A* const* a, float* out,
                        int64_t pf) {
-  constexpr bool kQ8 = kFmt == kX4Q8_0, kOff = !kQ8;
-  constexpr int64_t kHB = kFmt == kX4Q4_1 ? 16 : 8, kBB = kHB + (kQ8 ? 128 : 64);
+  constexpr bool kQ8 = kFmt == kX4Q8_0, kOff = !kQ8, kQ5 = kFmt == kX4Q5_0 || kFmt == kX4Q5_1;
+  constexpr bool kM = kFmt == kX4Q4_1 || kFmt == kX4Q5_1;
+  // Scales, then for Q5 the fifth bits, then the quants.
+  constexpr int64_t kHB = (kM ? 16 : 8) + (kQ5 ? 16 : 0), kBB = kHB + (kQ8 ? 128 : 64);
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   __m256 acc[T];
   __m128 off[T];
@@ -77,8 +82,9 @@ HWY_INLINE void TileX4(const uint8_t* p, int64_t nb, const __m256i* const* e, co
       for (int64_t o = 0; o < kBB; o += 64) _mm_prefetch(reinterpret_cast<const char*>(b + pf + o), _MM_HINT_T0);
     const __m128 d4 = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)));
     __m128 c4 = _mm_setzero_ps();
-    if constexpr (kFmt == kX4Q4_1) c4 = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8)));
+    if constexpr (kM) c4 = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8)));
     if constexpr (kFmt == kX4Q4_0) c4 = _mm_mul_ps(d4, _mm_set1_ps(-8.f));
+    if constexpr (kFmt == kX4Q5_0) c4 = _mm_mul_ps(d4, _mm_set1_ps(-16.f));
     const __m256 d8 = _mm256_insertf128_ps(_mm256_castps128_ps256(d4), d4, 1);
     // q[k] pairs with e[k] (see ExpandX4); for Q8_0 also the signs of the weights.
     __m256i q[4], sgn[4];
@@ -92,6 +98,16 @@ HWY_INLINE void TileX4(const uint8_t* p, int64_t nb, const __m256i* const* e, co
       const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHB + 32));
       q[0] = _mm256_and_si256(v0, low), q[1] = _mm256_and_si256(_mm256_srli_epi16(v0, 4), low);
       q[2] = _mm256_and_si256(v1, low), q[3] = _mm256_and_si256(_mm256_srli_epi16(v1, 4), low);
+      if constexpr (kQ5) {
+        const __m256i h = _mm256_sllv_epi64(
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kHB - 16))),
+            _mm256_set_epi64x(4, 4, 0, 0));
+        const __m256i bit4 = _mm256_set1_epi8(0x10);
+        q[0] = _mm256_or_si256(q[0], _mm256_and_si256(h, bit4));
+        q[1] = _mm256_or_si256(q[1], _mm256_and_si256(_mm256_srli_epi16(h, 1), bit4));
+        q[2] = _mm256_or_si256(q[2], _mm256_and_si256(_mm256_srli_epi16(h, 2), bit4));
+        q[3] = _mm256_or_si256(q[3], _mm256_and_si256(_mm256_srli_epi16(h, 3), bit4));
+      }
     }
     for (int t = 0; t < T; ++t) {
       const __m256i* et = e[t] + 4 * ib;

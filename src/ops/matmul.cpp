@@ -34,6 +34,16 @@ int slot_of(TensorType t) {
   }
 }
 
+int x4_slot_of(TensorType t) {
+  switch (t) {
+    case TensorType::Q4_0: return kX4SlotQ4_0;
+    case TensorType::Q4_1: return kX4SlotQ4_1;
+    case TensorType::Q5_0: return kX4SlotQ5_0;
+    case TensorType::Q5_1: return kX4SlotQ5_1;
+    default: return kX4SlotQ8_0;  // matmul_multi checks x4::packable first
+  }
+}
+
 std::atomic<bool> g_exact{[] {
   const char* e = std::getenv("EDGELLM_EXACT");
   return e && *e && std::string(e) != "0";
@@ -141,7 +151,7 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
       throw InvalidArgument("matmul: row_stride " + std::to_string(W.row_stride) + " is smaller than a " +
                             std::string(io::type_name(W.type)) + " row of " + std::to_string(W.n_in) + " elements");
     if (W.layout == Layout::X4 && (!x4::packable(W.type) || W.row_stride != io::row_bytes(W.type, W.n_in)))
-      throw InvalidArgument("matmul: X4 layout needs Q4_0/Q4_1/Q8_0 with contiguous rows, not " +
+      throw InvalidArgument("matmul: X4 layout needs Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 with contiguous rows, not " +
                             std::string(io::type_name(W.type)));
     need_a |= act_kind(W.type) == ActKind::Q8_A;
     need_k |= act_kind(W.type) == ActKind::Q8_KA;
@@ -212,9 +222,7 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
         exact_gemv(W, r0, r1, x, n_tokens, ys[m]);
         continue;
       }
-      const GemvFn fn =
-          W.layout == Layout::X4 ? K.gemv_x4[W.type == TensorType::Q4_0 ? 0 : W.type == TensorType::Q4_1 ? 1 : 2]
-                                 : K.gemv[slot_of(W.type)];
+      const GemvFn fn = W.layout == Layout::X4 ? K.gemv_x4[x4_slot_of(W.type)] : K.gemv[slot_of(W.type)];
       fn(static_cast<const uint8_t*>(W.data), W.row_stride, n_in, r0, r1, act, act_stride, n_tokens, ys[m], W.n_out);
     }
   };

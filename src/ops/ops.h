@@ -17,7 +17,7 @@ using io::TensorType;
 // How a matrix's rows are laid out in memory.
 enum class Layout : uint8_t {
   Rows,  // as GGUF stores them: row r at data + r * row_stride
-  X4,    // Q4_0/Q4_1/Q8_0 repacked four rows per group (ops/pack_x4.h); group g at data + 4 g row_stride
+  X4,    // Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 repacked four rows per group (ops/pack_x4.h); group g at data + 4 g row_stride
 };
 
 // A weight matrix as stored by GGUF: n_out rows of n_in elements each (ggml ne0 = n_in,
@@ -33,7 +33,7 @@ struct MatrixView {
 };
 
 // Whether the active kernels read a matrix of type t faster after repack_x4 (true for Q4_0,
-// Q4_1 and Q8_0 on AVX2/AVX-512). EDGELLM_REPACK=0 in the environment turns repacking off.
+// Q4_1, Q5_0, Q5_1 and Q8_0 on AVX2/AVX-512). EDGELLM_REPACK=0 in the environment turns repacking off.
 bool repack_preferred(TensorType t);
 // W (row-major) repacked into the X4 layout in `storage` (resized); returns the view of it.
 MatrixView repack_x4(const MatrixView& W, std::vector<uint8_t>& storage);

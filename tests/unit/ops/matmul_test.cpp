@@ -92,7 +92,9 @@ TEST_P(Matmul, MatchesReferenceAllIsasShapesThreads) {
   const int64_t n_outs[] = {1, 5, 17, 67};
   uint32_t seed = 1;
   std::vector<Layout> layouts = {Layout::Rows};
-  if (t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q8_0) layouts.push_back(Layout::X4);
+  if (t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q5_0 || t == TensorType::Q5_1 ||
+      t == TensorType::Q8_0)
+    layouts.push_back(Layout::X4);
   for (const std::string& isa : available_isas()) {
     ASSERT_TRUE(force_isa(isa)) << isa;
     for (Layout layout : layouts)
@@ -160,7 +162,7 @@ TEST(MatmulMulti, EqualsSeparateMatmuls) {
 // through the repacked matrix equals the row-major one to rounding.
 TEST(RepackX4, RowsRoundTripAndProductMatches) {
   IsaGuard guard;
-  for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q8_0}) {
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0}) {
     for (int64_t n_out : {1, 3, 4, 6, 67}) {
       const int64_t n_in = 96;
       const size_t rb = io::row_bytes(t, n_in);
@@ -190,7 +192,7 @@ TEST(RepackX4, RowsRoundTripAndProductMatches) {
     }
   }
   std::vector<uint8_t> w(io::row_bytes(TensorType::Q8_0, 32) * 4), packed;
-  EXPECT_THROW(repack_x4({TensorType::Q5_0, w.data(), 32, 4, 22}, packed), Error);  // no X4 layout
+  EXPECT_THROW(repack_x4({TensorType::Q4_K, w.data(), 256, 1, 144}, packed), Error);  // no X4 layout
   EXPECT_THROW(repack_x4({TensorType::Q4_0, w.data(), 32, 2, 40}, packed), Error);  // padded rows
 }
 
