@@ -1,6 +1,6 @@
 #pragma once
 // Views of a model's weights. Matrices stay in the mmap'ed file (zero copy) unless the active
-// kernels read a repacked layout faster (Q4_0/Q4_1 on AVX2/AVX-512: ops::repack_x4); small
+// kernels read a repacked layout faster (Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 on AVX2/AVX-512: ops::repack_x4); small
 // vectors (norms, biases) are converted to fp32 once at load.
 #include <memory>
 #include <vector>
