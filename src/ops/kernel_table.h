@@ -26,6 +26,8 @@ struct KernelTable {
   void (*quantize_q8ka)(const float* x, int64_t n, BlockQ8_KA* out);
   void (*rmsnorm)(const float* x, const float* w, float* out, int64_t n, float eps);
   void (*softmax)(float* x, int64_t n);
+  float (*max_checked)(const float* x, int64_t n, int64_t* first_bad);
+  void (*exp_sums)(const float* x, int64_t n, double shift, double scale, float floor, double* sum_e, double* sum_ed);
   float (*dot)(const float* a, const float* b, int64_t n);
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   void (*add)(const float* a, const float* b, float* out, int64_t n);

@@ -51,6 +51,8 @@ const KernelTable* GetTable() {
       &QuantizeQ8KA,
       &RmsNorm,
       &Softmax,
+      &MaxChecked,
+      &ExpSums,
       &DotF32,
       &AxpyF32,
       &AddF32,

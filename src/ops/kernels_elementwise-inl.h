@@ -105,6 +105,65 @@ void SiluMul(const float* g, const float* u, float* out, int64_t n) {
   });
 }
 
+// Max of x[0..n) and the index of its first NaN or +inf (-1 when none): a sampler's one pass
+// of input checks over the vocabulary.
+float MaxChecked(const float* x, int64_t n, int64_t* first_bad) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto inf = hn::Set(d, INFINITY);
+  auto vmax = hn::Set(d, -INFINITY);
+  bool any_bad = false;
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::LoadU(d, x + i);
+    vmax = hn::Max(vmax, v);
+    any_bad |= !hn::AllTrue(d, hn::Lt(v, inf));  // NaN compares false; +inf is not < inf
+  }
+  float mx = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  for (; i < n; ++i) {
+    if (!(x[i] < INFINITY)) any_bad = true;
+    mx = x[i] > mx ? x[i] : mx;
+  }
+  *first_bad = -1;
+  if (any_bad)
+    for (int64_t j = 0; j < n; ++j)
+      if (!(x[j] < INFINITY)) {
+        *first_bad = j;
+        break;
+      }
+  return mx;
+}
+
+// Over i with x[i] >= floor: sum_e += e_i and sum_ed += e_i * (x[i] - shift), with
+// e_i = exp((x[i] - shift) * scale), all in double lanes: a sampler draws against this sum and
+// walks the same weights one by one in double, so both must agree far below one token's share.
+void ExpSums(const float* x, int64_t n, double shift, double scale, float floor, double* sum_e, double* sum_ed) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
+  const auto vshift = hn::Set(dd, shift), vscale = hn::Set(dd, scale);
+  const auto vfloor = hn::Set(dd, static_cast<double>(floor));
+  auto ae = hn::Zero(dd), aed = hn::Zero(dd);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto v = hn::PromoteTo(dd, hn::LoadU(df, x + i));
+    const auto keep = hn::Ge(v, vfloor);
+    const auto dx = hn::IfThenElseZero(keep, hn::Sub(v, vshift));
+    const auto e = hn::IfThenElseZero(keep, hn::Exp(dd, hn::Mul(dx, vscale)));
+    ae = hn::Add(ae, e);
+    aed = hn::MulAdd(e, dx, aed);
+  }
+  double se = hn::GetLane(hn::SumOfLanes(dd, ae)), sed = hn::GetLane(hn::SumOfLanes(dd, aed));
+  for (; i < n; ++i)
+    if (x[i] >= floor) {
+      const double dx = static_cast<double>(x[i]) - shift, e = std::exp(dx * scale);
+      se += e;
+      sed += e * dx;
+    }
+  *sum_e += se;
+  if (sum_ed) *sum_ed += sed;
+}
+
 void GeluMul(const float* g, const float* u, float* out, int64_t n) {
   const hn::ScalableTag<float> d;
   const auto half = hn::Set(d, 0.5f), one = hn::Set(d, 1.f);

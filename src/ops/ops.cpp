@@ -41,6 +41,13 @@ void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps) {
 void softmax(float* x, int64_t n) {
   if (n > 0) active_kernels().softmax(x, n);
 }
+float max_checked(const float* x, int64_t n, int64_t* first_bad) {
+  if (n < 1) throw InvalidArgument("max_checked: need n >= 1");
+  return active_kernels().max_checked(x, n, first_bad);
+}
+void exp_sums(const float* x, int64_t n, double shift, double scale, float floor, double* sum_e, double* sum_ed) {
+  if (n > 0) active_kernels().exp_sums(x, n, shift, scale, floor, sum_e, sum_ed);
+}
 float dot_f32(const float* a, const float* b, int64_t n) { return n > 0 ? active_kernels().dot(a, b, n) : 0.f; }
 void axpy_f32(float a, const float* x, float* y, int64_t n) {
   if (n > 0) active_kernels().axpy(a, x, y, n);

@@ -66,6 +66,12 @@ bool exact_activations();
 // out = x / rms(x) * w ; w may be null (no scale). In-place allowed.
 void rmsnorm(const float* x, const float* w, float* out, int64_t n, float eps);
 void softmax(float* x, int64_t n);
+// Max of x[0..n) (n >= 1); *first_bad = index of the first NaN or +inf, or -1.
+float max_checked(const float* x, int64_t n, int64_t* first_bad);
+// Over the i with x[i] >= floor (pass a finite floor to skip -inf): adds sum of
+// e_i = exp((x[i] - shift) * scale) to *sum_e and of e_i * (x[i] - shift) to *sum_ed (if not
+// null). Vector exp in double lanes: for softmax normalisers and entropies over a vocabulary.
+void exp_sums(const float* x, int64_t n, double shift, double scale, float floor, double* sum_e, double* sum_ed);
 float dot_f32(const float* a, const float* b, int64_t n);
 void axpy_f32(float a, const float* x, float* y, int64_t n);  // y += a*x
 void add_f32(const float* a, const float* b, float* out, int64_t n);

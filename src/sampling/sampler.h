@@ -51,6 +51,8 @@ class Sampler {
   std::vector<int32_t> history_;
   float last_logprob_ = 0.0f;
   float last_entropy_ = 0.0f;
+  // Draw with no top-k/top-p/min-p truncation (see sampler.cpp).
+  int32_t draw_untruncated(const float* logits, float max_l, double thr);
   std::vector<Cand> scratch_;  // reused candidate buffer (avoids a 262k allocation per token)
 };
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "ops/ops.h"
@@ -65,6 +66,49 @@ TEST(Elementwise, Softmax) {
       for (float v : x) mx = std::max(mx, double(v));
       for (float v : x) sum += std::exp(v - mx);
       for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(b.p()[i], std::exp(x[i] - mx) / sum, 2e-6) << isa << " n=" << n;
+    }
+  });
+}
+
+// The sampler's vocabulary passes: max with NaN/+inf detection, and exp sums over a floor.
+TEST(Elementwise, MaxCheckedAndExpSums) {
+  for_each_isa([](const std::string& isa) {
+    for (int64_t n : kLens) {
+      auto x = random_floats(n, 5 + n, -30, 30);
+      if (n > 2) x[n / 2] = -INFINITY;  // masked logits: never counted
+      Buf b(x, n % 3);
+      int64_t bad = 7;
+      const float mx = max_checked(b.p(), n, &bad);
+      EXPECT_EQ(bad, -1) << isa;
+      double ref_mx = -INFINITY;
+      for (float v : x) ref_mx = std::max(ref_mx, double(v));
+      ASSERT_EQ(mx, ref_mx) << isa << " n=" << n;
+      for (const float floor : {std::numeric_limits<float>::lowest(), -5.0f, 29.0f}) {
+        for (const double scale : {1.0, 1.0 / 0.7}) {
+          double se = 0.5, sed = 0.25;  // sums are added to what is there
+          exp_sums(b.p(), n, mx, scale, floor, &se, &sed);
+          double re = 0.5, red = 0.25;
+          for (float v : x)
+            if (v >= floor) {
+              const double dx = double(v) - mx, e = std::exp(dx * scale);
+              re += e, red += e * dx;
+            }
+          ASSERT_NEAR(se, re, 1e-13 * std::fabs(re)) << isa << " n=" << n << " floor=" << floor;
+          ASSERT_NEAR(sed, red, 1e-12 * (1 + std::fabs(red))) << isa << " n=" << n << " floor=" << floor;
+          double only = 0;
+          exp_sums(b.p(), n, mx, scale, floor, &only, nullptr);
+          ASSERT_NEAR(only, re - 0.5, 1e-13 * std::fabs(re)) << isa;
+        }
+      }
+      // The first NaN or +inf is found wherever it sits, tails included.
+      for (const float poison : {NAN, INFINITY}) {
+        auto y = x;
+        y[n - 1] = poison;
+        if (n > 4) y[n - 3] = poison;
+        Buf c(y, 1);
+        max_checked(c.p(), n, &bad);
+        EXPECT_EQ(bad, n > 4 ? n - 3 : n - 1) << isa << " n=" << n;
+      }
     }
   });
 }

@@ -216,6 +216,30 @@ TEST(Sampler, DrawMatchesDocumentedAlgorithmExactly) {
   }
 }
 
+// Without truncation the draw first walks only tokens within e^-12 of the best weight and adds
+// the rest when the draw reaches past them. Here ~43% of the mass sits in 199,999 tokens at
+// -12.5 (below that cut, above the e^-40 one) and a few at -41 (never candidates), so both
+// stages and the canonical order across them are exercised against the reference draw.
+TEST(Sampler, UntruncatedDrawReachingTheTailMatchesReference) {
+  std::vector<float> logits(200000, -12.5f);
+  logits[123] = 0.0f;
+  for (int i = 0; i < 100; ++i) logits[1000 + 37 * i] = -41.0f;
+  logits[5] = kNegInf;
+  SamplingParams p = plain(1.0f);
+  p.seed = 9;
+  Sampler s(p, static_cast<int32_t>(logits.size()));
+  std::mt19937_64 rng(9);
+  const auto dist = reference_dist(logits, p);
+  int tail = 0;
+  for (int i = 0; i < 60; ++i) {
+    std::vector<float> l = logits;
+    const int got = s.sample(l.data());
+    ASSERT_EQ(got, reference_draw(rng, dist)) << "draw " << i;
+    tail += got != 123;
+  }
+  EXPECT_GT(tail, 10);  // the second stage was reached
+}
+
 TEST(Sampler, SameSeedSameSequenceDifferentSeedsDiffer) {
   SamplingParams p = plain(1.0f);
   auto run = [&](uint64_t seed) {
