@@ -112,7 +112,8 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=50, help="requests per client")
     ap.add_argument("--max-tokens", type=int, default=16)
-    ap.add_argument("--single", type=int, default=5, help="requests in the single-stream baseline")
+    ap.add_argument("--single", type=int, default=20,
+                    help="requests in the single-stream baseline, run once before and once after the load")
     ap.add_argument("--api-key", default=None)
     ap.add_argument("--time-budget", type=float, default=3600, help="seconds before clients stop early")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
@@ -130,16 +131,21 @@ def main() -> int:
     conn.close()
     deadline = time.monotonic() + a.time_budget
 
-    single, s_err, s_wall = run_clients(host, port, model, 1, a.single, a.max_tokens, a.api_key, deadline)
+    # The single-stream baseline runs before and after the load and the two are pooled, so a
+    # change in what the shared machine gives us during the run moves both sides of the ratio.
+    before, s_err, wall_before = run_clients(host, port, model, 1, a.single, a.max_tokens, a.api_key, deadline)
+    res, errors, wall = run_clients(host, port, model, a.clients, a.requests, a.max_tokens, a.api_key, deadline)
+    after, s_err2, wall_after = run_clients(host, port, model, 1, a.single, a.max_tokens, a.api_key, deadline)
+    single, s_wall = before + after, wall_before + wall_after
     s_tok = sum(r["tokens"] for r in single)
     s_dec = sum(r["decode_s"] for r in single)
     single_tps = s_tok / s_dec if s_dec > 0 else float("nan")
     # Same definition as the aggregate (tokens / wall time, prefill and HTTP included): with
     # short answers the decode-only rate above is inflated by tokens that arrive together.
     single_e2e = s_tok / s_wall if s_wall > 0 else float("nan")
-
-    res, errors, wall = run_clients(host, port, model, a.clients, a.requests, a.max_tokens, a.api_key, deadline)
-    errors += s_err
+    e2e_before = sum(r["tokens"] for r in before) / wall_before if wall_before > 0 else float("nan")
+    e2e_after = sum(r["tokens"] for r in after) / wall_after if wall_after > 0 else float("nan")
+    errors += s_err + s_err2
     tokens = sum(r["tokens"] for r in res)
     ttft = [r["ttft"] for r in res]
     agg_tps = tokens / wall if wall > 0 else float("nan")
@@ -149,6 +155,7 @@ def main() -> int:
         "aggregate_tok_s": agg_tps, "single_stream_decode_tok_s": single_tps,
         "speedup_vs_single": agg_tps / single_tps if single_tps == single_tps and single_tps > 0 else None,
         "single_stream_end_to_end_tok_s": single_e2e,
+        "single_stream_end_to_end_before_after_tok_s": [e2e_before, e2e_after],
         "speedup_vs_single_end_to_end": agg_tps / single_e2e if single_e2e == single_e2e and single_e2e > 0 else None,
         "ttft_p50_ms": pct(ttft, 50) * 1e3, "ttft_p99_ms": pct(ttft, 99) * 1e3,
         "latency_p50_ms": pct([r["total"] for r in res], 50) * 1e3,
@@ -161,7 +168,8 @@ def main() -> int:
     print(f"  single stream       {single_tps:8.1f} tok/s (decode rate of one request alone)")
     if figures["speedup_vs_single"]:
         print(f"  speedup             {figures['speedup_vs_single']:8.2f} x")
-    print(f"  single end to end   {single_e2e:8.1f} tok/s (one client, tokens / wall time, as the aggregate)")
+    print(f"  single end to end   {single_e2e:8.1f} tok/s (one client, tokens / wall time, as the aggregate;"
+          f" {e2e_before:.1f} before the load, {e2e_after:.1f} after)")
     if figures["speedup_vs_single_end_to_end"]:
         print(f"  speedup end to end  {figures['speedup_vs_single_end_to_end']:8.2f} x")
     print(f"  time to first token p50 {figures['ttft_p50_ms']:.0f} ms, p99 {figures['ttft_p99_ms']:.0f} ms")
