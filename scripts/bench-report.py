@@ -18,7 +18,8 @@ PEERS = {  # quant: {threads: (pp512 tok/s, tg128 tok/s)}
 ORDER = ["Q4_1", "Q4_0", "Q8_0", "Q4_K_M"]
 
 
-def main(folder: str) -> None:
+def table(folder: str) -> str:
+    """One markdown table (and its ISA) for the JSON files of one instruction set."""
     rows = []
     isa = "?"
     for q in ORDER:
@@ -28,17 +29,10 @@ def main(folder: str) -> None:
         for r in json.loads(p.read_text()):
             isa = r["isa"]
             rows.append((q, r))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print("# Benchmarks\n")
-    print("SmolLM2-135M-Instruct (the default model) in four weight formats, made from the shipped Q4_1 file "
-          "with `edgellm quantize`. Regenerate with `scripts/bench-all` (one run measures everything, "
-          "including the memory bandwidth, so ratios are comparable; absolute figures drift between "
-          "machines and days).\n")
-    print(f"Commit {commit}, {platform.machine()}, {os.cpu_count()} CPUs, kernels: {isa}. "
-          "llama.cpp figures: build 4748 on the same machine kind (`../shared/peers.md`).\n")
-    print("| format | size MiB | threads | pp512 t/s | llama.cpp pp512 | ratio | tg128 t/s | llama.cpp tg128 | ratio "
-          "| mem GB/s (paired) | roofline t/s | edgellm % of roofline | best GB/s | % of best-bw roofline |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out = [f"### Kernels: {isa}\n",
+           "| format | size MiB | threads | pp512 t/s | llama.cpp pp512 | ratio | tg128 t/s | llama.cpp tg128 | ratio "
+           "| mem GB/s (paired) | roofline t/s | edgellm % of roofline | best GB/s | % of best-bw roofline |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     by = {}
     for q, r in rows:
         key = (q, r["n_threads"])
@@ -46,16 +40,33 @@ def main(folder: str) -> None:
     for (q, t), d in by.items():
         pp, tg = d.get("pp"), d.get("tg")
         peer = PEERS.get(q, {}).get(t)
+
         def cell(r):
             return f"{r['avg_ts']:.1f} ± {r['stddev_ts']:.1f}" if r else ""
+
         def ratio(r, i):
             return f"{r['avg_ts'] / peer[i]:.2f}x" if r and peer else ""
         size = (pp or tg)["model_size"] / 2**20
-        print(f"| {q} | {size:.1f} | {t} | {cell(pp)} | {peer[0] if peer else ''} | {ratio(pp, 0)} | {cell(tg)} | "
-              f"{peer[1] if peer else ''} | {ratio(tg, 1)} | {tg['mem_bandwidth_gbs']:.1f} | "
-              f"{tg['roofline_ts']:.0f} | {100 * tg['roofline_fraction']:.0f}% | "
-              f"{tg['mem_bandwidth_best_gbs']:.1f} | {100 * tg['roofline_fraction_best_bw']:.0f}% |")
-    print("\nRoofline = measured read bandwidth / weight bytes read per token. Each decode repetition is "
+        out.append(f"| {q} | {size:.1f} | {t} | {cell(pp)} | {peer[0] if peer else ''} | {ratio(pp, 0)} | {cell(tg)} | "
+                   f"{peer[1] if peer else ''} | {ratio(tg, 1)} | {tg['mem_bandwidth_gbs']:.1f} | "
+                   f"{tg['roofline_ts']:.0f} | {100 * tg['roofline_fraction']:.0f}% | "
+                   f"{tg['mem_bandwidth_best_gbs']:.1f} | {100 * tg['roofline_fraction_best_bw']:.0f}% |")
+    return "\n".join(out) + "\n"
+
+
+def main(folders: list[str]) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print("# Benchmarks\n")
+    print("SmolLM2-135M-Instruct (the default model) in four weight formats, made from the shipped Q4_1 file "
+          "with `edgellm quantize`. Regenerate with `scripts/bench-all` (one run measures everything, "
+          "including the memory bandwidth, so ratios are comparable; absolute figures drift between "
+          "machines and days). The first table uses the AVX2 kernels, the instruction set of the machine "
+          "llama.cpp was measured on; a second one, when present, the best this CPU has.\n")
+    print(f"Commit {commit}, {platform.machine()}, {os.cpu_count()} CPUs. "
+          "llama.cpp figures: build 4748 on the same machine kind (`../shared/peers.md`).\n")
+    for folder in folders:
+        print(table(folder))
+    print("Roofline = measured read bandwidth / weight bytes read per token. Each decode repetition is "
           "paired with read-bandwidth samples taken just before and after it (`mem GB/s (paired)` is their "
           "mean; `% of roofline` the mean of the per-repetition fractions), because on a shared VM the "
           "bandwidth other tenants leave changes within seconds. `% of best-bw roofline` divides by the best "
@@ -64,4 +75,4 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])

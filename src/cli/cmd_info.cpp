@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "ops/ops.h"
 #include "cli/common.h"
 
 namespace edgellm::cli {
@@ -51,9 +52,19 @@ void info(const std::string& model, bool tensors) {
 Registrar reg("info", "Show a GGUF file's metadata and tensors", [](CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto no_tensors = std::make_shared<bool>(false);
+  auto isa = std::make_shared<bool>(false);
   app.add_option("-m,--model,file", *model, "GGUF file");
   app.add_flag("--no-tensors", *no_tensors, "Metadata only");
-  app.callback([model, no_tensors] { info(*model, !*no_tensors); });
+  app.add_flag("--isa", *isa, "Print the instruction set in use, then all this CPU can use, and exit");
+  app.callback([model, no_tensors, isa] {
+    if (*isa) {
+      std::printf("%s\n", ops::active_isa().c_str());
+      for (const std::string& name : ops::available_isas()) std::printf("%s ", name.c_str());
+      std::printf("\n");
+      return;
+    }
+    info(*model, !*no_tensors);
+  });
 });
 
 }  // namespace

@@ -61,3 +61,17 @@ def test_bad_flags_are_clean_errors(engine, smollm_path):
         proc = bench(engine, "-m", smollm_path, "-n", "1", *args)
         assert proc.returncode == 1, (args, proc.returncode, proc.stderr)
         assert proc.stderr.startswith("error: ") and needle in proc.stderr, (args, proc.stderr)
+
+
+def test_info_isa_names_the_kernels_in_use(engine):
+    """`info --isa`: the instruction set in use, then every one this CPU can use (bench-all
+    reads it to add a native-ISA table when that is not AVX2)."""
+    env = dict(os.environ)
+    env.pop("EDGELLM_ISA", None)
+    proc = subprocess.run([engine.path, "info", "--isa"], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    active, available = proc.stdout.splitlines()[:2]
+    assert active in available.split() and "scalar" in available.split()
+    env["EDGELLM_ISA"] = "scalar"
+    forced = subprocess.run([engine.path, "info", "--isa"], capture_output=True, text=True, timeout=60, env=env)
+    assert forced.stdout.splitlines()[0] == "scalar"
