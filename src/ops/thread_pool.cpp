@@ -116,27 +116,15 @@ constexpr uint64_t pack_range(int64_t front, int64_t back) {
 }
 }  // namespace
 
-bool ThreadPool::claim_front(int share, int64_t& chunk) {
+bool ThreadPool::claim(int share, bool from_back, int64_t& chunk) {
   std::atomic<uint64_t>& r = shares_[share].range;
   uint64_t v = r.load(std::memory_order_relaxed);
   for (;;) {
     const int64_t front = static_cast<int64_t>(v >> 32), back = static_cast<int64_t>(v & 0xffffffffu);
     if (front >= back) return false;
-    if (r.compare_exchange_weak(v, pack_range(front + 1, back), std::memory_order_acq_rel)) {
-      chunk = front;
-      return true;
-    }
-  }
-}
-
-bool ThreadPool::claim_back(int share, int64_t& chunk) {
-  std::atomic<uint64_t>& r = shares_[share].range;
-  uint64_t v = r.load(std::memory_order_relaxed);
-  for (;;) {
-    const int64_t front = static_cast<int64_t>(v >> 32), back = static_cast<int64_t>(v & 0xffffffffu);
-    if (front >= back) return false;
-    if (r.compare_exchange_weak(v, pack_range(front, back - 1), std::memory_order_acq_rel)) {
-      chunk = back - 1;
+    const uint64_t next = from_back ? pack_range(front, back - 1) : pack_range(front + 1, back);
+    if (r.compare_exchange_weak(v, next, std::memory_order_acq_rel)) {
+      chunk = from_back ? back - 1 : front;
       return true;
     }
   }
@@ -145,11 +133,11 @@ bool ThreadPool::claim_back(int share, int64_t& chunk) {
 void ThreadPool::claim_chunks(int index) {
   try {
     int64_t c;
-    while (claim_front(index, c)) (*chunk_fn_)(c, index);
+    while (claim(index, false, c)) (*chunk_fn_)(c, index);
     // Own share done: help the others from the back of their shares, nearest thread first.
     for (int k = 1; k < n_threads_; ++k) {
       const int victim = (index + k) % n_threads_;
-      while (claim_back(victim, c)) (*chunk_fn_)(c, index);
+      while (claim(victim, true, c)) (*chunk_fn_)(c, index);
     }
   } catch (...) {
     for (int i = 0; i < n_threads_; ++i) shares_[i].range.store(0);  // stop handing out work

@@ -43,8 +43,8 @@ class ThreadPool {
  private:
   void worker(int index);
   void claim_chunks(int index);
-  bool claim_front(int share, int64_t& chunk);
-  bool claim_back(int share, int64_t& chunk);
+  // Takes the front chunk of `share` (its owner) or the back one (a thief); false when empty.
+  bool claim(int share, bool from_back, int64_t& chunk);
   void wait_done();
 
   int n_threads_;
