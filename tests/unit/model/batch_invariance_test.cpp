@@ -51,6 +51,22 @@ std::vector<float> run(const model::Model& m, const std::vector<int>& toks, cons
   return out;
 }
 
+// Empty when every position's logits equal the reference bit for bit; else the first position
+// that differs and its largest difference.
+std::string first_difference(const std::vector<float>& got, const std::vector<float>& ref, size_t n_pos,
+                             int n_vocab) {
+  for (size_t t = 0; t < n_pos; ++t) {
+    const float* a = &got[t * n_vocab];
+    const float* b = &ref[t * n_vocab];
+    if (std::memcmp(a, b, n_vocab * sizeof(float)) == 0) continue;
+    float max_diff = 0;
+    for (int v = 0; v < n_vocab; ++v) max_diff = std::max(max_diff, std::abs(a[v] - b[v]));
+    return "position " + std::to_string(t) + " differs from token-by-token decode (max |diff| " +
+           std::to_string(max_diff) + ")";
+  }
+  return "";
+}
+
 TEST_P(BatchInvariance, ChunkedPrefillEqualsTokenByTokenDecode) {
   const Param p = GetParam();
   testing::TinySpec s;
@@ -93,17 +109,8 @@ TEST_P(BatchInvariance, ChunkedPrefillEqualsTokenByTokenDecode) {
                         {{4}, false, 3, "chunks of 4, 3 threads"},
                         {{1, 6}, true, 1, "with another sequence's decode token in every pass"}};
     for (const Way& w : ways) {
-      const auto got = run(*m, toks, w.chunks, w.other, w.threads);
-      for (size_t t = 0; t < toks.size(); ++t) {
-        const float* a = &got[t * n_vocab];
-        const float* b = &decode[t * n_vocab];
-        if (std::memcmp(a, b, n_vocab * sizeof(float)) == 0) continue;
-        float max_diff = 0;
-        for (int v = 0; v < n_vocab; ++v) max_diff = std::max(max_diff, std::abs(a[v] - b[v]));
-        ADD_FAILURE() << p.arch << " " << p.quant << " isa=" << isa << ", " << w.what << ": position " << t
-                      << " differs from token-by-token decode (max |diff| " << max_diff << ")";
-        break;
-      }
+      const std::string diff = first_difference(run(*m, toks, w.chunks, w.other, w.threads), decode, toks.size(), n_vocab);
+      if (!diff.empty()) ADD_FAILURE() << p.arch << " " << p.quant << " isa=" << isa << ", " << w.what << ": " << diff;
     }
   }
   ops::force_isa(isa_was);
@@ -128,17 +135,8 @@ TEST_P(RealModelBatchInvariance, ChunkedPrefillEqualsTokenByTokenDecode) {
   const int n_vocab = m->config().n_vocab;
   const auto decode = run(*m, toks, {1}, false, 2);
   for (const auto& chunks : {std::vector<int>{40}, std::vector<int>{17, 5}}) {
-    const auto got = run(*m, toks, chunks, false, 2);
-    for (size_t t = 0; t < toks.size(); ++t) {
-      const float* a = &got[t * n_vocab];
-      const float* b = &decode[t * n_vocab];
-      if (std::memcmp(a, b, n_vocab * sizeof(float)) == 0) continue;
-      float max_diff = 0;
-      for (int v = 0; v < n_vocab; ++v) max_diff = std::max(max_diff, std::abs(a[v] - b[v]));
-      ADD_FAILURE() << GetParam() << " chunks of " << chunks[0] << ": position " << t
-                    << " differs from token-by-token decode (max |diff| " << max_diff << ")";
-      break;
-    }
+    const std::string diff = first_difference(run(*m, toks, chunks, false, 2), decode, toks.size(), n_vocab);
+    if (!diff.empty()) ADD_FAILURE() << GetParam() << " chunks of " << chunks[0] << ": " << diff;
   }
   ops::set_exact_activations(exact_was);
 }

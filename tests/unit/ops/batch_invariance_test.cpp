@@ -19,10 +19,6 @@ using io::TensorType;
 using testing::IsaGuard;
 using testing::random_floats;
 
-const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                             TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
-                             TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
-
 class BatchInvariance : public ::testing::TestWithParam<TensorType> {};
 
 TEST_P(BatchInvariance, EachTokenEqualsItsSingleTokenMatmul) {
@@ -73,7 +69,7 @@ TEST_P(BatchInvariance, EachTokenEqualsItsSingleTokenMatmul) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, BatchInvariance, ::testing::ValuesIn(kTypes),
+INSTANTIATE_TEST_SUITE_P(AllTypes, BatchInvariance, ::testing::ValuesIn(testing::kAllWeightTypes),
                          [](const auto& info) { return std::string(io::type_name(info.param)); });
 
 }  // namespace

@@ -76,10 +76,6 @@ void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_
     }
 }
 
-const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                             TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
-                             TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
-
 class Matmul : public ::testing::TestWithParam<TensorType> {};
 
 TEST_P(Matmul, MatchesReferenceAllIsasShapesThreads) {
@@ -119,7 +115,7 @@ TEST_P(Matmul, MisalignedActivationsAndLargeBatch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, Matmul, ::testing::ValuesIn(kTypes),
+INSTANTIATE_TEST_SUITE_P(AllTypes, Matmul, ::testing::ValuesIn(testing::kAllWeightTypes),
                          [](const auto& info) { return std::string(io::type_name(info.param)); });
 
 TEST(MatmulMulti, EqualsSeparateMatmuls) {

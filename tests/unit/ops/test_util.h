@@ -10,6 +10,12 @@
 
 namespace edgellm::ops::testing {
 
+// Every weight type the kernels compute with, for tests parameterised over all of them.
+inline constexpr io::TensorType kAllWeightTypes[] = {
+    io::TensorType::F32,  io::TensorType::F16,  io::TensorType::BF16, io::TensorType::Q8_0,
+    io::TensorType::Q4_0, io::TensorType::Q4_1, io::TensorType::Q5_0, io::TensorType::Q5_1,
+    io::TensorType::Q4_K, io::TensorType::Q5_K, io::TensorType::Q6_K};
+
 inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(lo, hi);
