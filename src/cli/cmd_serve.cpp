@@ -71,6 +71,12 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("-b,--batch", o.n_batch, "Max tokens per forward pass")->capture_default_str();
   app.add_option("--api-key", o.api_key, "Require 'Authorization: Bearer KEY' (all routes but /health and the page)");
   app.add_option("--max-body", o.max_body, "Largest request body in bytes")->capture_default_str();
+  app.add_option("--http-threads", o.http_threads, "Connections served at once (one thread each); more wait")
+      ->capture_default_str();
+  app.add_option("--idle-timeout", o.idle_timeout_s, "Seconds a connection may wait idle for its next request")
+      ->capture_default_str();
+  app.add_option("--header-timeout", o.header_timeout_s, "Seconds a request's line and headers may take to arrive")
+      ->capture_default_str();
   app.add_option("--alias", o.model_id, "Model name reported to and expected from clients (default: file stem)");
   app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();

@@ -5,6 +5,7 @@
 
 #include "server/api_error.h"
 #include "server/grammar_constraint.h"
+#include "server/http_framing.h"
 #include "server/server_impl.h"
 #include "util/error.h"
 
@@ -58,6 +59,11 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
   if (opts.n_queue < 0) throw InvalidArgument("--queue must not be negative");
   if (opts.n_ctx < 16) throw InvalidArgument("-c must be at least 16 tokens");
   if (opts.max_body < 1024) throw InvalidArgument("--max-body must be at least 1024 bytes");
+  if (opts.http_threads < 16 || opts.http_threads > 65536)
+    throw InvalidArgument("--http-threads must be between 16 and 65536");
+  if (opts.idle_timeout_s < 1 || opts.idle_timeout_s > 3600) throw InvalidArgument("--idle-timeout must be 1-3600 s");
+  if (opts.header_timeout_s < 1 || opts.header_timeout_s > 3600)
+    throw InvalidArgument("--header-timeout must be 1-3600 s");
 
   st.gctx.engine = &engine;
   st.gctx.model_id = opts.model_id;
@@ -82,16 +88,31 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
   }
 
   auto& http = st.http;
-  // Each connection holds a worker thread (streams and keep-alive), so give room for every
-  // slot and queued request plus some idle keep-alive connections.
-  const size_t n_threads = static_cast<size_t>(std::clamp(opts.n_parallel + opts.n_queue + 8, 8, 512));
-  http.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };
+  HttpLimits lim;
+  lim.max_threads = static_cast<size_t>(opts.http_threads);
+  lim.idle_timeout_ms = opts.idle_timeout_s * 1000;
+  lim.head_timeout_ms = opts.header_timeout_s * 1000;
+  http.set_limits(lim);
   http.set_payload_max_length(opts.max_body);
-  http.set_keep_alive_max_count(1000);
-  http.set_read_timeout(30, 0);
-  http.set_write_timeout(30, 0);
 
+  // Framing is checked on the headers, before any body byte is read: a refused request's body
+  // is never waited for, and the connection closes after the answer.
+  http.set_expect_100_continue_handler([&st](const httplib::Request& req, httplib::Response& res) {
+    if (const auto v = check_framing(req.method, req.headers, st.opts.max_body)) {
+      send_error(res, v.status, v.message, "", v.code);
+      // httplib writes this answer without the step that adds Content-Length.
+      res.set_header("Content-Length", std::to_string(res.body.size()));
+      close_connection_after_response();
+      return v.status;
+    }
+    return 100;
+  });
   http.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
+    if (const auto v = check_framing(req.method, req.headers, st.opts.max_body)) {
+      send_error(res, v.status, v.message, "", v.code);
+      close_connection_after_response();
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (st.opts.api_key.empty() || !needs_auth(req)) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
@@ -109,6 +130,7 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
     std::string msg;
     std::string code;
     switch (res.status) {
+      case 400: msg = "Malformed HTTP request (request line, headers or body framing)"; break;
       case 404: msg = "Unknown route: " + req.method + " " + req.path; code = "not_found"; break;
       case 405: msg = "Method not allowed on " + req.path; break;
       case 413: msg = "The request body is larger than the limit of " + std::to_string(st.opts.max_body) + " bytes";
@@ -152,6 +174,7 @@ int Server::bind() {
     throw Error("cannot listen on " + st_->opts.host + ":" + std::to_string(port) +
                 " (address in use or not available); pick another --port or --host");
   }
+  http.widen_backlog(1024);
   return port;
 }
 

@@ -24,6 +24,11 @@ struct ServerOptions {
   int32_t max_n = 1;              // largest "n" accepted
   std::string model_id;           // name clients use in "model"
   std::string web_dir;            // serve the page from here instead of the embedded copy
+  // Connections (docs/server.md, "Connections"): threads serving connections at once, and
+  // how long a connection may wait idle for a request / take to send a request's head.
+  int32_t http_threads = 1024;
+  int32_t idle_timeout_s = 5;
+  int32_t header_timeout_s = 10;
   // Hybrid device/cloud routing of chat requests (docs/hybrid.md); null: everything local.
   std::shared_ptr<const hybrid::Policy> policy;
 };

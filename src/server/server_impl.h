@@ -8,6 +8,7 @@
 #include <httplib.h>
 
 #include "runtime/scheduler.h"
+#include "server/http_conn.h"
 #include "server/metrics.h"
 #include "server/request.h"
 #include "server/server.h"
@@ -24,7 +25,7 @@ struct ServerState {
   std::unique_ptr<runtime::Scheduler> sched;
   std::unique_ptr<hybrid::Orchestrator> orch;  // set when a routing policy was given
   Metrics metrics;
-  httplib::Server http;
+  HttpServer http;  // httplib with edgellm's connection loop (http_conn.h)
   int64_t created = 0;  // unix time the model was loaded
 };
 
