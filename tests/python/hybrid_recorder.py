@@ -15,6 +15,13 @@ and appended to `log_path` (JSONL) when given, so tests can assert what left the
 `fail_next(n, mode)` applies a mode to the next n requests only, then returns to the current
 one. `go_down()` / `come_up()` close and reopen the listening socket on the same port (a cloud
 that refuses connections). Stdlib only.
+
+Timing: a fault must not depend on how fast the upstream generates (a loaded machine can take
+longer than the edge's cloud timeout). With `replay = True` the modes that need an upstream
+answer (forward, slow, drop) reuse the last 200 answer forwarded for the same `stream` flag, so
+they answer at once; tests prime it with one forwarded request of each kind. `max_tokens_cap`
+caps what the upstream is asked to generate (the recorded body is left as received) for tests
+that only look at the route, not at the length of the answer.
 """
 from __future__ import annotations
 
@@ -30,6 +37,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 MODES = ("forward", "fail", "slow", "malformed", "drop", "close")
 
 
+class _Listener(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of edge requests would see SYNs dropped
+    # and retried after 1 s, longer than a short connect timeout.
+    request_queue_size = 128
+
+
 class Recorder:
     def __init__(self, upstream: str, log_path: str | None = None):
         self.upstream = upstream.rstrip("/")
@@ -39,6 +52,9 @@ class Recorder:
         self.slow_s = 5.0
         self.drop_after = 2
         self.log_path = log_path
+        self.replay = False
+        self.max_tokens_cap: int | None = None
+        self._answers: dict[bool, tuple] = {}  # stream flag -> last (status, data, ctype) with 200
         self._once: list[str] = []
         self._lock = threading.Lock()
         self._handler = self._make_handler()
@@ -82,7 +98,7 @@ class Recorder:
 
     # --- internals -----------------------------------------------------------------------
     def _serve(self, port: int) -> ThreadingHTTPServer:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        httpd = _Listener(("127.0.0.1", port), self._handler)
         httpd.daemon_threads = True
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         return httpd
@@ -130,13 +146,32 @@ class Recorder:
                 else:
                     if mode == "slow":
                         time.sleep(rec.slow_s)
-                    status, data, ctype = self._forward(raw)
+                    status, data, ctype = self._answer(raw, stream)
                     if mode == "drop" and status == 200:
                         self._send_cut(data, stream, ctype)
                     elif status:
                         self._send(status, data, ctype)
 
+            def _answer(self, raw: bytes, stream: bool):
+                with rec._lock:
+                    kept = rec._answers.get(stream) if rec.replay else None
+                if kept:
+                    return kept
+                got = self._forward(raw)
+                if got[0] == 200:
+                    with rec._lock:
+                        rec._answers[stream] = got
+                return got
+
             def _forward(self, raw: bytes):
+                if rec.max_tokens_cap is not None:
+                    try:
+                        body = json.loads(raw)
+                        body["max_tokens"] = min(int(body.get("max_tokens") or rec.max_tokens_cap),
+                                                 rec.max_tokens_cap)
+                        raw = json.dumps(body).encode()
+                    except (ValueError, TypeError, AttributeError):
+                        pass
                 req = urllib.request.Request(rec.upstream + self.path, data=raw, method="POST",
                                              headers={"Content-Type": "application/json"})
                 try:

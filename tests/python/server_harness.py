@@ -7,6 +7,7 @@ either is missing.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,10 +51,13 @@ class ServerProcess:
                  queue: int = 4, threads: int = 2, env: dict | None = None, model: str | None = None):
         self.bin = server_binary()
         self.model = model or default_model()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # --port 0: the server binds a free port itself and prints it. A port picked here and
+        # bound later could be taken in between by another test's server (ctest -j), whose
+        # /health would then answer for this one.
+        self.port = 0
+        self.url = ""
         self.log = tempfile.NamedTemporaryFile(prefix="edgellm-serve-", suffix=".log", delete=False)
-        args = [self.bin, "serve", "-m", self.model, "--host", "127.0.0.1", "--port", str(self.port),
+        args = [self.bin, "serve", "-m", self.model, "--host", "127.0.0.1", "--port", "0",
                 "-c", str(ctx), "--parallel", str(parallel), "--queue", str(queue), "-t", str(threads)]
         self.proc = subprocess.Popen(args + (extra_args or []), stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})})
@@ -64,11 +68,18 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"edgellm serve exited {self.proc.returncode}:\n{self.output()}")
-            try:
-                if get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except OSError:
-                pass
+            if not self.port:
+                self.log.flush()
+                m = re.search(r"listening on http://[^\s:]+:(\d+)", Path(self.log.name).read_text(errors="replace"))
+                if m:
+                    self.port = int(m.group(1))
+                    self.url = f"http://127.0.0.1:{self.port}"
+            if self.port:
+                try:
+                    if get(self.url + "/health", timeout=30).status_code == 200:
+                        return
+                except OSError:
+                    pass
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"edgellm serve did not answer /health in {START_TIMEOUT_S} s:\n{self.output()}")
