@@ -62,6 +62,7 @@ class GrowingTaskQueue final : public httplib::TaskQueue {
   bool stop_ = false;
 };
 
+// The post-routing handler is HttpServer's own (it decides "Connection: close"): do not replace it.
 class HttpServer : public httplib::Server {
  public:
   HttpServer();
