@@ -84,14 +84,25 @@ def short_ttft(host: str, port: int, prompt: str, timeout: float) -> float:
         conn.close()
 
 
-def long_prompt(n_tokens: int, round_no: int) -> str:
-    # Distinct per round (and per run) so no slot can reuse a cached prefix of it. About 12
-    # tokens per sentence in the models' BPE vocabularies.
+def long_prompt(n_lines: int, round_no: int) -> str:
+    # Distinct per round (and per run) so no slot can reuse a cached prefix of it.
     tag = f"{os.getpid()}-{round_no}-{time.time_ns()}"
     words = [f"Record {tag}."]
-    for i in range(max(1, n_tokens // 12)):
+    for i in range(max(1, n_lines)):
         words.append(f"Line {i}: the river runs past mill number {i * 7 % 101} at dawn.")
     return " ".join(words) + "\nSummarise the records above in one word."
+
+
+def lines_for(host: str, port: int, n_tokens: int, timeout: float) -> int:
+    """Lines of long_prompt() that make about n_tokens tokens in this model's vocabulary."""
+    counts = []
+    for n in (10, 30):
+        st, body = request(host, port, "/v1/completions", {"prompt": long_prompt(n, -1), "max_tokens": 1}, timeout)
+        if st != 200:
+            raise RuntimeError(f"calibration request: HTTP {st}: {body[:200]!r}")
+        counts.append(json.loads(body)["usage"]["prompt_tokens"])
+    per_line = (counts[1] - counts[0]) / 20
+    return max(1, round(10 + (n_tokens - counts[0]) / per_line))
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -101,7 +112,7 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, max(0, int(round(p / 100 * (len(xs) - 1)))))]
 
 
-def run_round(host: str, port: int, n_long: int, round_no: int, n_short_clients: int, timeout: float) -> dict:
+def run_round(host: str, port: int, n_lines: int, round_no: int, n_short_clients: int, timeout: float) -> dict:
     long_done = threading.Event()
     long_info: dict = {}
 
@@ -109,7 +120,7 @@ def run_round(host: str, port: int, n_long: int, round_no: int, n_short_clients:
         t0 = time.perf_counter()
         try:
             st, body = request(host, port, "/v1/completions",
-                               {"prompt": long_prompt(n_long, round_no), "max_tokens": 1, "temperature": 0}, timeout)
+                               {"prompt": long_prompt(n_lines, round_no), "max_tokens": 1, "temperature": 0}, timeout)
             long_info["status"] = st
             if st == 200:
                 long_info["prompt_tokens"] = json.loads(body)["usage"]["prompt_tokens"]
@@ -202,7 +213,8 @@ def main() -> int:
         st, body = request(host, port, "/v1/models", None, 30)
         model = json.loads(body)["data"][0]["id"]
         idle = [short_ttft(host, port, SHORT_PROMPTS[i % len(SHORT_PROMPTS)], a.timeout) for i in range(a.idle)]
-        rounds = [run_round(host, port, a.long_tokens, r, a.short_clients, a.timeout) for r in range(a.rounds)]
+        n_lines = lines_for(host, port, a.long_tokens, a.timeout)
+        rounds = [run_round(host, port, n_lines, r, a.short_clients, a.timeout) for r in range(a.rounds)]
     finally:
         if proc:
             proc.send_signal(signal.SIGTERM)

@@ -17,7 +17,7 @@ Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opts) : engin
   if (opts_.n_slots < 1) throw InvalidArgument("scheduler: need at least one slot (--parallel >= 1)");
   if (opts_.n_ctx < 2) throw InvalidArgument("scheduler: context size must be at least 2 tokens");
   if (opts_.max_queue < 0) throw InvalidArgument("scheduler: queue size must not be negative");
-  if (opts_.n_batch < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
+  if (opts_.n_batch < 1 || opts_.n_batch_shared < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
   for (int32_t i = 0; i < opts_.n_slots; ++i)
     slots_.push_back(std::make_unique<Slot>(engine_.config(), opts_.n_ctx));
   thread_ = std::thread([this] { loop(); });
@@ -224,7 +224,9 @@ void Scheduler::step() {
   std::vector<Entry> entries;
   model::Batch batch;
   bool want_hidden = false;
-  const size_t budget = static_cast<size_t>(opts_.n_batch);
+  int32_t n_active = 0;
+  for (const auto& sp : slots_) n_active += sp->job ? 1 : 0;
+  const size_t budget = static_cast<size_t>(n_active > 1 ? std::min(opts_.n_batch, opts_.n_batch_shared) : opts_.n_batch);
   // One decode token per running sequence first, so prefills never starve generation.
   for (auto& sp : slots_) {
     Slot& s = *sp;

@@ -5,9 +5,11 @@
 // each request still reading its prompt, runs one forward pass, and steps each sequence with
 // its row of logits. Requests wait in a bounded queue; a full queue is refused at once.
 //
-// Fairness: decode tokens go first; what is left of the n_batch budget is shared among the
-// prefilling requests max-min fairly (share_prefill_budget), so a short prompt admitted next to
-// a long one has its first token after one pass instead of waiting for the whole long prefill.
+// Fairness: decode tokens go first; what is left of the budget is shared among the prefilling
+// requests max-min fairly (share_prefill_budget), so a short prompt admitted next to a long one
+// has its first token after one pass instead of waiting for the whole long prefill. The budget
+// is n_batch for a request running alone and n_batch_shared (smaller) while others run, which
+// keeps each pass short enough for their next tokens.
 // A cancel is honoured before every pass, so also between the chunks of a long prefill.
 //
 // Robustness: an exception from one job's set-up, sampling, constraint or callbacks ends that
@@ -37,6 +39,10 @@ struct SchedulerOptions {
   int32_t n_ctx = 4096;    // per slot
   int32_t max_queue = 16;  // requests waiting for a slot; more are refused
   int32_t n_batch = 256;   // max tokens in one forward pass (prefill chunks share this budget)
+  // Max tokens in a pass while more than one request is active. A pass's length is what every
+  // running sequence waits for its next token, and what a new request waits before its first
+  // pass; smaller passes cost a long prefill little (the weights are streamed once per pass).
+  int32_t n_batch_shared = 64;
 };
 
 // What a finished request reports.

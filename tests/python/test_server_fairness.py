@@ -76,9 +76,11 @@ def test_short_request_is_not_starved_by_a_long_prefill(server):
     assert t_short < long_res["t"], "the short request waited for the whole long prefill"
 
 
-def test_disconnect_mid_prefill_frees_the_slot_between_chunks(server):
-    prompt = long_text(100, "gone")
-    body = json.dumps({"model": MODEL_ID, "prompt": prompt, "max_tokens": 1, "temperature": 0}).encode()
+@pytest.mark.parametrize("stream", [False, True])
+def test_disconnect_mid_prefill_frees_the_slot_between_chunks(server, stream):
+    prompt = long_text(100, f"gone {stream}")
+    body = json.dumps({"model": MODEL_ID, "prompt": prompt, "max_tokens": 1, "temperature": 0,
+                       "stream": stream}).encode()
     s = socket.create_connection(("127.0.0.1", server.port))
     s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)

@@ -163,6 +163,35 @@ TEST_F(SchedulerFairness, ShortPromptNextToALongPrefillGetsItsFirstTokenAfterOne
   EXPECT_EQ(o_short.result.tokens, b.generate(short_req.prompt, greedy(4)).tokens);
 }
 
+TEST_F(SchedulerFairness, PassesShrinkToTheSharedBudgetWhileOthersRun) {
+  SchedulerOptions opts{2, 1024, 4, 128};
+  opts.n_batch_shared = 16;
+  Scheduler sched(*engine_, opts);
+  JobRequest long_req, short_req;
+  long_req.prompt = long_prompt();
+  long_req.params = greedy(1);
+  short_req.prompt = text("The capital of France is");
+  short_req.params = greedy(4);
+  short_req.params.ignore_eos = true;
+  const size_t n_short = short_req.prompt.size();
+  ASSERT_LT(n_short, 16u);
+
+  Gate gate(sched, long_req.prompt);
+  auto f_long = submit(sched, long_req);
+  auto f_short = submit(sched, short_req);
+  gate.open();
+  const JobOutcome o_short = f_short.get(), o_long = f_long.get();
+  ASSERT_EQ(o_long.error, "");
+  EXPECT_EQ(o_short.ttft_steps, 1u);
+  EXPECT_EQ(o_short.result.n_generated, 4);
+  // Passes 1-4 hold both (the short one reads its prompt, then decodes): 16 tokens each, of
+  // which the long prompt gets 16 - n_short, then 15. Alone afterwards, it reads 128 a pass.
+  const size_t read_shared = (16 - n_short) + 3 * 15;
+  const size_t n_long = static_cast<size_t>(o_long.result.n_prompt_evaluated);
+  ASSERT_GT(n_long, read_shared);
+  EXPECT_EQ(o_long.ttft_steps, 4 + (n_long - read_shared + 127) / 128);
+}
+
 TEST_F(SchedulerFairness, CancelIsHonouredBetweenPrefillChunks) {
   const int32_t n_batch = 16;
   Scheduler sched(*engine_, {2, 1024, 4, n_batch});
