@@ -53,10 +53,10 @@ def completion(srv, prompt: str, max_tokens: int, **extra):
 
 
 def test_short_request_is_not_starved_by_a_long_prefill(server):
-    # ~1,200 tokens read 32 per pass: about 38 passes. The short request needs one pass for its
+    # ~1,070 tokens read 32 per pass: about 33 passes. The short request needs one pass for its
     # prompt and three to decode, so it ends long before the long one, unless it waits for the
     # whole prefill (the defect: the first prefilling slot took the entire budget).
-    prompt = long_text(100, "starve")
+    prompt = long_text(60, "starve")
     long_res = {}
 
     def run_long():
@@ -78,7 +78,7 @@ def test_short_request_is_not_starved_by_a_long_prefill(server):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_disconnect_mid_prefill_frees_the_slot_between_chunks(server, stream):
-    prompt = long_text(100, f"gone {stream}")
+    prompt = long_text(60, f"gone {stream}")
     body = json.dumps({"model": MODEL_ID, "prompt": prompt, "max_tokens": 1, "temperature": 0,
                        "stream": stream}).encode()
     s = socket.create_connection(("127.0.0.1", server.port))
