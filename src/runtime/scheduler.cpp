@@ -1,6 +1,7 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "util/error.h"
 
@@ -16,7 +17,7 @@ Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opts) : engin
   if (opts_.n_slots < 1) throw InvalidArgument("scheduler: need at least one slot (--parallel >= 1)");
   if (opts_.n_ctx < 2) throw InvalidArgument("scheduler: context size must be at least 2 tokens");
   if (opts_.max_queue < 0) throw InvalidArgument("scheduler: queue size must not be negative");
-  if (opts_.n_batch < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
+  if (opts_.n_batch < 1 || opts_.n_batch_shared < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
   for (int32_t i = 0; i < opts_.n_slots; ++i)
     slots_.push_back(std::make_unique<Slot>(engine_.config(), opts_.n_ctx));
   thread_ = std::thread([this] { loop(); });
@@ -88,24 +89,63 @@ Scheduler::Slot* Scheduler::pick_slot_locked(const std::vector<int32_t>& prompt,
   return best;
 }
 
-void Scheduler::admit_locked() {
+namespace {
+
+// The outcome of a job that ends before running: cancelled in the queue, or refused at set-up.
+JobOutcome unrun_outcome(const std::vector<int32_t>& prompt, Clock::time_point t_submit, const std::string& error,
+                         bool client_error) {
+  JobOutcome out;
+  out.result.finish_reason = error.empty() ? "cancelled" : "error";
+  out.result.n_prompt = static_cast<int32_t>(prompt.size());
+  out.error = error;
+  out.client_error = client_error;
+  out.total_seconds = secs(t_submit, Clock::now());
+  return out;
+}
+
+}  // namespace
+
+void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
+  // Cancelled jobs leave the queue wherever they wait, so they stop counting against its limit.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if ((*it)->cancelled()) {
+      ended.push_back({*it, unrun_outcome((*it)->req.prompt, (*it)->t_submit, "", false)});
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   while (!queue_.empty()) {
     auto job = queue_.front();
-    if (job->cancelled()) {  // gone before it started: report and drop
-      queue_.pop_front();
-      JobOutcome out;
-      out.result.finish_reason = "cancelled";
-      out.result.n_prompt = static_cast<int32_t>(job->req.prompt.size());
-      out.total_seconds = secs(job->t_submit, Clock::now());
-      if (job->req.on_done) {
-        try { job->req.on_done(out); } catch (...) {}
-      }
-      continue;
-    }
     Slot* s = pick_slot_locked(job->req.prompt, job->req.embedding);
     if (!s) return;
     queue_.pop_front();
     const auto& prompt = job->req.prompt;
+    Job* raw = job.get();
+    TextCallback cb = [raw](const std::string& piece) {
+      if (raw->cancelled()) return false;
+      return raw->req.on_text ? raw->req.on_text(piece) : true;
+    };
+    // The per-request set-up (sampler parameters, stop strings) can refuse the request: that
+    // ends this job only, before the slot is touched.
+    std::unique_ptr<SequenceState> seq;
+    std::string error;
+    bool client_error = false;
+    try {
+      seq = std::make_unique<SequenceState>(engine_.tokenizer(), engine_.config().n_vocab, job->req.params, prompt,
+                                            std::move(cb));
+    } catch (const InvalidArgument& e) {
+      error = std::string("invalid request: ") + e.what();
+      client_error = true;
+    } catch (const std::exception& e) {
+      error = std::string("could not start the request: ") + e.what();
+    } catch (...) {
+      error = "could not start the request";
+    }
+    if (!seq) {
+      ended.push_back({job, unrun_outcome(prompt, job->t_submit, error, client_error)});
+      continue;
+    }
     size_t common = 0;
     if (!job->req.embedding)
       while (common < s->tokens.size() && common < prompt.size() && s->tokens[common] == prompt[common]) ++common;
@@ -118,14 +158,9 @@ void Scheduler::admit_locked() {
     s->next = -1;
     s->emb_sum.assign(job->req.embedding ? static_cast<size_t>(engine_.config().n_embd) : 0, 0.0);
     s->last_used = ++use_counter_;
-    Job* raw = job.get();
-    TextCallback cb = [raw](const std::string& piece) {
-      if (raw->cancelled()) return false;
-      return raw->req.on_text ? raw->req.on_text(piece) : true;
-    };
-    s->seq = std::make_unique<SequenceState>(engine_.tokenizer(), engine_.config().n_vocab, job->req.params,
-                                             prompt, std::move(cb));
+    s->seq = std::move(seq);
     job->t_admit = Clock::now();
+    job->admit_step = steps_.load();
     s->job = std::move(job);
     active_.fetch_add(1);
   }
@@ -148,6 +183,7 @@ void Scheduler::finish(Slot& s, const std::string& error, bool client_error) {
   out.queue_seconds = secs(job->t_submit, job->t_admit);
   out.ttft_seconds = job->got_first_token ? secs(job->t_submit, job->t_first_token) : 0.0;
   out.total_seconds = secs(job->t_submit, now);
+  out.ttft_steps = job->got_first_token ? job->first_token_step - job->admit_step : 0;
   out.error = error;
   out.client_error = client_error;
   if (job->req.embedding && error.empty() && prefilled) {
@@ -188,7 +224,9 @@ void Scheduler::step() {
   std::vector<Entry> entries;
   model::Batch batch;
   bool want_hidden = false;
-  const size_t budget = static_cast<size_t>(opts_.n_batch);
+  int32_t n_active = 0;
+  for (const auto& sp : slots_) n_active += sp->job ? 1 : 0;
+  const size_t budget = static_cast<size_t>(n_active > 1 ? std::min(opts_.n_batch, opts_.n_batch_shared) : opts_.n_batch);
   // One decode token per running sequence first, so prefills never starve generation.
   for (auto& sp : slots_) {
     Slot& s = *sp;
@@ -197,14 +235,24 @@ void Scheduler::step() {
     batch.add(s.next, static_cast<int32_t>(s.tokens.size()), &s.cache, true);
     entries.push_back({&s, 1, row, true});
   }
+  // Prefill chunks share what the decode tokens left of the budget (see share_prefill_budget).
+  std::vector<Slot*> prefilling;
+  std::vector<size_t> remaining;
   for (auto& sp : slots_) {
     Slot& s = *sp;
     if (!s.job || s.next >= 0) continue;
+    const size_t n_prompt = s.job->req.prompt.size();
+    if (s.n_prompt_done >= n_prompt) continue;
+    prefilling.push_back(&s);
+    remaining.push_back(n_prompt - s.n_prompt_done);
+  }
+  const size_t room = budget > batch.size() ? budget - batch.size() : 0;
+  const auto shares = share_prefill_budget(room, remaining);
+  for (size_t k = 0; k < prefilling.size(); ++k) {
+    Slot& s = *prefilling[k];
+    const size_t n = shares[k];
+    if (n == 0) continue;
     const auto& prompt = s.job->req.prompt;
-    if (s.n_prompt_done >= prompt.size()) continue;
-    const size_t room = budget > batch.size() ? budget - batch.size() : 0;
-    const size_t n = std::min(room, prompt.size() - s.n_prompt_done);
-    if (n == 0) break;
     const bool emb = s.job->req.embedding;
     want_hidden |= emb;
     const int32_t row = (emb || s.n_prompt_done + n == prompt.size()) ? static_cast<int32_t>(batch.logit_rows.size()) : -1;
@@ -237,9 +285,11 @@ void Scheduler::step() {
     float* row;  // this sequence's logits (sampling modifies them in place)
     int32_t id = -1;
     std::string error;
+    bool client_error = false;
   };
   std::vector<Pick> picks;
   picks.reserve(entries.size());
+  // No exception below may leave here: the batch's sequences are mid-step.
   for (auto& en : entries) {
     Slot& s = *en.slot;
     Job& job = *s.job;
@@ -264,7 +314,7 @@ void Scheduler::step() {
         continue;
       }
     }
-    picks.push_back({&s, row, -1, {}});
+    picks.push_back({&s, row, -1, {}, false});
   }
 
   // Sampling (a softmax pass or two over the vocabulary per sequence) is independent per
@@ -274,6 +324,9 @@ void Scheduler::step() {
     Slot& s = *pk.slot;
     try {
       pk.id = s.seq->step(pk.row, static_cast<int32_t>(s.tokens.size()), s.cache.n_ctx());
+    } catch (const InvalidArgument& e) {  // the request's parameters or constraint refused
+      pk.error = std::string("sampling failed: ") + e.what();
+      pk.client_error = true;
     } catch (const std::exception& e) {
       pk.error = std::string("sampling failed: ") + e.what();
     } catch (...) {
@@ -290,15 +343,29 @@ void Scheduler::step() {
     Slot& s = *pk.slot;
     Job& job = *s.job;
     if (!pk.error.empty()) {
-      finish(s, pk.error);
+      finish(s, pk.error, pk.client_error);
       continue;
     }
     if (!job.got_first_token && s.seq->result().n_generated > 0) {
       job.got_first_token = true;
       job.t_first_token = Clock::now();
+      job.first_token_step = steps_.load();
     }
     if (pk.id < 0) finish(s);
     else s.next = pk.id;
+  }
+}
+
+// Last resort when a step threw past the per-job handlers: every sequence it touched may be
+// half-stepped, so each active one ends with the error and the thread carries on.
+void Scheduler::fail_active(const std::string& reason) {
+  for (auto& sp : slots_) {
+    if (!sp->job) continue;
+    try {
+      if (sp->seq) sp->seq->cancel();
+    } catch (...) {
+    }
+    finish(*sp, reason);
   }
 }
 
@@ -308,11 +375,7 @@ void Scheduler::fail_all_pending(const std::string& reason) {
     std::lock_guard<std::mutex> lk(mu_);
     q.swap(queue_);
   }
-  for (auto& sp : slots_)
-    if (sp->job) {
-      if (sp->seq) sp->seq->cancel();
-      finish(*sp, reason);
-    }
+  fail_active(reason);
   for (auto& job : q) {
     JobOutcome out;
     out.error = reason;
@@ -325,15 +388,43 @@ void Scheduler::fail_all_pending(const std::string& reason) {
 
 void Scheduler::loop() {
   for (;;) {
+    std::vector<Unadmitted> ended;
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return stop_ || !queue_.empty() || active_.load() > 0; });
       if (stop_) break;
-      admit_locked();
+      admit_locked(ended);
     }
-    step();
+    for (auto& u : ended)
+      if (u.job->req.on_done) {
+        try { u.job->req.on_done(u.outcome); } catch (...) {}
+      }
+    try {
+      step();
+    } catch (const std::exception& e) {
+      fail_active(std::string("internal error: ") + e.what());
+    } catch (...) {
+      fail_active("internal error");
+    }
   }
   fail_all_pending("the server is shutting down");
+}
+
+std::vector<size_t> share_prefill_budget(size_t budget, const std::vector<size_t>& remaining) {
+  std::vector<size_t> out(remaining.size(), 0);
+  std::vector<size_t> order(remaining.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return remaining[a] < remaining[b]; });
+  size_t left = std::max<size_t>(budget, 1);
+  for (size_t k = 0; k < order.size() && left > 0; ++k) {
+    const size_t i = order[k];
+    // An equal share of what is left among those not yet served; at least one token so the
+    // shortest requests move even when the budget is smaller than their number.
+    const size_t share = std::max<size_t>(1, left / (order.size() - k));
+    out[i] = std::min({remaining[i], share, left});
+    left -= out[i];
+  }
+  return out;
 }
 
 }  // namespace edgellm::runtime

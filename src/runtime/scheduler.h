@@ -1,9 +1,19 @@
 #pragma once
 // Continuous-batching scheduler: one thread owns N slots (each a KV cache, the tokens it
 // holds for prefix reuse, and the SequenceState of the request it serves). Every step builds
-// ONE model::Batch holding a prefill chunk of each newly admitted request and one decode token
-// of each running sequence, runs one forward pass, and steps each sequence with its row of
-// logits. Requests wait in a bounded queue; a full queue is refused at once.
+// ONE model::Batch holding one decode token of each running sequence and a prefill chunk of
+// each request still reading its prompt, runs one forward pass, and steps each sequence with
+// its row of logits. Requests wait in a bounded queue; a full queue is refused at once.
+//
+// Fairness: decode tokens go first; what is left of the budget is shared among the prefilling
+// requests max-min fairly (share_prefill_budget), so a short prompt admitted next to a long one
+// has its first token after one pass instead of waiting for the whole long prefill. The budget
+// is n_batch for a request running alone and n_batch_shared (smaller) while others run, which
+// keeps each pass short enough for their next tokens.
+// A cancel is honoured before every pass, so also between the chunks of a long prefill.
+//
+// Robustness: an exception from one job's set-up, sampling, constraint or callbacks ends that
+// job only (JobOutcome::error; client_error for InvalidArgument) and the thread keeps serving.
 //
 // Thread safety: submit() / cancel() / stats() may be called from any thread. Callbacks
 // (on_text, on_done) run on the scheduler thread and must not block for long.
@@ -29,6 +39,10 @@ struct SchedulerOptions {
   int32_t n_ctx = 4096;    // per slot
   int32_t max_queue = 16;  // requests waiting for a slot; more are refused
   int32_t n_batch = 256;   // max tokens in one forward pass (prefill chunks share this budget)
+  // Max tokens in a pass while more than one request is active. A pass's length is what every
+  // running sequence waits for its next token, and what a new request waits before its first
+  // pass; smaller passes cost a long prefill little (the weights are streamed once per pass).
+  int32_t n_batch_shared = 64;
 };
 
 // What a finished request reports.
@@ -40,6 +54,7 @@ struct JobOutcome {
   double queue_seconds = 0;      // submit -> admitted to a slot
   double ttft_seconds = 0;       // submit -> first generated token (0 if none)
   double total_seconds = 0;      // submit -> done
+  uint64_t ttft_steps = 0;       // forward passes from admission to the first token (0 if none)
 };
 
 struct JobRequest {
@@ -66,8 +81,17 @@ class Job {
   JobRequest req;
   std::atomic<bool> cancelled_{false};
   std::chrono::steady_clock::time_point t_submit, t_admit, t_prefill_done, t_first_token;
+  uint64_t admit_step = 0, first_token_step = 0;  // Scheduler::steps_ at those moments
   bool got_first_token = false;
 };
+
+// How many prompt tokens each prefilling request runs in the next pass, given `budget` tokens
+// and the tokens each still has to read (`remaining`, in slot order). Max-min fair: requests
+// are served shortest-first, each taking at most an equal share of what is left, so a short
+// prompt is read whole at once and long ones split the rest; the sum never exceeds `budget`
+// except that a budget of 0 still gives the shortest request one token (progress is
+// guaranteed even when decode tokens fill the batch).
+std::vector<size_t> share_prefill_budget(size_t budget, const std::vector<size_t>& remaining);
 
 struct SchedulerStats {
   int32_t queued = 0;
@@ -104,11 +128,19 @@ class Scheduler {
     uint64_t last_used = 0;
   };
 
+  // A job that ended without a slot (cancelled while queued, or its set-up failed); its
+  // on_done runs after the queue lock is released.
+  struct Unadmitted {
+    std::shared_ptr<Job> job;
+    JobOutcome outcome;
+  };
+
   void loop();
-  void admit_locked();
+  void admit_locked(std::vector<Unadmitted>& ended);
   Slot* pick_slot_locked(const std::vector<int32_t>& prompt, bool embedding);
   void step();
   void finish(Slot& s, const std::string& error = "", bool client_error = false);
+  void fail_active(const std::string& reason);
   void fail_all_pending(const std::string& reason);
 
   const Engine& engine_;

@@ -1,10 +1,14 @@
 // GET /v1/models, POST /v1/embeddings, GET /health, GET /metrics.
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 
 #include "server/api_error.h"
+#include "server/local_job.h"
+#include "server/peer_watch.h"
 #include "server/server_impl.h"
 #include "util/error.h"
 
@@ -41,59 +45,114 @@ ojson model_json(const ServerState& st) {
   return j;
 }
 
-void embeddings(ServerState& st, const httplib::Request& req, httplib::Response& res) {
-  const auto t0 = Clock::now();
-  const ojson body = parse_body(req.body);
-  const auto inputs = parse_embedding_input(body, st.gctx);
-  const bool b64 = body.contains("encoding_format") && body["encoding_format"] == "base64";
-
+// Runs every input as an embedding job and returns their outcomes in order. Inputs are
+// submitted as the request's own jobs finish, at most one per slot at a time: a list longer
+// than slots + queue (the API allows 256) needs no queue room for all of it, and it does not
+// crowd other clients out of the queue. 429 only when not one input can be queued (a full
+// server); a client that hangs up cancels the rest.
+std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const httplib::Request& req,
+                                                    const std::vector<std::vector<int32_t>>& inputs) {
   struct Shared {
     std::mutex mu;
     std::condition_variable cv;
     std::vector<runtime::JobOutcome> out;
     size_t done = 0;
+    bool failed = false;
   };
   auto sh = std::make_shared<Shared>();
   sh->out.resize(inputs.size());
   std::vector<std::shared_ptr<runtime::Job>> jobs;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    runtime::JobRequest jr;
-    jr.prompt = inputs[i];
-    jr.embedding = true;
-    jr.on_done = [sh, i, &st](runtime::JobOutcome& o) {
-      st.metrics.generation(o.result.n_prompt, 0, 0, o.queue_seconds, 0);
-      std::lock_guard<std::mutex> lk(sh->mu);
-      sh->out[i] = std::move(o);
-      ++sh->done;
-      sh->cv.notify_all();
-    };
-    std::shared_ptr<runtime::Job> job;
-    try {
-      job = st.sched->submit(std::move(jr));
-    } catch (const InvalidArgument& e) {
-      for (auto& j : jobs) j->cancel();
-      throw ApiError(400, e.what(), "input");
-    }
-    if (!job) {
-      for (auto& j : jobs) j->cancel();
-      // Wait for the cancelled ones so no callback outlives this request's state needlessly.
-      std::unique_lock<std::mutex> lk(sh->mu);
-      sh->cv.wait(lk, [&] { return sh->done == jobs.size(); });
-      st.metrics.rejected();
-      throw ApiError(429, "The server is busy; retry shortly.", "", "rate_limit_exceeded");
-    }
-    jobs.push_back(std::move(job));
-  }
-  {
+  auto cancel_and_drain = [&] {
+    for (auto& j : jobs) j->cancel();
+    // Wait for the cancelled ones: on_done always runs, and then nothing outlives this request.
     std::unique_lock<std::mutex> lk(sh->mu);
-    sh->cv.wait(lk, [&] { return sh->done == inputs.size(); });
+    sh->cv.wait(lk, [&] { return sh->done == jobs.size(); });
+  };
+  const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
+  const size_t window = static_cast<size_t>(std::max(1, st.opts.n_parallel));
+  size_t next = 0;
+  for (;;) {
+    size_t done = 0;
+    {
+      std::lock_guard<std::mutex> lk(sh->mu);
+      done = sh->done;
+    }
+    while (next < inputs.size() && jobs.size() - done < window) {
+      runtime::JobRequest jr;
+      jr.prompt = inputs[next];
+      jr.embedding = true;
+      jr.on_done = [sh, i = next, &st](runtime::JobOutcome& o) {
+        st.metrics.generation(o.result.n_prompt, 0, 0, o.queue_seconds, 0);
+        std::lock_guard<std::mutex> lk(sh->mu);
+        if (!o.error.empty() || o.embedding.empty()) sh->failed = true;
+        sh->out[i] = std::move(o);
+        ++sh->done;
+        sh->cv.notify_all();
+      };
+      std::shared_ptr<runtime::Job> job;
+      try {
+        job = st.sched->submit(std::move(jr));
+      } catch (const InvalidArgument& e) {
+        cancel_and_drain();
+        throw ApiError(400, e.what(), "input");
+      }
+      if (!job) {
+        if (jobs.size() - done > 0) break;  // ours still run: retry when one of them ends
+        cancel_and_drain();
+        st.metrics.rejected();
+        throw ApiError(429, "The server is busy; retry shortly.", "", "rate_limit_exceeded");
+      }
+      jobs.push_back(std::move(job));
+      ++next;
+    }
+    bool all_done = false, failed = false;
+    {
+      std::unique_lock<std::mutex> lk(sh->mu);
+      // Wakes when one of ours ends (room to submit the next), or to look at the client.
+      sh->cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return sh->done > done || sh->failed; });
+      all_done = next == inputs.size() && sh->done == jobs.size();
+      failed = sh->failed;
+    }
+    if (all_done) break;
+    if (failed) break;  // the rest is pointless: reported below
+    if (!peer.alive()) {
+      cancel_and_drain();
+      throw ClientGone();
+    }
+  }
+  cancel_and_drain();  // no-op when all finished; stops the rest after a failure
+  // Report the error that stopped the request, not the cancellations it caused.
+  const runtime::JobOutcome* bad = nullptr;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto& o = sh->out[i];
+    if (!o.error.empty()) {
+      bad = &o;
+      break;
+    }
+    if (o.embedding.empty() && !bad) bad = &o;
+  }
+  if (bad || jobs.size() < inputs.size())
+    throw ApiError(bad && bad->client_error ? 400 : 500,
+                   "embedding failed: " + (!bad ? std::string("not run") : bad->error.empty() ? bad->result.finish_reason : bad->error));
+  return std::move(sh->out);
+}
+
+void embeddings(ServerState& st, const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = Clock::now();
+  const ojson body = parse_body(req.body);
+  const auto inputs = parse_embedding_input(body, st.gctx);
+  const bool b64 = body.contains("encoding_format") && body["encoding_format"] == "base64";
+  std::vector<runtime::JobOutcome> outcomes;
+  try {
+    outcomes = run_embedding_jobs(st, req, inputs);
+  } catch (const ClientGone& e) {
+    send_error(res, 499, e.what(), "", "client_closed_request");  // nobody reads it; logs do
+    return;
   }
   ojson data = ojson::array();
   int64_t n_tokens = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    auto& o = sh->out[i];
-    if (!o.error.empty() || o.embedding.empty())
-      throw ApiError(500, "embedding failed: " + (o.error.empty() ? o.result.finish_reason : o.error));
+    auto& o = outcomes[i];
     // Unit length, like OpenAI's embeddings, so a dot product is the cosine similarity.
     double norm = 0;
     for (float v : o.embedding) norm += static_cast<double>(v) * v;
