@@ -50,11 +50,20 @@ inline std::string vocab_dir() {
   return env_or("EDGELLM_FUZZ_VOCAB_DIR", std::string(EDGELLM_FUZZ_SOURCE_DIR) + "/../shared/conformance/vocab");
 }
 
-// The model the request target loads (its vocabulary and chat template; no weights are run).
+// The model the request target loads (its vocabulary and chat template; no weights are run):
+// EDGELLM_FUZZ_MODEL, else the first of the cache's small models that is there.
 inline std::string model_path() {
+  if (const char* m = std::getenv("EDGELLM_FUZZ_MODEL"); m && *m) return m;
   const char* home = std::getenv("HOME");
   const std::string dir = env_or("EDGELLM_MODEL_DIR", std::string(home ? home : "") + "/.cache/edgellm/models");
-  return env_or("EDGELLM_FUZZ_MODEL", dir + "/SmolLM2-135M-Instruct.Q4_1.gguf");
+  for (const char* name : {"SmolLM2-135M-Instruct.Q4_1.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"}) {
+    const std::string p = dir + "/" + name;
+    if (FILE* f = std::fopen(p.c_str(), "rb")) {
+      std::fclose(f);
+      return p;
+    }
+  }
+  return dir + "/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
 }  // namespace edgellm::fuzz
