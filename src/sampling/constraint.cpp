@@ -100,7 +100,7 @@ void Constraint::probe() {
     {
       matcher_.set_work_limit(walk_budget(), "probing the schema");
       GrammarMatcher::State cur = state_, next, best;
-      for (int step = 1; step <= 32 && !cur.stacks.empty(); ++step) {
+      for (int step = 1; step <= 128 && !cur.stacks.empty(); ++step) {
         const ByteSet bytes = matcher_.next_bytes(cur);
         bool found = false;
         for (int b = 0; b < 256; ++b) {
@@ -113,7 +113,9 @@ void Constraint::probe() {
         }
         if (!found) break;
         std::swap(cur, best);
-        if (step == 1 || step == 4 || step == 12 || step == 32) probes.push_back(cur);
+        // One or two parses cost a few steps per trie node: only ambiguous states are checked.
+        const bool sampled = (step & (step - 1)) == 0 || step % 16 == 0;
+        if (sampled && cur.stacks.size() > 2) probes.push_back(cur);
       }
       matcher_.clear_work_limit();
     }
