@@ -100,6 +100,7 @@ void Constraint::probe() {
     {
       matcher_.set_work_limit(walk_budget(), "probing the schema");
       GrammarMatcher::State cur = state_, next, best;
+      size_t most_parses = 2;
       for (int step = 1; step <= 128 && !cur.stacks.empty(); ++step) {
         const ByteSet bytes = matcher_.next_bytes(cur);
         bool found = false;
@@ -113,9 +114,13 @@ void Constraint::probe() {
         }
         if (!found) break;
         std::swap(cur, best);
-        // One or two parses cost a few steps per trie node: only ambiguous states are checked.
+        // One or two parses cost a few steps per trie node: only states more ambiguous than
+        // any checked before are checked (a steady 3 parses costs one mask, not twelve).
         const bool sampled = (step & (step - 1)) == 0 || step % 16 == 0;
-        if (sampled && cur.stacks.size() > 2) probes.push_back(cur);
+        if (sampled && cur.stacks.size() > most_parses) {
+          probes.push_back(cur);
+          most_parses = cur.stacks.size();
+        }
       }
       matcher_.clear_work_limit();
     }

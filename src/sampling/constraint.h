@@ -49,8 +49,8 @@ class Constraint {
   Constraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTrie> vocab);
 
   // Checks, before generation, that masks stay within budget: computes the first mask (kept
-  // for the first apply) and the masks at ambiguous states (> 2 parses) of a greedy walk of up
-  // to 128 bytes that keeps the most parses alive. Throws GrammarLimitError. A heuristic: a
+  // for the first apply) and the masks at states of growing ambiguity (> 2 parses) along a
+  // greedy walk of up to 128 bytes that keeps the most parses alive. Throws GrammarLimitError. A heuristic: a
   // grammar costly only elsewhere ends its request when a mask runs over budget.
   void probe();
   uint64_t walk_budget() const;
