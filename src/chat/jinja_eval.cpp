@@ -31,15 +31,22 @@ double py_fmod(double a, double b) {
   return r;
 }
 
+size_t saturating_mul(size_t a, size_t b) {
+  size_t r;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+
 Value repeat(Interpreter& in, const Value& seq, int64_t n, Loc loc) {
   if (n < 0) n = 0;
   if (seq.is_string()) {
-    in.check_size(seq.str.size() * static_cast<size_t>(std::min<int64_t>(n, 1LL << 40)), loc);
+    in.check_size(saturating_mul(seq.str.size(), static_cast<size_t>(n)), loc);
+    in.check_value_bytes(saturating_mul(seq.str.size(), static_cast<size_t>(n)), loc);
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += seq.str;
     return Value::string(std::move(out));
   }
-  in.check_size(seq.list->items.size() * static_cast<size_t>(std::min<int64_t>(n, 1LL << 40)), loc);
+  in.check_size(saturating_mul(seq.list->items.size(), static_cast<size_t>(n)), loc);
+  in.check_value_bytes(saturating_mul(seq.list->items.size() * sizeof(Value), static_cast<size_t>(n)), loc);
   std::vector<Value> out;
   for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list->items.begin(), seq.list->items.end());
   return Value::make_list(std::move(out), seq.list->tuple);
@@ -147,6 +154,7 @@ Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Va
     if (nums) return Value::number(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) {
       in.check_size(a.str.size() + b.str.size(), loc);
+      in.check_value_bytes(a.str.size() + b.str.size(), loc);
       if (a.markup == b.markup) {
         Value r = Value::string(a.str + b.str);
         r.markup = a.markup;
@@ -157,6 +165,7 @@ Value binary_op(Interpreter& in, const std::string& op, const Value& a, const Va
     }
     if (a.is_list() && b.is_list() && a.list->tuple == b.list->tuple) {
       in.check_size(a.list->items.size() + b.list->items.size(), loc);
+      in.check_value_bytes((a.list->items.size() + b.list->items.size()) * sizeof(Value), loc);
       std::vector<Value> items = a.list->items;
       items.insert(items.end(), b.list->items.begin(), b.list->items.end());
       return Value::make_list(std::move(items), a.list->tuple);

@@ -378,9 +378,17 @@ Value Interpreter::apply_filter(const std::string& f, const Value& v, CallArgs& 
   if (f == "int" || f == "float") {
     const Value* dflt = a.get(0, "default");
     Value fallback = dflt ? *dflt : (f == "int" ? Value::integer(0) : Value::number(0.0));
+    // float -> int as Python's int(): truncation; NaN is a ValueError, which jinja2's |int
+    // turns into the default; infinity is an OverflowError; beyond int64 Python makes a big
+    // integer, which this engine does not have (an error, never an undefined conversion).
+    auto to_int = [&](double d) {
+      if (std::isnan(d)) return fallback;
+      if (std::isinf(d)) fail("cannot convert float infinity to integer", loc);
+      if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) fail("integer overflow", loc);
+      return Value::integer(static_cast<int64_t>(d));
+    };
     if (v.is_numeric())
-      return f == "int" ? Value::integer(v.kind == Kind::Float ? static_cast<int64_t>(v.f) : v.i)
-                        : Value::number(v.as_double());
+      return f == "int" ? (v.kind == Kind::Float ? to_int(v.f) : Value::integer(v.i)) : Value::number(v.as_double());
     if (!v.is_string()) return fallback;
     std::string t = pystr::strip(v.str, nullptr, true, true);
     char* end = nullptr;
@@ -390,11 +398,8 @@ Value Interpreter::apply_filter(const std::string& f, const Value& v, CallArgs& 
       if (!t.empty() && *end == 0 && errno == 0) return Value::integer(i);
     }
     double d = std::strtod(t.c_str(), &end);
-    if (t.empty() || *end != 0 || std::isnan(d)) return fallback;
-    if (f == "int") {
-      if (!std::isfinite(d) || std::fabs(d) > 9.2e18) return fallback;
-      return Value::integer(static_cast<int64_t>(d));
-    }
+    if (t.empty() || *end != 0) return fallback;  // "nan" parses (Python's float("nan"))
+    if (f == "int") return to_int(d);
     return Value::number(d);
   }
   fail("no filter named '" + f + "'", loc);

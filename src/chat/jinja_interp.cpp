@@ -139,8 +139,14 @@ void Interpreter::fail(const std::string& msg, Loc loc) const {
 }
 
 void Interpreter::tick(Loc loc) {
+  budget_.loc = loc;
   if (++steps_ > opt_.max_steps)
     fail("template exceeded " + std::to_string(opt_.max_steps) + " evaluation steps", loc);
+}
+
+void Interpreter::check_value_bytes(size_t bytes, Loc loc) {
+  budget_.loc = loc;
+  jinja::check_value_bytes(bytes);
 }
 
 void Interpreter::check_size(size_t n, Loc loc) const {
@@ -162,6 +168,8 @@ std::string Interpreter::render(const Value& vars) {
   frame_ = root_;
   steps_ = 0;
   depth_ = 0;
+  budget_ = ValueBudget{0, opt_.max_value_bytes, {}};
+  const ValueBudgetScope scope(&budget_);
   std::string out;
   out_ = &out;
   Flow f = exec(program_->body);

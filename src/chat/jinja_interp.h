@@ -19,6 +19,7 @@ struct Options {
   size_t max_output = 16u << 20;  // bytes of rendered text (and of any one string or list)
   uint64_t max_steps = 5'000'000;  // loop iterations + calls + statements
   int max_depth = 100;            // nested macro calls
+  size_t max_value_bytes = 128u << 20;  // values created during a render (see ValueBudget)
 };
 
 struct Frame {
@@ -38,6 +39,8 @@ class Interpreter {
   [[noreturn]] void fail(const std::string& msg, Loc loc) const;
   void tick(Loc loc);
   void check_size(size_t n, Loc loc) const;
+  // Before building a value of `bytes` bytes: fails if the value budget cannot hold it.
+  void check_value_bytes(size_t bytes, Loc loc);
   Value eval(const Expr& e);
   Value call_value(const Value& callee, CallArgs& args, Loc loc);
   Value getattr(const Value& obj, const std::string& name, Loc loc);
@@ -88,6 +91,7 @@ class Interpreter {
   std::string* out_ = nullptr;
   uint64_t steps_ = 0;
   int depth_ = 0;
+  ValueBudget budget_;
   Value pending_caller_;
   std::vector<std::shared_ptr<DictData>> namespaces_;
 };

@@ -21,6 +21,28 @@ std::string repr_depth(const Value& v, int depth);
 TemplateError::TemplateError(Kind kind, const std::string& message, Loc loc)
     : Error(format_error(message, loc)), kind_(kind), message_(message), loc_(loc) {}
 
+namespace {
+thread_local ValueBudget* g_budget = nullptr;
+
+[[noreturn]] void over_budget(const ValueBudget& b) {
+  throw TemplateError(TemplateError::Kind::Runtime,
+                      "template values exceed the " + std::to_string(b.limit) + "-byte memory limit", b.loc);
+}
+}  // namespace
+
+ValueBudgetScope::ValueBudgetScope(ValueBudget* b) : prev_(g_budget) { g_budget = b; }
+ValueBudgetScope::~ValueBudgetScope() { g_budget = prev_; }
+
+void charge_value_bytes(size_t n) {
+  if (!g_budget) return;
+  check_value_bytes(n);
+  g_budget->used += n;
+}
+
+void check_value_bytes(size_t n) {
+  if (g_budget && (n > g_budget->limit || g_budget->used > g_budget->limit - n)) over_budget(*g_budget);
+}
+
 Value Value::undefined(std::string hint) {
   Value v;
   v.str = std::move(hint);
@@ -51,6 +73,7 @@ Value Value::number(double x) {
   return v;
 }
 Value Value::string(std::string s) {
+  charge_value_bytes(s.size());
   Value v;
   v.kind = Kind::String;
   v.str = std::move(s);
@@ -76,6 +99,9 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 Value Value::make_list(std::vector<Value> items, bool tuple) {
+  size_t bytes = items.size() * sizeof(Value);
+  for (const auto& x : items) bytes += x.str.size();
+  charge_value_bytes(bytes);
   Value v;
   v.kind = Kind::List;
   v.list = std::make_shared<ListData>();
@@ -305,6 +331,7 @@ const Value* DictData::find(const std::string& key) const {
   return nullptr;
 }
 void DictData::set(const Value& key, Value v) {
+  charge_value_bytes(sizeof(std::pair<Value, Value>) + key.str.size() + v.str.size());
   for (auto& kv : items)
     if (equals(kv.first, key)) {
       kv.second = std::move(v);

@@ -40,6 +40,31 @@ class TemplateError : public Error {
 
 enum class Kind { Undefined, None, Bool, Int, Float, String, List, Dict, Namespace, Function };
 
+// Memory budget for values: bytes of strings and of list/dict slots made during one render,
+// counted cumulatively when a value is created (string results, lists, dict entries; plain
+// copies of existing values are not counted). Bounds what a hostile template can allocate
+// (e.g. a list doubled 40 times) long before the output limit would notice.
+struct ValueBudget {
+  size_t used = 0;
+  size_t limit = SIZE_MAX;
+  Loc loc;  // the statement being run (for the error)
+};
+// Makes `b` the budget that value creation on this thread charges, until destroyed.
+class ValueBudgetScope {
+ public:
+  explicit ValueBudgetScope(ValueBudget* b);
+  ~ValueBudgetScope();
+  ValueBudgetScope(const ValueBudgetScope&) = delete;
+  ValueBudgetScope& operator=(const ValueBudgetScope&) = delete;
+
+ private:
+  ValueBudget* prev_;
+};
+// Charges n bytes to the current budget (if any); throws TemplateError beyond its limit.
+void charge_value_bytes(size_t n);
+// Throws, without charging, if n more bytes would exceed the budget (check before building).
+void check_value_bytes(size_t n);
+
 struct Value;
 struct ListData;
 struct DictData;

@@ -7,6 +7,13 @@
 #include "util/error.h"
 
 namespace edgellm::sampling {
+namespace {
+// One parse alive costs ~6 steps per trie node (SmolLM2: 0.6M steps for 100k nodes, ~1.5 ms),
+// so this allows ~10 parses over the whole vocabulary: ~15 ms per token on a 49k vocabulary,
+// ~100 ms on 262k at most, whatever the grammar.
+constexpr uint64_t kWorkPerTrieNode = 64;
+constexpr uint64_t kMinWalkWork = 1'000'000;
+}  // namespace
 
 TokenTrie::TokenTrie(const std::vector<std::string>& pieces, const std::vector<int32_t>& eog)
     : n_vocab_(static_cast<int32_t>(pieces.size())), pieces_(pieces), eog_(eog) {
@@ -74,6 +81,62 @@ void Constraint::reset() {
   matcher_.truncate_pool(0);
   state_ = matcher_.initial();
   finished_ = false;
+  allowed_valid_ = false;
+}
+
+uint64_t Constraint::walk_budget() const {
+  return std::max<uint64_t>(kMinWalkWork, kWorkPerTrieNode * vocab_->n_nodes());
+}
+
+void Constraint::probe() {
+  allowed_tokens(allowed_);
+  allowed_valid_ = true;
+  // Greedy walk (itself within one walk's budget): at each byte keep the continuation with
+  // the most parses alive; the masks at some of its states are then computed as at run time.
+  const size_t mark = matcher_.pool_size();
+  const GrammarMatcher::State saved = state_;
+  std::vector<GrammarMatcher::State> probes;
+  try {
+    {
+      matcher_.set_work_limit(walk_budget(), "probing the schema");
+      GrammarMatcher::State cur = state_, next, best;
+      size_t most_parses = 2;
+      for (int step = 1; step <= 128 && !cur.stacks.empty(); ++step) {
+        const ByteSet bytes = matcher_.next_bytes(cur);
+        bool found = false;
+        for (int b = 0; b < 256; ++b) {
+          if (!bytes.test(static_cast<size_t>(b))) continue;
+          matcher_.advance(cur, static_cast<uint8_t>(b), next);
+          if (!next.dead() && (!found || next.stacks.size() > best.stacks.size())) {
+            std::swap(best, next);
+            found = true;
+          }
+        }
+        if (!found) break;
+        std::swap(cur, best);
+        // One or two parses cost a few steps per trie node: only states more ambiguous than
+        // any checked before are checked (a steady 3 parses costs one mask, not twelve).
+        const bool sampled = (step & (step - 1)) == 0 || step % 16 == 0;
+        if (sampled && cur.stacks.size() > most_parses) {
+          probes.push_back(cur);
+          most_parses = cur.stacks.size();
+        }
+      }
+      matcher_.clear_work_limit();
+    }
+    std::vector<uint8_t> scratch;
+    for (const auto& p : probes) {
+      state_ = p;
+      allowed_tokens(scratch);
+    }
+  } catch (...) {
+    matcher_.clear_work_limit();
+    state_ = saved;
+    matcher_.truncate_pool(mark);
+    throw;
+  }
+  state_ = saved;
+  matcher_.truncate_pool(mark);
 }
 
 void Constraint::allowed_tokens(std::vector<uint8_t>& allowed) {
@@ -84,6 +147,11 @@ void Constraint::allowed_tokens(std::vector<uint8_t>& allowed) {
   if (finished_ || state_.stacks.empty()) return;
 
   const size_t mark = matcher_.pool_size();  // every node made by the walk is scratch
+  matcher_.set_work_limit(walk_budget(), "one token's mask");
+  struct Unlimit {
+    GrammarMatcher& m;
+    ~Unlimit() { m.clear_work_limit(); }
+  } unlimit{matcher_};
   if (per_depth_.empty()) {
     uint16_t max_depth = 0;
     for (uint16_t d : t.depth_) max_depth = std::max(max_depth, d);
@@ -105,12 +173,14 @@ void Constraint::allowed_tokens(std::vector<uint8_t>& allowed) {
         allowed[static_cast<size_t>(t.tok_ids_[static_cast<size_t>(k)])] = 1;
     i = cur.stacks.empty() ? t.end_[static_cast<size_t>(i)] : i + 1;
   }
+  last_walk_work_ = matcher_.work();
   matcher_.truncate_pool(mark);
 }
 
 void Constraint::apply(float* logits) {
   if (!logits) throw InvalidArgument("constraint: logits pointer is null");
-  allowed_tokens(allowed_);
+  if (!allowed_valid_) allowed_tokens(allowed_);
+  allowed_valid_ = false;
   const float ninf = -std::numeric_limits<float>::infinity();
   for (size_t i = 0; i < allowed_.size(); ++i)
     if (!allowed_[i]) logits[i] = ninf;
@@ -142,6 +212,7 @@ bool Constraint::allows(int32_t token) {
 
 void Constraint::accept(int32_t token) {
   const TokenTrie& t = *vocab_;
+  allowed_valid_ = false;
   if (token < 0 || token >= t.n_vocab())
     throw InvalidArgument("constraint: token id " + std::to_string(token) + " outside vocabulary");
   if (std::find(t.eog().begin(), t.eog().end(), token) != t.eog().end()) {
@@ -151,6 +222,7 @@ void Constraint::accept(int32_t token) {
     return;
   }
   if (finished_) throw InvalidArgument("constraint: token after end of generation");
+  allowed_valid_ = false;
   if (t.piece(token).empty()) throw InvalidArgument("constraint: control token " + std::to_string(token) + " is not allowed");
   accept_bytes(t.piece(token));
 }
@@ -159,6 +231,7 @@ void Constraint::accept_bytes(const std::string& bytes) {
   GrammarMatcher::State s;
   if (!walk_piece(bytes, s)) throw InvalidArgument("constraint: text '" + bytes + "' does not fit the grammar here");
   state_ = std::move(s);
+  allowed_valid_ = false;
   if (matcher_.pool_size() > (1u << 20)) matcher_.compact(state_);
 }
 

@@ -40,10 +40,21 @@ class TokenTrie {
   std::vector<int32_t> eog_;
 };
 
+// Work budget of one trie walk (one token's mask), in matcher steps: a fixed multiple of the
+// trie's size (walk_budget(), constraint.cpp), so the time per token is bounded for any
+// grammar. One parse alive costs about 6 steps per trie node; beyond the budget
+// allowed_tokens throws GrammarLimitError.
 class Constraint {
  public:
   Constraint(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const TokenTrie> vocab);
 
+  // Checks, before generation, that masks stay within budget: computes the first mask (kept
+  // for the first apply) and the masks at states of growing ambiguity (> 2 parses) along a
+  // greedy walk of up to 128 bytes that keeps the most parses alive. Throws GrammarLimitError. A heuristic: a
+  // grammar costly only elsewhere ends its request when a mask runs over budget.
+  void probe();
+  uint64_t walk_budget() const;
+  uint64_t last_walk_work() const { return last_walk_work_; }
   // Sets logits of disallowed tokens to -inf. logits has n_vocab entries.
   void apply(float* logits);
   // Fills allowed[id] (size n_vocab) with 1 for tokens that may come next.
@@ -66,6 +77,8 @@ class Constraint {
   bool finished_ = false;
   std::vector<uint8_t> allowed_;
   std::vector<GrammarMatcher::State> per_depth_;  // scratch states for the trie walk
+  bool allowed_valid_ = false;                     // allowed_ is the mask of state_ (probe)
+  uint64_t last_walk_work_ = 0;
 };
 
 }  // namespace edgellm::sampling

@@ -8,8 +8,9 @@
 
 namespace edgellm::sampling {
 namespace {
-constexpr size_t kMaxGrammarSymbols = 4'000'000;  // keeps schemas with huge lengths bounded
-constexpr size_t kMaxStacks = 4096;               // ambiguity guard
+constexpr size_t kMaxGrammarSymbols = 2'000'000;  // keeps schemas with huge lengths bounded
+constexpr size_t kMaxRules = 250'000;
+constexpr size_t kMaxRuleName = 96;  // names embed schema paths; long ones would cost O(depth^2)
 }  // namespace
 
 // ---- builder ----
@@ -40,6 +41,10 @@ GrammarBuilder::Seq GrammarBuilder::literal(std::string_view text) {
 }
 
 int32_t GrammarBuilder::new_rule(std::string name) {
+  if (rules_.size() >= kMaxRules)
+    throw GrammarLimitError("grammar: the schema needs more than " + std::to_string(kMaxRules) +
+                            " grammar rules (reduce its size, maxLength/maxItems or {m,n} counts)");
+  if (name.size() > kMaxRuleName) name = name.substr(0, kMaxRuleName / 2) + "..." + name.substr(name.size() - kMaxRuleName / 2);
   names_.push_back(std::move(name));
   rules_.emplace_back();
   defined_.push_back(false);
@@ -49,7 +54,7 @@ int32_t GrammarBuilder::new_rule(std::string name) {
 void GrammarBuilder::define(int32_t rule, std::vector<Seq> alts) {
   for (const auto& a : alts) total_syms_ += a.size() + 1;
   if (total_syms_ > kMaxGrammarSymbols)
-    throw InvalidArgument("grammar: schema expands to more than " + std::to_string(kMaxGrammarSymbols) +
+    throw GrammarLimitError("grammar: schema expands to more than " + std::to_string(kMaxGrammarSymbols) +
                           " symbols (reduce maxLength/maxItems/minItems)");
   rules_[static_cast<size_t>(rule)] = std::move(alts);
   defined_[static_cast<size_t>(rule)] = true;
@@ -82,53 +87,91 @@ int32_t GrammarBuilder::repeat(int32_t sym, int min, int max, const std::string&
   return rule(name, {head});
 }
 
+// Least fixpoint by worklist (linear in the grammar's size, whatever the rule order): a rule is
+// marked once one alternative has only marked rules and byte sets accepted by set_ok.
+std::vector<bool> GrammarBuilder::fixpoint(const std::function<bool(int32_t)>& set_ok) const {
+  const size_t n = rules_.size();
+  std::vector<bool> marked(n, false);
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> users(n);  // rule -> (rule, alt) using it
+  std::vector<std::vector<uint32_t>> need(n);                         // unmarked symbols per alternative
+  std::vector<uint32_t> work;
+  for (size_t r = 0; r < n; ++r) {
+    need[r].resize(rules_[r].size());
+    for (size_t a = 0; a < rules_[r].size(); ++a) {
+      uint32_t k = 0;
+      for (int32_t s : rules_[r][a]) {
+        if (s >= 0) {
+          if (!set_ok(s)) k = UINT32_MAX / 2;  // never satisfiable
+          continue;
+        }
+        users[static_cast<size_t>(-1 - s)].push_back({static_cast<uint32_t>(r), static_cast<uint32_t>(a)});
+        ++k;
+      }
+      need[r][a] = k;
+      if (k == 0 && !marked[r]) {
+        marked[r] = true;
+        work.push_back(static_cast<uint32_t>(r));
+      }
+    }
+  }
+  while (!work.empty()) {
+    const uint32_t q = work.back();
+    work.pop_back();
+    for (const auto& [r, a] : users[q])
+      if (--need[r][a] == 0 && !marked[r]) {
+        marked[r] = true;
+        work.push_back(r);
+      }
+  }
+  return marked;
+}
+
 std::shared_ptr<const Grammar> GrammarBuilder::build(int32_t root) {
   const size_t n = rules_.size();
   for (size_t r = 0; r < n; ++r)
     if (!defined_[r]) throw Error("grammar: rule '" + names_[r] + "' referenced but never defined");
 
   // Nullable rules, then reject left recursion (a rule reachable from itself without consuming).
-  std::vector<bool> nullable(n, false);
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t r = 0; r < n; ++r) {
-      if (nullable[r]) continue;
-      for (const auto& a : rules_[r])
-        if (std::all_of(a.begin(), a.end(), [&](int32_t s) { return s < 0 && nullable[static_cast<size_t>(-1 - s)]; })) {
-          nullable[r] = true; changed = true; break;
-        }
-    }
-  }
+  const std::vector<bool> nullable = fixpoint([](int32_t) { return false; });
   std::vector<int> mark(n, 0);  // 0 new, 1 on path, 2 done
-  std::function<void(size_t)> visit = [&](size_t r) {
-    mark[r] = 1;
-    for (const auto& a : rules_[r]) {
-      for (int32_t s : a) {
-        if (s >= 0) break;
-        const size_t q = static_cast<size_t>(-1 - s);
-        if (mark[q] == 1) throw InvalidArgument("grammar: schema is left-recursive through '" + names_[q] +
-                                                "' (a $ref cycle that consumes no input)");
-        if (mark[q] == 0) visit(q);
-        if (!nullable[q]) break;
+  struct Frame {
+    size_t rule, alt = 0, sym = 0;
+  };
+  std::vector<Frame> path;  // explicit stack: rule chains may be as long as the grammar
+  for (size_t start = 0; start < n; ++start) {
+    if (mark[start] != 0) continue;
+    mark[start] = 1;
+    path.push_back({start});
+    while (!path.empty()) {
+      Frame& f = path.back();
+      const auto& alts = rules_[f.rule];
+      if (f.alt >= alts.size()) {
+        mark[f.rule] = 2;
+        path.pop_back();
+        continue;
+      }
+      const Seq& a = alts[f.alt];
+      if (f.sym >= a.size() || a[f.sym] >= 0) {  // alternative done, or it consumes a byte here
+        ++f.alt;
+        f.sym = 0;
+        continue;
+      }
+      const size_t q = static_cast<size_t>(-1 - a[f.sym]);
+      if (nullable[q]) ++f.sym;
+      else f.sym = a.size();
+      if (mark[q] == 1) throw InvalidArgument("grammar: schema is left-recursive through '" + names_[q] +
+                                              "' (a $ref cycle that consumes no input)");
+      if (mark[q] == 0) {
+        mark[q] = 1;
+        path.push_back({q});
       }
     }
-    mark[r] = 2;
-  };
-  for (size_t r = 0; r < n; ++r)
-    if (mark[r] == 0) visit(r);
+  }
 
   // Productive rules (derive some finite string); alternatives using unproductive symbols are
   // dropped so the matcher can never walk into a dead end.
-  std::vector<bool> productive(n, false);
+  const std::vector<bool> productive = fixpoint([&](int32_t s) { return sets_[static_cast<size_t>(s)].any(); });
   auto sym_ok = [&](int32_t s) { return s >= 0 ? sets_[static_cast<size_t>(s)].any() : productive[static_cast<size_t>(-1 - s)]; };
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t r = 0; r < n; ++r) {
-      if (productive[r]) continue;
-      for (const auto& a : rules_[r])
-        if (std::all_of(a.begin(), a.end(), sym_ok)) { productive[r] = true; changed = true; break; }
-    }
-  }
   if (!productive[static_cast<size_t>(root)])
     throw InvalidArgument("grammar: the schema admits no finite document (e.g. a required property whose schema "
                           "is unsatisfiable, or infinite recursion)");
@@ -177,13 +220,28 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> g) : g_(std::move(
   if (!g_) throw InvalidArgument("grammar matcher: null grammar");
 }
 
+void GrammarMatcher::charge(uint64_t n) {
+  advance_work_ += n;
+  work_ += n;
+  if (advance_work_ > MatcherLimits::kMaxExpandWork)
+    throw GrammarLimitError("grammar: the schema is too ambiguous to match (one byte needs more than " +
+                            std::to_string(MatcherLimits::kMaxExpandWork) + " matcher steps)");
+  if (work_ > work_limit_)
+    throw GrammarLimitError("grammar: the schema is too ambiguous to match (" + work_what_ + " needs more than " +
+                            std::to_string(work_limit_) + " matcher steps)");
+}
+
 int32_t GrammarMatcher::push(int32_t pos, int32_t parent) {
-  nodes_.push_back({pos, parent});
+  charge(1);
+  uint64_t h = static_cast<uint32_t>(pos) * 0x9E3779B97F4A7C15ull;
+  if (parent >= 0) h ^= (nodes_[static_cast<size_t>(parent)].hash + 0x632BE59Bull) * 0xC2B2AE3D27D4EB4Full;
+  nodes_.push_back({pos, parent, static_cast<uint32_t>(h ^ (h >> 32))});
   return static_cast<int32_t>(nodes_.size() - 1);
 }
 
 GrammarMatcher::State GrammarMatcher::initial() {
   State s;
+  advance_work_ = 0;
   for (int32_t a : g_->alts[static_cast<size_t>(g_->root)]) expand(a, -1, s, 0);
   dedupe(s);
   return s;
@@ -192,7 +250,10 @@ GrammarMatcher::State GrammarMatcher::initial() {
 // Brings position `pos` (with return stack `parent`) to byte-class tops: enters rules, and on
 // reaching the end of an alternative resumes the caller's continuation.
 void GrammarMatcher::expand(int32_t pos, int32_t parent, State& out, int depth) {
-  if (depth > 100000) throw Error("grammar matcher: expansion too deep");
+  if (depth > MatcherLimits::kMaxExpandDepth)
+    throw GrammarLimitError("grammar: the schema nests more than " + std::to_string(MatcherLimits::kMaxExpandDepth) +
+                            " rules that consume nothing");
+  charge(1);
   const Grammar::Elem e = g_->elems[static_cast<size_t>(pos)];
   switch (e.kind) {
     case Grammar::kBytes:
@@ -225,6 +286,7 @@ void GrammarMatcher::expand(int32_t pos, int32_t parent, State& out, int depth) 
 void GrammarMatcher::advance(const int32_t* stacks, size_t n, uint8_t b, State& out) {
   out.stacks.clear();
   out.complete = false;
+  advance_work_ = 0;
   size_t matched = 0;
   for (size_t i = 0; i < n; ++i) {
     const Node nd = nodes_[static_cast<size_t>(stacks[i])];
@@ -246,6 +308,7 @@ void GrammarMatcher::advance(const int32_t* stacks, size_t n, uint8_t b, State& 
   // Duplicates need two parses meeting; one surviving parse can only duplicate through an
   // ambiguous rule, and those copies are merged on the next byte (when both match).
   if (matched > 1 && out.stacks.size() > 1) dedupe(out);
+  else if (out.stacks.size() > MatcherLimits::kMaxStacks) dedupe(out);
 }
 
 ByteSet GrammarMatcher::next_bytes(const State& s) const {
@@ -263,46 +326,69 @@ bool GrammarMatcher::same_stack(int32_t a, int32_t b) const {
     if (a < 0 || b < 0) return false;
     const Node& x = nodes_[static_cast<size_t>(a)];
     const Node& y = nodes_[static_cast<size_t>(b)];
-    if (x.pos != y.pos) return false;
+    if (x.pos != y.pos || x.hash != y.hash) return false;
     a = x.parent;
     b = y.parent;
   }
   return true;
 }
 
-void GrammarMatcher::dedupe(State& s) const {
-  // In place: stacks with different tops differ, so only equal tops need a full comparison.
-  size_t kept = 0;
-  for (size_t i = 0; i < s.stacks.size(); ++i) {
-    const int32_t id = s.stacks[i];
-    const int32_t pos = nodes_[static_cast<size_t>(id)].pos;
-    bool dup = false;
-    for (size_t k = 0; k < kept && !dup; ++k) {
-      const int32_t other = s.stacks[k];
-      dup = nodes_[static_cast<size_t>(other)].pos == pos && same_stack(other, id);
+void GrammarMatcher::dedupe(State& s) {
+  // Stacks are compared only when their hashes (over the whole stack) agree, so merging costs
+  // O(n log n) hash work plus a full comparison per true duplicate, never O(n^2) comparisons.
+  const size_t n = s.stacks.size();
+  auto hash_of = [&](int32_t id) { return nodes_[static_cast<size_t>(id)].hash; };
+  std::vector<bool> drop(n, false);
+  if (n <= 8) {
+    for (size_t i = 1; i < n; ++i)
+      for (size_t k = 0; k < i && !drop[i]; ++k)
+        if (!drop[k] && hash_of(s.stacks[k]) == hash_of(s.stacks[i]) && same_stack(s.stacks[k], s.stacks[i]))
+          drop[i] = true;
+  } else {
+    charge(n);
+    std::vector<std::pair<uint32_t, uint32_t>> order(n);  // (hash, index): equal hashes adjacent
+    for (size_t i = 0; i < n; ++i) order[i] = {hash_of(s.stacks[i]), static_cast<uint32_t>(i)};
+    std::sort(order.begin(), order.end());
+    for (size_t i = 0; i < n;) {
+      size_t j = i + 1;
+      while (j < n && order[j].first == order[i].first) ++j;
+      for (size_t x = i + 1; x < j; ++x)  // run of equal hashes: almost always true duplicates
+        for (size_t y = i; y < x; ++y) {
+          charge(1);
+          if (!drop[order[y].second] && same_stack(s.stacks[order[y].second], s.stacks[order[x].second])) {
+            drop[order[x].second] = true;
+            break;
+          }
+        }
+      i = j;
     }
-    if (!dup) s.stacks[kept++] = id;
   }
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (!drop[i]) s.stacks[kept++] = s.stacks[i];
   s.stacks.resize(kept);
-  if (kept > kMaxStacks)
-    throw Error("grammar matcher: schema is too ambiguous (" + std::to_string(kept) + " parses alive)");
+  if (kept > MatcherLimits::kMaxStacks)
+    throw GrammarLimitError("grammar: the schema is too ambiguous to match (" + std::to_string(kept) +
+                            " parses alive, the limit is " + std::to_string(MatcherLimits::kMaxStacks) + ")");
 }
 
 void GrammarMatcher::compact(State& s) {
+  // Iterative (stacks may be as deep as the document is nested): copy each stack's chain of
+  // not-yet-moved nodes, deepest first, so parents always exist before their children.
   std::vector<Node> fresh;
   std::unordered_map<int32_t, int32_t> moved;
-  std::function<int32_t(int32_t)> copy = [&](int32_t id) -> int32_t {
-    if (id < 0) return -1;
-    auto it = moved.find(id);
-    if (it != moved.end()) return it->second;
-    const Node nd = nodes_[static_cast<size_t>(id)];
-    const int32_t parent = copy(nd.parent);
-    fresh.push_back({nd.pos, parent});
-    const int32_t nid = static_cast<int32_t>(fresh.size() - 1);
-    moved.emplace(id, nid);
-    return nid;
-  };
-  for (int32_t& id : s.stacks) id = copy(id);
+  std::vector<int32_t> chain;
+  for (int32_t& top : s.stacks) {
+    chain.clear();
+    for (int32_t id = top; id >= 0 && !moved.count(id); id = nodes_[static_cast<size_t>(id)].parent) chain.push_back(id);
+    for (size_t k = chain.size(); k-- > 0;) {
+      const Node nd = nodes_[static_cast<size_t>(chain[k])];
+      const int32_t parent = nd.parent < 0 ? -1 : moved.at(nd.parent);
+      fresh.push_back({nd.pos, parent, nd.hash});
+      moved.emplace(chain[k], static_cast<int32_t>(fresh.size() - 1));
+    }
+    top = moved.at(top);
+  }
   nodes_.swap(fresh);
 }
 

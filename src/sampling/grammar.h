@@ -9,14 +9,34 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "util/error.h"
+
 namespace edgellm::sampling {
 
 using ByteSet = std::bitset<256>;
+
+// A grammar (or a state of its matcher) needs more work or memory than the fixed budgets
+// allow: too ambiguous, too large. A request-level error (the schema or pattern is at fault),
+// so the server answers 400; during generation it ends that one request.
+class GrammarLimitError : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
+// The matcher's fixed budgets. Every advance is bounded by kMaxExpandWork node pushes and
+// kMaxStacks parses alive after merging duplicates, whatever the grammar; callers add a work
+// budget over many advances (Constraint: per trie walk) with set_work_limit.
+struct MatcherLimits {
+  static constexpr size_t kMaxStacks = 1024;          // parses alive after one byte
+  static constexpr uint64_t kMaxExpandWork = 65536;   // node pushes + rule entries in one advance
+  static constexpr int kMaxExpandDepth = 2000;        // nested rule entries without a byte (C++ stack)
+};
 
 struct Grammar {
   enum Kind : uint8_t { kBytes, kRef, kEnd };
@@ -61,6 +81,8 @@ class GrammarBuilder {
   std::shared_ptr<const Grammar> build(int32_t root);
 
  private:
+  std::vector<bool> fixpoint(const std::function<bool(int32_t)>& set_ok) const;
+
   std::vector<ByteSet> sets_;
   std::vector<std::string> names_;
   std::vector<std::vector<Seq>> rules_;
@@ -89,6 +111,11 @@ class GrammarMatcher {
 
   size_t pool_size() const { return nodes_.size(); }
   void truncate_pool(size_t n) { nodes_.resize(n); }
+  // Work counter (node pushes, rule entries, duplicate comparisons) across advances; beyond
+  // the limit an advance throws GrammarLimitError naming `what`. Unlimited by default.
+  void set_work_limit(uint64_t limit, std::string what) { work_ = 0; work_limit_ = limit; work_what_ = std::move(what); }
+  void clear_work_limit() { work_ = 0; work_limit_ = UINT64_MAX; }
+  uint64_t work() const { return work_; }
   // Copies the stacks of s into a fresh pool (drops garbage left by earlier steps).
   void compact(State& s);
 
@@ -96,14 +123,19 @@ class GrammarMatcher {
   struct Node {
     int32_t pos;     // element index, or -1 - rule for a lazy choice frame (stack tops only)
     int32_t parent;  // node id or -1
+    uint32_t hash;   // of the whole stack (pos and the parents' pos), so merging is linear
   };
   void expand(int32_t pos, int32_t parent, State& out, int depth);
   int32_t push(int32_t pos, int32_t parent);
   bool same_stack(int32_t a, int32_t b) const;
-  void dedupe(State& s) const;
+  void dedupe(State& s);
+  void charge(uint64_t n);
 
   std::shared_ptr<const Grammar> g_;
   std::vector<Node> nodes_;
+  uint64_t work_ = 0, work_limit_ = UINT64_MAX;
+  uint64_t advance_work_ = 0;  // work of the current advance (bounded by kMaxExpandWork)
+  std::string work_what_;
 };
 
 }  // namespace edgellm::sampling

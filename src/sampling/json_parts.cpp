@@ -241,6 +241,59 @@ int32_t JsonParts::any_array() {
   return array_;
 }
 
+int32_t JsonParts::one_of_literals(const std::vector<std::string>& texts) {
+  return b_.rule("literals", literal_alts(texts));
+}
+
+std::vector<GrammarBuilder::Seq> JsonParts::literal_alts(const std::vector<std::string>& texts) {
+  struct Node {
+    std::map<uint8_t, int> kids;
+    bool terminal = false;
+  };
+  std::vector<Node> trie(1);
+  for (const auto& text : texts) {
+    int cur = 0;
+    for (char ch : text) {
+      const auto c = static_cast<uint8_t>(ch);
+      auto it = trie[static_cast<size_t>(cur)].kids.find(c);
+      if (it != trie[static_cast<size_t>(cur)].kids.end()) {
+        cur = it->second;
+        continue;
+      }
+      trie.emplace_back();
+      const int id = static_cast<int>(trie.size() - 1);
+      trie[static_cast<size_t>(cur)].kids[c] = id;
+      cur = id;
+    }
+    trie[static_cast<size_t>(cur)].terminal = true;
+  }
+  // A rule per branching node; runs of single-child nodes become literal bytes in one alternative.
+  auto branching = [&](size_t i) { return i == 0 || trie[i].kids.size() > 1 || (trie[i].terminal && !trie[i].kids.empty()); };
+  std::vector<int32_t> rule(trie.size(), -1);
+  for (size_t i = 1; i < trie.size(); ++i)
+    if (branching(i)) rule[i] = b_.new_rule("literals");
+  std::vector<Seq> root;
+  for (size_t i = 0; i < trie.size(); ++i) {
+    if (i > 0 && rule[i] < 0) continue;
+    std::vector<Seq> alts;
+    if (trie[i].terminal) alts.push_back({});
+    for (const auto& [c, id] : trie[i].kids) {
+      Seq seq = {b_.byte(c)};
+      auto k = static_cast<size_t>(id);
+      while (!branching(k) && !trie[k].kids.empty()) {  // single child, not an end
+        const auto& [c2, id2] = *trie[k].kids.begin();
+        seq.push_back(b_.byte(c2));
+        k = static_cast<size_t>(id2);
+      }
+      if (branching(k)) seq.push_back(R::ref(rule[k]));
+      alts.push_back(std::move(seq));
+    }
+    if (i == 0) root = std::move(alts);
+    else b_.define(rule[i], std::move(alts));
+  }
+  return root;
+}
+
 int32_t JsonParts::key_not_in(const std::vector<std::string>& excluded) {
   // Trie over the excluded bodies; leaving the trie at a character boundary frees the rest.
   struct Node {

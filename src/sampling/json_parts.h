@@ -33,6 +33,12 @@ class JsonParts {
   int32_t any_value();
   int32_t any_object();
   int32_t any_array();
+  // Exactly one of the byte strings (duplicates allowed), as a byte trie: alternatives that
+  // share a prefix share its parse, so an enum of thousands of values stays one parse.
+  int32_t one_of_literals(const std::vector<std::string>& texts);
+  // The same as alternatives to inline into a rule (each starts with a distinct byte, unless
+  // a text is empty).
+  std::vector<Seq> literal_alts(const std::vector<std::string>& texts);
   // Quoted string whose content is none of `excluded` (raw JSON-encoded bodies, no quotes).
   int32_t key_not_in(const std::vector<std::string>& excluded);
   // Generic object/array with given member rules.

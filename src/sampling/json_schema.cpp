@@ -25,13 +25,21 @@ const std::set<std::string> kUnsupported = {
     "dependentSchemas", "dependencies", "uniqueItems", "contains", "minContains", "maxContains", "prefixItems",
     "unevaluatedProperties", "unevaluatedItems", "additionalItems", "$dynamicRef", "$recursiveRef"};
 
+// Budgets: a schema deeper or larger than these is refused (InvalidArgument, a 400) before
+// its grammar grows; the grammar builder and the matcher have their own budgets on top.
+constexpr int kMaxDepth = 64;            // nested subschemas (OpenAI allows 10)
+constexpr size_t kMaxSubschemas = 20'000;
+constexpr size_t kMaxEnumValues = 10'000;  // enum values become a byte trie: matching stays cheap
+constexpr size_t kMaxAlternatives = 256;   // anyOf / oneOf / type lists
+constexpr size_t kMaxProperties = 2'000;   // per object
+
 const std::set<std::string> kIntegerBounds = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"};
 
 class SchemaCompiler {
  public:
   SchemaCompiler(const ojson& root, const JsonSchemaOptions& opt) : root_(root), opt_(opt), parts_(b_) {}
 
-  std::shared_ptr<const Grammar> run() { return b_.build(compile(root_, "#")); }
+  std::shared_ptr<const Grammar> run() { return b_.build(compile(root_, "#", 0)); }
 
  private:
   [[noreturn]] void fail(const std::string& path, const std::string& msg) const {
@@ -63,17 +71,20 @@ class SchemaCompiler {
     return known.count(k) || kUnsupported.count(k);
   }
 
-  int32_t literal(const ojson& v, const std::string& path) {
-    std::string text;
+  std::string dump(const ojson& v, const std::string& path) const {
     try {
-      text = v.dump();
+      return v.dump();
     } catch (const std::exception& e) {
       fail(path, std::string("value cannot be serialised: ") + e.what());
     }
-    return b_.rule("literal", {b_.literal(text)});
   }
 
-  int32_t compile(const ojson& s, const std::string& path) {
+  int32_t literal(const ojson& v, const std::string& path) { return b_.rule("literal", {b_.literal(dump(v, path))}); }
+
+  int32_t compile(const ojson& s, const std::string& path, int depth) {
+    if (depth > kMaxDepth) fail(path, "the schema nests more than " + std::to_string(kMaxDepth) + " levels");
+    if (++n_subschemas_ > kMaxSubschemas)
+      fail(path, "the schema has more than " + std::to_string(kMaxSubschemas) + " subschemas");
     if (s.is_boolean()) return s.get<bool>() ? parts_.any_value() : b_.rule("false", {});
     if (!s.is_object()) fail(path, "a schema must be an object or a boolean");
     for (auto it = s.begin(); it != s.end(); ++it)
@@ -86,13 +97,13 @@ class SchemaCompiler {
       const auto& all = s["allOf"];
       if (all.is_array() && all.size() == 1) {
         only_with(s, path, "allOf", {});
-        return compile(all[0], path + "/allOf/0");
+        return compile(all[0], path + "/allOf/0", depth + 1);
       }
     }
     if (s.contains("$ref")) {
       only_with(s, path, "$ref", {});
       if (!s["$ref"].is_string()) fail(path, "'$ref' must be a string");
-      return compile_ref(s["$ref"].get<std::string>(), path);
+      return compile_ref(s["$ref"].get<std::string>(), path, depth);
     }
     if (s.contains("const")) {
       only_with(s, path, "const", {"type"});
@@ -102,21 +113,24 @@ class SchemaCompiler {
       only_with(s, path, "enum", {"type"});
       const auto& e = s["enum"];
       if (!e.is_array() || e.empty()) fail(path, "'enum' must be a non-empty array");
-      std::vector<R::Seq> alts;
+      if (e.size() > kMaxEnumValues)
+        fail(path, "'enum' has " + std::to_string(e.size()) + " values, more than " + std::to_string(kMaxEnumValues));
+      std::vector<std::string> texts;
       for (size_t i = 0; i < e.size(); ++i)
-        if (!s.contains("type") || matches_type(e[i], s["type"]))
-          alts.push_back({R::ref(literal(e[i], path + "/enum/" + std::to_string(i)))});
-      if (alts.empty()) fail(path, "no 'enum' value matches 'type'");
-      return b_.rule("enum", std::move(alts));
+        if (!s.contains("type") || matches_type(e[i], s["type"])) texts.push_back(dump(e[i], path + "/enum/" + std::to_string(i)));
+      if (texts.empty()) fail(path, "no 'enum' value matches 'type'");
+      return parts_.one_of_literals(texts);
     }
     for (const char* key : {"anyOf", "oneOf"}) {
       if (!s.contains(key)) continue;
       only_with(s, path, key, {});
       const auto& list = s[key];
       if (!list.is_array() || list.empty()) fail(path, std::string("'") + key + "' must be a non-empty array");
+      if (list.size() > kMaxAlternatives)
+        fail(path, std::string("'") + key + "' has more than " + std::to_string(kMaxAlternatives) + " schemas");
       std::vector<R::Seq> alts;
       for (size_t i = 0; i < list.size(); ++i)
-        alts.push_back({R::ref(compile(list[i], path + "/" + key + "/" + std::to_string(i)))});
+        alts.push_back({R::ref(compile(list[i], path + "/" + key + "/" + std::to_string(i), depth + 1))});
       return b_.rule(key, std::move(alts));
     }
 
@@ -139,8 +153,9 @@ class SchemaCompiler {
     } else {
       return parts_.any_value();
     }
+    if (types.size() > kMaxAlternatives) fail(path, "'type' lists too many types");
     std::vector<R::Seq> alts;
-    for (const auto& t : types) alts.push_back({R::ref(compile_type(t, s, path))});
+    for (const auto& t : types) alts.push_back({R::ref(compile_type(t, s, path, depth))});
     return alts.size() == 1 ? -1 - alts[0][0] : b_.rule("types", std::move(alts));
   }
 
@@ -157,9 +172,9 @@ class SchemaCompiler {
     return false;
   }
 
-  int32_t compile_type(const std::string& t, const ojson& s, const std::string& path) {
-    if (t == "object") return compile_object(s, path);
-    if (t == "array") return compile_array(s, path);
+  int32_t compile_type(const std::string& t, const ojson& s, const std::string& path, int depth) {
+    if (t == "object") return compile_object(s, path, depth);
+    if (t == "array") return compile_array(s, path, depth);
     if (t == "string") return compile_string(s, path);
     if (t == "number") return compile_number(s, path);
     if (t == "integer") return compile_integer(s, path);
@@ -223,7 +238,7 @@ class SchemaCompiler {
     return parts_.integer_range(static_cast<int64_t>(lo), static_cast<int64_t>(hi));
   }
 
-  int32_t compile_ref(const std::string& ref, const std::string& path) {
+  int32_t compile_ref(const std::string& ref, const std::string& path, int depth) {
     auto it = refs_.find(ref);
     if (it != refs_.end()) return it->second;
     if (ref.empty() || ref[0] != '#') fail(path, "only local '$ref' (starting with '#') is supported, got '" + ref + "'");
@@ -236,7 +251,7 @@ class SchemaCompiler {
     if (!target) fail(path, "'$ref' target '" + ref + "' does not exist in the schema");
     const int32_t r = b_.new_rule("ref " + ref);
     refs_[ref] = r;  // registered before compiling so recursive schemas terminate
-    b_.define(r, {{R::ref(compile(*target, ref))}});
+    b_.define(r, {{R::ref(compile(*target, ref, depth + 1))}});
     return r;
   }
 
@@ -257,18 +272,18 @@ class SchemaCompiler {
     return parts_.string(min_len, max_len);
   }
 
-  int32_t compile_array(const ojson& s, const std::string& path) {
+  int32_t compile_array(const ojson& s, const std::string& path, int depth) {
     const int min_items = get_count(s, "minItems", path, 0);
     const int max_items = get_count(s, "maxItems", path, -1);
     if (max_items >= 0 && max_items < min_items) fail(path, "'maxItems' is below 'minItems'");
     int32_t item;
     if (!s.contains("items")) item = parts_.any_value();
     else if (s["items"].is_array()) fail(path, "tuple-form 'items' (an array of schemas) is not supported");
-    else item = compile(s["items"], path + "/items");
+    else item = compile(s["items"], path + "/items", depth + 1);
     return parts_.array_of(item, min_items, max_items, "array " + path);
   }
 
-  int32_t compile_object(const ojson& s, const std::string& path) {
+  int32_t compile_object(const ojson& s, const std::string& path, int depth) {
     struct Prop {
       std::string key_json;  // quoted, escaped name
       int32_t value;
@@ -293,20 +308,30 @@ class SchemaCompiler {
     };
     if (s.contains("properties")) {
       if (!s["properties"].is_object()) fail(path, "'properties' must be an object");
+      if (s["properties"].size() > kMaxProperties)
+        fail(path, "'properties' declares more than " + std::to_string(kMaxProperties) + " properties");
       for (auto it = s["properties"].begin(); it != s["properties"].end(); ++it) {
         declared.insert(it.key());
-        props.push_back({key_json(it.key()), compile(it.value(), path + "/properties/" + it.key()),
+        props.push_back({key_json(it.key()), compile(it.value(), path + "/properties/" + it.key(), depth + 1),
                          required.count(it.key()) > 0});
       }
     }
-    for (const auto& name : required)  // required but undeclared: any value
-      if (!declared.count(name)) props.push_back({key_json(name), parts_.any_value(), true});
+    const bool closed = s.contains("additionalProperties") && s["additionalProperties"].is_boolean() &&
+                        !s["additionalProperties"].get<bool>();
+    for (const auto& name : required) {  // required but undeclared: any value, unless none is allowed
+      if (declared.count(name)) continue;
+      if (closed)
+        fail(path, "no document can satisfy this schema: property '" + name +
+                       "' is required, but 'additionalProperties' is false and 'properties' does not declare it");
+      props.push_back({key_json(name), parts_.any_value(), true});
+    }
+    if (required.size() > kMaxProperties) fail(path, "'required' lists too many properties");
 
     // Additional members: only when allowed explicitly, or when nothing is declared.
     int32_t extra_value = -1;
     if (s.contains("additionalProperties")) {
       const auto& ap = s["additionalProperties"];
-      if (!(ap.is_boolean() && !ap.get<bool>())) extra_value = compile(ap, path + "/additionalProperties");
+      if (!(ap.is_boolean() && !ap.get<bool>())) extra_value = compile(ap, path + "/additionalProperties", depth + 1);
     } else if (props.empty()) {
       extra_value = parts_.any_value();
     }
@@ -348,6 +373,7 @@ class SchemaCompiler {
   GrammarBuilder b_;
   JsonParts parts_;
   std::map<std::string, int32_t> refs_;
+  size_t n_subschemas_ = 0;
 };
 
 }  // namespace

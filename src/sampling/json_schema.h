@@ -16,6 +16,11 @@
 // numbers have at most 16 integer and 16 fraction digits and a 2-digit exponent; \u escapes
 // exclude surrogates. oneOf is treated like anyOf (exclusivity is not enforced).
 //
+// Budgets (see src/sampling/README.md): nesting, subschema, enum, anyOf and property counts,
+// and the grammar's size; beyond them, and for schemas no document satisfies (e.g. a required
+// property that additionalProperties: false forbids), InvalidArgument (GrammarLimitError for
+// size budgets).
+//
 // Unsupported validation keywords (multipleOf, allOf, not, patternProperties, ...) raise
 // InvalidArgument naming the keyword and its location, unless options.strict is false, in
 // which case they are ignored (the output may then violate them).

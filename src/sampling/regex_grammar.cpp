@@ -261,15 +261,15 @@ class RegexCompiler {
   // One JSON-encoded character from the set.
   int32_t chars(Ranges r) {
     r = normalise(std::move(r));
-    std::vector<R::Seq> alts;
     ByteSet plain;  // single-byte encodings share one byte class
+    std::vector<std::string> encoded;  // escapes and listed multi-byte characters
     bool all_multibyte = false;
     size_t listed = 0;
     for (const auto& [lo, hi] : r) {
       for (uint32_t cp = lo; cp <= std::min<uint32_t>(hi, 0x7F); ++cp) {
         const std::string enc = json_encoded(cp);
         if (enc.size() == 1) plain.set(static_cast<uint8_t>(enc[0]));
-        else alts.push_back(b_.literal(enc));
+        else encoded.push_back(enc);
       }
       const uint32_t mlo = std::max<uint32_t>(lo, 0x80);
       if (hi < mlo) continue;
@@ -277,9 +277,12 @@ class RegexCompiler {
       for (uint32_t cp = mlo; cp <= hi; ++cp) {
         if (cp >= 0xD800 && cp <= 0xDFFF) continue;
         if (++listed > 4096) fail("character class with too many non-ASCII code points");
-        alts.push_back(b_.literal(utf8(cp)));
+        encoded.push_back(utf8(cp));
       }
     }
+    // Alternatives start with pairwise distinct bytes (a trie of the encodings), so the rule
+    // is a lazy choice: one parse per character, not one per escape.
+    std::vector<R::Seq> alts = parts_.literal_alts(encoded);
     if (plain.any()) alts.push_back({b_.set(plain)});
     if (all_multibyte) parts_.utf8_multibyte(alts, ByteSet());
     else if (!r.empty() && r.back().second >= kMaxCp) fail("negated class excluding non-ASCII characters");

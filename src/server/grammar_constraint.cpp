@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/api_error.h"
 #include "util/error.h"
 
 namespace edgellm::server {
@@ -15,6 +16,15 @@ std::shared_ptr<const sampling::TokenTrie> make_token_trie(const tokenizer::Toke
     if (!tok.is_control(id)) pieces[static_cast<size_t>(id)] = tok.token_bytes(id);
   }
   return std::make_shared<sampling::TokenTrie>(pieces, eog);
+}
+
+void probe_constraint(sampling::Constraint& c) {
+  try {
+    c.probe();
+  } catch (const sampling::GrammarLimitError& e) {
+    throw ApiError(400, std::string("the JSON schema cannot be used for constrained decoding: ") + e.what(), "",
+                   "invalid_schema");
+  }
 }
 
 std::shared_ptr<const sampling::Grammar> wrap_grammar(const sampling::Grammar& inner,

@@ -20,12 +20,18 @@ std::shared_ptr<const sampling::Grammar> wrap_grammar(const sampling::Grammar& i
                                                       const std::vector<std::string>& prefixes,
                                                       const std::string& suffix);
 
+// Runs Constraint::probe while the request is parsed, so a grammar too ambiguous for the
+// per-token budget is a 400 invalid_schema (ApiError) before it reaches the scheduler.
+void probe_constraint(sampling::Constraint& c);
+
 // The whole output must match the grammar.
 class GrammarTokenConstraint : public runtime::TokenConstraint {
  public:
   GrammarTokenConstraint(std::shared_ptr<const sampling::Grammar> g,
                          std::shared_ptr<const sampling::TokenTrie> trie)
-      : c_(std::move(g), std::move(trie)) {}
+      : c_(std::move(g), std::move(trie)) {
+    probe_constraint(c_);
+  }
   void mask(float* logits) override { c_.apply(logits); }
   void accept(int32_t token) override { c_.accept(token); }
   bool complete() const { return c_.is_complete() || c_.is_finished(); }
@@ -41,7 +47,9 @@ class LazyGrammarConstraint : public runtime::TokenConstraint {
  public:
   LazyGrammarConstraint(std::string trigger, std::shared_ptr<const sampling::Grammar> g,
                         std::shared_ptr<const sampling::TokenTrie> trie)
-      : trigger_(std::move(trigger)), trie_(trie), c_(std::move(g), std::move(trie)) {}
+      : trigger_(std::move(trigger)), trie_(trie), c_(std::move(g), std::move(trie)) {
+    probe_constraint(c_);
+  }
   void mask(float* logits) override;
   void accept(int32_t token) override;
   bool active() const { return active_; }

@@ -74,6 +74,13 @@ class BpeTokenizer final : public VocabTokenizer {
   }
 
   void encode_word(std::string_view word, std::vector<int32_t>& out) const {
+    // A byte outside well-formed UTF-8 is a word of its own (pretokenize). Byte-level
+    // vocabularies trained on valid text often lack such bytes (SmolLM2: 0xF5..0xFF, ...): then
+    // it becomes U+FFFD, as a decoder would show it, instead of vanishing.
+    if (word.size() == 1 && static_cast<uint8_t>(word[0]) >= 0x80 && byte_id_[static_cast<uint8_t>(word[0])] < 0) {
+      encode_word("\xEF\xBF\xBD", out);
+      return;
+    }
     if (ignore_merges_) {
       std::string mapped;
       for (char ch : word) mapped += unicode::byte_to_piece(static_cast<uint8_t>(ch));

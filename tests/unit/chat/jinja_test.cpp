@@ -199,3 +199,41 @@ TEST(JinjaHostile, GarbageNeverCrashes) {
   }
   SUCCEED();
 }
+
+TEST(JinjaHostile, ValueMemoryBudget) {
+  // Issue 17: a list doubled 40 times allocated 3.8 GB before the 16 MiB output limit fired.
+  // (In a loop it takes a namespace: a plain `set` inside a for-loop is per iteration.) The
+  // value budget (bytes of strings and list/dict slots created) stops it first.
+  expect_error("{% set ns = namespace(x=[1]) %}{% for i in range(40) %}{% set ns.x = ns.x + ns.x %}{% endfor %}"
+               "{{ ns.x|length }}",
+               TemplateError::Kind::Runtime, "memory limit");
+  std::string unrolled = "{% set x = [1] %}";
+  for (int i = 0; i < 40; ++i) unrolled += "{% set x = x + x %}";
+  expect_error(unrolled, TemplateError::Kind::Runtime, "memory limit");
+  Options small;
+  small.max_value_bytes = 1 << 20;
+  // ~9000 list slots exceed 1 MiB; the error names the statement.
+  const auto e = expect_error("{% set ns = namespace(x=[1]) %}\n{% for i in range(20) %}{% set ns.x = ns.x + ns.x %}"
+                              "{% endfor %}",
+                              TemplateError::Kind::Runtime, "1048576-byte memory limit", small);
+  EXPECT_EQ(e.loc().line, 2);
+  expect_error("{% set ns = namespace(s='') %}{% for i in range(2000) %}{% set ns.s = ns.s ~ ('x' * 1000) %}"
+               "{% endfor %}",
+               TemplateError::Kind::Runtime, "memory limit", small);
+  expect_error("{{ ['abcdefgh' * 1000] * 200 }}", TemplateError::Kind::Runtime, "memory limit", small);
+  // Ordinary work fits easily: the budget is cumulative over one render, not per value.
+  EXPECT_EQ(render("{% for i in range(100) %}{% set s = 'x' * 1000 %}{% endfor %}ok", "{}", small), "ok");
+}
+
+TEST(JinjaFilters, FloatToIntIsDefined) {
+  // Python int(): truncation toward zero; jinja2's |int turns NaN's ValueError into the
+  // default; infinity is an OverflowError; beyond int64 Python would make a big integer,
+  // which this engine does not have: an error, never an undefined conversion (UBSan).
+  EXPECT_EQ(render("{{ (2.9)|int }} {{ (-2.9)|int }} {{ ('nan'|float)|int }} {{ ('nan'|float)|int(7) }}"), "2 -2 0 7");
+  EXPECT_EQ(render("{{ (9.2e18)|int }} {{ ' 12 '|int }} {{ '3.7'|int }} {{ 'x'|int }}"), "9200000000000000000 12 3 0");
+  expect_error("{{ (1e300)|int }}", TemplateError::Kind::Runtime, "integer overflow");
+  expect_error("{{ (-1e19)|int }}", TemplateError::Kind::Runtime, "integer overflow");
+  expect_error("{{ '1e300'|int }}", TemplateError::Kind::Runtime, "integer overflow");
+  expect_error("{{ ('inf'|float)|int }}", TemplateError::Kind::Runtime, "infinity");
+  expect_error("{{ ('-inf'|float)|int }}", TemplateError::Kind::Runtime, "infinity");
+}

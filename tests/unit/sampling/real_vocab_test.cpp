@@ -3,6 +3,7 @@
 // Prints the mask time per step as a figure (not asserted). Skips if a model is absent.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -55,6 +56,7 @@ void run_model(const char* file) {
   std::mt19937_64 rng(4);
   double mask_seconds = 0;
   int steps = 0;
+  uint64_t max_work = 0, budget = 0;
   for (int w = 0; w < 3; ++w) {
     sampling::Constraint c(grammar, trie);
     std::vector<uint8_t> allowed;  // the walk itself runs slow per-token cross-checks: not timed
@@ -76,14 +78,36 @@ void run_model(const char* file) {
       replay.allowed_tokens(allowed);
       mask_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
       ++steps;
+      max_work = std::max(max_work, replay.last_walk_work());
     }
+    budget = replay.walk_budget();
   }
+  // An ordinary schema stays far inside the per-token budget (counted, not timed).
+  EXPECT_LT(max_work * 4, budget);
+  std::printf("[figure] %s: mask work at most %llu of a %llu-step budget\n", file,
+              static_cast<unsigned long long>(max_work), static_cast<unsigned long long>(budget));
   std::printf("[figure] %s: vocab %d, trie %zu nodes built in %.0f ms; mask %.3f ms/step over %d steps\n", file,
               trie->n_vocab(), trie->n_nodes(), std::chrono::duration<double, std::milli>(t1 - t0).count(),
               1000.0 * mask_seconds / steps, steps);
 }
 
+// Issue 17's freezing patterns are refused by the probe (before generation), ordinary ones not.
+void run_hostile(const char* file) {
+  const std::string path = model_path(file);
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model not found: " << path << " (set EDGELLM_MODEL_DIR)";
+  auto trie = load_trie(path);
+  for (const char* pattern : {"(.*){10}", "[\\s\\S]{0,100000}"}) {
+    sampling::Constraint c(sampling::compile_json_schema_text(json({{"type", "string"}, {"pattern", pattern}}).dump()), trie);
+    EXPECT_THROW(c.probe(), sampling::GrammarLimitError) << pattern;
+  }
+  for (const char* pattern : {"^[a-z]{1,6}$", "^\\d{3}-\\d{4}$", "^[^@]+@[^@]+\\.[a-z]+$", "ab+c", "\\d+", "^.*$"}) {
+    sampling::Constraint c(sampling::compile_json_schema_text(json({{"type", "string"}, {"pattern", pattern}}).dump()), trie);
+    EXPECT_NO_THROW(c.probe()) << pattern;
+  }
+}
+
 }  // namespace
 
+TEST(JsonSchemaRealVocab, HostilePatternsSmolLM2) { run_hostile("SmolLM2-135M-Instruct.Q4_1.gguf"); }
 TEST(JsonSchemaRealVocab, SmolLM2) { run_model("SmolLM2-135M-Instruct.Q4_1.gguf"); }
 TEST(JsonSchemaRealVocab, Gemma3) { run_model("gemma-3-270m-q4_k_m.gguf"); }

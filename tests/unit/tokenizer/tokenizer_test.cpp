@@ -215,5 +215,35 @@ TEST(Tokenizer, LoadErrorsNameTheProblem) {
   expect_error(w, "scores");
 }
 
+// Issue 17: an invalid byte the byte-level vocabulary has no token for becomes U+FFFD (the
+// documented rule), never silently nothing; a well-formed character's missing byte is still
+// dropped, as HF tokenizers do.
+TEST(Tokenizer, InvalidByteMissingFromVocabularyBecomesReplacementCharacter) {
+  io::GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", "smollm");
+  std::vector<std::string> tokens;
+  for (int b = 0; b < 256; ++b)
+    if (b != 0xFF && b != 0x1D) tokens.push_back(unicode::byte_to_piece(static_cast<uint8_t>(b)));
+  w.set_string_array("tokenizer.ggml.tokens", tokens);
+  w.set_int_array("tokenizer.ggml.token_type", io::ValueType::INT32, std::vector<int64_t>(tokens.size(), 1));
+  w.set_string_array("tokenizer.ggml.merges", {});
+  Synthetic keep;
+  auto tok = load_synthetic(w, keep);
+  EXPECT_EQ(tok->decode(tok->encode("a\xFF" "b", false, false)), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(tok->decode(tok->encode("\xFF\xFF", false, false)), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(tok->decode(tok->encode("a\x1D" "b", false, false)), "ab");
+  EXPECT_EQ(tok->decode(tok->encode("a\x80" "b", false, false)), "a\x80" "b");  // present: the byte itself
+}
+
+TEST(Tokenizer, SmolLM2InvalidBytesAreNeverDropped) {
+  const std::string path = model_path(kSmolLM);
+  EDGELLM_REQUIRE_FILE(path);
+  auto l = load(path);
+  // 0xFF has no token in SmolLM2; 0x80 and 0xE2 do.
+  EXPECT_EQ(l.tok->decode(l.tok->encode("a\xFF" "b\x80" "c\xE2", false, false)), "a\xEF\xBF\xBD" "b\x80" "c\xE2");
+}
+
 }  // namespace
 }  // namespace edgellm::tokenizer
