@@ -160,9 +160,13 @@ void check_model(const ojson& body, const std::string& model_id) {
   if (!present(body, "model")) return;
   if (!body["model"].is_string()) throw ApiError(400, "\"model\" must be a string", "model", "invalid_type");
   const auto m = body["model"].get<std::string>();
-  if (m != model_id)
-    throw ApiError(404, "The model '" + m + "' does not exist; this server serves '" + model_id + "'", "model",
+  if (m != model_id) {
+    // Quoted whole (a NUL too: ApiError keeps it) up to a length worth reading back.
+    constexpr size_t kQuote = 256;
+    const std::string shown = m.size() > kQuote ? m.substr(0, kQuote) + "..." : m;
+    throw ApiError(404, "The model '" + shown + "' does not exist; this server serves '" + model_id + "'", "model",
                    "model_not_found");
+  }
 }
 
 GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx, bool check_context) {
@@ -248,7 +252,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   if (r.prompt.empty()) throw ApiError(400, std::string("\"") + prompt_param + "\" is empty", prompt_param);
   if (check_context && static_cast<int64_t>(r.prompt.size()) >= ctx.n_ctx)
     throw ApiError(400, "This model's context holds " + std::to_string(ctx.n_ctx) + " tokens, but the " +
-                            (chat ? "messages" : "prompt") + " take " + std::to_string(r.prompt.size()) +
+                            (chat ? "messages take " : "prompt takes ") + std::to_string(r.prompt.size()) +
                             " tokens. Shorten them or restart the server with a larger -c.",
                    prompt_param, "context_length_exceeded");
   r.params.max_tokens = max_tokens ? static_cast<int32_t>(*max_tokens) : -1;

@@ -50,6 +50,12 @@ TEST(CheckModel, NulInTheModelIdStaysInTheMessage) {
   EXPECT_NE(msg.find("served-model"), std::string::npos);
   // On the wire the NUL is a JSON escape, so nothing downstream cuts the text short either.
   EXPECT_NE(e.body().dump().find("evil\\u0000tail"), std::string::npos);
+  // A megabyte of id is not echoed back whole.
+  body["model"] = std::string(1 << 20, 'x');
+  e = error_of([&] { check_model(body, "served-model"); });
+  EXPECT_EQ(e.code, "model_not_found");
+  EXPECT_LT(e.message.size(), 400u);
+  EXPECT_NE(e.message.find(std::string(256, 'x') + "..."), std::string::npos);
 }
 
 }  // namespace
