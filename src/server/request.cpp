@@ -179,6 +179,12 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   auto& sp = r.params.sampling;
   sp.temperature = static_cast<float>(number(body, "temperature", 0, 2).value_or(1.0));
   sp.top_p = static_cast<float>(number(body, "top_p", 0, 1).value_or(1.0));
+  if (sp.top_p <= 0.0f) {
+    // The smallest nucleus is the top token: greedy. The sampler reads top_p 0 as "off", so a
+    // client asking for determinism with top_p 0 (or 1e-50, 0 as a float) would get full sampling.
+    sp.top_p = 1.0f;
+    sp.temperature = 0.0f;
+  }
   sp.top_k = static_cast<int32_t>(integer(body, "top_k", 0, 1 << 30).value_or(0));
   sp.min_p = static_cast<float>(number(body, "min_p", 0, 1).value_or(0.0));
   sp.presence_penalty = static_cast<float>(number(body, "presence_penalty", -2, 2).value_or(0.0));

@@ -25,13 +25,17 @@ MAX_DEPTH = 128  # src/hybrid/json_depth.h
 class LiveServer:
     """One server for the module; a test that crashed it gets a fresh one for the next test."""
 
-    def __init__(self, args: list[str]):
+    def __init__(self, args: list[str], env: dict | None = None):
         self.args = args
-        self.srv = ServerProcess(args, ctx=512, parallel=2, queue=4)
+        self.env = env
+        self.srv = self._start()
+
+    def _start(self) -> ServerProcess:
+        return ServerProcess(self.args, ctx=512, parallel=2, queue=4, env=self.env)
 
     def get(self) -> ServerProcess:
         if self.srv.proc.poll() is not None:
-            self.srv = ServerProcess(self.args, ctx=512, parallel=2, queue=4)
+            self.srv = self._start()
         return self.srv
 
 
@@ -46,6 +50,16 @@ def live():
 @pytest.fixture
 def server(live):
     return live.get()
+
+
+@pytest.fixture(scope="module")
+def exact_server():
+    # Float activations: a row's result does not depend on its batch (prefix reuse changes the
+    # batch), so greedy answers repeat exactly.
+    s = LiveServer([], env={"EDGELLM_EXACT": "1"})
+    yield s.get()
+    code = s.srv.stop()
+    assert code == 0, f"server exited {code}:\n{s.srv.output()}"
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +135,20 @@ def test_tiny_but_valid_values_still_answer(server):
             "presence_penalty": -2, "frequency_penalty": 2, "repeat_penalty": 10, "logit_bias": {"1": -100}}
     r = post(server, CHAT, body)
     assert r.status_code == 200, r.text
+
+
+def test_top_p_zero_is_greedy_not_unrestricted(exact_server):
+    server = exact_server
+    # Before, the sampler read a float 0 as "top_p off" and sampled the whole vocabulary at
+    # temperature 2: three seeds gave three answers. (1e-50 is the same float 0.)
+    texts = set()
+    for seed in range(3):
+        body = {**ok_chat(), "messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 4,
+                "temperature": 2, "top_p": 0, "seed": seed}
+        r = post(server, CHAT, body)
+        assert r.status_code == 200, r.text
+        texts.add(r.json()["choices"][0]["message"]["content"])
+    assert len(texts) == 1, texts
 
 
 # --- Defect 2: nesting beyond the limit is refused before anything recurses ------------------
