@@ -6,7 +6,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <exception>
 #include <thread>
+
+#include "hybrid/json_depth.h"
 
 namespace edgellm::hybrid {
 
@@ -44,11 +47,23 @@ struct Transfer {
   long status = 0;
   bool delivered = false;
   bool too_big = false;
+  std::exception_ptr failure;  // thrown by the caller's delta callback; rethrown after curl returns
 };
 
+size_t write_body(char* ptr, size_t len, Transfer* t);
+
+// libcurl is C: an exception must not unwind through it. It is kept and the transfer aborted.
 size_t on_write(char* ptr, size_t size, size_t n, void* ud) {
   auto* t = static_cast<Transfer*>(ud);
-  size_t len = size * n;
+  try {
+    return write_body(ptr, size * n, t);
+  } catch (...) {
+    t->failure = std::current_exception();
+    return 0;
+  }
+}
+
+size_t write_body(char* ptr, size_t len, Transfer* t) {
   if (t->status == 0) curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &t->status);
   bool sse = t->on_delta && t->status >= 200 && t->status < 300;
   if (sse) {
@@ -76,6 +91,7 @@ std::string excerpt(const std::string& s, size_t n = 200) {
 
 // Fills text/finish_reason/usage from a non-streamed chat completion; false if it is not one.
 bool parse_completion(const std::string& body, CloudResult& r) {
+  if (!json_text_within_depth(body)) return false;  // its tool calls are copied recursively
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("choices") || !j["choices"].is_array() ||
       j["choices"].empty() || !j["choices"][0].is_object())
@@ -159,6 +175,7 @@ CloudResult attempt(const CloudConfig& cfg, const std::string& key, const std::s
   if (t.status == 0) curl_easy_getinfo(t.h, CURLINFO_RESPONSE_CODE, &t.status);
   curl_slist_free_all(hdrs);
   curl_easy_cleanup(t.h);
+  if (t.failure) std::rethrow_exception(t.failure);
   r.http_status = static_cast<int>(t.status);
   r.delivered = t.delivered;
   DeltaFn relay;
@@ -270,7 +287,12 @@ CloudResult CloudClient::run(const json& body, const DeltaFn* on_delta) {
       r = open;
       break;
     }
-    r = attempt(cfg_, key, payload, on_delta ? &collect : nullptr);
+    try {
+      r = attempt(cfg_, key, payload, on_delta ? &collect : nullptr);
+    } catch (...) {  // the caller's delta callback threw: nothing learned about the endpoint
+      if (breaker_) breaker_->release();
+      throw;
+    }
     r.attempts = a + 1;
     if (breaker_) {
       if (r.ok() || (r.error == CloudError::HttpStatus && !health_failure(r))) breaker_->record_success();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <unordered_set>
 
+#include "hybrid/json_depth.h"
 #include "hybrid/redact.h"
 #include "util/error.h"
 
@@ -53,13 +54,27 @@ void collect_slots(json& body, std::vector<json*>& out) {
 // Every string value of the request: besides message texts, the "user" field, message names, tool
 // definitions, response_format, stop strings, metadata... reach the cloud too. Structural values are skipped; object keys
 // cannot be rewritten and are not scanned.
-void collect_other_strings(json& v, const std::string& key, std::vector<json*>& out) {
-  if (v.is_string()) {
-    if (key != "model" && key != "role" && key != "type") out.push_back(&v);
-  } else if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end(); ++it) collect_other_strings(it.value(), it.key(), out);
-  } else if (v.is_array()) {
-    for (auto& x : v) collect_other_strings(x, key, out);
+// Document order as a recursive walk would give it (placeholder numbers follow it), with an
+// explicit stack: the body's depth is bounded by handle(), but the walk does not rely on that.
+// An array element inherits its array's key.
+void collect_other_strings(json& root, std::vector<json*>& out) {
+  static const std::string kNoKey;
+  std::vector<std::pair<json*, const std::string*>> stack{{&root, &kNoKey}};
+  std::vector<std::pair<json*, const std::string*>> children;
+  while (!stack.empty()) {
+    auto [v, key] = stack.back();
+    stack.pop_back();
+    if (v->is_string()) {
+      if (*key != "model" && *key != "role" && *key != "type") out.push_back(v);
+      continue;
+    }
+    children.clear();
+    if (v->is_object()) {
+      for (auto it = v->begin(); it != v->end(); ++it) children.emplace_back(&it.value(), &it.key());
+    } else if (v->is_array()) {
+      for (auto& x : *v) children.emplace_back(&x, key);
+    }
+    stack.insert(stack.end(), children.rbegin(), children.rend());  // first child on top
   }
 }
 
@@ -186,6 +201,10 @@ void Orchestrator::finish(const Prepared& p, HybridResponse& r, bool cloud_used,
 
 HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerateFn& local, const StreamFn* on_delta,
                                     const StreamBreakFn& on_stream_break) {
+  // Copying the body below recurses once per level: bound the depth first (the server has
+  // already refused such bodies; other callers may not have).
+  if (json_value_depth(req.body) > kMaxJsonDepth)
+    throw InvalidArgument("request body nests JSON more than " + std::to_string(kMaxJsonDepth) + " levels deep");
   Prepared p;
   p.req = &req;
   p.features.route = parse_route_override(req.body);
@@ -198,7 +217,7 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
   const size_t n_message_slots = p.slots.size();
   {
     std::vector<json*> all;
-    collect_other_strings(p.cloud_body, "", all);  // also a message's "name", a tool call's id, ...
+    collect_other_strings(p.cloud_body, all);  // also a message's "name", a tool call's id, ...
     std::unordered_set<const json*> seen(p.slots.begin(), p.slots.end());
     for (json* s : all)
       if (!seen.count(s)) p.slots.push_back(s);

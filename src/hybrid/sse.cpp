@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hybrid/cloud_client.h"
+#include "hybrid/json_depth.h"
 
 namespace edgellm::hybrid {
 
@@ -94,7 +95,9 @@ bool SseParser::event(std::string_view data, const DeltaFn& on_delta) {
     done_ = true;
     return true;
   }
-  nlohmann::json j = nlohmann::json::parse(data, nullptr, /*allow_exceptions=*/false);
+  // Nesting is bounded before parsing: an error object is dumped into the message recursively.
+  nlohmann::json j = json_text_within_depth(data) ? nlohmann::json::parse(data, nullptr, /*allow_exceptions=*/false)
+                                                  : nlohmann::json(nlohmann::json::value_t::discarded);
   if (j.is_discarded() || !j.is_object()) {
     error_ = "malformed JSON in stream event: " + excerpt(data);
     return false;

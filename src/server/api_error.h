@@ -8,12 +8,15 @@
 namespace edgellm::server {
 
 struct ApiError : std::runtime_error {
-  ApiError(int status_, std::string message, std::string param_ = "", std::string code_ = "",
+  ApiError(int status_, std::string message_, std::string param_ = "", std::string code_ = "",
            std::string type_ = "")
-      : std::runtime_error(message), status(status_), param(std::move(param_)), code(std::move(code_)),
-        type(type_.empty() ? default_type(status_) : std::move(type_)) {}
+      : std::runtime_error(message_), status(status_), message(std::move(message_)), param(std::move(param_)),
+        code(std::move(code_)), type(type_.empty() ? default_type(status_) : std::move(type_)) {}
 
   int status;
+  // The whole text: what() ends at the first NUL, and messages quote what clients sent (a model
+  // id with a NUL in it). JSON escapes it in body().
+  std::string message;
   std::string param, code, type;
 
   static std::string default_type(int status) {
@@ -26,7 +29,7 @@ struct ApiError : std::runtime_error {
   }
 
   nlohmann::json body() const {
-    nlohmann::json e = {{"message", what()}, {"type", type}};
+    nlohmann::json e = {{"message", message}, {"type", type}};
     e["param"] = param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param);
     e["code"] = code.empty() ? nlohmann::json(nullptr) : nlohmann::json(code);
     return {{"error", e}};

@@ -39,11 +39,23 @@ LocalJob::LocalJob(ServerState& st, const GenerateRequest& g, bool stream_text) 
   jr.prompt = g.prompt;
   jr.params = g.params;
   auto ch = ch_;
-  if (stream_text) jr.on_text = [ch](const std::string& piece) { ch->push(piece); return true; };
+  // Both run on the scheduler thread, which serves every slot: they never throw (a failed
+  // hand-over cancels this job; the outcome is always delivered so wait() ends).
+  if (stream_text) jr.on_text = [ch](const std::string& piece) noexcept {
+    try {
+      ch->push(piece);
+      return true;
+    } catch (...) {
+      return false;
+    }
+  };
   ServerState* sp = &st;
-  jr.on_done = [ch, sp](runtime::JobOutcome& o) {
-    sp->metrics.generation(o.result.n_prompt, o.result.n_generated, o.ttft_seconds, o.queue_seconds,
-                           o.result.decode_seconds);
+  jr.on_done = [ch, sp](runtime::JobOutcome& o) noexcept {
+    try {
+      sp->metrics.generation(o.result.n_prompt, o.result.n_generated, o.ttft_seconds, o.queue_seconds,
+                             o.result.decode_seconds);
+    } catch (...) {
+    }
     ch->done(o);
   };
   try {

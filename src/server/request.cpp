@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 
+#include "hybrid/json_depth.h"
 #include "sampling/json_schema.h"
 #include "server/api_error.h"
 #include "server/grammar_constraint.h"
@@ -73,6 +74,44 @@ std::vector<int32_t> token_array(const ojson& a, const GenerateContext& ctx, con
   return ids;
 }
 
+// OpenAI's shape (token id -> bias in [-100, 100]) is checked so a malformed map is a 400 here
+// as it is there; the device does not apply it (a cloud under a routing policy gets it as sent).
+void check_logit_bias(const ojson& body, const GenerateContext& ctx) {
+  if (!present(body, "logit_bias")) return;
+  const auto& lb = body["logit_bias"];
+  if (!lb.is_object())
+    throw ApiError(400, "\"logit_bias\" must be an object of token id -> bias", "logit_bias", "invalid_type");
+  const int64_t n_vocab = ctx.engine->config().n_vocab;
+  for (auto it = lb.begin(); it != lb.end(); ++it) {
+    const std::string& k = it.key();
+    int64_t id = -1;
+    if (!k.empty() && k.size() <= 10 && k.find_first_not_of("0123456789") == std::string::npos) id = std::stoll(k);
+    if (id < 0 || id >= n_vocab)
+      throw ApiError(400, "\"logit_bias\" keys must be token ids of the vocabulary (0.." + std::to_string(n_vocab - 1) + ")",
+                     "logit_bias", "invalid_value");
+    const auto& v = it.value();
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < -100 || v.get<double>() > 100)
+      throw ApiError(400, "\"logit_bias\" values must be numbers between -100 and 100", "logit_bias", "invalid_value");
+  }
+}
+
+// A tool call's "arguments" is JSON inside a string, parsed when the conversation is rendered:
+// it gets the same nesting limit as the body.
+void check_tool_argument_depth(const ojson& messages) {
+  if (!messages.is_array()) return;
+  for (const auto& m : messages) {
+    if (!m.is_object() || !m.contains("tool_calls") || !m["tool_calls"].is_array()) continue;
+    for (const auto& c : m["tool_calls"]) {
+      if (!c.is_object() || !c.contains("function") || !c["function"].is_object()) continue;
+      const auto& f = c["function"];
+      if (f.contains("arguments") && f["arguments"].is_string() &&
+          !hybrid::json_text_within_depth(f["arguments"].get_ref<const std::string&>()))
+        throw ApiError(400, "a tool call's function.arguments nests JSON more than " +
+                                std::to_string(hybrid::kMaxJsonDepth) + " levels deep", "messages", "json_too_deep");
+    }
+  }
+}
+
 void parse_response_format(const ojson& body, GenerateRequest& r, const GenerateContext& ctx) {
   if (!present(body, "response_format")) return;
   const auto& rf = body["response_format"];
@@ -105,6 +144,11 @@ void parse_response_format(const ojson& body, GenerateRequest& r, const Generate
 }  // namespace
 
 ojson parse_body(const std::string& text) {
+  // Before parsing: nlohmann copies and compares values recursively, and an ordered object
+  // copies an earlier deep value when a later key arrives, so depth must be bounded up front.
+  if (!hybrid::json_text_within_depth(text))
+    throw ApiError(400, "the request body nests JSON more than " + std::to_string(hybrid::kMaxJsonDepth) +
+                            " levels deep", "", "json_too_deep");
   ojson j = ojson::parse(text, nullptr, false);
   if (j.is_discarded())
     throw ApiError(400, "the request body is not valid JSON", "", "invalid_json");
@@ -116,9 +160,13 @@ void check_model(const ojson& body, const std::string& model_id) {
   if (!present(body, "model")) return;
   if (!body["model"].is_string()) throw ApiError(400, "\"model\" must be a string", "model", "invalid_type");
   const auto m = body["model"].get<std::string>();
-  if (m != model_id)
-    throw ApiError(404, "The model '" + m + "' does not exist; this server serves '" + model_id + "'", "model",
+  if (m != model_id) {
+    // Quoted whole (a NUL too: ApiError keeps it) up to a length worth reading back.
+    constexpr size_t kQuote = 256;
+    const std::string shown = m.size() > kQuote ? m.substr(0, kQuote) + "..." : m;
+    throw ApiError(404, "The model '" + shown + "' does not exist; this server serves '" + model_id + "'", "model",
                    "model_not_found");
+  }
 }
 
 GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx, bool check_context) {
@@ -131,11 +179,19 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   auto& sp = r.params.sampling;
   sp.temperature = static_cast<float>(number(body, "temperature", 0, 2).value_or(1.0));
   sp.top_p = static_cast<float>(number(body, "top_p", 0, 1).value_or(1.0));
+  if (sp.top_p <= 0.0f) {
+    // The smallest nucleus is the top token: greedy. The sampler reads top_p 0 as "off", so a
+    // client asking for determinism with top_p 0 (or 1e-50, 0 as a float) would get full sampling.
+    sp.top_p = 1.0f;
+    sp.temperature = 0.0f;
+  }
   sp.top_k = static_cast<int32_t>(integer(body, "top_k", 0, 1 << 30).value_or(0));
   sp.min_p = static_cast<float>(number(body, "min_p", 0, 1).value_or(0.0));
   sp.presence_penalty = static_cast<float>(number(body, "presence_penalty", -2, 2).value_or(0.0));
   sp.frequency_penalty = static_cast<float>(number(body, "frequency_penalty", -2, 2).value_or(0.0));
-  sp.repeat_penalty = static_cast<float>(number(body, "repeat_penalty", 0, 10).value_or(1.0));
+  // Divides positive logits: the sampler needs it > 0 as a float, and above ~1e-38 the quotient
+  // leaves float range (1e-50 passes a double check and becomes 0 in the sampler).
+  sp.repeat_penalty = static_cast<float>(number(body, "repeat_penalty", 0.01, 10).value_or(1.0));
   if (auto seed = integer(body, "seed", INT64_MIN, INT64_MAX)) sp.seed = static_cast<uint64_t>(*seed);
   else sp.seed = std::random_device{}();
   const auto n = integer(body, "n", 1, 1 << 20).value_or(1);
@@ -149,6 +205,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
     max_tokens = 16;  // the legacy completions default
   }
   r.params.stop = stops(body);
+  check_logit_bias(body, ctx);
   r.params.ignore_eos = boolean(body, "ignore_eos").value_or(false);  // llama.cpp extension
   r.stream = boolean(body, "stream").value_or(false);
   if (present(body, "stream_options")) {
@@ -167,6 +224,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   const char* prompt_param = chat ? "messages" : "prompt";
   if (chat) {
     if (!present(body, "messages")) throw ApiError(400, "\"messages\" is required", "messages");
+    check_tool_argument_depth(body["messages"]);
     r.tools = parse_tool_config(body);
     const ojson msgs = prepare_messages(body["messages"], r.tools, ctx.template_renders_tools);
     const ojson tools_for_template =
@@ -200,7 +258,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   if (r.prompt.empty()) throw ApiError(400, std::string("\"") + prompt_param + "\" is empty", prompt_param);
   if (check_context && static_cast<int64_t>(r.prompt.size()) >= ctx.n_ctx)
     throw ApiError(400, "This model's context holds " + std::to_string(ctx.n_ctx) + " tokens, but the " +
-                            (chat ? "messages" : "prompt") + " take " + std::to_string(r.prompt.size()) +
+                            (chat ? "messages take " : "prompt takes ") + std::to_string(r.prompt.size()) +
                             " tokens. Shorten them or restart the server with a larger -c.",
                    prompt_param, "context_length_exceeded");
   r.params.max_tokens = max_tokens ? static_cast<int32_t>(*max_tokens) : -1;

@@ -63,17 +63,23 @@ void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& re
   res.set_chunked_content_provider(
       "text/event-stream",
       [cp, job](size_t, httplib::DataSink& sink) {
+        // httplib calls this outside its handler's try: anything thrown here would end the
+        // worker thread and so the process. Every failure becomes an error event.
         StreamOut out(cp->reply(), sink);
-        if (!out.start()) return false;
-        PieceFn piece = [&out](const std::string& t) { return out.delta(t); };
         try {
+          if (!out.start()) return false;
+          PieceFn piece = [&out](const std::string& t) { return out.delta(t); };
           return out.finish(local_answer(job->wait(&piece, [&out] { return out.alive(); })));
         } catch (const ClientGone&) {
           return false;
         } catch (const ApiError& e) {
           out.fail(e);
-          return true;
+        } catch (const std::exception& e) {
+          out.fail(ApiError(500, std::string("internal error: ") + e.what()));
+        } catch (...) {
+          out.fail(ApiError(500, "internal error"));
         }
+        return true;
       },
       [cp](bool) { cp->done(); });
 }

@@ -77,7 +77,11 @@ void respond_plain(GenCtx& c, const httplib::Request& req, hybrid::HybridRequest
 // is known, so the route travels on the finish chunk (and on error events).
 bool stream_routed(GenCtx& c, const hybrid::HybridRequest& hr, httplib::DataSink& sink) {
   StreamOut out(c.reply(), sink);
-  if (!out.start()) return false;
+  try {
+    if (!out.start()) return false;
+  } catch (...) {
+    return false;
+  }
   hybrid::StreamFn on_delta = [&out](std::string_view d) { return out.delta(std::string(d)); };
   hybrid::StreamBreakFn on_break = [&out](const std::string& msg) {
     return out.interrupt("cloud answer interrupted (" + msg + "); the device answers instead", nullptr);
@@ -103,6 +107,8 @@ bool stream_routed(GenCtx& c, const hybrid::HybridRequest& hr, httplib::DataSink
     out.fail(ApiError(400, e.what()));
   } catch (const std::exception& e) {
     out.fail(ApiError(500, std::string("internal error: ") + e.what()));
+  } catch (...) {  // runs inside httplib's content provider: nothing may escape (see routes_generate.cpp)
+    out.fail(ApiError(500, "internal error"));
   }
   return true;
 }

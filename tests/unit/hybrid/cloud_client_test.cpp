@@ -265,3 +265,18 @@ TEST(SseParser, ToolCallFragmentsAreMerged) {
   EXPECT_EQ(p.tool_calls()[0]["function"]["arguments"], "{\"city\": \"[PLATE_1]\"}");
   EXPECT_EQ(p.finish_reason(), "tool_calls");
 }
+
+TEST(CloudClient, ThrowFromDeltaCallbackReachesTheCallerNotLibcurl) {
+  // libcurl is C: the exception is held while the transfer is aborted, then rethrown.
+  FakeCloud f;
+  CloudClient c(config_for(f));
+  int calls = 0;
+  EXPECT_THROW(c.stream(request("x"), [&](std::string_view) -> bool {
+    ++calls;
+    throw std::runtime_error("client write failed");
+  }), std::runtime_error);
+  EXPECT_EQ(calls, 1);  // aborted at the first delta, not retried
+  // The client is still usable.
+  CloudResult r = c.stream(request("again"), [](std::string_view) { return true; });
+  EXPECT_TRUE(r.ok()) << r.message;
+}
