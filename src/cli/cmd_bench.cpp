@@ -83,7 +83,7 @@ void bench(const BenchArgs& a) {
   for (int d : depths)
     for (int p : prompts)
       for (int g : gens)
-        if (c.n_ctx_train > 0 && static_cast<int64_t>(d) + std::max(p, g) + 8 > c.n_ctx_train)
+        if (d > 0 && c.n_ctx_train > 0 && static_cast<int64_t>(d) + std::max(p, g) + 8 > c.n_ctx_train)
           throw InvalidArgument("-d " + std::to_string(d) + " plus the test length exceeds the model's context (" +
                                 std::to_string(c.n_ctx_train) + " tokens)");
   uint64_t n_params = 0;
