@@ -18,12 +18,6 @@ namespace {
 // for maddubs, whose only loop-carried dependency is a 1-cycle add; 12 for VNNI, whose
 // accumulate is itself the dependency chain (latency ~5 on two ports).
 
-uint32_t pack4(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // The loops keep their operands opaque with empty asm statements: without them the compiler
 // would hoist the (loop-invariant) products out of the loop or merge identical accumulators,
 // and the loop would no longer do the multiply-adds it counts. They emit no instruction.
@@ -48,6 +42,12 @@ Int8LoopResult loop_portable(const uint8_t a4[4], const int8_t b4[4], int64_t it
 }
 
 #ifdef EDGELLM_PEAK_X86
+uint32_t pack4(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
 template <typename V>
 int64_t sum_lanes(const V& v) {
   int32_t lanes[sizeof(V) / 4];
