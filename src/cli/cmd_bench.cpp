@@ -1,5 +1,7 @@
-// edgellm bench: llama-bench-style prefill (ppN) and decode (tgN) speed, with the machine's
-// memory bandwidth measured in the same run and decode shown as a fraction of the roofline.
+// edgellm bench: llama-bench-style prefill (ppN) and decode (tgN) speed, optionally after N tokens
+// already in the cache (-d, "@ dN"), with the machine's memory bandwidth and int8 multiply-add
+// peak measured in the same run: decode is shown as a fraction of the memory roofline (weights
+// plus the KV cache read at that depth), every test as a fraction of the compute peak.
 // On a shared machine the bandwidth left by other tenants changes from second to second (30 to
 // 67 GB/s seen on one VM within minutes), so besides the best rate at the start of the run,
 // each decode repetition is paired with bandwidth samples taken just before and after it: the
@@ -14,9 +16,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/bench_run.h"
 #include "cli/command.h"
 #include "cli/common.h"
 #include "ops/ops.h"
+#include "runtime/compute_peak.h"
 #include "runtime/membw.h"
 #include "util/error.h"
 
@@ -25,7 +29,7 @@ namespace {
 
 struct BenchArgs {
   std::string model;
-  std::string prompts = "512", gens = "128", threads, parallel = "1";
+  std::string prompts = "512", gens = "128", threads, parallel = "1", depths = "0";
   int32_t reps = 5;
   bool json = false;
 };
@@ -62,45 +66,31 @@ Stats stats(std::vector<double> v) {
   return s;
 }
 
-// Tokens/s of one run: n_prompt tokens in one batched pass (pp) or n_gen decode steps (tg),
-// from an empty cache, logits computed as in real use. With n_seq > 1 each decode step is one
-// pass over n_seq independent sequences (own KV caches), as the server's continuous batching
-// runs them; the figure is then the aggregate over all sequences.
-double run_once(const model::Model& m, ops::ThreadPool& pool, int n_prompt, int n_gen, int n_seq,
-                std::mt19937& rng) {
-  const auto& c = m.config();
-  std::vector<std::unique_ptr<model::KvCache>> kv;
-  for (int s = 0; s < n_seq; ++s) kv.push_back(std::make_unique<model::KvCache>(c, std::max(1, n_prompt + n_gen)));
-  model::Workspace ws;
-  std::vector<float> logits(static_cast<size_t>(c.n_vocab) * n_seq);
-  std::uniform_int_distribution<int> tok(0, c.n_vocab - 1);
-  model::Batch b;
-  const auto t0 = std::chrono::steady_clock::now();
-  if (n_prompt > 0) {
-    for (int i = 0; i < n_prompt; i += 512) {
-      b.clear();
-      for (int j = i; j < std::min(n_prompt, i + 512); ++j) b.add(tok(rng), j, kv[0].get(), j == n_prompt - 1);
-      m.forward(b, ws, pool, logits.data());
-    }
-  }
-  for (int i = 0; i < n_gen; ++i) {
-    b.clear();
-    for (int s = 0; s < n_seq; ++s) b.add(tok(rng), n_prompt + i, kv[static_cast<size_t>(s)].get(), true);
-    m.forward(b, ws, pool, logits.data());
-  }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return (n_prompt > 0 ? n_prompt : static_cast<double>(n_gen) * n_seq) / s;
-}
-
 void bench(const BenchArgs& a) {
   if (a.reps < 1) throw InvalidArgument("-r must be at least 1");
+  std::vector<int> thread_list = a.threads.empty() ? std::vector<int>{ops::ThreadPool::physical_cores()}
+                                                   : parse_list(a.threads, "-t");
+  const auto prompts = parse_list(a.prompts, "-p"), gens = parse_list(a.gens, "-n");
+  const auto seqs = parse_list(a.parallel, "-P"), depths = parse_list(a.depths, "-d");
+  for (int ns : seqs)
+    if (ns < 1 || ns > 256) throw InvalidArgument("-P values must be between 1 and 256");
+  for (int nt : thread_list)
+    if (nt < 1) throw InvalidArgument("-t values must be at least 1");
+
   const std::string path = resolve_model(a.model);
   auto m = model::Model::load(path);
   const auto& c = m->config();
+  for (int d : depths)
+    for (int p : prompts)
+      for (int g : gens)
+        if (d > 0 && c.n_ctx_train > 0 && static_cast<int64_t>(d) + std::max(p, g) + 8 > c.n_ctx_train)
+          throw InvalidArgument("-d " + std::to_string(d) + " plus the test length exceeds the model's context (" +
+                                std::to_string(c.n_ctx_train) + " tokens)");
   uint64_t n_params = 0;
   for (const auto& t : m->file().tensors()) n_params += t.n_elements();
   const double size_mib = m->file().file_size() / 1048576.0;
-  const uint64_t bytes_per_token = m->weights().matrix_bytes;
+  const uint64_t weight_bytes = m->weights().matrix_bytes;
+  const MatmulCost cost = matmul_cost(c);
   const std::string ftype = [&] {
     // Most common matrix type names the file, like llama-bench's "Q4_1".
     std::map<std::string, uint64_t> by;
@@ -115,43 +105,60 @@ void bench(const BenchArgs& a) {
   char params_str[32];
   std::snprintf(params_str, sizeof params_str, "%.2f M", n_params / 1e6);
   const std::string model_type = c.arch + " " + ftype;
+  const std::string isa = ops::active_isa();
+  const runtime::Int8Loop peak_loop = runtime::int8_loop_for_isa(isa);
+  runtime::Int8Loop vnni_loop{};
+  const bool has_vnni = runtime::vnni_loop_for_isa(isa, vnni_loop);
 
-  std::vector<int> thread_list = a.threads.empty() ? std::vector<int>{ops::ThreadPool::physical_cores()}
-                                                   : parse_list(a.threads, "-t");
-  const auto prompts = parse_list(a.prompts, "-p"), gens = parse_list(a.gens, "-n");
-  const auto seqs = parse_list(a.parallel, "-P");
-  for (int ns : seqs)
-    if (ns < 1 || ns > 256) throw InvalidArgument("-P values must be between 1 and 256");
+  // One set of filled caches per depth, shared by all thread counts and tests.
+  int longest = 8;
+  for (int p : prompts) longest = std::max(longest, p);
+  for (int g : gens) longest = std::max(longest, g);
+  std::map<int, std::unique_ptr<DepthCaches>> caches;
+  for (int d : depths) caches.try_emplace(d, std::make_unique<DepthCaches>(*m, d, d + longest + 8));
+
   nlohmann::json results = nlohmann::json::array();
   if (!a.json) {
     std::printf("| model | size | params | isa | threads | test | t/s | mem GB/s | roofline t/s | of roofline |"
-                " of best-bw roofline |\n");
-    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+                " of best-bw roofline | GMAC/s | of int8 peak |\n");
+    std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   }
   std::mt19937 rng(1234);
   for (int nt : thread_list) {
-    if (nt < 1) throw InvalidArgument("-t values must be at least 1");
     ops::ThreadPool pool(nt);
     runtime::ReadBandwidthProbe probe(pool);
     const auto bw = probe.sample(5);
-    const double best_roofline = bw.bytes_per_second / bytes_per_token;
+    // Many short passes: on a shared machine the best one is the one least disturbed by others.
+    const auto peak = runtime::measure_int8_peak(pool, peak_loop, 7, 0.05);
+    const auto vnni = has_vnni ? runtime::measure_int8_peak(pool, vnni_loop, 7, 0.05) : runtime::ComputePeak{};
+    std::fprintf(stderr, "bench: %d thread(s): read %.1f GB/s; int8 peak %.1f GMAC/s (%s)", nt,
+                 bw.bytes_per_second / 1e9, peak.macs_per_second / 1e9, runtime::int8_loop_name(peak_loop));
+    if (has_vnni) std::fprintf(stderr, ", %.1f GMAC/s (%s)", vnni.macs_per_second / 1e9, runtime::int8_loop_name(vnni_loop));
+    std::fprintf(stderr, "\n");
     struct Test {
-      int np, ng, ns;
+      int np, ng, ns, d;
     };
     std::vector<Test> tests;
-    for (int p : prompts)
-      if (p > 0) tests.push_back({p, 0, 1});
-    for (int g : gens)
-      if (g > 0)
-        for (int ns : seqs) tests.push_back({0, g, ns});
-    for (auto [np, ng, ns] : tests) {
-      run_once(*m, pool, std::min(np, 32), std::min(ng, 8), ns, rng);  // warm-up
+    for (int d : depths) {
+      for (int p : prompts)
+        if (p > 0) tests.push_back({p, 0, 1, d});
+      for (int g : gens)
+        if (g > 0)
+          for (int ns : seqs) tests.push_back({0, g, ns, d});
+    }
+    for (auto [np, ng, ns, d] : tests) {
+      DepthCaches& dc = *caches.at(d);
+      run_once(*m, pool, dc, std::min(np, 32), std::min(ng, 8), ns, rng);  // warm-up (and the untimed fill)
       // The roofline is per sequence: a pass over several sequences reads the weights once.
       const bool decode = ng > 0, roof = decode && ns == 1;
+      // Bytes one decode step reads: every weight matrix, and the keys and values at this depth.
+      const uint64_t kv_bytes = decode ? kv_bytes_per_token(c, d, ng) : 0;
+      const uint64_t bytes_per_token = weight_bytes + kv_bytes;
+      const double best_roofline = bw.bytes_per_second / bytes_per_token;
       std::vector<double> ts, paired_bw, paired_fraction;
       for (int r = 0; r < a.reps; ++r) {
         const double before = roof ? probe.sample(2).bytes_per_second : 0;
-        ts.push_back(run_once(*m, pool, np, ng, ns, rng));
+        ts.push_back(run_once(*m, pool, dc, np, ng, ns, rng));
         if (!roof) continue;
         const double bw_rep = 0.5 * (before + probe.sample(2).bytes_per_second);
         paired_bw.push_back(bw_rep / 1e9);
@@ -160,16 +167,34 @@ void bench(const BenchArgs& a) {
       const Stats s = stats(ts);
       const double mem_gbs = roof ? stats(paired_bw).mean : bw.bytes_per_second / 1e9;
       const double roofline = mem_gbs * 1e9 / bytes_per_token;
+      // Multiply-adds per token of the weight matmuls: prefill computes logits for its last
+      // token only, decode for every sequence's token.
+      const double macs_per_token =
+          static_cast<double>(cost.layer_macs_per_token) +
+          static_cast<double>(cost.output_macs_per_row) / (decode ? 1.0 : static_cast<double>(np));
+      const double gmacs = s.mean * macs_per_token / 1e9;
+      const std::string depth_suffix = d > 0 ? " @ d" + std::to_string(d) : "";
       const std::string test =
-          decode ? "tg" + std::to_string(ng) + (ns > 1 ? " x" + std::to_string(ns) : "") : "pp" + std::to_string(np);
+          (decode ? "tg" + std::to_string(ng) + (ns > 1 ? " x" + std::to_string(ns) : "") : "pp" + std::to_string(np)) +
+          depth_suffix;
       nlohmann::json j = {{"model_filename", path}, {"model_type", model_type},
                           {"model_size", m->file().file_size()}, {"model_n_params", n_params},
-                          {"isa", ops::active_isa()}, {"n_prompt", np}, {"n_gen", ng}, {"n_threads", nt},
+                          {"isa", isa}, {"n_prompt", np}, {"n_gen", ng}, {"n_depth", d}, {"n_threads", nt},
                           {"n_parallel", ns},
                           {"avg_ts", s.mean}, {"stddev_ts", s.sd}, {"samples_ts", s.samples},
                           {"mem_bandwidth_gbs", mem_gbs},
                           {"mem_bandwidth_best_gbs", bw.bytes_per_second / 1e9},
-                          {"bytes_per_token", bytes_per_token}};
+                          {"weight_bytes_per_token", weight_bytes}, {"kv_bytes_per_token", kv_bytes},
+                          {"bytes_per_token", bytes_per_token},
+                          {"matmul_macs_per_token", macs_per_token}, {"matmul_gmacs", gmacs},
+                          {"int8_peak_loop", runtime::int8_loop_name(peak_loop)},
+                          {"int8_peak_gmacs", peak.macs_per_second / 1e9},
+                          {"compute_peak_fraction", gmacs * 1e9 / peak.macs_per_second}};
+      if (has_vnni) {
+        j["int8_peak_vnni_loop"] = runtime::int8_loop_name(vnni_loop);
+        j["int8_peak_vnni_gmacs"] = vnni.macs_per_second / 1e9;
+        j["compute_peak_fraction_vnni"] = gmacs * 1e9 / vnni.macs_per_second;
+      }
       if (roof) {
         // Paired: mean over repetitions of t/s / (bandwidth sampled around it / bytes per token).
         const Stats f = stats(paired_fraction);
@@ -184,11 +209,12 @@ void bench(const BenchArgs& a) {
       results.push_back(j);
       if (!a.json) {
         auto pct = [](double f) { return std::to_string(static_cast<int>(std::lround(100 * f))) + "%"; };
-        std::printf("| %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f | %.1f | %s | %s | %s |\n",
-                    model_type.c_str(), size_mib, params_str, ops::active_isa().c_str(), nt, test.c_str(), s.mean, s.sd,
-                    mem_gbs, roof ? std::to_string(static_cast<int>(roofline)).c_str() : "",
+        std::printf("| %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f | %.1f | %s | %s | %s | %.1f | %s |\n",
+                    model_type.c_str(), size_mib, params_str, isa.c_str(), nt, test.c_str(), s.mean, s.sd, mem_gbs,
+                    roof ? std::to_string(static_cast<int>(roofline)).c_str() : "",
                     roof ? pct(j["roofline_fraction"].get<double>()).c_str() : "",
-                    roof ? pct(s.mean / best_roofline).c_str() : "");
+                    roof ? pct(s.mean / best_roofline).c_str() : "", gmacs,
+                    pct(j["compute_peak_fraction"].get<double>()).c_str());
         std::fflush(stdout);
       }
     }
@@ -196,7 +222,7 @@ void bench(const BenchArgs& a) {
   if (a.json) std::printf("%s\n", results.dump(2).c_str());
 }
 
-Registrar reg("bench", "Prefill and decode speed, and decode as a fraction of the memory roofline",
+Registrar reg("bench", "Prefill and decode speed against the memory roofline and the int8 compute peak",
               [](CLI::App& app) {
                 auto a = std::make_shared<BenchArgs>();
                 app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
@@ -205,6 +231,9 @@ Registrar reg("bench", "Prefill and decode speed, and decode as a fraction of th
                 app.add_option("-t,--threads", a->threads, "Thread counts, comma-separated (default: physical cores)");
                 app.add_option("-P,--parallel", a->parallel,
                                "Sequences decoded together in tg tests, comma-separated (aggregate t/s)")
+                    ->capture_default_str();
+                app.add_option("-d,--n-depth", a->depths,
+                               "Tokens already in the cache before each test (filled untimed), comma-separated")
                     ->capture_default_str();
                 app.add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
                 app.add_flag("--json", a->json, "One JSON array of results");

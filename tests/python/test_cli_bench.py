@@ -1,31 +1,120 @@
 """`edgellm bench`: llama-bench's flags and table, the --json fields the issue names, the
-parallel-sequence decode test, and clean errors for bad flags. Figures are not asserted
-(speed is shown by benchmarks, not timed tests); only that they exist and are consistent."""
+parallel-sequence decode test, depth (-d), the KV-cache bytes in the decode roofline, the
+matmul multiply-adds set against the int8 peak, and clean errors for bad flags. Figures are not
+asserted (speed is shown by benchmarks, not timed tests); only that they exist and are
+consistent. The tiny random-weight models (tests/python/reference/tiny_models.py) make every
+field computable here from the model's shape."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 
-from conftest import DEFAULT_MODEL, model_path_or_skip
+import pytest
+
 
 
 def bench(engine, *args, timeout=600):
     return subprocess.run([engine.path, "bench", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_json_fields_and_parallel_decode(engine, smollm_path):
-    proc = bench(engine, "-m", smollm_path, "-p", "16", "-n", "4", "-P", "1,3", "-r", "2", "-t", "1", "--json")
+@pytest.fixture(scope="module")
+def tiny_qwen2(tmp_path_factory):
+    from reference.tiny_models import write_tiny_qwen2
+    return write_tiny_qwen2(str(tmp_path_factory.mktemp("bench") / "tiny-qwen2.gguf"))
+
+
+@pytest.fixture(scope="module")
+def tiny_gemma3(tmp_path_factory):
+    from reference.tiny_models import write_tiny_gemma3
+    return write_tiny_gemma3(str(tmp_path_factory.mktemp("bench") / "tiny-gemma3.gguf"))
+
+
+def kv_bytes(n_layer, kv_dim, depth, n_gen, window=None, swa_layers=()):
+    """Keys and values read per decode step (fp32 cache): step i attends depth + i + 1 positions,
+    at most `window` in sliding-window layers; averaged over the steps."""
+    total = 0
+    for il in range(n_layer):
+        for i in range(n_gen):
+            visible = depth + i + 1
+            total += min(visible, window) if il in swa_layers else visible
+    return round(total * 2 * kv_dim * 4 / n_gen)
+
+
+def test_depth_kv_roofline_and_compute_peak_fields(engine, tiny_qwen2):
+    from reference.tiny_models import D_MODEL, HEAD_DIM, N_FF, N_HEAD, N_HEAD_KV, N_LAYER
+    proc = bench(engine, "-m", tiny_qwen2["path"], "-p", "16", "-n", "6", "-d", "0,100", "-r", "2", "-t", "1",
+                 "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "int8 peak" in proc.stderr and "GMAC/s" in proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [(r["n_depth"], r["n_prompt"], r["n_gen"]) for r in rows] == [(0, 16, 0), (0, 0, 6), (100, 16, 0),
+                                                                         (100, 0, 6)]
+    kv_dim = N_HEAD_KV * HEAD_DIM
+    layer_macs = N_LAYER * (D_MODEL * N_HEAD * HEAD_DIM * 2 + 2 * D_MODEL * kv_dim + 3 * D_MODEL * N_FF)
+    out_macs = D_MODEL * tiny_qwen2["n_vocab"]
+    for r in rows:
+        decode = r["n_gen"] > 0
+        # KV bytes only for decode, from the model's layers, KV heads and head dim (fp32 cache).
+        want_kv = kv_bytes(N_LAYER, kv_dim, r["n_depth"], r["n_gen"]) if decode else 0
+        assert r["kv_bytes_per_token"] == want_kv, r
+        assert r["bytes_per_token"] == r["weight_bytes_per_token"] + r["kv_bytes_per_token"]
+        # Prefill computes the output head for its last token only; decode for each token.
+        want_macs = layer_macs + (out_macs if decode else out_macs / r["n_prompt"])
+        assert abs(r["matmul_macs_per_token"] - want_macs) <= 1e-9 * want_macs
+        assert abs(r["matmul_gmacs"] - r["avg_ts"] * want_macs / 1e9) <= 1e-9 * r["matmul_gmacs"]
+        assert r["int8_peak_gmacs"] > 0 and r["int8_peak_loop"]
+        assert abs(r["compute_peak_fraction"] - r["matmul_gmacs"] / r["int8_peak_gmacs"]) <= 1e-9
+        if "int8_peak_vnni_gmacs" in r:
+            assert "dpbusd" in r["int8_peak_vnni_loop"]
+            assert abs(r["compute_peak_fraction_vnni"] - r["matmul_gmacs"] / r["int8_peak_vnni_gmacs"]) <= 1e-9
+        if decode:
+            # The roofline counts weights and the KV cache read at this depth.
+            assert abs(r["roofline_ts"] - r["mem_bandwidth_gbs"] * 1e9 / r["bytes_per_token"]) <= 1e-6 * r["roofline_ts"]
+    # Deeper caches cost more bytes per decoded token.
+    assert rows[3]["kv_bytes_per_token"] > rows[1]["kv_bytes_per_token"] > 0
+
+
+def test_depth_counts_the_sliding_window(engine, tiny_gemma3):
+    """Gemma 3's local layers (5 of 6 here, window 8) read at most 8 positions at any depth."""
+    from reference.tiny_models import G_HEAD_DIM, G_HEAD_KV, G_LAYER, G_WINDOW
+    proc = bench(engine, "-m", tiny_gemma3["path"], "-p", "0", "-n", "4", "-d", "50", "-r", "1", "-t", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    [r] = json.loads(proc.stdout)
+    assert r["kv_bytes_per_token"] == kv_bytes(G_LAYER, G_HEAD_KV * G_HEAD_DIM, 50, 4, G_WINDOW, range(5))
+
+
+def test_depth_in_the_table_like_llama_bench(engine, tiny_qwen2):
+    proc = bench(engine, "-m", tiny_qwen2["path"], "-p", "8", "-n", "2", "-d", "32", "-r", "1", "-t", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("|")]
+    assert "| GMAC/s | of int8 peak |" in lines[0]
+    assert "| pp8 @ d32 |" in lines[2] and "| tg2 @ d32 |" in lines[3], proc.stdout
+    assert all(l.rstrip().endswith("% |") for l in lines[2:]), proc.stdout
+
+
+def test_depth_errors_are_clean(engine, tiny_qwen2):
+    # The tiny model's context is 256 tokens.
+    for args, needle in [(["-d", "x"], "-d"), (["-d", "250"], "-d 250")]:
+        proc = bench(engine, "-m", tiny_qwen2["path"], "-p", "8", "-n", "8", *args)
+        assert proc.returncode == 1, (args, proc.returncode, proc.stderr)
+        assert proc.stderr.startswith("error: ") and needle in proc.stderr, (args, proc.stderr)
+
+
+def test_json_fields_and_parallel_decode(engine, tiny_qwen2):
+    path = tiny_qwen2["path"]
+    proc = bench(engine, "-m", path, "-p", "16", "-n", "4", "-P", "1,3", "-r", "2", "-t", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert [(r["n_prompt"], r["n_gen"], r["n_parallel"]) for r in rows] == [(16, 0, 1), (0, 4, 1), (0, 4, 3)]
-    size = os.path.getsize(smollm_path)
+    size = os.path.getsize(path)
     for r in rows:
         assert r["n_threads"] == 1
         assert r["avg_ts"] > 0 and r["stddev_ts"] >= 0 and len(r["samples_ts"]) == 2
         assert r["mem_bandwidth_gbs"] > 0
-        # Bytes read per token: the weight matrices, i.e. most of the file but not more.
-        assert 0.5 * size < r["bytes_per_token"] <= size
+        # Weight bytes read per token: the weight matrices, i.e. most of the file but not more.
+        assert 0.5 * size < r["weight_bytes_per_token"] <= size
+        assert r["bytes_per_token"] == r["weight_bytes_per_token"] + r["kv_bytes_per_token"]
     single, multi = rows[1], rows[2]
     # The roofline is a single-sequence figure: bandwidth / bytes per token. Each decode
     # repetition is paired with the bandwidth sampled around it; the fraction is their mean.
@@ -44,8 +133,8 @@ def test_json_fields_and_parallel_decode(engine, smollm_path):
     assert "roofline_ts" not in multi and "roofline_fraction" not in multi
 
 
-def test_markdown_table_like_llama_bench(engine, smollm_path):
-    proc = bench(engine, "-m", smollm_path, "-p", "8", "-n", "2", "-P", "2", "-r", "1", "-t", "1")
+def test_markdown_table_like_llama_bench(engine, tiny_qwen2):
+    proc = bench(engine, "-m", tiny_qwen2["path"], "-p", "8", "-n", "2", "-P", "2", "-r", "1", "-t", "1")
     assert proc.returncode == 0, proc.stderr
     lines = [l for l in proc.stdout.splitlines() if l.startswith("|")]
     assert lines[0].startswith("| model | size | params |") and "| t/s |" in lines[0]
@@ -56,9 +145,9 @@ def test_markdown_table_like_llama_bench(engine, smollm_path):
     assert "±" in body[0]
 
 
-def test_bad_flags_are_clean_errors(engine, smollm_path):
+def test_bad_flags_are_clean_errors(engine, tiny_qwen2):
     for args, needle in [(["-p", "12,x"], "-p"), (["-P", "0"], "-P"), (["-r", "0"], "-r"), (["-t", "0"], "-t")]:
-        proc = bench(engine, "-m", smollm_path, "-n", "1", *args)
+        proc = bench(engine, "-m", tiny_qwen2["path"], "-n", "1", *args)
         assert proc.returncode == 1, (args, proc.returncode, proc.stderr)
         assert proc.stderr.startswith("error: ") and needle in proc.stderr, (args, proc.stderr)
 

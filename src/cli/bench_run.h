@@ -1,0 +1,50 @@
+#pragma once
+// The measured part of `edgellm bench`: timed prefill/decode runs at a cache depth, and what one
+// token costs the machine (weight and KV-cache bytes read, int8 multiply-adds of the matmuls)
+// so the figures can be set against the memory roofline and the compute peak.
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "model/model.h"
+#include "ops/thread_pool.h"
+
+namespace edgellm::cli {
+
+// Multiply-adds of the weight matmuls: every layer's projections per token, the output head
+// per token whose logits are computed (attention's q.k and p.v are not weight matmuls).
+struct MatmulCost {
+  uint64_t layer_macs_per_token = 0;
+  uint64_t output_macs_per_row = 0;
+};
+MatmulCost matmul_cost(const model::ModelConfig& c);
+
+// Bytes of keys and values one decode step reads, averaged over `n_gen` steps that start with
+// `depth` positions in the cache (step i attends depth + i + 1 positions, fewer in
+// sliding-window layers), per the cache's element type.
+uint64_t kv_bytes_per_token(const model::ModelConfig& c, int depth, int n_gen);
+
+// Caches holding `depth` positions of random tokens, filled once (untimed) and rewound to
+// `depth` before every timed run, so repetitions pay for the fill only once.
+class DepthCaches {
+ public:
+  DepthCaches(const model::Model& m, int depth, int capacity) : m_(m), depth_(depth), capacity_(capacity) {}
+  // The first n caches, filled to the depth and rewound.
+  std::vector<model::KvCache*> get(int n, ops::ThreadPool& pool, std::mt19937& rng);
+  int depth() const { return depth_; }
+
+ private:
+  const model::Model& m_;
+  int depth_, capacity_;
+  std::vector<std::unique_ptr<model::KvCache>> kv_;
+};
+
+// Tokens/s of one run after the caches' depth: n_prompt tokens in batched passes (pp) or n_gen
+// decode steps (tg), logits computed as in real use. With n_seq > 1 each decode step is one
+// pass over n_seq independent sequences, as the server's continuous batching runs them; the
+// figure is then the aggregate over all sequences.
+double run_once(const model::Model& m, ops::ThreadPool& pool, DepthCaches& caches, int n_prompt, int n_gen,
+                int n_seq, std::mt19937& rng);
+
+}  // namespace edgellm::cli
