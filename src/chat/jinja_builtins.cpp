@@ -1,6 +1,7 @@
 // Globals (range, namespace, dict, raise_exception, strftime_now) and the str / dict / list
 // methods a sandboxed template may call. Mutating methods (list.append, dict.update, ...) are
 // blocked as in jinja2's ImmutableSandboxedEnvironment.
+#include <charconv>
 #include <ctime>
 #include <functional>
 #include <set>
@@ -61,8 +62,10 @@ Value str_format(Interpreter& in, const std::string& fmt, CallArgs& args, Loc lo
     const Value* v = nullptr;
     if (field.empty()) v = auto_idx < args.pos.size() ? &args.pos[auto_idx++] : nullptr;
     else if (std::isdigit(static_cast<unsigned char>(field[0]))) {
-      size_t idx = std::stoul(field);
-      v = idx < args.pos.size() ? &args.pos[idx] : nullptr;
+      // from_chars: a 30-digit index must be "no such argument", not an out_of_range throw.
+      size_t idx = 0;
+      const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), idx);
+      v = ec == std::errc() && end == field.data() + field.size() && idx < args.pos.size() ? &args.pos[idx] : nullptr;
     } else {
       for (const auto& [k, val] : args.kw)
         if (k == field) v = &val;

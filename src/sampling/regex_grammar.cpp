@@ -160,7 +160,13 @@ class RegexCompiler {
       case 'v': return {{'\v', '\v'}};
       case 'u': {
         if (i_ + 4 > end_) fail("\\u needs 4 hex digits");
-        const uint32_t cp = static_cast<uint32_t>(std::stoul(p_.substr(i_, 4), nullptr, 16));
+        uint32_t cp = 0;
+        for (int k = 0; k < 4; ++k) {  // exactly 4 hex digits: stoul would accept signs and spaces, or throw
+          const char h = p_[i_ + k];
+          const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+          if (d < 0) fail("\\u needs 4 hex digits");
+          cp = cp * 16 + static_cast<uint32_t>(d);
+        }
         i_ += 4;
         return {{cp, cp}};
       }

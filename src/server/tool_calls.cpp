@@ -4,6 +4,7 @@
 #include <chrono>
 #include <random>
 
+#include "hybrid/json_depth.h"
 #include "sampling/json_schema.h"
 #include "server/api_error.h"
 #include "server/grammar_constraint.h"
@@ -94,6 +95,14 @@ ToolConfig parse_tool_config(const ojson& body) {
         if (!f["parameters"].is_object())
           throw ApiError(400, where + ".function.parameters must be a JSON schema object", "tools");
         spec.parameters = f["parameters"];
+        // Arguments are always a JSON object (OpenAI's contract, and what parse_tool_output
+        // accepts): a schema without a type gets "object"; any other type is refused here
+        // rather than letting the forced call write arguments that can never be parsed.
+        const auto type = spec.parameters.find("type");
+        if (type == spec.parameters.end())
+          spec.parameters["type"] = "object";
+        else if (!type->is_string() || type->get<std::string>() != "object")
+          throw ApiError(400, where + ".function.parameters must describe an object (\"type\": \"object\")", "tools");
       } else {
         spec.parameters = ojson{{"type", "object"}};
       }
@@ -236,6 +245,8 @@ ParsedOutput parse_tool_output(const std::string& text, const ToolConfig& tc) {
     return false;
   };
   auto try_call = [&](const std::string& body) -> bool {
+    // The model's text can nest as deep as max_tokens allows; copying and dumping recurse.
+    if (!hybrid::json_text_within_depth(body)) return false;
     auto j = ojson::parse(body, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string()) return false;
     const auto name = j["name"].get<std::string>();

@@ -148,6 +148,9 @@ TEST(JinjaErrors, RuntimeErrorsAndRaiseException) {
   expect_error("{% for x in none %}{% endfor %}", TemplateError::Kind::Runtime, "not iterable");
   expect_error("{{ x|tojson }}", TemplateError::Kind::Runtime, "not JSON serializable");
   expect_error("{{ 2 ** 64 }}", TemplateError::Kind::Runtime, "integer overflow");
+  // An index too large for size_t is "no such argument", not an escaping std::out_of_range.
+  expect_error("{{ '{99999999999999999999999}'.format(1) }}", TemplateError::Kind::Runtime, "no matching argument");
+  expect_error("{{ '{1x}'.format(1, 2) }}", TemplateError::Kind::Runtime, "no matching argument");
 }
 
 TEST(JinjaHostile, LimitsFailCleanly) {

@@ -128,7 +128,7 @@ TEST(CloudClient, ErrorEventInStream) {
 TEST(CloudClient, SlowAnswerTimesOut) {
   FakeCloud f;
   f.set_mode(FakeMode::Sleep);
-  f.set_sleep_ms(800);
+  f.set_sleep_ms(60000);  // held until the test ends: always past the 150 ms timeout
   CloudConfig cfg = config_for(f);
   cfg.timeout_ms = 150;
   CloudClient c(cfg);

@@ -60,7 +60,10 @@ FakeCloud::FakeCloud() : svr_(std::make_unique<httplib::Server>()) {
                         "application/json");
         return;
       case FakeMode::Sleep:
-        std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_.load()));
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          released_cv_.wait_for(lock, std::chrono::milliseconds(sleep_ms_.load()), [this] { return released_; });
+        }
         break;
       default:
         break;
@@ -115,6 +118,11 @@ FakeCloud::FakeCloud() : svr_(std::make_unique<httplib::Server>()) {
 }
 
 FakeCloud::~FakeCloud() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+  }
+  released_cv_.notify_all();
   svr_->stop();
   if (thread_.joinable()) thread_.join();
 }

@@ -4,6 +4,7 @@
 // client's timeout or drop the connection mid-answer. It records every request body so tests
 // can check what left the device.
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,8 @@ class FakeCloud {
   void set_mode(FakeMode m) { mode_ = m; }
   // The first n requests get 500 whatever the mode, later ones follow the mode.
   void set_fail_first(int n) { fail_first_ = n; }
+  // Sleep mode holds each answer this long, or until the FakeCloud is destroyed: tests give a
+  // hold far beyond the client's timeout, so the outcome never depends on the machine's speed.
   void set_sleep_ms(int ms) { sleep_ms_ = ms; }
   // Fixed reply text; empty (default): "echo: " + the last user message's content.
   void set_reply(const std::string& text);
@@ -49,6 +52,8 @@ class FakeCloud {
   std::atomic<int> sleep_ms_{0};
   std::atomic<int> requests_{0};
   mutable std::mutex mu_;
+  std::condition_variable released_cv_;
+  bool released_ = false;  // the destructor ends every held answer
   std::string reply_;
   std::vector<nlohmann::json> bodies_;
   std::vector<std::string> auth_;

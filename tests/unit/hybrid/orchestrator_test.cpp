@@ -214,7 +214,7 @@ TEST(Orchestrator, CloudFailuresFallBackToDevice) {
                  Case{FakeMode::Sleep, "timeout", "timeout"}, Case{FakeMode::Drop, "cloud_error", "dropped"}}) {
     FakeCloud cloud;
     cloud.set_mode(c.mode);
-    cloud.set_sleep_ms(600);
+    cloud.set_sleep_ms(60000);  // held until the case ends: always past the timeout
     Policy p = policy_for(cloud, Mode::PreferCloud);
     p.cloud.timeout_ms = 150;
     Orchestrator o(p, {2048, true});

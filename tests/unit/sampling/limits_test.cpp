@@ -195,3 +195,10 @@ TEST(SchemaLimits, UnsatisfiableRequiredPropertyIsRefused) {
   // A required property whose own schema is unsatisfiable.
   EXPECT_NE(schema_error(R"({"type": "object", "properties": {"a": false}, "required": ["a"]})"), "");
 }
+
+TEST(SchemaLimits, BadUnicodeEscapeInPatternIsAnInvalidArgument) {
+  // stoul used to throw std::invalid_argument past the server's 400 mapping (a 500).
+  EXPECT_NE(schema_error(R"({"type": "string", "pattern": "\\u/0e9"})").find("hex digits"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type": "string", "pattern": "\\u-123"})").find("hex digits"), std::string::npos);
+  EXPECT_EQ(schema_error(R"({"type": "string", "pattern": "^\\u00e9$"})"), "");
+}

@@ -54,6 +54,17 @@ TEST(ToolConfig, ModesAndErrors) {
               parse_tool_config({{"tools", {t}}});
             }), 400);
   EXPECT_EQ(status_of([] { parse_tool_config({{"tools", {kWeather, kWeather}}}); }), 400);
+  // Arguments are an object: a typeless schema becomes one, any other type is refused.
+  EXPECT_EQ(status_of([] {
+              ojson t = kWeather;
+              t["function"]["parameters"]["type"] = "array";
+              parse_tool_config({{"tools", {t}}});
+            }), 400);
+  {
+    ojson t = kWeather;
+    t["function"]["parameters"].erase("type");
+    EXPECT_EQ(parse_tool_config({{"tools", {t}}}).tools[0].parameters["type"], "object");
+  }
   EXPECT_EQ(status_of([] { parse_tool_config({{"tool_choice", "required"}}); }), 400);
   EXPECT_EQ(status_of([] { parse_tool_config({{"tools", {kWeather}}, {"tool_choice", "maybe"}}); }), 400);
   EXPECT_EQ(status_of([] {
