@@ -37,8 +37,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: E402
 FILES = {"qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
          "qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
 FULL = os.environ.get("EDGELLM_QWEN_FULL") == "1"
-EXACT_TOL = (0.02, 0.002)   # max, mean |logit diff| with fp32 activations
-FAST_TOL = (8.0, 0.8)       # with the int8 kernels
+# max, mean |logit diff|. Measured on the 0.5B (5 prompts, AVX-512, 2 threads): exact max
+# 0.0000-0.0002, mean < 1e-5, top-1 identical everywhere; int8 max 0.29-0.71, mean 0.035-0.056,
+# top-1 63/65, 67/70, 71/71, 109/110, 39/40 (every flip at a reference margin under 0.06).
+EXACT_TOL = (0.02, 0.002)
+FAST_TOL = (2.0, 0.15)
 TOP1_MIN = 0.85
 KL_MAX, SAME_TOP1_MIN = 0.05, 0.90
 CHAT = ("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
