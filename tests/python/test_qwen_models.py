@@ -40,8 +40,10 @@ FULL = os.environ.get("EDGELLM_QWEN_FULL") == "1"
 # max, mean |logit diff|. Measured on the 0.5B (5 prompts, AVX-512, 2 threads): exact max
 # 0.0000-0.0002, mean < 1e-5, top-1 identical everywhere; int8 max 0.29-0.71, mean 0.035-0.056,
 # top-1 63/65, 67/70, 71/71, 109/110, 39/40 (every flip at a reference margin under 0.06).
+# The 1.5B (EDGELLM_QWEN_FULL=1): exact max 0.0000-0.0003, top-1 identical everywhere; int8
+# max 1.24-2.59, mean 0.027-0.043, top-1 62/65, 69/70, 71/71, 109/110. Max is 2x the worst.
 EXACT_TOL = (0.02, 0.002)
-FAST_TOL = (2.0, 0.15)
+FAST_TOL = (5.0, 0.15)
 TOP1_MIN = 0.85
 KL_MAX, SAME_TOP1_MIN = 0.05, 0.90
 CHAT = ("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
