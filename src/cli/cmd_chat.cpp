@@ -78,7 +78,7 @@ void chat_loop(const ChatArgs& a) {
 
 Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App& app) {
   auto a = std::make_shared<ChatArgs>();
-  app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
+  app.add_option("-m,--model", a->model, model_help());
   app.add_option("--system", a->system, "System message");
   app.add_option("-n,--n-predict", a->n_predict, "Max new tokens per answer")->capture_default_str();
   app.add_option("-c,--ctx-size", a->n_ctx, "Context size in tokens")->capture_default_str();

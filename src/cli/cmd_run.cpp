@@ -72,7 +72,7 @@ void run(const RunArgs& a) {
 
 Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
-  app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
+  app.add_option("-m,--model", a->model, model_help());
   app.add_option("-p,--prompt", a->prompt, "Prompt text");
   app.add_option("-f,--file", a->prompt_file, "Read the prompt from a file");
   app.add_option("--system", a->system, "System message");

@@ -12,22 +12,28 @@
 
 namespace edgellm::cli {
 
-std::string model_dir() {
-  if (const char* d = std::getenv("EDGELLM_MODEL_DIR"); d && *d) return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.cache/edgellm/models";
-}
-
-std::string resolve_model(const std::string& path) {
-  const std::string p = path.empty() ? model_dir() + "/" + kDefaultModel : path;
+std::string resolve_model(const std::string& name_or_path) {
+  const KnownModel* known = name_or_path.empty() ? &default_model() : find_known_model(name_or_path);
   std::error_code ec;
-  if (!std::filesystem::exists(p, ec)) {
-    if (path.empty())
-      throw Error("default model not found at " + p + "; fetch it with: scripts/fetch-models");
-    throw Error("model file not found: " + p);
+  if (known) {
+    const std::string p = cached_path(*known);
+    if (!std::filesystem::exists(p, ec))
+      throw Error(std::string(name_or_path.empty() ? "the default model " : "model ") + known->name + " (" +
+                  known->title + " " + known->quantization + ") is not in the model cache " + model_dir() +
+                  "; fetch it with: " + fetch_command(*known) + " (known models: " + known_model_names() +
+                  "; `edgellm models` lists them)");
+    return p;
   }
+  const std::string& p = name_or_path;
+  if (!std::filesystem::exists(p, ec))
+    throw Error("model file not found: " + p + " (-m takes a GGUF path or a short name: " + known_model_names() +
+                "; `edgellm models` lists them)");
   if (std::filesystem::is_directory(p, ec)) throw Error("model path is a directory, not a file: " + p);
   return p;
+}
+
+std::string model_help() {
+  return "Model: a short name (`edgellm models` lists them; default " + default_model().name + ") or a GGUF file";
 }
 
 void add_sampling_flags(CLI::App& app, sampling::SamplingParams& p) {

@@ -5,18 +5,20 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/models.h"
 #include "hybrid/orchestrator.h"
 #include "runtime/engine.h"
 
 namespace edgellm::cli {
 
-// Default model file name inside the model cache.
-inline constexpr const char* kDefaultModel = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-// $EDGELLM_MODEL_DIR, else ~/.cache/edgellm/models.
-std::string model_dir();
-// Empty -> the default model in the cache. Throws Error with the fetch command when absent.
-std::string resolve_model(const std::string& path);
+// The file -m names: empty -> the default model (models.h) in the cache; a short name from
+// known_models() -> that model in the cache (a name wins over a file of the same name in the
+// working directory: write ./NAME for the file); anything else is a path. Throws Error naming
+// the fetch command when a known model is not cached, and the short names when a path does
+// not exist.
+std::string resolve_model(const std::string& name_or_path);
+// Help text of -m.
+std::string model_help();
 
 // Adds llama.cpp-style sampling flags that fill `p`.
 void add_sampling_flags(CLI::App& app, sampling::SamplingParams& p);

@@ -7,6 +7,11 @@ from the engine):
   text is plain text).
 * The llama3 and qwen2 pre-tokenizer patterns: SmolLM2's vocab written to a vocabulary-only
   GGUF with tokenizer.ggml.pre = llama-bpe / qwen2, reference Split(Regex(pattern)) + ByteLevel.
+* Qwen2.5-Coder 0.5B and 1.5B (gpt2 BPE, pre "qwen2"; the two files hold the same vocabulary):
+  Split(Regex(qwen2 pattern)) + ByteLevel, the two user-defined tokens (<tool_call>,
+  </tool_call>) as added tokens, which the engine also splits out of plain text. Qwen2's
+  tokenizer.json also has an NFC normalizer, which GGUF engines (llama.cpp, edgellm) do not
+  apply: the reference leaves it out (it matters only for decomposed text such as "e\u0301").
 * Gemma 3 (SentencePiece BPE with byte fallback, no space prefix): BPE whose merges are all
   splits of each normal piece into two pieces, ranked by the merged piece's score (the
   SentencePiece rule "merge the highest-scoring adjacent pair"), normalizer " " -> U+2581,
@@ -21,12 +26,15 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import write_results  # noqa: E402
+from conftest import model_path_or_skip, write_results  # noqa: E402
 from tokenizer_corpus import corpus  # noqa: E402
 
 gguf = pytest.importorskip("gguf")
 tokenizers = pytest.importorskip("tokenizers")
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers  # noqa: E402
+
+QWEN_FILES = {"qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+              "qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
 
 N_STRINGS = 1200
 NORMAL, USER_DEFINED = 1, 4
@@ -106,6 +114,7 @@ def add_control_tokens(ref: Tokenizer, md: dict) -> Tokenizer:
 
 
 def compare(engine, model_path: str, ref: Tokenizer, name: str, special: bool = False) -> None:
+    """Asserts identical ids on the corpus (special: with control-token text mixed in)."""
     texts = corpus(N_STRINGS)
     if special:  # make sure real special-token text occurs often
         texts = [t if i % 3 else f"<|im_start|>{t}<end_of_turn><|im_end|>" for i, t in enumerate(texts)]
@@ -209,3 +218,38 @@ def test_gemma3_matches_hf(engine, gemma3_path, gemma3_vocab):
 def test_gemma3_parse_special_matches_hf(engine, gemma3_path, gemma3_vocab):
     compare(engine, gemma3_path, add_control_tokens(spm_reference(gemma3_vocab), gemma3_vocab),
             "gemma3_special", special=True)
+
+
+# --- Qwen2.5-Coder ------------------------------------------------------------------------------
+@pytest.fixture(scope="module", params=list(QWEN_FILES))
+def qwen(request) -> tuple[str, str, dict]:
+    path = model_path_or_skip(QWEN_FILES[request.param])
+    return request.param, path, read_vocab(path)
+
+
+def qwen_reference(md: dict) -> Tokenizer:
+    assert md["tokenizer.ggml.pre"] == "qwen2"
+    ref = bpe_reference(md, [pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated"),
+                             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokens, types = md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"]
+    user = [tokens[i] for i, t in enumerate(types) if t == USER_DEFINED]
+    assert user == ["<tool_call>", "</tool_call>"]
+    ref.add_tokens([AddedToken(t, normalized=False, special=False) for t in user])
+    return ref
+
+
+def test_qwen_matches_hf(engine, qwen):
+    name, path, md = qwen
+    compare(engine, path, qwen_reference(md), name)
+
+
+def test_qwen_parse_special_matches_hf(engine, qwen):
+    name, path, md = qwen
+    compare(engine, path, add_control_tokens(qwen_reference(md), md), name + "_special", special=True)
+
+
+def test_qwen_tool_call_tags_split_out_of_plain_text(engine, qwen):
+    name, path, md = qwen
+    ids = engine.tokenize(path, ["x<tool_call>{}</tool_call>y"])[0]
+    tokens = md["tokenizer.ggml.tokens"]
+    assert tokens.index("<tool_call>") in ids and tokens.index("</tool_call>") in ids

@@ -173,19 +173,23 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def perplexity(fwd: Forward, ids, ctx: int, n_chunks: int | None = None) -> dict:
-    """llama-perplexity-style score: non-overlapping chunks of `ctx` tokens (last partial one
-    dropped), each from an empty cache; position j predicts token j+1 for j in 0..ctx-2."""
+def perplexity(fwd: Forward, ids, ctx: int, n_chunks: int | None = None, first: int = 0) -> dict:
+    """Perplexity over non-overlapping chunks of `ctx` tokens of `ids` (last partial one dropped),
+    each from an empty cache; position j predicts token j+1 for j in first..ctx-2. first = 0 scores
+    every position; first = ctx // 2 is llama-perplexity's protocol (the first half of a chunk is
+    context only). BOS handling is the caller's: pass the ids exactly as the chunks hold them."""
     ids = np.asarray(ids, dtype=np.int64)
     total = ids.size // ctx
     k = total if n_chunks is None else min(n_chunks, total)
     if k <= 0:
         raise ValueError(f"need at least {ctx} tokens, have {ids.size}")
+    if not 0 <= first <= ctx - 2:
+        raise ValueError(f"first must be in 0..{ctx - 2}")
     nll = []
     for ci in range(k):
         chunk = ids[ci * ctx:(ci + 1) * ctx]                                   # [ctx]
         lp = log_softmax(fwd.logits(chunk))                                    # [ctx, V]
-        nll.append(-lp[np.arange(ctx - 1), chunk[1:]])                         # [ctx-1]
+        nll.append(-lp[np.arange(first, ctx - 1), chunk[first + 1:]])          # [ctx-1-first]
     nll = np.concatenate(nll)
     return {"perplexity": float(np.exp(nll.mean())), "n_predictions": int(nll.size), "n_chunks": k}
 

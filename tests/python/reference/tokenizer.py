@@ -2,6 +2,8 @@
 
 * gpt2-style BPE (SmolLM2: pre-tokenizer "smollm"): a HF `tokenizers` BPE with byte-level
   pre-tokenization and single-digit splitting, the setup of SmolLM2's tokenizer.json.
+  Qwen2.5 (pre "qwen2"): the same BPE after Qwen2's split regex (digits one by one), as in
+  Qwen2's tokenizer.json (whose NFC normalizer is left out: GGUF engines do not apply it).
 * sentencepiece-style vocab (gemma3, tokenizer.ggml.model == "llama"): a small score-driven
   merge (repeatedly join the adjacent pair whose union is a vocab piece of highest score),
   with byte fallback <0xNN>. Control tokens are matched literally when parse_special is set.
@@ -13,7 +15,9 @@ import re
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
 CONTROL = 3  # tokenizer.ggml.token_type value of control/special tokens
-_SUPPORTED_PRE = ("smollm", "default", "gpt2")
+_SUPPORTED_PRE = ("smollm", "default", "gpt2", "qwen2")
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+                 r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
 class GGUFTokenizer:
@@ -40,6 +44,9 @@ class GGUFTokenizer:
         merges = [tuple(m.split(" ", 1)) for m in md["tokenizer.ggml.merges"]]
         tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
         steps = [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]
+        if pre == "qwen2":
+            steps = [pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated"),
+                     pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
         if pre == "smollm":
             steps.insert(0, pre_tokenizers.Digits(individual_digits=True))
         tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
