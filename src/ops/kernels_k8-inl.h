@@ -130,6 +130,110 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
+#undef EDGELLM_K8X2
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// TileK8 for two groups at once (16 rows), with 512-bit vectors: the low 256 bits hold group A's
+// 32 bytes, the high ones group B's, so the activations stay a plain 4-byte broadcast and each
+// instruction does twice the work (this CPU kind runs 512-bit integer multiplies at the 256-bit
+// rate). Every lane goes through the same operations as in TileK8, so the results are bitwise
+// those of two TileK8 calls (which the odd group of a range still uses).
+template <bool kQ6, int T>
+HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out,
+                         int64_t pf) {
+  constexpr int64_t kBB = kQ6 ? 1680 : 1184;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const auto load2 = [](const uint8_t* x, const uint8_t* y) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y)), 1);
+  };
+  const auto load16x2 = [](const uint8_t* x, const uint8_t* y) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))),
+                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)), 1);
+  };
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
+    if (pf)
+      for (int64_t o = 0; o < kBB; o += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(ba + pf + o), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
+      }
+    const __m512 d16 = _mm512_cvtph_ps(load16x2(ba, bb));
+    __m512 wo;
+    if constexpr (kQ6)
+      wo = _mm512_mul_ps(d16, _mm512_set1_ps(32.f));
+    else
+      wo = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
+    __m512 sb[T];
+    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
+    __m512i scw = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      __m512i sc0, sc1;
+      if constexpr (kQ6) {
+        const __m512i w16 = _mm512_cvtepi8_epi16(load16x2(ba + kSc + 16 * j, bb + kSc + 16 * j));
+        sc0 = _mm512_unpacklo_epi16(w16, w16), sc1 = _mm512_unpackhi_epi16(w16, w16);
+      } else {
+        if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(load16x2(ba + kSc + 8 * j, bb + kSc + 8 * j));
+        sc0 = sc1 = (j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw);
+      }
+      __m512i s[T];
+      for (int t = 0; t < T; ++t) s[t] = _mm512_setzero_si512();
+      for (int q = 0; q < 4; ++q) {
+        const int64_t o = kNib + 128 * j + 32 * q;
+        const __m512i n = load2(ba + o, bb + o);
+        __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+        if constexpr (kQ6) {
+          const int64_t oh = kHigh + 64 * j + 32 * (q / 2);
+          const __m512i h = load2(ba + oh, bb + oh);
+          if (q % 2 == 0) {
+            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30));
+          } else {
+            lo = _mm512_or_si512(lo, _mm512_and_si512(h, m30));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
+          }
+        }
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
+          int32_t a0, a1;
+          std::memcpy(&a0, aq, 4);
+          std::memcpy(&a1, aq + 4, 4);
+          const __m512i x = _mm512_add_epi16(_mm512_maddubs_epi16(lo, _mm512_set1_epi32(a0)),
+                                             _mm512_maddubs_epi16(hi, _mm512_set1_epi32(a1)));
+          if constexpr (kQ6)
+            s[t] = _mm512_add_epi32(s[t], _mm512_madd_epi16(x, q < 2 ? sc0 : sc1));
+          else
+            s[t] = _mm512_add_epi16(s[t], x);
+        }
+      }
+      __m512 w0, w1;
+      if constexpr (kQ6) {
+        w0 = _mm512_mul_ps(wo, _mm512_cvtepi32_ps(_mm512_srai_epi32(sc0, 16)));
+        w1 = _mm512_mul_ps(wo, _mm512_cvtepi32_ps(_mm512_srai_epi32(sc1, 16)));
+      } else {
+        const __m128i mn = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ba + kMin + 8 * j)),
+                                              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bb + kMin + 8 * j)));
+        w0 = w1 = _mm512_mul_ps(wo, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_KA& ab = a[t][ib];
+        const __m512i i32 = kQ6 ? s[t] : _mm512_madd_epi16(s[t], sc0);
+        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), _mm512_set1_ps(ab.d[j]), sb[t]);
+        acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j]), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(w1, _mm512_set1_ps(ab.s[2 * j + 1]), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(sb[t], d16, acc[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+#define EDGELLM_K8X2 1
+#else
+#define EDGELLM_K8X2 0
+#endif
+
 template <bool kQ6>
 void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1, const uint8_t* act,
                   size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
@@ -145,18 +249,34 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
     const int nt = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
     const BlockQ8_KA* ap[4];
     for (int k = 0; k < nt; ++k) ap[k] = reinterpret_cast<const BlockQ8_KA*>(act + (t0 + k) * act_stride);
-    for (int64_t g = g0; g < g1; ++g) {
+    for (int64_t g = g0; g < g1;) {
       const uint8_t* p = w + static_cast<size_t>(g) * gb;
-      float out[8 * 4];
-      switch (nt) {
-        case 4: TileK8<kQ6, 4>(p, nb, ap, out, t0 == 0 ? pf : 0); break;
-        case 3: TileK8<kQ6, 3>(p, nb, ap, out, t0 == 0 ? pf : 0); break;
-        case 2: TileK8<kQ6, 2>(p, nb, ap, out, t0 == 0 ? pf : 0); break;
-        default: TileK8<kQ6, 1>(p, nb, ap, out, t0 == 0 ? pf : 0); break;
+      const int64_t pft = t0 == 0 ? pf : 0;
+      float out[16 * 4];
+      int ng = 1;  // groups done by this step
+#if EDGELLM_K8X2
+      if (g + 1 < g1) {
+        ng = 2;
+        switch (nt) {
+          case 4: TileK8x2<kQ6, 4>(p, p + gb, nb, ap, out, pft); break;
+          case 3: TileK8x2<kQ6, 3>(p, p + gb, nb, ap, out, pft); break;
+          case 2: TileK8x2<kQ6, 2>(p, p + gb, nb, ap, out, pft); break;
+          default: TileK8x2<kQ6, 1>(p, p + gb, nb, ap, out, pft); break;
+        }
       }
-      const int64_t lo = std::max(r0, R * g), hi = std::min(r1, R * g + R);
+#endif
+      if (ng == 1) {
+        switch (nt) {
+          case 4: TileK8<kQ6, 4>(p, nb, ap, out, pft); break;
+          case 3: TileK8<kQ6, 3>(p, nb, ap, out, pft); break;
+          case 2: TileK8<kQ6, 2>(p, nb, ap, out, pft); break;
+          default: TileK8<kQ6, 1>(p, nb, ap, out, pft); break;
+        }
+      }
+      const int64_t lo = std::max(r0, R * g), hi = std::min(r1, R * (g + ng));
       for (int k = 0; k < nt; ++k)
-        for (int64_t r = lo; r < hi; ++r) y[(t0 + k) * ldy + r] = out[R * k + (r - R * g)];
+        for (int64_t r = lo; r < hi; ++r) y[(t0 + k) * ldy + r] = out[ng * R * k + (r - R * g)];
+      g += ng;
     }
   }
 }
