@@ -17,27 +17,39 @@ struct Decoded {
   uint16_t d, dmin;
 };
 
+uint32_t load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+void store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+constexpr uint32_t k4 = 0x0F0F0F0F, k2 = 0x03030303;
+
+// Four quants per 32-bit word (loading a model repacks about a GB this way).
 void decode(TensorType t, const uint8_t* b, Decoded& o) {
   if (t == TensorType::Q4_K) {
     std::memcpy(&o.d, b, 2);
     std::memcpy(&o.dmin, b + 2, 2);
     for (int j = 0; j < 8; ++j) k_scale_min(j, b + 4, o.sc[j], o.mn[j]);
     const uint8_t* qs = b + 16;
-    for (int e = 0; e < 256; ++e) {
-      const int c = e / 64, w = e % 64;
-      const uint8_t byte = qs[32 * c + w % 32];
-      o.q[e] = w < 32 ? byte & 15 : byte >> 4;
-    }
+    for (int c = 0; c < 4; ++c)
+      for (int l = 0; l < 32; l += 4) {
+        const uint32_t w = load32(qs + 32 * c + l);
+        store32(o.q + 64 * c + l, w & k4);
+        store32(o.q + 64 * c + 32 + l, (w >> 4) & k4);
+      }
   } else {  // Q6_K
     const uint8_t *ql = b, *qh = b + 128;
     std::memcpy(o.sc, b + 192, 16);
     std::memcpy(&o.d, b + 208, 2);
-    for (int e = 0; e < 256; ++e) {
-      const int n = e / 128, l = e % 32, quarter = e % 128 / 32;
-      const uint8_t byte = ql[64 * n + l + 32 * (quarter & 1)];
-      const int nib = quarter < 2 ? byte & 15 : byte >> 4;
-      o.q[e] = static_cast<uint8_t>(nib | ((qh[32 * n + l] >> (2 * quarter)) & 3) << 4);
-    }
+    for (int n = 0; n < 2; ++n)
+      for (int l = 0; l < 32; l += 4) {
+        const uint32_t l0 = load32(ql + 64 * n + l), l1 = load32(ql + 64 * n + 32 + l), h = load32(qh + 32 * n + l);
+        store32(o.q + 128 * n + l, (l0 & k4) | (h & k2) << 4);
+        store32(o.q + 128 * n + 32 + l, (l1 & k4) | ((h >> 2) & k2) << 4);
+        store32(o.q + 128 * n + 64 + l, ((l0 >> 4) & k4) | ((h >> 4) & k2) << 4);
+        store32(o.q + 128 * n + 96 + l, ((l1 >> 4) & k4) | ((h >> 6) & k2) << 4);
+      }
   }
 }
 
@@ -101,7 +113,6 @@ void pack_group(TensorType t, const uint8_t* rows, size_t row_stride, int64_t n_
     for (int r = 0; r < kRows; ++r)
       decode(t, rows + static_cast<size_t>(std::min(kRows * g + r, n_out - 1)) * row_stride + ib * rb, dec[r]);
     uint8_t* o = dst + ib * kb;
-    std::memset(o, 0, kb);
     for (int r = 0; r < kRows; ++r) {
       std::memcpy(o + 2 * r, &dec[r].d, 2);
       if (!q6) std::memcpy(o + 16 + 2 * r, &dec[r].dmin, 2);
@@ -109,13 +120,20 @@ void pack_group(TensorType t, const uint8_t* rows, size_t row_stride, int64_t n_
       if (!q6)
         for (int j = 0; j < 8; ++j) o[off.mins + 8 * j + r] = dec[r].mn[j];
     }
+    // Byte i of q[j][v] is element 32 j + 4 v + i % 4 of row i / 4: one 32-bit word per row.
     for (int j = 0; j < 8; ++j)
-      for (int v = 0; v < 8; ++v)
-        for (int i = 0; i < 32; ++i) {
-          const uint8_t q = dec[i / 4].q[elem(j, v, i)];
-          o[off.nib + 128 * j + 32 * (v / 2) + i] |= static_cast<uint8_t>((q & 15) << (4 * (v % 2)));
-          if (q6) o[off.high + 64 * j + 32 * (v / 4) + i] |= static_cast<uint8_t>((q >> 4) << (2 * (v % 4)));
-        }
+      for (int r = 0; r < kRows; ++r) {
+        uint32_t w[8];
+        for (int v = 0; v < 8; ++v) w[v] = load32(dec[r].q + 32 * j + 4 * v);
+        for (int p = 0; p < 4; ++p)
+          store32(o + off.nib + 128 * j + 32 * p + 4 * r, (w[2 * p] & k4) | (w[2 * p + 1] & k4) << 4);
+        if (q6)
+          for (int g2 = 0; g2 < 2; ++g2) {
+            uint32_t h = 0;
+            for (int k = 0; k < 4; ++k) h |= ((w[4 * g2 + k] >> 4) & k2) << (2 * k);
+            store32(o + off.high + 64 * j + 32 * g2 + 4 * r, h);
+          }
+      }
   }
 }
 
