@@ -207,6 +207,38 @@ TEST(RepackX4, RowsRoundTripAndProductMatches) {
   EXPECT_THROW(repack_x4({TensorType::Q4_0, w.data(), 32, 2, 40}, packed), Error);  // padded rows
 }
 
+// K8 on AVX-512 runs two 8-row groups per 512-bit vector and a lone group with 256-bit vectors;
+// the lanes go through the same operations, so a row's result does not depend on which ran it:
+// rows 0-7 alone (one group) equal rows 0-7 of 16 and of 24 (paired, then paired + lone), bitwise.
+TEST(RepackK8, PairedGroupsEqualLoneGroupBitwise) {
+  IsaGuard guard;
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+    const int64_t n_in = 768, nt = 5;
+    const size_t rb = io::row_bytes(t, n_in);
+    std::vector<uint8_t> w(rb * 24);
+    const auto wf = random_floats(static_cast<size_t>(n_in * 24), 31);
+    for (int64_t o = 0; o < 24; ++o) quantize_row(t, &wf[o * n_in], w.data() + o * rb, n_in);
+    const auto x = random_floats(static_cast<size_t>(n_in * nt), 32, -2.f, 2.f);
+    for (const std::string& isa : available_isas()) {
+      ASSERT_TRUE(force_isa(isa));
+      ThreadPool pool(1);
+      std::vector<float> ref;
+      for (int64_t n_out : {8, 16, 24}) {
+        std::vector<uint8_t> packed;
+        const MatrixView P = repack(MatrixView{t, w.data(), n_in, n_out, rb}, packed);
+        std::vector<float> y(static_cast<size_t>(n_out * nt));
+        matmul(P, x.data(), nt, y.data(), pool);
+        if (n_out == 8) ref = y;
+        for (int64_t k = 0; k < nt; ++k)
+          for (int64_t r = 0; r < 8; ++r) {
+            const float a = y[k * n_out + r], b = ref[k * 8 + r];
+            ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << isa << " " << io::type_name(t) << " n_out=" << n_out;
+          }
+      }
+    }
+  }
+}
+
 TEST(Matmul, RejectsBadShapes) {
   ThreadPool pool(1);
   std::vector<uint8_t> w(1000);
