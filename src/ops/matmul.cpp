@@ -176,6 +176,24 @@ const uint8_t* matrix_row(const MatrixView& W, int64_t r, std::vector<uint8_t>& 
   return scratch.data() + (r % R) * W.row_stride;
 }
 
+namespace {
+std::atomic<bool> g_vnni_allowed{[] {
+  const char* e = std::getenv("EDGELLM_VNNI");
+  return !(e && std::string(e) == "0");
+}()};
+}  // namespace
+
+void set_vnni_allowed(bool allowed) { g_vnni_allowed.store(allowed, std::memory_order_relaxed); }
+
+bool use_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool supported = __builtin_cpu_supports("avx512vnni");
+#else
+  static const bool supported = false;
+#endif
+  return supported && g_vnni_allowed.load(std::memory_order_relaxed);
+}
+
 void set_exact_activations(bool exact) { g_exact.store(exact, std::memory_order_relaxed); }
 bool exact_activations() { return g_exact.load(std::memory_order_relaxed); }
 

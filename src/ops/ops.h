@@ -73,6 +73,10 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
 // row) instead of int8-quantized activations. Off by default (int8 is several times faster);
 // EDGELLM_EXACT=1 turns it on at start-up. Used by the golden tests and `--exact`.
 void set_exact_activations(bool exact);
+// Whether the AVX-512 K8 kernel uses VNNI (vpdpbusd) on CPUs that have it: allowed by default,
+// EDGELLM_VNNI=0 or set_vnni_allowed(false) turn it off (tests cover both paths on one machine).
+void set_vnni_allowed(bool allowed);
+bool use_vnni();  // allowed and supported by this CPU
 bool exact_activations();
 
 // ---- element-wise and row ops (fp32) ----

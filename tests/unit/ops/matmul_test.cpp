@@ -207,12 +207,15 @@ TEST(RepackX4, RowsRoundTripAndProductMatches) {
   EXPECT_THROW(repack_x4({TensorType::Q4_0, w.data(), 32, 2, 40}, packed), Error);  // padded rows
 }
 
-// K8 on AVX-512 runs two 8-row groups per 512-bit vector and a lone group with 256-bit vectors;
-// the lanes go through the same operations, so a row's result does not depend on which ran it:
-// rows 0-7 alone (one group) equal rows 0-7 of 16 and of 24 (paired, then paired + lone), bitwise.
+// K8 on AVX-512 runs two 8-row groups per 512-bit vector and a lone group with 256-bit vectors
+// (without VNNI) or paired with itself (VNNI); either way a row's result does not depend on which
+// ran it: rows 0-7 alone (one group) equal rows 0-7 of 16 and of 24 (paired, then paired + lone),
+// bitwise. With and without VNNI (where the CPU has it); the reference sweep runs both too.
 TEST(RepackK8, PairedGroupsEqualLoneGroupBitwise) {
   IsaGuard guard;
+  for (bool vnni : {true, false})
   for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+    set_vnni_allowed(vnni);
     const int64_t n_in = 768, nt = 5;
     const size_t rb = io::row_bytes(t, n_in);
     std::vector<uint8_t> w(rb * 24);
@@ -232,11 +235,27 @@ TEST(RepackK8, PairedGroupsEqualLoneGroupBitwise) {
         for (int64_t k = 0; k < nt; ++k)
           for (int64_t r = 0; r < 8; ++r) {
             const float a = y[k * n_out + r], b = ref[k * 8 + r];
-            ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << isa << " " << io::type_name(t) << " n_out=" << n_out;
+            ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0)
+                << isa << " " << io::type_name(t) << " n_out=" << n_out << " vnni=" << vnni;
           }
       }
     }
   }
+  set_vnni_allowed(true);
+}
+
+// The AVX-512 K8 kernel without VNNI (the path of AVX-512 CPUs that lack it) against the reference.
+TEST(RepackK8, WithoutVnniMatchesReference) {
+  IsaGuard guard;
+  set_vnni_allowed(false);
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K})
+    for (const std::string& isa : available_isas()) {
+      ASSERT_TRUE(force_isa(isa));
+      uint32_t seed = 400;
+      for (int64_t n_out : {5, 17, 67})
+        for (int64_t nt : {1, 3, 9}) check({t, 768, n_out}, nt, 1 + static_cast<int>(seed % 3), seed % 64, 4, seed, Layout::K8), ++seed;
+    }
+  set_vnni_allowed(true);
 }
 
 TEST(Matmul, RejectsBadShapes) {
