@@ -90,25 +90,31 @@ void BM_MatmulDecode(benchmark::State& state) {
 
 // The same product on a 256 KiB matrix that stays in L2: the kernel's arithmetic ceiling.
 // Decode can only reach the memory roofline if this is well above the read bandwidth.
-// Second argument 1: the matrix repacked to the X4 layout (Q8_0, Q4_0, Q4_1).
+// Second argument 1: the matrix repacked (X4: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1; K8: Q4_K, Q6_K).
+// Third argument: tokens (1 = decode; more = a prefill tile, reported per weight byte read once).
 void BM_MatmulCached(benchmark::State& state) {
   const TensorType t = kTypes[state.range(0)];
   const bool x4 = state.range(1) != 0;
+  const int64_t n_tok = state.range(2);
   const int64_t n_in = 1536;
   const int64_t n_out = static_cast<int64_t>((size_t{256} << 10) / edgellm::io::row_bytes(t, n_in)) & ~int64_t{3};
   Matrix W(t, n_in, n_out);
   std::vector<uint8_t> packed;
-  const ops::MatrixView view = x4 ? ops::repack_x4(W.view, packed) : W.view;
+  const ops::MatrixView view = x4 ? ops::repack(W.view, packed) : W.view;
   ops::ThreadPool pool(1);
-  auto x = random_vec(n_in);
-  std::vector<float> y(n_out);
-  for (auto _ : state) ops::matmul(view, x.data(), 1, y.data(), pool);
+  auto x = random_vec(n_in * n_tok);
+  std::vector<float> y(n_out * n_tok);
+  for (auto _ : state) ops::matmul(view, x.data(), n_tok, y.data(), pool);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * W.bytes()));
-  state.SetLabel(std::string(edgellm::io::type_name(t)) + (x4 ? " X4 " : " ") + ops::active_isa());
+  // Multiply-adds per second (n_in x n_out x tokens): against the machine's int8 peak in prefill.
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(n_in * n_out * n_tok),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(edgellm::io::type_name(t)) + (x4 ? " packed " : " ") + ops::active_isa());
 }
 void CachedArgs(benchmark::internal::Benchmark* b) {
-  for (int ti = 3; ti <= 10; ++ti) b->Args({ti, 0});
-  for (int ti : {3, 4, 5, 6, 7}) b->Args({ti, 1});
+  for (int ti = 3; ti <= 10; ++ti) b->Args({ti, 0, 1});
+  for (int ti : {3, 4, 5, 6, 7, 8, 10}) b->Args({ti, 1, 1});
+  for (int ti : {4, 8, 10}) b->Args({ti, 0, 64}), b->Args({ti, 1, 64});
 }
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,

@@ -45,11 +45,11 @@ class Loader {
   // pages of the tokens it looks up.
   ops::MatrixView prefer_layout(const ops::MatrixView& m, Weights& w) {
     if (!ops::repack_preferred(m.type)) return m;
-    w.repacked.push_back(std::make_unique<std::vector<uint8_t>>());
-    const ops::MatrixView packed = ops::repack_x4(m, *w.repacked.back());
-    // The file's copy is not read again: its pages leave this process's memory.
-    f_.release_pages(m.data, static_cast<size_t>(m.n_out) * m.row_stride);
-    return packed;
+    w.repacked.push_back(std::unique_ptr<uint8_t[]>(new uint8_t[ops::repacked_bytes(m)]));
+    // The file's copy is not read again: its pages leave this process's memory as the copy
+    // grows (about 1 MiB at a time), so a large matrix (the output head) never exists twice.
+    return ops::repack(m, w.repacked.back().get(),
+                       [this](const void* p, size_t n) { f_.release_pages(p, n); });
   }
 
   uint64_t bytes = 0;

@@ -37,9 +37,11 @@ struct KernelTable {
   void (*attend)(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
                  float scale, float softcap, float* scores, float* out);
   // Weights in the X4 layout (ops/pack_x4.h), indexed by X4Slot; same contract as gemv, with
-  // w the start of the packed matrix. x4_native: a dedicated kernel (otherwise rows are
-  // unpacked).
+  // w the start of the packed matrix.
   GemvFn gemv_x4[5];
+  // Weights in the K8 layout (ops/pack_k8.h): [0] Q4_K, [1] Q6_K; same contract.
+  GemvFn gemv_k8[2];
+  // x4_native: dedicated X4 and K8 kernels (otherwise groups are unpacked to rows).
   bool x4_native;
 };
 

@@ -10,6 +10,7 @@
 #include "ops/kernels_attention-inl.h"
 #include "ops/kernels_elementwise-inl.h"
 #include "ops/kernels_gemv-inl.h"
+#include "ops/kernels_k8-inl.h"
 #include "ops/kernels_kquant-inl.h"
 #include "ops/kernels_quant-inl.h"
 #include "ops/kernels_x4-inl.h"
@@ -66,10 +67,13 @@ const KernelTable* GetTable() {
        &GemvX4Unpacked<ScalarKern<io::TensorType::Q8_0, BlockQ8_A>, io::TensorType::Q8_0>,
        &GemvX4Unpacked<ScalarKern<io::TensorType::Q5_0, BlockQ8_A>, io::TensorType::Q5_0>,
        &GemvX4Unpacked<ScalarKern<io::TensorType::Q5_1, BlockQ8_A>, io::TensorType::Q5_1>},
+      {&GemvK8Unpacked<ScalarKern<io::TensorType::Q4_K, BlockQ8_KA>, io::TensorType::Q4_K>,
+       &GemvK8Unpacked<ScalarKern<io::TensorType::Q6_K, BlockQ8_KA>, io::TensorType::Q6_K>},
       false,
 #elif EDGELLM_X86_256
       {&GemvX4Native<kX4Q4_0>, &GemvX4Native<kX4Q4_1>, &GemvX4Native<kX4Q8_0>, &GemvX4Native<kX4Q5_0>,
        &GemvX4Native<kX4Q5_1>},
+      {&GemvK8Native<false>, &GemvK8Native<true>},
       true,
 #else
       {&GemvX4Unpacked<LegacyKern<FmtQ4_0>, io::TensorType::Q4_0>,
@@ -77,6 +81,7 @@ const KernelTable* GetTable() {
        &GemvX4Unpacked<LegacyKern<FmtQ8_0>, io::TensorType::Q8_0>,
        &GemvX4Unpacked<LegacyKern<FmtQ5_0>, io::TensorType::Q5_0>,
        &GemvX4Unpacked<LegacyKern<FmtQ5_1>, io::TensorType::Q5_1>},
+      {&GemvK8Unpacked<Q45KKern<false>, io::TensorType::Q4_K>, &GemvK8Unpacked<Q6KKern, io::TensorType::Q6_K>},
       false,
 #endif
   };

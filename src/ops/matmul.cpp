@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ops/kernel_table.h"
+#include "ops/pack_k8.h"
 #include "ops/pack_x4.h"
 #include "ops/ops.h"
 #include "util/error.h"
@@ -91,39 +92,106 @@ void exact_gemv(const MatrixView& W, int64_t r0, int64_t r1, const float* x, int
 
 }  // namespace
 
+bool repackable(TensorType t) { return x4::packable(t) || k8::packable(t); }
+
 bool repack_preferred(TensorType t) {
   static const bool enabled = [] {
     const char* e = std::getenv("EDGELLM_REPACK");
     return !(e && std::string(e) == "0");
   }();
-  return enabled && x4::packable(t) && active_kernels().x4_native;
+  return enabled && repackable(t) && active_kernels().x4_native;
+}
+
+namespace {
+// Rows per group of W's repacked layout and bytes per group.
+int group_rows(const MatrixView& W) { return W.layout == Layout::K8 ? k8::kRows : 4; }
+size_t group_stride(TensorType t, Layout layout, int64_t n_in) {
+  return layout == Layout::K8 ? k8::group_bytes(t, n_in) : x4::group_bytes(t, n_in);
+}
+void check_repackable(const MatrixView& W, const char* what) {
+  check_row_length(W.type, W.n_in, what);
+  if (!repackable(W.type))
+    throw InvalidArgument(std::string(what) + ": no repacked layout for " + std::string(io::type_name(W.type)));
+  if (W.layout != Layout::Rows) throw InvalidArgument(std::string(what) + ": matrix is already repacked");
+  if (W.row_stride != io::row_bytes(W.type, W.n_in))
+    throw InvalidArgument(std::string(what) + ": rows must be contiguous (row_stride == row bytes)");
+}
+}  // namespace
+
+size_t repacked_bytes(const MatrixView& W) {
+  if (!repackable(W.type)) return 0;
+  const bool k = k8::packable(W.type);
+  const int64_t rows = k ? k8::kRows : 4;
+  return group_stride(W.type, k ? Layout::K8 : Layout::X4, W.n_in) * static_cast<size_t>((W.n_out + rows - 1) / rows);
+}
+
+MatrixView repack(const MatrixView& W, uint8_t* dst, const std::function<void(const void*, size_t)>& consumed) {
+  check_repackable(W, "repack");
+  const bool k = k8::packable(W.type);
+  const Layout layout = k ? Layout::K8 : Layout::X4;
+  const int64_t rows = k ? k8::kRows : 4, groups = (W.n_out + rows - 1) / rows;
+  const size_t gb = group_stride(W.type, layout, W.n_in);
+  const auto* src = static_cast<const uint8_t*>(W.data);
+  size_t done = 0;  // source bytes already reported as consumed
+  for (int64_t g = 0; g < groups; ++g) {
+    if (k)
+      k8::pack_group(W.type, src, W.row_stride, W.n_in, W.n_out, g, dst + g * gb);
+    else
+      x4::pack_group(W.type, src, W.row_stride, W.n_in, W.n_out, g, dst + g * gb);
+    // Rows before the next group are not read again (a last partial group re-reads only its own rows).
+    const size_t read = std::min<size_t>(static_cast<size_t>(W.n_out), static_cast<size_t>((g + 1) * rows)) * W.row_stride;
+    if (consumed && (read - done >= (size_t{1} << 20) || g == groups - 1)) {
+      consumed(src + done, read - done);
+      done = read;
+    }
+  }
+  MatrixView out = W;
+  out.data = dst;
+  out.layout = layout;
+  return out;
+}
+
+MatrixView repack(const MatrixView& W, std::vector<uint8_t>& storage) {
+  check_repackable(W, "repack");
+  storage.resize(repacked_bytes(W));
+  return repack(W, storage.data());
 }
 
 MatrixView repack_x4(const MatrixView& W, std::vector<uint8_t>& storage) {
-  check_row_length(W.type, W.n_in, "repack_x4");
   if (!x4::packable(W.type))
     throw InvalidArgument("repack_x4: no X4 layout for " + std::string(io::type_name(W.type)));
-  if (W.layout != Layout::Rows) throw InvalidArgument("repack_x4: matrix is already repacked");
-  if (W.row_stride != io::row_bytes(W.type, W.n_in))
-    throw InvalidArgument("repack_x4: rows must be contiguous (row_stride == row bytes)");
-  const int64_t groups = (W.n_out + 3) / 4;
-  const size_t gb = x4::group_bytes(W.type, W.n_in);
-  storage.resize(gb * static_cast<size_t>(groups));
-  for (int64_t g = 0; g < groups; ++g)
-    x4::pack_group(W.type, static_cast<const uint8_t*>(W.data), W.row_stride, W.n_in, W.n_out, g,
-                   storage.data() + g * gb);
-  MatrixView out = W;
-  out.data = storage.data();
-  out.layout = Layout::X4;
-  return out;
+  return repack(W, storage);
 }
 
 const uint8_t* matrix_row(const MatrixView& W, int64_t r, std::vector<uint8_t>& scratch) {
   const auto* base = static_cast<const uint8_t*>(W.data);
   if (W.layout == Layout::Rows) return base + r * W.row_stride;
-  scratch.resize(4 * W.row_stride);
-  x4::unpack_group(W.type, base + (r / 4) * 4 * W.row_stride, W.n_in, scratch.data());
-  return scratch.data() + (r % 4) * W.row_stride;
+  const int R = group_rows(W);
+  scratch.resize(R * W.row_stride);
+  const uint8_t* group = base + (r / R) * group_stride(W.type, W.layout, W.n_in);
+  if (W.layout == Layout::K8)
+    k8::unpack_group(W.type, group, W.n_in, scratch.data());
+  else
+    x4::unpack_group(W.type, group, W.n_in, scratch.data());
+  return scratch.data() + (r % R) * W.row_stride;
+}
+
+namespace {
+std::atomic<bool> g_vnni_allowed{[] {
+  const char* e = std::getenv("EDGELLM_VNNI");
+  return !(e && std::string(e) == "0");
+}()};
+}  // namespace
+
+void set_vnni_allowed(bool allowed) { g_vnni_allowed.store(allowed, std::memory_order_relaxed); }
+
+bool use_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool supported = __builtin_cpu_supports("avx512vnni");
+#else
+  static const bool supported = false;
+#endif
+  return supported && g_vnni_allowed.load(std::memory_order_relaxed);
 }
 
 void set_exact_activations(bool exact) { g_exact.store(exact, std::memory_order_relaxed); }
@@ -153,6 +221,9 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
                             std::string(io::type_name(W.type)) + " row of " + std::to_string(W.n_in) + " elements");
     if (W.layout == Layout::X4 && (!x4::packable(W.type) || W.row_stride != io::row_bytes(W.type, W.n_in)))
       throw InvalidArgument("matmul: X4 layout needs Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 with contiguous rows, not " +
+                            std::string(io::type_name(W.type)));
+    if (W.layout == Layout::K8 && (!k8::packable(W.type) || W.row_stride != io::row_bytes(W.type, W.n_in)))
+      throw InvalidArgument("matmul: K8 layout needs Q4_K/Q6_K with contiguous rows, not " +
                             std::string(io::type_name(W.type)));
     need_a |= act_kind(W.type) == ActKind::Q8_A;
     need_k |= act_kind(W.type) == ActKind::Q8_KA;
@@ -204,8 +275,9 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
       const size_t bytes = static_cast<size_t>(W.n_out) * W.row_stride;
       auto row_at = [&](size_t b) -> int64_t {
         if (b <= base) return 0;
-        // Whole 4-row tiles: a boundary inside a tile would make both neighbours run it.
-        return std::min<int64_t>(W.n_out, static_cast<int64_t>((b - base) / W.row_stride) & ~int64_t{3});
+        // Whole tiles (8 rows for K8, else 4): a boundary inside a tile would make both neighbours run it.
+        const int64_t mask = W.layout == Layout::K8 ? ~int64_t{7} : ~int64_t{3};
+        return std::min<int64_t>(W.n_out, static_cast<int64_t>((b - base) / W.row_stride) & mask);
       };
       const int64_t r0 = row_at(b0), r1 = chunk == nc - 1 ? W.n_out : row_at(b1);
       base += bytes;
@@ -223,7 +295,9 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
         exact_gemv(W, r0, r1, x, n_tokens, ys[m]);
         continue;
       }
-      const GemvFn fn = W.layout == Layout::X4 ? K.gemv_x4[x4_slot_of(W.type)] : K.gemv[slot_of(W.type)];
+      const GemvFn fn = W.layout == Layout::X4   ? K.gemv_x4[x4_slot_of(W.type)]
+                        : W.layout == Layout::K8 ? K.gemv_k8[W.type == TensorType::Q6_K ? 1 : 0]
+                                                 : K.gemv[slot_of(W.type)];
       fn(static_cast<const uint8_t*>(W.data), W.row_stride, n_in, r0, r1, act, act_stride, n_tokens, ys[m], W.n_out);
     }
   };

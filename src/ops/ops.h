@@ -4,6 +4,7 @@
 // compiled in (Highway); EDGELLM_ISA=scalar|avx2|avx512|neon... forces one for tests.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ using io::TensorType;
 enum class Layout : uint8_t {
   Rows,  // as GGUF stores them: row r at data + r * row_stride
   X4,    // Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 repacked four rows per group (ops/pack_x4.h); group g at data + 4 g row_stride
+  K8,    // Q4_K/Q6_K repacked eight rows per group (ops/pack_k8.h); group g at data + g * k8::group_bytes
 };
 
 // A weight matrix as stored by GGUF: n_out rows of n_in elements each (ggml ne0 = n_in,
@@ -32,12 +34,23 @@ struct MatrixView {
   Layout layout = Layout::Rows;
 };
 
-// Whether the active kernels read a matrix of type t faster after repack_x4 (true for Q4_0,
-// Q4_1, Q5_0, Q5_1 and Q8_0 on AVX2/AVX-512). EDGELLM_REPACK=0 in the environment turns repacking off.
+// Whether the active kernels read a matrix of type t faster after repack (true for Q4_0, Q4_1,
+// Q5_0, Q5_1, Q8_0 (X4) and Q4_K, Q6_K (K8) on AVX2/AVX-512). EDGELLM_REPACK=0 in the environment
+// turns repacking off.
 bool repack_preferred(TensorType t);
+// Whether t has a repacked layout (X4 or K8), and the bytes W takes in it.
+bool repackable(TensorType t);
+size_t repacked_bytes(const MatrixView& W);
+// W (row-major, contiguous rows) repacked into its layout (X4 or K8) at dst (repacked_bytes(W)
+// bytes, written once front to back); returns the view of it. `consumed(src, n)` is called for
+// consecutive ranges of W's bytes (about 1 MiB each) as soon as they are no longer read, so a
+// caller can release the source's pages while the copy grows.
+MatrixView repack(const MatrixView& W, uint8_t* dst, const std::function<void(const void*, size_t)>& consumed = {});
+// repack into `storage` (resized).
+MatrixView repack(const MatrixView& W, std::vector<uint8_t>& storage);
 // W (row-major) repacked into the X4 layout in `storage` (resized); returns the view of it.
 MatrixView repack_x4(const MatrixView& W, std::vector<uint8_t>& storage);
-// Row r of W in GGUF layout: a pointer into W, or for X4 the row unpacked into `scratch`.
+// Row r of W in GGUF layout: a pointer into W, or for X4/K8 the row unpacked into `scratch`.
 const uint8_t* matrix_row(const MatrixView& W, int64_t r, std::vector<uint8_t>& scratch);
 
 // Whether this build has dequantization and dot kernels for `t`.
@@ -60,6 +73,10 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
 // row) instead of int8-quantized activations. Off by default (int8 is several times faster);
 // EDGELLM_EXACT=1 turns it on at start-up. Used by the golden tests and `--exact`.
 void set_exact_activations(bool exact);
+// Whether the AVX-512 K8 kernel uses VNNI (vpdpbusd) on CPUs that have it: allowed by default,
+// EDGELLM_VNNI=0 or set_vnni_allowed(false) turn it off (tests cover both paths on one machine).
+void set_vnni_allowed(bool allowed);
+bool use_vnni();  // allowed and supported by this CPU
 bool exact_activations();
 
 // ---- element-wise and row ops (fp32) ----

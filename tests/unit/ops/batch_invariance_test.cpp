@@ -35,8 +35,8 @@ TEST_P(BatchInvariance, EachTokenEqualsItsSingleTokenMatmul) {
     for (int64_t o = 0; o < n_out; ++o) quantize_row(t, &wf[o * n_in], w.data() + o * rb, n_in);
     MatrixView W{t, w.data(), n_in, n_out, rb};
     std::vector<uint8_t> packed;
-    // X4 formats as the model runs them where the X4 kernels exist.
-    if (repack_preferred(t)) W = repack_x4(W, packed);
+    // X4/K8 formats as the model runs them where the native kernels exist.
+    if (repack_preferred(t)) W = repack(W, packed);
     // 40 tokens: >= 16 takes the parallel activation quantization; activations with a few
     // outliers, as in real FFN inputs, so per-block scales differ widely.
     const int64_t kMaxTok = 40;

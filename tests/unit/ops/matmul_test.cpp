@@ -59,7 +59,7 @@ void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_
   ThreadPool pool(threads);
   MatrixView W{c.type, wbuf.data(), c.n_in, c.n_out, rb};
   std::vector<uint8_t> packed;
-  if (layout == Layout::X4) W = repack_x4(W, packed);
+  if (layout != Layout::Rows) W = repack(W, packed);
   matmul(W, xbuf.floats(), n_tokens, y.data(), pool);
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t o = 0; o < c.n_out; ++o) {
@@ -72,7 +72,7 @@ void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_
           << io::type_name(c.type) << " isa=" << active_isa() << " n_in=" << c.n_in
           << " n_out=" << c.n_out << " tokens=" << n_tokens << " t=" << t << " o=" << o
           << " threads=" << threads << " w_off=" << w_off << " x_off=" << x_off
-          << (layout == Layout::X4 ? " X4" : "");
+          << (layout == Layout::X4 ? " X4" : layout == Layout::K8 ? " K8" : "");
     }
 }
 
@@ -88,9 +88,7 @@ TEST_P(Matmul, MatchesReferenceAllIsasShapesThreads) {
   const int64_t n_outs[] = {1, 5, 17, 67};
   uint32_t seed = 1;
   std::vector<Layout> layouts = {Layout::Rows};
-  if (t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q5_0 || t == TensorType::Q5_1 ||
-      t == TensorType::Q8_0)
-    layouts.push_back(Layout::X4);
+  if (repackable(t)) layouts.push_back(t == TensorType::Q4_K || t == TensorType::Q6_K ? Layout::K8 : Layout::X4);
   for (const std::string& isa : available_isas()) {
     ASSERT_TRUE(force_isa(isa)) << isa;
     for (Layout layout : layouts)
@@ -111,6 +109,7 @@ TEST_P(Matmul, MisalignedActivationsAndLargeBatch) {
     for (int threads : {1, 2, 3}) {
       check({t, 512, 33}, 1, threads, 1, 1, 100 + threads);    // x not even float-aligned
       check({t, 512, 33}, 37, threads, 63, 2, 200 + threads);  // prefill-sized batch
+      if (repackable(t)) check({t, 512, 33}, 37, threads, 5, 2, 300 + threads, t == TensorType::Q4_K || t == TensorType::Q6_K ? Layout::K8 : Layout::X4);
     }
   }
 }
@@ -153,26 +152,41 @@ TEST(MatmulMulti, EqualsSeparateMatmuls) {
   }
 }
 
-// The X4 layout holds the same bytes: every row read back (matrix_row) equals the original,
+// The X4 and K8 layouts hold the same bytes: every row read back (matrix_row) equals the original,
 // including the repeated last row of a partial group, and a large multi-threaded product
 // through the repacked matrix equals the row-major one to rounding.
 TEST(RepackX4, RowsRoundTripAndProductMatches) {
   IsaGuard guard;
-  for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0}) {
-    for (int64_t n_out : {1, 3, 4, 6, 67}) {
-      const int64_t n_in = 96;
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,
+                       TensorType::Q4_K, TensorType::Q6_K}) {
+    const bool k8 = t == TensorType::Q4_K || t == TensorType::Q6_K;
+    for (int64_t n_out : {1, 3, 4, 6, 9, 67}) {
+      const int64_t n_in = k8 ? 512 : 96;
       const size_t rb = io::row_bytes(t, n_in);
       std::vector<uint8_t> w(rb * n_out);
       const auto wf = random_floats(static_cast<size_t>(n_in * n_out), 21 + static_cast<uint32_t>(n_out));
       for (int64_t o = 0; o < n_out; ++o) quantize_row(t, &wf[o * n_in], w.data() + o * rb, n_in);
       const MatrixView W{t, w.data(), n_in, n_out, rb};
       std::vector<uint8_t> packed, scratch;
-      const MatrixView P = repack_x4(W, packed);
-      EXPECT_EQ(P.layout, Layout::X4);
-      EXPECT_EQ(packed.size(), 4 * rb * static_cast<size_t>((n_out + 3) / 4));
+      const MatrixView P = repack(W, packed);
+      EXPECT_EQ(P.layout, k8 ? Layout::K8 : Layout::X4);
+      // X4 keeps the bytes of its rows; K8 Q4_K adds 32 bytes per 8-row super-block (unpacked scales).
+      const int64_t R = k8 ? 8 : 4;
+      const size_t extra = t == TensorType::Q4_K ? 32 * static_cast<size_t>(n_in / 256) : 0;
+      EXPECT_EQ(packed.size(), (R * rb + extra) * static_cast<size_t>((n_out + R - 1) / R));
+      EXPECT_EQ(packed.size(), repacked_bytes(W));
       for (int64_t r = 0; r < n_out; ++r)
         ASSERT_EQ(std::memcmp(matrix_row(P, r, scratch), w.data() + r * rb, rb), 0) << io::type_name(t) << " row " << r;
-      EXPECT_THROW(repack_x4(P, scratch), Error);  // already packed
+      EXPECT_THROW(repack(P, scratch), Error);  // already packed
+      // The source is reported consumed front to back, every byte once.
+      std::vector<uint8_t> again(repacked_bytes(W));
+      size_t next = 0;
+      repack(W, again.data(), [&](const void* p, size_t n) {
+        EXPECT_EQ(static_cast<const uint8_t*>(p), w.data() + next);
+        next += n;
+      });
+      EXPECT_EQ(next, w.size());
+      EXPECT_EQ(again, packed);
       // Same integer dot products, float sums in another order: equal to float rounding.
       const int64_t nt = 5;
       const auto x = random_floats(static_cast<size_t>(n_in * nt), 5, -3.f, 3.f);
@@ -189,7 +203,59 @@ TEST(RepackX4, RowsRoundTripAndProductMatches) {
   }
   std::vector<uint8_t> w(io::row_bytes(TensorType::Q8_0, 32) * 4), packed;
   EXPECT_THROW(repack_x4({TensorType::Q4_K, w.data(), 256, 1, 144}, packed), Error);  // no X4 layout
+  EXPECT_THROW(repack({TensorType::Q5_K, w.data(), 256, 1, 176}, packed), Error);      // no layout at all
   EXPECT_THROW(repack_x4({TensorType::Q4_0, w.data(), 32, 2, 40}, packed), Error);  // padded rows
+}
+
+// K8 on AVX-512 runs two 8-row groups per 512-bit vector and a lone group with 256-bit vectors
+// (without VNNI) or paired with itself (VNNI); either way a row's result does not depend on which
+// ran it: rows 0-7 alone (one group) equal rows 0-7 of 16 and of 24 (paired, then paired + lone),
+// bitwise. With and without VNNI (where the CPU has it); the reference sweep runs both too.
+TEST(RepackK8, PairedGroupsEqualLoneGroupBitwise) {
+  IsaGuard guard;
+  for (bool vnni : {true, false})
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+    set_vnni_allowed(vnni);
+    const int64_t n_in = 768, nt = 5;
+    const size_t rb = io::row_bytes(t, n_in);
+    std::vector<uint8_t> w(rb * 24);
+    const auto wf = random_floats(static_cast<size_t>(n_in * 24), 31);
+    for (int64_t o = 0; o < 24; ++o) quantize_row(t, &wf[o * n_in], w.data() + o * rb, n_in);
+    const auto x = random_floats(static_cast<size_t>(n_in * nt), 32, -2.f, 2.f);
+    for (const std::string& isa : available_isas()) {
+      ASSERT_TRUE(force_isa(isa));
+      ThreadPool pool(1);
+      std::vector<float> ref;
+      for (int64_t n_out : {8, 16, 24}) {
+        std::vector<uint8_t> packed;
+        const MatrixView P = repack(MatrixView{t, w.data(), n_in, n_out, rb}, packed);
+        std::vector<float> y(static_cast<size_t>(n_out * nt));
+        matmul(P, x.data(), nt, y.data(), pool);
+        if (n_out == 8) ref = y;
+        for (int64_t k = 0; k < nt; ++k)
+          for (int64_t r = 0; r < 8; ++r) {
+            const float a = y[k * n_out + r], b = ref[k * 8 + r];
+            ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0)
+                << isa << " " << io::type_name(t) << " n_out=" << n_out << " vnni=" << vnni;
+          }
+      }
+    }
+  }
+  set_vnni_allowed(true);
+}
+
+// The AVX-512 K8 kernel without VNNI (the path of AVX-512 CPUs that lack it) against the reference.
+TEST(RepackK8, WithoutVnniMatchesReference) {
+  IsaGuard guard;
+  set_vnni_allowed(false);
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K})
+    for (const std::string& isa : available_isas()) {
+      ASSERT_TRUE(force_isa(isa));
+      uint32_t seed = 400;
+      for (int64_t n_out : {5, 17, 67})
+        for (int64_t nt : {1, 3, 9}) check({t, 768, n_out}, nt, 1 + static_cast<int>(seed % 3), seed % 64, 4, seed, Layout::K8), ++seed;
+    }
+  set_vnni_allowed(true);
 }
 
 TEST(Matmul, RejectsBadShapes) {

@@ -1,0 +1,413 @@
+// Kernels for Q4_K / Q6_K weights in the K8 layout (ops/pack_k8.h): eight rows interleaved per
+// super-block. One copy per Highway target (included via foreach_target). On x86 with 256-bit
+// integer vectors (AVX2, AVX3) a native kernel; elsewhere each group of eight rows is unpacked
+// to GGUF rows and run through the target's row kernels (correct, not fast: repacking is only
+// chosen where the native kernel exists, see ops::repack_preferred).
+#if defined(EDGELLM_OPS_K8_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef EDGELLM_OPS_K8_INL_H_
+#undef EDGELLM_OPS_K8_INL_H_
+#else
+#define EDGELLM_OPS_K8_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "hwy/highway.h"
+#include "ops/kernels_gemv-inl.h"
+#include "ops/ops.h"
+#include "ops/pack_k8.h"
+#include "ops/quant_blocks.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgellm::ops::HWY_NAMESPACE {
+
+// Any target: unpack each group of eight rows, then the row-major kernel on those rows.
+template <class Kern, io::TensorType kType>
+void GemvK8Unpacked(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1, const uint8_t* act,
+                    size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
+  constexpr int R = k8::kRows;
+  const size_t gb = k8::group_bytes(kType, n_in);
+  thread_local std::vector<uint8_t> rows;
+  rows.resize(R * row_stride);
+  for (int64_t g = r0 / R; R * g < r1; ++g) {
+    k8::unpack_group(kType, w + static_cast<size_t>(g) * gb, n_in, rows.data());
+    const int64_t lo = std::max(r0, R * g) - R * g, hi = std::min(r1, R * g + R) - R * g;
+    Gemv<Kern>(rows.data(), row_stride, n_in, lo, hi, act, act_stride, n_tok, y + R * g, ldy);
+  }
+}
+
+#if EDGELLM_X86_256
+// One group (8 rows) x T tokens: out[8 t + r]. Per sub-block of 32 and token: 8 maddubs of a
+// weight vector (4 elements x 8 rows) with a 4-byte broadcast of the activations, so the int32
+// lanes after madd are the 8 rows; the madd's second operand is the rows' sub-block scale.
+// Q4_K: the 8 maddubs are summed as int16 (<= 8 * 2 * 15 * 127 = 30480) before one madd.
+// Q6_K: pairs (<= 2 * 2 * 63 * 127 = 32004) and one madd per pair with the 16-element scale.
+// Each sub-block's int32 sums are converted and scaled by the token's activation scale of that
+// 32 (sb), the super-block by the rows' d. The offsets (Q4_K: dmin * mn, Q6_K: 32 * d * sc,
+// times the per-16 activation sums s[]) are FMAs on the accumulator. The same operations in the
+// same order for every T, so a token's result does not depend on its batch.
+template <bool kQ6, int T>
+HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
+  constexpr int64_t kBB = kQ6 ? 1680 : 1184;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t* b = p + ib * kBB;
+    if (pf)
+      for (int64_t o = 0; o < kBB; o += 64) _mm_prefetch(reinterpret_cast<const char*>(b + pf + o), _MM_HINT_T0);
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+    // Offset weights per 16-element half sub-block, as row vectors: Q4_K dmin * mn, Q6_K 32 * d * sc.
+    __m256 wo = _mm256_setzero_ps();
+    if constexpr (!kQ6) wo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
+    if constexpr (kQ6) wo = _mm256_mul_ps(d8, _mm256_set1_ps(32.f));
+    __m256 sb[T];
+    for (int t = 0; t < T; ++t) sb[t] = _mm256_setzero_ps();
+    __m256i scw = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      // The madd operands: int16 pairs [s s] per row, rows 0-3 in the low 128 bits, 4-7 in the high.
+      __m256i sc0, sc1;
+      if constexpr (kQ6) {
+        const __m256i w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kSc + 16 * j)));
+        sc0 = _mm256_unpacklo_epi16(w16, w16), sc1 = _mm256_unpackhi_epi16(w16, w16);
+      } else {
+        if ((j & 1) == 0)
+          scw = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kSc + 8 * j)));
+        sc0 = sc1 = (j & 1) ? _mm256_unpackhi_epi16(scw, scw) : _mm256_unpacklo_epi16(scw, scw);
+      }
+      __m256i s[T];
+      for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
+      const uint8_t* nq = b + kNib + 128 * j;
+      for (int q = 0; q < 4; ++q) {
+        const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nq + 32 * q));
+        __m256i lo = _mm256_and_si256(n, low), hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
+        if constexpr (kQ6) {
+          // Bits 4, 5 of q[j][2q] / q[j][2q+1]: bits 2k, 2k+1 of h[j][q / 2], k = 2q % 4 (+1).
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + 64 * j + 32 * (q / 2)));
+          if (q % 2 == 0) {
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+          } else {
+            lo = _mm256_or_si256(lo, _mm256_and_si256(h, m30));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+          }
+        }
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
+          int32_t a0, a1;
+          std::memcpy(&a0, aq, 4);
+          std::memcpy(&a1, aq + 4, 4);
+          const __m256i x = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)),
+                                             _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1)));
+          if constexpr (kQ6)
+            s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(x, q < 2 ? sc0 : sc1));
+          else
+            s[t] = _mm256_add_epi16(s[t], x);
+        }
+      }
+      // Offsets of the two halves of sub-block j: row weights (wo times the rows' mn_j / sc) per s[].
+      __m256 w0, w1;
+      if constexpr (kQ6) {
+        w0 = _mm256_mul_ps(wo, _mm256_cvtepi32_ps(_mm256_srai_epi32(sc0, 16)));
+        w1 = _mm256_mul_ps(wo, _mm256_cvtepi32_ps(_mm256_srai_epi32(sc1, 16)));
+      } else {
+        w0 = w1 = _mm256_mul_ps(
+            wo, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + kMin + 8 * j)))));
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_KA& ab = a[t][ib];
+        const __m256i i32 = kQ6 ? s[t] : _mm256_madd_epi16(s[t], sc0);
+        sb[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_set1_ps(ab.d[j]), sb[t]);
+        acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j]), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(w1, _mm256_set1_ps(ab.s[2 * j + 1]), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(sb[t], d8, acc[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+#undef EDGELLM_K8X2
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// TileK8 for two groups at once (16 rows), with 512-bit vectors: the low 256 bits hold group A's
+// 32 bytes, the high ones group B's, so the activations stay a plain 4-byte broadcast and each
+// instruction does twice the work (this CPU kind runs 512-bit integer multiplies at the 256-bit
+// rate). Every lane goes through the same operations as in TileK8, so the results are bitwise
+// those of two TileK8 calls (which the odd group of a range still uses).
+template <bool kQ6, int T>
+HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out,
+                         int64_t pf) {
+  constexpr int64_t kBB = kQ6 ? 1680 : 1184;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const auto load2 = [](const uint8_t* x, const uint8_t* y) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y)), 1);
+  };
+  const auto load16x2 = [](const uint8_t* x, const uint8_t* y) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))),
+                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)), 1);
+  };
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
+    if (pf)
+      for (int64_t o = 0; o < kBB; o += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(ba + pf + o), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
+      }
+    const __m512 d16 = _mm512_cvtph_ps(load16x2(ba, bb));
+    __m512 wo;
+    if constexpr (kQ6)
+      wo = _mm512_mul_ps(d16, _mm512_set1_ps(32.f));
+    else
+      wo = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
+    __m512 sb[T];
+    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
+    __m512i scw = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      __m512i sc0, sc1;
+      if constexpr (kQ6) {
+        const __m512i w16 = _mm512_cvtepi8_epi16(load16x2(ba + kSc + 16 * j, bb + kSc + 16 * j));
+        sc0 = _mm512_unpacklo_epi16(w16, w16), sc1 = _mm512_unpackhi_epi16(w16, w16);
+      } else {
+        if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(load16x2(ba + kSc + 8 * j, bb + kSc + 8 * j));
+        sc0 = sc1 = (j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw);
+      }
+      __m512i s[T];
+      for (int t = 0; t < T; ++t) s[t] = _mm512_setzero_si512();
+      for (int q = 0; q < 4; ++q) {
+        const int64_t o = kNib + 128 * j + 32 * q;
+        const __m512i n = load2(ba + o, bb + o);
+        __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+        if constexpr (kQ6) {
+          const int64_t oh = kHigh + 64 * j + 32 * (q / 2);
+          const __m512i h = load2(ba + oh, bb + oh);
+          if (q % 2 == 0) {
+            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30));
+          } else {
+            lo = _mm512_or_si512(lo, _mm512_and_si512(h, m30));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
+          }
+        }
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
+          int32_t a0, a1;
+          std::memcpy(&a0, aq, 4);
+          std::memcpy(&a1, aq + 4, 4);
+          const __m512i x = _mm512_add_epi16(_mm512_maddubs_epi16(lo, _mm512_set1_epi32(a0)),
+                                             _mm512_maddubs_epi16(hi, _mm512_set1_epi32(a1)));
+          if constexpr (kQ6)
+            s[t] = _mm512_add_epi32(s[t], _mm512_madd_epi16(x, q < 2 ? sc0 : sc1));
+          else
+            s[t] = _mm512_add_epi16(s[t], x);
+        }
+      }
+      __m512 w0, w1;
+      if constexpr (kQ6) {
+        w0 = _mm512_mul_ps(wo, _mm512_cvtepi32_ps(_mm512_srai_epi32(sc0, 16)));
+        w1 = _mm512_mul_ps(wo, _mm512_cvtepi32_ps(_mm512_srai_epi32(sc1, 16)));
+      } else {
+        const __m128i mn = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ba + kMin + 8 * j)),
+                                              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bb + kMin + 8 * j)));
+        w0 = w1 = _mm512_mul_ps(wo, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_KA& ab = a[t][ib];
+        const __m512i i32 = kQ6 ? s[t] : _mm512_madd_epi16(s[t], sc0);
+        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), _mm512_set1_ps(ab.d[j]), sb[t]);
+        acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j]), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(w1, _mm512_set1_ps(ab.s[2 * j + 1]), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(sb[t], d16, acc[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
+// TileK8x2 with AVX512-VNNI (checked at run time, see ops::use_vnni): vpdpbusd accumulates the
+// u8 x i8 products of a sub-block straight into int32 (no int16 sums, no madd), and the sub-block
+// scale is applied in float with the activation's: per token and sub-block 8 dpbusd, a convert,
+// a multiply and an FMA instead of 8 maddubs, 8 adds and a madd. Two accumulators per token
+// (low / high nibbles) halve the dpbusd dependency chains. Same operations for every T.
+template <bool kQ6, int T>
+__attribute__((target("avx512vnni"), noinline)) void TileK8x2Vnni(const uint8_t* pa, const uint8_t* pb, int64_t nb,
+                                                                 const BlockQ8_KA* const* a, float* out, int64_t pf) {
+  constexpr int64_t kBB = kQ6 ? 1680 : 1184;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  const auto load2 = [](const uint8_t* x, const uint8_t* y) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y)), 1);
+  };
+  const auto load16x2 = [](const uint8_t* x, const uint8_t* y) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))),
+                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)), 1);
+  };
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
+    if (pf)
+      for (int64_t o = 0; o < kBB; o += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(ba + pf + o), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
+      }
+    const __m512 d16 = _mm512_cvtph_ps(load16x2(ba, bb));
+    __m512 wo;
+    if constexpr (kQ6)
+      wo = _mm512_mul_ps(d16, _mm512_set1_ps(32.f));
+    else
+      wo = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
+    __m512 sb[T];
+    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
+    __m512i scw = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      // Sub-block scales as floats per row (Q6_K: of the two halves).
+      __m512 f0, f1;
+      if constexpr (kQ6) {
+        const __m512i w16 = _mm512_cvtepi8_epi16(load16x2(ba + kSc + 16 * j, bb + kSc + 16 * j));
+        f0 = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpacklo_epi16(w16, w16), 16));
+        f1 = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpackhi_epi16(w16, w16), 16));
+      } else {
+        if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(load16x2(ba + kSc + 8 * j, bb + kSc + 8 * j));
+        f0 = f1 = _mm512_cvtepi32_ps(
+            _mm512_srli_epi32((j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw), 16));
+      }
+      __m512i s0[T], s1[T];
+      for (int t = 0; t < T; ++t) s0[t] = s1[t] = _mm512_setzero_si512();
+      for (int q = 0; q < 4; ++q) {
+        const int64_t o = kNib + 128 * j + 32 * q;
+        const __m512i n = load2(ba + o, bb + o);
+        __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+        if constexpr (kQ6) {
+          const int64_t oh = kHigh + 64 * j + 32 * (q / 2);
+          const __m512i h = load2(ba + oh, bb + oh);
+          if (q % 2 == 0) {
+            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30));
+          } else {
+            lo = _mm512_or_si512(lo, _mm512_and_si512(h, m30));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
+          }
+        }
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
+          int32_t a0, a1;
+          std::memcpy(&a0, aq, 4);
+          std::memcpy(&a1, aq + 4, 4);
+          // Q6_K: s0 collects the first half of the sub-block (q < 2), s1 the second.
+          if constexpr (kQ6) {
+            __m512i& d = q < 2 ? s0[t] : s1[t];
+            d = _mm512_dpbusd_epi32(d, lo, _mm512_set1_epi32(a0));
+            d = _mm512_dpbusd_epi32(d, hi, _mm512_set1_epi32(a1));
+          } else {
+            s0[t] = _mm512_dpbusd_epi32(s0[t], lo, _mm512_set1_epi32(a0));
+            s1[t] = _mm512_dpbusd_epi32(s1[t], hi, _mm512_set1_epi32(a1));
+          }
+        }
+      }
+      __m512 w0, w1;
+      if constexpr (kQ6) {
+        w0 = _mm512_mul_ps(wo, f0), w1 = _mm512_mul_ps(wo, f1);
+      } else {
+        const __m128i mn = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ba + kMin + 8 * j)),
+                                              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bb + kMin + 8 * j)));
+        w0 = w1 = _mm512_mul_ps(wo, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_KA& ab = a[t][ib];
+        const __m512 da = _mm512_set1_ps(ab.d[j]);
+        if constexpr (kQ6) {
+          sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[t]), _mm512_mul_ps(f0, da), sb[t]);
+          sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[t]), _mm512_mul_ps(f1, da), sb[t]);
+        } else {
+          sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0[t], s1[t])), _mm512_mul_ps(f0, da), sb[t]);
+        }
+        acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j]), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(w1, _mm512_set1_ps(ab.s[2 * j + 1]), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(sb[t], d16, acc[t]);
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+#define EDGELLM_K8X2 1
+#else
+#define EDGELLM_K8X2 0
+#endif
+
+template <bool kQ6>
+void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1, const uint8_t* act,
+                  size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
+  (void)row_stride;
+  constexpr int R = k8::kRows;
+  const int64_t nb = n_in / 256;
+  const size_t gb = k8::group_bytes(kQ6 ? io::TensorType::Q6_K : io::TensorType::Q4_K, n_in);
+  const int64_t g0 = r0 / R, g1 = (r1 + R - 1) / R;
+  // About 4 KiB ahead of the stream (one linear stream per thread in this layout). Token groups
+  // after the first find the chunk's weights in cache (matmul hands out chunks of ~64 KiB).
+  const int64_t pf = 4096;
+#if EDGELLM_K8X2
+  const bool vnni = use_vnni();
+#endif
+  for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
+    const int nt = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
+    const BlockQ8_KA* ap[4];
+    for (int k = 0; k < nt; ++k) ap[k] = reinterpret_cast<const BlockQ8_KA*>(act + (t0 + k) * act_stride);
+    for (int64_t g = g0; g < g1;) {
+      const uint8_t* p = w + static_cast<size_t>(g) * gb;
+      const int64_t pft = t0 == 0 ? pf : 0;
+      float out[16 * 4];
+      int ng = 1;        // groups done by this step
+      int stride = R;    // out's row stride per token
+#if EDGELLM_K8X2
+      // Pairs of groups in 512-bit vectors; with VNNI a lone group too (paired with itself), so
+      // every row takes the same float operations whatever the chunk boundaries.
+      if (g + 1 < g1 || vnni) {
+        ng = g + 1 < g1 ? 2 : 1, stride = 2 * R;
+        const uint8_t* pb = ng == 2 ? p + gb : p;
+        if (vnni) {
+          switch (nt) {
+            case 4: TileK8x2Vnni<kQ6, 4>(p, pb, nb, ap, out, pft); break;
+            case 3: TileK8x2Vnni<kQ6, 3>(p, pb, nb, ap, out, pft); break;
+            case 2: TileK8x2Vnni<kQ6, 2>(p, pb, nb, ap, out, pft); break;
+            default: TileK8x2Vnni<kQ6, 1>(p, pb, nb, ap, out, pft); break;
+          }
+        } else {
+          switch (nt) {
+            case 4: TileK8x2<kQ6, 4>(p, pb, nb, ap, out, pft); break;
+            case 3: TileK8x2<kQ6, 3>(p, pb, nb, ap, out, pft); break;
+            case 2: TileK8x2<kQ6, 2>(p, pb, nb, ap, out, pft); break;
+            default: TileK8x2<kQ6, 1>(p, pb, nb, ap, out, pft); break;
+          }
+        }
+      }
+#endif
+      if (stride == R) {
+        switch (nt) {
+          case 4: TileK8<kQ6, 4>(p, nb, ap, out, pft); break;
+          case 3: TileK8<kQ6, 3>(p, nb, ap, out, pft); break;
+          case 2: TileK8<kQ6, 2>(p, nb, ap, out, pft); break;
+          default: TileK8<kQ6, 1>(p, nb, ap, out, pft); break;
+        }
+      }
+      const int64_t lo = std::max(r0, R * g), hi = std::min(r1, R * (g + ng));
+      for (int k = 0; k < nt; ++k)
+        for (int64_t r = lo; r < hi; ++r) y[(t0 + k) * ldy + r] = out[stride * k + (r - R * g)];
+      g += ng;
+    }
+  }
+}
+#endif  // EDGELLM_X86_256
+
+}  // namespace edgellm::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard
