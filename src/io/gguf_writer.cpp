@@ -255,8 +255,6 @@ void GgufWriter::add_tensor(const std::string& name, TensorType type,
   Tensor t{name, type, ne, std::move(bytes), nullptr, 0};
   t.nbytes = t.owned.size();
   tensors_.push_back(std::move(t));
-  // Pointers into `owned` stay valid: moving a vector keeps its heap buffer.
-  tensors_.back().data = tensors_.back().owned.data();
 }
 
 void GgufWriter::add_tensor_view(const std::string& name, TensorType type,
@@ -290,7 +288,7 @@ void GgufWriter::serialize(const Sink& sink) const {
 
   const std::vector<uint8_t> zeros(alignment_, 0);
   for (const Tensor& t : tensors_) {
-    sink(t.data, t.nbytes);
+    sink(t.bytes(), t.nbytes);
     const uint64_t pad = align_up(t.nbytes, alignment_) - t.nbytes;
     if (pad) sink(zeros.data(), static_cast<size_t>(pad));
   }

@@ -59,8 +59,11 @@ class GgufWriter {
     TensorType type;
     std::vector<int64_t> ne;
     std::vector<uint8_t> owned;
-    const uint8_t* data = nullptr;
+    const uint8_t* data = nullptr;  // add_tensor_view's bytes; owned tensors use `owned`
     size_t nbytes = 0;
+    // Read through here, never a pointer saved into `owned`: a copied writer must not point
+    // into the original's buffers (ASan caught that in fuzz/gguf_seed_gen).
+    const uint8_t* bytes() const { return owned.empty() ? data : owned.data(); }
   };
   using Sink = std::function<void(const void*, size_t)>;
   void serialize(const Sink& sink) const;

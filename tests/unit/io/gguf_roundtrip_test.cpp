@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <memory>
 
 #include "gguf_test_util.h"
 
@@ -202,6 +203,20 @@ TEST(GgufRoundTrip, WriteFileAtomicallyAndOpenWithMmap) {
   EXPECT_EQ(n_files, 1u);
   EXPECT_THROW(w2.write((dir / "no_such_dir" / "x.gguf").string()), Error);
   std::filesystem::remove_all(dir);
+}
+
+// A copied writer serializes its own tensor bytes: it once kept a pointer into the original's
+// buffer, read after the original was destroyed (heap-use-after-free under ASan).
+TEST(GgufRoundTrip, CopiedWriterOwnsItsTensorBytes) {
+  std::vector<uint8_t> expected;
+  std::unique_ptr<GgufWriter> copy;
+  {
+    GgufWriter w;
+    w.add_tensor("t", TensorType::F32, {2}, std::vector<uint8_t>(8, 0x5a));
+    expected = w.to_bytes();
+    copy = std::make_unique<GgufWriter>(w);
+  }
+  EXPECT_EQ(copy->to_bytes(), expected);
 }
 
 TEST(GgufWriterChecks, RejectsBadInput) {
