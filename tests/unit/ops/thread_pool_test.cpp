@@ -127,8 +127,15 @@ TEST(ThreadPoolChunks, CallerTakesOverALateWorkersShare) {
   const int64_t n = 40;
   std::vector<std::atomic<int>> hits(n);
   std::atomic<int> by_caller{0};
+  // The worker's first chunk does not return until the caller has done every other chunk, so
+  // the test passes only if the caller takes over the worker's share, whatever the machine's
+  // speed. Without takeover it would wait forever: the 60 s cap turns that into a failure.
   pool.run_chunks(n, [&](int64_t c, int t) {
-    if (t == 1) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (t == 1) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (by_caller.load() < n - 1 && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     if (t == 0) by_caller.fetch_add(1);
     hits[c].fetch_add(1);
   });
