@@ -237,7 +237,7 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
 // a multiply and an FMA instead of 8 maddubs, 8 adds and a madd. Two accumulators per token
 // (low / high nibbles) halve the dpbusd dependency chains. Same operations for every T.
 template <bool kQ6, int T>
-__attribute__((target("avx512vnni"), noinline)) void TileK8x2Vnni(const uint8_t* pa, const uint8_t* pb, int64_t nb,
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileK8x2Vnni(const uint8_t* pa, const uint8_t* pb, int64_t nb,
                                                                  const BlockQ8_KA* const* a, float* out, int64_t pf) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
   constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;

@@ -7,6 +7,7 @@
 #include "util/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define EDGELLM_PEAK_X86 1
 #endif
@@ -164,13 +165,23 @@ const char* int8_loop_name(Int8Loop loop) {
   return "?";
 }
 
+#ifdef EDGELLM_PEAK_X86
+// AVX-VNNI is CPUID leaf 7 sub-leaf 1, EAX bit 4. Read directly: clang 14's
+// __builtin_cpu_supports does not know "avxvnni" (the sanitizer and fuzz builds use clang).
+static bool cpu_has_avx_vnni() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+  return (eax >> 4) & 1u;
+}
+#endif
+
 bool int8_loop_supported(Int8Loop loop) {
 #ifdef EDGELLM_PEAK_X86
   __builtin_cpu_init();
   switch (loop) {
     case Int8Loop::kPortable: return true;
     case Int8Loop::kAvx2: return __builtin_cpu_supports("avx2");
-    case Int8Loop::kAvx2Vnni: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+    case Int8Loop::kAvx2Vnni: return __builtin_cpu_supports("avx2") && cpu_has_avx_vnni();
     case Int8Loop::kAvx512: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
     case Int8Loop::kAvx512Vnni:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
