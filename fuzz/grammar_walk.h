@@ -1,8 +1,12 @@
 #pragma once
-// Drives a grammar constraint the way the sampler does: at each step take the allowed-token
+// Drives a grammar constraint the way the server does: probe it before generation (a grammar
+// over the matcher's budget is refused there, a 400), then at each step take the allowed-token
 // mask, pick one allowed token (steered towards closing the document after a while), accept
 // it. Invariants: some token is always allowed (a reachable prefix that can never end is a
-// bug), every allowed token is accepted, and a finished document is valid JSON.
+// bug), every allowed token is accepted, and a finished document is valid JSON. The matcher's
+// budgets (GrammarLimitError) are its defence against costly grammars, so running over one
+// during the walk ends the walk cleanly, as it ends the request in the server; any other
+// exception is a finding.
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +35,8 @@ inline std::shared_ptr<const sampling::TokenTrie> small_trie() {
 struct WalkResult {
   std::string text;
   bool finished = false;
+  bool refused = false;   // the probe refused the grammar (the server's 400)
+  bool limited = false;   // a mask or step ran over the matcher's budget (the request ends)
 };
 
 inline WalkResult walk_grammar(const char* target, std::shared_ptr<const sampling::Grammar> g,
@@ -39,9 +45,20 @@ inline WalkResult walk_grammar(const char* target, std::shared_ptr<const samplin
   std::vector<uint8_t> allowed;
   std::vector<int32_t> ids, closing;
   WalkResult out;
+  try {
+    c.probe();
+  } catch (const sampling::GrammarLimitError&) {
+    out.refused = true;
+    return out;
+  }
   const int32_t eog = trie->eog().front();
   for (int step = 0; step < max_steps; ++step) {
-    c.allowed_tokens(allowed);
+    try {
+      c.allowed_tokens(allowed);
+    } catch (const sampling::GrammarLimitError&) {
+      out.limited = true;
+      return out;
+    }
     ids.clear();
     closing.clear();
     for (int32_t id = 0; id < trie->n_vocab(); ++id) {
