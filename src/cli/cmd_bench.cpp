@@ -19,6 +19,7 @@
 #include "cli/bench_run.h"
 #include "cli/command.h"
 #include "cli/common.h"
+#include "model/quantize.h"
 #include "ops/ops.h"
 #include "runtime/compute_peak.h"
 #include "runtime/membw.h"
@@ -92,7 +93,12 @@ void bench(const BenchArgs& a) {
   const uint64_t weight_bytes = m->weights().matrix_bytes;
   const MatmulCost cost = matmul_cost(c);
   const std::string ftype = [&] {
-    // Most common matrix type names the file, like llama-bench's "Q4_1".
+    // The file's recipe (general.file_type), as llama-bench names it; files without one are
+    // named by their most common matrix type.
+    if (const auto ft = m->file().get_int("general.file_type")) {
+      const std::string name = model::file_type_name(*ft);
+      if (!name.empty()) return name;
+    }
     std::map<std::string, uint64_t> by;
     for (const auto& t : m->file().tensors())
       if (t.ne.size() == 2) by[std::string(io::type_name(t.type))] += t.nbytes;

@@ -59,6 +59,19 @@ int32_t layer_of(const std::string& name) {
 
 }  // namespace
 
+std::string file_type_name(int64_t file_type) {
+  for (const auto& t : targets())
+    if (t.file_type == file_type) return t.name;
+  // Types edgellm reads but does not write (llama.cpp's numbering).
+  switch (file_type) {
+    case 10: return "Q2_K";
+    case 11: return "Q3_K_S";
+    case 12: return "Q3_K_M";
+    case 13: return "Q3_K_L";
+    default: return "";
+  }
+}
+
 QuantTarget parse_quant_target(const std::string& name) {
   std::string up = name;
   for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

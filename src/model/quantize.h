@@ -20,6 +20,11 @@ struct QuantTarget {
 // Throws InvalidArgument listing the valid names.
 QuantTarget parse_quant_target(const std::string& name);
 
+// The name of a general.file_type value (llama.cpp's LLAMA_FTYPE numbering, e.g. 15 -> "Q4_K_M"),
+// empty for a value it does not know. A file's type is its recipe: a Q4_K_M file holds Q4_K,
+// Q6_K and sometimes Q5_0 or Q8_0 matrices, so the most common matrix type does not name it.
+std::string file_type_name(int64_t file_type);
+
 // The type a matrix gets: the target's, or, when its row length is not a multiple of that
 // type's block, the nearest type that fits (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0; then F16).
 io::TensorType choose_type(const QuantTarget& target, const std::string& tensor_name, int64_t n_in,

@@ -164,3 +164,16 @@ def test_info_isa_names_the_kernels_in_use(engine):
     env["EDGELLM_ISA"] = "scalar"
     forced = subprocess.run([engine.path, "info", "--isa"], capture_output=True, text=True, timeout=60, env=env)
     assert forced.stdout.splitlines()[0] == "scalar"
+
+
+def test_model_type_is_the_files_recipe(engine, tiny_qwen2, tmp_path):
+    """A Q4_K_M file mixes Q4_K, Q6_K and fallback types (the tiny model's rows are too short for
+    K-quant blocks, so most of its matrices fall back to Q5_0): bench names it by
+    general.file_type, as llama-bench does, not by its most common matrix type."""
+    out = str(tmp_path / "tiny-q4_k_m.gguf")
+    q = subprocess.run([engine.path, "quantize", "-q", tiny_qwen2["path"], out, "Q4_K_M"],
+                       capture_output=True, text=True, timeout=120)
+    assert q.returncode == 0, q.stderr
+    proc = bench(engine, "-m", out, "-p", "8", "-n", "0", "-r", "1", "-t", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["model_type"].endswith(" Q4_K_M")

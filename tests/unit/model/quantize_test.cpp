@@ -16,6 +16,15 @@ namespace {
 
 using io::TensorType;
 
+TEST(QuantizeTypes, FileTypeNamesFollowLlamaCppNumbering) {
+  EXPECT_EQ(model::file_type_name(15), "Q4_K_M");  // what users download
+  EXPECT_EQ(model::file_type_name(3), "Q4_1");
+  EXPECT_EQ(model::file_type_name(12), "Q3_K_M");  // read, never written
+  EXPECT_EQ(model::file_type_name(0), "F32");
+  EXPECT_EQ(model::file_type_name(999), "");
+  EXPECT_EQ(model::file_type_name(-1), "");
+}
+
 TEST(QuantizeTypes, ParsesNamesAndRejectsUnknown) {
   EXPECT_EQ(model::parse_quant_target("q4_k_m").base, TensorType::Q4_K);
   EXPECT_TRUE(model::parse_quant_target("Q4_K_M").mixture_m);
