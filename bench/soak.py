@@ -300,8 +300,9 @@ def stream(server: Server, stats: Stats, kind: str, body: dict, cancel_after: in
             if line.strip() == b"data: [DONE]":
                 break
             ev = json.loads(line[6:])
-            if "error" in ev:
-                err = True
+            if "error" in ev:  # keep the first error's code: which failure it was matters
+                e = ev["error"] if isinstance(ev["error"], dict) else {}
+                err = err or (e.get("code") or e.get("type") or "?")
             delta = (ev.get("choices") or [{}])[0].get("delta", {})
             if first is None and (delta.get("content") or delta.get("tool_calls")):
                 first = time.time() - t0
@@ -312,7 +313,7 @@ def stream(server: Server, stats: Stats, kind: str, body: dict, cancel_after: in
         if kind == "short" and first is not None:
             with stats.lock:
                 stats.ttft.append(first)
-        stats.add(kind, "stream-error-event" if err else "ok", time.time() - t0)
+        stats.add(kind, f"stream-error-event {err}" if err else "ok", time.time() - t0)
     except socket.timeout:
         stats.add(kind, "client-timeout")
     except (OSError, ValueError) as e:
