@@ -42,6 +42,11 @@ io::TensorType kv_type_from_name(std::string_view name, std::string_view what) {
   throw InvalidArgument(std::string(what) + ": unknown KV cache type '" + std::string(name) + "' (valid: " + valid + ")");
 }
 
+uint64_t kv_bytes_per_token(const ModelConfig& config, KvTypes types) {
+  return static_cast<uint64_t>(config.n_layer) *
+         (io::row_bytes(types.k, config.kv_dim()) + io::row_bytes(types.v, config.kv_dim()));
+}
+
 KvCache::KvCache(const ModelConfig& config, int32_t n_ctx, KvTypes types)
     : n_ctx_(n_ctx), kv_dim_(config.kv_dim()), head_dim_(config.head_dim), types_(types) {
   if (n_ctx <= 0) throw InvalidArgument("context size must be positive, got " + std::to_string(n_ctx));

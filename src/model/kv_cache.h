@@ -29,6 +29,9 @@ io::TensorType kv_type_from_name(std::string_view name, std::string_view what);
 // The lower-case name used by -ctk / -ctv.
 std::string kv_type_name(io::TensorType t);
 
+// Bytes one position takes in a cache of these types over all layers (keys + values).
+uint64_t kv_bytes_per_token(const ModelConfig& config, KvTypes types);
+
 class KvCache {
  public:
   // Throws InvalidArgument for n_ctx <= 0, an unsupported type, or a block type the model's
