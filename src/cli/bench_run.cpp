@@ -3,13 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <type_traits>
 
 namespace edgellm::cli {
 namespace {
-
-// The cache's element type, whatever it becomes (fp32 today).
-using KvElem = std::remove_cv_t<std::remove_pointer_t<decltype(std::declval<model::KvCache&>().k(0, 0))>>;
 
 constexpr int kChunk = 512;  // prompt tokens per forward pass, as in real use
 
@@ -34,7 +30,7 @@ MatmulCost matmul_cost(const model::ModelConfig& c) {
   return {per_layer * static_cast<uint64_t>(c.n_layer), e * static_cast<uint64_t>(c.n_vocab)};
 }
 
-uint64_t kv_bytes_per_token(const model::ModelConfig& c, int depth, int n_gen) {
+uint64_t kv_bytes_per_token(const model::ModelConfig& c, int depth, int n_gen, model::KvTypes types) {
   if (n_gen <= 0) return 0;
   uint64_t positions = 0;  // summed over layers and steps
   for (int il = 0; il < c.n_layer; ++il) {
@@ -44,15 +40,15 @@ uint64_t kv_bytes_per_token(const model::ModelConfig& c, int depth, int n_gen) {
       positions += swa ? std::min<uint64_t>(visible, static_cast<uint64_t>(c.sliding_window)) : visible;
     }
   }
-  // Keys and values, kv_dim elements each per position.
-  const uint64_t bytes = positions * 2 * static_cast<uint64_t>(c.kv_dim()) * sizeof(KvElem);
+  // Keys and values, one stored row of kv_dim elements each per position.
+  const uint64_t bytes = positions * (io::row_bytes(types.k, c.kv_dim()) + io::row_bytes(types.v, c.kv_dim()));
   return (bytes + n_gen / 2) / static_cast<uint64_t>(n_gen);
 }
 
 std::vector<model::KvCache*> DepthCaches::get(int n, ops::ThreadPool& pool, std::mt19937& rng) {
   const auto& c = m_.config();
   while (static_cast<int>(kv_.size()) < n) {
-    kv_.push_back(std::make_unique<model::KvCache>(c, std::max(1, capacity_)));
+    kv_.push_back(std::make_unique<model::KvCache>(c, std::max(1, capacity_), types_));
     model::KvCache& dst = *kv_.back();
     if (depth_ == 0) continue;
     if (kv_.size() == 1) {
@@ -62,10 +58,10 @@ std::vector<model::KvCache*> DepthCaches::get(int n, ops::ThreadPool& pool, std:
     } else {
       // Further sequences get a copy of the first one's context (same cost to attend).
       const model::KvCache& src = *kv_.front();
-      const size_t n_bytes = static_cast<size_t>(depth_) * src.kv_dim() * sizeof(KvElem);
+      const size_t n_pos = static_cast<size_t>(depth_);
       for (int il = 0; il < c.n_layer; ++il) {
-        std::memcpy(dst.k(il, 0), src.k(il, 0), n_bytes);
-        std::memcpy(dst.v(il, 0), src.v(il, 0), n_bytes);
+        std::memcpy(dst.k(il, 0), src.k(il, 0), n_pos * src.k_row_bytes());
+        std::memcpy(dst.v(il, 0), src.v(il, 0), n_pos * src.v_row_bytes());
       }
     }
   }

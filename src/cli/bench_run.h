@@ -22,14 +22,15 @@ MatmulCost matmul_cost(const model::ModelConfig& c);
 
 // Bytes of keys and values one decode step reads, averaged over `n_gen` steps that start with
 // `depth` positions in the cache (step i attends depth + i + 1 positions, fewer in
-// sliding-window layers), per the cache's element type.
-uint64_t kv_bytes_per_token(const model::ModelConfig& c, int depth, int n_gen);
+// sliding-window layers), as stored in the cache's types.
+uint64_t kv_bytes_per_token(const model::ModelConfig& c, int depth, int n_gen, model::KvTypes types = {});
 
 // Caches holding `depth` positions of random tokens, filled once (untimed) and rewound to
 // `depth` before every timed run, so repetitions pay for the fill only once.
 class DepthCaches {
  public:
-  DepthCaches(const model::Model& m, int depth, int capacity) : m_(m), depth_(depth), capacity_(capacity) {}
+  DepthCaches(const model::Model& m, int depth, int capacity, model::KvTypes types = {})
+      : m_(m), depth_(depth), capacity_(capacity), types_(types) {}
   // The first n caches, filled to the depth and rewound.
   std::vector<model::KvCache*> get(int n, ops::ThreadPool& pool, std::mt19937& rng);
   int depth() const { return depth_; }
@@ -37,6 +38,7 @@ class DepthCaches {
  private:
   const model::Model& m_;
   int depth_, capacity_;
+  model::KvTypes types_;
   std::vector<std::unique_ptr<model::KvCache>> kv_;
 };
 

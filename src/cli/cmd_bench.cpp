@@ -33,6 +33,7 @@ struct BenchArgs {
   std::string prompts = "512", gens = "128", threads, parallel = "1", depths = "0";
   int32_t reps = 5;
   bool json = false;
+  KvTypeFlags kv;
 };
 
 std::vector<int> parse_list(const std::string& s, const char* flag) {
@@ -78,6 +79,7 @@ void bench(const BenchArgs& a) {
   for (int nt : thread_list)
     if (nt < 1) throw InvalidArgument("-t values must be at least 1");
 
+  const model::KvTypes kv = kv_types(a.kv);
   const std::string path = resolve_model(a.model);
   auto m = model::Model::load(path);
   const auto& c = m->config();
@@ -121,7 +123,7 @@ void bench(const BenchArgs& a) {
   for (int p : prompts) longest = std::max(longest, p);
   for (int g : gens) longest = std::max(longest, g);
   std::map<int, std::unique_ptr<DepthCaches>> caches;
-  for (int d : depths) caches.try_emplace(d, std::make_unique<DepthCaches>(*m, d, d + longest + 8));
+  for (int d : depths) caches.try_emplace(d, std::make_unique<DepthCaches>(*m, d, d + longest + 8, kv));
 
   nlohmann::json results = nlohmann::json::array();
   if (!a.json) {
@@ -158,7 +160,7 @@ void bench(const BenchArgs& a) {
       // The roofline is per sequence: a pass over several sequences reads the weights once.
       const bool decode = ng > 0, roof = decode && ns == 1;
       // Bytes one decode step reads: every weight matrix, and the keys and values at this depth.
-      const uint64_t kv_bytes = decode ? kv_bytes_per_token(c, d, ng) : 0;
+      const uint64_t kv_bytes = decode ? kv_bytes_per_token(c, d, ng, kv) : 0;
       const uint64_t bytes_per_token = weight_bytes + kv_bytes;
       const double best_roofline = bw.bytes_per_second / bytes_per_token;
       std::vector<double> ts, paired_bw, paired_fraction;
@@ -179,14 +181,19 @@ void bench(const BenchArgs& a) {
           static_cast<double>(cost.layer_macs_per_token) +
           static_cast<double>(cost.output_macs_per_row) / (decode ? 1.0 : static_cast<double>(np));
       const double gmacs = s.mean * macs_per_token / 1e9;
-      const std::string depth_suffix = d > 0 ? " @ d" + std::to_string(d) : "";
+      // A non-default cache type is part of the test's name, so rows of several runs stay apart.
+      const std::string kv_suffix = kv.k == io::TensorType::F32 && kv.v == io::TensorType::F32
+                                        ? ""
+                                        : " kv " + model::kv_type_name(kv.k) + "/" + model::kv_type_name(kv.v);
+      const std::string depth_suffix = (d > 0 ? " @ d" + std::to_string(d) : "") + kv_suffix;
       const std::string test =
           (decode ? "tg" + std::to_string(ng) + (ns > 1 ? " x" + std::to_string(ns) : "") : "pp" + std::to_string(np)) +
           depth_suffix;
       nlohmann::json j = {{"model_filename", path}, {"model_type", model_type},
                           {"model_size", m->file().file_size()}, {"model_n_params", n_params},
                           {"isa", isa}, {"n_prompt", np}, {"n_gen", ng}, {"n_depth", d}, {"n_threads", nt},
-                          {"n_parallel", ns},
+                          {"n_parallel", ns}, {"type_k", model::kv_type_name(kv.k)},
+                          {"type_v", model::kv_type_name(kv.v)},
                           {"avg_ts", s.mean}, {"stddev_ts", s.sd}, {"samples_ts", s.samples},
                           {"mem_bandwidth_gbs", mem_gbs},
                           {"mem_bandwidth_best_gbs", bw.bytes_per_second / 1e9},
@@ -244,6 +251,7 @@ Registrar reg("bench", "Prefill and decode speed against the memory roofline and
                 app.add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
                 app.add_flag("--json", a->json, "One JSON array of results");
                 add_exact_flag(app);
+                add_kv_type_flags(app, a->kv);
                 app.callback([a] { bench(*a); });
               });
 

@@ -16,14 +16,16 @@ struct ChatArgs {
   int32_t threads = 0;
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
+  KvTypeFlags kv;
 };
 
 void chat_loop(const ChatArgs& a) {
   auto policy = make_policy(a.hybrid);
+  const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   std::unique_ptr<hybrid::Orchestrator> orch;
   if (policy) orch = std::make_unique<hybrid::Orchestrator>(*policy, hybrid::LocalInfo{a.n_ctx, false});
-  runtime::Session session(*engine, a.n_ctx);
+  runtime::Session session(*engine, a.n_ctx, kv);
   std::vector<chat::Message> history;
   auto start = [&] {
     history.clear();
@@ -85,6 +87,7 @@ Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
+  add_kv_type_flags(app, a->kv);
   add_hybrid_flags(app, a->hybrid);
   app.callback([a] { chat_loop(*a); });
 });

@@ -26,6 +26,7 @@ struct PplArgs {
   bool kl = false;      // --kl-divergence: compare with FILE instead of writing it
   int32_t kl_top_k = 64;
   bool ctx_given = false;
+  KvTypeFlags kv;
 };
 
 // Mean of x and its standard error.
@@ -56,6 +57,7 @@ void perplexity(const PplArgs& a) {
   if (a.kl) base = std::make_unique<ppl::BaseReader>(a.kl_base);  // bad files fail before the model loads
   if (!a.kl && a.file.empty()) throw InvalidArgument("-f FILE is required: the text to score");
 
+  const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   const int32_t n_vocab = engine->config().n_vocab;
   const int32_t bos = engine->tokenizer().bos_id();
@@ -93,7 +95,7 @@ void perplexity(const PplArgs& a) {
   std::unique_ptr<ppl::BaseWriter> save;
   if (!a.kl && !a.kl_base.empty()) save = std::make_unique<ppl::BaseWriter>(a.kl_base, ch, n_vocab, a.kl_top_k);
 
-  runtime::Session session(*engine, ch.n_ctx);
+  runtime::Session session(*engine, ch.n_ctx, kv);
   const int64_t n_chunks = ch.n_chunks();
   Moments nll, nll_base, kl, same;
   std::vector<double> kls, logp;
@@ -135,7 +137,10 @@ void perplexity(const PplArgs& a) {
                                 {"n_ctx", ch.n_ctx},
                                 {"first_scored", ch.first},
                                 {"n_predictions", nll.n},
-                                {"bos", use_bos}};
+                                {"bos", use_bos},
+                                {"cache_type_k", model::kv_type_name(kv.k)},
+                                {"cache_type_v", model::kv_type_name(kv.v)},
+                                {"kv_bytes_per_token", session.cache().bytes_per_token()}};
     if (save) j["kl_base_saved"] = a.kl_base, j["kl_top_k"] = a.kl_top_k;
     if (base) {
       const double pb = std::exp(nll_base.mean());
@@ -195,6 +200,7 @@ Registrar reg("perplexity", "Perplexity of a model on a text file (llama-perplex
                                "(0 = the full distribution)")
                     ->capture_default_str();
                 add_exact_flag(app);
+                add_kv_type_flags(app, a->kv);
                 app.callback([a, ctx] {
                   a->ctx_given = ctx->count() > 0;
                   perplexity(*a);

@@ -21,6 +21,7 @@ struct RunArgs {
   std::vector<std::string> stop;
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
+  KvTypeFlags kv;
 };
 
 void run(const RunArgs& a) {
@@ -29,6 +30,7 @@ void run(const RunArgs& a) {
   auto policy = make_policy(a.hybrid);
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
+  const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   runtime::GenerateParams gp;
   gp.sampling = a.sampling;
@@ -49,7 +51,7 @@ void run(const RunArgs& a) {
     ids = engine->tokenize_chat(msgs, true);
     for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
   }
-  runtime::Session session(*engine, a.n_ctx);
+  runtime::Session session(*engine, a.n_ctx, kv);
   if (policy) {
     hybrid::Orchestrator orch(*policy, {a.n_ctx, false});
     nlohmann::json messages = nlohmann::json::array();
@@ -85,6 +87,7 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_option("--json-schema", a->json_schema, "Constrain the answer to JSON matching the schema in this file");
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
+  add_kv_type_flags(app, a->kv);
   add_hybrid_flags(app, a->hybrid);
   app.callback([a] { run(*a); });
 });

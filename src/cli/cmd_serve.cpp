@@ -18,6 +18,7 @@ struct ServeArgs {
   int32_t threads = 0;
   server::ServerOptions opts;
   HybridFlags hybrid;
+  KvTypeFlags kv;
 };
 
 void serve(ServeArgs a) {
@@ -30,6 +31,7 @@ void serve(ServeArgs a) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  a.opts.kv_types = kv_types(a.kv);
   a.opts.policy = make_policy(a.hybrid);  // a bad policy stops start-up with its message
   const std::string path = resolve_model(a.model);
   auto engine = runtime::Engine::load(path, {a.threads});
@@ -38,6 +40,9 @@ void serve(ServeArgs a) {
   const int port = srv.bind();
   std::fprintf(stderr, "edgellm serve: model %s, %d slots x %d tokens, listening on http://%s:%d\n",
                a.opts.model_id.c_str(), a.opts.n_parallel, a.opts.n_ctx, a.opts.host.c_str(), port);
+  std::fprintf(stderr, "edgellm serve: KV cache keys %s, values %s: %.1f KiB per token\n",
+               model::kv_type_name(a.opts.kv_types.k).c_str(), model::kv_type_name(a.opts.kv_types.v).c_str(),
+               model::kv_bytes_per_token(engine->config(), a.opts.kv_types) / 1024.0);
   if (a.opts.host != "127.0.0.1" && a.opts.host != "localhost" && a.opts.host != "::1" && a.opts.api_key.empty())
     std::fprintf(stderr, "warning: listening beyond loopback without --api-key\n");
   if (a.opts.policy)
@@ -81,6 +86,7 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   add_hybrid_flags(app, a->hybrid);
+  add_kv_type_flags(app, a->kv);
   app.callback([a] { serve(*a); });
 });
 

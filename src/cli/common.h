@@ -25,6 +25,16 @@ void add_sampling_flags(CLI::App& app, sampling::SamplingParams& p);
 
 std::string read_file(const std::string& path);
 
+// KV cache storage types, llama.cpp's flags: -ctk / --cache-type-k and -ctv / --cache-type-v
+// (f32, f16, q8_0, q4_0; f32 by default). main.cpp maps the single-dash spellings, which CLI11
+// does not accept as option names.
+struct KvTypeFlags {
+  std::string k = "f32", v = "f32";
+};
+void add_kv_type_flags(CLI::App& app, KvTypeFlags& f);
+// The parsed types; InvalidArgument naming the flag and the valid types.
+model::KvTypes kv_types(const KvTypeFlags& f);
+
 // --exact: fp32 activations in every matmul (see ops::set_exact_activations).
 void add_exact_flag(CLI::App& app);
 

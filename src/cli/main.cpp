@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "cli/command.h"
 #include "util/error.h"
@@ -22,8 +24,16 @@ int main(int argc, char** argv) {
   std::sort(commands.begin(), commands.end(),
             [](const Command& a, const Command& b) { return a.name < b.name; });
   for (auto& cmd : commands) cmd.setup(*app.add_subcommand(cmd.name, cmd.description));
+  // llama.cpp's single-dash multi-letter flags, which CLI11 cannot declare, as their long names.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (auto& s : args) {
+    if (s == "-ctk") s = "--cache-type-k";
+    else if (s == "-ctv") s = "--cache-type-v";
+  }
+  std::reverse(args.begin(), args.end());
+  if (argc > 0) app.name(argv[0]);  // as parse(argc, argv) would name it in the usage line  // CLI11 takes the vector last argument first
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const edgellm::Error& e) {

@@ -2,38 +2,77 @@
 // Per-sequence attention cache: for every layer, keys and values of each position.
 // Memory is reserved up front but only touched as positions fill, so the resident size grows
 // with the conversation, not with the context limit.
+//
+// Keys and values are stored each in its own type (KvTypes, `-ctk` / `-ctv`): F32, F16, Q8_0 or
+// Q4_0. A position's row is [n_head_kv][head_dim] converted on write (write()); block types
+// need head_dim % 32 == 0 so every 32-element block lies inside one head, and attention reads
+// one head's rows as stored (ops::attend_head_kv).
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
+#include "io/tensor_type.h"
 #include "model/config.h"
 
 namespace edgellm::model {
 
+struct KvTypes {
+  io::TensorType k = io::TensorType::F32;
+  io::TensorType v = io::TensorType::F32;
+};
+
+// "f32", "f16", "q8_0", "q4_0" (any case) -> the type; InvalidArgument naming the valid ones
+// otherwise. `what` names the option in the message (e.g. "-ctk").
+io::TensorType kv_type_from_name(std::string_view name, std::string_view what);
+// The lower-case name used by -ctk / -ctv.
+std::string kv_type_name(io::TensorType t);
+
+// Bytes one position takes in a cache of these types over all layers (keys + values).
+uint64_t kv_bytes_per_token(const ModelConfig& config, KvTypes types);
+
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, int32_t n_ctx);
+  // Throws InvalidArgument for n_ctx <= 0, an unsupported type, or a block type the model's
+  // head_dim does not divide into.
+  KvCache(const ModelConfig& config, int32_t n_ctx, KvTypes types = {});
 
   int32_t n_ctx() const { return n_ctx_; }
   int32_t kv_dim() const { return kv_dim_; }
-  // Key / value row of one layer at one position: [kv_dim] = [n_head_kv][head_dim].
-  float* k(int32_t layer, int32_t pos) { return k_[layer].get() + static_cast<size_t>(pos) * kv_dim_; }
-  float* v(int32_t layer, int32_t pos) { return v_[layer].get() + static_cast<size_t>(pos) * kv_dim_; }
-  const float* k(int32_t layer, int32_t pos) const { return k_[layer].get() + static_cast<size_t>(pos) * kv_dim_; }
-  const float* v(int32_t layer, int32_t pos) const { return v_[layer].get() + static_cast<size_t>(pos) * kv_dim_; }
+  int32_t head_dim() const { return head_dim_; }
+  const KvTypes& types() const { return types_; }
+  // Bytes of one position's key / value row in one layer (all KV heads).
+  size_t k_row_bytes() const { return k_row_; }
+  size_t v_row_bytes() const { return v_row_; }
+  // Bytes from the start of a row to KV head h.
+  size_t k_head_offset(int32_t h) const { return io::row_bytes(types_.k, static_cast<int64_t>(h) * head_dim_); }
+  size_t v_head_offset(int32_t h) const { return io::row_bytes(types_.v, static_cast<int64_t>(h) * head_dim_); }
+  // Stored key / value row of one layer at one position.
+  uint8_t* k(int32_t layer, int32_t pos) { return k_[layer].get() + static_cast<size_t>(pos) * k_row_; }
+  uint8_t* v(int32_t layer, int32_t pos) { return v_[layer].get() + static_cast<size_t>(pos) * v_row_; }
+  const uint8_t* k(int32_t layer, int32_t pos) const { return k_[layer].get() + static_cast<size_t>(pos) * k_row_; }
+  const uint8_t* v(int32_t layer, int32_t pos) const { return v_[layer].get() + static_cast<size_t>(pos) * v_row_; }
+  // Stores fp32 key and value rows ([kv_dim] each) at a position, converted to the cache's types.
+  void write(int32_t layer, int32_t pos, const float* key, const float* value);
 
   // Number of positions holding valid entries (the sequence length so far).
   int32_t size() const { return size_; }
   void set_size(int32_t n) { size_ = n; }
   void clear() { size_ = 0; }
+  // Bytes one position takes over all layers (keys + values).
+  uint64_t bytes_per_token() const { return static_cast<uint64_t>(k_.size()) * (k_row_ + v_row_); }
   // Bytes if every position were filled.
-  uint64_t capacity_bytes() const;
+  uint64_t capacity_bytes() const { return bytes_per_token() * static_cast<uint64_t>(n_ctx_); }
 
  private:
   int32_t n_ctx_;
   int32_t kv_dim_;
+  int32_t head_dim_;
+  KvTypes types_;
+  size_t k_row_, v_row_;
   int32_t size_ = 0;
-  std::vector<std::unique_ptr<float[]>> k_, v_;  // [n_layer] of [n_ctx][kv_dim]
+  std::vector<std::unique_ptr<uint8_t[]>> k_, v_;  // [n_layer] of [n_ctx][row bytes]
 };
 
 }  // namespace edgellm::model

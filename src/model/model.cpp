@@ -128,8 +128,7 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
         if (c.qk_norm) ops::rmsnorm(k + h * hd, L.k_norm.data(), k + h * hd, hd, c.norm_eps);
         ops::rope_apply(k + h * hd, hd, c.n_rot, cs, c.rope_neox);
       }
-      std::copy_n(k, kvd, b.cache[t]->k(il, b.pos[t]));
-      std::copy_n(&ws.v[t * kvd], kvd, b.cache[t]->v(il, b.pos[t]));
+      b.cache[t]->write(il, b.pos[t], k, &ws.v[t * kvd]);
     }
     attention(b, il, ws, pool);
     ops::matmul(L.wo, ws.attn.data(), n, ws.proj.data(), pool);
@@ -193,9 +192,11 @@ void Model::attention(const Batch& b, int32_t il, Workspace& ws, ops::ThreadPool
       const KvCache& kv = *b.cache[t];
       const int32_t p = b.pos[t];
       const int32_t lo = swa ? std::max(0, p - c.sliding_window + 1) : 0;
-      const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
-      ops::attend_head(&ws.q[t * qd + h * hd], kv.k(il, lo) + kv_off, kv.v(il, lo) + kv_off, kv.kv_dim(), p - lo + 1,
-                       hd, c.attn_scale, c.attn_softcap, scores, &ws.attn[t * qd + h * hd]);
+      const int32_t kvh = h / group;
+      const ops::KvRows k{kv.types().k, kv.k(il, lo) + kv.k_head_offset(kvh), kv.k_row_bytes()};
+      const ops::KvRows v{kv.types().v, kv.v(il, lo) + kv.v_head_offset(kvh), kv.v_row_bytes()};
+      ops::attend_head_kv(&ws.q[t * qd + h * hd], k, v, p - lo + 1, hd, c.attn_scale, c.attn_softcap, scores,
+                          &ws.attn[t * qd + h * hd]);
     }
   };
   // Multiply-adds of the whole call; below the threshold one thread finishes sooner than a

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "io/tensor_type.h"
 #include "ops/quant_blocks.h"
 
 namespace edgellm::ops {
@@ -34,8 +35,10 @@ struct KernelTable {
   void (*scale)(float* x, float s, int64_t n);
   void (*silu_mul)(const float* g, const float* u, float* out, int64_t n);
   void (*gelu_mul)(const float* g, const float* u, float* out, int64_t n);
-  void (*attend)(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
-                 float scale, float softcap, float* scores, float* out);
+  // Attention of one head over cache rows of any KV type (ops.h attend_head_kv).
+  void (*attend)(const float* q, io::TensorType k_type, const void* k, size_t k_stride, io::TensorType v_type,
+                 const void* v, size_t v_stride, int64_t n, int64_t hd, float scale, float softcap, float* scores,
+                 float* out);
   // Weights in the X4 layout (ops/pack_x4.h), indexed by X4Slot; same contract as gemv, with
   // w the start of the packed matrix.
   GemvFn gemv_x4[5];

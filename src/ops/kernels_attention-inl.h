@@ -5,6 +5,11 @@
 // dispatched calls per position and head, with the output row loaded and stored again for
 // every position. Here scores take 4 keys per pass (4 independent FMA chains, one reduction
 // each), and the output is built a few vectors at a time in registers over all positions.
+//
+// The cache rows may be F32, F16, Q8_0 or Q4_0 (keys and values each their own type) and are
+// read as stored: a vector of elements is widened to fp32 in registers, never to a row copy.
+// Block formats apply the block scale once per 32 elements (scores: to the block's partial
+// dot; values: folded into the probability), so the inner loops are plain FMAs.
 #if defined(EDGELLM_OPS_ATTENTION_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef EDGELLM_OPS_ATTENTION_INL_H_
 #undef EDGELLM_OPS_ATTENTION_INL_H_
@@ -15,91 +20,220 @@
 #include <cmath>
 
 #include "hwy/highway.h"
+#include "io/tensor_type.h"
+#include "ops/fp16.h"
 #include "ops/kernels_elementwise-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace edgellm::ops::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// scores[j] = q . k_j for j < n (k_j = k + j * stride), hd elements each.
-HWY_INLINE void AttnScores(const float* q, const float* k, int64_t stride, int64_t n, int64_t hd, float* scores) {
+// Row readers: Load(d, row, e) = elements [e, e + N) as fp32 without the block scale (e a
+// multiple of N, and for block formats N divides 32 so a vector never spans two blocks);
+// Scale(row, b) = scale of block b; Scalar(row, e) = one element. HWY_SCALAR (1 lane) builds
+// vectors from Scalar, as its PromoteTo lacks these widenings.
+// A block's fp16 scale. One-lane vector conversion (F16C on x86): the portable bit-twiddling
+// f16_to_f32, once per block and row, made q8_0 attention 2-3x slower than f16.
+HWY_INLINE float BlockScale(const uint8_t* p) {
+#if HWY_TARGET == HWY_SCALAR
+  return load_f16(p);
+#else
+  const hn::CappedTag<float, 1> d1;
+  const hn::Rebind<hwy::float16_t, decltype(d1)> dh;
+  return hn::GetLane(hn::PromoteTo(d1, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p))));
+#endif
+}
+
+struct KvF32 {
+  static constexpr bool kBlocked = false;
+  static float Scalar(const uint8_t* r, int64_t e) {
+    float f;
+    std::memcpy(&f, r + 4 * e, 4);
+    return f;
+  }
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* r, int64_t e) {
+    return hn::LoadU(d, reinterpret_cast<const float*>(r) + e);
+  }
+};
+struct KvF16 {
+  static constexpr bool kBlocked = false;
+  static float Scalar(const uint8_t* r, int64_t e) { return f16_to_f32(load_u16(r + 2 * e)); }
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* r, int64_t e) {
+#if HWY_TARGET == HWY_SCALAR
+    return hn::Set(d, Scalar(r, e));
+#else
+    const hn::Rebind<hwy::float16_t, D> dh;
+    return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(r) + e));
+#endif
+  }
+};
+struct KvQ8_0 {  // blocks of 34 bytes: fp16 scale, 32 x int8
+  static constexpr bool kBlocked = true;
+  static float Scale(const uint8_t* r, int64_t b) { return BlockScale(r + 34 * b); }
+  static float Scalar(const uint8_t* r, int64_t e) {
+    return static_cast<float>(static_cast<int8_t>(r[34 * (e >> 5) + 2 + (e & 31)]));
+  }
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* r, int64_t e) {
+#if HWY_TARGET == HWY_SCALAR
+    return hn::Set(d, Scalar(r, e));
+#else
+    const hn::Rebind<int8_t, D> d8;
+    const hn::Rebind<int32_t, D> d32;
+    const auto* p = reinterpret_cast<const int8_t*>(r + 34 * (e >> 5) + 2 + (e & 31));
+    return hn::ConvertTo(d, hn::PromoteTo(d32, hn::LoadU(d8, p)));
+#endif
+  }
+};
+struct KvQ4_0 {  // blocks of 18 bytes: fp16 scale, 16 bytes (low nibble = e, high = e + 16), value q - 8
+  static constexpr bool kBlocked = true;
+  static float Scale(const uint8_t* r, int64_t b) { return BlockScale(r + 18 * b); }
+  static float Scalar(const uint8_t* r, int64_t e) {
+    const uint8_t byte = r[18 * (e >> 5) + 2 + (e & 15)];
+    return static_cast<float>(((e & 31) < 16 ? byte & 0xF : byte >> 4) - 8);
+  }
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* r, int64_t e) {
+#if HWY_TARGET == HWY_SCALAR
+    return hn::Set(d, Scalar(r, e));
+#else
+    const hn::Rebind<uint8_t, D> d8;
+    const hn::Rebind<int32_t, D> d32;
+    const auto bytes = hn::LoadU(d8, r + 18 * (e >> 5) + 2 + (e & 15));
+    const auto nib = (e & 31) < 16 ? hn::And(bytes, hn::Set(d8, 0xF)) : hn::ShiftRight<4>(bytes);
+    return hn::Sub(hn::ConvertTo(d, hn::PromoteTo(d32, nib)), hn::Set(d, 8.f));
+#endif
+  }
+};
+
+// scores[j] = q . k_j for j < n (k_j at k + j * stride bytes), hd elements each.
+template <class F>
+HWY_INLINE void AttnScores(const float* q, const uint8_t* k, size_t stride, int64_t n, int64_t hd, float* scores) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  const int64_t hv = hd - hd % N;  // vector part; the rest is scalar
+  // Float formats: the vector part, then a scalar tail. Block formats: hd % 32 == 0 and the
+  // block's scale multiplies its partial dot (bk = hd for float formats: one "block").
+  const int64_t bk = F::kBlocked ? 32 : hd - hd % N;
+  const int64_t hv = F::kBlocked ? hd : bk;
+  auto scale = [&](const uint8_t* r, int64_t b) {
+    if constexpr (F::kBlocked) return F::Scale(r, b);
+    else return 1.f;
+  };
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
-    const float* k0 = k + j * stride;
+    const uint8_t* r[4] = {k + j * stride, k + (j + 1) * stride, k + (j + 2) * stride, k + (j + 3) * stride};
     auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
-    for (int64_t i = 0; i < hv; i += N) {
-      const auto vq = hn::LoadU(d, q + i);
-      s0 = hn::MulAdd(vq, hn::LoadU(d, k0 + i), s0);
-      s1 = hn::MulAdd(vq, hn::LoadU(d, k0 + stride + i), s1);
-      s2 = hn::MulAdd(vq, hn::LoadU(d, k0 + 2 * stride + i), s2);
-      s3 = hn::MulAdd(vq, hn::LoadU(d, k0 + 3 * stride + i), s3);
+    for (int64_t b0 = 0; b0 < hv; b0 += bk) {
+      auto p0 = hn::Zero(d), p1 = hn::Zero(d), p2 = hn::Zero(d), p3 = hn::Zero(d);
+      for (int64_t i = b0; i < b0 + bk; i += N) {
+        const auto vq = hn::LoadU(d, q + i);
+        p0 = hn::MulAdd(vq, F::Load(d, r[0], i), p0);
+        p1 = hn::MulAdd(vq, F::Load(d, r[1], i), p1);
+        p2 = hn::MulAdd(vq, F::Load(d, r[2], i), p2);
+        p3 = hn::MulAdd(vq, F::Load(d, r[3], i), p3);
+      }
+      if constexpr (F::kBlocked) {
+        const int64_t b = b0 / 32;
+        s0 = hn::MulAdd(hn::Set(d, scale(r[0], b)), p0, s0);
+        s1 = hn::MulAdd(hn::Set(d, scale(r[1], b)), p1, s1);
+        s2 = hn::MulAdd(hn::Set(d, scale(r[2], b)), p2, s2);
+        s3 = hn::MulAdd(hn::Set(d, scale(r[3], b)), p3, s3);
+      } else {
+        s0 = p0, s1 = p1, s2 = p2, s3 = p3;
+      }
     }
     scores[j] = hn::GetLane(hn::SumOfLanes(d, s0));
     scores[j + 1] = hn::GetLane(hn::SumOfLanes(d, s1));
     scores[j + 2] = hn::GetLane(hn::SumOfLanes(d, s2));
     scores[j + 3] = hn::GetLane(hn::SumOfLanes(d, s3));
     for (int64_t i = hv; i < hd; ++i)
-      for (int u = 0; u < 4; ++u) scores[j + u] += q[i] * k0[u * stride + i];
+      for (int u = 0; u < 4; ++u) scores[j + u] += q[i] * F::Scalar(r[u], i);
   }
   for (; j < n; ++j) {
-    const float* kj = k + j * stride;
+    const uint8_t* r = k + j * stride;
     auto s0 = hn::Zero(d);
-    for (int64_t i = 0; i < hv; i += N) s0 = hn::MulAdd(hn::LoadU(d, q + i), hn::LoadU(d, kj + i), s0);
+    for (int64_t b0 = 0; b0 < hv; b0 += bk) {
+      auto p0 = hn::Zero(d);
+      for (int64_t i = b0; i < b0 + bk; i += N) p0 = hn::MulAdd(hn::LoadU(d, q + i), F::Load(d, r, i), p0);
+      if constexpr (F::kBlocked) s0 = hn::MulAdd(hn::Set(d, scale(r, b0 / 32)), p0, s0);
+      else s0 = p0;
+    }
     float s = hn::GetLane(hn::SumOfLanes(d, s0));
-    for (int64_t i = hv; i < hd; ++i) s += q[i] * kj[i];
+    for (int64_t i = hv; i < hd; ++i) s += q[i] * F::Scalar(r, i);
     scores[j] = s;
   }
 }
 
 // out[i0 .. i0 + kV*N) = sum_j p[j] * v_j[same], accumulated in kV registers; kJ sets of
 // them take alternate positions so that at least 8 FMAs are independent (a single chain per
-// vector is bound by FMA latency: 4 cycles per position).
-template <int kV, int kJ, class D>
-HWY_INLINE void AttnValues(D d, const float* p, const float* v, int64_t stride, int64_t n, int64_t i0, float* out) {
+// vector is bound by FMA latency: 4 cycles per position). Block formats fold the block scale
+// into the weight, computed once per block the chunk touches.
+template <class F, int kV, int kJ, class D>
+HWY_INLINE void AttnValues(D d, const float* p, const uint8_t* v, size_t stride, int64_t n, int64_t i0, float* out) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<D> acc[kJ][kV];
   for (int s = 0; s < kJ; ++s)
     for (int u = 0; u < kV; ++u) acc[s][u] = hn::Zero(d);
+  auto add_row = [&](hn::Vec<D>* a, float pj, const uint8_t* r) {
+    auto w = hn::Set(d, pj);
+    for (int u = 0; u < kV; ++u) {
+      const int64_t e = i0 + u * N;
+      if constexpr (F::kBlocked)
+        if (u == 0 || (e & 31) == 0) w = hn::Set(d, pj * F::Scale(r, e >> 5));
+      a[u] = hn::MulAdd(w, F::Load(d, r, e), a[u]);
+    }
+  };
   int64_t j = 0;
   for (; j + kJ <= n; j += kJ)
-    for (int s = 0; s < kJ; ++s) {
-      const auto pj = hn::Set(d, p[j + s]);
-      const float* vj = v + (j + s) * stride + i0;
-      for (int u = 0; u < kV; ++u) acc[s][u] = hn::MulAdd(pj, hn::LoadU(d, vj + u * N), acc[s][u]);
-    }
-  for (; j < n; ++j) {
-    const auto pj = hn::Set(d, p[j]);
-    const float* vj = v + j * stride + i0;
-    for (int u = 0; u < kV; ++u) acc[0][u] = hn::MulAdd(pj, hn::LoadU(d, vj + u * N), acc[0][u]);
-  }
+    for (int s = 0; s < kJ; ++s) add_row(acc[s], p[j + s], v + (j + s) * stride);
+  for (; j < n; ++j) add_row(acc[0], p[j], v + j * stride);
   for (int s = 1; s < kJ; ++s)
     for (int u = 0; u < kV; ++u) acc[0][u] = hn::Add(acc[0][u], acc[s][u]);
   for (int u = 0; u < kV; ++u) hn::StoreU(acc[0][u], d, out + i0 + u * N);
 }
 
-void AttendHead(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd, float scale,
-                float softcap, float* scores, float* out) {
-  AttnScores(q, k, stride, n, hd, scores);
+template <class F>
+HWY_INLINE void AttnAllValues(const float* p, const uint8_t* v, size_t stride, int64_t n, int64_t hd, float* out) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  // 8 accumulators in flight fit the registers of every target with 16 or more.
+  for (; i + 8 * N <= hd; i += 8 * N) AttnValues<F, 8, 1>(d, p, v, stride, n, i, out);
+  for (; i + 4 * N <= hd; i += 4 * N) AttnValues<F, 4, 2>(d, p, v, stride, n, i, out);
+  for (; i + N <= hd; i += N) AttnValues<F, 1, 4>(d, p, v, stride, n, i, out);
+  for (; i < hd; ++i) {  // float formats only (block formats have hd % 32 == 0)
+    float s = 0;
+    for (int64_t j = 0; j < n; ++j) s += p[j] * F::Scalar(v + j * stride, i);
+    out[i] = s;
+  }
+}
+
+// k / v: first row of this head's keys / values, rows stride bytes apart, of type k_type /
+// v_type (F32, F16, Q8_0, Q4_0; block formats need hd % 32 == 0, checked by the caller).
+void AttendHeadKv(const float* q, io::TensorType k_type, const void* k, size_t k_stride, io::TensorType v_type,
+                  const void* v, size_t v_stride, int64_t n, int64_t hd, float scale, float softcap, float* scores,
+                  float* out) {
+  const auto* kb = static_cast<const uint8_t*>(k);
+  const auto* vb = static_cast<const uint8_t*>(v);
+  switch (k_type) {
+    case io::TensorType::F16: AttnScores<KvF16>(q, kb, k_stride, n, hd, scores); break;
+    case io::TensorType::Q8_0: AttnScores<KvQ8_0>(q, kb, k_stride, n, hd, scores); break;
+    case io::TensorType::Q4_0: AttnScores<KvQ4_0>(q, kb, k_stride, n, hd, scores); break;
+    default: AttnScores<KvF32>(q, kb, k_stride, n, hd, scores); break;
+  }
   for (int64_t j = 0; j < n; ++j) {
     float s = scores[j] * scale;
     if (softcap > 0) s = softcap * std::tanh(s / softcap);
     scores[j] = s;
   }
   Softmax(scores, n);
-  const hn::ScalableTag<float> d;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  int64_t i = 0;
-  // 8 accumulators in flight fit the registers of every target with 16 or more.
-  for (; i + 8 * N <= hd; i += 8 * N) AttnValues<8, 1>(d, scores, v, stride, n, i, out);
-  for (; i + 4 * N <= hd; i += 4 * N) AttnValues<4, 2>(d, scores, v, stride, n, i, out);
-  for (; i + N <= hd; i += N) AttnValues<1, 4>(d, scores, v, stride, n, i, out);
-  for (; i < hd; ++i) {
-    float s = 0;
-    for (int64_t j = 0; j < n; ++j) s += scores[j] * v[j * stride + i];
-    out[i] = s;
+  switch (v_type) {
+    case io::TensorType::F16: AttnAllValues<KvF16>(scores, vb, v_stride, n, hd, out); break;
+    case io::TensorType::Q8_0: AttnAllValues<KvQ8_0>(scores, vb, v_stride, n, hd, out); break;
+    case io::TensorType::Q4_0: AttnAllValues<KvQ4_0>(scores, vb, v_stride, n, hd, out); break;
+    default: AttnAllValues<KvF32>(scores, vb, v_stride, n, hd, out); break;
   }
 }
 

@@ -69,7 +69,29 @@ void attend_head(const float* q, const float* k, const float* v, int64_t stride,
                  float scale, float softcap, float* scores, float* out) {
   if (n < 1 || hd < 0 || stride < hd)
     throw InvalidArgument("attend_head: need n >= 1 positions and stride >= head_dim");
-  active_kernels().attend(q, k, v, stride, n, hd, scale, softcap, scores, out);
+  const size_t bytes = static_cast<size_t>(stride) * sizeof(float);
+  active_kernels().attend(q, TensorType::F32, k, bytes, TensorType::F32, v, bytes, n, hd, scale, softcap, scores,
+                          out);
+}
+
+bool kv_type_supported(TensorType t) {
+  return t == TensorType::F32 || t == TensorType::F16 || t == TensorType::Q8_0 || t == TensorType::Q4_0;
+}
+
+void attend_head_kv(const float* q, const KvRows& k, const KvRows& v, int64_t n, int64_t hd, float scale,
+                    float softcap, float* scores, float* out) {
+  if (n < 1 || hd < 1) throw InvalidArgument("attend_head_kv: need n >= 1 positions and head_dim >= 1");
+  for (const KvRows* r : {&k, &v}) {
+    if (!kv_type_supported(r->type))
+      throw InvalidArgument("attend_head_kv: KV type " + std::string(io::type_name(r->type)) + " is not supported");
+    const int64_t be = io::traits(r->type).block_elems;
+    if (hd % be != 0)
+      throw InvalidArgument("attend_head_kv: head_dim " + std::to_string(hd) + " is not a multiple of the " +
+                            std::string(io::type_name(r->type)) + " block size " + std::to_string(be));
+    if (r->stride < io::row_bytes(r->type, hd))
+      throw InvalidArgument("attend_head_kv: row stride is smaller than one row");
+  }
+  active_kernels().attend(q, k.type, k.data, k.stride, v.type, v.data, v.stride, n, hd, scale, softcap, scores, out);
 }
 
 namespace {

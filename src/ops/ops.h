@@ -103,6 +103,19 @@ void gelu_mul(const float* gate, const float* up, float* out, int64_t n);
 // the probabilities afterwards). n >= 1.
 void attend_head(const float* q, const float* k, const float* v, int64_t stride, int64_t n, int64_t hd,
                  float scale, float softcap, float* scores, float* out);
+// One head's keys or values in a KV cache: row j (hd elements of `type`) at data + j * stride
+// bytes. Types: F32, F16, Q8_0, Q4_0 (kv_type_supported); block types need hd % 32 == 0, so a
+// block never spans two heads.
+struct KvRows {
+  TensorType type = TensorType::F32;
+  const void* data = nullptr;
+  size_t stride = 0;
+};
+bool kv_type_supported(TensorType t);
+// attend_head over rows read as stored (no dequantized copy). Throws InvalidArgument for an
+// unsupported type, a block type with hd % 32 != 0, or a stride under one row.
+void attend_head_kv(const float* q, const KvRows& k, const KvRows& v, int64_t n, int64_t hd, float scale,
+                    float softcap, float* scores, float* out);
 
 // Rotary embedding on one head vector of head_dim elements at position pos, rotating the
 // first n_rot dims. neox=false pairs (2i, 2i+1); neox=true pairs (i, i+n_rot/2).

@@ -69,7 +69,8 @@ std::vector<int32_t> Engine::tokenize_chat(const nlohmann::ordered_json& message
   return ids;
 }
 
-Session::Session(const Engine& engine, int32_t n_ctx) : engine_(engine), cache_(engine.config(), n_ctx) {}
+Session::Session(const Engine& engine, int32_t n_ctx, model::KvTypes kv_types)
+    : engine_(engine), cache_(engine.config(), n_ctx, kv_types) {}
 
 void Session::reset() {
   cache_.clear();

@@ -57,7 +57,9 @@ class Engine {
 
 class Session {
  public:
-  Session(const Engine& engine, int32_t n_ctx);
+  // kv_types: the cache's key / value storage types (-ctk / -ctv); InvalidArgument if the
+  // model cannot use them.
+  Session(const Engine& engine, int32_t n_ctx, model::KvTypes kv_types = {});
 
   // Runs the prompt (reusing the longest cached prefix) and samples until a stop condition.
   // Throws InvalidArgument for an empty prompt or one that does not fit in the context.

@@ -19,7 +19,7 @@ Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opts) : engin
   if (opts_.max_queue < 0) throw InvalidArgument("scheduler: queue size must not be negative");
   if (opts_.n_batch < 1 || opts_.n_batch_shared < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
   for (int32_t i = 0; i < opts_.n_slots; ++i)
-    slots_.push_back(std::make_unique<Slot>(engine_.config(), opts_.n_ctx));
+    slots_.push_back(std::make_unique<Slot>(engine_.config(), opts_.n_ctx, opts_.kv_types));
   thread_ = std::thread([this] { loop(); });
 }
 

@@ -43,6 +43,7 @@ struct SchedulerOptions {
   // running sequence waits for its next token, and what a new request waits before its first
   // pass; smaller passes cost a long prefill little (the weights are streamed once per pass).
   int32_t n_batch_shared = 64;
+  model::KvTypes kv_types;  // every slot's KV cache storage types (-ctk / -ctv)
 };
 
 // What a finished request reports.
@@ -116,7 +117,7 @@ class Scheduler {
 
  private:
   struct Slot {
-    Slot(const model::ModelConfig& cfg, int32_t n_ctx) : cache(cfg, n_ctx) {}
+    Slot(const model::ModelConfig& cfg, int32_t n_ctx, model::KvTypes types) : cache(cfg, n_ctx, types) {}
     model::KvCache cache;
     std::vector<int32_t> tokens;  // what the cache holds, in order
     std::shared_ptr<Job> job;     // null when idle

@@ -78,6 +78,7 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
   so.n_ctx = opts.n_ctx;
   so.max_queue = opts.n_queue;
   so.n_batch = opts.n_batch;
+  so.kv_types = opts.kv_types;
   st.sched = std::make_unique<runtime::Scheduler>(engine, so);
   if (opts.policy) {
     // The policy's local limits override what the server knows about its model.

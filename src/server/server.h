@@ -22,6 +22,7 @@ struct ServerOptions {
   int32_t n_ctx = 4096;           // per slot
   int32_t n_batch = 256;          // tokens per forward pass
   int32_t max_n = 1;              // largest "n" accepted
+  model::KvTypes kv_types;        // KV cache storage types of every slot (-ctk / -ctv)
   std::string model_id;           // name clients use in "model"
   std::string web_dir;            // serve the page from here instead of the embedded copy
   // Connections (docs/server.md, "Connections"): threads serving connections at once, and

@@ -1,0 +1,86 @@
+// KvCache storage types: sizes, the write path against the reference conversion, and clear
+// errors for unknown or unusable types.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "ops/ops.h"
+#include "util/error.h"
+
+namespace edgellm::model {
+namespace {
+using io::TensorType;
+
+ModelConfig config(int32_t head_dim) {
+  ModelConfig c;
+  c.n_layer = 3;
+  c.n_head = 4;
+  c.n_head_kv = 2;
+  c.head_dim = head_dim;
+  return c;
+}
+
+TEST(KvCache, BytesPerTokenFollowTheTypes) {
+  const ModelConfig c = config(64);  // kv_dim 128: 4 blocks of 32
+  EXPECT_EQ(KvCache(c, 8).bytes_per_token(), 3u * 2 * 128 * 4);
+  EXPECT_EQ(KvCache(c, 8, {TensorType::F16, TensorType::F16}).bytes_per_token(), 3u * 2 * 128 * 2);
+  EXPECT_EQ(KvCache(c, 8, {TensorType::Q8_0, TensorType::Q8_0}).bytes_per_token(), 3u * 2 * 4 * 34);
+  EXPECT_EQ(KvCache(c, 8, {TensorType::Q4_0, TensorType::Q4_0}).bytes_per_token(), 3u * 2 * 4 * 18);
+  const KvCache mixed(c, 10, {TensorType::Q8_0, TensorType::F16});
+  EXPECT_EQ(mixed.k_row_bytes(), 4u * 34);
+  EXPECT_EQ(mixed.v_row_bytes(), 128u * 2);
+  EXPECT_EQ(mixed.k_head_offset(1), 2u * 34);
+  EXPECT_EQ(mixed.v_head_offset(1), 64u * 2);
+  EXPECT_EQ(mixed.capacity_bytes(), 10u * 3 * (4 * 34 + 128 * 2));
+}
+
+TEST(KvCache, WriteStoresTheReferenceConversion) {
+  const ModelConfig c = config(64);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-3.f, 3.f);
+  std::vector<float> key(128), value(128);
+  for (auto& x : key) x = dist(rng);
+  for (auto& x : value) x = dist(rng);
+  for (TensorType kt : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0})
+    for (TensorType vt : {TensorType::F32, TensorType::Q8_0}) {
+      KvCache kv(c, 4, {kt, vt});
+      kv.write(2, 3, key.data(), value.data());
+      std::vector<uint8_t> want_k(kv.k_row_bytes()), want_v(kv.v_row_bytes());
+      ops::quantize_row(kt, key.data(), want_k.data(), 128);
+      ops::quantize_row(vt, value.data(), want_v.data(), 128);
+      EXPECT_EQ(std::vector<uint8_t>(kv.k(2, 3), kv.k(2, 3) + kv.k_row_bytes()), want_k) << io::type_name(kt);
+      EXPECT_EQ(std::vector<uint8_t>(kv.v(2, 3), kv.v(2, 3) + kv.v_row_bytes()), want_v) << io::type_name(vt);
+    }
+}
+
+TEST(KvCache, TypeNames) {
+  EXPECT_EQ(kv_type_from_name("f32", "-ctk"), TensorType::F32);
+  EXPECT_EQ(kv_type_from_name("F16", "-ctk"), TensorType::F16);
+  EXPECT_EQ(kv_type_from_name("q8_0", "-ctv"), TensorType::Q8_0);
+  EXPECT_EQ(kv_type_from_name("Q4_0", "-ctv"), TensorType::Q4_0);
+  EXPECT_EQ(kv_type_name(TensorType::Q8_0), "q8_0");
+  try {
+    kv_type_from_name("q9_0", "-ctk");
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("-ctk: unknown KV cache type 'q9_0' (valid: f32, f16, q8_0, q4_0)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(kv_type_from_name("bf16", "-ctv"), InvalidArgument);
+  EXPECT_THROW(kv_type_from_name("", "-ctv"), InvalidArgument);
+}
+
+TEST(KvCache, RejectsTypesTheModelCannotUse) {
+  // head_dim 80: 32-element blocks would straddle heads.
+  EXPECT_THROW(KvCache(config(80), 4, {TensorType::Q8_0, TensorType::F32}), InvalidArgument);
+  EXPECT_THROW(KvCache(config(80), 4, {TensorType::F32, TensorType::Q4_0}), InvalidArgument);
+  EXPECT_NO_THROW(KvCache(config(80), 4, {TensorType::F16, TensorType::F16}));
+  EXPECT_THROW(KvCache(config(64), 4, {TensorType::BF16, TensorType::F32}), InvalidArgument);
+  EXPECT_THROW(KvCache(config(64), 0), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace edgellm::model
