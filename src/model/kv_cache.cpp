@@ -14,6 +14,13 @@ KvCache::KvCache(const ModelConfig& config, int32_t n_ctx) : n_ctx_(n_ctx), kv_d
   }
 }
 
+void KvCache::truncate(int32_t n) {
+  if (n < 0 || n > size_)
+    throw InvalidArgument("cannot truncate a KV cache of " + std::to_string(size_) + " positions to " +
+                          std::to_string(n));
+  size_ = n;
+}
+
 uint64_t KvCache::capacity_bytes() const {
   return 2ull * k_.size() * static_cast<uint64_t>(n_ctx_) * kv_dim_ * sizeof(float);
 }
