@@ -69,3 +69,33 @@ def test_peak_rss_is_file_plus_kv_plus_64mb(engine, smollm_path):
     print(f"peak RSS {rss_kb / 1024:.1f} MiB; file {file_bytes / 2**20:.1f} MiB + KV {kv_bytes / 2**20:.1f} MiB"
           f" + 64 MiB = {limit / 2**20:.1f} MiB")
     assert rss_kb * 1024 <= limit
+
+
+CODE = "def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n"
+
+
+def test_lookup_gives_the_plain_answer_and_reports_acceptance(engine, smollm_path):
+    """--lookup (speculative decoding with prompt-lookup drafts) prints exactly the plain answer,
+    greedy and seeded sampling alike, and its timing line reports the drafts."""
+    greedy = ["run", "-m", smollm_path, "-p", "Repeat this code exactly:\n" + CODE, "--temp", "0", "-n", "48"]
+    plain = run(engine, greedy)
+    spec = run(engine, greedy + ["--lookup", "--draft-max", "6"])
+    assert spec.stdout == plain.stdout
+    m = re.search(r"(\d+) passes, drafted (\d+), accepted (\d+)", spec.stderr)
+    assert m, spec.stderr
+    passes, drafted, accepted = map(int, m.groups())
+    n = int(re.search(r"generated (\d+) tokens", spec.stderr).group(1))
+    assert 0 < accepted <= drafted and passes < n, spec.stderr
+    sampled = ["run", "-m", smollm_path, "-p", "Write a short poem about the sea.", "-n", "32", "--temp", "1.0",
+               "--seed", "7"]
+    assert run(engine, sampled + ["--lookup"]).stdout == run(engine, sampled).stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lookup", "--draft-max", "-1"], "--draft-max must be >= 0"),
+    (["--lookup", "--cloud", "http://127.0.0.1:9/v1"], "--lookup runs on the device only"),
+])
+def test_lookup_bad_flags_are_refused(engine, smollm_path, args, message):
+    proc = subprocess.run([engine.path, "run", "-m", smollm_path, "-p", "hi", *args], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
