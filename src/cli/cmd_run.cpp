@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "runtime/draft_model.h"
 #include "runtime/speculative.h"
 #include "sampling/json_schema.h"
 #include "server/grammar_constraint.h"
@@ -20,6 +21,7 @@ struct RunArgs {
   bool raw = false;
   bool ignore_eos = false;
   bool lookup = false;     // speculative decoding with prompt-lookup drafts
+  std::string draft;       // ... or with this draft model's
   int32_t draft_max = 8;
   std::vector<std::string> stop;
   sampling::SamplingParams sampling;
@@ -30,7 +32,9 @@ void run(const RunArgs& a) {
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
   if (prompt.empty()) throw InvalidArgument("empty prompt: pass the text with -p or -f");
   auto policy = make_policy(a.hybrid);
-  if (policy && a.lookup) throw InvalidArgument("--lookup runs on the device only; drop --cloud / --policy");
+  const bool speculate = a.lookup || !a.draft.empty();
+  if (a.lookup && !a.draft.empty()) throw InvalidArgument("--lookup and --draft are two proposers; choose one");
+  if (policy && speculate) throw InvalidArgument("--lookup and --draft run on the device only; drop --cloud / --policy");
   if (a.draft_max < 0) throw InvalidArgument("--draft-max must be >= 0, got " + std::to_string(a.draft_max));
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
@@ -69,9 +73,10 @@ void run(const RunArgs& a) {
     return true;
   };
   runtime::GenerateResult res;
-  if (a.lookup) {
+  if (speculate) {
     runtime::SpeculativeOptions so;
-    so.proposer = std::make_shared<runtime::PromptLookupProposer>();
+    if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
+    else so.proposer = std::make_shared<runtime::DraftModelProposer>(*engine, resolve_model(a.draft), a.n_ctx);
     so.draft_max = a.draft_max;
     res = runtime::generate_speculative(session, ids, gp, so, print);
   } else {
@@ -79,7 +84,7 @@ void run(const RunArgs& a) {
   }
   std::printf("\n");
   std::string spec;
-  if (a.lookup) {
+  if (speculate) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "; %d passes, drafted %d, accepted %d (%.0f%%)", res.n_decode_passes, res.n_drafted,
                   res.n_draft_accepted, 100.0 * res.n_draft_accepted / std::max(res.n_drafted, 1));
@@ -107,7 +112,10 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_flag("--lookup", a->lookup,
                "Speculative decoding with prompt-lookup drafts (the answer is the same; faster when it repeats "
                "the prompt)");
-  app.add_option("--draft-max", a->draft_max, "Longest speculative draft per pass (with --lookup; adapts below it)")
+  app.add_option("--draft", a->draft,
+                 "Speculative decoding with drafts from this smaller model of the same vocabulary (name or GGUF)");
+  app.add_option("--draft-max", a->draft_max,
+                 "Longest speculative draft per pass (with --lookup or --draft; adapts below it)")
       ->capture_default_str();
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);

@@ -23,7 +23,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   const std::string bos = tok.bos_id() >= 0 ? tok.token_text(tok.bos_id()) : "";
   const std::string eos = tok.eos_id() >= 0 ? tok.token_text(tok.eos_id()) : "";
   e->formatter_ = chat::make_formatter(e->model_->file(), bos, eos);
-  e->pool_ = std::make_unique<ops::ThreadPool>(opts.n_threads);
+  e->pool_ = opts.share_pool_with ? opts.share_pool_with->pool_ : std::make_shared<ops::ThreadPool>(opts.n_threads);
   return e;
 }
 

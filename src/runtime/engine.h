@@ -20,6 +20,9 @@ namespace edgellm::runtime {
 
 struct EngineOptions {
   int32_t n_threads = 0;  // 0: physical cores
+  // Run on this engine's thread pool instead of a new one (a draft model beside its target:
+  // the two never run at once, and two pools' spinning workers would compete for the cores).
+  const class Engine* share_pool_with = nullptr;
 };
 
 class Engine {
@@ -52,7 +55,7 @@ class Engine {
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::unique_ptr<chat::ChatFormatter> formatter_;
-  std::unique_ptr<ops::ThreadPool> pool_;
+  std::shared_ptr<ops::ThreadPool> pool_;
 };
 
 class Session {

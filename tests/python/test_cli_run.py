@@ -93,9 +93,24 @@ def test_lookup_gives_the_plain_answer_and_reports_acceptance(engine, smollm_pat
 
 @pytest.mark.parametrize("args, message", [
     (["--lookup", "--draft-max", "-1"], "--draft-max must be >= 0"),
-    (["--lookup", "--cloud", "http://127.0.0.1:9/v1"], "--lookup runs on the device only"),
+    (["--lookup", "--cloud", "http://127.0.0.1:9/v1"], "run on the device only"),
+    (["--lookup", "--draft", "smollm2-135m"], "choose one"),
+    (["--draft", "/nonexistent.gguf"], "model file not found"),
 ])
-def test_lookup_bad_flags_are_refused(engine, smollm_path, args, message):
+def test_speculative_bad_flags_are_refused(engine, smollm_path, args, message):
     proc = subprocess.run([engine.path, "run", "-m", smollm_path, "-p", "hi", *args], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
+def test_draft_of_another_vocabulary_is_refused(engine, smollm_path, gemma3_path):
+    proc = subprocess.run([engine.path, "run", "-m", smollm_path, "--draft", gemma3_path, "-p", "hi"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "vocabulary" in proc.stderr, proc.stderr
+
+
+def test_draft_model_gives_the_plain_answer(engine, smollm_path):
+    args = ["run", "-m", smollm_path, "-p", "Write a short poem about the sea.", "--temp", "0", "-n", "32"]
+    spec = run(engine, args + ["--draft", smollm_path, "--draft-max", "4"])
+    assert spec.stdout == run(engine, args).stdout
+    assert re.search(r"drafted \d+, accepted \d+", spec.stderr), spec.stderr
