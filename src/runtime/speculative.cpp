@@ -21,7 +21,11 @@ constexpr float kAlpha = 0.15f;
 }  // namespace
 
 DraftLength::DraftLength(const SpeculativeOptions& opts)
-    : max_(opts.draft_max), cost_(opts.verify_cost), probe_interval_(opts.probe_interval) {
+    : max_(opts.draft_max),
+      cost_(opts.verify_cost),
+      probe_interval_(opts.probe_interval),
+      learn_(opts.learn_cost),
+      resting_(opts.learn_cost ? 1 : 0) {
   if (opts.draft_max < 0) throw InvalidArgument("draft length must be >= 0, got " + std::to_string(opts.draft_max));
   if (!(opts.verify_cost >= 0.f)) throw InvalidArgument("verify cost must be >= 0");
   if (opts.probe_interval < 1)
@@ -44,7 +48,7 @@ int32_t DraftLength::best_length() const {
 
 int32_t DraftLength::next() {
   if (resting_ > 0) {
-    if (--resting_ > 0) return 0;
+    if (--resting_ > 0 || (learn_ && t1_ == 0)) return 0;
     return std::min<int32_t>(max_, 2);  // probe: short, so a miss costs little
   }
   const int32_t k = best_length();
@@ -56,6 +60,17 @@ void DraftLength::record(int32_t drafted, int32_t accepted) {
   // Guesses are Bernoulli trials: `accepted` successes, then one failure if a guess was rejected.
   for (int32_t i = 0; i < accepted; ++i) accept_ += kAlpha * (1.f - accept_);
   if (accepted < drafted) accept_ += kAlpha * (0.f - accept_);
+}
+
+void DraftLength::record_pass(int32_t n_tokens, double seconds) {
+  if (!learn_ || n_tokens < 1 || !(seconds > 0)) return;
+  if (n_tokens == 1) {
+    t1_ = t1_ == 0 ? seconds : t1_ + kAlpha * (seconds - t1_);
+    return;
+  }
+  if (t1_ == 0) return;
+  const double per_token = std::max(0.0, seconds / t1_ - 1.0) / (n_tokens - 1);
+  cost_ += kAlpha * (static_cast<float>(std::min(per_token, 4.0)) - cost_);  // one stall must not end drafting
 }
 
 GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prompt, const GenerateParams& params,
@@ -79,6 +94,7 @@ GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prom
       const int32_t held = static_cast<int32_t>(s.tokens().size());
       int32_t k = std::min(length.next(), s.n_ctx() - 1 - held);  // every guess needs a position
       if (params.max_tokens >= 0) k = std::min(k, params.max_tokens - res.n_generated - 1);  // past the end: waste
+      const auto pass_start = Clock::now();
       draft.clear();
       if (k > 0) {
         context = s.tokens();
@@ -91,6 +107,7 @@ GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prom
       logits.resize(batch.size() * static_cast<size_t>(n_vocab));
       s.extend(batch, logits.data());
       ++res.n_decode_passes;
+      length.record_pass(static_cast<int32_t>(batch.size()), seconds_since(pass_start));
       // Row i holds the logits after batch[i]: the target's choice there is judged against
       // draft[i]. The sequence state sees each row exactly as plain decoding would.
       size_t i = 0;

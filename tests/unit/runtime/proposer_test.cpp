@@ -57,8 +57,9 @@ SpeculativeOptions opts(int32_t max, int32_t probe) {
 
 TEST(DraftLength, GrowsWithAcceptanceAndStopsWhenDraftsAreRejected) {
   DraftLength d(opts(8, 4));
-  const int32_t first = d.next();
-  EXPECT_GT(first, 0) << "drafting starts on";
+  EXPECT_EQ(d.next(), 0) << "the first pass times a one-token pass";
+  d.record_pass(1, 0.1);
+  EXPECT_GT(d.next(), 0) << "then drafting starts";
   for (int i = 0; i < 20; ++i) d.record(8, 8);
   EXPECT_EQ(d.next(), 8) << "everything accepted: the longest draft";
   for (int i = 0; i < 40; ++i) d.record(4, 0);
@@ -76,6 +77,40 @@ TEST(DraftLength, GrowsWithAcceptanceAndStopsWhenDraftsAreRejected) {
   EXPECT_EQ(d.next(), 2);
   for (int i = 0; i < 10; ++i) d.record(2, 2);
   EXPECT_GT(d.next(), 2);
+}
+
+TEST(DraftLength, LearnsTheCostOfAnExtraTokenFromPassTimes) {
+  DraftLength cheap(opts(8, 4)), dear(opts(8, 4));
+  for (DraftLength* d : {&cheap, &dear}) {
+    d->next();
+    d->record_pass(1, 1.0);
+    for (int i = 0; i < 10; ++i) d->record(4, 2);  // acceptance about 60%
+  }
+  for (int i = 0; i < 40; ++i) {
+    cheap.record_pass(9, 1.0 + 8 * 0.02);
+    dear.record_pass(9, 1.0 + 8 * 0.8);
+  }
+  EXPECT_NEAR(cheap.cost(), 0.02f, 0.01f);
+  EXPECT_NEAR(dear.cost(), 0.8f, 0.05f);
+  const int32_t k_cheap = cheap.next(), k_dear = dear.next();
+  EXPECT_GT(k_cheap, 1);
+  EXPECT_EQ(k_dear, 0) << "at about 60% acceptance a guess costing 0.8 of a pass does not pay";
+  // Passes without a timed base, and nonsense times, teach nothing.
+  DraftLength fresh(opts(8, 4));
+  fresh.record_pass(9, 5.0);
+  fresh.record_pass(0, 1.0);
+  fresh.record_pass(1, -1.0);
+  EXPECT_FLOAT_EQ(fresh.cost(), 0.15f);
+}
+
+TEST(DraftLength, FixedCostDraftsFromTheFirstPassAndIgnoresTimes) {
+  SpeculativeOptions o = opts(8, 4);
+  o.learn_cost = false;
+  DraftLength d(o);
+  EXPECT_GT(d.next(), 0);
+  d.record_pass(1, 1.0);
+  d.record_pass(9, 100.0);
+  EXPECT_FLOAT_EQ(d.cost(), 0.15f);
 }
 
 TEST(DraftLength, ZeroMaxMeansPlainDecodingAndBadOptionsAreRefused) {

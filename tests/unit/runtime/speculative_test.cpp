@@ -48,6 +48,7 @@ GenerateResult expect_same(const Engine& e, const std::vector<int32_t>& prompt, 
   SpeculativeOptions so;
   so.proposer = std::make_shared<PromptLookupProposer>();
   so.draft_max = draft_max;
+  so.learn_cost = false;  // draft lengths independent of the machine's speed
   std::string streamed;
   const GenerateResult b = generate_speculative(spec, prompt, gp, so, [&](const std::string& p) {
     streamed += p;
@@ -110,6 +111,7 @@ TEST(Speculative, SecondTurnReusesTheRolledBackCache) {
   if (!e) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
   SpeculativeOptions so;
   so.proposer = std::make_shared<PromptLookupProposer>();
+  so.learn_cost = false;
   Session plain(*e, 1024), spec(*e, 1024);
   auto p1 = chat(*e, std::string("Repeat this code:\n") + kCode);
   const auto a1 = plain.generate(p1, greedy(32));
