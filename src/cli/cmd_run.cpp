@@ -3,6 +3,8 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "runtime/draft_model.h"
+#include "runtime/speculative.h"
 #include "sampling/json_schema.h"
 #include "server/grammar_constraint.h"
 #include "util/error.h"
@@ -18,6 +20,9 @@ struct RunArgs {
   int32_t threads = 0;
   bool raw = false;
   bool ignore_eos = false;
+  bool lookup = false;     // speculative decoding with prompt-lookup drafts
+  std::string draft;       // ... or with this draft model's
+  int32_t draft_max = 8;
   std::vector<std::string> stop;
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
@@ -28,6 +33,10 @@ void run(const RunArgs& a) {
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
   if (prompt.empty()) throw InvalidArgument("empty prompt: pass the text with -p or -f");
   auto policy = make_policy(a.hybrid);
+  const bool speculate = a.lookup || !a.draft.empty();
+  if (a.lookup && !a.draft.empty()) throw InvalidArgument("--lookup and --draft are two proposers; choose one");
+  if (policy && speculate) throw InvalidArgument("--lookup and --draft run on the device only; drop --cloud / --policy");
+  if (a.draft_max < 0) throw InvalidArgument("--draft-max must be >= 0, got " + std::to_string(a.draft_max));
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
@@ -60,16 +69,33 @@ void run(const RunArgs& a) {
     routed_turn(orch, session, ids, gp, messages);
     return;
   }
-  auto res = session.generate(ids, gp, [](const std::string& piece) {
+  auto print = [](const std::string& piece) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
     return true;
-  });
+  };
+  runtime::GenerateResult res;
+  if (speculate) {
+    runtime::SpeculativeOptions so;
+    if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
+    else so.proposer = std::make_shared<runtime::DraftModelProposer>(*engine, resolve_model(a.draft), a.n_ctx);
+    so.draft_max = a.draft_max;
+    res = runtime::generate_speculative(session, ids, gp, so, print);
+  } else {
+    res = session.generate(ids, gp, print);
+  }
   std::printf("\n");
-  std::fprintf(stderr, "[prompt %d tokens in %.2f s (%.1f tok/s); generated %d tokens in %.2f s (%.1f tok/s); %s]\n",
+  std::string spec;
+  if (speculate) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "; %d passes, drafted %d, accepted %d (%.0f%%)", res.n_decode_passes, res.n_drafted,
+                  res.n_draft_accepted, 100.0 * res.n_draft_accepted / std::max(res.n_drafted, 1));
+    spec = buf;
+  }
+  std::fprintf(stderr, "[prompt %d tokens in %.2f s (%.1f tok/s); generated %d tokens in %.2f s (%.1f tok/s)%s; %s]\n",
                res.n_prompt, res.prefill_seconds, res.n_prompt_evaluated / std::max(res.prefill_seconds, 1e-9),
                res.n_generated, res.decode_seconds, res.n_generated / std::max(res.decode_seconds, 1e-9),
-               res.finish_reason.c_str());
+               spec.c_str(), res.finish_reason.c_str());
 }
 
 Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
@@ -85,6 +111,14 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-generation tokens");
   app.add_option("--stop", a->stop, "Stop string (repeatable)");
   app.add_option("--json-schema", a->json_schema, "Constrain the answer to JSON matching the schema in this file");
+  app.add_flag("--lookup", a->lookup,
+               "Speculative decoding with prompt-lookup drafts (the answer is the same; faster when it repeats "
+               "the prompt)");
+  app.add_option("--draft", a->draft,
+                 "Speculative decoding with drafts from this smaller model of the same vocabulary (name or GGUF)");
+  app.add_option("--draft-max", a->draft_max,
+                 "Longest speculative draft per pass (with --lookup or --draft; adapts below it)")
+      ->capture_default_str();
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);

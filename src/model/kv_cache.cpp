@@ -69,4 +69,11 @@ void KvCache::write(int32_t layer, int32_t pos, const float* key, const float* v
   else ops::quantize_row(types_.v, value, v(layer, pos), kv_dim_);
 }
 
+void KvCache::truncate(int32_t n) {
+  if (n < 0 || n > size_)
+    throw InvalidArgument("cannot truncate a KV cache of " + std::to_string(size_) + " positions to " +
+                          std::to_string(n));
+  size_ = n;
+}
+
 }  // namespace edgellm::model

@@ -59,6 +59,10 @@ class KvCache {
   // Number of positions holding valid entries (the sequence length so far).
   int32_t size() const { return size_; }
   void set_size(int32_t n) { size_ = n; }
+  // Forgets every position from n on: a rejected speculative draft or a prompt suffix that
+  // changed. Entries past n are simply overwritten by the next pass. Throws InvalidArgument
+  // unless 0 <= n <= size().
+  void truncate(int32_t n);
   void clear() { size_ = 0; }
   // Bytes one position takes over all layers (keys + values).
   uint64_t bytes_per_token() const { return static_cast<uint64_t>(k_.size()) * (k_row_ + v_row_); }

@@ -23,7 +23,7 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   const std::string bos = tok.bos_id() >= 0 ? tok.token_text(tok.bos_id()) : "";
   const std::string eos = tok.eos_id() >= 0 ? tok.token_text(tok.eos_id()) : "";
   e->formatter_ = chat::make_formatter(e->model_->file(), bos, eos);
-  e->pool_ = std::make_unique<ops::ThreadPool>(opts.n_threads);
+  e->pool_ = opts.share_pool_with ? opts.share_pool_with->pool_ : std::make_shared<ops::ThreadPool>(opts.n_threads);
   return e;
 }
 
@@ -88,30 +88,53 @@ void Session::prefill(size_t from, float* last_logits) {
   }
 }
 
-GenerateResult Session::generate(const std::vector<int32_t>& prompt, const GenerateParams& params,
-                                 const TextCallback& on_text) {
+int32_t Session::load_prompt(const std::vector<int32_t>& prompt, float* last_logits) {
   if (prompt.empty()) throw InvalidArgument("empty prompt: give at least one token of input");
   if (static_cast<int64_t>(prompt.size()) >= n_ctx())
     throw InvalidArgument("prompt is " + std::to_string(prompt.size()) + " tokens but the context holds " +
                           std::to_string(n_ctx()) + "; shorten the prompt or raise the context size (-c)");
-  const int32_t n_vocab = engine_.config().n_vocab;
-
   // Reuse the longest cached prefix, but always run at least the last prompt token so that
   // we have its logits.
   size_t common = 0;
   while (common < tokens_.size() && common < prompt.size() && tokens_[common] == prompt[common]) ++common;
   common = std::min(common, prompt.size() - 1);
-  cache_.set_size(static_cast<int32_t>(common));
+  cache_.truncate(static_cast<int32_t>(common));
   tokens_ = prompt;
-
-  std::vector<float> logits(n_vocab);
-  auto t0 = Clock::now();
   try {
-    prefill(common, logits.data());
+    prefill(common, last_logits);
   } catch (...) {
     reset();  // a failed pass leaves the cache in an unknown state
     throw;
   }
+  return static_cast<int32_t>(prompt.size() - common);
+}
+
+void Session::extend(const std::vector<int32_t>& toks, float* logits) {
+  if (toks.empty()) return;
+  if (tokens_.size() + toks.size() > static_cast<size_t>(n_ctx()))
+    throw InvalidArgument(std::to_string(toks.size()) + " more tokens do not fit the context of " +
+                          std::to_string(n_ctx()) + " (" + std::to_string(tokens_.size()) + " held)");
+  model::Batch batch;
+  for (size_t i = 0; i < toks.size(); ++i)
+    batch.add(toks[i], static_cast<int32_t>(tokens_.size() + i), &cache_, true);
+  engine_.model().forward(batch, ws_, engine_.pool(), logits);
+  tokens_.insert(tokens_.end(), toks.begin(), toks.end());
+}
+
+void Session::truncate(int32_t n) {
+  if (n < 0 || static_cast<size_t>(n) > tokens_.size())
+    throw InvalidArgument("cannot truncate a session of " + std::to_string(tokens_.size()) + " tokens to " +
+                          std::to_string(n));
+  cache_.truncate(n);
+  tokens_.resize(static_cast<size_t>(n));
+}
+
+GenerateResult Session::generate(const std::vector<int32_t>& prompt, const GenerateParams& params,
+                                 const TextCallback& on_text) {
+  const int32_t n_vocab = engine_.config().n_vocab;
+  std::vector<float> logits(n_vocab);
+  auto t0 = Clock::now();
+  const int32_t n_evaluated = load_prompt(prompt, logits.data());
   const double prefill_seconds = seconds_since(t0);
 
   SequenceState seq(engine_.tokenizer(), n_vocab, params, prompt, on_text);
@@ -124,11 +147,12 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Gener
     batch.add(id, static_cast<int32_t>(tokens_.size()), &cache_, true);
     engine_.model().forward(batch, ws_, engine_.pool(), logits.data());
     tokens_.push_back(id);
+    ++seq.result().n_decode_passes;
   }
   GenerateResult& res = seq.result();
   res.decode_seconds = seconds_since(t0);
   res.prefill_seconds = prefill_seconds;
-  res.n_prompt_evaluated = static_cast<int32_t>(prompt.size() - common);
+  res.n_prompt_evaluated = n_evaluated;
   return std::move(res);
 }
 

@@ -20,6 +20,9 @@ namespace edgellm::runtime {
 
 struct EngineOptions {
   int32_t n_threads = 0;  // 0: physical cores
+  // Run on this engine's thread pool instead of a new one (a draft model beside its target:
+  // the two never run at once, and two pools' spinning workers would compete for the cores).
+  const class Engine* share_pool_with = nullptr;
 };
 
 class Engine {
@@ -52,7 +55,7 @@ class Engine {
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::unique_ptr<chat::ChatFormatter> formatter_;
-  std::unique_ptr<ops::ThreadPool> pool_;
+  std::shared_ptr<ops::ThreadPool> pool_;
 };
 
 class Session {
@@ -60,6 +63,7 @@ class Session {
   // kv_types: the cache's key / value storage types (-ctk / -ctv); InvalidArgument if the
   // model cannot use them.
   Session(const Engine& engine, int32_t n_ctx, model::KvTypes kv_types = {});
+  const Engine& engine() const { return engine_; }
 
   // Runs the prompt (reusing the longest cached prefix) and samples until a stop condition.
   // Throws InvalidArgument for an empty prompt or one that does not fit in the context.
@@ -69,6 +73,18 @@ class Session {
   // Evaluates tokens and returns logits for every position: [tokens.size()][n_vocab].
   // Starts from an empty cache. Used by perplexity and the logits tests.
   std::vector<float> evaluate_all(const std::vector<int32_t>& tokens, int32_t n_batch = 512);
+
+  // The steps of generate(), for loops that run more than one token per pass (speculative.h).
+  // load_prompt makes the cache hold `prompt`, re-running only what differs from the cached
+  // tokens (at least the last one, for its logits), writes the last token's logits [n_vocab]
+  // and returns how many prompt tokens it ran. Same errors as generate().
+  int32_t load_prompt(const std::vector<int32_t>& prompt, float* last_logits);
+  // Runs `toks` after the cached tokens in one pass and writes the logits of each:
+  // [toks.size()][n_vocab]. InvalidArgument when they do not fit the context.
+  void extend(const std::vector<int32_t>& toks, float* logits);
+  // Keeps the first n tokens (cache and record): rolls back a rejected draft.
+  // InvalidArgument unless 0 <= n <= tokens().size().
+  void truncate(int32_t n);
 
   void reset();
   int32_t n_ctx() const { return cache_.n_ctx(); }

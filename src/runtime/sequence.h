@@ -40,6 +40,9 @@ struct GenerateResult {
   int32_t n_generated = 0;
   double prefill_seconds = 0;
   double decode_seconds = 0;
+  int32_t n_decode_passes = 0;     // forward passes after the prompt
+  int32_t n_drafted = 0;           // speculative guesses verified (speculative.h)
+  int32_t n_draft_accepted = 0;    // ... and accepted
   std::vector<int32_t> tokens;        // generated ids (without the end-of-generation token)
   std::vector<float> token_logprobs;  // per generated token, under the raw distribution
   std::vector<float> token_entropies;

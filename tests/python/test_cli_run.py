@@ -69,3 +69,49 @@ def test_peak_rss_is_file_plus_kv_plus_64mb(engine, smollm_path):
     print(f"peak RSS {rss_kb / 1024:.1f} MiB; file {file_bytes / 2**20:.1f} MiB + KV {kv_bytes / 2**20:.1f} MiB"
           f" + 64 MiB = {limit / 2**20:.1f} MiB")
     assert rss_kb * 1024 <= limit
+
+
+CODE = "def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n"
+
+
+def test_lookup_gives_the_plain_answer_and_reports_acceptance(engine, smollm_path):
+    """--lookup (speculative decoding with prompt-lookup drafts) prints exactly the plain answer,
+    greedy and seeded sampling alike, and its timing line reports the drafts."""
+    greedy = ["run", "-m", smollm_path, "-p", "Repeat this code exactly:\n" + CODE, "--temp", "0", "-n", "48"]
+    plain = run(engine, greedy)
+    spec = run(engine, greedy + ["--lookup", "--draft-max", "6"])
+    assert spec.stdout == plain.stdout
+    m = re.search(r"(\d+) passes, drafted (\d+), accepted (\d+)", spec.stderr)
+    assert m, spec.stderr
+    passes, drafted, accepted = map(int, m.groups())
+    n = int(re.search(r"generated (\d+) tokens", spec.stderr).group(1))
+    # How much it drafts depends on the pass times it measures (the unit tests fix the cost).
+    assert 0 <= accepted <= drafted and 0 < passes <= n, spec.stderr
+    sampled = ["run", "-m", smollm_path, "-p", "Write a short poem about the sea.", "-n", "32", "--temp", "1.0",
+               "--seed", "7"]
+    assert run(engine, sampled + ["--lookup"]).stdout == run(engine, sampled).stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lookup", "--draft-max", "-1"], "--draft-max must be >= 0"),
+    (["--lookup", "--cloud", "http://127.0.0.1:9/v1"], "run on the device only"),
+    (["--lookup", "--draft", "smollm2-135m"], "choose one"),
+    (["--draft", "/nonexistent.gguf"], "model file not found"),
+])
+def test_speculative_bad_flags_are_refused(engine, smollm_path, args, message):
+    proc = subprocess.run([engine.path, "run", "-m", smollm_path, "-p", "hi", *args], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
+def test_draft_of_another_vocabulary_is_refused(engine, smollm_path, gemma3_path):
+    proc = subprocess.run([engine.path, "run", "-m", smollm_path, "--draft", gemma3_path, "-p", "hi"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "vocabulary" in proc.stderr, proc.stderr
+
+
+def test_draft_model_gives_the_plain_answer(engine, smollm_path):
+    args = ["run", "-m", smollm_path, "-p", "Write a short poem about the sea.", "--temp", "0", "-n", "32"]
+    spec = run(engine, args + ["--draft", smollm_path, "--draft-max", "4"])
+    assert spec.stdout == run(engine, args).stdout
+    assert re.search(r"drafted \d+, accepted \d+", spec.stderr), spec.stderr

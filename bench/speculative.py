@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Speculative decoding (issue 12): plain vs speculative decode speed and acceptance.
+
+Runs `edgellm run` greedily on a fixed prompt set in the issue's three groups (input-grounded:
+summarise, extract fields, edit a given piece of code; open code generation; open chat), once
+plainly and once with each proposer (`--lookup`, and `--draft MODEL` when --draft is given), and prints per prompt and per group the
+decode t/s of both, the speed-up, the share of drafted tokens accepted and whether the texts are
+identical (they must be). Figures are printed, never asserted (the machine may be shared).
+
+    python bench/speculative.py --bin build/edgellm -m qwen2.5-coder-1.5b -t 2 -n 128 --draft qwen2.5-coder-0.5b
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+
+CODE = '''def parse_config(path):
+    config = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, value = line.split("=", 1)
+            config[key.strip()] = value.strip()
+    return config
+
+
+def get_int(config, key, default=0):
+    value = config.get(key)
+    if value is None:
+        return default
+    return int(value)
+'''
+
+ARTICLE = ("The city council met on Tuesday to discuss the new bicycle lanes on Main Street. After two hours of "
+           "debate, the council voted five to two to extend the lanes to the harbour by next spring. The project "
+           "will cost 1.2 million euros, paid mostly by a regional transport grant. Shop owners on Main Street "
+           "worried about losing parking spaces, so the council promised forty new spaces in the car park behind "
+           "the library. Cycling groups welcomed the decision and said the number of cyclists had doubled since "
+           "the first lanes opened in 2021.")
+
+INVOICE = ("Invoice number: INV-2024-0917\nDate: 17 September 2024\nBill to: Northwind Traders, 12 Harbour Road, "
+           "Bristol\nItems: 3 x USB-C dock at 89.00 EUR, 2 x 27-inch monitor at 219.00 EUR\nTotal due: 705.00 EUR\n"
+           "Payment terms: 30 days\n")
+
+PROMPTS = {
+    "input-grounded": [
+        "Rename the function parse_config to load_settings and the variable config to settings everywhere in "
+        "this code. Reply with the whole code only.\n\n" + CODE,
+        "Add type hints to every function in this code. Reply with the whole code only.\n\n" + CODE,
+        "Extract the invoice number, date, customer name, customer address and total as JSON with those "
+        "field names, copying the values exactly.\n\n" + INVOICE,
+        "Summarise this article in three sentences, reusing its wording.\n\n" + ARTICLE,
+    ],
+    "open code": [
+        "Write a Python function that returns the n-th Fibonacci number iteratively, with a docstring.",
+        "Write a C function that reverses a singly linked list in place.",
+    ],
+    "open chat": [
+        "What are three tips for sleeping better?",
+        "Explain in a short paragraph why the sky is blue.",
+    ],
+}
+
+TIMING = re.compile(r"generated (\d+) tokens in ([\d.]+) s")
+SPEC = re.compile(r"(\d+) passes, drafted (\d+), accepted (\d+)")
+
+
+def run(args, extra):
+    cmd = [args.bin, "run", "-m", args.model, "-t", str(args.threads), "--temp", "0", "-n", str(args.n_predict),
+           "-c", "2048", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd[:8])}... failed: {proc.stderr.strip()}")
+    m = TIMING.search(proc.stderr)
+    n, secs = int(m.group(1)), float(m.group(2))
+    s = SPEC.search(proc.stderr)
+    drafted, accepted, passes = (int(s.group(2)), int(s.group(3)), int(s.group(1))) if s else (0, 0, n)
+    return {"text": proc.stdout, "n": n, "secs": secs, "drafted": drafted, "accepted": accepted, "passes": passes}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="build/edgellm")
+    ap.add_argument("-m", "--model", default="qwen2.5-coder-1.5b")
+    ap.add_argument("-t", "--threads", type=int, default=2)
+    ap.add_argument("-n", "--n-predict", type=int, default=128)
+    ap.add_argument("--draft-max", type=int, default=8)
+    ap.add_argument("--draft", help="also a draft model (name or GGUF) of the same vocabulary")
+    ap.add_argument("--proposers", default="lookup,draft", help="comma-separated subset of lookup,draft")
+    ap.add_argument("--groups", default=",".join(PROMPTS), help="comma-separated subset of the groups")
+    args = ap.parse_args()
+    proposers = {"lookup": ["--lookup", "--draft-max", str(args.draft_max)]}
+    if args.draft:
+        proposers["draft"] = ["--draft", args.draft, "--draft-max", str(args.draft_max)]
+    proposers = {k: v for k, v in proposers.items() if k in args.proposers.split(",")}
+    print(f"model {args.model}, {args.threads} threads, greedy, up to {args.n_predict} tokens, "
+          f"draft max {args.draft_max}")
+    print(f"{'group':<15} {'prompt':>6} {'proposer':<8} {'tokens':>6} {'plain t/s':>9} {'spec t/s':>9} "
+          f"{'speed-up':>8} {'accepted':>9} {'tok/pass':>8} same")
+    summary = []
+    for group in args.groups.split(","):
+        plain = {}  # the plain run of each prompt, shared by the proposers
+        for name, extra in proposers.items():
+            tot = {"n": 0, "plain": 0.0, "spec": 0.0, "drafted": 0, "accepted": 0, "passes": 0, "same": True}
+            for i, prompt in enumerate(PROMPTS[group]):
+                p = plain[i] if i in plain else plain.setdefault(i, run(args, ["-p", prompt]))
+                s = run(args, ["-p", prompt, *extra])
+                same = p["text"] == s["text"]
+                acc = s["accepted"] / s["drafted"] if s["drafted"] else 0.0
+                print(f"{group:<15} {i:>6} {name:<8} {p['n']:>6} {p['n'] / p['secs']:>9.2f} "
+                      f"{s['n'] / s['secs']:>9.2f} {p['secs'] / s['secs']:>7.2f}x {acc:>8.0%} "
+                      f"{s['n'] / max(s['passes'], 1):>8.2f} {'yes' if same else 'NO'}", flush=True)
+                tot["n"] += p["n"]
+                tot["plain"] += p["secs"]
+                tot["spec"] += s["secs"]
+                tot["drafted"] += s["drafted"]
+                tot["accepted"] += s["accepted"]
+                tot["passes"] += s["passes"]
+                tot["same"] &= same
+            summary.append((group, name, tot))
+    print("\nper group (total tokens over total decode time):")
+    for group, name, t in summary:
+        acc = t["accepted"] / t["drafted"] if t["drafted"] else 0.0
+        print(f"{group:<15} {name:<8} plain {t['n'] / t['plain']:6.2f} t/s, speculative {t['n'] / t['spec']:6.2f} t/s,"
+              f" {t['plain'] / t['spec']:.2f}x, accepted {acc:.0%}, {t['n'] / max(t['passes'], 1):.2f} tokens/pass,"
+              f" identical text: {'yes' if t['same'] else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+#include "runtime/draft_model.h"
+
+#include <algorithm>
+
+#include "util/error.h"
+
+namespace edgellm::runtime {
+namespace {
+
+void check_same_vocabulary(const Engine& target, const Engine& draft, const std::string& path) {
+  const auto& a = target.tokenizer();
+  const auto& b = draft.tokenizer();
+  if (a.n_vocab() != b.n_vocab())
+    throw InvalidArgument("draft model " + path + " has a vocabulary of " + std::to_string(b.n_vocab()) +
+                          " tokens but the target's has " + std::to_string(a.n_vocab()) +
+                          "; a draft must share the target's tokenizer (e.g. a smaller model of the same family)");
+  for (int32_t id = 0; id < a.n_vocab(); ++id)
+    if (a.token_text(id) != b.token_text(id))
+      throw InvalidArgument("draft model " + path + " has another vocabulary than the target (token " +
+                            std::to_string(id) + " is '" + b.token_text(id) + "' there, '" + a.token_text(id) +
+                            "' in the target); a draft must share the target's tokenizer");
+}
+
+}  // namespace
+
+DraftModelProposer::DraftModelProposer(const Engine& target, const std::string& path, int32_t n_ctx) {
+  EngineOptions opts;
+  opts.share_pool_with = &target;
+  draft_ = Engine::load(path, opts);
+  check_same_vocabulary(target, *draft_, path);
+  session_ = std::make_unique<Session>(*draft_, n_ctx);
+  logits_.resize(draft_->config().n_vocab);
+}
+
+void DraftModelProposer::propose(const std::vector<int32_t>& context, int32_t max, std::vector<int32_t>& out) {
+  out.clear();
+  // Every draft but the last is run through the draft model, after the context.
+  max = std::min<int64_t>(max, static_cast<int64_t>(session_->n_ctx()) - static_cast<int64_t>(context.size()));
+  if (max <= 0 || context.empty()) return;
+  // The cache still holds the last context and drafts: only what changed since is run.
+  session_->load_prompt(context, logits_.data());
+  for (;;) {
+    const int32_t t = static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+    out.push_back(t);
+    if (static_cast<int32_t>(out.size()) >= max) return;
+    session_->extend({t}, logits_.data());
+  }
+}
+
+}  // namespace edgellm::runtime

@@ -1,0 +1,137 @@
+#include "runtime/speculative.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "util/error.h"
+
+namespace edgellm::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Weight of each new guess in the acceptance estimate: recent text matters more (a quoted
+// passage ends, a fresh one starts) but one miss does not end drafting.
+constexpr float kAlpha = 0.15f;
+
+}  // namespace
+
+DraftLength::DraftLength(const SpeculativeOptions& opts)
+    : max_(opts.draft_max),
+      cost_(opts.verify_cost),
+      probe_interval_(opts.probe_interval),
+      learn_(opts.learn_cost),
+      resting_(opts.learn_cost ? 1 : 0) {
+  if (opts.draft_max < 0) throw InvalidArgument("draft length must be >= 0, got " + std::to_string(opts.draft_max));
+  if (!(opts.verify_cost >= 0.f)) throw InvalidArgument("verify cost must be >= 0");
+  if (opts.probe_interval < 1)
+    throw InvalidArgument("probe interval must be >= 1, got " + std::to_string(opts.probe_interval));
+}
+
+int32_t DraftLength::best_length() const {
+  // A draft of k guesses each accepted with probability a (independently, as a model) yields
+  // 1 + a + ... + a^k tokens for a pass costing 1 + cost*k.
+  int32_t best = 0;
+  double best_rate = 1.0, yield = 1.0, term = 1.0;
+  for (int32_t k = 1; k <= max_; ++k) {
+    term *= accept_;
+    yield += term;
+    const double rate = yield / (1.0 + cost_ * k);
+    if (rate > best_rate * 1.0001) best = k, best_rate = rate;
+  }
+  return best;
+}
+
+int32_t DraftLength::next() {
+  if (resting_ > 0) {
+    if (--resting_ > 0 || (learn_ && t1_ == 0)) return 0;
+    return std::min<int32_t>(max_, 2);  // probe: short, so a miss costs little
+  }
+  const int32_t k = best_length();
+  if (k == 0) resting_ = probe_interval_;
+  return k;
+}
+
+void DraftLength::record(int32_t drafted, int32_t accepted) {
+  // Guesses are Bernoulli trials: `accepted` successes, then one failure if a guess was rejected.
+  for (int32_t i = 0; i < accepted; ++i) accept_ += kAlpha * (1.f - accept_);
+  if (accepted < drafted) accept_ += kAlpha * (0.f - accept_);
+}
+
+void DraftLength::record_pass(int32_t n_tokens, double seconds) {
+  if (!learn_ || n_tokens < 1 || !(seconds > 0)) return;
+  if (n_tokens == 1) {
+    t1_ = t1_ == 0 ? seconds : t1_ + kAlpha * (seconds - t1_);
+    return;
+  }
+  if (t1_ == 0) return;
+  const double per_token = std::max(0.0, seconds / t1_ - 1.0) / (n_tokens - 1);
+  cost_ += kAlpha * (static_cast<float>(std::min(per_token, 4.0)) - cost_);  // one stall must not end drafting
+}
+
+GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prompt, const GenerateParams& params,
+                                    const SpeculativeOptions& opts, const TextCallback& on_text) {
+  if (!opts.proposer) throw InvalidArgument("speculative decoding needs a proposer");
+  DraftLength length(opts);
+  const int32_t n_vocab = s.engine().config().n_vocab;
+  std::vector<float> logits(n_vocab);
+  auto t0 = Clock::now();
+  const int32_t n_evaluated = s.load_prompt(prompt, logits.data());
+  const double prefill_seconds = seconds_since(t0);
+
+  SequenceState seq(s.engine().tokenizer(), n_vocab, params, prompt, on_text);
+  GenerateResult& res = seq.result();
+  t0 = Clock::now();
+  std::vector<int32_t> context, draft, batch;
+  try {
+    int32_t id = seq.step(logits.data(), static_cast<int32_t>(s.tokens().size()), s.n_ctx());
+    while (id >= 0) {
+      // `id` is chosen but not yet run; the cache holds `held` tokens.
+      const int32_t held = static_cast<int32_t>(s.tokens().size());
+      int32_t k = std::min(length.next(), s.n_ctx() - 1 - held);  // every guess needs a position
+      if (params.max_tokens >= 0) k = std::min(k, params.max_tokens - res.n_generated - 1);  // past the end: waste
+      const auto pass_start = Clock::now();
+      draft.clear();
+      if (k > 0) {
+        context = s.tokens();
+        context.push_back(id);
+        opts.proposer->propose(context, k, draft);
+        if (static_cast<int32_t>(draft.size()) > k) draft.resize(k);
+      }
+      batch.assign(1, id);
+      batch.insert(batch.end(), draft.begin(), draft.end());
+      logits.resize(batch.size() * static_cast<size_t>(n_vocab));
+      s.extend(batch, logits.data());
+      ++res.n_decode_passes;
+      length.record_pass(static_cast<int32_t>(batch.size()), seconds_since(pass_start));
+      // Row i holds the logits after batch[i]: the target's choice there is judged against
+      // draft[i]. The sequence state sees each row exactly as plain decoding would.
+      size_t i = 0;
+      int32_t next = -1;
+      for (;; ++i) {
+        next = seq.step(&logits[i * n_vocab], held + 1 + static_cast<int32_t>(i), s.n_ctx());
+        if (next < 0 || i == draft.size() || next != draft[i]) break;
+      }
+      s.truncate(held + 1 + static_cast<int32_t>(i));  // drop the rejected guesses' KV entries
+      // Guesses after the end of the sequence were never judged.
+      const int32_t judged = next < 0 ? static_cast<int32_t>(i) : static_cast<int32_t>(draft.size());
+      length.record(judged, static_cast<int32_t>(i));
+      res.n_drafted += judged;
+      res.n_draft_accepted += static_cast<int32_t>(i);
+      id = next;
+    }
+  } catch (...) {
+    s.reset();  // a failed pass leaves the cache in an unknown state
+    throw;
+  }
+  res.decode_seconds = seconds_since(t0);
+  res.prefill_seconds = prefill_seconds;
+  res.n_prompt_evaluated = n_evaluated;
+  return std::move(res);
+}
+
+}  // namespace edgellm::runtime

@@ -1,0 +1,71 @@
+#pragma once
+// Speculative decoding: a proposer guesses the next k tokens, the target model runs the last
+// token and the k guesses in one batched pass (almost the cost of one token while the batch is
+// small: decode is bound by reading the weights), and the guesses are accepted up to the first
+// one the target would not have chosen, plus the target's own choice there. The KV cache is
+// then rolled back past the rejected guesses.
+//
+// Exactness: every position's logits go through the same SequenceState (sampler, penalties,
+// constraint, stop strings) in the same order as in Session::generate, and the batched pass is
+// bit-identical to one-token decode (tests/unit/model/batch_invariance_test.cpp), so the output
+// equals plain decoding token for token: for greedy decoding, and also for seeded sampling
+// (the sampler sees the same logits and draws in the same order).
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "runtime/proposer.h"
+
+namespace edgellm::runtime {
+
+struct SpeculativeOptions {
+  std::shared_ptr<Proposer> proposer;  // required
+  int32_t draft_max = 8;               // longest draft per pass (0: plain decoding)
+  // Extra cost of drafting and verifying one more token, as a fraction of a one-token pass:
+  // sets how much acceptance a draft length needs before it pays. This is the starting value;
+  // it is then measured from the passes' times (DraftLength::record_pass).
+  float verify_cost = 0.15f;
+  // Learn the cost from pass times (off: keep verify_cost, so the lengths chosen do not depend
+  // on the machine's speed, as tests need).
+  bool learn_cost = true;
+  // Passes at draft length 0 before a short probe draft measures the acceptance again.
+  int32_t probe_interval = 16;
+};
+
+// Chooses each pass's draft length from the acceptance measured so far: the length that
+// maximises expected tokens per pass over the pass's cost, zero (plain decoding) when no
+// length pays, with a probe every probe_interval passes so a change in the text is noticed.
+// When it learns the cost, the first pass is plain, to time a one-token pass.
+class DraftLength {
+ public:
+  explicit DraftLength(const SpeculativeOptions& opts);
+  int32_t next();
+  // Outcome of a pass: `drafted` guesses were verified, the first `accepted` were right.
+  void record(int32_t drafted, int32_t accepted);
+  // Wall time of a pass (proposing included) that ran `n_tokens`: one-token passes time the
+  // base, longer ones the cost of each extra token relative to it.
+  void record_pass(int32_t n_tokens, double seconds);
+  // Estimated probability that a guess is accepted.
+  float acceptance() const { return accept_; }
+  // Estimated extra cost of one more drafted token, as a fraction of a one-token pass.
+  float cost() const { return cost_; }
+
+ private:
+  int32_t best_length() const;
+
+  int32_t max_;
+  float cost_;
+  int32_t probe_interval_;
+  bool learn_;
+  int32_t resting_;       // passes left at length 0 before the next probe (first: timing)
+  double t1_ = 0;         // seconds of a one-token pass (0: not timed yet)
+  float accept_ = 0.6f;   // optimistic start: the first drafts measure it
+};
+
+// Session::generate with speculation: same arguments, same result (plus the draft counters).
+GenerateResult generate_speculative(Session& session, const std::vector<int32_t>& prompt,
+                                    const GenerateParams& params, const SpeculativeOptions& opts,
+                                    const TextCallback& on_text = nullptr);
+
+}  // namespace edgellm::runtime

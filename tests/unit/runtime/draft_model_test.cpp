@@ -1,0 +1,65 @@
+// The draft-model proposer: a draft of the target's vocabulary gives the target's own greedy
+// output (here the model drafting for itself, so nearly every guess is accepted, which also shows
+// its cache follows the accepted text), and a draft of another vocabulary is refused at load.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "ops/ops.h"
+#include "runtime/draft_model.h"
+#include "runtime/speculative.h"
+#include "util/error.h"
+
+namespace edgellm::runtime {
+namespace {
+
+std::string model_path(const std::string& name) {
+  const char* d = std::getenv("EDGELLM_MODEL_DIR");
+  const char* home = std::getenv("HOME");
+  return (d ? std::string(d) : std::string(home ? home : "") + "/.cache/edgellm/models") + "/" + name;
+}
+
+const char* kSmol = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+TEST(DraftModel, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
+  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  const bool exact_was = ops::exact_activations();
+  ops::set_exact_activations(false);
+  auto e = Engine::load(model_path(kSmol), {2});
+  const auto prompt = e->tokenize_chat(
+      nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Write a short poem about the sea."}}}), true);
+  GenerateParams gp;
+  gp.sampling.temperature = 0.f;
+  gp.max_tokens = 40;
+  Session plain(*e, 512), spec(*e, 512);
+  const auto a = plain.generate(prompt, gp);
+  SpeculativeOptions so;
+  so.proposer = std::make_shared<DraftModelProposer>(*e, model_path(kSmol), 512);
+  so.draft_max = 4;
+  so.learn_cost = false;  // draft lengths independent of the machine's speed
+  const auto b = generate_speculative(spec, prompt, gp, so);
+  EXPECT_EQ(b.tokens, a.tokens);
+  EXPECT_EQ(b.text, a.text);
+  EXPECT_EQ(spec.tokens(), plain.tokens());
+  EXPECT_GT(b.n_drafted, 0);
+  EXPECT_EQ(b.n_draft_accepted, b.n_drafted) << "a model agrees with itself";
+  EXPECT_LE(b.n_decode_passes, (a.n_generated + 4) / 5 + 1);
+  ops::set_exact_activations(exact_was);
+}
+
+TEST(DraftModel, OtherVocabularyIsRefused) {
+  const std::string qwen = model_path("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
+  if (!std::filesystem::exists(model_path(kSmol)) || !std::filesystem::exists(qwen))
+    GTEST_SKIP() << "SmolLM2 or Qwen2.5-Coder-0.5B absent (scripts/fetch-models)";
+  auto target = Engine::load(qwen, {1});
+  try {
+    DraftModelProposer p(*target, model_path(kSmol), 64);
+    FAIL() << "a draft of another vocabulary was accepted";
+  } catch (const InvalidArgument& err) {
+    EXPECT_NE(std::string(err.what()).find("vocabulary"), std::string::npos) << err.what();
+  }
+}
+
+}  // namespace
+}  // namespace edgellm::runtime

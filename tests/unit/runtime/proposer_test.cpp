@@ -1,0 +1,124 @@
+// Prompt lookup and the adaptive draft length, without a model.
+#include <gtest/gtest.h>
+
+#include "runtime/proposer.h"
+#include "runtime/speculative.h"
+#include "util/error.h"
+
+namespace edgellm::runtime {
+namespace {
+
+using V = std::vector<int32_t>;
+
+V propose(const V& ctx, int32_t max, int32_t n_max = 3, int32_t n_min = 1) {
+  PromptLookupProposer p(n_max, n_min);
+  V out{99};  // must be cleared
+  p.propose(ctx, max, out);
+  return out;
+}
+
+TEST(PromptLookup, ProposesWhatFollowedTheSuffix) {
+  EXPECT_EQ(propose({1, 2, 3, 4, 9, 5, 2, 3, 4}, 2), (V{9, 5}));
+  EXPECT_EQ(propose({1, 2, 3, 4, 9, 5, 2, 3, 4}, 10), (V{9, 5, 2, 3, 4}));  // up to the end of the context
+}
+
+TEST(PromptLookup, PrefersTheLongestSuffix) {
+  // [6, 7] occurs once early; [7] alone occurs later followed by 2.
+  EXPECT_EQ(propose({5, 6, 7, 1, 9, 7, 2, 8, 6, 7}, 3), (V{1, 9, 7}));
+  // With n_max 1 only the single token counts: its latest occurrence wins.
+  EXPECT_EQ(propose({5, 6, 7, 1, 9, 7, 2, 8, 6, 7}, 3, 1, 1), (V{2, 8, 6}));
+}
+
+TEST(PromptLookup, TakesTheLatestOccurrence) {
+  EXPECT_EQ(propose({1, 2, 7, 1, 2, 8, 1, 2}, 2), (V{8, 1}));
+  // The match may overlap the suffix (a repeating pattern).
+  EXPECT_EQ(propose({4, 4, 4, 4}, 3), (V{4}));
+}
+
+TEST(PromptLookup, NothingWithoutAMatch) {
+  EXPECT_TRUE(propose({1, 2, 3, 4}, 4).empty());
+  EXPECT_TRUE(propose({1, 2, 3, 1}, 0).empty());
+  EXPECT_TRUE(propose({1}, 4).empty());
+  EXPECT_TRUE(propose({}, 4).empty());
+  EXPECT_TRUE(propose({1, 2, 3, 2}, 4, 3, 2).empty()) << "n_min 2: a one-token match does not count";
+}
+
+TEST(PromptLookup, RejectsBadSizes) {
+  EXPECT_THROW(PromptLookupProposer(3, 0), InvalidArgument);
+  EXPECT_THROW(PromptLookupProposer(1, 2), InvalidArgument);
+}
+
+SpeculativeOptions opts(int32_t max, int32_t probe) {
+  SpeculativeOptions o;
+  o.draft_max = max;
+  o.probe_interval = probe;
+  return o;
+}
+
+TEST(DraftLength, GrowsWithAcceptanceAndStopsWhenDraftsAreRejected) {
+  DraftLength d(opts(8, 4));
+  EXPECT_EQ(d.next(), 0) << "the first pass times a one-token pass";
+  d.record_pass(1, 0.1);
+  EXPECT_GT(d.next(), 0) << "then drafting starts";
+  for (int i = 0; i < 20; ++i) d.record(8, 8);
+  EXPECT_EQ(d.next(), 8) << "everything accepted: the longest draft";
+  for (int i = 0; i < 40; ++i) d.record(4, 0);
+  EXPECT_LT(d.acceptance(), 0.05f);
+  EXPECT_EQ(d.next(), 0) << "nothing accepted: plain decoding";
+  // Resting: three more plain passes, then a short probe.
+  EXPECT_EQ(d.next(), 0);
+  EXPECT_EQ(d.next(), 0);
+  EXPECT_EQ(d.next(), 0);
+  EXPECT_EQ(d.next(), 2) << "probe after probe_interval passes";
+  // A failed probe rests again; successful ones bring drafting back.
+  d.record(2, 0);
+  EXPECT_EQ(d.next(), 0);
+  for (int i = 0; i < 3; ++i) d.next();
+  EXPECT_EQ(d.next(), 2);
+  for (int i = 0; i < 10; ++i) d.record(2, 2);
+  EXPECT_GT(d.next(), 2);
+}
+
+TEST(DraftLength, LearnsTheCostOfAnExtraTokenFromPassTimes) {
+  DraftLength cheap(opts(8, 4)), dear(opts(8, 4));
+  for (DraftLength* d : {&cheap, &dear}) {
+    d->next();
+    d->record_pass(1, 1.0);
+    for (int i = 0; i < 10; ++i) d->record(4, 2);  // acceptance about 60%
+  }
+  for (int i = 0; i < 40; ++i) {
+    cheap.record_pass(9, 1.0 + 8 * 0.02);
+    dear.record_pass(9, 1.0 + 8 * 0.8);
+  }
+  EXPECT_NEAR(cheap.cost(), 0.02f, 0.01f);
+  EXPECT_NEAR(dear.cost(), 0.8f, 0.05f);
+  const int32_t k_cheap = cheap.next(), k_dear = dear.next();
+  EXPECT_GT(k_cheap, 1);
+  EXPECT_EQ(k_dear, 0) << "at about 60% acceptance a guess costing 0.8 of a pass does not pay";
+  // Passes without a timed base, and nonsense times, teach nothing.
+  DraftLength fresh(opts(8, 4));
+  fresh.record_pass(9, 5.0);
+  fresh.record_pass(0, 1.0);
+  fresh.record_pass(1, -1.0);
+  EXPECT_FLOAT_EQ(fresh.cost(), 0.15f);
+}
+
+TEST(DraftLength, FixedCostDraftsFromTheFirstPassAndIgnoresTimes) {
+  SpeculativeOptions o = opts(8, 4);
+  o.learn_cost = false;
+  DraftLength d(o);
+  EXPECT_GT(d.next(), 0);
+  d.record_pass(1, 1.0);
+  d.record_pass(9, 100.0);
+  EXPECT_FLOAT_EQ(d.cost(), 0.15f);
+}
+
+TEST(DraftLength, ZeroMaxMeansPlainDecodingAndBadOptionsAreRefused) {
+  DraftLength d(opts(0, 4));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(d.next(), 0);
+  EXPECT_THROW(DraftLength(opts(-1, 4)), InvalidArgument);
+  EXPECT_THROW(DraftLength(opts(4, 0)), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace edgellm::runtime

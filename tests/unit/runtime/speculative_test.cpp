@@ -1,0 +1,131 @@
+// Speculative decoding on the real models: the output is token for token the output of plain
+// decoding (greedy, and with penalties), for prompts the answer repeats (where prompt lookup's
+// drafts are accepted) and open ones (where most are rejected); the session afterwards holds
+// exactly what plain decoding leaves. Short generations keep each test to seconds.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "ops/ops.h"
+#include "runtime/speculative.h"
+#include "util/error.h"
+
+namespace edgellm::runtime {
+namespace {
+
+std::unique_ptr<Engine> load_or_null(const std::string& name) {
+  const char* d = std::getenv("EDGELLM_MODEL_DIR");
+  const char* home = std::getenv("HOME");
+  const std::string path = (d ? std::string(d) : std::string(home ? home : "") + "/.cache/edgellm/models") + "/" + name;
+  if (!std::filesystem::exists(path)) return nullptr;
+  return Engine::load(path, {2});
+}
+
+const char* kCode =
+    "def mean(values):\n"
+    "    total = 0\n"
+    "    for v in values:\n"
+    "        total += v\n"
+    "    return total / len(values)\n";
+
+std::vector<int32_t> chat(const Engine& e, const std::string& text) {
+  return e.tokenize_chat(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), true);
+}
+
+GenerateParams greedy(int32_t n) {
+  GenerateParams gp;
+  gp.sampling.temperature = 0.f;
+  gp.max_tokens = n;
+  return gp;
+}
+
+// Plain and speculative generation from fresh sessions must agree exactly.
+GenerateResult expect_same(const Engine& e, const std::vector<int32_t>& prompt, const GenerateParams& gp,
+                           int32_t draft_max = 8, int32_t n_ctx = 1024) {
+  Session plain(e, n_ctx), spec(e, n_ctx);
+  const GenerateResult a = plain.generate(prompt, gp);
+  SpeculativeOptions so;
+  so.proposer = std::make_shared<PromptLookupProposer>();
+  so.draft_max = draft_max;
+  so.learn_cost = false;  // draft lengths independent of the machine's speed
+  std::string streamed;
+  const GenerateResult b = generate_speculative(spec, prompt, gp, so, [&](const std::string& p) {
+    streamed += p;
+    return true;
+  });
+  EXPECT_EQ(b.tokens, a.tokens);
+  EXPECT_EQ(b.text, a.text);
+  EXPECT_EQ(streamed, a.text);
+  EXPECT_EQ(b.finish_reason, a.finish_reason);
+  EXPECT_EQ(b.token_logprobs, a.token_logprobs);
+  EXPECT_EQ(spec.tokens(), plain.tokens()) << "the session must hold what plain decoding leaves";
+  EXPECT_EQ(spec.cache().size(), static_cast<int32_t>(spec.tokens().size()));
+  EXPECT_LE(b.n_draft_accepted, b.n_drafted);
+  EXPECT_EQ(b.n_generated, a.n_generated);
+  return b;
+}
+
+void check_model(const char* file) {
+  auto e = load_or_null(file);
+  if (!e) GTEST_SKIP() << file << " absent (scripts/fetch-models)";
+  const bool exact_was = ops::exact_activations();
+  ops::set_exact_activations(false);  // the batch-invariant default path (see speculative.h)
+  // Input-grounded: the answer copies the code, so lookup drafts are accepted.
+  const auto grounded =
+      expect_same(*e, chat(*e, std::string("Rename the function to average and repeat the code:\n") + kCode),
+                  greedy(48));
+  EXPECT_GT(grounded.n_draft_accepted, 8) << "lookup drafts were accepted";
+  EXPECT_LT(grounded.n_decode_passes, grounded.n_generated) << "fewer passes than tokens";
+  // Open prompt: drafts are mostly rejected, the output still agrees.
+  expect_same(*e, chat(*e, "Write a short poem about the sea."), greedy(32));
+  ops::set_exact_activations(exact_was);
+}
+
+TEST(Speculative, SmolLM2SameTokensAsPlainGreedy) { check_model("SmolLM2-135M-Instruct.Q4_1.gguf"); }
+TEST(Speculative, QwenCoder05BSameTokensAsPlainGreedy) { check_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"); }
+
+TEST(Speculative, PenaltiesContextLimitAndStopStringsAgree) {
+  auto e = load_or_null("SmolLM2-135M-Instruct.Q4_1.gguf");
+  if (!e) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  const auto prompt = chat(*e, std::string("Repeat this code:\n") + kCode);
+  GenerateParams gp = greedy(48);
+  gp.sampling.repeat_penalty = 1.3f;  // history-dependent logits: each row sees its own history
+  expect_same(*e, prompt, gp);
+  // A context that fills mid-draft ends with "length" at the same token.
+  const int32_t n_ctx = static_cast<int32_t>(prompt.size()) + 20;
+  const auto r = expect_same(*e, prompt, greedy(-1), 8, n_ctx);
+  EXPECT_EQ(r.finish_reason, "length");
+  // A stop string inside an accepted draft ends the text where plain decoding ends it.
+  GenerateParams stop = greedy(48);
+  stop.stop = {"total +="};
+  expect_same(*e, prompt, stop);
+  // Draft length 0 is plain decoding.
+  const auto plain = expect_same(*e, prompt, greedy(16), 0);
+  EXPECT_EQ(plain.n_drafted, 0);
+  EXPECT_EQ(plain.n_decode_passes, plain.n_generated - 1) << "the last token is never run";
+}
+
+TEST(Speculative, SecondTurnReusesTheRolledBackCache) {
+  auto e = load_or_null("SmolLM2-135M-Instruct.Q4_1.gguf");
+  if (!e) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  SpeculativeOptions so;
+  so.proposer = std::make_shared<PromptLookupProposer>();
+  so.learn_cost = false;
+  Session plain(*e, 1024), spec(*e, 1024);
+  auto p1 = chat(*e, std::string("Repeat this code:\n") + kCode);
+  const auto a1 = plain.generate(p1, greedy(32));
+  const auto b1 = generate_speculative(spec, p1, greedy(32), so);
+  ASSERT_EQ(b1.tokens, a1.tokens);
+  // Next turn: the prompt continues the conversation; both reuse their caches.
+  std::vector<int32_t> p2 = plain.tokens();
+  const auto more = e->tokenizer().encode(" Now shorter:", false, false);
+  p2.insert(p2.end(), more.begin(), more.end());
+  const auto a2 = plain.generate(p2, greedy(24));
+  const auto b2 = generate_speculative(spec, p2, greedy(24), so);
+  EXPECT_EQ(b2.n_prompt_evaluated, a2.n_prompt_evaluated);
+  EXPECT_EQ(b2.tokens, a2.tokens);
+}
+
+}  // namespace
+}  // namespace edgellm::runtime
