@@ -14,7 +14,7 @@
 namespace edgellm::ops {
 namespace {
 using io::TensorType;
-using testing::IsaGuard;
+using testing::for_each_isa;
 using testing::Misaligned;
 using testing::random_floats;
 
@@ -37,15 +37,6 @@ struct Rows {
   std::vector<float> deq;
   KvRows view;
 };
-
-template <typename F>
-void for_each_isa(F f) {
-  IsaGuard guard;
-  for (const std::string& isa : available_isas()) {
-    ASSERT_TRUE(force_isa(isa)) << isa;
-    f(isa);
-  }
-}
 
 TEST(AttentionKv, MatchesReferenceEveryTypePair) {
   for_each_isa([](const std::string& isa) {

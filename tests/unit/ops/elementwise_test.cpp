@@ -12,7 +12,7 @@
 
 namespace edgellm::ops {
 namespace {
-using testing::IsaGuard;
+using testing::for_each_isa;
 using testing::Misaligned;
 using testing::random_floats;
 
@@ -26,15 +26,6 @@ struct Buf {
   float* p() { return m.floats(); }
   Misaligned m;
 };
-
-template <typename F>
-void for_each_isa(F f) {
-  IsaGuard guard;
-  for (const std::string& isa : available_isas()) {
-    ASSERT_TRUE(force_isa(isa)) << isa;
-    f(isa);
-  }
-}
 
 TEST(Elementwise, RmsNorm) {
   for_each_isa([](const std::string& isa) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "ops/ops.h"
 
 namespace edgellm::ops::testing {
@@ -51,5 +53,16 @@ class IsaGuard {
  private:
   std::string saved_;
 };
+
+// Runs f(isa) once with each instruction set compiled in and usable here forced, then
+// restores the one in use.
+template <typename F>
+void for_each_isa(F f) {
+  IsaGuard guard;
+  for (const std::string& isa : available_isas()) {
+    ASSERT_TRUE(force_isa(isa)) << isa;
+    f(isa);
+  }
+}
 
 }  // namespace edgellm::ops::testing

@@ -9,16 +9,13 @@
 #include "ops/ops.h"
 #include "runtime/draft_model.h"
 #include "runtime/speculative.h"
+#include "model_cache.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
 namespace {
 
-std::string model_path(const std::string& name) {
-  const char* d = std::getenv("EDGELLM_MODEL_DIR");
-  const char* home = std::getenv("HOME");
-  return (d ? std::string(d) : std::string(home ? home : "") + "/.cache/edgellm/models") + "/" + name;
-}
+std::string model_path(const std::string& name) { return testing::cached_model_path(name); }
 
 const char* kSmol = "SmolLM2-135M-Instruct.Q4_1.gguf";
 

@@ -7,18 +7,13 @@
 #include <filesystem>
 
 #include "runtime/engine.h"
+#include "model_cache.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
 namespace {
 
-std::unique_ptr<Engine> load_or_null(const std::string& name) {
-  const char* d = std::getenv("EDGELLM_MODEL_DIR");
-  const char* home = std::getenv("HOME");
-  const std::string path = (d ? std::string(d) : std::string(home ? home : "") + "/.cache/edgellm/models") + "/" + name;
-  if (!std::filesystem::exists(path)) return nullptr;
-  return Engine::load(path, {2});
-}
+std::unique_ptr<Engine> load_or_null(const std::string& name) { return testing::load_cached_or_null(name); }
 
 TEST(KvTruncate, RolledBackSessionContinuesLikeAFreshOne) {
   auto e = load_or_null("SmolLM2-135M-Instruct.Q4_1.gguf");

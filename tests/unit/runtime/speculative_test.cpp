@@ -9,18 +9,13 @@
 
 #include "ops/ops.h"
 #include "runtime/speculative.h"
+#include "model_cache.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
 namespace {
 
-std::unique_ptr<Engine> load_or_null(const std::string& name) {
-  const char* d = std::getenv("EDGELLM_MODEL_DIR");
-  const char* home = std::getenv("HOME");
-  const std::string path = (d ? std::string(d) : std::string(home ? home : "") + "/.cache/edgellm/models") + "/" + name;
-  if (!std::filesystem::exists(path)) return nullptr;
-  return Engine::load(path, {2});
-}
+std::unique_ptr<Engine> load_or_null(const std::string& name) { return testing::load_cached_or_null(name); }
 
 const char* kCode =
     "def mean(values):\n"
