@@ -14,10 +14,25 @@ struct ChatArgs {
   int32_t n_predict = 512;
   int32_t n_ctx = 4096;
   int32_t threads = 0;
+  std::string session_file;  // the conversation and its KV cache, resumed and saved after each turn
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
   KvTypeFlags kv;
 };
+
+// The chat turns a saved session keeps beside its tokens.
+std::vector<chat::Message> turns_from_json(const std::string& text, const std::string& path) {
+  std::vector<chat::Message> out;
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) throw Error(path + ": saved session holds no chat turns (was it saved by `run`?)");
+  for (const auto& m : j) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !m["content"].is_string())
+      throw Error(path + ": saved session's chat turns are damaged");
+    out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  return out;
+}
 
 void chat_loop(const ChatArgs& a) {
   auto policy = make_policy(a.hybrid);
@@ -32,6 +47,20 @@ void chat_loop(const ChatArgs& a) {
     if (!a.system.empty()) history.push_back({"system", a.system});
   };
   start();
+  if (!a.session_file.empty() && policy) throw InvalidArgument("--session runs on the device only; drop --cloud / --policy");
+  if (!a.session_file.empty() && file_exists(a.session_file)) {
+    std::string turns;
+    session.restore(a.session_file, &turns);  // another model's file, or a damaged one, fails here
+    history = turns_from_json(turns, a.session_file);
+    std::fprintf(stderr, "(resumed %zu messages, %zu tokens from %s)\n", history.size(), session.tokens().size(),
+                 a.session_file.c_str());
+  }
+  auto save = [&] {
+    if (a.session_file.empty()) return;
+    nlohmann::json turns = nlohmann::json::array();
+    for (const auto& m : history) turns.push_back({{"role", m.role}, {"content", m.content}});
+    session.save(a.session_file, turns.dump());
+  };
   runtime::GenerateParams gp;
   gp.sampling = a.sampling;
   gp.max_tokens = a.n_predict;
@@ -75,6 +104,7 @@ void chat_loop(const ChatArgs& a) {
       continue;
     }
     history.push_back({"assistant", answer});
+    save();
   }
 }
 
@@ -85,6 +115,8 @@ Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App
   app.add_option("-n,--n-predict", a->n_predict, "Max new tokens per answer")->capture_default_str();
   app.add_option("-c,--ctx-size", a->n_ctx, "Context size in tokens")->capture_default_str();
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
+  app.add_option("--session", a->session_file,
+                 "Saved conversation (turns + KV cache): resumed if the file exists, saved after every answer");
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);

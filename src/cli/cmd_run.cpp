@@ -23,6 +23,7 @@ struct RunArgs {
   bool lookup = false;     // speculative decoding with prompt-lookup drafts
   std::string draft;       // ... or with this draft model's
   int32_t draft_max = 8;
+  std::string session_file;  // saved tokens + KV cache: resumed or reused, then saved again
   std::vector<std::string> stop;
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
@@ -31,8 +32,15 @@ struct RunArgs {
 
 void run(const RunArgs& a) {
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
-  if (prompt.empty()) throw InvalidArgument("empty prompt: pass the text with -p or -f");
+  const bool have_session = !a.session_file.empty() && file_exists(a.session_file);
+  // With a saved session and no prompt, generation continues where the saved one stopped.
+  const bool resume = prompt.empty() && have_session;
+  if (prompt.empty() && !resume)
+    throw InvalidArgument(a.session_file.empty() ? "empty prompt: pass the text with -p or -f"
+                                                 : "empty prompt: pass the text with -p or -f (" + a.session_file +
+                                                       " does not exist yet, so there is nothing to continue)");
   auto policy = make_policy(a.hybrid);
+  if (policy && !a.session_file.empty()) throw InvalidArgument("--session runs on the device only; drop --cloud / --policy");
   const bool speculate = a.lookup || !a.draft.empty();
   if (a.lookup && !a.draft.empty()) throw InvalidArgument("--lookup and --draft are two proposers; choose one");
   if (policy && speculate) throw InvalidArgument("--lookup and --draft run on the device only; drop --cloud / --policy");
@@ -49,8 +57,19 @@ void run(const RunArgs& a) {
   if (!a.json_schema.empty())
     gp.constraint = std::make_shared<server::GrammarTokenConstraint>(
         sampling::compile_json_schema_text(read_file(a.json_schema)), server::make_token_trie(engine->tokenizer()));
+  runtime::Session session(*engine, a.n_ctx, kv);
+  std::vector<int32_t> restored;
+  if (have_session) {
+    session.restore(a.session_file);  // another model's file, or a damaged one, fails here
+    restored = session.tokens();
+  }
   std::vector<int32_t> ids;
-  if (a.raw) {
+  if (resume) {
+    ids = session.tokens();
+    if (ids.empty()) throw InvalidArgument(a.session_file + " holds no tokens to continue from; pass a prompt");
+    if (!a.raw)
+      for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
+  } else if (a.raw) {
     ids = engine->tokenize_prompt(prompt);  // a --raw prompt may write control tokens on purpose
   } else {
     // Control tokens are parsed in the template's text only, not in the prompt or system text.
@@ -60,7 +79,6 @@ void run(const RunArgs& a) {
     ids = engine->tokenize_chat(msgs, true);
     for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
   }
-  runtime::Session session(*engine, a.n_ctx, kv);
   if (policy) {
     hybrid::Orchestrator orch(*policy, {a.n_ctx, false});
     nlohmann::json messages = nlohmann::json::array();
@@ -85,6 +103,23 @@ void run(const RunArgs& a) {
     res = session.generate(ids, gp, print);
   }
   std::printf("\n");
+  std::fflush(stdout);
+  if (!a.session_file.empty()) {
+    // The last token sampled before a length or stop-string end was never run; run it so the
+    // saved cache holds the whole answer and a resumed run continues exactly as an
+    // uninterrupted one would.
+    const size_t cached = session.tokens().size() - std::min(session.tokens().size(), ids.size());
+    if (cached < res.tokens.size()) {
+      std::vector<float> logits((res.tokens.size() - cached) * static_cast<size_t>(engine->config().n_vocab));
+      session.extend({res.tokens.begin() + static_cast<std::ptrdiff_t>(cached), res.tokens.end()}, logits.data());
+    }
+    session.save(a.session_file);
+    size_t reused = 0;  // what load_prompt kept: the common prefix, less the last prompt token
+    while (reused < restored.size() && reused < ids.size() && ids[reused] == restored[reused]) ++reused;
+    reused = std::min(reused, ids.size() - 1);
+    std::fprintf(stderr, "[session %s: restored %zu tokens, reused %zu of the prompt's %zu; saved %zu]\n",
+                 a.session_file.c_str(), restored.size(), reused, ids.size(), session.tokens().size());
+  }
   std::string spec;
   if (speculate) {
     char buf[160];
@@ -119,6 +154,9 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_option("--draft-max", a->draft_max,
                  "Longest speculative draft per pass (with --lookup or --draft; adapts below it)")
       ->capture_default_str();
+  app.add_option("--session", a->session_file,
+                 "Saved session (tokens + KV cache): loaded if it exists, the prompt reuses its matching prefix, "
+                 "and it is saved again at the end; with no prompt, generation continues where it stopped");
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);

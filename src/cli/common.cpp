@@ -62,6 +62,11 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+bool file_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
 void add_hybrid_flags(CLI::App& app, HybridFlags& f) {
   app.add_option("--policy", f.policy_file, "Hybrid device/cloud routing policy (JSON, see docs/hybrid.md)");
   app.add_option("--cloud", f.cloud_url,

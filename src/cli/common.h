@@ -24,6 +24,7 @@ std::string model_help();
 void add_sampling_flags(CLI::App& app, sampling::SamplingParams& p);
 
 std::string read_file(const std::string& path);
+bool file_exists(const std::string& path);
 
 // KV cache storage types, llama.cpp's flags: -ctk / --cache-type-k and -ctv / --cache-type-v
 // (f32, f16, q8_0, q4_0; f32 by default). main.cpp maps the single-dash spellings, which CLI11

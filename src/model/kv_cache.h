@@ -39,6 +39,7 @@ class KvCache {
   KvCache(const ModelConfig& config, int32_t n_ctx, KvTypes types = {});
 
   int32_t n_ctx() const { return n_ctx_; }
+  int32_t n_layer() const { return static_cast<int32_t>(k_.size()); }
   int32_t kv_dim() const { return kv_dim_; }
   int32_t head_dim() const { return head_dim_; }
   const KvTypes& types() const { return types_; }

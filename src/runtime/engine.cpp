@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "io/checksum.h"
+
 #include "util/error.h"
 
 namespace edgellm::runtime {
@@ -25,6 +27,11 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   e->formatter_ = chat::make_formatter(e->model_->file(), bos, eos);
   e->pool_ = opts.share_pool_with ? opts.share_pool_with->pool_ : std::make_shared<ops::ThreadPool>(opts.n_threads);
   return e;
+}
+
+uint64_t Engine::model_checksum() const {
+  std::call_once(checksum_once_, [this] { checksum_ = io::checksum_file(model_->file()); });
+  return checksum_;
 }
 
 bool Engine::needs_bos(const std::string& text) const {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,8 +50,15 @@ class Engine {
                                      const nlohmann::ordered_json& tools = nullptr,
                                      std::string* rendered = nullptr) const;
 
+  // XXH3 of the model file's bytes, computed on first use (a saved session names its model by
+  // it). Thread-safe.
+  uint64_t model_checksum() const;
+
  private:
   bool needs_bos(const std::string& text) const;
+
+  mutable std::once_flag checksum_once_;
+  mutable uint64_t checksum_ = 0;
 
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
@@ -87,6 +95,17 @@ class Session {
   void truncate(int32_t n);
 
   void reset();
+
+  // Saved sessions (session_file.cpp): the tokens and the KV cache rows they fill, with the
+  // model's checksum, the cache's shape and types, and a checksum of the file. save() writes
+  // atomically (temp file + rename). restore() replaces this session's state with the file's
+  // and returns the number of tokens. `app_data` is the front end's own state kept with them
+  // (chat turns; at most 64 MiB). A file for another model, other cache types, one longer
+  // than the context, or a damaged one is an Error naming the file and the cause, and leaves
+  // the session empty.
+  void save(const std::string& path, const std::string& app_data = {}) const;
+  int32_t restore(const std::string& path, std::string* app_data = nullptr);
+
   int32_t n_ctx() const { return cache_.n_ctx(); }
   const std::vector<int32_t>& tokens() const { return tokens_; }
   const model::KvCache& cache() const { return cache_; }

@@ -43,7 +43,7 @@ struct SchedulerOptions {
   // running sequence waits for its next token, and what a new request waits before its first
   // pass; smaller passes cost a long prefill little (the weights are streamed once per pass).
   int32_t n_batch_shared = 64;
-  model::KvTypes kv_types;  // every slot's KV cache storage types (-ctk / -ctv)
+  model::KvTypes kv_types = {};  // every slot's KV cache storage types (-ctk / -ctv)
 };
 
 // What a finished request reports.

@@ -176,6 +176,12 @@ def test_smollm_perplexity_matches_reference(engine, smollm_path, text_file):
 
 
 GEMMA_CHUNKS = 1  # the 262144-token output head makes the NumPy side ~10x slower per token than SmolLM2
+# CI runs the reduced form (EDGELLM_FULL_TESTS unset): the NumPy chunk is 256 tokens instead of
+# 512 and fast-vs-exact covers 2 chunks with the half-protocol bound; together they were 60% of
+# this file's time. The exactness check is the same at either length.
+FULL = os.environ.get("EDGELLM_FULL_TESTS", "0") not in ("", "0")
+GEMMA_CTX = CTX if FULL else CTX // 2
+GEMMA_FAST_CHUNKS, GEMMA_FAST_TOL = (N_CHUNKS, REL_TOL_FAST) if FULL else (2, REL_TOL_FAST_HALF)
 
 
 def test_gemma3_perplexity_with_bos_matches_reference(engine, gemma3_path, text_file):
@@ -189,22 +195,24 @@ def test_gemma3_perplexity_with_bos_matches_reference(engine, gemma3_path, text_
     # for the whole file; Gemma tokenization is checked against HF in test_tokenizer_hf.py.
     ids = engine.tokenize(gemma3_path, [text])[0]
     bos = int(model.metadata["tokenizer.ggml.bos_token_id"])
-    chunk = numpy_chunks(ids, CTX, GEMMA_CHUNKS, bos, llama_cpp=True)[0]
-    eng = ppl_json(engine, gemma3_path, "-f", text_file, "-c", str(CTX), "--chunks", str(GEMMA_CHUNKS), "--exact")
-    ref = reference.perplexity(reference.Forward(model), chunk, CTX, GEMMA_CHUNKS, first=CTX // 2)
-    # Fast vs exact over N_CHUNKS, every token (engine only): one chunk's predictions leave the
-    # int8 realization noise near the bound (measured +0.40% on 1 chunk, -0.03% on 4).
-    common = ["-f", text_file, "-c", str(CTX), "--chunks", str(N_CHUNKS), "--all-tokens"]
+    chunk = numpy_chunks(ids, GEMMA_CTX, GEMMA_CHUNKS, bos, llama_cpp=True)[0]
+    eng = ppl_json(engine, gemma3_path, "-f", text_file, "-c", str(GEMMA_CTX), "--chunks", str(GEMMA_CHUNKS),
+                   "--exact")
+    ref = reference.perplexity(reference.Forward(model), chunk, GEMMA_CTX, GEMMA_CHUNKS, first=GEMMA_CTX // 2)
+    # Fast vs exact over several chunks, every token (engine only): one chunk's predictions leave
+    # the int8 realization noise near the bound (measured +0.40% on 1 chunk, -0.03% on 4).
+    common = ["-f", text_file, "-c", str(CTX), "--chunks", str(GEMMA_FAST_CHUNKS), "--all-tokens"]
     eng4 = ppl_json(engine, gemma3_path, *common, "--exact")
     fast = ppl_json(engine, gemma3_path, *common)
     rel = abs(eng["perplexity"] / ref["perplexity"] - 1.0)
     rel_fast = abs(fast["perplexity"] / eng4["perplexity"] - 1.0)
-    print(f"\ngemma3 perplexity with BOS c={CTX}: engine {eng['perplexity']:.4f} reference {ref['perplexity']:.4f} "
-          f"({GEMMA_CHUNKS} chunk, rel {rel:.2e}); {N_CHUNKS} chunks every token exact {eng4['perplexity']:.4f} "
+    print(f"\ngemma3 perplexity with BOS c={GEMMA_CTX}: engine {eng['perplexity']:.4f} reference "
+          f"{ref['perplexity']:.4f} ({GEMMA_CHUNKS} chunk, rel {rel:.2e}); c={CTX} {GEMMA_FAST_CHUNKS} chunks every "
+          f"token exact {eng4['perplexity']:.4f} "
           f"fast {fast['perplexity']:.4f} (rel {rel_fast:.2e})")
     assert eng["bos"] is True and fast["bos"] is True
     assert rel < REL_TOL_EXACT, f"perplexity engine {eng['perplexity']:.4f} vs reference {ref['perplexity']:.4f}"
-    assert rel_fast < REL_TOL_FAST, f"fast kernels {fast['perplexity']:.4f} vs exact {eng4['perplexity']:.4f}"
+    assert rel_fast < GEMMA_FAST_TOL, f"fast kernels {fast['perplexity']:.4f} vs exact {eng4['perplexity']:.4f}"
 
 
 # --- 3. KL-divergence against a saved base run --------------------------------------------------

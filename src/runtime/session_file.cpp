@@ -1,0 +1,181 @@
+// Session::save / Session::restore: a session's tokens and KV cache in one file.
+//
+// Layout (little-endian, version 1):
+//   "EDGLSESS"  u32 version  u32 0
+//   u64 model checksum (XXH3 of the GGUF file)  u64 model file size
+//   i32 n_layer  i32 kv_dim  u32 key type  u32 value type  i32 n_tokens
+//   i32 tokens[n_tokens]  u32 app_data bytes  app_data (the front end's own state, e.g. chat turns)
+//   per layer: key rows [n_tokens][k_row_bytes], then value rows [n_tokens][v_row_bytes]
+//   u64 XXH3 of every byte before it
+// Rows are stored as the cache holds them, so a restore is a copy, not a recomputation; the
+// cache types must therefore match (converting q8_0 keys to f16 would not restore the same state).
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "io/checksum.h"
+#include "runtime/engine.h"
+#include "util/error.h"
+
+namespace edgellm::runtime {
+namespace {
+
+constexpr char kMagic[8] = {'E', 'D', 'G', 'L', 'S', 'E', 'S', 'S'};
+constexpr uint32_t kVersion = 1;
+
+struct Header {
+  char magic[8];
+  uint32_t version, reserved;
+  uint64_t model_checksum, model_size;
+  int32_t n_layer, kv_dim;
+  uint32_t k_type, v_type;
+  int32_t n_tokens;
+  uint32_t reserved2;  // keeps the struct free of padding bytes
+};
+static_assert(sizeof(Header) == 56);
+
+constexpr uint32_t kMaxAppData = 64u << 20;
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+class Writer {
+ public:
+  Writer(std::FILE* f, const std::string& path) : f_(f), path_(path) {}
+  void put(const void* p, size_t n) {
+    if (n && std::fwrite(p, 1, n, f_) != n) throw Error(path_ + ": write failed (disk full?)");
+    sum_.update(p, n);
+  }
+  void finish() {
+    const uint64_t d = sum_.digest();
+    if (std::fwrite(&d, sizeof d, 1, f_) != 1 || std::fflush(f_) != 0)
+      throw Error(path_ + ": write failed (disk full?)");
+  }
+
+ private:
+  std::FILE* f_;
+  const std::string& path_;
+  io::StreamChecksum sum_;
+};
+
+class Reader {
+ public:
+  Reader(std::FILE* f, const std::string& path) : f_(f), path_(path) {}
+  void get(void* p, size_t n) {
+    if (n && std::fread(p, 1, n, f_) != n) throw Error(path_ + ": saved session is truncated");
+    sum_.update(p, n);
+  }
+  void check_end() {
+    uint64_t d = 0;
+    if (std::fread(&d, sizeof d, 1, f_) != 1) throw Error(path_ + ": saved session is truncated");
+    if (d != sum_.digest()) throw Error(path_ + ": saved session is damaged (checksum mismatch)");
+    if (std::fgetc(f_) != EOF) throw Error(path_ + ": saved session has trailing bytes");
+  }
+
+ private:
+  std::FILE* f_;
+  const std::string& path_;
+  io::StreamChecksum sum_;
+};
+
+}  // namespace
+
+void Session::save(const std::string& path, const std::string& app_data) const {
+  if (tokens_.size() != static_cast<size_t>(cache_.size()))
+    throw Error("cannot save a session whose cache (" + std::to_string(cache_.size()) + " positions) differs from "
+                "its tokens (" + std::to_string(tokens_.size()) + ")");
+  if (app_data.size() > kMaxAppData) throw Error(path + ": session application data over 64 MiB");
+  const std::string tmp = path + ".tmp";
+  File f(std::fopen(tmp.c_str(), "wb"));
+  if (!f) throw Error(path + ": cannot write the session: " + std::strerror(errno));
+  try {
+    Header h{};
+    std::memcpy(h.magic, kMagic, sizeof kMagic);
+    h.version = kVersion;
+    h.model_checksum = engine_.model_checksum();
+    h.model_size = engine_.model().file().file_size();
+    h.n_layer = cache_.n_layer();
+    h.kv_dim = cache_.kv_dim();
+    h.k_type = static_cast<uint32_t>(cache_.types().k);
+    h.v_type = static_cast<uint32_t>(cache_.types().v);
+    h.n_tokens = static_cast<int32_t>(tokens_.size());
+    Writer w(f.get(), path);
+    w.put(&h, sizeof h);
+    w.put(tokens_.data(), tokens_.size() * sizeof(int32_t));
+    const auto app_len = static_cast<uint32_t>(app_data.size());
+    w.put(&app_len, sizeof app_len);
+    w.put(app_data.data(), app_data.size());
+    const size_t n = tokens_.size();
+    for (int32_t l = 0; l < h.n_layer; ++l) {
+      if (n == 0) break;
+      // Positions are contiguous per layer, so each layer's keys (values) are one block.
+      w.put(cache_.k(l, 0), n * cache_.k_row_bytes());
+      w.put(cache_.v(l, 0), n * cache_.v_row_bytes());
+    }
+    w.finish();
+    if (std::fclose(f.release()) != 0) throw Error(path + ": write failed (disk full?)");
+  } catch (...) {
+    f.reset();
+    std::remove(tmp.c_str());
+    throw;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot write the session: " + why);
+  }
+}
+
+int32_t Session::restore(const std::string& path, std::string* app_data) {
+  reset();
+  File f(std::fopen(path.c_str(), "rb"));
+  if (!f) throw Error(path + ": cannot open the saved session: " + std::strerror(errno));
+  try {
+    Reader r(f.get(), path);
+    Header h{};
+    r.get(&h, sizeof h);
+    if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw Error(path + ": not an edgellm saved session");
+    if (h.version != kVersion)
+      throw Error(path + ": saved session version " + std::to_string(h.version) + " is not supported (this build reads " +
+                  std::to_string(kVersion) + ")");
+    if (h.model_size != engine_.model().file().file_size() || h.model_checksum != engine_.model_checksum())
+      throw Error(path + ": saved with another model file than " + engine_.model().file().path() +
+                  "; load the model it was saved with, or start a new session");
+    if (h.n_layer != cache_.n_layer() || h.kv_dim != cache_.kv_dim())
+      throw Error(path + ": saved session's cache shape does not match the model");
+    if (h.k_type != static_cast<uint32_t>(cache_.types().k) || h.v_type != static_cast<uint32_t>(cache_.types().v))
+      throw Error(path + ": saved with a different KV cache type; run with the same -ctk / -ctv as when it was saved");
+    if (h.n_tokens < 0 || h.n_tokens >= n_ctx())
+      throw Error(path + ": saved session holds " + std::to_string(h.n_tokens) + " tokens, more than the context of " +
+                  std::to_string(n_ctx()) + " leaves room for; raise the context size (-c)");
+    std::vector<int32_t> tokens(static_cast<size_t>(h.n_tokens));
+    r.get(tokens.data(), tokens.size() * sizeof(int32_t));
+    const int32_t n_vocab = engine_.config().n_vocab;
+    for (int32_t t : tokens)
+      if (t < 0 || t >= n_vocab) throw Error(path + ": saved session is damaged: token id " + std::to_string(t) +
+                                             " is outside the vocabulary");
+    uint32_t app_len = 0;
+    r.get(&app_len, sizeof app_len);
+    if (app_len > kMaxAppData) throw Error(path + ": saved session is damaged (application data too long)");
+    std::string app(app_len, '\0');
+    r.get(app.data(), app.size());
+    const size_t n = tokens.size();
+    for (int32_t l = 0; l < h.n_layer && n > 0; ++l) {
+      r.get(cache_.k(l, 0), n * cache_.k_row_bytes());
+      r.get(cache_.v(l, 0), n * cache_.v_row_bytes());
+    }
+    r.check_end();
+    cache_.set_size(h.n_tokens);
+    tokens_ = std::move(tokens);
+    if (app_data) *app_data = std::move(app);
+  } catch (...) {
+    reset();
+    throw;
+  }
+  return static_cast<int32_t>(tokens_.size());
+}
+
+}  // namespace edgellm::runtime
