@@ -15,6 +15,7 @@ struct ChatArgs {
   int32_t n_ctx = 4096;
   int32_t threads = 0;
   std::string session_file;  // the conversation and its KV cache, resumed and saved after each turn
+  bool no_context_shift = false;
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
   KvTypeFlags kv;
@@ -38,6 +39,27 @@ void chat_loop(const ChatArgs& a) {
   auto policy = make_policy(a.hybrid);
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  auto render = [&](const std::vector<chat::Message>& turns) {
+    nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+    for (const auto& m : turns) msgs.push_back(chat::message_to_json(m));
+    return engine->tokenize_chat(msgs, true);  // typed control tokens stay text
+  };
+  // Context shift: while the prompt and room for an answer exceed the context, the oldest
+  // turn (a user message and the replies after it) goes; a leading system message and the new
+  // message stay. Returns how many messages went; `ids` is the prompt rendered without them.
+  auto drop_oldest_turns = [&](std::vector<chat::Message>& turns, std::vector<int32_t>& ids, const ChatArgs& args) {
+    const size_t room = static_cast<size_t>(std::min(args.n_predict >= 0 ? args.n_predict : args.n_ctx / 4, args.n_ctx / 2));
+    const size_t first = !turns.empty() && turns[0].role == "system" ? 1 : 0;
+    size_t dropped = 0;
+    while (ids.size() + room > static_cast<size_t>(args.n_ctx) && turns.size() > first + 1) {
+      size_t end = first + 1;
+      while (end < turns.size() - 1 && turns[end].role != "user") ++end;
+      turns.erase(turns.begin() + static_cast<std::ptrdiff_t>(first), turns.begin() + static_cast<std::ptrdiff_t>(end));
+      dropped += end - first;
+      ids = render(turns);
+    }
+    return dropped;
+  };
   std::unique_ptr<hybrid::Orchestrator> orch;
   if (policy) orch = std::make_unique<hybrid::Orchestrator>(*policy, hybrid::LocalInfo{a.n_ctx, false});
   runtime::Session session(*engine, a.n_ctx, kv);
@@ -80,9 +102,15 @@ void chat_loop(const ChatArgs& a) {
     }
     if (line.empty()) continue;
     history.push_back({"user", line});
-    nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
-    for (const auto& m : history) msgs.push_back(chat::message_to_json(m));
-    const auto ids = engine->tokenize_chat(msgs, true);  // typed control tokens stay text
+    auto ids = render(history);
+    if (!a.no_context_shift) {
+      const size_t dropped = drop_oldest_turns(history, ids, a);
+      if (dropped > 0) {
+        const int32_t kept = session.shift_to(ids);
+        std::fprintf(stderr, "(context full: dropped the %zu oldest messages; %d tokens kept by shifting the cache, %zu to run)\n",
+                     dropped, kept, ids.size() - static_cast<size_t>(kept));
+      }
+    }
     std::string answer;
     try {
       if (orch) {
@@ -98,7 +126,7 @@ void chat_loop(const ChatArgs& a) {
         std::printf("\n");
       }
     } catch (const InvalidArgument& e) {
-      // The conversation outgrew the context: say so and keep the process alive.
+      // The message does not fit even alone (or --no-context-shift): say so, keep the process alive.
       history.pop_back();
       std::fprintf(stderr, "error: %s (use /reset)\n", e.what());
       continue;
@@ -117,6 +145,8 @@ Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   app.add_option("--session", a->session_file,
                  "Saved conversation (turns + KV cache): resumed if the file exists, saved after every answer");
+  app.add_flag("--no-context-shift", a->no_context_shift,
+               "When the conversation outgrows the context, refuse the turn instead of dropping the oldest turns");
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);

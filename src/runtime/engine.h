@@ -93,6 +93,12 @@ class Session {
   // Keeps the first n tokens (cache and record): rolls back a rejected draft.
   // InvalidArgument unless 0 <= n <= tokens().size().
   void truncate(int32_t n);
+  // Context shift: makes the cache hold as much of `prompt` as it can without recomputing.
+  // Beyond the common prefix, it looks for the cached span that reappears next in `prompt`
+  // (the turns kept after older ones were dropped), removes the tokens before it and moves it
+  // down with re-rotated keys (model::shift_kv_cache). Returns how many leading tokens of
+  // `prompt` the cache now holds; a following load_prompt(prompt) runs only the rest.
+  int32_t shift_to(const std::vector<int32_t>& prompt);
 
   void reset();
 

@@ -94,3 +94,23 @@ def test_foreign_damaged_or_mismatched_files_are_refused_untouched(engine, smoll
     assert proc.returncode != 0 and "no chat turns" in proc.stderr, proc.stderr
     proc = cli(engine, ["run", "-m", smollm_path, "--session", str(tmp_path / "none.bin")], ok=False)
     assert proc.returncode != 0 and "does not exist yet" in proc.stderr, proc.stderr
+
+
+def test_chat_four_times_longer_than_the_context_runs_to_the_end(engine, smollm_path, tmp_path):
+    """Context shift (on by default): 26 turns of ~45 tokens in a 256-token context. Every turn is
+    answered, the oldest turns go, and the answers stay on topic (a wrongly rotated cache gives
+    unrelated text); with --no-context-shift the turns that do not fit are refused instead."""
+    turns = [f"Tell me one fact about the number {i + 1}." for i in range(26)]
+    base = ["chat", "-m", smollm_path, "-c", "256", "-n", "32", "--temp", "0", "-t", "2", "--system", "You are brief."]
+    proc = cli(engine, base + ["--session", str(tmp_path / "long.bin")], stdin="\n".join(turns) + "\n")
+    answers = [line for line in proc.stdout.splitlines() if line.strip()]
+    shifts = re.findall(r"context full: dropped the (\d+) oldest messages; (\d+) tokens kept by shifting", proc.stderr)
+    assert "error" not in proc.stderr, proc.stderr
+    assert len(answers) == len(turns), proc.stdout
+    assert len(shifts) >= 10 and all(int(kept) > 50 for _, kept in shifts), proc.stderr
+    on_topic = sum(str(i + 1) in a for i, a in enumerate(answers))
+    assert on_topic >= 20, answers
+    total = sum(len(engine.tokenize(smollm_path, [t + a])[0]) for t, a in zip(turns, answers))
+    assert total >= 4 * 256, total
+    refused = cli(engine, base + ["--no-context-shift"], stdin="\n".join(turns) + "\n")
+    assert "error:" in refused.stderr and "context" in refused.stderr, refused.stderr

@@ -1,0 +1,38 @@
+#include "model/kv_shift.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+#include "util/error.h"
+
+namespace edgellm::model {
+
+void shift_kv_cache(const ModelConfig& c, KvCache& cache, int32_t first, int32_t n) {
+  const int32_t size = cache.size();
+  if (first < 0 || n < 0 || first > size - n)
+    throw InvalidArgument("cannot drop positions [" + std::to_string(first) + ", " + std::to_string(first + n) +
+                          ") from a KV cache of " + std::to_string(size));
+  if (n == 0) return;
+  const int32_t kvd = cache.kv_dim(), hd = cache.head_dim();
+  const io::TensorType kt = cache.types().k;
+  std::vector<float> key(static_cast<size_t>(kvd));
+  std::vector<float> cs(static_cast<size_t>(std::max(c.n_rot, 2)));
+  for (int32_t il = 0; il < c.n_layer; ++il) {
+    ops::rope_cos_sin(c.n_rot, -static_cast<int64_t>(n), c.rope_base_for(il), c.rope_freq_scale, cs.data());
+    for (int32_t p = first + n; p < size; ++p) {
+      // Rows move to a lower position only, so copying in increasing order never reads a row
+      // already overwritten.
+      if (kt == io::TensorType::F32) std::memcpy(key.data(), cache.k(il, p), cache.k_row_bytes());
+      else ops::dequantize_row(kt, cache.k(il, p), key.data(), kvd);
+      for (int32_t h = 0; h < kvd / hd; ++h) ops::rope_apply(&key[static_cast<size_t>(h) * hd], hd, c.n_rot, cs.data(), c.rope_neox);
+      if (kt == io::TensorType::F32) std::memcpy(cache.k(il, p - n), key.data(), cache.k_row_bytes());
+      else ops::quantize_row(kt, key.data(), cache.k(il, p - n), kvd);
+      std::memcpy(cache.v(il, p - n), cache.v(il, p), cache.v_row_bytes());
+    }
+  }
+  cache.set_size(size - n);
+}
+
+}  // namespace edgellm::model
