@@ -14,8 +14,9 @@
 #include <cstring>
 #include <memory>
 
+#include "runtime/session_file.h"
+
 #include "io/checksum.h"
-#include "runtime/engine.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
@@ -83,7 +84,8 @@ class Reader {
 
 }  // namespace
 
-void Session::save(const std::string& path, const std::string& app_data) const {
+void save_kv_state(const Engine& engine_, const model::KvCache& cache_, const std::vector<int32_t>& tokens_,
+                   const std::string& path, const std::string& app_data) {
   if (tokens_.size() != static_cast<size_t>(cache_.size()))
     throw Error("cannot save a session whose cache (" + std::to_string(cache_.size()) + " positions) differs from "
                 "its tokens (" + std::to_string(tokens_.size()) + ")");
@@ -129,34 +131,56 @@ void Session::save(const std::string& path, const std::string& app_data) const {
   }
 }
 
-int32_t Session::restore(const std::string& path, std::string* app_data) {
-  reset();
-  File f(std::fopen(path.c_str(), "rb"));
-  if (!f) throw Error(path + ": cannot open the saved session: " + std::strerror(errno));
-  try {
-    Reader r(f.get(), path);
-    Header h{};
-    r.get(&h, sizeof h);
-    if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw Error(path + ": not an edgellm saved session");
+namespace {
+
+// Reads and checks the header and tokens (everything before the application data).
+std::vector<int32_t> read_head(Reader& r, const Engine& engine_, const model::KvCache* cache_, model::KvTypes types,
+                               const std::string& path, Header& h) {
+  r.get(&h, sizeof h);
+  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw Error(path + ": not an edgellm saved session");
     if (h.version != kVersion)
       throw Error(path + ": saved session version " + std::to_string(h.version) + " is not supported (this build reads " +
                   std::to_string(kVersion) + ")");
     if (h.model_size != engine_.model().file().file_size() || h.model_checksum != engine_.model_checksum())
       throw Error(path + ": saved with another model file than " + engine_.model().file().path() +
                   "; load the model it was saved with, or start a new session");
-    if (h.n_layer != cache_.n_layer() || h.kv_dim != cache_.kv_dim())
-      throw Error(path + ": saved session's cache shape does not match the model");
-    if (h.k_type != static_cast<uint32_t>(cache_.types().k) || h.v_type != static_cast<uint32_t>(cache_.types().v))
-      throw Error(path + ": saved with a different KV cache type; run with the same -ctk / -ctv as when it was saved");
-    if (h.n_tokens < 0 || h.n_tokens >= n_ctx())
-      throw Error(path + ": saved session holds " + std::to_string(h.n_tokens) + " tokens, more than the context of " +
-                  std::to_string(n_ctx()) + " leaves room for; raise the context size (-c)");
-    std::vector<int32_t> tokens(static_cast<size_t>(h.n_tokens));
-    r.get(tokens.data(), tokens.size() * sizeof(int32_t));
-    const int32_t n_vocab = engine_.config().n_vocab;
-    for (int32_t t : tokens)
-      if (t < 0 || t >= n_vocab) throw Error(path + ": saved session is damaged: token id " + std::to_string(t) +
-                                             " is outside the vocabulary");
+  if (h.n_layer != engine_.config().n_layer || h.kv_dim != engine_.config().kv_dim())
+    throw Error(path + ": saved session's cache shape does not match the model");
+  if (h.k_type != static_cast<uint32_t>(types.k) || h.v_type != static_cast<uint32_t>(types.v))
+    throw Error(path + ": saved with a different KV cache type; run with the same -ctk / -ctv as when it was saved");
+  if (h.n_tokens < 0 || (cache_ && h.n_tokens >= cache_->n_ctx()))
+    throw Error(path + ": saved session holds " + std::to_string(h.n_tokens) + " tokens, more than the context of " +
+                std::to_string(cache_ ? cache_->n_ctx() : 0) + " leaves room for; raise the context size (-c)");
+  if (h.n_tokens > (1 << 24)) throw Error(path + ": saved session is damaged (token count)");
+  std::vector<int32_t> tokens(static_cast<size_t>(h.n_tokens));
+  r.get(tokens.data(), tokens.size() * sizeof(int32_t));
+  const int32_t n_vocab = engine_.config().n_vocab;
+  for (int32_t t : tokens)
+    if (t < 0 || t >= n_vocab) throw Error(path + ": saved session is damaged: token id " + std::to_string(t) +
+                                           " is outside the vocabulary");
+  return tokens;
+}
+
+}  // namespace
+
+std::vector<int32_t> peek_saved_tokens(const Engine& engine, model::KvTypes types, const std::string& path) {
+  File f(std::fopen(path.c_str(), "rb"));
+  if (!f) throw Error(path + ": cannot open the saved session: " + std::strerror(errno));
+  Reader r(f.get(), path);
+  Header h{};
+  return read_head(r, engine, nullptr, types, path, h);
+}
+
+void restore_kv_state(const Engine& engine_, model::KvCache& cache_, std::vector<int32_t>& tokens_,
+                      const std::string& path, std::string* app_data) {
+  cache_.clear();
+  tokens_.clear();
+  File f(std::fopen(path.c_str(), "rb"));
+  if (!f) throw Error(path + ": cannot open the saved session: " + std::strerror(errno));
+  try {
+    Reader r(f.get(), path);
+    Header h{};
+    std::vector<int32_t> tokens = read_head(r, engine_, &cache_, cache_.types(), path, h);
     uint32_t app_len = 0;
     r.get(&app_len, sizeof app_len);
     if (app_len > kMaxAppData) throw Error(path + ": saved session is damaged (application data too long)");
@@ -172,9 +196,18 @@ int32_t Session::restore(const std::string& path, std::string* app_data) {
     tokens_ = std::move(tokens);
     if (app_data) *app_data = std::move(app);
   } catch (...) {
-    reset();
+    cache_.clear();
+    tokens_.clear();
     throw;
   }
+}
+
+void Session::save(const std::string& path, const std::string& app_data) const {
+  save_kv_state(engine_, cache_, tokens_, path, app_data);
+}
+
+int32_t Session::restore(const std::string& path, std::string* app_data) {
+  restore_kv_state(engine_, cache_, tokens_, path, app_data);
   return static_cast<int32_t>(tokens_.size());
 }
 

@@ -1,0 +1,26 @@
+#pragma once
+// Saved KV state: a sequence's tokens and the cache rows they fill, in one file (the format is
+// described in session_file.cpp). Session::save / restore use it for `--session`, and the
+// scheduler for its on-disk prompt cache.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "runtime/engine.h"
+
+namespace edgellm::runtime {
+
+// Writes tokens + cache rows (the cache must hold exactly tokens.size() positions) and
+// `app_data`; atomic (temp file + rename). Error on I/O failure, the old file left in place.
+void save_kv_state(const Engine& engine, const model::KvCache& cache, const std::vector<int32_t>& tokens,
+                   const std::string& path, const std::string& app_data = {});
+// Replaces cache and tokens with the file's. Error for another model, other cache types, more
+// tokens than the cache's context leaves room for, or a damaged file; cache and tokens are then empty.
+void restore_kv_state(const Engine& engine, model::KvCache& cache, std::vector<int32_t>& tokens,
+                      const std::string& path, std::string* app_data = nullptr);
+// The tokens of a saved state, reading only the header and token list; same errors for another
+// model or cache types (the cache rows are not checked until a restore).
+std::vector<int32_t> peek_saved_tokens(const Engine& engine, model::KvTypes types, const std::string& path);
+
+}  // namespace edgellm::runtime
