@@ -86,6 +86,12 @@ class Session {
   // InvalidArgument unless 0 <= n <= tokens().size().
   void truncate(int32_t n);
 
+  // The LoRA adapters this session runs with (empty: the base model). A set different from the
+  // current one empties the cache: a prefix computed under other adapters is never reused.
+  // InvalidArgument if an adapter was loaded for another model.
+  void set_lora(model::LoraSet adapters);
+  const model::LoraSet& lora() const { return lora_; }
+
   void reset();
   int32_t n_ctx() const { return cache_.n_ctx(); }
   const std::vector<int32_t>& tokens() const { return tokens_; }
@@ -98,7 +104,10 @@ class Session {
   const Engine& engine_;
   model::KvCache cache_;
   model::Workspace ws_;
+  const model::LoraSet* adapters() const { return lora_.empty() ? nullptr : &lora_; }
+
   std::vector<int32_t> tokens_;  // what the cache holds, in order
+  model::LoraSet lora_;
   int32_t n_batch_ = 512;
 };
 
