@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/lora_flags.h"
 #include "runtime/draft_model.h"
 #include "runtime/speculative.h"
 #include "sampling/json_schema.h"
@@ -27,6 +28,7 @@ struct RunArgs {
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
   KvTypeFlags kv;
+  LoraFlags lora;
 };
 
 void run(const RunArgs& a) {
@@ -40,7 +42,9 @@ void run(const RunArgs& a) {
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
+  const auto lora_specs = parse_lora_specs(a.lora);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  const model::LoraSet lora = load_lora(lora_specs, engine->model());
   runtime::GenerateParams gp;
   gp.sampling = a.sampling;
   gp.max_tokens = a.n_predict;
@@ -61,6 +65,7 @@ void run(const RunArgs& a) {
     for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
   }
   runtime::Session session(*engine, a.n_ctx, kv);
+  session.set_lora(lora);
   if (policy) {
     hybrid::Orchestrator orch(*policy, {a.n_ctx, false});
     nlohmann::json messages = nlohmann::json::array();
@@ -122,6 +127,7 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);
+  add_lora_flags(app, a->lora);
   add_hybrid_flags(app, a->hybrid);
   app.callback([a] { run(*a); });
 });
