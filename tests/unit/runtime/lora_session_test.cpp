@@ -5,8 +5,7 @@
 #include <cstring>
 #include <random>
 
-#include "io/gguf_writer.h"
-#include "model/lora.h"
+#include "lora_util.h"
 #include "model_cache.h"
 #include "runtime/engine.h"
 #include "util/error.h"
@@ -14,37 +13,11 @@
 namespace edgellm::runtime {
 namespace {
 
-// A rank-4 adapter on layer 0's attn_q and ffn_down of the engine's model, F32, in memory.
-std::shared_ptr<const model::LoraAdapter> make_adapter(const Engine& e, uint32_t seed, std::vector<uint8_t>& bytes) {
-  const auto& c = e.config();
-  io::GgufWriter w;
-  w.set_string("general.architecture", c.arch);
-  w.set_string("general.type", "adapter");
-  w.set_string("adapter.type", "lora");
-  w.set_f32("adapter.lora.alpha", 8.0f);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 0.05f);
-  auto add = [&](const std::string& name, int64_t n0, int64_t n1) {
-    std::vector<float> v(static_cast<size_t>(n0 * n1));
-    for (float& x : v) x = dist(rng);
-    std::vector<uint8_t> b(v.size() * sizeof(float));
-    std::memcpy(b.data(), v.data(), b.size());
-    w.add_tensor(name, io::TensorType::F32, {n0, n1}, std::move(b));
-  };
-  add("blk.0.attn_q.weight.lora_a", c.n_embd, 4);
-  add("blk.0.attn_q.weight.lora_b", 4, c.q_dim());
-  add("blk.0.ffn_down.weight.lora_a", c.n_ff, 4);
-  add("blk.0.ffn_down.weight.lora_b", 4, c.n_embd);
-  bytes = w.to_bytes();
-  auto f = io::GgufFile::from_memory(bytes.data(), bytes.size(), "session-lora.gguf");
-  return model::LoraAdapter::from_file(*f, e.model());
-}
-
 TEST(LoraSession, PrefixIsReusedOnlyUnderTheSameAdapters) {
   auto e = testing::load_cached_or_null("SmolLM2-135M-Instruct.Q4_1.gguf");
   if (!e) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
   std::vector<uint8_t> b1, b2;
-  const model::LoraSet a{{{make_adapter(*e, 1, b1), 1.0f}}};
+  const model::LoraSet a{{{testing::make_lora(*e, 1, b1), 1.0f}}};
   const model::LoraSet a_copy = a, a_rescaled{{{a.entries[0].adapter, 0.5f}}};
   const auto prompt = e->tokenize_prompt("A short prompt about the sea and its tides.");
   const size_t n = prompt.size(), V = static_cast<size_t>(e->config().n_vocab);
@@ -71,7 +44,7 @@ TEST(LoraSession, PrefixIsReusedOnlyUnderTheSameAdapters) {
   auto other = testing::load_cached_or_null("gemma-3-270m-q4_k_m.gguf");
   if (other) {
     std::vector<uint8_t> b3;
-    const model::LoraSet foreign{{{make_adapter(*other, 3, b3), 1.0f}}};
+    const model::LoraSet foreign{{{testing::make_lora(*other, 3, b3), 1.0f}}};
     EXPECT_THROW(s.set_lora(foreign), InvalidArgument);
     EXPECT_EQ(s.load_prompt(prompt, again.data()), 1);
   }
