@@ -81,6 +81,7 @@ std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const httpl
       runtime::JobRequest jr;
       jr.prompt = inputs[next];
       jr.embedding = true;
+      jr.lora = st.opts.lora;
       jr.on_done = [sh, i = next, &st](runtime::JobOutcome& o) {
         st.metrics.generation(o.result.n_prompt, 0, 0, o.queue_seconds, 0);
         std::lock_guard<std::mutex> lk(sh->mu);

@@ -218,3 +218,24 @@ def test_qwen_adapter_logits_match_merged_reference(engine, tmp_path):
     fig = compare("qwen0.5b+lora/exact", ref, eng, (0.02, 0.002), record=False)
     assert fig["top1_agree"] == fig["n_tokens"], fig
     record("qwen2.5-coder-0.5b/exact", {**fig, **eff, "rank": 16, "alpha": 32.0, "scale": 0.5, "matrices": 7 * 24})
+
+
+def test_serve_applies_its_adapters_to_every_request(engine, smollm_path, smol):
+    """`serve --lora`: adapters loaded at start apply to each request; greedy completions equal `run`'s."""
+    from server_harness import ServerProcess, http
+
+    def run(*extra):
+        return engine.run(["run", "-m", smollm_path, "--raw", "-p", PROMPT, "-n", "8", "--temp", "0", "-t", "2",
+                           "--ignore-eos", *extra]).rstrip("\n")
+    want, base = run("--lora", f"{smol['adapter']}:{SCALE}"), run()
+    assert want != base
+    srv = ServerProcess(["--lora", f"{smol['adapter']}:{SCALE}"], model=smollm_path, parallel=2)
+    try:
+        assert f"[lora {smol['adapter']}: 210 matrices" in srv.output()
+        body = {"prompt": PROMPT, "max_tokens": 8, "temperature": 0, "ignore_eos": True}
+        for _ in range(2):  # the second reuses the slot's cached prefix, under the same adapters
+            r = http("POST", srv.url + "/v1/completions", body)
+            assert r.status_code == 200, r.text
+            assert r.json()["choices"][0]["text"] == want
+    finally:
+        assert srv.stop() == 0, srv.output()
