@@ -220,22 +220,45 @@ def test_qwen_adapter_logits_match_merged_reference(engine, tmp_path):
     record("qwen2.5-coder-0.5b/exact", {**fig, **eff, "rank": 16, "alpha": 32.0, "scale": 0.5, "matrices": 7 * 24})
 
 
-def test_serve_applies_its_adapters_to_every_request(engine, smollm_path, smol):
-    """`serve --lora`: adapters loaded at start apply to each request; greedy completions equal `run`'s."""
-    from server_harness import ServerProcess, http
+def test_serve_loads_adapters_at_start_and_each_request_picks(engine, smollm_path, smol):
+    """`serve --lora`: GET /lora-adapters lists them; a request runs with them at their start-up
+    scales, or with exactly those its "lora" list names (llama-server's field; [] = the base).
+    Greedy completions equal `run`'s under the same adapters, whatever ran before in the slot
+    (one slot: each request meets the previous one's cache) or beside it (two at once)."""
+    import concurrent.futures
+
+    from server_harness import ServerProcess, get, http
 
     def run(*extra):
         return engine.run(["run", "-m", smollm_path, "--raw", "-p", PROMPT, "-n", "8", "--temp", "0", "-t", "2",
                            "--ignore-eos", *extra]).rstrip("\n")
-    want, base = run("--lora", f"{smol['adapter']}:{SCALE}"), run()
-    assert want != base
-    srv = ServerProcess(["--lora", f"{smol['adapter']}:{SCALE}"], model=smollm_path, parallel=2)
-    try:
-        assert f"[lora {smol['adapter']}: 210 matrices" in srv.output()
-        body = {"prompt": PROMPT, "max_tokens": 8, "temperature": 0, "ignore_eos": True}
-        for _ in range(2):  # the second reuses the slot's cached prefix, under the same adapters
-            r = http("POST", srv.url + "/v1/completions", body)
-            assert r.status_code == 200, r.text
-            assert r.json()["choices"][0]["text"] == want
-    finally:
-        assert srv.stop() == 0, srv.output()
+    want, base, half = run("--lora", f"{smol['adapter']}:{SCALE}"), run(), run("--lora", f"{smol['adapter']}:0.4")
+    assert len({want, base, half}) == 3
+    for parallel in (1, 2):
+        srv = ServerProcess(["--lora", f"{smol['adapter']}:{SCALE}"], model=smollm_path, parallel=parallel)
+        try:
+            assert f"[lora {smol['adapter']}: 210 matrices" in srv.output()
+            listed = get(srv.url + "/lora-adapters").json()
+            assert listed == [{"id": 0, "path": smol["adapter"], "scale": SCALE, "rank": RANK, "alpha": ALPHA}]
+
+            def complete(lora=None):
+                body = {"prompt": PROMPT, "max_tokens": 8, "temperature": 0, "ignore_eos": True}
+                if lora is not None:
+                    body["lora"] = lora
+                r = http("POST", srv.url + "/v1/completions", body)
+                assert r.status_code == 200, r.text
+                return r.json()["choices"][0]["text"]
+            cases = [(None, want), ([], base), ([{"id": 0, "scale": 0.4}], half), (None, want),
+                     ([{"id": 0, "scale": 0}], base), ([{"id": 0, "scale": SCALE}], want), ([], base)]
+            if parallel == 1:
+                for lora, expected in cases:
+                    assert complete(lora) == expected, lora
+            else:
+                with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                    got = list(pool.map(lambda c: complete(c[0]), cases))
+                assert got == [e for _, e in cases]
+            for bad in ("x", [{"id": 1}], [{"id": 0}, {"id": 0}], [{"id": 0, "scale": 1000}], [{"scale": 1}], [3]):
+                r = http("POST", srv.url + "/v1/completions", {"prompt": "hi", "max_tokens": 1, "lora": bad})
+                assert r.status_code == 400 and r.json()["error"]["param"] == "lora", (bad, r.text)
+        finally:
+            assert srv.stop() == 0, srv.output()
