@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/lora_flags.h"
 #include "util/error.h"
 
 namespace edgellm::cli {
@@ -19,6 +20,7 @@ struct ChatArgs {
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
   KvTypeFlags kv;
+  LoraFlags lora;
 };
 
 // The chat turns a saved session keeps beside its tokens.
@@ -38,7 +40,9 @@ std::vector<chat::Message> turns_from_json(const std::string& text, const std::s
 void chat_loop(const ChatArgs& a) {
   auto policy = make_policy(a.hybrid);
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
+  const auto lora_specs = parse_lora_specs(a.lora);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  const model::LoraSet lora = load_lora(lora_specs, engine->model());
   auto render = [&](const std::vector<chat::Message>& turns) {
     nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
     for (const auto& m : turns) msgs.push_back(chat::message_to_json(m));
@@ -63,6 +67,7 @@ void chat_loop(const ChatArgs& a) {
   std::unique_ptr<hybrid::Orchestrator> orch;
   if (policy) orch = std::make_unique<hybrid::Orchestrator>(*policy, hybrid::LocalInfo{a.n_ctx, false});
   runtime::Session session(*engine, a.n_ctx, kv);
+  session.set_lora(lora);
   std::vector<chat::Message> history;
   auto start = [&] {
     history.clear();
@@ -150,6 +155,7 @@ Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);
+  add_lora_flags(app, a->lora);
   add_hybrid_flags(app, a->hybrid);
   app.callback([a] { chat_loop(*a); });
 });

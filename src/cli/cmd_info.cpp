@@ -1,10 +1,12 @@
 // edgellm info: a GGUF file's metadata and tensor table.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/command.h"
 #include "ops/ops.h"
 #include "cli/common.h"
+#include "model/lora.h"
 
 namespace edgellm::cli {
 namespace {
@@ -39,6 +41,28 @@ void info(const std::string& model, bool tensors) {
               f->path().c_str(), f->version(), static_cast<unsigned long long>(f->file_size()),
               f->metadata().size(), f->tensors().size(), f->alignment());
   for (const auto& [k, v] : f->metadata()) std::printf("%-45s %s\n", k.c_str(), show(v).c_str());
+  if (f->get_string("general.type").value_or("") == "adapter") {
+    // Checked as `--lora` would (without a base model): a broken adapter is an error here too.
+    const model::LoraInfo in = model::inspect_lora(*f);
+    std::printf("\nLoRA adapter for %s: %d matrices, rank %d", in.arch.c_str(), in.n_pairs, in.rank_min);
+    if (in.rank_max != in.rank_min) std::printf("-%d", in.rank_max);
+    std::printf(", alpha %g, %llu parameters\n", in.alpha, static_cast<unsigned long long>(in.n_params));
+    if (in.rank_min == in.rank_max)
+      std::printf("scale at --lora FILE:1: %g (alpha / rank)\n", in.alpha != 0 ? in.alpha / in.rank_min : 1.0);
+    // Layers adapted per projection ("blk.N.attn_q.weight" counted under attn_q.weight).
+    std::vector<std::pair<std::string, int>> per;
+    for (const auto& t : in.targets) {
+      const size_t dot = t.rfind('.', t.size() - sizeof(".weight"));
+      const std::string key = t.rfind("blk.", 0) == 0 && dot != std::string::npos ? t.substr(dot + 1) : t;
+      auto it = std::find_if(per.begin(), per.end(), [&](const auto& p) { return p.first == key; });
+      if (it == per.end()) per.push_back({key, 1});
+      else ++it->second;
+    }
+    std::printf("adapted:");
+    for (const auto& [k, n] : per) std::printf(" %s x%d", k.c_str(), n);
+    std::printf("\n");
+    for (const auto& t : in.ignored) std::printf("ignored: %s (norm vectors are not applied)\n", t.c_str());
+  }
   if (!tensors) return;
   std::printf("\n%-36s %-6s %-22s %12s\n", "tensor", "type", "shape", "bytes");
   for (const auto& t : f->tensors()) {

@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/lora_flags.h"
 #include "util/error.h"
 
 namespace edgellm::cli {
@@ -13,6 +14,7 @@ namespace {
 struct LogitsArgs {
   std::string model, ids, out;
   int32_t threads = 0;
+  LoraFlags lora;
 };
 
 // Writes float32 logits [n_ids][n_vocab], row-major, for every position.
@@ -30,8 +32,10 @@ void logits(const LogitsArgs& a) {
     }
   }
   if (ids.empty()) throw InvalidArgument("--ids is empty");
+  const auto lora_specs = parse_lora_specs(a.lora);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   runtime::Session session(*engine, static_cast<int32_t>(ids.size()));
+  session.set_lora(load_lora(lora_specs, engine->model()));
   const auto out = session.evaluate_all(ids);
   std::ofstream f(a.out, std::ios::binary);
   if (!f) throw Error("cannot write " + a.out);
@@ -45,6 +49,7 @@ Registrar reg_logits("logits", "Dump the logits of every position for given toke
   app.add_option("--ids", a->ids, "Comma-separated token ids")->required();
   app.add_option("--out", a->out, "Output file: float32 [n_ids][n_vocab]")->required();
   add_exact_flag(app);
+  add_lora_flags(app, a->lora);
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");
   app.callback([a] { logits(*a); });
 });

@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/lora_flags.h"
 #include "cli/perplexity.h"
 #include "util/error.h"
 
@@ -27,6 +28,7 @@ struct PplArgs {
   int32_t kl_top_k = 64;
   bool ctx_given = false;
   KvTypeFlags kv;
+  LoraFlags lora;
 };
 
 // Mean of x and its standard error.
@@ -58,7 +60,9 @@ void perplexity(const PplArgs& a) {
   if (!a.kl && a.file.empty()) throw InvalidArgument("-f FILE is required: the text to score");
 
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
+  const auto lora_specs = parse_lora_specs(a.lora);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  const model::LoraSet lora = load_lora(lora_specs, engine->model());
   const int32_t n_vocab = engine->config().n_vocab;
   const int32_t bos = engine->tokenizer().bos_id();
   const bool use_bos = !a.no_bos && engine->tokenizer().add_bos_default() && bos >= 0;
@@ -96,6 +100,7 @@ void perplexity(const PplArgs& a) {
   if (!a.kl && !a.kl_base.empty()) save = std::make_unique<ppl::BaseWriter>(a.kl_base, ch, n_vocab, a.kl_top_k);
 
   runtime::Session session(*engine, ch.n_ctx, kv);
+  session.set_lora(lora);
   const int64_t n_chunks = ch.n_chunks();
   Moments nll, nll_base, kl, same;
   std::vector<double> kls, logp;
@@ -201,6 +206,7 @@ Registrar reg("perplexity", "Perplexity of a model on a text file (llama-perplex
                     ->capture_default_str();
                 add_exact_flag(app);
                 add_kv_type_flags(app, a->kv);
+                add_lora_flags(app, a->lora);
                 app.callback([a, ctx] {
                   a->ctx_given = ctx->count() > 0;
                   perplexity(*a);

@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/lora_flags.h"
 #include "runtime/draft_model.h"
 #include "runtime/speculative.h"
 #include "sampling/json_schema.h"
@@ -28,6 +29,7 @@ struct RunArgs {
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
   KvTypeFlags kv;
+  LoraFlags lora;
 };
 
 void run(const RunArgs& a) {
@@ -48,7 +50,9 @@ void run(const RunArgs& a) {
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
+  const auto lora_specs = parse_lora_specs(a.lora);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  const model::LoraSet lora = load_lora(lora_specs, engine->model());
   runtime::GenerateParams gp;
   gp.sampling = a.sampling;
   gp.max_tokens = a.n_predict;
@@ -58,6 +62,7 @@ void run(const RunArgs& a) {
     gp.constraint = std::make_shared<server::GrammarTokenConstraint>(
         sampling::compile_json_schema_text(read_file(a.json_schema)), server::make_token_trie(engine->tokenizer()));
   runtime::Session session(*engine, a.n_ctx, kv);
+  session.set_lora(lora);
   std::vector<int32_t> restored;
   if (have_session) {
     session.restore(a.session_file);  // another model's file, or a damaged one, fails here
@@ -160,6 +165,7 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);
+  add_lora_flags(app, a->lora);
   add_hybrid_flags(app, a->hybrid);
   app.callback([a] { run(*a); });
 });

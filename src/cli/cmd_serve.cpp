@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/lora_flags.h"
 #include "server/server.h"
 #include "util/error.h"
 
@@ -19,6 +20,7 @@ struct ServeArgs {
   server::ServerOptions opts;
   HybridFlags hybrid;
   KvTypeFlags kv;
+  LoraFlags lora;
 };
 
 void serve(ServeArgs a) {
@@ -33,8 +35,10 @@ void serve(ServeArgs a) {
 
   a.opts.kv_types = kv_types(a.kv);
   a.opts.policy = make_policy(a.hybrid);  // a bad policy stops start-up with its message
+  const auto lora_specs = parse_lora_specs(a.lora);
   const std::string path = resolve_model(a.model);
   auto engine = runtime::Engine::load(path, {a.threads});
+  a.opts.lora = load_lora(lora_specs, engine->model());
   if (a.opts.model_id.empty()) a.opts.model_id = std::filesystem::path(path).stem().string();
   server::Server srv(*engine, a.opts);
   const int port = srv.bind();
@@ -87,6 +91,7 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   add_hybrid_flags(app, a->hybrid);
   add_kv_type_flags(app, a->kv);
+  add_lora_flags(app, a->lora);
   app.callback([a] { serve(*a); });
 });
 

@@ -49,7 +49,17 @@ std::unique_ptr<Model> Model::from_file(std::unique_ptr<io::GgufFile> file) {
 void Model::validate(const Batch& b) const {
   const size_t n = b.tokens.size();
   if (n == 0) throw InvalidArgument("empty batch");
-  if (b.pos.size() != n || b.cache.size() != n) throw InvalidArgument("batch arrays differ in length");
+  if (b.pos.size() != n || b.cache.size() != n || b.lora.size() != n)
+    throw InvalidArgument("batch arrays differ in length");
+  for (size_t i = 0; i < n; ++i) {
+    if (!b.lora[i] || (i > 0 && b.lora[i] == b.lora[i - 1])) continue;
+    for (const LoraEntry& e : b.lora[i]->entries) {
+      if (!e.adapter) throw InvalidArgument("LoRA set with a null adapter");
+      if (!e.adapter->fits(config_))
+        throw InvalidArgument("LoRA adapter " + e.adapter->path() + " was loaded for another model");
+      if (!std::isfinite(e.scale)) throw InvalidArgument("LoRA scale is not a finite number");
+    }
+  }
   // Positions of each sequence must continue its cache without gaps.
   std::map<const KvCache*, int32_t> next;
   for (size_t i = 0; i < n; ++i) {
@@ -71,8 +81,18 @@ void Model::validate(const Batch& b) const {
     if (r < 0 || static_cast<size_t>(r) >= n) throw InvalidArgument("logit row out of range");
 }
 
+bool Model::has_lora(const Batch& b) {
+  return std::any_of(b.lora.begin(), b.lora.end(), [](const LoraSet* s) { return s != nullptr; });
+}
+
 void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float* logits, float* hidden) const {
   validate(b);
+  // Low-rank updates beside the base matmuls (lora.h): y += scale·B·(A·x) for adapted tokens.
+  const bool lora = has_lora(b);
+  auto adapt = [&](int32_t il, LoraTarget tg, const std::vector<float>& x, int64_t n_in, std::vector<float>& y,
+                   int64_t n_out) {
+    if (lora) apply_lora(b.lora.data(), static_cast<int64_t>(b.size()), il, tg, x.data(), n_in, y.data(), n_out, pool, ws.lora);
+  };
   const ModelConfig& c = config_;
   const int64_t n = static_cast<int64_t>(b.size());
   const int64_t d = c.n_embd, qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim;
@@ -103,6 +123,9 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
     const ops::MatrixView qkv[3] = {L.wq, L.wk, L.wv};
     float* const qkv_out[3] = {ws.q.data(), ws.k.data(), ws.v.data()};
     ops::matmul_multi(qkv, qkv_out, 3, ws.xn.data(), n, pool);
+    adapt(il, LoraTarget::Q, ws.xn, d, ws.q, qd);
+    adapt(il, LoraTarget::K, ws.xn, d, ws.k, kvd);
+    adapt(il, LoraTarget::V, ws.xn, d, ws.v, kvd);
     const float rope_base = c.rope_base_for(il);
     if (ws.rope_cs_base != rope_base) {
       // Angles depend only on position and base: computed once per pass (per base), not per
@@ -132,6 +155,7 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
     }
     attention(b, il, ws, pool);
     ops::matmul(L.wo, ws.attn.data(), n, ws.proj.data(), pool);
+    adapt(il, LoraTarget::O, ws.attn, qd, ws.proj, d);
     for (int64_t t = 0; t < n; ++t) {
       float* p = &ws.proj[t * d];
       if (c.post_attn_norm) ops::rmsnorm(p, L.post_attn_norm.data(), p, d, c.norm_eps);
@@ -143,12 +167,15 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
     float* const gu_out[2] = {ws.gate.data(), ws.up.data()};
     ops::matmul_multi(gu, gu_out, 2, ws.xn.data(), n, pool);
     const int64_t ff = c.n_ff;
+    adapt(il, LoraTarget::Gate, ws.xn, d, ws.gate, ff);
+    adapt(il, LoraTarget::Up, ws.xn, d, ws.up, ff);
     for (int64_t t = 0; t < n; ++t) {
       float* g = &ws.gate[t * ff];
       if (c.mlp == MlpKind::SwiGLU) ops::silu_mul(g, &ws.up[t * ff], g, ff);
       else ops::gelu_mul(g, &ws.up[t * ff], g, ff);
     }
     ops::matmul(L.w_down, ws.gate.data(), n, ws.proj.data(), pool);
+    adapt(il, LoraTarget::Down, ws.gate, ff, ws.proj, d);
     for (int64_t t = 0; t < n; ++t) {
       float* p = &ws.proj[t * d];
       if (c.post_ffn_norm) ops::rmsnorm(p, L.post_ffn_norm.data(), p, d, c.norm_eps);

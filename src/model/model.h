@@ -10,6 +10,7 @@
 #include "io/gguf.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
+#include "model/lora.h"
 #include "model/weights.h"
 #include "ops/thread_pool.h"
 
@@ -18,20 +19,24 @@ namespace edgellm::model {
 // Tokens to run in one forward pass. Tokens may belong to different sequences (continuous
 // batching): each names its cache and position. Within one sequence, positions must be
 // consecutive and continue the cache (pos == cache->size() for the first new token).
+// Each token also names the LoRA adapters it runs with (null: the base alone), so sequences
+// with different adapters share one pass; the caller keeps the sets alive during forward().
 struct Batch {
   std::vector<int32_t> tokens;    // [n]
   std::vector<int32_t> pos;       // [n]
   std::vector<KvCache*> cache;    // [n]
+  std::vector<const LoraSet*> lora;  // [n]
   std::vector<int32_t> logit_rows;  // indices into tokens whose logits are wanted
 
-  void add(int32_t token, int32_t position, KvCache* kv, bool want_logits) {
+  void add(int32_t token, int32_t position, KvCache* kv, bool want_logits, const LoraSet* adapters = nullptr) {
     if (want_logits) logit_rows.push_back(static_cast<int32_t>(tokens.size()));
     tokens.push_back(token);
     pos.push_back(position);
     cache.push_back(kv);
+    lora.push_back(adapters && !adapters->empty() ? adapters : nullptr);
   }
   size_t size() const { return tokens.size(); }
-  void clear() { tokens.clear(); pos.clear(); cache.clear(); logit_rows.clear(); }
+  void clear() { tokens.clear(); pos.clear(); cache.clear(); lora.clear(); logit_rows.clear(); }
 };
 
 // Scratch buffers reused across forward passes (grown on demand, never shrunk).
@@ -39,6 +44,7 @@ struct Workspace {
   std::vector<float> x, xn, q, k, v, attn, proj, gate, up, hidden;
   std::vector<float> scores;  // [n_threads][n_ctx]
   std::vector<float> rows;    // gathered final hidden rows for the output head
+  std::vector<float> lora;    // [n_threads][max rank]: A·x of one token (apply_lora)
   std::vector<float> rope_cs;  // [n][n_rot] rotary cos/sin per token for rope_cs_base
   float rope_cs_base = 0.f;    // the frequency base rope_cs holds (0: none yet in this pass)
 };
@@ -63,6 +69,8 @@ class Model {
   Model() = default;
   void validate(const Batch& batch) const;
   void attention(const Batch& batch, int32_t layer, Workspace& ws, ops::ThreadPool& pool) const;
+  // Whether any token of a (validated) batch runs with adapters.
+  static bool has_lora(const Batch& batch);
 
   std::unique_ptr<io::GgufFile> file_;
   ModelConfig config_;

@@ -80,6 +80,16 @@ std::vector<int32_t> Engine::tokenize_chat(const nlohmann::ordered_json& message
 Session::Session(const Engine& engine, int32_t n_ctx, model::KvTypes kv_types)
     : engine_(engine), cache_(engine.config(), n_ctx, kv_types) {}
 
+void Session::set_lora(model::LoraSet adapters) {
+  for (const auto& e : adapters.entries)
+    if (!e.adapter || !e.adapter->fits(engine_.config()))
+      throw InvalidArgument("LoRA adapter " + (e.adapter ? e.adapter->path() : std::string("(null)")) +
+                            " was not loaded for this model");
+  if (adapters == lora_) return;
+  lora_ = std::move(adapters);
+  reset();
+}
+
 void Session::reset() {
   cache_.clear();
   tokens_.clear();
@@ -91,7 +101,7 @@ void Session::prefill(size_t from, float* last_logits) {
     const size_t end = std::min(tokens_.size(), i + static_cast<size_t>(n_batch_));
     batch.clear();
     for (size_t j = i; j < end; ++j)
-      batch.add(tokens_[j], static_cast<int32_t>(j), &cache_, j + 1 == tokens_.size());
+      batch.add(tokens_[j], static_cast<int32_t>(j), &cache_, j + 1 == tokens_.size(), adapters());
     engine_.model().forward(batch, ws_, engine_.pool(), batch.logit_rows.empty() ? nullptr : last_logits);
   }
 }
@@ -124,7 +134,7 @@ void Session::extend(const std::vector<int32_t>& toks, float* logits) {
                           std::to_string(n_ctx()) + " (" + std::to_string(tokens_.size()) + " held)");
   model::Batch batch;
   for (size_t i = 0; i < toks.size(); ++i)
-    batch.add(toks[i], static_cast<int32_t>(tokens_.size() + i), &cache_, true);
+    batch.add(toks[i], static_cast<int32_t>(tokens_.size() + i), &cache_, true, adapters());
   engine_.model().forward(batch, ws_, engine_.pool(), logits);
   tokens_.insert(tokens_.end(), toks.begin(), toks.end());
 }
@@ -173,7 +183,7 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Gener
     const int32_t id = seq.step(logits.data(), static_cast<int32_t>(tokens_.size()), n_ctx());
     if (id < 0) break;
     batch.clear();
-    batch.add(id, static_cast<int32_t>(tokens_.size()), &cache_, true);
+    batch.add(id, static_cast<int32_t>(tokens_.size()), &cache_, true, adapters());
     engine_.model().forward(batch, ws_, engine_.pool(), logits.data());
     tokens_.push_back(id);
     ++seq.result().n_decode_passes;
@@ -197,7 +207,7 @@ std::vector<float> Session::evaluate_all(const std::vector<int32_t>& tokens, int
   for (size_t i = 0; i < tokens.size(); i += n_batch) {
     const size_t end = std::min(tokens.size(), i + static_cast<size_t>(n_batch));
     batch.clear();
-    for (size_t j = i; j < end; ++j) batch.add(tokens[j], static_cast<int32_t>(j), &cache_, true);
+    for (size_t j = i; j < end; ++j) batch.add(tokens[j], static_cast<int32_t>(j), &cache_, true, adapters());
     engine_.model().forward(batch, ws_, engine_.pool(), &logits[i * n_vocab]);
   }
   tokens_ = tokens;

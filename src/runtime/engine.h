@@ -100,6 +100,12 @@ class Session {
   // `prompt` the cache now holds; a following load_prompt(prompt) runs only the rest.
   int32_t shift_to(const std::vector<int32_t>& prompt);
 
+  // The LoRA adapters this session runs with (empty: the base model). A set different from the
+  // current one empties the cache: a prefix computed under other adapters is never reused.
+  // InvalidArgument if an adapter was loaded for another model.
+  void set_lora(model::LoraSet adapters);
+  const model::LoraSet& lora() const { return lora_; }
+
   void reset();
 
   // Saved sessions (session_file.cpp): the tokens and the KV cache rows they fill, with the
@@ -123,7 +129,10 @@ class Session {
   const Engine& engine_;
   model::KvCache cache_;
   model::Workspace ws_;
+  const model::LoraSet* adapters() const { return lora_.empty() ? nullptr : &lora_; }
+
   std::vector<int32_t> tokens_;  // what the cache holds, in order
+  model::LoraSet lora_;
   int32_t n_batch_ = 512;
 };
 

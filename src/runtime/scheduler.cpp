@@ -1,6 +1,7 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "util/error.h"
@@ -43,6 +44,10 @@ std::shared_ptr<Job> Scheduler::submit(JobRequest req) {
     if (id < 0 || id >= n_vocab)
       throw InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                             std::to_string(n_vocab - 1) + ")");
+  for (const auto& e : req.lora.entries)
+    if (!e.adapter || !e.adapter->fits(engine_.config()) || !std::isfinite(e.scale))
+      throw InvalidArgument("LoRA adapter " + (e.adapter ? e.adapter->path() : std::string("(null)")) +
+                            " was not loaded for this model, or its scale is not finite");
   auto job = std::shared_ptr<Job>(new Job(std::move(req)));
   job->t_submit = Clock::now();
   {
@@ -72,15 +77,20 @@ SchedulerStats Scheduler::stats() const {
   return st;
 }
 
-Scheduler::Slot* Scheduler::pick_slot_locked(const std::vector<int32_t>& prompt, bool embedding) {
+size_t Scheduler::reusable_prefix(const Slot& s, const JobRequest& req) {
+  size_t common = 0;
+  if (req.embedding || !(s.lora == req.lora)) return 0;
+  while (common < s.tokens.size() && common < req.prompt.size() && s.tokens[common] == req.prompt[common]) ++common;
+  return common;
+}
+
+Scheduler::Slot* Scheduler::pick_slot_locked(const JobRequest& req) {
   Slot* best = nullptr;
   size_t best_common = 0;
   for (auto& sp : slots_) {
     Slot& s = *sp;
     if (s.job) continue;
-    size_t common = 0;
-    if (!embedding)
-      while (common < s.tokens.size() && common < prompt.size() && s.tokens[common] == prompt[common]) ++common;
+    const size_t common = reusable_prefix(s, req);
     if (!best || common > best_common || (common == best_common && s.last_used < best->last_used)) {
       best = &s;
       best_common = common;
@@ -117,7 +127,7 @@ void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
   }
   while (!queue_.empty()) {
     auto job = queue_.front();
-    Slot* s = pick_slot_locked(job->req.prompt, job->req.embedding);
+    Slot* s = pick_slot_locked(job->req);
     if (!s) return;
     queue_.pop_front();
     const auto& prompt = job->req.prompt;
@@ -146,11 +156,9 @@ void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
       ended.push_back({job, unrun_outcome(prompt, job->t_submit, error, client_error)});
       continue;
     }
-    size_t common = 0;
-    if (!job->req.embedding)
-      while (common < s->tokens.size() && common < prompt.size() && s->tokens[common] == prompt[common]) ++common;
     // Always run the last prompt token so its logits exist.
-    common = std::min(common, prompt.size() - 1);
+    const size_t common = std::min(reusable_prefix(*s, job->req), prompt.size() - 1);
+    s->lora = job->req.lora;
     s->cache.set_size(static_cast<int32_t>(common));
     s->tokens.resize(common);
     s->n_prompt_done = common;
@@ -232,7 +240,7 @@ void Scheduler::step() {
     Slot& s = *sp;
     if (!s.job || s.next < 0) continue;
     const int32_t row = static_cast<int32_t>(batch.logit_rows.size());
-    batch.add(s.next, static_cast<int32_t>(s.tokens.size()), &s.cache, true);
+    batch.add(s.next, static_cast<int32_t>(s.tokens.size()), &s.cache, true, &s.lora);
     entries.push_back({&s, 1, row, true});
   }
   // Prefill chunks share what the decode tokens left of the budget (see share_prefill_budget).
@@ -258,7 +266,7 @@ void Scheduler::step() {
     const int32_t row = (emb || s.n_prompt_done + n == prompt.size()) ? static_cast<int32_t>(batch.logit_rows.size()) : -1;
     for (size_t i = 0; i < n; ++i) {
       const size_t p = s.n_prompt_done + i;
-      batch.add(prompt[p], static_cast<int32_t>(p), &s.cache, emb || p + 1 == prompt.size());
+      batch.add(prompt[p], static_cast<int32_t>(p), &s.cache, emb || p + 1 == prompt.size(), &s.lora);
     }
     entries.push_back({&s, n, row, false});
   }

@@ -64,6 +64,9 @@ struct JobRequest {
   // Embedding job: runs the prompt from position 0 and averages the final hidden states;
   // generates nothing.
   bool embedding = false;
+  // LoRA adapters this request runs with (empty: the base model). Requests with different sets
+  // share forward passes; a slot's cached prefix is reused only under the set that computed it.
+  model::LoraSet lora;
   TextCallback on_text;                         // newly complete text (scheduler thread)
   std::function<void(JobOutcome&)> on_done;     // exactly once per accepted job
 };
@@ -120,6 +123,7 @@ class Scheduler {
     Slot(const model::ModelConfig& cfg, int32_t n_ctx, model::KvTypes types) : cache(cfg, n_ctx, types) {}
     model::KvCache cache;
     std::vector<int32_t> tokens;  // what the cache holds, in order
+    model::LoraSet lora;          // the adapters that computed the cache (and run the job)
     std::shared_ptr<Job> job;     // null when idle
     std::unique_ptr<SequenceState> seq;
     size_t n_prompt_done = 0;     // prompt tokens in the cache
@@ -138,7 +142,10 @@ class Scheduler {
 
   void loop();
   void admit_locked(std::vector<Unadmitted>& ended);
-  Slot* pick_slot_locked(const std::vector<int32_t>& prompt, bool embedding);
+  Slot* pick_slot_locked(const JobRequest& req);
+  // Prompt tokens of `req` a slot's cache already holds: none for embeddings, or when the slot's
+  // cache was computed under other adapters (the prefix cache is keyed by the adapter set).
+  static size_t reusable_prefix(const Slot& s, const JobRequest& req);
   void step();
   void finish(Slot& s, const std::string& error = "", bool client_error = false);
   void fail_active(const std::string& reason);

@@ -4,7 +4,9 @@
 //   "EDGLSESS"  u32 version  u32 0
 //   u64 model checksum (XXH3 of the GGUF file)  u64 model file size
 //   i32 n_layer  i32 kv_dim  u32 key type  u32 value type  i32 n_tokens
-//   i32 tokens[n_tokens]  u32 app_data bytes  app_data (the front end's own state, e.g. chat turns)
+//   i32 tokens[n_tokens]
+//   u32 bytes, adapters key (the LoRA set the rows were computed under; empty for the base model)
+//   u32 bytes, app data (the front end's own state, e.g. chat turns)
 //   per layer: key rows [n_tokens][k_row_bytes], then value rows [n_tokens][v_row_bytes]
 //   u64 XXH3 of every byte before it
 // Rows are stored as the cache holds them, so a restore is a copy, not a recomputation; the
@@ -12,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "runtime/session_file.h"
@@ -85,11 +88,12 @@ class Reader {
 }  // namespace
 
 void save_kv_state(const Engine& engine_, const model::KvCache& cache_, const std::vector<int32_t>& tokens_,
-                   const std::string& path, const std::string& app_data) {
+                   const std::string& path, const std::string& app_data, const std::string& adapters) {
   if (tokens_.size() != static_cast<size_t>(cache_.size()))
     throw Error("cannot save a session whose cache (" + std::to_string(cache_.size()) + " positions) differs from "
                 "its tokens (" + std::to_string(tokens_.size()) + ")");
-  if (app_data.size() > kMaxAppData) throw Error(path + ": session application data over 64 MiB");
+  if (app_data.size() > kMaxAppData || adapters.size() > kMaxAppData)
+    throw Error(path + ": session application data over 64 MiB");
   const std::string tmp = path + ".tmp";
   File f(std::fopen(tmp.c_str(), "wb"));
   if (!f) throw Error(path + ": cannot write the session: " + std::strerror(errno));
@@ -107,9 +111,11 @@ void save_kv_state(const Engine& engine_, const model::KvCache& cache_, const st
     Writer w(f.get(), path);
     w.put(&h, sizeof h);
     w.put(tokens_.data(), tokens_.size() * sizeof(int32_t));
-    const auto app_len = static_cast<uint32_t>(app_data.size());
-    w.put(&app_len, sizeof app_len);
-    w.put(app_data.data(), app_data.size());
+    for (const std::string* blob : {&adapters, &app_data}) {
+      const auto len = static_cast<uint32_t>(blob->size());
+      w.put(&len, sizeof len);
+      w.put(blob->data(), blob->size());
+    }
     const size_t n = tokens_.size();
     for (int32_t l = 0; l < h.n_layer; ++l) {
       if (n == 0) break;
@@ -134,8 +140,19 @@ void save_kv_state(const Engine& engine_, const model::KvCache& cache_, const st
 namespace {
 
 // Reads and checks the header and tokens (everything before the application data).
+std::string read_blob(Reader& r, const std::string& path) {
+  uint32_t len = 0;
+  r.get(&len, sizeof len);
+  if (len > kMaxAppData) throw Error(path + ": saved session is damaged (a field is too long)");
+  std::string out(len, '\0');
+  r.get(out.data(), out.size());
+  return out;
+}
+
+std::string describe_adapters(const std::string& key) { return key.empty() ? "no LoRA adapter" : "LoRA " + key; }
+
 std::vector<int32_t> read_head(Reader& r, const Engine& engine_, const model::KvCache* cache_, model::KvTypes types,
-                               const std::string& path, Header& h) {
+                               const std::string& adapters, const std::string& path, Header& h) {
   r.get(&h, sizeof h);
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw Error(path + ": not an edgellm saved session");
     if (h.version != kVersion)
@@ -158,21 +175,26 @@ std::vector<int32_t> read_head(Reader& r, const Engine& engine_, const model::Kv
   for (int32_t t : tokens)
     if (t < 0 || t >= n_vocab) throw Error(path + ": saved session is damaged: token id " + std::to_string(t) +
                                            " is outside the vocabulary");
+  const std::string saved_adapters = read_blob(r, path);
+  if (saved_adapters != adapters)
+    throw Error(path + ": saved with " + describe_adapters(saved_adapters) + " but this run uses " +
+                describe_adapters(adapters) + "; use the same --lora as when it was saved");
   return tokens;
 }
 
 }  // namespace
 
-std::vector<int32_t> peek_saved_tokens(const Engine& engine, model::KvTypes types, const std::string& path) {
+std::vector<int32_t> peek_saved_tokens(const Engine& engine, model::KvTypes types, const std::string& path,
+                                       const std::string& adapters) {
   File f(std::fopen(path.c_str(), "rb"));
   if (!f) throw Error(path + ": cannot open the saved session: " + std::strerror(errno));
   Reader r(f.get(), path);
   Header h{};
-  return read_head(r, engine, nullptr, types, path, h);
+  return read_head(r, engine, nullptr, types, adapters, path, h);
 }
 
 void restore_kv_state(const Engine& engine_, model::KvCache& cache_, std::vector<int32_t>& tokens_,
-                      const std::string& path, std::string* app_data) {
+                      const std::string& path, std::string* app_data, const std::string& adapters) {
   cache_.clear();
   tokens_.clear();
   File f(std::fopen(path.c_str(), "rb"));
@@ -180,12 +202,8 @@ void restore_kv_state(const Engine& engine_, model::KvCache& cache_, std::vector
   try {
     Reader r(f.get(), path);
     Header h{};
-    std::vector<int32_t> tokens = read_head(r, engine_, &cache_, cache_.types(), path, h);
-    uint32_t app_len = 0;
-    r.get(&app_len, sizeof app_len);
-    if (app_len > kMaxAppData) throw Error(path + ": saved session is damaged (application data too long)");
-    std::string app(app_len, '\0');
-    r.get(app.data(), app.size());
+    std::vector<int32_t> tokens = read_head(r, engine_, &cache_, cache_.types(), adapters, path, h);
+    std::string app = read_blob(r, path);
     const size_t n = tokens.size();
     for (int32_t l = 0; l < h.n_layer && n > 0; ++l) {
       r.get(cache_.k(l, 0), n * cache_.k_row_bytes());
@@ -202,12 +220,24 @@ void restore_kv_state(const Engine& engine_, model::KvCache& cache_, std::vector
   }
 }
 
+std::string lora_key(const model::LoraSet& set) {
+  std::string key;
+  for (const auto& e : set.entries) {
+    std::error_code ec;
+    const auto canonical = std::filesystem::weakly_canonical(e.adapter->path(), ec);
+    char scale[32];
+    std::snprintf(scale, sizeof scale, "%.9g", static_cast<double>(e.scale));
+    key += (key.empty() ? "" : ", ") + (ec ? e.adapter->path() : canonical.string()) + ":" + scale;
+  }
+  return key;
+}
+
 void Session::save(const std::string& path, const std::string& app_data) const {
-  save_kv_state(engine_, cache_, tokens_, path, app_data);
+  save_kv_state(engine_, cache_, tokens_, path, app_data, lora_key(lora_));
 }
 
 int32_t Session::restore(const std::string& path, std::string* app_data) {
-  restore_kv_state(engine_, cache_, tokens_, path, app_data);
+  restore_kv_state(engine_, cache_, tokens_, path, app_data, lora_key(lora_));
   return static_cast<int32_t>(tokens_.size());
 }
 

@@ -13,14 +13,20 @@ namespace edgellm::runtime {
 
 // Writes tokens + cache rows (the cache must hold exactly tokens.size() positions) and
 // `app_data`; atomic (temp file + rename). Error on I/O failure, the old file left in place.
+// `adapters` names the LoRA set the rows were computed under (lora_key; empty for the base).
 void save_kv_state(const Engine& engine, const model::KvCache& cache, const std::vector<int32_t>& tokens,
-                   const std::string& path, const std::string& app_data = {});
+                   const std::string& path, const std::string& app_data = {}, const std::string& adapters = {});
 // Replaces cache and tokens with the file's. Error for another model, other cache types, more
-// tokens than the cache's context leaves room for, or a damaged file; cache and tokens are then empty.
+// tokens than the cache's context leaves room for, other adapters, or a damaged file; cache and
+// tokens are then empty.
 void restore_kv_state(const Engine& engine, model::KvCache& cache, std::vector<int32_t>& tokens,
-                      const std::string& path, std::string* app_data = nullptr);
+                      const std::string& path, std::string* app_data = nullptr, const std::string& adapters = {});
 // The tokens of a saved state, reading only the header and token list; same errors for another
 // model or cache types (the cache rows are not checked until a restore).
-std::vector<int32_t> peek_saved_tokens(const Engine& engine, model::KvTypes types, const std::string& path);
+std::vector<int32_t> peek_saved_tokens(const Engine& engine, model::KvTypes types, const std::string& path,
+                                       const std::string& adapters = {});
+// The key of a LoRA set in saved state: each adapter's canonical path and scale. Adapters are
+// named by path, so an adapter file replaced in place is not detected.
+std::string lora_key(const model::LoraSet& set);
 
 }  // namespace edgellm::runtime

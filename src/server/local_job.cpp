@@ -38,6 +38,7 @@ LocalJob::LocalJob(ServerState& st, const GenerateRequest& g, bool stream_text) 
   runtime::JobRequest jr;
   jr.prompt = g.prompt;
   jr.params = g.params;
+  jr.lora = g.lora;
   auto ch = ch_;
   // Both run on the scheduler thread, which serves every slot: they never throw (a failed
   // hand-over cancels this job; the outcome is always delivered so wait() ends).

@@ -169,6 +169,43 @@ void check_model(const ojson& body, const std::string& model_id) {
   }
 }
 
+// The adapters a request runs with: the loaded ones at their default scales, or, when the body has
+// "lora": [{"id": I, "scale": S}, ...] (llama-server's field), exactly the adapters named, at
+// those scales (an adapter not named is off for this request). Scale-0 entries are dropped, so
+// sets that compute the same thing compare equal (prefix reuse across them is exact).
+static model::LoraSet parse_lora(const ojson& body, const GenerateContext& ctx) {
+  const model::LoraSet none;
+  const model::LoraSet& loaded = ctx.adapters ? *ctx.adapters : none;
+  model::LoraSet out;
+  if (!present(body, "lora")) {
+    for (const auto& e : loaded.entries)
+      if (e.scale != 0.0f) out.entries.push_back(e);
+    return out;
+  }
+  const ojson& list = body["lora"];
+  if (!list.is_array())
+    throw ApiError(400, "\"lora\" must be an array of {\"id\", \"scale\"} objects", "lora", "invalid_type");
+  if (!list.empty() && loaded.empty())
+    throw ApiError(400, "no LoRA adapters are loaded (start the server with --lora FILE)", "lora", "invalid_value");
+  std::vector<bool> seen(loaded.entries.size(), false);
+  for (size_t i = 0; i < list.size(); ++i) try {
+    const ojson& item = list[i];
+    if (!item.is_object())
+      throw ApiError(400, "each \"lora\" item must be an object {\"id\", \"scale\"}", "lora", "invalid_type");
+    const auto id = integer(item, "id", 0, static_cast<int64_t>(loaded.entries.size()) - 1);
+    if (!id) throw ApiError(400, "a \"lora\" item lacks its \"id\"", "lora", "invalid_value");
+    if (seen[static_cast<size_t>(*id)])
+      throw ApiError(400, "LoRA adapter " + std::to_string(*id) + " is named twice", "lora", "invalid_value");
+    seen[static_cast<size_t>(*id)] = true;
+    const float scale = static_cast<float>(number(item, "scale", -100, 100).value_or(1.0));
+    if (scale != 0.0f) out.entries.push_back({loaded.entries[static_cast<size_t>(*id)].adapter, scale});
+  } catch (const ApiError& e) {
+    // Name the list and the item, not the inner key alone.
+    throw ApiError(e.status, "\"lora\"[" + std::to_string(i) + "]: " + e.message, "lora", e.code);
+  }
+  return out;
+}
+
 GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx, bool check_context) {
   check_model(body, ctx.model_id);
   GenerateRequest r;
@@ -207,6 +244,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   r.params.stop = stops(body);
   check_logit_bias(body, ctx);
   r.params.ignore_eos = boolean(body, "ignore_eos").value_or(false);  // llama.cpp extension
+  r.lora = parse_lora(body, ctx);
   r.stream = boolean(body, "stream").value_or(false);
   if (present(body, "stream_options")) {
     if (!r.stream) throw ApiError(400, "\"stream_options\" is only allowed when \"stream\" is true", "stream_options");

@@ -22,6 +22,9 @@ struct GenerateContext {
   int32_t max_n = 1;               // largest accepted "n"
   bool template_renders_tools = false;
   std::shared_ptr<const sampling::TokenTrie> trie;  // for grammar constraints
+  // LoRA adapters loaded at start (serve --lora), with their default scales; a request's "lora"
+  // list ids index this set. Null or empty: none loaded.
+  const model::LoraSet* adapters = nullptr;
 };
 
 struct GenerateRequest {
@@ -33,6 +36,7 @@ struct GenerateRequest {
   ToolConfig tools;               // chat: tool mode and definitions
   bool parse_tools = false;       // look for tool calls in the output
   std::string response_format = "text";  // text, json_object, json_schema
+  model::LoraSet lora;            // adapters this request runs with (scale-0 entries dropped)
 };
 
 // Parses JSON; malformed or non-object bodies are 400.

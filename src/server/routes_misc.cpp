@@ -81,6 +81,7 @@ std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const httpl
       runtime::JobRequest jr;
       jr.prompt = inputs[next];
       jr.embedding = true;
+      jr.lora = st.opts.lora;
       jr.on_done = [sh, i = next, &st](runtime::JobOutcome& o) {
         st.metrics.generation(o.result.n_prompt, 0, 0, o.queue_seconds, 0);
         std::lock_guard<std::mutex> lk(sh->mu);
@@ -205,6 +206,17 @@ void register_misc_routes(ServerState& st) {
   auto emb = guarded([&st](const httplib::Request& req, httplib::Response& res) { embeddings(st, req, res); });
   http.Post("/v1/embeddings", emb);
   http.Post("/embeddings", emb);
+  // The adapters loaded at start (serve --lora), as llama-server lists them: a request's "lora"
+  // field names them by id.
+  http.Get("/lora-adapters", guarded([&st](const httplib::Request&, httplib::Response& res) {
+             ojson list = ojson::array();
+             for (size_t i = 0; i < st.opts.lora.entries.size(); ++i) {
+               const auto& e = st.opts.lora.entries[i];
+               list.push_back({{"id", i}, {"path", e.adapter->path()}, {"scale", e.scale},
+                               {"rank", e.adapter->info().rank_max}, {"alpha", e.adapter->info().alpha}});
+             }
+             send_json(res, list);
+           }));
   http.Get("/health", guarded([&st](const httplib::Request&, httplib::Response& res) {
              const auto s = st.sched->stats();
              send_json(res, {{"status", "ok"}, {"model", st.opts.model_id}, {"slots_idle", s.n_slots - s.active},

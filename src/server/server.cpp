@@ -69,6 +69,7 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
   st.gctx.model_id = opts.model_id;
   st.gctx.n_ctx = opts.n_ctx;
   st.gctx.max_n = opts.max_n;
+  st.gctx.adapters = &st.opts.lora;
   const auto tmpl = engine.model().file().get_string("tokenizer.chat_template");
   st.gctx.template_renders_tools = tmpl && tmpl->find("tools") != std::string::npos;
   st.gctx.trie = make_token_trie(engine.tokenizer());

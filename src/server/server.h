@@ -23,6 +23,9 @@ struct ServerOptions {
   int32_t n_batch = 256;          // tokens per forward pass
   int32_t max_n = 1;              // largest "n" accepted
   model::KvTypes kv_types;        // KV cache storage types of every slot (-ctk / -ctv)
+  // LoRA adapters every request runs with (--lora, loaded at start). The scheduler takes a set
+  // per request, so choosing per request is a matter of the API, not of the engine.
+  model::LoraSet lora;
   std::string model_id;           // name clients use in "model"
   std::string web_dir;            // serve the page from here instead of the embedded copy
   // Connections (docs/server.md, "Connections"): threads serving connections at once, and
