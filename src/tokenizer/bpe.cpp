@@ -24,9 +24,9 @@ class BpeTokenizer final : public VocabTokenizer {
  public:
   BpeTokenizer(const io::GgufFile& f, Vocab v) : VocabTokenizer(std::move(v)) {
     const std::string pre_name = f.get_string("tokenizer.ggml.pre").value_or("default");
-    pre_ = pre_tokenizer_from_name(pre_name);
+    pre_ = &PreTokenizer::from_name(pre_name);
     // Llama 3's tokenizer takes a whole pre-token from the vocabulary before merging.
-    ignore_merges_ = pre_ == PreTokenizer::kLlama3;
+    ignore_merges_ = pre_->ignore_merges();
 
     for (int b = 0; b < 256; ++b) byte_id_[b] = vocab_.find(unicode::byte_to_piece(static_cast<uint8_t>(b)));
 
@@ -52,7 +52,7 @@ class BpeTokenizer final : public VocabTokenizer {
 
  protected:
   void encode_fragment(std::string_view text, bool, std::vector<int32_t>& out) const override {
-    for (const Span& s : pretokenize(pre_, text)) encode_word(text.substr(s.offset, s.len), out);
+    for (const Span& s : pre_->split(text)) encode_word(text.substr(s.offset, s.len), out);
   }
 
  private:
@@ -137,7 +137,7 @@ class BpeTokenizer final : public VocabTokenizer {
       if (syms[i].id >= 0) out.push_back(syms[i].id);
   }
 
-  PreTokenizer pre_ = PreTokenizer::kGpt2;
+  const PreTokenizer* pre_ = nullptr;  // owned by the pre-tokenizer table
   bool ignore_merges_ = false;
   int32_t byte_id_[256];
   std::unordered_map<uint64_t, Merge> merges_;

@@ -41,7 +41,8 @@ std::vector<Case> read_cases(const std::string& vocab) {
   return cases;
 }
 
-void run_conformance(const std::string& name) {
+// round_trip: decode(encode(x)) == x, which a lowercasing WordPiece vocabulary cannot give.
+void run_conformance(const std::string& name, bool round_trip = true) {
   const std::string path = vocab_path(name);
   EDGELLM_REQUIRE_FILE(path);
   EDGELLM_REQUIRE_FILE(path + ".inp");
@@ -54,13 +55,16 @@ void run_conformance(const std::string& name) {
     EXPECT_EQ(ids, c.ids) << "input: \"" << c.input << "\"";
     failures += ids != c.ids;
     // Round trip: the decoded ids give back the input exactly.
-    EXPECT_EQ(l.tok->decode(ids), c.input);
+    if (round_trip) EXPECT_EQ(l.tok->decode(ids), c.input);
   }
   EXPECT_EQ(failures, 0) << "of " << cases.size() << " cases";
 }
 
 TEST(TokenizerConformance, Gpt2Vocab) { run_conformance("ggml-vocab-gpt-2.gguf"); }
 TEST(TokenizerConformance, LlamaSpmVocab) { run_conformance("ggml-vocab-llama-spm.gguf"); }
+TEST(TokenizerConformance, StarcoderVocab) { run_conformance("ggml-vocab-starcoder.gguf"); }
+TEST(TokenizerConformance, FalconVocab) { run_conformance("ggml-vocab-falcon.gguf"); }
+TEST(TokenizerConformance, DeepSeekLlmVocab) { run_conformance("ggml-vocab-deepseek-llm.gguf"); }
 
 }  // namespace
 }  // namespace edgellm::tokenizer
