@@ -65,6 +65,7 @@ TEST(TokenizerConformance, LlamaSpmVocab) { run_conformance("ggml-vocab-llama-sp
 TEST(TokenizerConformance, StarcoderVocab) { run_conformance("ggml-vocab-starcoder.gguf"); }
 TEST(TokenizerConformance, FalconVocab) { run_conformance("ggml-vocab-falcon.gguf"); }
 TEST(TokenizerConformance, DeepSeekLlmVocab) { run_conformance("ggml-vocab-deepseek-llm.gguf"); }
+TEST(TokenizerConformance, BertBgeVocab) { run_conformance("ggml-vocab-bert-bge.gguf", false); }
 
 }  // namespace
 }  // namespace edgellm::tokenizer
