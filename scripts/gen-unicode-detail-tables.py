@@ -3,7 +3,8 @@
 the class table of gen-unicode-tables.py (same source, Python's unicodedata):
 
 * letter subcategories and Mn (\\p{Lu} \\p{Ll} \\p{Lt} \\p{Lm} \\p{Lo} \\p{Mn}) as a run table,
-  for patterns that tell cases apart (tekken) and for BERT's accent stripping (drops Mn only);
+  for patterns that tell cases apart (tekken) and for BERT's accent stripping (drops Mn only),
+  and Cf/Co/Cs, the "other" characters BERT's cleaning drops besides Cc (unassigned ones stay);
 * the full lowercase mapping of single characters (str.lower() of one character, which is also
   what Rust's char::to_lowercase gives: no final-sigma context);
 * canonical decompositions (NFD of one character), Hangul syllables excepted (algorithmic).
@@ -14,7 +15,7 @@ import sys
 import unicodedata
 
 # Keep in sync with DetailFlag in src/tokenizer/unicode.h.
-DETAIL = {"Lu": 1, "Ll": 2, "Lt": 4, "Lm": 8, "Lo": 16, "Mn": 32}
+DETAIL = {"Lu": 1, "Ll": 2, "Lt": 4, "Lm": 8, "Lo": 16, "Mn": 32, "Cf": 64, "Co": 64, "Cs": 64}
 
 
 def rows(items, per_line, fmt):

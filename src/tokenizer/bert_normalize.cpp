@@ -14,10 +14,10 @@ bool is_cjk(uint32_t cp) {
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-// Other (C*) categories: no letter, mark, number, punctuation, symbol or separator bit.
+// BERT's "control" characters: Cc, Cf, Co and Cs, but not unassigned code points (Cn), which
+// HF keeps (and WordPiece then maps to [UNK]).
 bool is_other(uint32_t cp) {
-  using namespace unicode;
-  return !(classify(cp) & (kLetter | kMark | kNumber | kPunct | kSymbol | kSeparator));
+  return (unicode::classify(cp) & unicode::kControl) || (unicode::detail(cp) & unicode::kFormatOrPrivate);
 }
 
 bool is_punctuation(uint32_t cp) {

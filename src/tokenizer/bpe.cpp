@@ -96,11 +96,14 @@ class BpeTokenizer final : public VocabTokenizer {
     };
     std::vector<Sym> syms;
     syms.reserve(word.size());
-    for (size_t i = 0; i < word.size(); ++i) {
-      // A byte missing from the vocabulary (SmolLM2 lacks 0x1D, for one) is dropped, as HF
-      // tokenizers (no unk token) and llama.cpp do; such text cannot round-trip.
-      const int32_t id = byte_id_[static_cast<uint8_t>(word[i])];
-      syms.push_back({id, static_cast<int32_t>(i) - 1, static_cast<int32_t>(i) + 1});
+    for (char ch : word) {
+      // A byte missing from the vocabulary (SmolLM2 lacks 0x1D, Falcon 0x0B) is dropped before
+      // merging, as HF tokenizers (no unk token) does: its neighbours can merge across it.
+      // Such text cannot round-trip.
+      const int32_t id = byte_id_[static_cast<uint8_t>(ch)];
+      if (id < 0) continue;
+      const auto i = static_cast<int32_t>(syms.size());
+      syms.push_back({id, i - 1, i + 1});
     }
     if (!syms.empty()) syms.back().next = -1;
 

@@ -38,8 +38,8 @@ inline bool is_number(uint32_t cp) { return classify(cp) & kNumber; }
 inline bool is_whitespace(uint32_t cp) { return classify(cp) & kWhitespace; }
 
 // Finer categories (generated table: scripts/gen-unicode-detail-tables.py): letter cases for
-// patterns such as tekken's, Mn for BERT's accent stripping.
-enum DetailFlag : uint8_t { kLu = 1, kLl = 2, kLt = 4, kLm = 8, kLo = 16, kMn = 32 };
+// patterns such as tekken's, Mn for BERT's accent stripping, Cf/Co/Cs for BERT's cleaning.
+enum DetailFlag : uint8_t { kLu = 1, kLl = 2, kLt = 4, kLm = 8, kLo = 16, kMn = 32, kFormatOrPrivate = 64 };
 extern const ClassRun kDetailRuns[];
 extern const size_t kDetailRunCount;
 uint8_t detail(uint32_t cp);  // 0 outside those categories and for kInvalid

@@ -4,11 +4,14 @@
 #include <sstream>
 
 #include "test_util.h"
+#include "tokenizer/unicode.h"
 
 namespace edgellm::tokenizer {
 namespace {
 
 using namespace testing;
+
+std::string unicode_piece(uint8_t b) { return unicode::byte_to_piece(b); }
 
 struct Case {
   std::string input;
@@ -66,6 +69,16 @@ TEST(TokenizerConformance, StarcoderVocab) { run_conformance("ggml-vocab-starcod
 TEST(TokenizerConformance, FalconVocab) { run_conformance("ggml-vocab-falcon.gguf"); }
 TEST(TokenizerConformance, DeepSeekLlmVocab) { run_conformance("ggml-vocab-deepseek-llm.gguf"); }
 TEST(TokenizerConformance, BertBgeVocab) { run_conformance("ggml-vocab-bert-bge.gguf", false); }
+
+// Falcon's vocabulary lacks byte 0x0B: HF drops it before merging, so the spaces around it
+// merge as if it were not there.
+TEST(TokenizerConformance, BytesMissingFromTheVocabularyVanishBeforeMerging) {
+  const std::string path = vocab_path("ggml-vocab-falcon.gguf");
+  EDGELLM_REQUIRE_FILE(path);
+  auto l = load(path);
+  ASSERT_FALSE(l.tok->find_token(unicode_piece(0x0B)).has_value());
+  EXPECT_EQ(l.tok->encode(" \x0B  x", false, false), l.tok->encode("   x", false, false));
+}
 
 }  // namespace
 }  // namespace edgellm::tokenizer

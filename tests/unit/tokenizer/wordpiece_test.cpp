@@ -39,6 +39,7 @@ TEST(BertNormalize, CleansControlsAndIsolatesIdeographs) {
   // Hiragana is not a "Chinese character"; Devanagari's vowel sign (Mc) survives stripping.
   EXPECT_EQ(words("\xE3\x81\x82\xE3\x81\x84"), (V{"\xE3\x81\x82\xE3\x81\x84"}));
   EXPECT_EQ(words("\xE0\xA4\x95\xE0\xA4\xBF"), (V{"\xE0\xA4\x95\xE0\xA4\xBF"}));
+  EXPECT_EQ(words("a\xD7\x8B" "b"), (V{"a\xD7\x8B" "b"}));  // unassigned U+05CB stays (HF)
   EXPECT_EQ(words("  \xFF x "), (V{"x"}));  // invalid bytes are dropped like U+FFFD
   EXPECT_EQ(words(""), V{});
 }
