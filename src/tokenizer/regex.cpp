@@ -1,5 +1,7 @@
 #include "tokenizer/regex.h"
 
+#include <algorithm>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <utility>
@@ -20,8 +22,25 @@ struct CharSet {
 
   bool matches(uint32_t cp) const {
     bool in = (cls && (unicode::classify(cp) & cls)) || (detail && (unicode::detail(cp) & detail));
-    for (size_t i = 0; !in && i < ranges.size(); ++i) in = cp >= ranges[i].first && cp <= ranges[i].second;
+    if (!in && !ranges.empty()) {  // sorted and disjoint (finish()): the last range starting <= cp
+      auto it = std::upper_bound(ranges.begin(), ranges.end(), cp,
+                                 [](uint32_t v, const std::pair<uint32_t, uint32_t>& r) { return v < r.first; });
+      in = it != ranges.begin() && cp <= std::prev(it)->second;
+    }
     return in != negated;
+  }
+
+  // Sorts and merges the ranges (DeepSeek's letter class has about a hundred).
+  void finish() {
+    std::sort(ranges.begin(), ranges.end());
+    std::vector<std::pair<uint32_t, uint32_t>> merged;
+    for (const auto& r : ranges) {
+      if (!merged.empty() && r.first <= merged.back().second + 1)
+        merged.back().second = std::max(merged.back().second, r.second);
+      else
+        merged.push_back(r);
+    }
+    ranges = std::move(merged);
   }
 };
 
@@ -141,14 +160,13 @@ class Parser {
     }
     if (c == '[') {
       n.set = char_class();
-      return n;
-    }
-    if (c == '\\') {
+    } else if (c == '\\') {
       if (!escape(n.set, false)) literal(n.set, p_[i_ - 1], icase);
-      return n;
+    } else {
+      if (c == '.' || c == '^' || c == ')' || c == '|' || c == '*' || c == '+' || c == '?') fail("unsupported syntax");
+      literal(n.set, c, icase);
     }
-    if (c == '.' || c == '^' || c == ')' || c == '|' || c == '*' || c == '+' || c == '?') fail("unsupported syntax");
-    literal(n.set, c, icase);
+    n.set.finish();
     return n;
   }
 
