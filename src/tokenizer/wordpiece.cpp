@@ -40,6 +40,17 @@ class WordPieceTokenizer final : public VocabTokenizer {
     // get lowercasing and accent stripping, as their tokenizer.json's BertNormalizer says.
     options_.lowercase = options_.strip_accents = !has_cased_piece();
 
+    for (int32_t i = 0; i < vocab_.size(); ++i) {
+      if (vocab_.type[i] != kTypeNormal && vocab_.type[i] != kTypeUserDefined) continue;
+      std::string_view t = vocab_.text[i];
+      if (!word_prefix_.empty() && t.starts_with(word_prefix_))
+        initial_.add(t.substr(word_prefix_.size()), i, false);
+      else if (!cont_prefix_.empty() && t.starts_with(cont_prefix_))
+        continuation_.add(t.substr(cont_prefix_.size()), i, false);
+      else
+        (word_prefix_.empty() ? initial_ : continuation_).add(t, i, false);
+    }
+
     bytes_.resize(vocab_.size());
     for (int32_t i = 0; i < vocab_.size(); ++i) {
       std::string_view t = vocab_.text[i];
@@ -78,37 +89,27 @@ class WordPieceTokenizer final : public VocabTokenizer {
       out.push_back(vocab_.unk);
       return;
     }
-    // UTF-8 byte offset of each character, so pieces are substrings.
     std::string utf8;
-    std::vector<size_t> at;
-    for (uint32_t cp : word) {
-      at.push_back(utf8.size());
-      unicode::append_utf8(utf8, cp);
-    }
-    at.push_back(utf8.size());
+    for (uint32_t cp : word) unicode::append_utf8(utf8, cp);
     const size_t first = out.size();
-    std::string key;
-    for (size_t start = 0; start < word.size();) {
-      int32_t found = -1;
-      size_t end = word.size();
-      for (; end > start; --end) {
-        key.assign(start == 0 ? word_prefix_ : cont_prefix_);
-        key.append(utf8, at[start], at[end] - at[start]);
-        found = vocab_.find(key);
-        if (found >= 0 && (vocab_.type[found] == kTypeNormal || vocab_.type[found] == kTypeUserDefined)) break;
-        found = -1;
-      }
-      if (found < 0) {
+    for (size_t pos = 0; pos < utf8.size();) {
+      // Longest piece at pos (a trie walk): pieces are whole UTF-8 characters, so a match ends
+      // on a character boundary of the word.
+      int32_t id = -1;
+      const size_t n = (pos == 0 ? initial_ : continuation_).match(utf8, pos, true, &id);
+      if (n == 0) {
         out.resize(first);
         out.push_back(vocab_.unk);
         return;
       }
-      out.push_back(found);
-      start = end;
+      out.push_back(id);
+      pos += n;
     }
   }
 
   BertOptions options_;
+  // Word-initial pieces and continuations, each without its prefix (U+2581 or ##).
+  SpecialMatcher initial_, continuation_;
   std::string word_prefix_, cont_prefix_;
 };
 
