@@ -1,8 +1,10 @@
-// libFuzzer target for tokenizer encode/decode with real vocabularies: GPT-2's byte-level BPE
-// and Llama's SentencePiece, read from the conformance GGUFs at start-up (fuzz_util.h
-// vocab_dir()). Input: one flag byte (vocabulary, BOS, special-token parsing, plain spans)
-// then the text. Invariants: ids in range; byte-level BPE decodes valid UTF-8 text back to the
-// same bytes; streaming decode equals whole decode and is valid UTF-8; random ids decode.
+// libFuzzer target for tokenizer encode/decode with real vocabularies: GPT-2's byte-level BPE,
+// Llama's SentencePiece, and the regex pre-tokenizers (DeepSeek LLM, Falcon, StarCoder) and
+// WordPiece (BERT), read from the conformance GGUFs at start-up (fuzz_util.h vocab_dir()).
+// Input: one flag byte (vocabulary: bits 0, 4 and 5; BOS, special-token parsing, plain spans)
+// then the text. Invariants: ids in range; byte-level BPE with all 256 bytes decodes valid UTF-8
+// text back to the same bytes; streaming decode equals whole decode and is valid UTF-8; random
+// ids decode.
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,11 +20,12 @@ namespace {
 struct Vocab {
   std::unique_ptr<io::GgufFile> file;
   std::unique_ptr<tokenizer::Tokenizer> tok;
-  bool byte_level = false;
+  bool byte_level = false;  // every byte has a token: valid UTF-8 round-trips
+  bool space_prefix = false;  // whole decode drops a leading space a stream keeps
 };
-Vocab g_vocab[2];
+Vocab g_vocab[6];
 
-Vocab load(const std::string& name, bool byte_level) {
+Vocab load(const std::string& name, bool byte_level, bool space_prefix = false) {
   Vocab v;
   const std::string path = fuzz::vocab_dir() + "/" + name;
   try {
@@ -33,6 +36,7 @@ Vocab load(const std::string& name, bool byte_level) {
     std::exit(2);
   }
   v.byte_level = byte_level;
+  v.space_prefix = space_prefix;
   return v;
 }
 
@@ -40,7 +44,11 @@ Vocab load(const std::string& name, bool byte_level) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_vocab[0] = load("ggml-vocab-gpt-2.gguf", true);
-  g_vocab[1] = load("ggml-vocab-llama-spm.gguf", false);
+  g_vocab[1] = load("ggml-vocab-llama-spm.gguf", false, true);
+  g_vocab[2] = load("ggml-vocab-deepseek-llm.gguf", true);
+  g_vocab[3] = load("ggml-vocab-bert-bge.gguf", false, true);
+  g_vocab[4] = load("ggml-vocab-falcon.gguf", false);  // lacks 0x0B and other bytes
+  g_vocab[5] = load("ggml-vocab-starcoder.gguf", false);
   return 0;
 }
 
@@ -48,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t flags = data[0];
   const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
-  const Vocab& v = g_vocab[flags & 1];
+  const Vocab& v = g_vocab[((flags & 1) | ((flags >> 3) & 6)) % 6];
   const tokenizer::Tokenizer& tok = *v.tok;
   const bool add_bos = flags & 2, parse_special = flags & 4;
   fuzz::Rng rng(text);
@@ -77,10 +85,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string streamed;
   for (int32_t id : ids) streamed += sd.push(id);
   streamed += sd.flush();
-  // (SentencePiece's whole decode drops the space it prefixed at the start; a stream, which
-  // continues a prompt, keeps it.)
+  // (SentencePiece's and WordPiece's whole decode drops the space in front of the first word;
+  // a stream, which continues a prompt, keeps it.)
   if (fuzz::valid_utf8(skipped))
-    fuzz::check(streamed == skipped || (!v.byte_level && streamed == " " + skipped), "tokenizer_fuzz",
+    fuzz::check(streamed == skipped || (v.space_prefix && streamed == " " + skipped), "tokenizer_fuzz",
                 "streaming decode equals whole decode");
   fuzz::check(fuzz::valid_utf8(streamed), "tokenizer_fuzz", "streamed text is valid UTF-8");
 

@@ -24,9 +24,9 @@ class BpeTokenizer final : public VocabTokenizer {
  public:
   BpeTokenizer(const io::GgufFile& f, Vocab v) : VocabTokenizer(std::move(v)) {
     const std::string pre_name = f.get_string("tokenizer.ggml.pre").value_or("default");
-    pre_ = pre_tokenizer_from_name(pre_name);
+    pre_ = &PreTokenizer::from_name(pre_name);
     // Llama 3's tokenizer takes a whole pre-token from the vocabulary before merging.
-    ignore_merges_ = pre_ == PreTokenizer::kLlama3;
+    ignore_merges_ = pre_->ignore_merges();
 
     for (int b = 0; b < 256; ++b) byte_id_[b] = vocab_.find(unicode::byte_to_piece(static_cast<uint8_t>(b)));
 
@@ -52,7 +52,7 @@ class BpeTokenizer final : public VocabTokenizer {
 
  protected:
   void encode_fragment(std::string_view text, bool, std::vector<int32_t>& out) const override {
-    for (const Span& s : pretokenize(pre_, text)) encode_word(text.substr(s.offset, s.len), out);
+    for (const Span& s : pre_->split(text)) encode_word(text.substr(s.offset, s.len), out);
   }
 
  private:
@@ -96,11 +96,14 @@ class BpeTokenizer final : public VocabTokenizer {
     };
     std::vector<Sym> syms;
     syms.reserve(word.size());
-    for (size_t i = 0; i < word.size(); ++i) {
-      // A byte missing from the vocabulary (SmolLM2 lacks 0x1D, for one) is dropped, as HF
-      // tokenizers (no unk token) and llama.cpp do; such text cannot round-trip.
-      const int32_t id = byte_id_[static_cast<uint8_t>(word[i])];
-      syms.push_back({id, static_cast<int32_t>(i) - 1, static_cast<int32_t>(i) + 1});
+    for (char ch : word) {
+      // A byte missing from the vocabulary (SmolLM2 lacks 0x1D, Falcon 0x0B) is dropped before
+      // merging, as HF tokenizers (no unk token) does: its neighbours can merge across it.
+      // Such text cannot round-trip.
+      const int32_t id = byte_id_[static_cast<uint8_t>(ch)];
+      if (id < 0) continue;
+      const auto i = static_cast<int32_t>(syms.size());
+      syms.push_back({id, i - 1, i + 1});
     }
     if (!syms.empty()) syms.back().next = -1;
 
@@ -137,7 +140,7 @@ class BpeTokenizer final : public VocabTokenizer {
       if (syms[i].id >= 0) out.push_back(syms[i].id);
   }
 
-  PreTokenizer pre_ = PreTokenizer::kGpt2;
+  const PreTokenizer* pre_ = nullptr;  // owned by the pre-tokenizer table
   bool ignore_merges_ = false;
   int32_t byte_id_[256];
   std::unordered_map<uint64_t, Merge> merges_;

@@ -1,164 +1,93 @@
 #include "tokenizer/pretokenize.h"
 
 #include "tokenizer/unicode.h"
-#include "util/error.h"
 
 namespace edgellm::tokenizer {
-
-using unicode::CodeUnit;
-
-PreTokenizer pre_tokenizer_from_name(const std::string& name) {
-  if (name == "gpt-2" || name == "default" || name.empty()) return PreTokenizer::kGpt2;
-  if (name == "smollm") return PreTokenizer::kSmolLM;
-  if (name == "llama3" || name == "llama-bpe" || name == "llama-v3") return PreTokenizer::kLlama3;
-  if (name == "qwen2" || name == "deepseek-r1-qwen") return PreTokenizer::kQwen2;
-  throw ModelFormatError("unsupported tokenizer.ggml.pre '" + name +
-                         "' (supported: gpt-2, default, smollm, llama3, llama-bpe, qwen2, "
-                         "deepseek-r1-qwen)");
-}
-
 namespace {
 
-// Matches one regex alternative list over cps[begin, end); end acts as end of text.
-class Matcher {
- public:
-  Matcher(const std::vector<uint32_t>& cps, size_t end) : c_(cps), end_(end) {}
-
-  // Length (in code points) of the GPT-2 pattern's match at i (always >= 1).
-  size_t gpt2(size_t i) const {
-    if (size_t n = contraction(i, false)) return n;
-    const bool sp = c_[i] == ' ' && i + 1 < end_;
-    const size_t k = sp ? i + 1 : i;
-    if (letter(k)) return run(k, &Matcher::letter) - i;
-    if (number(k)) return run(k, &Matcher::number) - i;
-    if (other(k)) return run(k, &Matcher::other) - i;
-    return whitespace_tail(i);
-  }
-
-  // Length of the llama3 (max_digits 3) / qwen2 (max_digits 1) pattern's match at i.
-  size_t llama3(size_t i, size_t max_digits) const {
-    if (size_t n = contraction(i, true)) return n;
-    // [^\r\n\p{L}\p{N}]?\p{L}+
-    if (!newline(i) && !letter(i) && !number(i) && letter(i + 1)) return run(i + 1, &Matcher::letter) - i;
-    if (letter(i)) return run(i, &Matcher::letter) - i;
-    if (number(i)) {
-      size_t j = i;
-      while (j < end_ && j - i < max_digits && number(j)) ++j;
-      return j - i;
-    }
-    //  ?[^\s\p{L}\p{N}]+[\r\n]*
-    const size_t k = (c_[i] == ' ' && other(i + 1)) ? i + 1 : i;
-    if (other(k)) {
-      size_t j = run(k, &Matcher::other);
-      return run(j, &Matcher::newline) - i;
-    }
-    // \s*[\r\n]+ : the whitespace run up to and including its last \r or \n.
-    const size_t j = run(i, &Matcher::space);
-    for (size_t m = j; m > i; --m) {
-      if (newline(m - 1)) return m - i;
-    }
-    return whitespace_tail(i);
-  }
-
- private:
-  bool in(size_t i) const { return i < end_; }
-  bool letter(size_t i) const { return in(i) && unicode::is_letter(c_[i]); }
-  bool number(size_t i) const { return in(i) && unicode::is_number(c_[i]); }
-  bool space(size_t i) const { return in(i) && unicode::is_whitespace(c_[i]); }
-  bool other(size_t i) const {
-    return in(i) && !(unicode::classify(c_[i]) & (unicode::kLetter | unicode::kNumber | unicode::kWhitespace));
-  }
-  bool newline(size_t i) const { return in(i) && (c_[i] == '\r' || c_[i] == '\n'); }
-  size_t run(size_t i, bool (Matcher::*pred)(size_t) const) const {
-    while ((this->*pred)(i)) ++i;
-    return i;
-  }
-
-  // 's|'t|'re|'ve|'m|'ll|'d, optionally case-insensitive (Unicode simple folding: only the
-  // long s U+017F folds onto one of these ASCII letters).
-  size_t contraction(size_t i, bool icase) const {
-    if (c_[i] != '\'' || !in(i + 1)) return 0;
-    auto lower = [&](size_t k) -> uint32_t {
-      if (!in(k)) return 0;
-      uint32_t cp = c_[k];
-      if (icase && cp >= 'A' && cp <= 'Z') cp += 32;
-      if (icase && cp == 0x17F) cp = 's';
-      return cp;
-    };
-    const uint32_t a = lower(i + 1);
-    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
-    const uint32_t b = lower(i + 2);
-    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
-    return 0;
-  }
-
-  // \s+(?!\S)|\s+ at i (c_[i] is whitespace).
-  size_t whitespace_tail(size_t i) const {
-    const size_t j = run(i, &Matcher::space);
-    if (j == i) return 1;  // unreachable for well-formed classes; guarantees progress
-    if (j == end_ || j - i == 1) return j - i;
-    return j - i - 1;  // leave the last space to prefix the following word
-  }
-
-  const std::vector<uint32_t>& c_;
-  size_t end_;
+// One piece as code points with their byte offsets (relative to the text).
+struct Units {
+  std::vector<uint32_t> cps;
+  std::vector<uint32_t> offset;  // cps.size() + 1 entries: the last one is the piece's end
 };
 
-// Runs the pattern over a stretch of valid code points units[b, e).
-void split_valid(PreTokenizer kind, const std::vector<CodeUnit>& units, size_t b, size_t e,
-                 std::vector<Span>& out) {
-  std::vector<uint32_t> cps(e - b);
-  for (size_t i = b; i < e; ++i) cps[i - b] = units[i].cp;
-  auto emit = [&](size_t from, size_t to) {  // code point indices relative to b
-    const CodeUnit& first = units[b + from];
-    const CodeUnit& last = units[b + to - 1];
-    out.push_back({first.offset, last.offset + last.len - first.offset});
-  };
-  auto run_pattern = [&](size_t from, size_t to) {
-    Matcher m(cps, to);
-    size_t i = from;
-    while (i < to) {
-      size_t n = 0;
-      switch (kind) {
-        case PreTokenizer::kGpt2:
-        case PreTokenizer::kSmolLM: n = m.gpt2(i); break;
-        case PreTokenizer::kLlama3: n = m.llama3(i, 3); break;
-        case PreTokenizer::kQwen2: n = m.llama3(i, 1); break;
-      }
-      emit(i, i + n);
-      i += n;
+// Decodes a piece; in byte mode each byte is one unit (its GPT-2 alphabet character). Returns
+// false for a piece that is a single invalid byte, which no step splits.
+bool decode_piece(std::string_view text, Span p, bool bytes, Units& u) {
+  u.cps.clear();
+  u.offset.clear();
+  if (bytes) {
+    for (uint32_t i = 0; i < p.len; ++i) {
+      u.cps.push_back(unicode::byte_to_cp(static_cast<uint8_t>(text[p.offset + i])));
+      u.offset.push_back(p.offset + i);
     }
+  } else {
+    for (const auto& c : unicode::decode_utf8(text.substr(p.offset, p.len))) {
+      if (c.cp == unicode::kInvalid) return false;
+      u.cps.push_back(c.cp);
+      u.offset.push_back(p.offset + c.offset);
+    }
+  }
+  u.offset.push_back(p.offset + p.len);
+  return true;
+}
+
+void apply(const PreStep& step, const Units& u, std::vector<Span>& out) {
+  const size_t n = u.cps.size();
+  auto emit = [&](size_t from, size_t to) {
+    out.push_back({u.offset[from], u.offset[to] - u.offset[from]});
   };
-  if (kind != PreTokenizer::kSmolLM) {
-    run_pattern(0, cps.size());
+  if (step.kind == PreStep::kBuiltin) {
+    for (size_t i = 0; i < n;) {
+      const size_t len = builtin_match(step.builtin, u.cps, i, n);
+      emit(i, i + len);
+      i += len;
+    }
     return;
   }
-  // SmolLM: isolate each number character, then split the stretches between them.
-  size_t start = 0;
-  for (size_t i = 0; i < cps.size(); ++i) {
-    if (unicode::is_number(cps[i])) {
-      run_pattern(start, i);
-      emit(i, i + 1);
-      start = i + 1;
-    }
+  size_t pos = 0;
+  Regex::Match m;
+  while (pos < n && step.regex->find(u.cps, pos, n, &m)) {
+    if (m.begin > pos) emit(pos, m.begin);
+    emit(m.begin, m.end);
+    pos = m.end;
   }
-  run_pattern(start, cps.size());
+  if (pos < n) emit(pos, n);
 }
 
 }  // namespace
 
-std::vector<Span> pretokenize(PreTokenizer kind, std::string_view text) {
-  const std::vector<CodeUnit> units = unicode::decode_utf8(text);
-  std::vector<Span> out;
+std::vector<Span> PreTokenizer::split(std::string_view text) const {
+  // Well-formed stretches and single invalid bytes.
+  std::vector<Span> pieces;
+  const std::vector<unicode::CodeUnit> units = unicode::decode_utf8(text);
   size_t start = 0;
   for (size_t i = 0; i <= units.size(); ++i) {
     if (i == units.size() || units[i].cp == unicode::kInvalid) {
-      if (i > start) split_valid(kind, units, start, i, out);
-      if (i < units.size()) out.push_back({units[i].offset, 1});
+      if (i > start)
+        pieces.push_back({units[start].offset, units[i - 1].offset + units[i - 1].len - units[start].offset});
+      if (i < units.size()) pieces.push_back({units[i].offset, 1});
       start = i + 1;
     }
   }
-  return out;
+  std::vector<Span> next;
+  Units u;
+  bool bytes = false;
+  for (const PreStep& step : steps_) {
+    if (step.kind == PreStep::kByteLevel) {
+      bytes = true;
+      continue;
+    }
+    next.clear();
+    for (const Span& p : pieces) {
+      if (decode_piece(text, p, bytes, u))
+        apply(step, u, next);
+      else
+        next.push_back(p);
+    }
+    pieces.swap(next);
+  }
+  return pieces;
 }
 
 }  // namespace edgellm::tokenizer

@@ -11,8 +11,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const io::GgufFile& file) {
   if (!model) throw ModelFormatError("missing tokenizer.ggml.model in " + file.path());
   if (*model == "gpt2") return make_bpe_tokenizer(file, Vocab::load(file, false));
   if (*model == "llama") return make_spm_tokenizer(file, Vocab::load(file, true));
+  if (*model == "bert") return make_wpm_tokenizer(file, Vocab::load(file, false));
   throw ModelFormatError("unsupported tokenizer.ggml.model '" + *model + "' in " + file.path() +
-                         " (supported: gpt2, llama)");
+                         " (supported: gpt2, llama, bert)");
 }
 
 std::vector<int32_t> VocabTokenizer::encode(std::string_view text, bool add_bos, bool parse_special,
@@ -46,6 +47,7 @@ std::vector<int32_t> VocabTokenizer::encode(std::string_view text, bool add_bos,
     start = pos;
   }
   if (start < text.size()) encode_fragment(text.substr(start), after_special, out);
+  if (add_bos && vocab_.add_eos && vocab_.eos >= 0) out.push_back(vocab_.eos);
   return out;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// Text <-> token ids from the vocabulary stored in a GGUF file (byte-level BPE "gpt2" and
-// SentencePiece-style "llama" models), plus streaming detokenization.
+// Text <-> token ids from the vocabulary stored in a GGUF file (byte-level BPE "gpt2",
+// SentencePiece-style "llama" and WordPiece "bert" models), plus streaming detokenization.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,7 +20,8 @@ class Tokenizer {
   // vocabulary is unsupported or inconsistent.
   static std::unique_ptr<Tokenizer> from_gguf(const io::GgufFile& file);
 
-  // add_bos: prepend BOS if the model asks for it (tokenizer.ggml.add_bos_token).
+  // add_bos: prepend BOS if the model asks for it (tokenizer.ggml.add_bos_token), and append
+  // EOS if it asks for that too (add_eos_token; BERT's [CLS] ... [SEP]).
   // parse_special: text like "<|im_start|>" becomes its special token; otherwise it is
   // tokenized as plain text (hostile user text must not inject control tokens).
   std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special) const {

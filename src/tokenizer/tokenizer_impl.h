@@ -46,5 +46,7 @@ class VocabTokenizer : public Tokenizer {
 std::unique_ptr<Tokenizer> make_bpe_tokenizer(const io::GgufFile& file, Vocab vocab);
 // tokenizer.ggml.model == "llama": SentencePiece BPE over scores with byte fallback.
 std::unique_ptr<Tokenizer> make_spm_tokenizer(const io::GgufFile& file, Vocab vocab);
+// tokenizer.ggml.model == "bert": WordPiece with BERT's normalizer.
+std::unique_ptr<Tokenizer> make_wpm_tokenizer(const io::GgufFile& file, Vocab vocab);
 
 }  // namespace edgellm::tokenizer

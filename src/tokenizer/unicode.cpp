@@ -16,6 +16,51 @@ uint8_t classify(uint32_t cp) {
 
 namespace {
 
+const CodeMapping* find_mapping(const CodeMapping* table, size_t n, uint32_t cp) {
+  const CodeMapping* end = table + n;
+  const CodeMapping* it =
+      std::lower_bound(table, end, cp, [](const CodeMapping& m, uint32_t v) { return m.cp < v; });
+  return it != end && it->cp == cp ? it : nullptr;
+}
+
+void append_mapped(const CodeMapping* table, size_t n, uint32_t cp, std::vector<uint32_t>& out) {
+  const CodeMapping* m = find_mapping(table, n, cp);
+  if (!m) {
+    out.push_back(cp);
+    return;
+  }
+  for (uint32_t c : m->to)
+    if (c) out.push_back(c);
+}
+
+}  // namespace
+
+uint8_t detail(uint32_t cp) {
+  if (cp > 0x10FFFF) return 0;
+  const ClassRun* end = kDetailRuns + kDetailRunCount;
+  const ClassRun* it = std::upper_bound(kDetailRuns, end, cp,
+                                        [](uint32_t v, const ClassRun& r) { return v < r.first; });
+  return (it - 1)->flags;
+}
+
+void append_lower(uint32_t cp, std::vector<uint32_t>& out) { append_mapped(kLower, kLowerCount, cp, out); }
+
+void append_nfd(uint32_t cp, std::vector<uint32_t>& out) {
+  // Hangul syllables decompose algorithmically into two or three conjoining jamo (Unicode 3.12).
+  constexpr uint32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+  constexpr uint32_t kTCount = 28, kNCount = 21 * 28, kSCount = 19 * 21 * 28;
+  if (cp >= kSBase && cp < kSBase + kSCount) {
+    const uint32_t s = cp - kSBase;
+    out.push_back(kLBase + s / kNCount);
+    out.push_back(kVBase + (s % kNCount) / kTCount);
+    if (s % kTCount) out.push_back(kTBase + s % kTCount);
+    return;
+  }
+  append_mapped(kNfd, kNfdCount, cp, out);
+}
+
+namespace {
+
 // Scans the UTF-8 sequence that starts at s[i]. Returns how many bytes form a consistent
 // prefix of a well-formed sequence (0 if s[i] cannot start one) and sets *need to the length
 // a complete sequence with this lead byte has. Second-byte limits exclude overlongs,

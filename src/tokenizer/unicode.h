@@ -37,6 +37,28 @@ inline bool is_letter(uint32_t cp) { return classify(cp) & kLetter; }
 inline bool is_number(uint32_t cp) { return classify(cp) & kNumber; }
 inline bool is_whitespace(uint32_t cp) { return classify(cp) & kWhitespace; }
 
+// Finer categories (generated table: scripts/gen-unicode-detail-tables.py): letter cases for
+// patterns such as tekken's, Mn for BERT's accent stripping, Cf/Co/Cs for BERT's cleaning.
+enum DetailFlag : uint8_t { kLu = 1, kLl = 2, kLt = 4, kLm = 8, kLo = 16, kMn = 32, kFormatOrPrivate = 64 };
+extern const ClassRun kDetailRuns[];
+extern const size_t kDetailRunCount;
+uint8_t detail(uint32_t cp);  // 0 outside those categories and for kInvalid
+
+// A code point and what it maps to (up to 4 code points, zero-padded).
+struct CodeMapping {
+  uint32_t cp;
+  uint32_t to[4];
+};
+extern const CodeMapping kLower[];
+extern const size_t kLowerCount;
+extern const CodeMapping kNfd[];
+extern const size_t kNfdCount;
+// Appends the full lowercase of one code point (no context: final sigma is plain sigma).
+void append_lower(uint32_t cp, std::vector<uint32_t>& out);
+// Appends the canonical decomposition of one code point (Hangul syllables included). Canonical
+// reordering of combining marks is not applied.
+void append_nfd(uint32_t cp, std::vector<uint32_t>& out);
+
 // Marks a byte that is not part of a well-formed UTF-8 sequence. It is outside the code point
 // range, so it belongs to no class (neither letter, number nor whitespace).
 constexpr uint32_t kInvalid = 0xFFFFFFFFu;

@@ -107,6 +107,7 @@ Vocab Vocab::load(const io::GgufFile& f, bool spm) {
   v.eot = optional_id(f, "tokenizer.ggml.eot_token_id", ni);
   v.eom = optional_id(f, "tokenizer.ggml.eom_token_id", ni);
   v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token").value_or(spm);
+  v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token").value_or(false);
   v.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix").value_or(spm);
 
   v.eog.assign(n, 0);

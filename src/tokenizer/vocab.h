@@ -53,6 +53,7 @@ struct Vocab {
   TokenIndex index;               // text -> id (first id wins on duplicates)
   int32_t bos = -1, eos = -1, unk = -1, eot = -1, eom = -1;
   bool add_bos = false;
+  bool add_eos = false;           // with add_bos: the model's closing token too (BERT's [SEP])
   bool add_space_prefix = false;
   std::vector<uint8_t> eog;       // per id: ends generation
   SpecialMatcher specials;
