@@ -58,7 +58,9 @@ void run_conformance(const std::string& name, bool round_trip = true) {
     EXPECT_EQ(ids, c.ids) << "input: \"" << c.input << "\"";
     failures += ids != c.ids;
     // Round trip: the decoded ids give back the input exactly.
-    if (round_trip) EXPECT_EQ(l.tok->decode(ids), c.input);
+    if (round_trip) {
+      EXPECT_EQ(l.tok->decode(ids), c.input);
+    }
   }
   EXPECT_EQ(failures, 0) << "of " << cases.size() << " cases";
 }

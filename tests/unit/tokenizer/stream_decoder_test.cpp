@@ -67,7 +67,9 @@ TEST_F(StreamDecoderTest, ChunksAreValidAndConcatenateToDecode) {
     }
     all += d.flush();
     EXPECT_EQ(all, unicode::sanitize_utf8(l_.tok->decode(ids))) << t;
-    if (t.find("中文") == 0) EXPECT_GT(held, 0) << "CJK characters span several byte tokens here";
+    if (t.find("中文") == 0) {
+      EXPECT_GT(held, 0) << "CJK characters span several byte tokens here";
+    }
   }
 }
 
