@@ -89,6 +89,12 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--alias", o.model_id, "Model name reported to and expected from clients (default: file stem)");
   app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
+  app.add_option("--prompt-cache", o.prompt_cache_dir,
+                 "Folder of saved prompt KV states: a long prompt (system prompt, document) is computed once, "
+                 "also across restarts");
+  app.add_option("--prompt-cache-min", o.prompt_cache_min, "Prompt tokens a request must compute to be saved there")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24));
   add_hybrid_flags(app, a->hybrid);
   add_kv_type_flags(app, a->kv);
   add_lora_flags(app, a->lora);

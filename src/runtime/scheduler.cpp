@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "runtime/session_file.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
@@ -21,6 +22,9 @@ Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opts) : engin
   if (opts_.n_batch < 1 || opts_.n_batch_shared < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
   for (int32_t i = 0; i < opts_.n_slots; ++i)
     slots_.push_back(std::make_unique<Slot>(engine_.config(), opts_.n_ctx, opts_.kv_types));
+  if (!opts_.prompt_cache_dir.empty())
+    disk_cache_ = std::make_unique<DiskPromptCache>(
+        engine_, opts_.kv_types, PromptCacheOptions{opts_.prompt_cache_dir, opts_.prompt_cache_min_tokens});
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -74,6 +78,7 @@ SchedulerStats Scheduler::stats() const {
   st.n_slots = opts_.n_slots;
   st.steps = steps_.load();
   st.batched_tokens = batched_tokens_.load();
+  st.prompt_cache_hits = disk_hits_.load();
   return st;
 }
 
@@ -157,7 +162,14 @@ void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
       continue;
     }
     // Always run the last prompt token so its logits exist.
-    const size_t common = std::min(reusable_prefix(*s, job->req), prompt.size() - 1);
+    size_t common = std::min(reusable_prefix(*s, job->req), prompt.size() - 1);
+    if (disk_cache_ && !job->req.embedding) {
+      // A longer prefix on disk replaces the slot's own (a failed load leaves the slot empty).
+      const size_t got =
+          disk_cache_->load_prefix(prompt, lora_key(job->req.lora), common, prompt.size() - 1, s->cache, s->tokens);
+      if (got > 0) disk_hits_.fetch_add(1);
+      common = got > 0 ? got : std::min(common, s->tokens.size());
+    }
     s->lora = job->req.lora;
     s->cache.set_size(static_cast<int32_t>(common));
     s->tokens.resize(common);
@@ -320,6 +332,12 @@ void Scheduler::step() {
       if (job.req.embedding) {
         finish(s);
         continue;
+      }
+      if (disk_cache_ && prompt.size() - s.n_reused >= static_cast<size_t>(opts_.prompt_cache_min_tokens)) {
+        try {
+          disk_cache_->store(s.cache, s.tokens, lora_key(s.lora));
+        } catch (...) {  // a cache that cannot be written must not fail the request
+        }
       }
     }
     picks.push_back({&s, row, -1, {}, false});

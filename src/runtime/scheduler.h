@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "runtime/engine.h"
+#include "runtime/prompt_cache.h"
 
 namespace edgellm::runtime {
 
@@ -44,6 +45,11 @@ struct SchedulerOptions {
   // pass; smaller passes cost a long prefill little (the weights are streamed once per pass).
   int32_t n_batch_shared = 64;
   model::KvTypes kv_types = {};  // every slot's KV cache storage types (-ctk / -ctv)
+  // On-disk prompt cache folder (prompt_cache.h; empty: none). A prompt of at least
+  // prompt_cache_min_tokens that ran that many tokens itself is stored when its prefill ends;
+  // an admitted request loads the longest stored prefix that beats its slot's own.
+  std::string prompt_cache_dir;
+  int32_t prompt_cache_min_tokens = 256;
 };
 
 // What a finished request reports.
@@ -103,6 +109,7 @@ struct SchedulerStats {
   int32_t n_slots = 0;
   uint64_t steps = 0;           // forward passes run
   uint64_t batched_tokens = 0;  // tokens across all passes
+  uint64_t prompt_cache_hits = 0;  // admissions that loaded a prefix from the disk prompt cache
 };
 
 class Scheduler {
@@ -154,6 +161,8 @@ class Scheduler {
   const Engine& engine_;
   SchedulerOptions opts_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  std::unique_ptr<DiskPromptCache> disk_cache_;  // touched under mu_ (admission) or on the loop thread
+  std::atomic<uint64_t> disk_hits_{0};
   model::Workspace ws_;
   std::vector<float> logits_, hidden_;
 

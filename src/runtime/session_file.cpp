@@ -151,8 +151,10 @@ std::string read_blob(Reader& r, const std::string& path) {
 
 std::string describe_adapters(const std::string& key) { return key.empty() ? "no LoRA adapter" : "LoRA " + key; }
 
+// adapters: the key the caller runs under (compared), or null to return the saved one in `saved`.
 std::vector<int32_t> read_head(Reader& r, const Engine& engine_, const model::KvCache* cache_, model::KvTypes types,
-                               const std::string& adapters, const std::string& path, Header& h) {
+                               const std::string* adapters, const std::string& path, Header& h,
+                               std::string* saved = nullptr) {
   r.get(&h, sizeof h);
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw Error(path + ": not an edgellm saved session");
     if (h.version != kVersion)
@@ -175,22 +177,24 @@ std::vector<int32_t> read_head(Reader& r, const Engine& engine_, const model::Kv
   for (int32_t t : tokens)
     if (t < 0 || t >= n_vocab) throw Error(path + ": saved session is damaged: token id " + std::to_string(t) +
                                            " is outside the vocabulary");
-  const std::string saved_adapters = read_blob(r, path);
-  if (saved_adapters != adapters)
+  std::string saved_adapters = read_blob(r, path);
+  if (adapters && saved_adapters != *adapters)
     throw Error(path + ": saved with " + describe_adapters(saved_adapters) + " but this run uses " +
-                describe_adapters(adapters) + "; use the same --lora as when it was saved");
+                describe_adapters(*adapters) + "; use the same --lora as when it was saved");
+  if (saved) *saved = std::move(saved_adapters);
   return tokens;
 }
 
 }  // namespace
 
-std::vector<int32_t> peek_saved_tokens(const Engine& engine, model::KvTypes types, const std::string& path,
-                                       const std::string& adapters) {
+SavedHead peek_saved_state(const Engine& engine, model::KvTypes types, const std::string& path) {
   File f(std::fopen(path.c_str(), "rb"));
   if (!f) throw Error(path + ": cannot open the saved session: " + std::strerror(errno));
   Reader r(f.get(), path);
   Header h{};
-  return read_head(r, engine, nullptr, types, adapters, path, h);
+  SavedHead out;
+  out.tokens = read_head(r, engine, nullptr, types, nullptr, path, h, &out.adapters);
+  return out;
 }
 
 void restore_kv_state(const Engine& engine_, model::KvCache& cache_, std::vector<int32_t>& tokens_,
@@ -202,7 +206,7 @@ void restore_kv_state(const Engine& engine_, model::KvCache& cache_, std::vector
   try {
     Reader r(f.get(), path);
     Header h{};
-    std::vector<int32_t> tokens = read_head(r, engine_, &cache_, cache_.types(), adapters, path, h);
+    std::vector<int32_t> tokens = read_head(r, engine_, &cache_, cache_.types(), &adapters, path, h);
     std::string app = read_blob(r, path);
     const size_t n = tokens.size();
     for (int32_t l = 0; l < h.n_layer && n > 0; ++l) {

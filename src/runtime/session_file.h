@@ -21,10 +21,13 @@ void save_kv_state(const Engine& engine, const model::KvCache& cache, const std:
 // tokens are then empty.
 void restore_kv_state(const Engine& engine, model::KvCache& cache, std::vector<int32_t>& tokens,
                       const std::string& path, std::string* app_data = nullptr, const std::string& adapters = {});
-// The tokens of a saved state, reading only the header and token list; same errors for another
-// model or cache types (the cache rows are not checked until a restore).
-std::vector<int32_t> peek_saved_tokens(const Engine& engine, model::KvTypes types, const std::string& path,
-                                       const std::string& adapters = {});
+// The tokens of a saved state and the adapters key it was saved under, reading only the head of
+// the file; same errors for another model or cache types (the rows are checked by a restore).
+struct SavedHead {
+  std::vector<int32_t> tokens;
+  std::string adapters;
+};
+SavedHead peek_saved_state(const Engine& engine, model::KvTypes types, const std::string& path);
 // The key of a LoRA set in saved state: each adapter's canonical path and scale. Adapters are
 // named by path, so an adapter file replaced in place is not detected.
 std::string lora_key(const model::LoraSet& set);

@@ -91,6 +91,8 @@ std::string Metrics::render(const runtime::SchedulerStats& st) const {
   o += "# TYPE edgellm_batch_steps_total counter\nedgellm_batch_steps_total " + std::to_string(st.steps) + "\n";
   o += "# HELP edgellm_batch_tokens_total Tokens run across all forward passes.\n";
   o += "# TYPE edgellm_batch_tokens_total counter\nedgellm_batch_tokens_total " + std::to_string(st.batched_tokens) + "\n";
+  o += "# TYPE edgellm_prompt_cache_hits_total counter\nedgellm_prompt_cache_hits_total " +
+       std::to_string(st.prompt_cache_hits) + "\n";
   return o;
 }
 

@@ -80,6 +80,8 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
   so.max_queue = opts.n_queue;
   so.n_batch = opts.n_batch;
   so.kv_types = opts.kv_types;
+  so.prompt_cache_dir = opts.prompt_cache_dir;
+  so.prompt_cache_min_tokens = opts.prompt_cache_min;
   st.sched = std::make_unique<runtime::Scheduler>(engine, so);
   if (opts.policy) {
     // The policy's local limits override what the server knows about its model.

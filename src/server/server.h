@@ -23,6 +23,8 @@ struct ServerOptions {
   int32_t n_batch = 256;          // tokens per forward pass
   int32_t max_n = 1;              // largest "n" accepted
   model::KvTypes kv_types;        // KV cache storage types of every slot (-ctk / -ctv)
+  std::string prompt_cache_dir;   // on-disk prompt cache (--prompt-cache; empty: none)
+  int32_t prompt_cache_min = 256; // tokens a prompt must run to be stored there
   // LoRA adapters every request runs with (--lora, loaded at start). The scheduler takes a set
   // per request, so choosing per request is a matter of the API, not of the engine.
   model::LoraSet lora;
