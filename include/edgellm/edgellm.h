@@ -30,8 +30,7 @@
  *   - A generation callback runs on the thread that called generate; it must not call
  *     functions on the same session.
  *
- * Not yet present (planned, see issue 14): LoRA adapters, the hybrid device/cloud orchestrator,
- * saving/restoring a session's KV state.
+ * Not yet present (planned, see issue 14): LoRA adapters, the hybrid device/cloud orchestrator.
  */
 #ifndef EDGELLM_H
 #define EDGELLM_H
@@ -67,7 +66,8 @@ typedef enum edgellm_status {
   EDGELLM_ERR_SCHEMA = 5,           /* JSON schema malformed, unsupported or too complex */
   EDGELLM_ERR_TEMPLATE = 6,         /* the chat template failed on these messages */
   EDGELLM_ERR_OUT_OF_MEMORY = 7,
-  EDGELLM_ERR_INTERNAL = 8 /* anything else; the message says what */
+  EDGELLM_ERR_INTERNAL = 8, /* anything else; the message says what */
+  EDGELLM_ERR_BAD_STATE = 9 /* a saved session that is corrupt, or from another model or cache type */
 } edgellm_status;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next call
@@ -192,6 +192,13 @@ EDGELLM_API edgellm_status edgellm_session_reset(edgellm_session* session);
 /* Sampling parameters for the following generations. */
 EDGELLM_API edgellm_status edgellm_session_set_sampling(edgellm_session* session,
                                                         const edgellm_sampling_params* params);
+/* Writes the conversation (its tokens and KV cache) to a file, and reads one back: a later
+ * edgellm_chat / edgellm_generate that continues it runs only its new tokens. A state loads only
+ * into a session of the same model file and KV types with room for its tokens, else
+ * EDGELLM_ERR_BAD_STATE (the session is then empty). EDGELLM_ERR_IO when the file cannot be
+ * written or read. The sampling parameters are not part of the state. */
+EDGELLM_API edgellm_status edgellm_session_save(const edgellm_session* session, const char* path);
+EDGELLM_API edgellm_status edgellm_session_load(edgellm_session* session, const char* path);
 /* Context length, and the tokens the cache holds now (0 for a NULL session). */
 EDGELLM_API int32_t edgellm_session_n_ctx(const edgellm_session* session);
 EDGELLM_API int32_t edgellm_session_n_tokens(const edgellm_session* session);

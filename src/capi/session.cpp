@@ -1,5 +1,8 @@
 // Session handle: creation, sampling parameters, generation, chat and embeddings.
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 
 #include "capi/capi_impl.h"
 #include "capi/messages.h"
@@ -185,6 +188,32 @@ edgellm_status edgellm_session_set_sampling(edgellm_session* session, const edge
     require(session, "session");
     require(params, "params");
     session->sampling = to_sampling(read_struct(params, default_sampling(), "params"));
+  });
+}
+
+edgellm_status edgellm_session_save(const edgellm_session* session, const char* path) {
+  return guard([&] {
+    require(session, "session");
+    require(path, "path");
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    if (!out) throw Failure{EDGELLM_ERR_IO, std::string(path) + ": cannot create file: " + std::strerror(errno)};
+    session->session.save_state(out);
+    out.flush();
+    if (!out) throw Failure{EDGELLM_ERR_IO, std::string(path) + ": write failed: " + std::strerror(errno)};
+  });
+}
+
+edgellm_status edgellm_session_load(edgellm_session* session, const char* path) {
+  return guard([&] {
+    require(session, "session");
+    require(path, "path");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Failure{EDGELLM_ERR_IO, std::string(path) + ": cannot open file: " + std::strerror(errno)};
+    try {
+      session->session.load_state(in);
+    } catch (const InvalidArgument& e) {
+      throw Failure{EDGELLM_ERR_BAD_STATE, std::string(path) + ": " + e.what()};
+    }
   });
 }
 

@@ -46,6 +46,7 @@ const char* edgellm_status_name(edgellm_status status) {
     case EDGELLM_ERR_TEMPLATE: return "EDGELLM_ERR_TEMPLATE";
     case EDGELLM_ERR_OUT_OF_MEMORY: return "EDGELLM_ERR_OUT_OF_MEMORY";
     case EDGELLM_ERR_INTERNAL: return "EDGELLM_ERR_INTERNAL";
+    case EDGELLM_ERR_BAD_STATE: return "EDGELLM_ERR_BAD_STATE";
   }
   return "EDGELLM_ERR_UNKNOWN_STATUS";
 }

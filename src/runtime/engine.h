@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -95,6 +96,12 @@ class Session {
   void truncate(int32_t n);
 
   void reset();
+  // The conversation (tokens and their KV cache) as bytes, and back (session_state.cpp). A
+  // state loads only into a session of the same model and cache types with room for its
+  // tokens; anything else, or a truncated or corrupt stream, is InvalidArgument and leaves the
+  // session empty. Streams are binary; write errors are the caller's to check.
+  void save_state(std::ostream& out) const;
+  void load_state(std::istream& in);
   int32_t n_ctx() const { return cache_.n_ctx(); }
   const std::vector<int32_t>& tokens() const { return tokens_; }
   const model::KvCache& cache() const { return cache_; }

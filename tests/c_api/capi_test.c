@@ -26,6 +26,7 @@ static void test_versions_and_names(void) {
   CHECK(!strcmp(edgellm_status_name(EDGELLM_OK), "EDGELLM_OK"));
   CHECK(!strcmp(edgellm_status_name(EDGELLM_ERR_IO), "EDGELLM_ERR_IO"));
   CHECK(!strcmp(edgellm_status_name(EDGELLM_ERR_INTERNAL), "EDGELLM_ERR_INTERNAL"));
+  CHECK(!strcmp(edgellm_status_name(EDGELLM_ERR_BAD_STATE), "EDGELLM_ERR_BAD_STATE"));
   CHECK(!strcmp(edgellm_status_name((edgellm_status)99), "EDGELLM_ERR_UNKNOWN_STATUS"));
 }
 
@@ -125,6 +126,8 @@ static void test_null_handles(void) {
   CHECK_STATUS(edgellm_generate(NULL, toks, 1, NULL, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(edgellm_chat(NULL, &msg, 1, NULL, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(edgellm_embed(NULL, "hi", 2, true, emb, 4, &len), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_session_save(NULL, "/tmp/x"), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_session_load(NULL, "/tmp/x"), EDGELLM_ERR_INVALID_ARGUMENT);
 }
 
 /* ---- model ---------------------------------------------------------------------------------- */
@@ -465,6 +468,82 @@ static void test_embed(void) {
   edgellm_session_free(s);
 }
 
+/* A conversation saved from one session and resumed in another. */
+static void test_save_restore(void) {
+  char path[] = "/tmp/edgellm_capi_stateXXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  close(fd);
+  edgellm_generate_options go;
+  edgellm_generate_options_init(&go, sizeof go);
+  go.max_tokens = 12;
+  edgellm_generate_result r;
+  r.struct_size = sizeof r;
+  edgellm_session* a = new_session(512, 0.0f);
+  CHECK_OK(edgellm_chat(a, k_question, 1, &go, &r));
+  char answer[2048];
+  snprintf(answer, sizeof answer, "%s", r.text);
+  const int32_t held = edgellm_session_n_tokens(a);
+  CHECK_OK(edgellm_session_save(a, path));
+  CHECK_STATUS(edgellm_session_save(a, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_session_save(a, "/nonexistent/dir/state"), EDGELLM_ERR_IO);
+
+  edgellm_session* b = new_session(512, 0.0f);
+  CHECK_OK(edgellm_session_load(b, path));
+  CHECK(edgellm_session_n_tokens(b) == held);
+  /* The next turn runs only its new tokens in both, and gives the same answer. */
+  edgellm_chat_message turn2[3] = {k_question[0], {"assistant", answer}, {"user", "And of Germany?"}};
+  edgellm_generate_result ra, rb;
+  ra.struct_size = rb.struct_size = sizeof ra;
+  CHECK_OK(edgellm_chat(a, turn2, 3, &go, &ra));
+  char text_a[2048];
+  snprintf(text_a, sizeof text_a, "%s", ra.text);
+  CHECK_OK(edgellm_chat(b, turn2, 3, &go, &rb));
+  CHECK(rb.n_prompt_evaluated == ra.n_prompt_evaluated && rb.n_prompt_evaluated < rb.n_prompt);
+  CHECK(!strcmp(text_a, rb.text));
+
+  /* States that do not fit: the session is left empty. */
+  CHECK_STATUS(edgellm_session_load(b, "/nonexistent/state"), EDGELLM_ERR_IO);
+  edgellm_session* small = new_session(16, 0.0f);
+  CHECK_STATUS(edgellm_session_load(small, path), EDGELLM_ERR_BAD_STATE);
+  CHECK_ERROR_MENTIONS("context");
+  CHECK(edgellm_session_n_tokens(small) == 0);
+  edgellm_session_free(small);
+  edgellm_session_options so;
+  edgellm_session_options_init(&so, sizeof so);
+  so.n_ctx = 512;
+  so.type_k = EDGELLM_KV_Q8_0;
+  edgellm_session* q8 = NULL;
+  CHECK_OK(edgellm_session_create(g_model, &so, &q8));
+  CHECK_STATUS(edgellm_session_load(q8, path), EDGELLM_ERR_BAD_STATE);
+  CHECK_ERROR_MENTIONS("KV cache types");
+  edgellm_session_free(q8);
+  /* Truncated, and not a state at all. */
+  FILE* f = fopen(path, "rb");
+  CHECK(f != NULL);
+  static char bytes[1 << 22];
+  size_t n = f ? fread(bytes, 1, sizeof bytes, f) : 0;
+  if (f) fclose(f);
+  CHECK(n > 1000 && n < sizeof bytes);
+  f = fopen(path, "wb");
+  if (f) {
+    fwrite(bytes, 1, n / 2, f);
+    fclose(f);
+  }
+  CHECK_STATUS(edgellm_session_load(b, path), EDGELLM_ERR_BAD_STATE);
+  CHECK_ERROR_MENTIONS("truncated");
+  CHECK(edgellm_session_n_tokens(b) == 0);
+  f = fopen(path, "wb");
+  if (f) {
+    fputs("not a session state", f);
+    fclose(f);
+  }
+  CHECK_STATUS(edgellm_session_load(b, path), EDGELLM_ERR_BAD_STATE);
+  unlink(path);
+  edgellm_session_free(a);
+  edgellm_session_free(b);
+}
+
 /* Two sessions over one model, generating at the same time on two threads. */
 typedef struct {
   edgellm_session* session;
@@ -539,6 +618,7 @@ int main(int argc, char** argv) {
     test_stop_string_and_sampling();
     test_json_schema();
     test_embed();
+    test_save_restore();
     test_two_threads();
     edgellm_model_free(g_model);
   } else {
