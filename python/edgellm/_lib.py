@@ -108,6 +108,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         "edgellm_session_free": (None, [P]),
         "edgellm_session_reset": (st, [P]),
         "edgellm_session_set_sampling": (st, [P, ctypes.POINTER(SamplingParams)]),
+        "edgellm_session_save": (st, [P, ctypes.c_char_p]),
+        "edgellm_session_load": (st, [P, ctypes.c_char_p]),
         "edgellm_session_n_ctx": (ctypes.c_int32, [P]),
         "edgellm_session_n_tokens": (ctypes.c_int32, [P]),
         "edgellm_generate_options_init": (st, [ctypes.POINTER(GenerateOptions), ctypes.c_size_t]),

@@ -99,6 +99,18 @@ class Llama:
         L.check(call(buf, n.value + 1, ctypes.byref(n)))
         return buf.raw[: n.value].decode("utf-8", "replace")
 
+    # ---- conversation state ----------------------------------------------------------------------
+    def save_session(self, path: str) -> None:
+        """Writes the conversation's tokens and KV cache; load_session resumes it (same model)."""
+        L.check(L.lib().edgellm_session_save(self._session, str(path).encode()))
+
+    def load_session(self, path: str) -> None:
+        L.check(L.lib().edgellm_session_load(self._session, str(path).encode()))
+
+    def n_tokens(self) -> int:
+        """Tokens the session's cache holds."""
+        return L.lib().edgellm_session_n_tokens(self._session)
+
     # ---- tokens ----------------------------------------------------------------------------------
     def tokenize(self, text: bytes | str, add_bos: bool = True, special: bool = False) -> list[int]:
         data = text.encode() if isinstance(text, str) else bytes(text)

@@ -94,6 +94,22 @@ def test_json_schema_response_format(llm):
         assert content.startswith('{')
 
 
+def test_save_and_load_session(edgellm, llm, tmp_path):
+    msgs = [{"role": "user", "content": QUESTION}]
+    first = llm.create_chat_completion(messages=msgs, temperature=0, max_tokens=8)
+    held = llm.n_tokens()
+    llm.save_session(tmp_path / "s.bin")
+    llm.create_chat_completion(messages=[{"role": "user", "content": "Something else entirely."}], max_tokens=4)
+    llm.load_session(tmp_path / "s.bin")
+    assert llm.n_tokens() == held
+    again = llm.create_chat_completion(messages=msgs, temperature=0, max_tokens=8)
+    assert again["choices"][0]["message"]["content"] == first["choices"][0]["message"]["content"]
+    (tmp_path / "bad.bin").write_bytes(b"junk")
+    with pytest.raises(edgellm.EdgellmError) as e:
+        llm.load_session(tmp_path / "bad.bin")
+    assert e.value.status == "EDGELLM_ERR_BAD_STATE"
+
+
 def test_errors(edgellm, llm, tmp_path):
     with pytest.raises(edgellm.EdgellmError) as e:
         edgellm.Llama(model_path=str(tmp_path / "missing.gguf"))
