@@ -62,4 +62,8 @@ if(NOT CMAKE_CROSSCOMPILING)
   target_link_libraries(edgellm_chat_example PRIVATE edgellm_shared)
   set_target_properties(edgellm_chat_example PROPERTIES OUTPUT_NAME edgellm-chat
     RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+  add_executable(edgellm_cockpit_example ${CMAKE_SOURCE_DIR}/examples/cockpit.c)
+  target_link_libraries(edgellm_cockpit_example PRIVATE edgellm_shared)
+  set_target_properties(edgellm_cockpit_example PROPERTIES OUTPUT_NAME edgellm-cockpit
+    RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
 endif()

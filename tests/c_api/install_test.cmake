@@ -50,6 +50,11 @@ run(pkg-config --cflags --libs edgellm)
 separate_arguments(pc UNIX_COMMAND "${out}")
 run(${C_COMPILER} -o ${WORK}/chat_pc ${SOURCE_DIR}/examples/chat.c ${pc} -Wl,-rpath,${pcdir})
 
+execute_process(COMMAND ${WORK}/consumer/cockpit RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "usage: edgellm-cockpit")
+  message(FATAL_ERROR "cockpit without arguments: rc ${rc}, ${err}")
+endif()
+
 foreach(exe ${WORK}/consumer/chat_shared ${WORK}/consumer/chat_static ${WORK}/chat_pc)
   # Without a model: the usage line, exit 2. With one: a greedy answer.
   execute_process(COMMAND ${exe} RESULT_VARIABLE rc ERROR_VARIABLE err)
