@@ -66,4 +66,7 @@ if(NOT CMAKE_CROSSCOMPILING)
   target_link_libraries(edgellm_cockpit_example PRIVATE edgellm_shared)
   set_target_properties(edgellm_cockpit_example PROPERTIES OUTPUT_NAME edgellm-cockpit
     RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+  if(EDGELLM_SANITIZE)  # as capi_test (tests/CMakeLists.txt): UBSan's C++ runtime
+    set_target_properties(edgellm_chat_example edgellm_cockpit_example PROPERTIES LINKER_LANGUAGE CXX)
+  endif()
 endif()

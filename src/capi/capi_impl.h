@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "edgellm/edgellm.h"
@@ -55,6 +56,15 @@ edgellm_status guard(F&& body) noexcept {
   } catch (...) {
     return fail(EDGELLM_ERR_INTERNAL, "unknown error");
   }
+}
+
+// The integer a C caller stored in an enum field. C allows any int there, while loading an
+// out-of-range value as the C++ enum type is undefined, so it is read as bytes.
+template <class E>
+long long enum_value(const E& e) {
+  std::underlying_type_t<E> v;
+  std::memcpy(&v, &e, sizeof v);
+  return static_cast<long long>(v);
 }
 
 // Throws INVALID_ARGUMENT naming `what` when p is NULL.

@@ -68,15 +68,17 @@ nlohmann::ordered_json messages_json(const edgellm_chat_message* messages, size_
 
 namespace {
 
-io::TensorType kv_type(edgellm_kv_type t, const char* what) {
+io::TensorType kv_type(const edgellm_kv_type& field, const char* what) {
+  const long long t = enum_value(field);
   switch (t) {
     case EDGELLM_KV_F32: return io::TensorType::F32;
     case EDGELLM_KV_F16: return io::TensorType::F16;
     case EDGELLM_KV_Q8_0: return io::TensorType::Q8_0;
     case EDGELLM_KV_Q4_0: return io::TensorType::Q4_0;
+    default: break;
   }
-  throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, std::string(what) + " is not an edgellm_kv_type (" +
-                                                  std::to_string(static_cast<int>(t)) + ")"};
+  throw Failure{EDGELLM_ERR_INVALID_ARGUMENT,
+                std::string(what) + " is not an edgellm_kv_type (" + std::to_string(t) + ")"};
 }
 
 edgellm_session_options default_session_options() {

@@ -36,7 +36,7 @@ extern "C" {
 const char* edgellm_last_error(void) { return t_last_error.c_str(); }
 
 const char* edgellm_status_name(edgellm_status status) {
-  switch (status) {
+  switch (enum_value(status)) {
     case EDGELLM_OK: return "EDGELLM_OK";
     case EDGELLM_ERR_INVALID_ARGUMENT: return "EDGELLM_ERR_INVALID_ARGUMENT";
     case EDGELLM_ERR_IO: return "EDGELLM_ERR_IO";
@@ -47,6 +47,7 @@ const char* edgellm_status_name(edgellm_status status) {
     case EDGELLM_ERR_OUT_OF_MEMORY: return "EDGELLM_ERR_OUT_OF_MEMORY";
     case EDGELLM_ERR_INTERNAL: return "EDGELLM_ERR_INTERNAL";
     case EDGELLM_ERR_BAD_STATE: return "EDGELLM_ERR_BAD_STATE";
+    default: break;
   }
   return "EDGELLM_ERR_UNKNOWN_STATUS";
 }
