@@ -92,6 +92,8 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--prompt-cache", o.prompt_cache_dir,
                  "Folder of saved prompt KV states: a long prompt (system prompt, document) is computed once, "
                  "also across restarts");
+  app.add_option("--slot-save-path", o.slot_save_path,
+                 "Folder where POST /slots/{id}?action=save|restore keeps slots' KV states (off without it)");
   app.add_option("--prompt-cache-min", o.prompt_cache_min, "Prompt tokens a request must compute to be saved there")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));

@@ -27,12 +27,18 @@ std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOption
   const std::string eos = tok.eos_id() >= 0 ? tok.token_text(tok.eos_id()) : "";
   e->formatter_ = chat::make_formatter(e->model_->file(), bos, eos);
   e->pool_ = opts.share_pool_with ? opts.share_pool_with->pool_ : std::make_shared<ops::ThreadPool>(opts.n_threads);
+  e->pool_mutex_ = opts.share_pool_with ? opts.share_pool_with->pool_mutex_ : std::make_shared<std::mutex>();
   return e;
 }
 
 uint64_t Engine::model_checksum() const {
   std::call_once(checksum_once_, [this] { checksum_ = io::checksum_file(model_->file()); });
   return checksum_;
+}
+
+void Engine::forward(const model::Batch& batch, model::Workspace& ws, float* logits, float* hidden) const {
+  std::lock_guard<std::mutex> lock(*pool_mutex_);
+  model_->forward(batch, ws, *pool_, logits, hidden);
 }
 
 bool Engine::needs_bos(const std::string& text) const {
@@ -102,7 +108,7 @@ void Session::prefill(size_t from, float* last_logits) {
     batch.clear();
     for (size_t j = i; j < end; ++j)
       batch.add(tokens_[j], static_cast<int32_t>(j), &cache_, j + 1 == tokens_.size(), adapters());
-    engine_.model().forward(batch, ws_, engine_.pool(), batch.logit_rows.empty() ? nullptr : last_logits);
+    engine_.forward(batch, ws_, batch.logit_rows.empty() ? nullptr : last_logits);
   }
 }
 
@@ -135,7 +141,7 @@ void Session::extend(const std::vector<int32_t>& toks, float* logits) {
   model::Batch batch;
   for (size_t i = 0; i < toks.size(); ++i)
     batch.add(toks[i], static_cast<int32_t>(tokens_.size() + i), &cache_, true, adapters());
-  engine_.model().forward(batch, ws_, engine_.pool(), logits);
+  engine_.forward(batch, ws_, logits);
   tokens_.insert(tokens_.end(), toks.begin(), toks.end());
 }
 
@@ -184,7 +190,7 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Gener
     if (id < 0) break;
     batch.clear();
     batch.add(id, static_cast<int32_t>(tokens_.size()), &cache_, true, adapters());
-    engine_.model().forward(batch, ws_, engine_.pool(), logits.data());
+    engine_.forward(batch, ws_, logits.data());
     tokens_.push_back(id);
     ++seq.result().n_decode_passes;
   }
@@ -208,10 +214,41 @@ std::vector<float> Session::evaluate_all(const std::vector<int32_t>& tokens, int
     const size_t end = std::min(tokens.size(), i + static_cast<size_t>(n_batch));
     batch.clear();
     for (size_t j = i; j < end; ++j) batch.add(tokens[j], static_cast<int32_t>(j), &cache_, true, adapters());
-    engine_.model().forward(batch, ws_, engine_.pool(), &logits[i * n_vocab]);
+    engine_.forward(batch, ws_, &logits[i * n_vocab]);
   }
   tokens_ = tokens;
   return logits;
+}
+
+std::vector<float> Session::embed(const std::vector<int32_t>& tokens) {
+  if (tokens.empty()) throw InvalidArgument("nothing to embed: the text has no tokens");
+  if (static_cast<int64_t>(tokens.size()) > n_ctx())
+    throw InvalidArgument(std::to_string(tokens.size()) + " tokens do not fit the context of " +
+                          std::to_string(n_ctx()));
+  reset();
+  const size_t n_embd = static_cast<size_t>(engine_.config().n_embd);
+  std::vector<double> sum(n_embd, 0.0);
+  std::vector<float> hidden;
+  model::Batch batch;
+  try {
+    for (size_t i = 0; i < tokens.size(); i += n_batch_) {
+      const size_t end = std::min(tokens.size(), i + static_cast<size_t>(n_batch_));
+      batch.clear();
+      // Every row's hidden state is wanted; logits (the output head) are not computed.
+      for (size_t j = i; j < end; ++j) batch.add(tokens[j], static_cast<int32_t>(j), &cache_, true);
+      hidden.resize(batch.size() * n_embd);
+      engine_.forward(batch, ws_, nullptr, hidden.data());
+      for (size_t r = 0; r < batch.size(); ++r)
+        for (size_t k = 0; k < n_embd; ++k) sum[k] += hidden[r * n_embd + k];
+    }
+  } catch (...) {
+    reset();
+    throw;
+  }
+  reset();
+  std::vector<float> out(n_embd);
+  for (size_t k = 0; k < n_embd; ++k) out[k] = static_cast<float>(sum[k] / static_cast<double>(tokens.size()));
+  return out;
 }
 
 }  // namespace edgellm::runtime

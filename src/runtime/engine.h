@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,9 @@ class Engine {
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   const chat::ChatFormatter& formatter() const { return *formatter_; }
   ops::ThreadPool& pool() const { return *pool_; }
+  // model().forward on the pool, one pass at a time: sessions of one engine may run on
+  // different threads (the C API allows it) and the pool runs one region at a time.
+  void forward(const model::Batch& batch, model::Workspace& ws, float* logits, float* hidden = nullptr) const;
 
   // Tokens of a prompt that may contain control tokens written as text (a rendered chat
   // template). BOS is added when the model wants it and the text does not already begin with
@@ -64,6 +68,7 @@ class Engine {
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
   std::unique_ptr<chat::ChatFormatter> formatter_;
   std::shared_ptr<ops::ThreadPool> pool_;
+  std::shared_ptr<std::mutex> pool_mutex_;  // shared with the pool (share_pool_with)
 };
 
 class Session {
@@ -81,6 +86,9 @@ class Session {
   // Evaluates tokens and returns logits for every position: [tokens.size()][n_vocab].
   // Starts from an empty cache. Used by perplexity and the logits tests.
   std::vector<float> evaluate_all(const std::vector<int32_t>& tokens, int32_t n_batch = 512);
+  // Mean of the final hidden states [n_embd] over `tokens`, run from an empty cache, which it
+  // leaves empty. InvalidArgument for no tokens or more than the context holds.
+  std::vector<float> embed(const std::vector<int32_t>& tokens);
 
   // The steps of generate(), for loops that run more than one token per pass (speculative.h).
   // load_prompt makes the cache hold `prompt`, re-running only what differs from the cached

@@ -413,14 +413,18 @@ void Scheduler::fail_all_pending(const std::string& reason) {
 }
 
 void Scheduler::loop() {
+  std::deque<std::packaged_task<void()>> control;
   for (;;) {
     std::vector<Unadmitted> ended;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || !queue_.empty() || active_.load() > 0; });
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty() || active_.load() > 0 || !control_.empty(); });
       if (stop_) break;
       admit_locked(ended);
+      control.swap(control_);
     }
+    for (auto& task : control) task();  // slot save / restore, between passes
+    control.clear();
     for (auto& u : ended)
       if (u.job->req.on_done) {
         try { u.job->req.on_done(u.outcome); } catch (...) {}
@@ -434,6 +438,47 @@ void Scheduler::loop() {
     }
   }
   fail_all_pending("the server is shutting down");
+}
+
+Scheduler::SlotFile Scheduler::slot_file_op(int32_t id, const std::string& path, bool save) {
+  if (id < 0 || id >= static_cast<int32_t>(slots_.size()))
+    throw InvalidArgument("there is no slot " + std::to_string(id) + " (slots are 0.." +
+                          std::to_string(slots_.size() - 1) + ")");
+  SlotFile result;
+  std::packaged_task<void()> task([&, id, save] {
+    Slot& s = *slots_[static_cast<size_t>(id)];
+    if (s.job) throw SlotBusy("slot " + std::to_string(id) + " is serving a request; try again when it is idle");
+    const auto t0 = Clock::now();
+    if (save) {
+      save_kv_state(engine_, s.cache, s.tokens, path, {}, lora_key(s.lora));
+    } else {
+      const SavedHead head = peek_saved_state(engine_, opts_.kv_types, path);
+      if (!head.adapters.empty())
+        throw SavedStateError(path + ": saved under LoRA adapters (" + head.adapters +
+                              "); restoring such a slot is not supported yet");
+      s.lora = {};
+      restore_kv_state(engine_, s.cache, s.tokens, path, nullptr, "");
+      s.last_used = ++use_counter_;
+    }
+    result.n_tokens = static_cast<int32_t>(s.tokens.size());
+    result.bytes = model::kv_bytes_per_token(engine_.config(), opts_.kv_types) * s.tokens.size();
+    result.seconds = secs(t0, Clock::now());
+  });
+  auto done = task.get_future();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_) throw Error("the server is shutting down");
+    control_.push_back(std::move(task));
+  }
+  cv_.notify_all();
+  done.get();  // rethrows what the task threw; broken_promise if the scheduler stopped first
+  return result;
+}
+
+Scheduler::SlotFile Scheduler::save_slot(int32_t id, const std::string& path) { return slot_file_op(id, path, true); }
+
+Scheduler::SlotFile Scheduler::restore_slot(int32_t id, const std::string& path) {
+  return slot_file_op(id, path, false);
 }
 
 std::vector<size_t> share_prefill_budget(size_t budget, const std::vector<size_t>& remaining) {

@@ -24,6 +24,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,8 +33,15 @@
 
 #include "runtime/engine.h"
 #include "runtime/prompt_cache.h"
+#include "util/error.h"
 
 namespace edgellm::runtime {
+
+// A slot operation asked for while the slot serves a request.
+class SlotBusy : public Error {
+ public:
+  using Error::Error;
+};
 
 struct SchedulerOptions {
   int32_t n_slots = 4;
@@ -48,7 +56,7 @@ struct SchedulerOptions {
   // On-disk prompt cache folder (prompt_cache.h; empty: none). A prompt of at least
   // prompt_cache_min_tokens that ran that many tokens itself is stored when its prefill ends;
   // an admitted request loads the longest stored prefix that beats its slot's own.
-  std::string prompt_cache_dir;
+  std::string prompt_cache_dir = {};
   int32_t prompt_cache_min_tokens = 256;
 };
 
@@ -123,6 +131,18 @@ class Scheduler {
   // and queues it. Returns nullptr when the queue is full (answer 429 / 503).
   std::shared_ptr<Job> submit(JobRequest req);
   SchedulerStats stats() const;
+
+  // Saves / restores slot `id`'s KV state (session_file.h) on the scheduler thread, between
+  // passes, so it never races a request. InvalidArgument for a slot that does not exist,
+  // SlotBusy while it serves a request, SavedStateError / Error from the file. A restored slot
+  // serves the next request whose prompt starts with its tokens without recomputing them.
+  struct SlotFile {
+    int32_t n_tokens = 0;
+    uint64_t bytes = 0;
+    double seconds = 0;
+  };
+  SlotFile save_slot(int32_t id, const std::string& path);
+  SlotFile restore_slot(int32_t id, const std::string& path);
   const SchedulerOptions& options() const { return opts_; }
 
  private:
@@ -147,6 +167,7 @@ class Scheduler {
     JobOutcome outcome;
   };
 
+  SlotFile slot_file_op(int32_t id, const std::string& path, bool save);
   void loop();
   void admit_locked(std::vector<Unadmitted>& ended);
   Slot* pick_slot_locked(const JobRequest& req);
@@ -170,6 +191,7 @@ class Scheduler {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stop_ = false;
+  std::deque<std::packaged_task<void()>> control_;  // slot operations for the loop thread (under mu_)
   std::atomic<int32_t> active_{0};
   std::atomic<uint64_t> steps_{0}, batched_tokens_{0};
   uint64_t use_counter_ = 0;

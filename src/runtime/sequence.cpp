@@ -18,6 +18,7 @@ SequenceState::SequenceState(const tokenizer::Tokenizer& tok, int32_t n_vocab, c
 void SequenceState::emit(const std::string& piece) {
   if (piece.empty()) return;
   res_.text += piece;
+  if (params_.on_token) step_text_ += piece;
   if (on_text_ && !on_text_(piece)) cancelled_ = true;
 }
 
@@ -25,8 +26,10 @@ void SequenceState::finish(const char* reason) {
   // Whatever the detokenizer and the stop matcher still hold is released unless a stop
   // string ended the text or the client is gone.
   if (!stops_.stopped() && !cancelled_) {
+    step_text_.clear();
     emit(stops_.feed(decoder_.flush()).emit);
     if (!stops_.stopped()) emit(stops_.flush());
+    if (params_.on_token && !step_text_.empty()) params_.on_token(-1, step_text_);
   }
   res_.finish_reason = cancelled_ ? "cancelled" : reason;
   finished_ = true;
@@ -53,7 +56,9 @@ int32_t SequenceState::step(float* logits, int32_t n_cached, int32_t n_ctx) {
   res_.token_logprobs.push_back(sampler_.last_logprob());
   res_.token_entropies.push_back(sampler_.last_entropy());
   const auto r = stops_.feed(decoder_.push(id));
+  step_text_.clear();
   emit(r.emit);
+  if (params_.on_token && !params_.on_token(id, step_text_)) cancelled_ = true;
   if (r.stopped) {
     finish("stop");
     return -1;

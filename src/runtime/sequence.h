@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sampling/sampler.h"
@@ -24,12 +25,18 @@ class TokenConstraint {
   virtual void accept(int32_t token) = 0;
 };
 
+// Receives each generated token with the text it completes (possibly empty: part of a
+// character, or held back by a stop string), and id -1 with text still held at the end;
+// return false to cancel.
+using TokenCallback = std::function<bool(int32_t id, std::string_view text)>;
+
 struct GenerateParams {
   sampling::SamplingParams sampling;
   int32_t max_tokens = -1;        // < 0: until end of generation or the context is full
   std::vector<std::string> stop;  // generation ends before any of these strings
   bool ignore_eos = false;
   std::shared_ptr<TokenConstraint> constraint;  // optional
+  TokenCallback on_token;                       // optional (the C API's per-token callback)
 };
 
 struct GenerateResult {
@@ -78,6 +85,7 @@ class SequenceState {
   GenerateResult res_;
   bool finished_ = false;
   bool cancelled_ = false;
+  std::string step_text_;  // text emitted during the current step (for on_token)
 };
 
 }  // namespace edgellm::runtime

@@ -69,14 +69,14 @@ class Reader {
  public:
   Reader(std::FILE* f, const std::string& path) : f_(f), path_(path) {}
   void get(void* p, size_t n) {
-    if (n && std::fread(p, 1, n, f_) != n) throw Error(path_ + ": saved session is truncated");
+    if (n && std::fread(p, 1, n, f_) != n) throw SavedStateError(path_ + ": saved session is truncated");
     sum_.update(p, n);
   }
   void check_end() {
     uint64_t d = 0;
-    if (std::fread(&d, sizeof d, 1, f_) != 1) throw Error(path_ + ": saved session is truncated");
-    if (d != sum_.digest()) throw Error(path_ + ": saved session is damaged (checksum mismatch)");
-    if (std::fgetc(f_) != EOF) throw Error(path_ + ": saved session has trailing bytes");
+    if (std::fread(&d, sizeof d, 1, f_) != 1) throw SavedStateError(path_ + ": saved session is truncated");
+    if (d != sum_.digest()) throw SavedStateError(path_ + ": saved session is damaged (checksum mismatch)");
+    if (std::fgetc(f_) != EOF) throw SavedStateError(path_ + ": saved session has trailing bytes");
   }
 
  private:
@@ -93,7 +93,7 @@ void save_kv_state(const Engine& engine_, const model::KvCache& cache_, const st
     throw Error("cannot save a session whose cache (" + std::to_string(cache_.size()) + " positions) differs from "
                 "its tokens (" + std::to_string(tokens_.size()) + ")");
   if (app_data.size() > kMaxAppData || adapters.size() > kMaxAppData)
-    throw Error(path + ": session application data over 64 MiB");
+    throw SavedStateError(path + ": session application data over 64 MiB");
   const std::string tmp = path + ".tmp";
   File f(std::fopen(tmp.c_str(), "wb"));
   if (!f) throw Error(path + ": cannot write the session: " + std::strerror(errno));
@@ -143,7 +143,7 @@ namespace {
 std::string read_blob(Reader& r, const std::string& path) {
   uint32_t len = 0;
   r.get(&len, sizeof len);
-  if (len > kMaxAppData) throw Error(path + ": saved session is damaged (a field is too long)");
+  if (len > kMaxAppData) throw SavedStateError(path + ": saved session is damaged (a field is too long)");
   std::string out(len, '\0');
   r.get(out.data(), out.size());
   return out;
@@ -156,30 +156,33 @@ std::vector<int32_t> read_head(Reader& r, const Engine& engine_, const model::Kv
                                const std::string* adapters, const std::string& path, Header& h,
                                std::string* saved = nullptr) {
   r.get(&h, sizeof h);
-  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw Error(path + ": not an edgellm saved session");
+  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw SavedStateError(path + ": not an edgellm saved session");
     if (h.version != kVersion)
-      throw Error(path + ": saved session version " + std::to_string(h.version) + " is not supported (this build reads " +
+      throw SavedStateError(path + ": saved session version " + std::to_string(h.version) + " is not supported (this build reads " +
                   std::to_string(kVersion) + ")");
     if (h.model_size != engine_.model().file().file_size() || h.model_checksum != engine_.model_checksum())
-      throw Error(path + ": saved with another model file than " + engine_.model().file().path() +
+      throw SavedStateError(path + ": saved with another model file than " + engine_.model().file().path() +
                   "; load the model it was saved with, or start a new session");
   if (h.n_layer != engine_.config().n_layer || h.kv_dim != engine_.config().kv_dim())
-    throw Error(path + ": saved session's cache shape does not match the model");
+    throw SavedStateError(path + ": saved session's cache shape does not match the model");
   if (h.k_type != static_cast<uint32_t>(types.k) || h.v_type != static_cast<uint32_t>(types.v))
-    throw Error(path + ": saved with a different KV cache type; run with the same -ctk / -ctv as when it was saved");
+    throw SavedStateError(path + ": saved with different KV cache types (-ctk " +
+                          model::kv_type_name(static_cast<io::TensorType>(h.k_type)) + " -ctv " +
+                          model::kv_type_name(static_cast<io::TensorType>(h.v_type)) +
+                          "); run with the same -ctk / -ctv as when it was saved");
   if (h.n_tokens < 0 || (cache_ && h.n_tokens >= cache_->n_ctx()))
-    throw Error(path + ": saved session holds " + std::to_string(h.n_tokens) + " tokens, more than the context of " +
+    throw SavedStateError(path + ": saved session holds " + std::to_string(h.n_tokens) + " tokens, more than the context of " +
                 std::to_string(cache_ ? cache_->n_ctx() : 0) + " leaves room for; raise the context size (-c)");
-  if (h.n_tokens > (1 << 24)) throw Error(path + ": saved session is damaged (token count)");
+  if (h.n_tokens > (1 << 24)) throw SavedStateError(path + ": saved session is damaged (token count)");
   std::vector<int32_t> tokens(static_cast<size_t>(h.n_tokens));
   r.get(tokens.data(), tokens.size() * sizeof(int32_t));
   const int32_t n_vocab = engine_.config().n_vocab;
   for (int32_t t : tokens)
-    if (t < 0 || t >= n_vocab) throw Error(path + ": saved session is damaged: token id " + std::to_string(t) +
+    if (t < 0 || t >= n_vocab) throw SavedStateError(path + ": saved session is damaged: token id " + std::to_string(t) +
                                            " is outside the vocabulary");
   std::string saved_adapters = read_blob(r, path);
   if (adapters && saved_adapters != *adapters)
-    throw Error(path + ": saved with " + describe_adapters(saved_adapters) + " but this run uses " +
+    throw SavedStateError(path + ": saved with " + describe_adapters(saved_adapters) + " but this run uses " +
                 describe_adapters(*adapters) + "; use the same --lora as when it was saved");
   if (saved) *saved = std::move(saved_adapters);
   return tokens;

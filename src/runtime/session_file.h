@@ -8,8 +8,17 @@
 
 #include "model/kv_cache.h"
 #include "runtime/engine.h"
+#include "util/error.h"
 
 namespace edgellm::runtime {
+
+// A saved state that cannot be used here: damaged, not a saved state, or made for another
+// model, cache type, LoRA set or a longer context. Failing to open or write the file is a plain
+// Error (the C API tells the two apart).
+class SavedStateError : public Error {
+ public:
+  using Error::Error;
+};
 
 // Writes tokens + cache rows (the cache must hold exactly tokens.size() positions) and
 // `app_data`; atomic (temp file + rename). Error on I/O failure, the old file left in place.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <filesystem>
 
 #include "server/api_error.h"
 #include "server/grammar_constraint.h"
@@ -83,6 +84,12 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
   so.prompt_cache_dir = opts.prompt_cache_dir;
   so.prompt_cache_min_tokens = opts.prompt_cache_min;
   st.sched = std::make_unique<runtime::Scheduler>(engine, so);
+  if (!opts.slot_save_path.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(opts.slot_save_path, ec);
+    if (!std::filesystem::is_directory(opts.slot_save_path, ec))
+      throw Error("--slot-save-path " + opts.slot_save_path + " is not a folder that can be created");
+  }
   if (opts.policy) {
     // The policy's local limits override what the server knows about its model.
     hybrid::LocalInfo li;
@@ -160,6 +167,7 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
 
   register_generate_routes(st);
   register_misc_routes(st);
+  register_slot_routes(st);
   register_web_routes(st);
 }
 

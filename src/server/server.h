@@ -24,6 +24,7 @@ struct ServerOptions {
   int32_t max_n = 1;              // largest "n" accepted
   model::KvTypes kv_types;        // KV cache storage types of every slot (-ctk / -ctv)
   std::string prompt_cache_dir;   // on-disk prompt cache (--prompt-cache; empty: none)
+  std::string slot_save_path;     // folder of POST /slots/{id}?action=save|restore (empty: off)
   int32_t prompt_cache_min = 256; // tokens a prompt must run to be stored there
   // LoRA adapters every request runs with (--lora, loaded at start). The scheduler takes a set
   // per request, so choosing per request is a matter of the API, not of the engine.

@@ -46,5 +46,6 @@ httplib::Server::Handler guarded(F f) {
 void register_generate_routes(ServerState& st);
 void register_misc_routes(ServerState& st);
 void register_web_routes(ServerState& st);
+void register_slot_routes(ServerState& st);
 
 }  // namespace edgellm::server

@@ -142,8 +142,9 @@ void expect_matches_reference(const GgufFile& f, const json& ref) {
     ASSERT_TRUE(ref["kv"].contains(key));
     const json& r = ref["kv"][key];
     EXPECT_EQ(static_cast<int>(v.type), r["types"][0].get<int>());
-    if (v.is_array() && r["types"].size() > 1)
+    if (v.is_array() && r["types"].size() > 1) {
       EXPECT_EQ(static_cast<int>(v.elem_type), r["types"][1].get<int>());
+    }
     json ours = to_json(v);
     if (v.is_array() && v.elem_type == ValueType::ARRAY) {
       ours = json::array();

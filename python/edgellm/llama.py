@@ -1,0 +1,268 @@
+"""Llama: a model and one session, with llama-cpp-python's interface."""
+from __future__ import annotations
+
+import ctypes
+import json
+import queue
+import threading
+import time
+import uuid
+from typing import Any, Iterator
+
+from . import _lib as L
+
+
+class Llama:
+    def __init__(self, model_path: str, n_ctx: int = 4096, n_threads: int = 0, seed: int | None = None,
+                 type_k: str = "f32", type_v: str = "f32", verbose: bool = False):
+        lib = L.lib()
+        mo = L.init(L.ModelOptions, "edgellm_model_options_init")
+        mo.n_threads = n_threads
+        self._model = ctypes.c_void_p()
+        self._session = ctypes.c_void_p()
+        L.check(lib.edgellm_model_load(str(model_path).encode(), ctypes.byref(mo), ctypes.byref(self._model)))
+        self.model_path = str(model_path)
+        self._seed = seed
+        so = L.init(L.SessionOptions, "edgellm_session_options_init")
+        so.n_ctx = n_ctx
+        if type_k not in L.KV_TYPES or type_v not in L.KV_TYPES:
+            raise ValueError(f"type_k / type_v: one of {sorted(L.KV_TYPES)}")
+        so.type_k, so.type_v = L.KV_TYPES[type_k], L.KV_TYPES[type_v]
+        L.check(lib.edgellm_session_create(self._model, ctypes.byref(so), ctypes.byref(self._session)))
+        info = L.ModelInfo()
+        info.struct_size = ctypes.sizeof(info)
+        L.check(lib.edgellm_model_get_info(self._model, ctypes.byref(info)))
+        self.architecture = info.architecture.decode()
+        self._n_vocab, self._n_embd, self._n_ctx_train = info.n_vocab, info.n_embd, info.n_ctx_train
+        self._bos, self._eos = info.bos_token, info.eos_token
+
+    def close(self) -> None:
+        lib = L.lib()
+        if self._session:
+            lib.edgellm_session_free(self._session)
+            self._session = ctypes.c_void_p()
+        if self._model:
+            lib.edgellm_model_free(self._model)
+            self._model = ctypes.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- model ---------------------------------------------------------------------------------
+    def n_ctx(self) -> int:
+        return L.lib().edgellm_session_n_ctx(self._session)
+
+    def n_vocab(self) -> int:
+        return self._n_vocab
+
+    def n_embd(self) -> int:
+        return self._n_embd
+
+    def token_bos(self) -> int:
+        return self._bos
+
+    def token_eos(self) -> int:
+        return self._eos
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """A few GGUF metadata values as text (general.*, the context length)."""
+        out = {}
+        for key in ("general.architecture", "general.name", f"{self.architecture}.context_length"):
+            try:
+                out[key] = self._meta(key)
+            except L.EdgellmError:
+                pass
+        return out
+
+    def _meta(self, key: str) -> str:
+        return self._text_call(lambda buf, size, n: L.lib().edgellm_model_meta(self._model, key.encode(), buf, size, n))
+
+    @staticmethod
+    def _text_call(call) -> str:
+        n = ctypes.c_size_t(0)
+        st = call(None, 0, ctypes.byref(n))
+        if st == 0:
+            return ""
+        if st != 4:  # EDGELLM_ERR_BUFFER_TOO_SMALL: measured
+            L.check(st)
+        buf = ctypes.create_string_buffer(n.value + 1)
+        L.check(call(buf, n.value + 1, ctypes.byref(n)))
+        return buf.raw[: n.value].decode("utf-8", "replace")
+
+    # ---- conversation state ----------------------------------------------------------------------
+    def save_session(self, path: str) -> None:
+        """Writes the conversation's tokens and KV cache; load_session resumes it (same model)."""
+        L.check(L.lib().edgellm_session_save(self._session, str(path).encode()))
+
+    def load_session(self, path: str) -> None:
+        L.check(L.lib().edgellm_session_load(self._session, str(path).encode()))
+
+    def n_tokens(self) -> int:
+        """Tokens the session's cache holds."""
+        return L.lib().edgellm_session_n_tokens(self._session)
+
+    # ---- tokens ----------------------------------------------------------------------------------
+    def tokenize(self, text: bytes | str, add_bos: bool = True, special: bool = False) -> list[int]:
+        data = text.encode() if isinstance(text, str) else bytes(text)
+        n = ctypes.c_size_t(0)
+        lib = L.lib()
+        st = lib.edgellm_tokenize(self._model, data, len(data), add_bos, special, None, 0, ctypes.byref(n))
+        if st == 0:
+            return []
+        if st != 4:
+            L.check(st)
+        arr = (ctypes.c_int32 * n.value)()
+        L.check(lib.edgellm_tokenize(self._model, data, len(data), add_bos, special, arr, n.value, ctypes.byref(n)))
+        return list(arr[: n.value])
+
+    def detokenize(self, tokens: list[int], special: bool = False) -> bytes:
+        arr = (ctypes.c_int32 * len(tokens))(*tokens)
+        text = self._text_call(lambda buf, size, n: L.lib().edgellm_detokenize(self._model, arr, len(tokens),
+                                                                                 not special, buf, size, n))
+        return text.encode()
+
+    def apply_chat_template(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        msgs, _keep = _messages(messages)
+        return self._text_call(lambda buf, size, n: L.lib().edgellm_chat_render(
+            self._model, msgs, len(messages), add_generation_prompt, buf, size, n))
+
+    # ---- embeddings --------------------------------------------------------------------------
+    def embed(self, input: str | list[str], normalize: bool = True) -> list[float] | list[list[float]]:
+        """Mean-pooled final hidden states (unit length when normalize); a list for a list."""
+        if isinstance(input, list):
+            return [self.embed(t, normalize) for t in input]
+        data = input.encode()
+        out = (ctypes.c_float * self._n_embd)()
+        n = ctypes.c_size_t(0)
+        L.check(L.lib().edgellm_embed(self._session, data, len(data), normalize, out, self._n_embd, ctypes.byref(n)))
+        return list(out[: n.value])
+
+    def create_embedding(self, input: str | list[str]) -> dict[str, Any]:
+        texts = input if isinstance(input, list) else [input]
+        data = [{"object": "embedding", "index": i, "embedding": self.embed(t)} for i, t in enumerate(texts)]
+        n_tokens = sum(len(self.tokenize(t)) for t in texts)
+        return {"object": "list", "model": self.model_path, "data": data,
+                "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens}}
+
+    # ---- generation --------------------------------------------------------------------------
+    def _sampling(self, temperature, top_k, top_p, min_p, repeat_penalty, seed):
+        sp = L.init(L.SamplingParams, "edgellm_sampling_params_init")
+        sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty = temperature, top_k, top_p, min_p, repeat_penalty
+        if seed is not None:
+            sp.seed = seed & 0xFFFFFFFFFFFFFFFF
+        elif self._seed is not None:
+            sp.seed = self._seed & 0xFFFFFFFFFFFFFFFF
+        L.check(L.lib().edgellm_session_set_sampling(self._session, ctypes.byref(sp)))
+
+    def create_chat_completion(self, messages: list[dict[str, str]], stream: bool = False, max_tokens: int | None = None,
+                               temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40, min_p: float = 0.05,
+                               repeat_penalty: float = 1.0, stop: str | list[str] | None = None,
+                               seed: int | None = None, response_format: dict[str, Any] | None = None):
+        """OpenAI-shaped chat completion (a dict, or an iterator of chunks when stream)."""
+        self._sampling(temperature, top_k, top_p, min_p, repeat_penalty, seed)
+        msgs, keep = _messages(messages)
+        go = L.init(L.GenerateOptions, "edgellm_generate_options_init")
+        go.max_tokens = -1 if max_tokens is None else max_tokens
+        stops = [stop] if isinstance(stop, str) else list(stop or [])
+        stop_arr = (ctypes.c_char_p * len(stops))(*[s.encode() for s in stops])
+        if stops:
+            go.stop, go.n_stop = stop_arr, len(stops)
+        schema = _schema(response_format)
+        if schema is not None:
+            go.json_schema = schema
+        keep += [stop_arr, schema]
+        cid = "chatcmpl-" + uuid.uuid4().hex[:24]
+        created = int(time.time())
+        if stream:
+            return self._stream(msgs, len(messages), go, keep, cid, created)
+        res = self._run(msgs, len(messages), go)
+        text = ctypes.string_at(res.text, res.text_len).decode("utf-8", "replace")
+        return {"id": cid, "object": "chat.completion", "created": created, "model": self.model_path,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": L.FINISH_REASONS[res.finish_reason]}],
+                "usage": {"prompt_tokens": res.n_prompt, "completion_tokens": res.n_tokens,
+                          "total_tokens": res.n_prompt + res.n_tokens}}
+
+    def _run(self, msgs, n, go) -> L.GenerateResult:
+        res = L.GenerateResult()
+        res.struct_size = ctypes.sizeof(res)
+        L.check(L.lib().edgellm_chat(self._session, msgs, n, ctypes.byref(go), ctypes.byref(res)))
+        return res
+
+    def _stream(self, msgs, n, go, keep, cid, created) -> Iterator[dict[str, Any]]:
+        # The C call runs on a worker thread; its callback hands text over a queue. Closing the
+        # iterator early makes the callback return false, which stops the generation.
+        q: queue.Queue = queue.Queue()
+        stop = threading.Event()
+        pending = bytearray()
+
+        def on_token(token, text, length, user):
+            pending.extend(ctypes.string_at(text, length))
+            # Whole UTF-8 characters only (the C API already holds back split ones).
+            if pending:
+                q.put(("text", bytes(pending).decode("utf-8", "replace")))
+                pending.clear()
+            return not stop.is_set()
+
+        cb = L.TOKEN_CALLBACK(on_token)
+        go.on_token = cb
+
+        def worker():
+            try:
+                res = self._run(msgs, n, go)
+                q.put(("done", L.FINISH_REASONS[res.finish_reason]))
+            except Exception as e:  # handed to the consumer
+                q.put(("error", e))
+
+        t = threading.Thread(target=worker, daemon=True)
+        t.start()
+        head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.model_path}
+        try:
+            yield {**head, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+            while True:
+                kind, value = q.get()
+                if kind == "text":
+                    yield {**head, "choices": [{"index": 0, "delta": {"content": value}, "finish_reason": None}]}
+                elif kind == "done":
+                    yield {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": value}]}
+                    return
+                else:
+                    raise value
+        finally:
+            stop.set()
+            t.join()
+            del keep, cb
+
+
+def _messages(messages: list[dict[str, str]]):
+    arr = (L.ChatMessage * len(messages))()
+    keep = []
+    for i, m in enumerate(messages):
+        role, content = m["role"].encode(), (m.get("content") or "").encode()
+        keep += [role, content]
+        arr[i].role, arr[i].content = role, content
+    return arr, keep
+
+
+def _schema(response_format: dict[str, Any] | None) -> bytes | None:
+    if not response_format:
+        return None
+    kind = response_format.get("type")
+    if kind == "json_object":
+        schema = response_format.get("schema") or {"type": "object"}
+    elif kind == "json_schema":
+        js = response_format.get("json_schema") or {}
+        schema = js.get("schema", js)
+    else:
+        return None
+    return json.dumps(schema).encode()

@@ -1,0 +1,119 @@
+#pragma once
+// The C API's handles and the one place where C++ exceptions become status codes.
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "edgellm/edgellm.h"
+#include "runtime/engine.h"
+#include "sampling/constraint.h"
+
+struct edgellm_model {
+  std::unique_ptr<edgellm::runtime::Engine> engine;
+  std::string architecture, name;  // kept for edgellm_model_info's pointers
+  // The vocabulary trie of JSON-schema constraints: built on first use, then shared.
+  std::once_flag trie_once;
+  std::shared_ptr<const edgellm::sampling::TokenTrie> trie;
+};
+
+struct edgellm_session {
+  edgellm_model* model;
+  edgellm::runtime::Session session;
+  edgellm::sampling::SamplingParams sampling;
+  edgellm::runtime::GenerateResult last;  // what edgellm_generate_result points into
+};
+
+namespace edgellm::capi {
+
+// An error the API itself detects (NULL handle, small buffer, ...), with its status.
+struct Failure {
+  edgellm_status status;
+  std::string message;
+};
+
+// Records the message for edgellm_last_error() on this thread and returns the status.
+edgellm_status fail(edgellm_status status, const std::string& message);
+
+// Runs an entry point's body: every exception becomes a status and a message, none escapes.
+template <class F>
+edgellm_status guard(F&& body) noexcept {
+  try {
+    body();
+    return EDGELLM_OK;
+  } catch (const Failure& f) {
+    return fail(f.status, f.message);
+  } catch (const ModelFormatError& e) {
+    return fail(EDGELLM_ERR_MODEL_FORMAT, e.what());
+  } catch (const InvalidArgument& e) {
+    return fail(EDGELLM_ERR_INVALID_ARGUMENT, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(EDGELLM_ERR_OUT_OF_MEMORY, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(EDGELLM_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return fail(EDGELLM_ERR_INTERNAL, "unknown error");
+  }
+}
+
+// The integer a C caller stored in an enum field. C allows any int there, while loading an
+// out-of-range value as the C++ enum type is undefined, so it is read as bytes.
+template <class E>
+long long enum_value(const E& e) {
+  std::underlying_type_t<E> v;
+  std::memcpy(&v, &e, sizeof v);
+  return static_cast<long long>(v);
+}
+
+// Throws INVALID_ARGUMENT naming `what` when p is NULL.
+inline void require(const void* p, const char* what) {
+  if (!p) throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, std::string(what) + " is NULL"};
+}
+
+// A caller's struct with a struct_size: the fields that fit, over the defaults.
+template <class T>
+T read_struct(const T* in, const T& defaults, const char* what) {
+  T out = defaults;
+  if (!in) return out;
+  if (in->struct_size < sizeof(size_t))
+    throw Failure{EDGELLM_ERR_INVALID_ARGUMENT,
+                  std::string(what) + ".struct_size is " + std::to_string(in->struct_size) +
+                      ": set it to sizeof the struct (the *_init functions do)"};
+  std::memcpy(static_cast<void*>(&out), in, std::min(in->struct_size, sizeof(T)));
+  out.struct_size = sizeof(T);
+  return out;
+}
+
+// Writes the fields of `full` that fit in out->struct_size.
+template <class T>
+void write_struct(T* out, const T& full, const char* what) {
+  const size_t size = out->struct_size;
+  if (size < sizeof(size_t))
+    throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, std::string(what) + ".struct_size is not set"};
+  std::memcpy(static_cast<void*>(out), &full, std::min(size, sizeof(T)));
+  out->struct_size = size;
+}
+
+// *_init: the defaults, cut to struct_size.
+template <class T>
+edgellm_status init_struct(T* out, size_t struct_size, const T& defaults, const char* what) {
+  return guard([&] {
+    require(out, what);
+    if (struct_size < sizeof(size_t))
+      throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, std::string(what) + ": struct_size " +
+                                                      std::to_string(struct_size) + " is too small"};
+    std::memcpy(static_cast<void*>(out), &defaults, std::min(struct_size, sizeof(T)));
+    out->struct_size = struct_size;
+  });
+}
+
+// Copies text with its NUL into (buf, buf_size); *out_len = its length, set even when the
+// buffer is too small (then BUFFER_TOO_SMALL and buf untouched).
+void write_text(const std::string& text, char* buf, size_t buf_size, size_t* out_len);
+
+edgellm_sampling_params default_sampling();
+sampling::SamplingParams to_sampling(const edgellm_sampling_params& p);
+
+}  // namespace edgellm::capi

@@ -1,0 +1,144 @@
+"""The Python bindings (python/edgellm, ctypes over libedgellm.so) against the CLI: the same
+greedy chat answer as `edgellm run`, the same token ids as `edgellm tokenize`, streaming that
+adds up to the whole answer and stops when the consumer does, embeddings, and errors."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DEFAULT_MODEL, model_path_or_skip
+
+QUESTION = "What is the capital of France?"
+
+
+@pytest.fixture(scope="module")
+def edgellm():
+    cli = os.environ.get("EDGELLM_BIN")
+    if not cli:
+        pytest.skip("EDGELLM_BIN is not set to the built edgellm CLI")
+    lib = Path(cli).parent / "lib" / "libedgellm.so"
+    if not lib.is_file():
+        pytest.skip(f"{lib} is not built (ninja edgellm_shared)")
+    os.environ["EDGELLM_LIBRARY"] = str(lib)
+    src = Path(os.environ.get("EDGELLM_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(src / "python"))
+    import edgellm as module
+    return module
+
+
+@pytest.fixture(scope="module")
+def llm(edgellm):
+    model = model_path_or_skip(DEFAULT_MODEL)
+    with edgellm.Llama(model_path=model, n_ctx=1024, n_threads=2) as m:
+        yield m
+
+
+def test_greedy_chat_equals_cli(llm, engine, smollm_path):
+    out = llm.create_chat_completion(messages=[{"role": "user", "content": QUESTION}], temperature=0, max_tokens=48)
+    text = out["choices"][0]["message"]["content"]
+    cli = engine.run(["run", "-m", smollm_path, "-p", QUESTION, "--temp", "0", "-n", "48", "-t", "2"])
+    assert text + "\n" == cli
+    assert out["usage"]["completion_tokens"] > 0
+    assert out["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_stream_adds_up_and_stops(llm):
+    msgs = [{"role": "user", "content": "Write a haiku about trains."}]
+    whole = llm.create_chat_completion(messages=msgs, temperature=0, max_tokens=24)["choices"][0]["message"]["content"]
+    chunks = list(llm.create_chat_completion(messages=msgs, temperature=0, max_tokens=24, stream=True))
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == whole
+    # Leaving the stream early stops the generation; the model is usable right after.
+    it = llm.create_chat_completion(messages=msgs, temperature=0, max_tokens=200, stream=True)
+    next(it)
+    next(it)
+    it.close()
+    again = llm.create_chat_completion(messages=msgs, temperature=0, max_tokens=24)["choices"][0]["message"]["content"]
+    assert again == whole
+
+
+def test_tokenize_equals_cli(llm, engine, smollm_path):
+    texts = ["Hello world", "  leading spaces and ünïcödé", "<|im_start|>user"]
+    ref = engine.tokenize(smollm_path, texts)
+    assert [llm.tokenize(t.encode(), add_bos=False) for t in texts] == ref
+    assert llm.detokenize(llm.tokenize(b"Hello world", add_bos=False)) == b"Hello world"
+    assert len(llm.tokenize("<|im_start|>", add_bos=False, special=True)) == 1
+
+
+def test_embed(llm):
+    a = llm.embed("The cat sat on the mat.")
+    assert len(a) == llm.n_embd() == 576
+    assert math.isclose(sum(x * x for x in a), 1.0, rel_tol=1e-4)
+    assert llm.embed("The cat sat on the mat.") == a
+    b = llm.embed("Quarterly revenue grew by four percent.")
+    assert sum(x * y for x, y in zip(a, b)) < 0.999
+    assert llm.create_embedding(["x", "y"])["data"][1]["index"] == 1
+
+
+def test_json_schema_response_format(llm):
+    import json
+    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
+              "required": ["city"], "additionalProperties": False}
+    out = llm.create_chat_completion(messages=[{"role": "user", "content": QUESTION}], temperature=0, max_tokens=48,
+                                     response_format={"type": "json_schema", "json_schema": {"schema": schema}})
+    content = out["choices"][0]["message"]["content"]
+    if out["choices"][0]["finish_reason"] == "stop":
+        assert set(json.loads(content)) == {"city"}
+    else:
+        assert content.startswith('{')
+
+
+def test_save_and_load_session(edgellm, llm, tmp_path):
+    msgs = [{"role": "user", "content": QUESTION}]
+    first = llm.create_chat_completion(messages=msgs, temperature=0, max_tokens=8)
+    held = llm.n_tokens()
+    llm.save_session(tmp_path / "s.bin")
+    llm.create_chat_completion(messages=[{"role": "user", "content": "Something else entirely."}], max_tokens=4)
+    llm.load_session(tmp_path / "s.bin")
+    assert llm.n_tokens() == held
+    again = llm.create_chat_completion(messages=msgs, temperature=0, max_tokens=8)
+    assert again["choices"][0]["message"]["content"] == first["choices"][0]["message"]["content"]
+    (tmp_path / "bad.bin").write_bytes(b"junk")
+    with pytest.raises(edgellm.EdgellmError) as e:
+        llm.load_session(tmp_path / "bad.bin")
+    assert e.value.status == "EDGELLM_ERR_BAD_STATE"
+
+
+def test_errors(edgellm, llm, tmp_path):
+    with pytest.raises(edgellm.EdgellmError) as e:
+        edgellm.Llama(model_path=str(tmp_path / "missing.gguf"))
+    assert e.value.status == "EDGELLM_ERR_IO" and "missing.gguf" in str(e.value)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(edgellm.EdgellmError) as e:
+        edgellm.Llama(model_path=str(bad))
+    assert e.value.status == "EDGELLM_ERR_MODEL_FORMAT"
+    with pytest.raises(edgellm.EdgellmError) as e:
+        llm.create_chat_completion(messages=[{"role": "user", "content": "x"}],
+                                   response_format={"type": "json_schema", "json_schema": {"schema": {"not": {}}}})
+    assert e.value.status == "EDGELLM_ERR_SCHEMA"
+    with pytest.raises(edgellm.EdgellmError) as e:
+        llm.detokenize([10 ** 7])
+    assert e.value.status == "EDGELLM_ERR_INVALID_ARGUMENT"
+
+
+def test_package_bundles_the_library(edgellm, tmp_path):
+    """What `pip install ./python` builds: the package with libedgellm.so inside, which it then
+    loads without EDGELLM_LIBRARY (pip itself needs a build backend from PyPI, so the test runs
+    the setup.py step it performs)."""
+    src = Path(os.environ.get("EDGELLM_SOURCE_DIR", Path(__file__).resolve().parents[2])) / "python"
+    subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)], cwd=src, check=True,
+                   env={**os.environ}, capture_output=True, timeout=120)
+    assert (tmp_path / "edgellm" / "libedgellm.so").is_file()
+    env = {k: v for k, v in os.environ.items() if k != "EDGELLM_LIBRARY"}
+    env["PYTHONPATH"] = str(tmp_path)
+    code = "import edgellm._lib as L; print(L._find_library()); print(L.lib().edgellm_version().decode())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path, timeout=60).stdout.split()
+    assert out == [str(tmp_path / "edgellm" / "libedgellm.so"), "0.1.0"]
