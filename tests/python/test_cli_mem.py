@@ -59,7 +59,8 @@ def test_text_breakdown_names_the_parts(engine, smollm_path):
 def test_estimate_is_within_band_of_measured_peak_rss(engine, name):
     model = model_path_or_skip(name)
     settings = ["-c", "512", "-t", "2"]
-    predicted = mem_json(engine, model, *settings)["total_bytes"]
+    m = mem_json(engine, model, *settings)
+    predicted = m["total_bytes"]
     proc = subprocess.run(["/usr/bin/time", "-v", engine.path, "run", "-m", model, *settings, "-p", PROMPT,
                            "--temp", "0", "-n", "64"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
@@ -67,6 +68,9 @@ def test_estimate_is_within_band_of_measured_peak_rss(engine, name):
     write_results(f"mem_estimate_{name}.json", {"predicted_bytes": predicted, "peak_rss_bytes": rss})
     print(f"{name}: predicted {predicted / MiB:.1f} MiB, peak RSS {rss / MiB:.1f} MiB")
     assert abs(predicted - rss) <= BAND * rss, f"predicted {predicted / MiB:.1f} MiB vs peak RSS {rss / MiB:.1f} MiB"
+    # The file pages of repacked matrices are released as their copies are made: both never stay resident.
+    w = m["weights"]
+    assert w["repacked_bytes"] > 0 and rss < w["file_bytes"] + w["repacked_bytes"], (rss, w)
 
 
 def budget_line(stderr):
@@ -95,6 +99,14 @@ def test_run_budget_chooses_kv_type_then_context(engine, smollm_path):
     # Types the user set are kept: the context shrinks instead.
     line, ctx, k, v, _ = run_budget(engine, smollm_path, "250M", "-c", "4096", "-ctk", "f32")
     assert (k, v) == ("f32", "f32") and 512 <= ctx < 4096, line
+
+
+def test_chat_budget_line(engine, smollm_path):
+    proc = subprocess.run([engine.path, "chat", "-m", smollm_path, "-n", "2", "-t", "2", "-c", "4096",
+                           "--mem-budget", "250M"], input="Hi\n", capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    line, ctx, k, v, _ = budget_line(proc.stderr)
+    assert (ctx, k, v) == (4096, "f16", "f16"), line
 
 
 def test_budget_fraction_of_ram(engine, smollm_path):
