@@ -92,12 +92,13 @@ void info_mem(const std::string& model, const MemArgs& a) {
   const runtime::WeightMemory& w = m.weights;
   const std::string k = model::kv_type_name(m.kv_types.k), v = model::kv_type_name(m.kv_types.v);
   if (a.json) {
-    nlohmann::json types = w.repacked_types;
+    nlohmann::json types = w.repacked_types, names = nlohmann::json::object();
+    for (const auto& [n, c] : w.repacked_names) names[n] = c;
     const nlohmann::json j = {
         {"model", path},
         {"weights",
          {{"file_bytes", w.file_bytes}, {"mapped_bytes", w.mapped}, {"embedding_bytes", w.embedding},
-          {"repacked_tensors", w.n_repacked}, {"repacked_types", types}, {"repacked_source_bytes", w.repacked_src},
+          {"repacked_tensors", w.n_repacked}, {"repacked_types", types}, {"repacked_names", names}, {"repacked_source_bytes", w.repacked_src},
           {"repacked_bytes", w.repacked}, {"vector_bytes", w.vectors}, {"resident_bytes", w.resident()}}},
         {"kv_cache",
          {{"type_k", k}, {"type_v", v}, {"bytes_per_token", m.kv_per_token}, {"n_ctx", m.n_ctx},
@@ -116,6 +117,9 @@ void info_mem(const std::string& model, const MemArgs& a) {
   std::printf("  weights repacked (%d tensors%s%s) %s; their %s in the file are released after the copy\n",
               w.n_repacked, types.empty() ? "" : ": ", types.c_str(), format_bytes(w.repacked).c_str(),
               format_bytes(w.repacked_src).c_str());
+  std::string names;
+  for (const auto& [n, c] : w.repacked_names) names += " " + n + (c > 1 ? " x" + std::to_string(c) : "");
+  if (!names.empty()) std::printf("    repacked:%s\n", names.c_str());
   std::printf("  norms and biases as fp32        %12s\n", format_bytes(w.vectors).c_str());
   std::printf("  token embedding (mapped; only looked-up rows page in, not in the total) %s\n",
               format_bytes(w.embedding).c_str());

@@ -38,6 +38,12 @@ WeightMemory estimate_weights(const io::GgufFile& f, const model::ModelConfig& c
     const bool repack = ops::repack_preferred(t.type) && (!embd || tied);
     if (embd) w.embedding += t.nbytes;
     if (repack) {
+      const bool layer = t.name.rfind("blk.", 0) == 0 && t.name.find('.', 4) != std::string::npos;
+      const std::string key = layer ? t.name.substr(t.name.find('.', 4) + 1) : t.name;
+      auto it = std::find_if(w.repacked_names.begin(), w.repacked_names.end(),
+                             [&](const auto& p) { return p.first == key; });
+      if (it == w.repacked_names.end()) w.repacked_names.push_back({key, 1});
+      else ++it->second;
       w.repacked += ops::repacked_bytes(m);
       ++w.n_repacked;
       add_type(t.type);

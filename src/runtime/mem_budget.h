@@ -4,6 +4,7 @@
 // a memory budget (--mem-budget). The chooser is a pure function so it can be tested on its own.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/gguf.h"
@@ -21,7 +22,9 @@ struct WeightMemory {
   uint64_t repacked = 0;        // their repacked copies (anonymous memory)
   int32_t n_repacked = 0;       // matrices repacked
   uint64_t vectors = 0;         // norms and biases converted to fp32
-  std::vector<std::string> repacked_types;  // distinct tensor types repacked, e.g. "q4_K"
+  std::vector<std::string> repacked_types;  // distinct tensor types repacked, e.g. "Q4_K"
+  // Repacked tensors by name with the layer prefix dropped ("attn_q.weight" x 24, "token_embd.weight" x 1).
+  std::vector<std::pair<std::string, int32_t>> repacked_names;
   // What stays resident: the embedding is left out (a generation touches few of its rows).
   uint64_t resident() const { return mapped + repacked + vectors; }
 };

@@ -41,6 +41,7 @@ def test_breakdown_adds_up(engine, smollm_path):
         assert w["resident_bytes"] == w["mapped_bytes"] + w["repacked_bytes"] + w["vector_bytes"]
         assert m["total_bytes"] == w["resident_bytes"] + kv["bytes"] + m["workspace"]["bytes"]
         assert m["workspace"]["bytes"] > 0 and w["file_bytes"] > 0
+        assert sum(w["repacked_names"].values()) == w["repacked_tensors"]
     # SmolLM2: 30 layers, 3 KV heads x 64; f32 keys and values 4 bytes each, q8_0 34 bytes per 32.
     assert mem_json(engine, smollm_path)["kv_cache"]["bytes_per_token"] == 30 * 2 * 192 * 4
     q8 = mem_json(engine, smollm_path, "-ctk", "q8_0", "-ctv", "q8_0")["kv_cache"]

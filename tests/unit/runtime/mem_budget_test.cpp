@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "model/model.h"
 #include "model_cache.h"
 #include "util/error.h"
@@ -181,6 +183,15 @@ TEST(EstimateWeights, MatchesWhatLoadRepacks) {
                                            l.post_attn_norm.size() + l.post_ffn_norm.size()) * 4;
   EXPECT_EQ(w.vectors, vec);
   EXPECT_EQ(w.resident(), w.mapped + w.repacked + w.vectors);
+  int named = 0;
+  for (const auto& [name, n] : w.repacked_names) named += n;
+  EXPECT_EQ(named, w.n_repacked);
+  // SmolLM2 ties its output head to the embedding: the head is the embedding's repacked copy.
+  EXPECT_TRUE(lw.tied_output);
+  if (lw.output.layout != ops::Layout::Rows)
+    EXPECT_NE(std::find(w.repacked_names.begin(), w.repacked_names.end(),
+                        std::pair<std::string, int32_t>{"token_embd.weight", 1}),
+              w.repacked_names.end());
 }
 
 }  // namespace
