@@ -147,6 +147,7 @@ Registrar reg("info", "Show a GGUF file's metadata and tensors", [](CLI::App& ap
   add_kv_type_flags(app, mem->kv);
   app.callback([model, no_tensors, isa, mem] {
     if (mem->on) return info_mem(*model, *mem);
+    if (mem->json) throw InvalidArgument("--json goes with --mem (the breakdown); metadata is printed as text");
     if (*isa) {
       std::printf("%s\n", ops::active_isa().c_str());
       for (const std::string& name : ops::available_isas()) std::printf("%s ", name.c_str());

@@ -4,7 +4,7 @@ The breakdown is checked to add up, and its total against the peak RSS of a real
 same settings. The band is deliberately wide (+-35%): peak RSS also holds the tokenizer, the code
 and the C library's heap slack, which the estimate leaves out, and only the KV rows a generation
 writes become resident. This is an honesty check on the estimate, not a speed or tightness test;
-the figures are written to mem_estimate.json for reports.
+the figures are written to mem_estimate_<model>.json for reports.
 """
 from __future__ import annotations
 
@@ -53,6 +53,9 @@ def test_text_breakdown_names_the_parts(engine, smollm_path):
     assert proc.returncode == 0, proc.stderr
     for part in ("weights mapped", "weights repacked", "KV cache: 46080 bytes per token x 512", "workspace", "total"):
         assert part in proc.stdout, proc.stdout
+    for bad, needle in ((["--json"], "--json goes with --mem"), (["--mem", "-c", "0"], "must be positive")):
+        proc = cli(engine, "info", "-m", smollm_path, *bad)
+        assert proc.returncode == 1 and needle in proc.stderr, proc.stderr
 
 
 @pytest.mark.skipif(not shutil.which("/usr/bin/time"), reason="/usr/bin/time (Debian package 'time') is absent")
