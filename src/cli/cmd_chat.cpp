@@ -5,6 +5,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/lora_flags.h"
+#include "cli/mem_flags.h"
 #include "util/error.h"
 
 namespace edgellm::cli {
@@ -20,6 +21,7 @@ struct ChatArgs {
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
   KvTypeFlags kv;
+  std::string mem_budget;
   LoraFlags lora;
 };
 
@@ -37,8 +39,9 @@ std::vector<chat::Message> turns_from_json(const std::string& text, const std::s
   return out;
 }
 
-void chat_loop(const ChatArgs& a) {
+void chat_loop(ChatArgs a) {
   auto policy = make_policy(a.hybrid);
+  apply_mem_budget(a.mem_budget, a.model, a.n_ctx, nullptr, a.kv, 512, a.threads);
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
   const auto lora_specs = parse_lora_specs(a.lora);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
@@ -155,6 +158,7 @@ Registrar reg("chat", "Interactive multi-turn chat in the terminal", [](CLI::App
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);
+  add_mem_budget_flag(app, a->mem_budget);
   add_lora_flags(app, a->lora);
   add_hybrid_flags(app, a->hybrid);
   app.callback([a] { chat_loop(*a); });

@@ -4,6 +4,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/lora_flags.h"
+#include "cli/mem_flags.h"
 #include "runtime/draft_model.h"
 #include "runtime/speculative.h"
 #include "sampling/json_schema.h"
@@ -29,10 +30,11 @@ struct RunArgs {
   sampling::SamplingParams sampling;
   HybridFlags hybrid;
   KvTypeFlags kv;
+  std::string mem_budget;
   LoraFlags lora;
 };
 
-void run(const RunArgs& a) {
+void run(RunArgs a) {
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
   const bool have_session = !a.session_file.empty() && file_exists(a.session_file);
   // With a saved session and no prompt, generation continues where the saved one stopped.
@@ -49,6 +51,7 @@ void run(const RunArgs& a) {
   if (a.draft_max < 0) throw InvalidArgument("--draft-max must be >= 0, got " + std::to_string(a.draft_max));
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
+  apply_mem_budget(a.mem_budget, a.model, a.n_ctx, nullptr, a.kv, 512, a.threads);
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
   const auto lora_specs = parse_lora_specs(a.lora);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
@@ -165,6 +168,7 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   add_sampling_flags(app, a->sampling);
   add_exact_flag(app);
   add_kv_type_flags(app, a->kv);
+  add_mem_budget_flag(app, a->mem_budget);
   add_lora_flags(app, a->lora);
   add_hybrid_flags(app, a->hybrid);
   app.callback([a] { run(*a); });

@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/lora_flags.h"
+#include "cli/mem_flags.h"
 #include "server/server.h"
 #include "util/error.h"
 
@@ -20,6 +21,7 @@ struct ServeArgs {
   server::ServerOptions opts;
   HybridFlags hybrid;
   KvTypeFlags kv;
+  std::string mem_budget;
   LoraFlags lora;
 };
 
@@ -33,6 +35,7 @@ void serve(ServeArgs a) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  apply_mem_budget(a.mem_budget, a.model, a.opts.n_ctx, &a.opts.n_parallel, a.kv, a.opts.n_batch, a.threads);
   a.opts.kv_types = kv_types(a.kv);
   a.opts.policy = make_policy(a.hybrid);  // a bad policy stops start-up with its message
   const auto lora_specs = parse_lora_specs(a.lora);
@@ -99,6 +102,7 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
       ->check(CLI::Range(1, 1 << 24));
   add_hybrid_flags(app, a->hybrid);
   add_kv_type_flags(app, a->kv);
+  add_mem_budget_flag(app, a->mem_budget);
   add_lora_flags(app, a->lora);
   app.callback([a] { serve(*a); });
 });

@@ -139,8 +139,8 @@ hybrid::HybridResponse routed_turn(hybrid::Orchestrator& orch, runtime::Session&
 namespace edgellm::cli {
 
 void add_kv_type_flags(CLI::App& app, KvTypeFlags& f) {
-  app.add_option("--cache-type-k", f.k, "KV cache key type (-ctk): f32, f16, q8_0, q4_0")->capture_default_str();
-  app.add_option("--cache-type-v", f.v, "KV cache value type (-ctv): f32, f16, q8_0, q4_0")->capture_default_str();
+  f.k_opt = app.add_option("--cache-type-k", f.k, "KV cache key type (-ctk): f32, f16, q8_0, q4_0")->capture_default_str();
+  f.v_opt = app.add_option("--cache-type-v", f.v, "KV cache value type (-ctv): f32, f16, q8_0, q4_0")->capture_default_str();
 }
 
 model::KvTypes kv_types(const KvTypeFlags& f) {
