@@ -71,8 +71,16 @@ std::vector<int> run(const Rule& rule, const std::vector<float>& logits, const s
   std::vector<TokenProb> qd;
   for (size_t i = 0; i < q.size(); ++i)
     if (q[i] > 0) qd.push_back({static_cast<int32_t>(i), q[i]});
+  // Inverse CDF on the top 53 bits of mt19937_64 (not std::discrete_distribution, whose draws
+  // differ between standard libraries): the same guesses everywhere.
   std::mt19937_64 guess_rng(99);
-  std::discrete_distribution<int32_t> from_q(q.begin(), q.end());
+  auto from_q = [&](std::mt19937_64& rng) {
+    const double u = static_cast<double>(rng() >> 11) / 9007199254740992.0;
+    double cum = 0;
+    for (size_t i = 0; i < q.size(); ++i)
+      if (u < (cum += q[i])) return static_cast<int32_t>(i);
+    return static_cast<int32_t>(q.size() - 1);
+  };
   std::vector<int> counts(logits.size(), 0);
   std::vector<float> work;
   *accepted = 0;
