@@ -158,7 +158,8 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
                "Speculative decoding with prompt-lookup drafts (the answer is the same; faster when it repeats "
                "the prompt)");
   app.add_option("--draft", a->draft,
-                 "Speculative decoding with drafts from this smaller model of the same vocabulary (name or GGUF)");
+                 "Speculative decoding with drafts from this smaller model of the same vocabulary (name or GGUF); "
+                 "greedy: the same answer, sampling: the same distribution (rejection rule), reproducible per seed");
   app.add_option("--draft-max", a->draft_max,
                  "Longest speculative draft per pass (with --lookup or --draft; adapts below it)")
       ->capture_default_str();

@@ -39,12 +39,40 @@ void DraftModelProposer::propose(const std::vector<int32_t>& context, int32_t ma
   if (max <= 0 || context.empty()) return;
   // The cache still holds the last context and drafts: only what changed since is run.
   session_->load_prompt(context, logits_.data());
+  n_q_ = 0;
+  if (sampler_) {  // penalties see what the target's see: the context, then the guesses
+    sampler_->clear_history();
+    for (int32_t t : context) sampler_->accept(t);
+  }
   for (;;) {
-    const int32_t t = static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+    int32_t t;
+    if (sampler_) {
+      if (q_.size() <= n_q_) q_.resize(n_q_ + 1);
+      sampler_->distribution(logits_.data(), q_[n_q_]);
+      t = sampler_->draw(q_[n_q_++]);
+      sampler_->accept(t);
+    } else {
+      t = static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+    }
     out.push_back(t);
     if (static_cast<int32_t>(out.size()) >= max) return;
     session_->extend({t}, logits_.data());
   }
+}
+
+void DraftModelProposer::begin(const sampling::SamplingParams& params) {
+  n_q_ = 0;
+  if (params.temperature <= 0.0f) {
+    sampler_.reset();
+    return;
+  }
+  sampling::SamplingParams own = params;
+  own.seed = params.seed ^ 0x9E3779B97F4A7C15ull;  // its own stream, independent of the target's
+  sampler_ = std::make_unique<sampling::Sampler>(own, draft_->config().n_vocab);
+}
+
+const std::vector<sampling::TokenProb>* DraftModelProposer::guess_distribution(size_t i) const {
+  return sampler_ && i < n_q_ ? &q_[i] : nullptr;
 }
 
 }  // namespace edgellm::runtime

@@ -1,6 +1,9 @@
 #pragma once
-// A smaller model of the same vocabulary proposes drafts greedily (speculative.h), with its own
-// KV cache; it runs on the target engine's thread pool.
+// A smaller model of the same vocabulary proposes drafts (speculative.h), with its own KV cache;
+// it runs on the target engine's thread pool. Greedy generations draft greedily; sampled ones draw
+// each guess from the draft's distribution under the generation's sampler chain (penalties over
+// the same history, top-k/p, min-p, temperature), with its own generator seeded from the
+// generation's seed, and hand that distribution to the rejection rule.
 #include <memory>
 #include <string>
 
@@ -15,9 +18,15 @@ class DraftModelProposer : public Proposer {
   // (token for token), since its guesses would be other tokens' ids.
   DraftModelProposer(const Engine& target, const std::string& path, int32_t n_ctx);
   void propose(const std::vector<int32_t>& context, int32_t max, std::vector<int32_t>& out) override;
+  void begin(const sampling::SamplingParams& params) override;
+  const std::vector<sampling::TokenProb>* guess_distribution(size_t i) const override;
+  bool samples() const override { return sampler_ != nullptr; }
   const Engine& engine() const { return *draft_; }
 
  private:
+  std::unique_ptr<sampling::Sampler> sampler_;  // null: greedy drafts
+  std::vector<std::vector<sampling::TokenProb>> q_;  // per guess of the last propose(), when sampling
+  size_t n_q_ = 0;
   std::unique_ptr<Engine> draft_;
   std::unique_ptr<Session> session_;
   std::vector<float> logits_;

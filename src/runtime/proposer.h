@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "sampling/sampler.h"
+
 namespace edgellm::runtime {
 
 class Proposer {
@@ -13,6 +15,14 @@ class Proposer {
   // about to be run). Appends at most `max` guesses of the tokens that follow it to `out`
   // (which it clears first); none when it has no guess.
   virtual void propose(const std::vector<int32_t>& context, int32_t max, std::vector<int32_t>& out) = 0;
+  // Called once before a generation with its sampling parameters (a proposer that samples its
+  // guesses draws them under the same chain).
+  virtual void begin(const sampling::SamplingParams&) {}
+  // The distribution the i-th guess of the last propose() was drawn from, for the rejection rule
+  // (Sampler::verify); null: the guess was deterministic (a point mass).
+  virtual const std::vector<sampling::TokenProb>* guess_distribution(size_t) const { return nullptr; }
+  // Whether, after begin(), its guesses are random draws (they then use its own generator).
+  virtual bool samples() const { return false; }
 };
 
 // Prompt lookup: finds the longest suffix of the context (n_max down to n_min tokens) that

@@ -41,10 +41,11 @@ void SequenceState::cancel() {
   finish("cancelled");
 }
 
-int32_t SequenceState::step(float* logits, int32_t n_cached, int32_t n_ctx) {
+int32_t SequenceState::step(float* logits, int32_t n_cached, int32_t n_ctx, int32_t guess,
+                            const std::vector<sampling::TokenProb>* q) {
   if (finished_) return -1;
   if (params_.constraint) params_.constraint->mask(logits);
-  const int32_t id = sampler_.sample(logits);
+  const int32_t id = guess >= 0 ? sampler_.verify(logits, guess, q) : sampler_.sample(logits);
   sampler_.accept(id);
   if (params_.constraint) params_.constraint->accept(id);
   if (tok_.is_end_of_generation(id) && !params_.ignore_eos) {

@@ -65,7 +65,10 @@ class SequenceState {
 
   // logits: [n_vocab] for the last token run (modified). n_cached: tokens now in the cache;
   // n_ctx: its capacity. Returns the token to run next, or -1 when the sequence is finished.
-  int32_t step(float* logits, int32_t n_cached, int32_t n_ctx);
+  // With a speculative `guess` (>= 0) for this position, drawn from `q` (null: a deterministic
+  // guess), the token is chosen by Sampler::verify, distributed as without a guess.
+  int32_t step(float* logits, int32_t n_cached, int32_t n_ctx, int32_t guess = -1,
+               const std::vector<sampling::TokenProb>* q = nullptr);
   // Stops the sequence from outside (client gone); finish_reason "cancelled".
   void cancel();
 

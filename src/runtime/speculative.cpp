@@ -76,7 +76,12 @@ void DraftLength::record_pass(int32_t n_tokens, double seconds) {
 GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prompt, const GenerateParams& params,
                                     const SpeculativeOptions& opts, const TextCallback& on_text) {
   if (!opts.proposer) throw InvalidArgument("speculative decoding needs a proposer");
-  DraftLength length(opts);
+  opts.proposer->begin(params.sampling);
+  // A sampling draft's guesses consume its generator, so which guesses are drawn must not depend
+  // on the machine's speed: a seeded run then keeps the fixed cost (lengths follow acceptance only).
+  SpeculativeOptions fixed = opts;
+  if (params.sampling.temperature > 0.0f && opts.proposer->samples()) fixed.learn_cost = false;
+  DraftLength length(fixed);
   const int32_t n_vocab = s.engine().config().n_vocab;
   std::vector<float> logits(n_vocab);
   auto t0 = Clock::now();
@@ -113,7 +118,9 @@ GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prom
       size_t i = 0;
       int32_t next = -1;
       for (;; ++i) {
-        next = seq.step(&logits[i * n_vocab], held + 1 + static_cast<int32_t>(i), s.n_ctx());
+        const bool guessed = i < draft.size();
+        next = seq.step(&logits[i * n_vocab], held + 1 + static_cast<int32_t>(i), s.n_ctx(),
+                        guessed ? draft[i] : -1, guessed ? opts.proposer->guess_distribution(i) : nullptr);
         if (next < 0 || i == draft.size() || next != draft[i]) break;
       }
       s.truncate(held + 1 + static_cast<int32_t>(i));  // drop the rejected guesses' KV entries

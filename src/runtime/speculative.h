@@ -7,9 +7,17 @@
 //
 // Exactness: every position's logits go through the same SequenceState (sampler, penalties,
 // constraint, stop strings) in the same order as in Session::generate, and the batched pass is
-// bit-identical to one-token decode (tests/unit/model/batch_invariance_test.cpp), so the output
-// equals plain decoding token for token: for greedy decoding, and also for seeded sampling
-// (the sampler sees the same logits and draws in the same order).
+// bit-identical to one-token decode (tests/unit/model/batch_invariance_test.cpp). Each guess is
+// judged by the rejection rule (Sampler::verify): accepted with probability min(1, p/q), else
+// replaced by a draw from norm(max(0, p - q)), p being the target's distribution after the whole
+// sampler chain. Hence:
+// - greedy: the output equals plain decoding token for token, whatever the proposer;
+// - sampling with deterministic guesses (prompt lookup: q is a point mass, the rule is "draw
+//   from p, accept iff the draw is the guess"): token for token plain seeded sampling;
+// - sampling with a draft model (q its own distribution under the same chain): every token is
+//   distributed exactly as in plain sampling (tests/unit/sampling/speculative_rule_test.cpp), but
+//   the tokens are other draws than plain sampling's; a seed still reproduces the run (the draft
+//   lengths then ignore the measured pass times).
 #include <cstdint>
 #include <memory>
 #include <vector>

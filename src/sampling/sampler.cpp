@@ -61,7 +61,75 @@ void Sampler::reset() {
   last_entropy_ = 0.0f;
 }
 
-int32_t Sampler::sample(float* logits) {
+int32_t Sampler::sample(float* logits) { return sample_impl(logits, -1, nullptr, nullptr); }
+
+int32_t Sampler::verify(float* logits, int32_t guess, const std::vector<TokenProb>* q) {
+  if (guess < 0 || guess >= n_vocab_)
+    throw InvalidArgument("sampler: guessed token id " + std::to_string(guess) + " outside vocabulary of " +
+                          std::to_string(n_vocab_));
+  return sample_impl(logits, guess, q, nullptr);
+}
+
+void Sampler::distribution(float* logits, std::vector<TokenProb>& out) { sample_impl(logits, -1, nullptr, &out); }
+
+int32_t Sampler::draw(const std::vector<TokenProb>& dist) {
+  if (dist.empty()) throw InvalidArgument("sampler: cannot draw from an empty distribution");
+  double total = 0.0;
+  for (const auto& t : dist) total += t.p;
+  const double r = uniform01(rng_) * total;
+  double cum = 0.0;
+  for (const auto& t : dist) {
+    cum += t.p;
+    if (r < cum) return t.id;
+  }
+  return dist.back().id;  // rounding left r at the very end
+}
+
+int32_t Sampler::reject_or_accept(int32_t guess, const std::vector<TokenProb>& q) {
+  if (q_dense_.empty()) q_dense_.assign(n_vocab_, 0.0);
+  for (const auto& t : q) {
+    if (t.id < 0 || t.id >= n_vocab_ || !(t.p >= 0.0)) {
+      for (const auto& u : q)
+        if (u.id >= 0 && u.id < n_vocab_) q_dense_[u.id] = 0.0;
+      throw InvalidArgument("sampler: draft distribution has token id " + std::to_string(t.id) +
+                            " or probability out of range");
+    }
+    q_dense_[t.id] += t.p;
+  }
+  double px = 0.0;
+  for (const auto& t : p_)
+    if (t.id == guess) px = t.p;
+  const double qx = q_dense_[guess];
+  // Accept with probability min(1, p/q): u < p/q without dividing (q = 0 with p > 0 accepts).
+  int32_t chosen = -1;
+  if (uniform01(rng_) * qx < px) {
+    chosen = guess;
+  } else {
+    // Rejected: draw from the residual max(0, p - q), renormalised. It is zero at the guess
+    // (a rejection needs p(guess) < q(guess)), so the draw is another token.
+    double total = 0.0;
+    for (const auto& t : p_) total += std::max(0.0, t.p - q_dense_[t.id]);
+    if (total > 0.0) {
+      const double r = uniform01(rng_) * total;
+      double cum = 0.0;
+      for (const auto& t : p_) {
+        const double w = std::max(0.0, t.p - q_dense_[t.id]);
+        cum += w;
+        if (w > 0.0 && r < cum) { chosen = t.id; break; }
+      }
+      if (chosen < 0)  // rounding left r at the very end: the last token with residual mass
+        for (auto it = p_.rbegin(); it != p_.rend() && chosen < 0; ++it)
+          if (it->p - q_dense_[it->id] > 0.0) chosen = it->id;
+    } else {
+      chosen = draw(p_);  // p equals q up to rounding yet the guess was rejected: p itself
+    }
+  }
+  for (const auto& t : q) q_dense_[t.id] = 0.0;
+  return chosen;
+}
+
+int32_t Sampler::sample_impl(float* logits, int32_t guess, const std::vector<TokenProb>* q,
+                             std::vector<TokenProb>* dist) {
   if (logits == nullptr) throw InvalidArgument("sampler: logits pointer is null");
   const int32_t n = n_vocab_;
 
@@ -77,7 +145,7 @@ int32_t Sampler::sample(float* logits) {
   double sum = 0.0, sum_px = 0.0;  // -inf logits are below the floor: they add nothing
   ops::exp_sums(logits, n, max_raw, 1.0, std::numeric_limits<float>::lowest(), &sum, &sum_px);
   const double log_z = std::log(sum);  // log-normaliser relative to max_raw
-  last_entropy_ = static_cast<float>(log_z - sum_px / sum);
+  const float entropy = static_cast<float>(log_z - sum_px / sum);
 
   // Penalties over the last repeat_last_n accepted tokens. Raw values of touched logits are kept
   // so the chosen token's raw log-probability can still be reported.
@@ -111,14 +179,25 @@ int32_t Sampler::sample(float* logits) {
     for (int32_t i = 0; i < n; ++i)
       if (logits[i] > best) { best = logits[i]; chosen = i; }
     if (chosen < 0) chosen = 0;  // every logit penalised to -inf: unreachable with finite penalties
+    if (dist) {
+      dist->assign(1, TokenProb{chosen, 1.0});
+      return -1;
+    }
+  } else if (dist) {
+    sample_truncated(logits, dist);
+    return -1;
+  } else if (guess < 0 || q == nullptr) {
+    chosen = sample_truncated(logits);  // a point-mass guess: the plain draw is the rule (header)
   } else {
-    chosen = sample_truncated(logits);
+    sample_truncated(logits, &p_);
+    chosen = reject_or_accept(guess, *q);
   }
+  last_entropy_ = entropy;
   last_logprob_ = static_cast<float>(static_cast<double>(raw_logit(chosen)) - max_raw - log_z);
   return chosen;
 }
 
-int32_t Sampler::sample_truncated(const float* logits) {
+int32_t Sampler::sample_truncated(const float* logits, std::vector<TokenProb>* dist) {
   const int32_t n = n_vocab_;
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   std::vector<Cand>& c = scratch_;
@@ -169,7 +248,7 @@ int32_t Sampler::sample_truncated(const float* logits) {
       const double tail = (1.0 - params_.top_p) * z / static_cast<double>(n_finite) * (1.0 - 1e-6);
       thr = std::max(thr, static_cast<double>(max_l) + std::log(tail));
     }
-    if (!top_p_on && params_.min_p <= 0.0f) {
+    if (!top_p_on && params_.min_p <= 0.0f && dist == nullptr) {
       // No truncation (OpenAI's defaults): the draw's normaliser is a vector pass over the
       // logits, and only tokens within e^-12 of the best weight enter the array at first; the
       // rest (all of them ranked after those) join only if the walk gets that far.
@@ -226,6 +305,11 @@ int32_t Sampler::sample_truncated(const float* logits) {
   auto weight = [&](const Cand& a) { return std::exp((static_cast<double>(a.logit) - max_l) * inv_t); };
   double total = 0.0;
   for (size_t i = 0; i < keep; ++i) total += weight(c[i]);
+  if (dist) {  // the kept candidates' probabilities, in a deterministic (not canonical) order
+    dist->resize(keep);
+    for (size_t i = 0; i < keep; ++i) (*dist)[i] = TokenProb{c[i].id, weight(c[i]) / total};
+    return -1;
+  }
   const double r = uniform01(rng_) * total;
   double cum = 0.0;
   size_t i = 0, chunk = 64;

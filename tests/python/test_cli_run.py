@@ -115,3 +115,15 @@ def test_draft_model_gives_the_plain_answer(engine, smollm_path):
     spec = run(engine, args + ["--draft", smollm_path, "--draft-max", "4"])
     assert spec.stdout == run(engine, args).stdout
     assert re.search(r"drafted \d+, accepted \d+", spec.stderr), spec.stderr
+
+
+def test_sampled_draft_model_is_reproducible_and_accepts_its_own_guesses(engine, smollm_path):
+    """--draft at --temp 0.8: guesses drawn from the draft's distribution, judged by the rejection
+    rule. The model drafting for itself has q == p, so every guess is accepted; a seed reproduces
+    the text (the draft lengths do not follow pass times then)."""
+    args = ["run", "-m", smollm_path, "-p", "Write a short poem about the sea.", "--temp", "0.8", "--seed", "7",
+            "-n", "32", "--draft", smollm_path, "--draft-max", "4"]
+    a, b = run(engine, args), run(engine, args)
+    assert a.stdout.strip() and a.stdout == b.stdout
+    drafted, accepted = map(int, re.search(r"drafted (\d+), accepted (\d+)", a.stderr).groups())
+    assert 0 < drafted == accepted, a.stderr

@@ -45,6 +45,41 @@ TEST(DraftModel, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
   ops::set_exact_activations(exact_was);
 }
 
+// Sampling: the draft draws its guesses from its own distribution under the generation's sampler
+// chain and the target judges them by the rejection rule. A model drafting for itself has q == p
+// exactly (batched and one-token passes are bit-identical), so min(1, p/q) = 1 and every guess is
+// accepted; that only holds if q went through the same chain (temperature, top-k/p, min-p and the
+// penalties over the same history). The same seed gives the same text.
+TEST(DraftModel, SelfDraftSampledAcceptsEveryGuessAndIsReproducible) {
+  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  const bool exact_was = ops::exact_activations();
+  ops::set_exact_activations(false);
+  auto e = Engine::load(model_path(kSmol), {2});
+  const auto prompt = e->tokenize_chat(
+      nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Write a short poem about the sea."}}}), true);
+  GenerateParams gp;
+  gp.sampling.temperature = 0.8f;
+  gp.sampling.repeat_penalty = 1.3f;
+  gp.sampling.seed = 42;
+  gp.max_tokens = 40;
+  SpeculativeOptions so;
+  so.proposer = std::make_shared<DraftModelProposer>(*e, model_path(kSmol), 512);
+  so.draft_max = 4;  // learn_cost stays on: a sampling draft must ignore the pass times anyway
+  Session s1(*e, 512), s2(*e, 512);
+  const auto a = generate_speculative(s1, prompt, gp, so);
+  const auto b = generate_speculative(s2, prompt, gp, so);
+  EXPECT_GT(a.n_generated, 0);
+  EXPECT_FALSE(a.text.empty());
+  EXPECT_EQ(a.tokens, b.tokens) << "same seed, same tokens";
+  EXPECT_EQ(a.n_drafted, b.n_drafted);
+  EXPECT_GT(a.n_drafted, 0);
+  EXPECT_EQ(a.n_draft_accepted, a.n_drafted) << "q == p: every guess is accepted";
+  gp.sampling.seed = 43;
+  Session s3(*e, 512);
+  EXPECT_NE(generate_speculative(s3, prompt, gp, so).tokens, a.tokens) << "another seed, other text";
+  ops::set_exact_activations(exact_was);
+}
+
 TEST(DraftModel, OtherVocabularyIsRefused) {
   const std::string qwen = model_path("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
   if (!std::filesystem::exists(model_path(kSmol)) || !std::filesystem::exists(qwen))

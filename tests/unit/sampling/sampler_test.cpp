@@ -192,6 +192,40 @@ TEST(Sampler, CombinedChainMatchesReference) {
   expect_frequencies(kLogits, p, 200000);
 }
 
+// distribution() (what speculative verification judges guesses by) is the distribution the draw
+// uses: equal to the reference for every chain, penalties included, and greedy is a point mass.
+TEST(Sampler, DistributionEqualsReferenceForEveryChain) {
+  std::vector<SamplingParams> chains(6, plain(0.8f));
+  chains[1].top_k = 3;
+  chains[2].top_p = 0.6f, chains[2].temperature = 1.3f;
+  chains[3].min_p = 0.2f;
+  chains[4].top_k = 6, chains[4].top_p = 0.9f, chains[4].min_p = 0.1f;
+  chains[5].repeat_penalty = 1.5f, chains[5].top_k = 5;
+  for (size_t c = 0; c < chains.size(); ++c) {
+    Sampler s(chains[c], 10);
+    std::vector<float> penalised = kLogits;
+    if (chains[c].repeat_penalty != 1.0f) {
+      for (int t : {1, 7, 3}) s.accept(t);
+      for (int t : {1, 7, 3}) penalised[t] = penalised[t] > 0 ? penalised[t] / 1.5f : penalised[t] * 1.5f;
+    }
+    std::vector<float> l = kLogits;
+    std::vector<edgellm::sampling::TokenProb> got;
+    s.distribution(l.data(), got);
+    const auto ref = reference_dist(penalised, chains[c]);
+    ASSERT_EQ(got.size(), ref.size()) << "chain " << c;
+    std::map<int, double> by_id;
+    for (const auto& t : got) by_id[t.id] = t.p;
+    for (const auto& [id, pr] : ref) EXPECT_NEAR(by_id[id], pr, 1e-9) << "chain " << c << " token " << id;
+  }
+  Sampler g(plain(0.0f), 10);
+  std::vector<float> l = kLogits;
+  std::vector<edgellm::sampling::TokenProb> got;
+  g.distribution(l.data(), got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, 1);
+  EXPECT_EQ(got[0].p, 1.0);
+}
+
 TEST(Sampler, DrawMatchesDocumentedAlgorithmExactly) {
   // Large random vocabulary, top-k off so the lazy partial sorts are exercised.
   std::mt19937_64 gen(123);
