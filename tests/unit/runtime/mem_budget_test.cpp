@@ -188,10 +188,11 @@ TEST(EstimateWeights, MatchesWhatLoadRepacks) {
   EXPECT_EQ(named, w.n_repacked);
   // SmolLM2 ties its output head to the embedding: the head is the embedding's repacked copy.
   EXPECT_TRUE(lw.tied_output);
-  if (lw.output.layout != ops::Layout::Rows)
+  if (lw.output.layout != ops::Layout::Rows) {
     EXPECT_NE(std::find(w.repacked_names.begin(), w.repacked_names.end(),
                         std::pair<std::string, int32_t>{"token_embd.weight", 1}),
               w.repacked_names.end());
+  }
 }
 
 }  // namespace
