@@ -8,7 +8,7 @@
 #include "runtime/draft_model.h"
 #include "runtime/speculative.h"
 #include "sampling/json_schema.h"
-#include "server/grammar_constraint.h"
+#include "runtime/grammar_constraint.h"
 #include "util/error.h"
 
 namespace edgellm::cli {
@@ -62,8 +62,8 @@ void run(RunArgs a) {
   gp.stop = a.stop;
   gp.ignore_eos = a.ignore_eos;
   if (!a.json_schema.empty())
-    gp.constraint = std::make_shared<server::GrammarTokenConstraint>(
-        sampling::compile_json_schema_text(read_file(a.json_schema)), server::make_token_trie(engine->tokenizer()));
+    gp.constraint = std::make_shared<runtime::GrammarTokenConstraint>(
+        sampling::compile_json_schema_text(read_file(a.json_schema)), runtime::make_token_trie(engine->tokenizer()));
   runtime::Session session(*engine, a.n_ctx, kv);
   session.set_lora(lora);
   std::vector<int32_t> restored;

@@ -7,20 +7,19 @@
 
 namespace edgellm::server {
 
-std::shared_ptr<const sampling::TokenTrie> make_token_trie(const tokenizer::Tokenizer& tok) {
-  const int32_t n = tok.n_vocab();
-  std::vector<std::string> pieces(static_cast<size_t>(n));
-  std::vector<int32_t> eog;
-  for (int32_t id = 0; id < n; ++id) {
-    if (tok.is_end_of_generation(id)) eog.push_back(id);
-    if (!tok.is_control(id)) pieces[static_cast<size_t>(id)] = tok.token_bytes(id);
-  }
-  return std::make_shared<sampling::TokenTrie>(pieces, eog);
-}
-
 void probe_constraint(sampling::Constraint& c) {
   try {
     c.probe();
+  } catch (const sampling::GrammarLimitError& e) {
+    throw ApiError(400, std::string("the JSON schema cannot be used for constrained decoding: ") + e.what(), "",
+                   "invalid_schema");
+  }
+}
+
+std::shared_ptr<runtime::GrammarTokenConstraint> grammar_constraint(std::shared_ptr<const sampling::Grammar> g,
+                                                                     std::shared_ptr<const sampling::TokenTrie> trie) {
+  try {
+    return std::make_shared<runtime::GrammarTokenConstraint>(std::move(g), std::move(trie));
   } catch (const sampling::GrammarLimitError& e) {
     throw ApiError(400, std::string("the JSON schema cannot be used for constrained decoding: ") + e.what(), "",
                    "invalid_schema");

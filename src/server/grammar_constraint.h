@@ -1,10 +1,11 @@
 #pragma once
-// Adapts the grammar-constrained decoder (sampling::Constraint) to the runtime's
-// TokenConstraint hook, plus the pieces the server composes grammars from.
+// The pieces the server composes constrained decoding from (the whole-output constraint itself
+// is runtime::GrammarTokenConstraint).
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "runtime/grammar_constraint.h"
 #include "runtime/sequence.h"
 #include "sampling/constraint.h"
 #include "sampling/grammar.h"
@@ -12,8 +13,8 @@
 
 namespace edgellm::server {
 
-// Byte strings of every token (control tokens empty) and the end-of-generation ids.
-std::shared_ptr<const sampling::TokenTrie> make_token_trie(const tokenizer::Tokenizer& tok);
+using runtime::GrammarTokenConstraint;
+using runtime::make_token_trie;
 
 // A grammar matching one of `prefixes`, then `inner`, then `suffix` (all literal bytes).
 std::shared_ptr<const sampling::Grammar> wrap_grammar(const sampling::Grammar& inner,
@@ -24,21 +25,10 @@ std::shared_ptr<const sampling::Grammar> wrap_grammar(const sampling::Grammar& i
 // per-token budget is a 400 invalid_schema (ApiError) before it reaches the scheduler.
 void probe_constraint(sampling::Constraint& c);
 
-// The whole output must match the grammar.
-class GrammarTokenConstraint : public runtime::TokenConstraint {
- public:
-  GrammarTokenConstraint(std::shared_ptr<const sampling::Grammar> g,
-                         std::shared_ptr<const sampling::TokenTrie> trie)
-      : c_(std::move(g), std::move(trie)) {
-    probe_constraint(c_);
-  }
-  void mask(float* logits) override { c_.apply(logits); }
-  void accept(int32_t token) override { c_.accept(token); }
-  bool complete() const { return c_.is_complete() || c_.is_finished(); }
-
- private:
-  sampling::Constraint c_;
-};
+// runtime::GrammarTokenConstraint, with a grammar too ambiguous for the per-token budget
+// answered as a 400 invalid_schema (ApiError).
+std::shared_ptr<runtime::GrammarTokenConstraint> grammar_constraint(std::shared_ptr<const sampling::Grammar> g,
+                                                                     std::shared_ptr<const sampling::TokenTrie> trie);
 
 // Free text until `trigger` appears in the output; from there on the rest must match the
 // grammar (e.g. "<tool_call>" then the call's JSON). If the bytes that follow the trigger in

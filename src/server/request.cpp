@@ -138,7 +138,7 @@ void parse_response_format(const ojson& body, GenerateRequest& r, const Generate
     throw ApiError(400, "response_format type must be \"text\", \"json_object\" or \"json_schema\"", "response_format");
   }
   r.response_format = type;
-  r.params.constraint = std::make_shared<GrammarTokenConstraint>(g, ctx.trie);
+  r.params.constraint = grammar_constraint(g, ctx.trie);
 }
 
 }  // namespace
@@ -310,7 +310,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
         std::vector<ToolSpec> allowed;
         for (const auto& t : r.tools.tools)
           if (r.tools.mode == ToolMode::kRequired || t.name == r.tools.forced) allowed.push_back(t);
-        r.params.constraint = std::make_shared<GrammarTokenConstraint>(tool_call_grammar(allowed, false), ctx.trie);
+        r.params.constraint = grammar_constraint(tool_call_grammar(allowed, false), ctx.trie);
         r.parse_tools = true;
       } else if (r.response_format == "text") {
         r.params.constraint =
