@@ -36,7 +36,7 @@ struct MatrixView {
 
 // Whether the active kernels read a matrix of type t faster after repack (true for Q4_0, Q4_1,
 // Q5_0, Q5_1, Q8_0 (X4) and Q4_K, Q6_K (K8) on AVX2/AVX-512). EDGELLM_REPACK=0 in the environment
-// turns repacking off.
+// turns repacking off, and so does exact mode (set_exact_activations) at the time of the call.
 bool repack_preferred(TensorType t);
 // Whether t has a repacked layout (X4 or K8), and the bytes W takes in it.
 bool repackable(TensorType t);
