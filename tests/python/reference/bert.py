@@ -72,6 +72,8 @@ class BertReference:
         self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tok.no_padding()
         self.tok.no_truncation()
+        pooling = folder / "1_Pooling" / "config.json"
+        self.cls_pooling = pooling.is_file() and json.loads(pooling.read_text()).get("pooling_mode_cls_token", False)
 
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text).ids
@@ -107,7 +109,8 @@ class BertReference:
         return x
 
     def embed(self, text: str) -> np.ndarray:
-        e = self.hidden(self.encode(text)).mean(0)  # one sequence: every token is unmasked
+        h = self.hidden(self.encode(text))
+        e = h[0] if self.cls_pooling else h.mean(0)  # one sequence: every token is unmasked
         return e / np.linalg.norm(e)
 
 
@@ -117,7 +120,7 @@ TINY_WORDS = ["the", "cat", "dog", "sat", "on", "mat", "red", "blue", "car", "ru
 
 
 def write_tiny_bert(folder: str | Path, seed: int = 0, n_layer: int = 2, d: int = 64, n_head: int = 4,
-                    ff: int = 128, n_ctx: int = 64) -> Path:
+                    ff: int = 128, n_ctx: int = 64, cls_pooling: bool = False) -> Path:
     """A random-weight BERT in Hugging Face's layout with a small uncased WordPiece vocabulary."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     folder = Path(folder)
@@ -139,7 +142,7 @@ def write_tiny_bert(folder: str | Path, seed: int = 0, n_layer: int = 2, d: int 
            "position_embedding_type": "absolute"}
     (folder / "config.json").write_text(json.dumps(cfg, indent=1))
     (folder / "1_Pooling" / "config.json").write_text(json.dumps(
-        {"word_embedding_dimension": d, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}))
+        {"word_embedding_dimension": d, "pooling_mode_cls_token": cls_pooling, "pooling_mode_mean_tokens": not cls_pooling}))
     rng = np.random.default_rng(seed)
 
     def r(*shape, s=0.1):
