@@ -50,6 +50,15 @@ class Loader {
     m.row_stride = io::row_bytes(t.type, n_in);
     return m;
   }
+  // A layer matrix in the layout the active kernels read fastest (quantized files: `edgellm
+  // quantize` works on BERT GGUFs too), the copy kept in `store`.
+  ops::MatrixView layer_matrix(const std::string& name, int64_t n_in, int64_t n_out,
+                               std::vector<std::unique_ptr<uint8_t[]>>& store) {
+    const ops::MatrixView m = matrix(name, n_in, n_out);
+    if (!ops::repack_preferred(m.type)) return m;
+    store.push_back(std::unique_ptr<uint8_t[]>(new uint8_t[ops::repacked_bytes(m)]));
+    return ops::repack(m, store.back().get());
+  }
   std::vector<float> vector(const std::string& name, int64_t n) {
     const io::TensorInfo& t = f_.require_tensor(name, {n});
     if (t.type != io::TensorType::F32 && t.type != io::TensorType::F16 && t.type != io::TensorType::BF16)
@@ -123,19 +132,19 @@ std::unique_ptr<BertModel> BertModel::from_file(std::unique_ptr<io::GgufFile> fi
   for (int32_t il = 0; il < c.n_layer; ++il) {
     BertLayer& l = m->layers_[il];
     const std::string p = "blk." + std::to_string(il) + ".";
-    l.wq = L.matrix(p + "attn_q.weight", d, d);
-    l.wk = L.matrix(p + "attn_k.weight", d, d);
-    l.wv = L.matrix(p + "attn_v.weight", d, d);
-    l.wo = L.matrix(p + "attn_output.weight", d, d);
+    l.wq = L.layer_matrix(p + "attn_q.weight", d, d, m->repacked_);
+    l.wk = L.layer_matrix(p + "attn_k.weight", d, d, m->repacked_);
+    l.wv = L.layer_matrix(p + "attn_v.weight", d, d, m->repacked_);
+    l.wo = L.layer_matrix(p + "attn_output.weight", d, d, m->repacked_);
     l.bq = L.vector(p + "attn_q.bias", d);
     l.bk = L.vector(p + "attn_k.bias", d);
     l.bv = L.vector(p + "attn_v.bias", d);
     l.bo = L.vector(p + "attn_output.bias", d);
     l.attn_norm_w = L.vector(p + "attn_output_norm.weight", d);
     l.attn_norm_b = L.vector(p + "attn_output_norm.bias", d);
-    l.w_up = L.matrix(p + "ffn_up.weight", d, ff);
+    l.w_up = L.layer_matrix(p + "ffn_up.weight", d, ff, m->repacked_);
     l.b_up = L.vector(p + "ffn_up.bias", ff);
-    l.w_down = L.matrix(p + "ffn_down.weight", ff, d);
+    l.w_down = L.layer_matrix(p + "ffn_down.weight", ff, d, m->repacked_);
     l.b_down = L.vector(p + "ffn_down.bias", d);
     l.out_norm_w = L.vector(p + "layer_output_norm.weight", d);
     l.out_norm_b = L.vector(p + "layer_output_norm.bias", d);

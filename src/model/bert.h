@@ -69,6 +69,8 @@ class BertModel {
   ops::MatrixView token_embd_, position_embd_, token_types_;
   std::vector<float> embd_norm_w_, embd_norm_b_;
   std::vector<BertLayer> layers_;
+  // Layer matrices repacked for the active kernels (ops::repack_preferred), as Weights keeps them.
+  std::vector<std::unique_ptr<uint8_t[]>> repacked_;
 };
 
 }  // namespace edgellm::model
