@@ -96,6 +96,7 @@ std::vector<float> SafetensorsFile::read_f32(const std::string& name, const std:
   in_.seekg(static_cast<std::streamoff>(data_start_ + t.begin));
   if (!in_.read(raw.data(), static_cast<std::streamsize>(raw.size()))) throw Error(path_ + ": read failed");
   std::vector<float> out(static_cast<size_t>(t.numel()));
+  if (raw.empty()) return out;  // a tensor with a zero dimension (memcpy of null is undefined)
   if (t.dtype == "F32") {
     std::memcpy(out.data(), raw.data(), raw.size());  // little-endian hosts, as GGUF
   } else {
