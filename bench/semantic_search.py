@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """On-device semantic search over a folder of text files with `edgellm embed` (#16).
 
-Embeds every file of --docs (one vector per file) and every query of --queries (TAB-separated:
+Embeds every file of --docs (one vector per file, its first 512 tokens) and every query of --queries (TAB-separated:
 query, the name of its one relevant file), ranks the files by cosine similarity and prints
 recall@1 and recall@5, next to a TF-IDF keyword search over the same files as a baseline (the
 queries are paraphrases, so words alone miss many). Then the embedding speed: texts/s and
@@ -37,7 +37,7 @@ def run_embed(binary: str, model: str, texts: list[str], threads: int, batch: in
     """(vectors [n][d] or None, stats dict) from one `edgellm embed` run."""
     with tempfile.TemporaryDirectory() as td:
         out = os.path.join(td, "v.f32")
-        args = [binary, "embed", "-m", model, "--jsonl", "-t", str(threads), "-b", str(batch)]
+        args = [binary, "embed", "-m", model, "--jsonl", "-t", str(threads), "-b", str(batch), "--truncate"]
         args += ["-o", out] if keep else ["-q"]
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         r = subprocess.run(args, input="".join(json.dumps(t) + "\n" for t in texts), capture_output=True, text=True)

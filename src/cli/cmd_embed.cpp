@@ -17,7 +17,7 @@ namespace {
 
 struct EmbedArgs {
   std::string model, prompt, file, out;
-  bool jsonl = false, quiet = false;
+  bool jsonl = false, quiet = false, truncate = false;
   int threads = 0, batch = 32;
 };
 
@@ -59,9 +59,17 @@ void embed(const EmbedArgs& a) {
     std::vector<std::vector<int32_t>> seqs;
     for (size_t j = i; j < end; ++j) {
       seqs.push_back(emb->tokenize(texts[j]));
-      if (static_cast<int64_t>(seqs.back().size()) > emb->max_tokens())
+      auto& ids = seqs.back();
+      if (a.truncate && static_cast<int64_t>(ids.size()) > emb->max_tokens()) {
+        // As sentence-transformers truncates: the first tokens, then the closing [SEP].
+        const int32_t last = ids.back();
+        ids.resize(static_cast<size_t>(emb->max_tokens()));
+        ids.back() = last;
+      }
+      if (static_cast<int64_t>(ids.size()) > emb->max_tokens())
         throw InvalidArgument("text " + std::to_string(j + 1) + " has " + std::to_string(seqs.back().size()) +
-                              " tokens; the model takes at most " + std::to_string(emb->max_tokens()));
+                              " tokens; the model takes at most " + std::to_string(emb->max_tokens()) +
+                              " (--truncate keeps the first ones)");
       tokens += static_cast<int64_t>(seqs.back().size());
     }
     const auto vecs = emb->embed_tokens(seqs);
@@ -87,6 +95,7 @@ Registrar reg("embed", "Sentence embeddings with a BERT model (one JSON array pe
   app.add_option("-b,--batch", a->batch, "Texts per forward pass (default 32)");
   app.add_option("-o,--out", a->out, "Write float32 [texts][dims] to this file instead of JSON");
   app.add_flag("-q,--quiet", a->quiet, "Print only the speed");
+  app.add_flag("--truncate", a->truncate, "Embed only the first tokens of a text longer than the model takes");
   app.callback([a] { embed(*a); });
 });
 

@@ -70,6 +70,13 @@ def test_refusals(engine, tiny, tmp_path, smollm_path):
     run = lambda *a: subprocess.run([engine.path, "embed", *a], capture_output=True, text=True, timeout=120)  # noqa: E731
     r = run("-m", str(gguf), "-p", "the " * 70)  # 72 tokens; the tiny model has 64 positions
     assert r.returncode == 1 and "at most 64" in r.stderr, r.stderr
+    # --truncate: the first 63 tokens and [SEP], as sentence-transformers truncates.
+    r = run("-m", str(gguf), "-p", "the " * 70 + "cat", "--truncate")
+    assert r.returncode == 0, r.stderr
+    ref = BertReference(tiny)
+    ids = ref.encode("the " * 70)[:63] + [ref.encode("x")[-1]]
+    want = ref.hidden(ids).mean(0)
+    assert float(np.asarray(json.loads(r.stdout)) @ (want / np.linalg.norm(want))) > 0.99999
     r = run("-m", smollm_path, "-p", "hello")
     assert r.returncode == 1 and "not a sentence-embedding model" in r.stderr, r.stderr
     r = run("-m", str(gguf))
