@@ -16,7 +16,7 @@ namespace edgellm::cli {
 namespace {
 
 struct ServeArgs {
-  std::string model;
+  std::string model, embedding_model;
   int32_t threads = 0;
   server::ServerOptions opts;
   HybridFlags hybrid;
@@ -43,6 +43,14 @@ void serve(ServeArgs a) {
   auto engine = runtime::Engine::load(path, {a.threads});
   a.opts.lora = load_lora(lora_specs, engine->model());
   if (a.opts.model_id.empty()) a.opts.model_id = std::filesystem::path(path).stem().string();
+  if (!a.embedding_model.empty()) {
+    const std::string epath = resolve_model(a.embedding_model);
+    a.opts.embedder = runtime::Embedder::load(epath, a.threads);
+    a.opts.embedding_model_id = std::filesystem::path(epath).stem().string();
+    if (a.opts.embedding_model_id == a.opts.model_id) a.opts.embedding_model_id += "-embedding";
+    std::fprintf(stderr, "edgellm serve: embeddings from %s (%d dims, up to %d tokens per input)\n",
+                 a.opts.embedding_model_id.c_str(), a.opts.embedder->dim(), a.opts.embedder->max_tokens());
+  }
   server::Server srv(*engine, a.opts);
   const int port = srv.bind();
   std::fprintf(stderr, "edgellm serve: model %s, %d slots x %d tokens, listening on http://%s:%d\n",
@@ -90,6 +98,11 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--header-timeout", o.header_timeout_s, "Seconds a request's line and headers may take to arrive")
       ->capture_default_str();
   app.add_option("--alias", o.model_id, "Model name reported to and expected from clients (default: file stem)");
+  app.add_option("--embedding-model", a->embedding_model,
+                 "Sentence-embedding model (BERT GGUF) answering /v1/embeddings beside the chat model");
+  app.add_flag("--chat-embeddings", o.chat_embeddings,
+               "Without --embedding-model, answer /v1/embeddings with the chat model's mean hidden state "
+               "(not a sentence embedding; refused otherwise)");
   app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   app.add_option("--prompt-cache", o.prompt_cache_dir,

@@ -13,9 +13,6 @@
 #include "util/error.h"
 
 namespace edgellm::server {
-namespace {
-
-using ojson = nlohmann::ordered_json;
 
 std::string base64(const unsigned char* data, size_t n) {
   static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -31,6 +28,10 @@ std::string base64(const unsigned char* data, size_t n) {
   }
   return out;
 }
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
 
 ojson model_json(const ServerState& st) {
   const auto& cfg = st.engine->config();
@@ -141,6 +142,11 @@ std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const httpl
 void embeddings(ServerState& st, const httplib::Request& req, httplib::Response& res) {
   const auto t0 = Clock::now();
   const ojson body = parse_body(req.body);
+  if (st.opts.embedder) return embed_sentences(st, body, res);
+  if (!st.opts.chat_embeddings)
+    throw ApiError(400, "this server has no sentence-embedding model: start it with --embedding-model FILE (a BERT "
+                        "GGUF, `edgellm convert` makes one); --chat-embeddings serves the chat model's mean hidden "
+                        "state instead, which is not a sentence embedding", "model", "embeddings_not_enabled");
   const auto inputs = parse_embedding_input(body, st.gctx);
   const bool b64 = body.contains("encoding_format") && body["encoding_format"] == "base64";
   std::vector<runtime::JobOutcome> outcomes;
@@ -195,10 +201,13 @@ void answer_guarded(const httplib::Request& req, httplib::Response& res,
 void register_misc_routes(ServerState& st) {
   auto& http = st.http;
   http.Get("/v1/models", guarded([&st](const httplib::Request&, httplib::Response& res) {
-             send_json(res, {{"object", "list"}, {"data", ojson::array({model_json(st)})}});
+             ojson data = ojson::array({model_json(st)});
+             if (st.opts.embedder) data.push_back(embedding_model_json(st));
+             send_json(res, {{"object", "list"}, {"data", data}});
            }));
   http.Get(R"(/v1/models/(.+))", guarded([&st](const httplib::Request& req, httplib::Response& res) {
              const std::string id = req.matches[1];
+             if (st.opts.embedder && id == st.opts.embedding_model_id) return send_json(res, embedding_model_json(st));
              if (id != st.opts.model_id)
                throw ApiError(404, "The model '" + id + "' does not exist", "model", "model_not_found");
              send_json(res, model_json(st));

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "hybrid/policy.h"
+#include "runtime/embedder.h"
 #include "runtime/engine.h"
 
 namespace edgellm::server {
@@ -30,6 +31,12 @@ struct ServerOptions {
   // per request, so choosing per request is a matter of the API, not of the engine.
   model::LoraSet lora;
   std::string model_id;           // name clients use in "model"
+  // Sentence embeddings (serve --embedding-model): /v1/embeddings answers from this model, under
+  // its own id; without one, only with chat_embeddings (--chat-embeddings: the chat model's mean
+  // hidden state, which is not a sentence embedding), else a 400 saying how to get one.
+  std::shared_ptr<const runtime::Embedder> embedder;
+  std::string embedding_model_id;
+  bool chat_embeddings = false;
   std::string web_dir;            // serve the page from here instead of the embedded copy
   // Connections (docs/server.md, "Connections"): threads serving connections at once, and
   // how long a connection may wait idle for a request / take to send a request's head.

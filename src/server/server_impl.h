@@ -43,6 +43,12 @@ httplib::Server::Handler guarded(F f) {
   return [f](const httplib::Request& req, httplib::Response& res) { answer_guarded(req, res, f); };
 }
 
+// Standard base64 of n bytes (embeddings' "encoding_format": "base64").
+std::string base64(const unsigned char* data, size_t n);
+// /v1/embeddings and the /v1/models entry of the sentence-embedding model (routes_embed.cpp).
+void embed_sentences(ServerState& st, const nlohmann::ordered_json& body, httplib::Response& res);
+nlohmann::ordered_json embedding_model_json(const ServerState& st);
+
 void register_generate_routes(ServerState& st);
 void register_misc_routes(ServerState& st);
 void register_web_routes(ServerState& st);

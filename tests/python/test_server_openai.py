@@ -56,7 +56,7 @@ TIME_TOOL = {
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ServerProcess(ctx=1024, parallel=2, queue=4, extra_args=["--max-body", "65536"])
+    srv = ServerProcess(ctx=1024, parallel=2, queue=4, extra_args=["--max-body", "65536", "--chat-embeddings"])
     yield srv
     code = srv.stop()
     assert code == 0, f"server exited {code}:\n{srv.output()}"
@@ -72,7 +72,7 @@ def client(server):
 # every row is independent of its batch.
 @pytest.fixture(scope="module")
 def exact_server():
-    srv = ServerProcess(ctx=1024, parallel=2, queue=4, env={"EDGELLM_EXACT": "1"})
+    srv = ServerProcess(ctx=1024, parallel=2, queue=4, env={"EDGELLM_EXACT": "1"}, extra_args=["--chat-embeddings"])
     yield srv
     code = srv.stop()
     assert code == 0, f"server exited {code}:\n{srv.output()}"
