@@ -45,10 +45,11 @@ void GemvK8Unpacked(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r
 // lanes after madd are the 8 rows; the madd's second operand is the rows' sub-block scale.
 // Q4_K: the 8 maddubs are summed as int16 (<= 8 * 2 * 15 * 127 = 30480) before one madd.
 // Q6_K: pairs (<= 2 * 2 * 63 * 127 = 32004) and one madd per pair with the 16-element scale.
-// Each sub-block's int32 sums are converted and scaled by the token's activation scale of that
-// 32 (sb), the super-block by the rows' d. The offsets (Q4_K: dmin * mn, Q6_K: 32 * d * sc,
-// times the per-16 activation sums s[]) are FMAs on the accumulator. The same operations in the
-// same order for every T, so a token's result does not depend on its batch.
+// Each sub-block's int32 sums go into the float accumulator at once, times the rows' d and the
+// token's activation scale of that 32 (no per-super-block partial sums: fewer registers per
+// token, so the 512-bit tile takes 8 tokens). The offsets (Q4_K: dmin * mn, Q6_K: 32 * d * sc,
+// times the activation sums s[]) are FMAs on the accumulator. The same operations in the same
+// order for every T, so a token's result does not depend on its batch.
 template <bool kQ6, int T>
 HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
@@ -65,8 +66,6 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
     __m256 wo = _mm256_setzero_ps();
     if constexpr (!kQ6) wo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
     if constexpr (kQ6) wo = _mm256_mul_ps(d8, _mm256_set1_ps(32.f));
-    __m256 sb[T];
-    for (int t = 0; t < T; ++t) sb[t] = _mm256_setzero_ps();
     __m256i scw = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
       // The madd operands: int16 pairs [s s] per row, rows 0-3 in the low 128 bits, 4-7 in the high.
@@ -121,12 +120,15 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
       for (int t = 0; t < T; ++t) {
         const BlockQ8_KA& ab = a[t][ib];
         const __m256i i32 = kQ6 ? s[t] : _mm256_madd_epi16(s[t], sc0);
-        sb[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_set1_ps(ab.d[j]), sb[t]);
-        acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j]), acc[t]);
-        acc[t] = _mm256_fnmadd_ps(w1, _mm256_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d8, _mm256_set1_ps(ab.d[j])), acc[t]);
+        if constexpr (kQ6) {
+          acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j]), acc[t]);
+          acc[t] = _mm256_fnmadd_ps(w1, _mm256_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        } else {
+          acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j] + ab.s[2 * j + 1]), acc[t]);
+        }
       }
     }
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(sb[t], d8, acc[t]);
   }
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
@@ -137,7 +139,7 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
 // 32 bytes, the high ones group B's, so the activations stay a plain 4-byte broadcast and each
 // instruction does twice the work (this CPU kind runs 512-bit integer multiplies at the 256-bit
 // rate). Every lane goes through the same operations as in TileK8, so the results are bitwise
-// those of two TileK8 calls (which the odd group of a range still uses).
+// those of two TileK8 calls (the AVX2 targets' kernel); a lone group runs paired with itself.
 template <bool kQ6, int T>
 HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out,
                          int64_t pf) {
@@ -167,8 +169,6 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
       wo = _mm512_mul_ps(d16, _mm512_set1_ps(32.f));
     else
       wo = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
-    __m512 sb[T];
-    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
     __m512i scw = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
       __m512i sc0, sc1;
@@ -221,12 +221,15 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
       for (int t = 0; t < T; ++t) {
         const BlockQ8_KA& ab = a[t][ib];
         const __m512i i32 = kQ6 ? s[t] : _mm512_madd_epi16(s[t], sc0);
-        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), _mm512_set1_ps(ab.d[j]), sb[t]);
-        acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j]), acc[t]);
-        acc[t] = _mm512_fnmadd_ps(w1, _mm512_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), _mm512_mul_ps(d16, _mm512_set1_ps(ab.d[j])), acc[t]);
+        if constexpr (kQ6) {
+          acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j]), acc[t]);
+          acc[t] = _mm512_fnmadd_ps(w1, _mm512_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        } else {
+          acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j] + ab.s[2 * j + 1]), acc[t]);
+        }
       }
     }
-    for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(sb[t], d16, acc[t]);
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
@@ -398,10 +401,8 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   const int64_t pf = 4096;
 #if EDGELLM_K8X2
   const bool vnni = use_vnni();
-#endif
-#if EDGELLM_K8X2
-  // With VNNI 8 tokens per tile (TileQ4KVnniWide, TileQ6KVnniWide), without 4.
-  const int64_t tile_tokens = vnni ? 8 : 4;
+  // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers), 4 per 256-bit one.
+  const int64_t tile_tokens = 8;
 #else
   const int64_t tile_tokens = 4;
 #endif
@@ -416,9 +417,9 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
       int ng = 1;        // groups done by this step
       int stride = R;    // out's row stride per token
 #if EDGELLM_K8X2
-      // Pairs of groups in 512-bit vectors; with VNNI a lone group too (paired with itself), so
-      // every row takes the same float operations whatever the chunk boundaries.
-      if (g + 1 < g1 || vnni) {
+      // Pairs of groups in 512-bit vectors; a lone group too (paired with itself), so every row
+      // takes the same float operations whatever the chunk boundaries.
+      {
         ng = g + 1 < g1 ? 2 : 1, stride = 2 * R;
         const uint8_t* pb = ng == 2 ? p + gb : p;
         if (vnni && !kQ6) {
@@ -445,6 +446,10 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
           }
         } else {
           switch (nt) {
+            case 8: TileK8x2<kQ6, 8>(p, pb, nb, ap, out, pft); break;
+            case 7: TileK8x2<kQ6, 7>(p, pb, nb, ap, out, pft); break;
+            case 6: TileK8x2<kQ6, 6>(p, pb, nb, ap, out, pft); break;
+            case 5: TileK8x2<kQ6, 5>(p, pb, nb, ap, out, pft); break;
             case 4: TileK8x2<kQ6, 4>(p, pb, nb, ap, out, pft); break;
             case 3: TileK8x2<kQ6, 3>(p, pb, nb, ap, out, pft); break;
             case 2: TileK8x2<kQ6, 2>(p, pb, nb, ap, out, pft); break;
