@@ -24,6 +24,11 @@ const std::vector<ArchSpec>& arch_specs() {
          c.qkv_bias = true;
          c.rope_neox = true;
        }},
+      {"qwen3",
+       [](const io::GgufFile&, ModelConfig& c) {
+         c.rope_neox = true;
+         c.qk_norm = true;  // RMSNorm per head on q and k before RoPE; no QKV bias (unlike Qwen2)
+       }},
       {"gemma3",
        [](const io::GgufFile& f, ModelConfig& c) {
          c.rope_neox = true;

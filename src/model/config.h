@@ -35,7 +35,7 @@ struct ModelConfig {
   // Blocks
   MlpKind mlp = MlpKind::SwiGLU;
   bool qkv_bias = false;        // Qwen2
-  bool qk_norm = false;         // RMSNorm per head on q and k (Gemma 3)
+  bool qk_norm = false;         // RMSNorm per head on q and k before RoPE (Gemma 3, Qwen3)
   bool post_attn_norm = false;  // norm on the attention output before the residual add
   bool post_ffn_norm = false;   // norm on the FFN output before the residual add
   float embd_scale = 1.0f;      // token embeddings multiplied by this (Gemma: sqrt(d_model))

@@ -1,10 +1,10 @@
-"""Transformer forward pass in NumPy for the llama, qwen2 and gemma3 GGUF architectures.
+"""Transformer forward pass in NumPy for the llama, qwen2, qwen3 and gemma3 GGUF architectures.
 
 Written from the architecture descriptions, not from the engine. Conventions that follow
 from how llama.cpp's converter writes GGUF files:
   * llama: the converter permutes the rows of attn_q/attn_k so that RoPE rotates ADJACENT
     pairs (2i, 2i+1) of each head ("normal" rope applied directly to the GGUF weights).
-  * qwen2, gemma3: weights are stored unpermuted, RoPE rotates pairs (i, i + n_rot/2) (NeoX).
+  * qwen2, qwen3, gemma3: weights are stored unpermuted, RoPE rotates pairs (i, i + n_rot/2) (NeoX).
   * gemma3: the converter already added 1 to every *norm.weight, so RMSNorm is plain x*w.
 Every tensor carries a shape comment: T = tokens, D = d_model, H = heads, Hkv = kv heads,
 Dh = head_dim, F = ffn width, V = vocab.
@@ -125,7 +125,7 @@ class Forward:
         q = self._linear(h, p + "attn_q").reshape(T, c.n_head, c.head_dim)     # [T, H, Dh]
         k = self._linear(h, p + "attn_k").reshape(T, c.n_head_kv, c.head_dim)  # [T, Hkv, Dh]
         v = self._linear(h, p + "attn_v").reshape(T, c.n_head_kv, c.head_dim)  # [T, Hkv, Dh]
-        if self.m.has(p + "attn_q_norm.weight"):   # gemma3 QK-norm, per head over Dh
+        if self.m.has(p + "attn_q_norm.weight"):   # gemma3/qwen3 QK-norm, per head over Dh
             q = self._norm(q, p + "attn_q_norm")
             k = self._norm(k, p + "attn_k_norm")
         sliding = c.is_sliding(il)

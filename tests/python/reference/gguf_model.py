@@ -12,7 +12,7 @@ import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
 
-SUPPORTED_ARCHS = ("llama", "qwen2", "gemma3")
+SUPPORTED_ARCHS = ("llama", "qwen2", "gemma3", "qwen3")
 
 
 @dataclass
@@ -109,7 +109,7 @@ def config_from_metadata(md: dict) -> Config:
         rms_eps=float(get("attention.layer_norm_rms_epsilon")),
         rope_base=rope_base,
         rope_base_local=10000.0 if is_gemma3 else rope_base,
-        neox_rope=arch in ("qwen2", "gemma3"),
+        neox_rope=arch in ("qwen2", "gemma3", "qwen3"),
         sliding_window=sliding_window,
         swa_period=6 if is_gemma3 else 0,
         # gemma3 270m: query_pre_attn_scalar == head_dim, so 1/sqrt(head_dim) for every arch here.

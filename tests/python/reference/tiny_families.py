@@ -1,0 +1,115 @@
+"""Tiny random-weight GGUF files (F32) for the families added after llama/qwen2/gemma3, written
+with the `gguf` package the way llama.cpp's converter lays them out (tensor and key names):
+
+* qwen3:   QK-norm (attn_q_norm / attn_k_norm per head), no QKV bias, head_dim != d / n_head.
+Matrices are stored as Q8_0 (the reference dequantizes them), so the engine's default path runs
+its int8-activation kernels; norms and other vectors stay F32. Weights are seeded, so every run
+writes the same file.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from gguf import GGMLQuantizationType, GGUFWriter
+from gguf.quants import quantize
+
+from .tiny_models import _random_makers, _vocab
+
+D, N_HEAD, N_HEAD_KV, N_FF = 64, 4, 2, 128
+
+
+class _Q8Writer(GGUFWriter):
+    """Stores every 2-D tensor as Q8_0 (whose rows are whole 32-value blocks here)."""
+
+    def add_tensor(self, name, tensor, *args, **kwargs):
+        if tensor.ndim == 2 and tensor.dtype == np.float32 and tensor.shape[1] % 32 == 0:
+            return super().add_tensor(name, quantize(tensor, GGMLQuantizationType.Q8_0),
+                                      raw_dtype=GGMLQuantizationType.Q8_0)
+        return super().add_tensor(name, tensor, *args, **kwargs)
+
+
+def _start(path: str, arch: str, *, n_layer: int, head_dim: int, ctx: int = 256,
+           rope_base: float = 10000.0, n_ff: int = N_FF) -> tuple[GGUFWriter, int]:
+    """Writer with the hyper-parameters and a byte-level BPE vocabulary; returns (writer, n_vocab)."""
+    tokens, types, merges = _vocab()
+    w = _Q8Writer(path, arch)
+    w.add_name(f"tiny-{arch}-test")
+    w.add_context_length(ctx)
+    w.add_embedding_length(D)
+    w.add_block_count(n_layer)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(N_HEAD)
+    w.add_head_count_kv(N_HEAD_KV)
+    w.add_key_length(head_dim)
+    w.add_value_length(head_dim)
+    w.add_rope_freq_base(rope_base)
+    w.add_layer_norm_rms_eps(1e-6)
+    w.add_file_type(0)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(tokens.index("<|endoftext|>"))
+    w.add_eos_token_id(tokens.index("<|im_end|>"))
+    w.add_add_bos_token(False)
+    return w, len(tokens)
+
+
+def _finish(w: GGUFWriter) -> None:
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def _layers(w: GGUFWriter, rng, n_layer: int, head_dim: int, extra: Callable | None = None,
+            n_ff: int = N_FF, fused: bool = False) -> None:
+    """The llama block's tensors; `extra(p, mat, vec)` adds a family's own per layer."""
+    mat, vec = _random_makers(rng)
+    qd, kvd = N_HEAD * head_dim, N_HEAD_KV * head_dim
+    for il in range(n_layer):
+        p = f"blk.{il}."
+        w.add_tensor(p + "attn_norm.weight", vec(D, 1.0))
+        if fused:  # one matrix: q rows, then k rows, then v rows
+            w.add_tensor(p + "attn_qkv.weight", np.concatenate([mat(qd, D), mat(kvd, D), mat(kvd, D)]))
+        else:
+            w.add_tensor(p + "attn_q.weight", mat(qd, D))
+            w.add_tensor(p + "attn_k.weight", mat(kvd, D))
+            w.add_tensor(p + "attn_v.weight", mat(kvd, D))
+        w.add_tensor(p + "attn_output.weight", mat(D, qd))
+        w.add_tensor(p + "ffn_norm.weight", vec(D, 1.0))
+        if fused:  # ffn_up of double width: gate rows, then up rows
+            w.add_tensor(p + "ffn_up.weight", np.concatenate([mat(n_ff, D), mat(n_ff, D)]))
+        else:
+            w.add_tensor(p + "ffn_gate.weight", mat(n_ff, D))
+            w.add_tensor(p + "ffn_up.weight", mat(n_ff, D))
+        w.add_tensor(p + "ffn_down.weight", mat(D, n_ff))
+        if extra:
+            extra(w, p, mat, vec)
+
+
+def _head(w: GGUFWriter, rng, n_vocab: int, tied: bool) -> None:
+    mat, vec = _random_makers(rng)
+    # Tied: the embedding is the head too; std 0.5 keeps logits to a few tens.
+    w.add_tensor("token_embd.weight", (rng.standard_normal((n_vocab, D)) * (0.5 if tied else 1.0))
+                 .astype(np.float32))
+    w.add_tensor("output_norm.weight", vec(D, 1.0))
+    if not tied:
+        w.add_tensor("output.weight", mat(n_vocab, D) * 4.0)  # logits of a few units
+
+
+def write_tiny_qwen3(path: str, seed: int = 3003) -> dict:
+    """2 layers, head_dim 32 (!= 64/4), QK-norm with weights far from 1, tied embeddings."""
+    rng = np.random.default_rng(seed)
+    hd = 32
+    w, n_vocab = _start(path, "qwen3", n_layer=2, head_dim=hd, rope_base=1e6)
+    _head(w, rng, n_vocab, tied=True)
+
+    def qk_norm(w, p, mat, vec):
+        w.add_tensor(p + "attn_q_norm.weight", vec(hd, 1.0, 0.5))
+        w.add_tensor(p + "attn_k_norm.weight", vec(hd, 2.0, 0.5))
+    _layers(w, rng, 2, hd, qk_norm)
+    _finish(w)
+    return {"n_vocab": n_vocab, "path": path}
