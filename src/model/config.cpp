@@ -3,6 +3,9 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
+
+#include "ops/ops.h"
 
 namespace edgellm::model {
 namespace {
@@ -16,9 +19,27 @@ struct ArchSpec {
 
 std::string key(const ModelConfig& c, const char* suffix) { return c.arch + "." + suffix; }
 
+// attention.sliding_window, 0 when absent; a window must be positive.
+int32_t window(const io::GgufFile& f, const ModelConfig& c) {
+  const std::string k = key(c, "attention.sliding_window");
+  const auto v = f.get_int(k);
+  if (!v || *v == 0) return 0;
+  if (*v < 0 || *v > (1 << 24))
+    throw ModelFormatError(f.path() + ": metadata '" + k + "' = " + std::to_string(*v) + " is out of range");
+  return static_cast<int32_t>(*v);
+}
+
 const std::vector<ArchSpec>& arch_specs() {
   static const std::vector<ArchSpec> specs = {
-      {"llama", [](const io::GgufFile&, ModelConfig&) {}},
+      {"llama",
+       [](const io::GgufFile& f, ModelConfig& c) {
+         // Mistral's files are llama-arch; where the file names a sliding window (Mistral 7B
+         // v0.1: 4096), every layer uses it, as the model was trained.
+         if (auto w = window(f, c)) {
+           c.sliding_window = w;
+           c.layer_swa.assign(c.n_layer, true);
+         }
+       }},
       {"qwen2",
        [](const io::GgufFile&, ModelConfig& c) {
          c.qkv_bias = true;
@@ -54,6 +75,75 @@ int32_t positive(const io::GgufFile& f, const std::string& k, int64_t v, int64_t
     throw ModelFormatError(f.path() + ": metadata '" + k + "' = " + std::to_string(v) +
                            " is out of range (1.." + std::to_string(max) + ")");
   return static_cast<int32_t>(v);
+}
+
+// A per-pair factor tensor [n_rot/2] of positive finite values (F32/F16/BF16).
+std::vector<float> rope_factor_tensor(const io::GgufFile& f, const ModelConfig& c, const char* name) {
+  const io::TensorInfo& t = f.require_tensor(name, {c.n_rot / 2});
+  if (t.type != io::TensorType::F32 && t.type != io::TensorType::F16 && t.type != io::TensorType::BF16)
+    throw ModelFormatError(f.path() + ": tensor '" + name + "' must be F32, F16 or BF16");
+  std::vector<float> v(static_cast<size_t>(c.n_rot / 2));
+  ops::dequantize_row(t.type, t.data, v.data(), static_cast<int64_t>(v.size()));
+  for (float x : v)
+    if (!(x > 0 && std::isfinite(x)))
+      throw ModelFormatError(f.path() + ": tensor '" + name + "' holds a factor that is not a positive number");
+  return v;
+}
+
+// Llama 3.1's frequency divisors from its rope_scaling parameters (what llama.cpp's converter
+// stores as the rope_freqs tensor): high frequencies kept, low ones divided by `factor`, a
+// smooth blend between the two wavelengths.
+std::vector<float> llama3_factors(const ModelConfig& c, double factor, double low, double high, double orig_ctx) {
+  std::vector<float> out(static_cast<size_t>(c.n_rot / 2));
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double freq = std::pow(static_cast<double>(c.rope_base), -2.0 * static_cast<double>(i) / c.n_rot);
+    const double wavelen = 2 * M_PI / freq;
+    if (wavelen < orig_ctx / high) {
+      out[i] = 1.0f;
+    } else if (wavelen > orig_ctx / low) {
+      out[i] = static_cast<float>(factor);
+    } else {
+      const double smooth = (orig_ctx / wavelen - low) / (high - low);
+      out[i] = static_cast<float>(1.0 / ((1 - smooth) / factor + smooth));
+    }
+  }
+  return out;
+}
+
+// rope.scaling.*: linear (a position scale), llama3 (frequency divisors), none; the rope_freqs
+// tensor wherever present (llama.cpp applies it to any family). Others (yarn, ...) are refused
+// rather than run wrong.
+void read_rope_scaling(const io::GgufFile& f, ModelConfig& c) {
+  const std::string type_key = key(c, "rope.scaling.type");
+  const auto type = f.get_string(type_key);
+  auto num = [&](const char* suffix, std::optional<double> fallback) {
+    const std::string k = key(c, suffix);
+    const auto v = f.get_float(k);
+    if (!v && !fallback) throw ModelFormatError(f.path() + ": rope scaling needs metadata '" + k + "'");
+    const double x = v ? *v : *fallback;
+    if (!(x > 0 && std::isfinite(x)))
+      throw ModelFormatError(f.path() + ": metadata '" + k + "' must be a positive number");
+    return x;
+  };
+  if (auto s = f.get_float(key(c, "rope.scaling.attn_factor"))) {
+    if (!(*s > 0 && std::isfinite(*s))) throw ModelFormatError(f.path() + ": rope.scaling.attn_factor must be positive");
+    c.rope_attn_factor = static_cast<float>(*s);
+  }
+  if (f.find_tensor("rope_freqs.weight")) c.rope_factors = rope_factor_tensor(f, c, "rope_freqs.weight");
+  // Without a type llama.cpp reads a factor as linear scaling.
+  if (!type || *type == "linear") {
+    if (f.has(key(c, "rope.scaling.factor"))) c.rope_freq_scale = static_cast<float>(1.0 / num("rope.scaling.factor", 1.0));
+  } else if (*type == "llama3") {
+    if (c.rope_factors.empty()) {
+      const double low = num("rope.scaling.low_freq_factor", 1.0), high = num("rope.scaling.high_freq_factor", 4.0);
+      if (!(high > low)) throw ModelFormatError(f.path() + ": rope.scaling.high_freq_factor must exceed low_freq_factor");
+      c.rope_factors = llama3_factors(c, num("rope.scaling.factor", std::nullopt), low, high,
+                                      num("rope.scaling.original_context_length", std::nullopt));
+    }
+  } else if (*type != "none") {
+    throw ModelFormatError(f.path() + ": metadata '" + type_key + "' = '" + *type +
+                           "' is not supported (supported: none, linear, llama3" + ")");
+  }
 }
 
 }  // namespace
@@ -110,11 +200,7 @@ ModelConfig config_from_gguf(const io::GgufFile& f) {
   if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)
     throw ModelFormatError(f.path() + ": rope.dimension_count " + std::to_string(c.n_rot) +
                            " must be even and at most the head size " + std::to_string(c.head_dim));
-  if (auto type = f.get_string(key(c, "rope.scaling.type")); type && *type == "linear") {
-    const double factor = f.get_float(key(c, "rope.scaling.factor")).value_or(1.0);
-    if (factor <= 0) throw ModelFormatError(f.path() + ": rope.scaling.factor must be positive");
-    c.rope_freq_scale = static_cast<float>(1.0 / factor);
-  }
+  read_rope_scaling(f, c);
   c.layer_swa.assign(c.n_layer, false);
   spec->describe(f, c);
   if (auto s = f.get_float(key(c, "attention.scale"))) c.attn_scale = static_cast<float>(*s);

@@ -131,7 +131,8 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
       // Angles depend only on position and base: computed once per pass (per base), not per
       // head and layer (that sin/cos was ~2% of decode and 2.5% of prefill).
       for (int64_t t = 0; t < n; ++t)
-        ops::rope_cos_sin(c.n_rot, b.pos[t], rope_base, c.rope_freq_scale, &ws.rope_cs[t * c.n_rot]);
+        ops::rope_cos_sin(c.n_rot, b.pos[t], rope_base, c.rope_freq_scale, &ws.rope_cs[t * c.n_rot],
+                          c.rope_factors_for(b.cache[t]->n_ctx()), c.rope_attn_factor);
       ws.rope_cs_base = rope_base;
     }
     for (int64_t t = 0; t < n; ++t) {

@@ -24,16 +24,20 @@ def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return (x / np.sqrt(ms + eps)).astype(x.dtype) * w
 
 
-def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, neox: bool) -> np.ndarray:
+def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, neox: bool,
+         factors: np.ndarray | None = None, mscale: float = 1.0) -> np.ndarray:
     """Rotary embedding. x: [T, nH, Dh], pos: [T] -> [T, nH, Dh].
 
-    Pair i (0 <= i < n_rot/2) is rotated by angle pos * base^(-2i/n_rot); dims >= n_rot pass through.
+    Pair i (0 <= i < n_rot/2) is rotated by angle pos * base^(-2i/n_rot) / factors[i]; dims >= n_rot
+    pass through. mscale multiplies cos and sin (LongRoPE).
     """
     half = n_rot // 2
     inv_freq = base ** (-2.0 * np.arange(half, dtype=np.float64) / n_rot)  # [half]
+    if factors is not None:
+        inv_freq = inv_freq / factors.astype(np.float64)
     ang = pos.astype(np.float64)[:, None] * inv_freq[None, :]             # [T, half]
-    cos = np.cos(ang)[:, None, :].astype(x.dtype)                          # [T, 1, half]
-    sin = np.sin(ang)[:, None, :].astype(x.dtype)                          # [T, 1, half]
+    cos = (np.cos(ang) * mscale)[:, None, :].astype(x.dtype)               # [T, 1, half]
+    sin = (np.sin(ang) * mscale)[:, None, :].astype(x.dtype)               # [T, 1, half]
     out = x.copy()
     if neox:
         a, b = x[..., :half], x[..., half:n_rot]          # [T, nH, half] each
@@ -130,8 +134,9 @@ class Forward:
             k = self._norm(k, p + "attn_k_norm")
         sliding = c.is_sliding(il)
         base = c.rope_base_local if sliding else c.rope_base
-        q = rope(q, pos, c.n_rot, base, c.neox_rope)                           # [T, H, Dh]
-        k = rope(k, pos, c.n_rot, base, c.neox_rope)                           # [T, Hkv, Dh]
+        ff = c.rope_factors_for(pos.size)  # the logits protocol: context = sequence length
+        q = rope(q, pos, c.n_rot, base, c.neox_rope, ff, c.rope_mscale)        # [T, H, Dh]
+        k = rope(k, pos, c.n_rot, base, c.neox_rope, ff, c.rope_mscale)        # [T, Hkv, Dh]
         att = attention(q, k, v, c.attn_scale, c.sliding_window if sliding else 0)  # [T, H*Dh]
         o = self._linear(att, p + "attn_output")                               # [T, D]
         if self.m.has(p + "post_attention_norm.weight"):

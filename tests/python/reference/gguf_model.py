@@ -35,9 +35,19 @@ class Config:
     attn_scale: float     # multiplies q.k
     final_softcap: float  # 0 = none
     embed_scale: float    # token embeddings are multiplied by this (gemma: sqrt(d_model))
+    swa_layers: tuple = ()  # explicit per-layer sliding flags (overrides swa_period when non-empty)
+    rope_factors: np.ndarray | None = None  # [n_rot/2] divisors of each pair's frequency
+    rope_mscale: float = 1.0  # multiplies cos and sin
+
+    def rope_factors_for(self, n_ctx: int) -> np.ndarray | None:
+        return self.rope_factors
 
     def is_sliding(self, layer: int) -> bool:
-        if self.sliding_window <= 0 or self.swa_period <= 0:
+        if self.sliding_window <= 0:
+            return False
+        if self.swa_layers:
+            return bool(self.swa_layers[layer])
+        if self.swa_period <= 0:
             return False
         return layer % self.swa_period != self.swa_period - 1
 
@@ -94,11 +104,20 @@ def config_from_metadata(md: dict) -> Config:
     n_vocab = int(md.get(f"{arch}.vocab_size") or len(tokens))
 
     is_gemma3 = arch == "gemma3"
+    n_layer = int(get("block_count"))
     # gemma3 (llama.cpp hparams): 5 sliding-window layers then 1 global, local rope base 1e4.
-    sliding_window = int(get("attention.sliding_window", 0)) if is_gemma3 else 0
+    # llama: Mistral's files may name a window, which then holds on every layer.
+    sliding_window = int(get("attention.sliding_window", 0)) if arch in ("gemma3", "llama") else 0
+    swa_layers = (True,) * n_layer if arch == "llama" and sliding_window > 0 else ()
+    rope_factors = None
+    if md.get(f"{arch}.rope.scaling.type") == "llama3":
+        rope_factors = llama3_rope_factors(rope_base, n_rot, float(get("rope.scaling.factor")),
+                                           float(get("rope.scaling.low_freq_factor", 1.0)),
+                                           float(get("rope.scaling.high_freq_factor", 4.0)),
+                                           float(get("rope.scaling.original_context_length")))
     return Config(
         arch=arch,
-        n_layer=int(get("block_count")),
+        n_layer=n_layer,
         d_model=d_model,
         n_head=n_head,
         n_head_kv=n_head_kv,
@@ -116,7 +135,21 @@ def config_from_metadata(md: dict) -> Config:
         attn_scale=1.0 / math.sqrt(head_dim),
         final_softcap=float(md.get(f"{arch}.final_logit_softcapping") or 0.0),
         embed_scale=math.sqrt(d_model) if is_gemma3 else 1.0,
+        swa_layers=swa_layers,
+        rope_factors=rope_factors,
     )
+
+
+def llama3_rope_factors(base: float, n_rot: int, factor: float, low: float, high: float,
+                        orig_ctx: float) -> np.ndarray:
+    """Llama 3.1 rope_scaling as Hugging Face defines it, expressed as divisors of each pair's
+    frequency: wavelengths under orig_ctx/high kept, over orig_ctx/low divided by factor,
+    linear interpolation of 1/divisor in orig_ctx/wavelength between."""
+    freq = base ** (-2.0 * np.arange(n_rot // 2, dtype=np.float64) / n_rot)  # [n_rot/2]
+    wavelen = 2 * np.pi / freq
+    smooth = np.clip((orig_ctx / wavelen - low) / (high - low), 0.0, 1.0)
+    new_freq = (1 - smooth) * freq / factor + smooth * freq
+    return (freq / new_freq).astype(np.float32)
 
 
 def load_model(path: str) -> Model:
@@ -129,6 +162,8 @@ def load_model(path: str) -> Model:
         # dequantize returns NumPy order: GGUF ne=[in, out] becomes shape (out, in).
         arr = dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
         weights[t.name] = np.ascontiguousarray(arr)
+    if "rope_freqs.weight" in weights:  # llama.cpp's converter stores Llama 3.1's divisors
+        cfg.rope_factors = weights["rope_freqs.weight"]
     model = Model(config=cfg, weights=weights, metadata=md)
     _check_shapes(model)
     return model

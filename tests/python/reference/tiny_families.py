@@ -2,6 +2,8 @@
 with the `gguf` package the way llama.cpp's converter lays them out (tensor and key names):
 
 * qwen3:   QK-norm (attn_q_norm / attn_k_norm per head), no QKV bias, head_dim != d / n_head.
+* mistral: a llama-arch file with a sliding window on every layer (as Mistral 7B v0.1's).
+* llama31: Llama 3.1+ rope scaling, as the rope_freqs tensor or as rope.scaling.* metadata.
 Matrices are stored as Q8_0 (the reference dequantizes them), so the engine's default path runs
 its int8-activation kernels; norms and other vectors stay F32. Weights are seeded, so every run
 writes the same file.
@@ -30,11 +32,11 @@ class _Q8Writer(GGUFWriter):
 
 
 def _start(path: str, arch: str, *, n_layer: int, head_dim: int, ctx: int = 256,
-           rope_base: float = 10000.0, n_ff: int = N_FF) -> tuple[GGUFWriter, int]:
+           rope_base: float = 10000.0, n_ff: int = N_FF, pre: str = "qwen2", name: str = "") -> tuple[GGUFWriter, int]:
     """Writer with the hyper-parameters and a byte-level BPE vocabulary; returns (writer, n_vocab)."""
     tokens, types, merges = _vocab()
     w = _Q8Writer(path, arch)
-    w.add_name(f"tiny-{arch}-test")
+    w.add_name(name or f"tiny-{arch}-test")
     w.add_context_length(ctx)
     w.add_embedding_length(D)
     w.add_block_count(n_layer)
@@ -47,7 +49,7 @@ def _start(path: str, arch: str, *, n_layer: int, head_dim: int, ctx: int = 256,
     w.add_layer_norm_rms_eps(1e-6)
     w.add_file_type(0)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("qwen2")
+    w.add_tokenizer_pre(pre)
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
@@ -111,5 +113,48 @@ def write_tiny_qwen3(path: str, seed: int = 3003) -> dict:
         w.add_tensor(p + "attn_q_norm.weight", vec(hd, 1.0, 0.5))
         w.add_tensor(p + "attn_k_norm.weight", vec(hd, 2.0, 0.5))
     _layers(w, rng, 2, hd, qk_norm)
+    _finish(w)
+    return {"n_vocab": n_vocab, "path": path}
+
+
+def write_tiny_mistral(path: str, seed: int = 7007, window: int = 8) -> dict:
+    """A llama-arch file as llama.cpp writes Mistral's: named Mistral, the tekken pre-tokenizer,
+    a sliding window (every layer), an untied head."""
+    rng = np.random.default_rng(seed)
+    w, n_vocab = _start(path, "llama", n_layer=2, head_dim=16, rope_base=1e6, pre="tekken",
+                        name="Mistral-7B-Instruct-v0.1")
+    w.add_basename("Mistral")
+    w.add_sliding_window(window)
+    w.add_vocab_size(n_vocab)
+    _head(w, rng, n_vocab, tied=False)
+    _layers(w, rng, 2, 16)
+    _finish(w)
+    return {"n_vocab": n_vocab, "path": path}
+
+
+LLAMA31 = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_context_length": 64}
+
+
+def write_tiny_llama31(path: str, seed: int = 3131, as_tensor: bool = True) -> dict:
+    """Llama 3.1+ rope scaling, scaled down so a 48-token prompt reaches the scaled wavelengths
+    (original context 64 instead of 8192). as_tensor: the rope_freqs tensor llama.cpp's converter
+    writes (its values from Hugging Face's definition, computed here); otherwise
+    rope.scaling.type = llama3 and its parameters as metadata."""
+    from .gguf_model import llama3_rope_factors
+    rng = np.random.default_rng(seed)
+    hd, base = 16, 10000.0
+    w, n_vocab = _start(path, "llama", n_layer=2, head_dim=hd, rope_base=base)
+    p = LLAMA31
+    if as_tensor:
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(base, hd, p["factor"], p["low_freq_factor"],
+                                                               p["high_freq_factor"], p["original_context_length"]))
+    else:
+        w.add_string("llama.rope.scaling.type", "llama3")
+        w.add_float32("llama.rope.scaling.factor", p["factor"])
+        w.add_float32("llama.rope.scaling.low_freq_factor", p["low_freq_factor"])
+        w.add_float32("llama.rope.scaling.high_freq_factor", p["high_freq_factor"])
+        w.add_uint32("llama.rope.scaling.original_context_length", p["original_context_length"])
+    _head(w, rng, n_vocab, tied=True)
+    _layers(w, rng, 2, hd)
     _finish(w)
     return {"n_vocab": n_vocab, "path": path}

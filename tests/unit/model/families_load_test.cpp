@@ -1,0 +1,86 @@
+// Load-time checks of the family descriptions added for #16: the metadata and tensors each family
+// reads, and clear errors for the values that cannot be run (unsupported rope scaling, malformed
+// factor tensors, out-of-range windows). The forward passes are checked against the NumPy
+// reference in tests/python/test_families.py.
+#include <gtest/gtest.h>
+
+#include "model/model.h"
+#include "tiny_model.h"
+
+namespace edgellm {
+namespace {
+
+using testing::add_f32;
+using testing::make_tiny;
+using testing::TinySpec;
+
+template <typename Mutate>
+std::string load_error(const TinySpec& s, Mutate&& mutate) {
+  auto tf = make_tiny(s, mutate);
+  try {
+    model::Model::from_file(std::move(tf.file));
+  } catch (const ModelFormatError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(FamilyLoad, MistralWindowOnEveryLlamaLayer) {
+  auto tf = make_tiny(TinySpec{}, [](io::GgufWriter& w) { w.set_u32("llama.attention.sliding_window", 4096); });
+  auto m = model::Model::from_file(std::move(tf.file));
+  EXPECT_EQ(m->config().sliding_window, 4096);
+  for (int32_t il = 0; il < m->config().n_layer; ++il) EXPECT_TRUE(m->config().layer_swa[il]);
+  auto plain = model::Model::from_file(make_tiny(TinySpec{}).file);
+  EXPECT_EQ(plain->config().sliding_window, 0);
+}
+
+TEST(FamilyLoad, NegativeWindowIsRefused) {
+  const std::string e = load_error(TinySpec{}, [](io::GgufWriter& w) {
+    w.set_i32("llama.attention.sliding_window", -5);
+  });
+  EXPECT_NE(e.find("llama.attention.sliding_window"), std::string::npos) << e;
+}
+
+TEST(FamilyLoad, RopeFreqsTensorIsRead) {
+  TinySpec s;  // head_dim 8: 4 pairs
+  auto tf = make_tiny(s, [](io::GgufWriter& w) { add_f32(w, "rope_freqs.weight", {4}, {1.f, 2.f, 4.f, 8.f}); });
+  auto m = model::Model::from_file(std::move(tf.file));
+  EXPECT_EQ(m->config().rope_factors, (std::vector<float>{1.f, 2.f, 4.f, 8.f}));
+}
+
+TEST(FamilyLoad, MalformedRopeFreqsAreRefused) {
+  std::string e = load_error(TinySpec{}, [](io::GgufWriter& w) { add_f32(w, "rope_freqs.weight", {3}, {1, 2, 3}); });
+  EXPECT_NE(e.find("rope_freqs.weight"), std::string::npos) << e;
+  e = load_error(TinySpec{}, [](io::GgufWriter& w) { add_f32(w, "rope_freqs.weight", {4}, {1, 0, 2, 3}); });
+  EXPECT_NE(e.find("not a positive number"), std::string::npos) << e;
+}
+
+TEST(FamilyLoad, Llama3ScalingFromMetadata) {
+  auto tf = make_tiny(TinySpec{}, [](io::GgufWriter& w) {
+    w.set_string("llama.rope.scaling.type", "llama3");
+    w.set_f32("llama.rope.scaling.factor", 8.f);
+    w.set_u32("llama.rope.scaling.original_context_length", 64);
+  });
+  auto m = model::Model::from_file(std::move(tf.file));
+  const auto& f = m->config().rope_factors;
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(f.front(), 1.f);  // the highest frequency is kept
+  EXPECT_EQ(f.back(), 8.f);   // base 1e6: the lowest one's wavelength is far past 64 / low_freq_factor
+  // Without its factor the type is refused by name.
+  const std::string e = load_error(TinySpec{}, [](io::GgufWriter& w) {
+    w.set_string("llama.rope.scaling.type", "llama3");
+    w.set_u32("llama.rope.scaling.original_context_length", 64);
+  });
+  EXPECT_NE(e.find("llama.rope.scaling.factor"), std::string::npos) << e;
+}
+
+TEST(FamilyLoad, UnsupportedRopeScalingIsNamed) {
+  const std::string e = load_error(TinySpec{}, [](io::GgufWriter& w) {
+    w.set_string("llama.rope.scaling.type", "yarn");
+    w.set_f32("llama.rope.scaling.factor", 4.f);
+  });
+  EXPECT_NE(e.find("'yarn' is not supported"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace edgellm
