@@ -29,6 +29,23 @@ int32_t window(const io::GgufFile& f, const ModelConfig& c) {
   return static_cast<int32_t>(*v);
 }
 
+// attention.sliding_window_pattern: a period n (layer il slides unless il % n == n - 1, llama.cpp's
+// reading) or one flag per layer; `period` when absent.
+void swa_pattern(const io::GgufFile& f, ModelConfig& c, int64_t period) {
+  const std::string k = key(c, "attention.sliding_window_pattern");
+  const io::Value* v = f.find(k);
+  if (v && v->is_array()) {
+    if (v->elem_type != io::ValueType::BOOL || v->ints.size() != static_cast<size_t>(c.n_layer))
+      throw ModelFormatError(f.path() + ": metadata '" + k + "' must be an integer or one BOOL per layer");
+    for (int32_t il = 0; il < c.n_layer; ++il) c.layer_swa[il] = v->ints[il] != 0;
+    return;
+  }
+  if (v) period = f.require_int(k);
+  if (period < 0 || period > c.n_layer + 1)
+    throw ModelFormatError(f.path() + ": metadata '" + k + "' = " + std::to_string(period) + " is out of range");
+  for (int32_t il = 0; il < c.n_layer; ++il) c.layer_swa[il] = period == 0 || il % period < period - 1;
+}
+
 const std::vector<ArchSpec>& arch_specs() {
   static const std::vector<ArchSpec> specs = {
       {"llama",
@@ -49,6 +66,29 @@ const std::vector<ArchSpec>& arch_specs() {
        [](const io::GgufFile&, ModelConfig& c) {
          c.rope_neox = true;
          c.qk_norm = true;  // RMSNorm per head on q and k before RoPE; no QKV bias (unlike Qwen2)
+       }},
+      {"gemma2",
+       [](const io::GgufFile& f, ModelConfig& c) {
+         c.rope_neox = true;
+         c.mlp = MlpKind::GeGLU;
+         c.post_attn_norm = true;
+         c.post_ffn_norm = true;
+         c.embd_scale = std::sqrt(static_cast<float>(c.n_embd));
+         // Sliding window (4096 unless named) on every other layer, starting with the first.
+         c.sliding_window = window(f, c);
+         if (c.sliding_window == 0) c.sliding_window = 4096;
+         swa_pattern(f, c, 2);
+         if (auto b = f.get_float(key(c, "rope.freq_base_swa"))) c.rope_base_local = static_cast<float>(*b);
+         // Soft-capping is always on in Gemma 2; these are its values when the file names none.
+         c.attn_softcap = static_cast<float>(f.get_float(key(c, "attn_logit_softcapping")).value_or(50.0));
+         c.final_softcap = static_cast<float>(f.get_float(key(c, "final_logit_softcapping")).value_or(30.0));
+         if (c.attn_softcap < 0 || c.final_softcap < 0)
+           throw ModelFormatError(f.path() + ": gemma2 soft-capping values must not be negative");
+         // q is scaled by query_pre_attn_scalar^-1/2, which llama.cpp's converter does not store:
+         // head_dim for 2B/9B, d_model / n_head for 27B (46 layers), as llama.cpp decides.
+         // attention.scale, where present, wins (read after this).
+         const float qpas = c.n_layer == 46 ? static_cast<float>(c.n_embd / c.n_head) : static_cast<float>(c.head_dim);
+         c.attn_scale = 1.0f / std::sqrt(qpas);
        }},
       {"gemma3",
        [](const io::GgufFile& f, ModelConfig& c) {

@@ -77,3 +77,17 @@ def test_llama31_rope_scaling(engine, tmp_path, source):
     ref = reference.Forward(model).logits(ids)
     assert differs(model, ids, ref, rope_factors=None)
     check(engine, f"tiny-llama3.1/{source}", info, ids, ref)
+
+
+def test_gemma2_softcaps_alternating_window_query_scale(engine, tmp_path):
+    info = tiny.write_tiny_gemma2(str(tmp_path / "gemma2.gguf"))
+    model = reference.load_model(info["path"])
+    c = model.config
+    assert [c.is_sliding(i) for i in range(4)] == [True, False, True, False] and c.sliding_window == 8
+    assert c.attn_softcap == 8.0 and c.final_softcap == 15.0 and c.attn_scale == 0.25 and c.head_dim == 64
+    ids = ids_for(info, 48, 4)
+    ref = reference.Forward(model).logits(ids)
+    for change in ({"attn_softcap": 0.0}, {"final_softcap": 0.0}, {"sliding_window": 0},
+                   {"attn_scale": 1 / np.sqrt(c.head_dim)}, {"rope_base_local": c.rope_base}):
+        assert differs(model, ids, ref, **change), change
+    check(engine, "tiny-gemma2/softcap-window8", info, ids, ref)

@@ -1,11 +1,11 @@
-"""Transformer forward pass in NumPy for the llama, qwen2, qwen3 and gemma3 GGUF architectures.
+"""Transformer forward pass in NumPy for the llama, qwen2, qwen3, gemma2 and gemma3 GGUF architectures.
 
 Written from the architecture descriptions, not from the engine. Conventions that follow
 from how llama.cpp's converter writes GGUF files:
   * llama: the converter permutes the rows of attn_q/attn_k so that RoPE rotates ADJACENT
     pairs (2i, 2i+1) of each head ("normal" rope applied directly to the GGUF weights).
-  * qwen2, qwen3, gemma3: weights are stored unpermuted, RoPE rotates pairs (i, i + n_rot/2) (NeoX).
-  * gemma3: the converter already added 1 to every *norm.weight, so RMSNorm is plain x*w.
+  * qwen2, qwen3, gemma2, gemma3: weights are stored unpermuted, RoPE rotates pairs (i, i + n_rot/2) (NeoX).
+  * gemma2, gemma3: the converter already added 1 to every *norm.weight, so RMSNorm is plain x*w.
 Every tensor carries a shape comment: T = tokens, D = d_model, H = heads, Hkv = kv heads,
 Dh = head_dim, F = ffn width, V = vocab.
 """
@@ -50,11 +50,13 @@ def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, neox: bool,
     return out
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, window: int) -> np.ndarray:
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, window: int,
+              softcap: float = 0.0) -> np.ndarray:
     """Causal grouped-query attention.
 
     q: [T, H, Dh], k: [T, Hkv, Dh], v: [T, Hkv, Dh] -> [T, H*Dh].
     Query head h reads kv head h // (H/Hkv). window > 0 keeps keys j with i - j < window.
+    softcap > 0 maps the scaled scores s to softcap * tanh(s / softcap) (Gemma 2).
     """
     T, H, Dh = q.shape
     group = H // k.shape[1]
@@ -62,6 +64,8 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, window:
     kh = np.repeat(k, group, axis=1).transpose(1, 2, 0)          # [H, Dh, T]
     vh = np.repeat(v, group, axis=1).transpose(1, 0, 2)          # [H, T, Dh]
     scores = (qh @ kh) * scale                                   # [H, T, T]
+    if softcap > 0:
+        scores = softcap * np.tanh(scores / softcap)
     i = np.arange(T)[:, None]
     j = np.arange(T)[None, :]
     allowed = j <= i                                              # [T, T]
@@ -137,7 +141,8 @@ class Forward:
         ff = c.rope_factors_for(pos.size)  # the logits protocol: context = sequence length
         q = rope(q, pos, c.n_rot, base, c.neox_rope, ff, c.rope_mscale)        # [T, H, Dh]
         k = rope(k, pos, c.n_rot, base, c.neox_rope, ff, c.rope_mscale)        # [T, Hkv, Dh]
-        att = attention(q, k, v, c.attn_scale, c.sliding_window if sliding else 0)  # [T, H*Dh]
+        att = attention(q, k, v, c.attn_scale, c.sliding_window if sliding else 0,
+                        c.attn_softcap)                                        # [T, H*Dh]
         o = self._linear(att, p + "attn_output")                               # [T, D]
         if self.m.has(p + "post_attention_norm.weight"):
             o = self._norm(o, p + "post_attention_norm")
@@ -146,7 +151,7 @@ class Forward:
         h = self._norm(x, p + "ffn_norm")                                      # [T, D]
         gate = self._linear(h, p + "ffn_gate")                                 # [T, F]
         up = self._linear(h, p + "ffn_up")                                     # [T, F]
-        act = gelu_tanh(gate) if c.arch == "gemma3" else silu(gate)            # [T, F]
+        act = gelu_tanh(gate) if c.arch in ("gemma2", "gemma3") else silu(gate)  # [T, F]
         f = self._linear(act * up, p + "ffn_down")                             # [T, D]
         if self.m.has(p + "post_ffw_norm.weight"):
             f = self._norm(f, p + "post_ffw_norm")

@@ -12,7 +12,7 @@ import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
 
-SUPPORTED_ARCHS = ("llama", "qwen2", "gemma3", "qwen3")
+SUPPORTED_ARCHS = ("llama", "qwen2", "gemma3", "qwen3", "gemma2")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Config:
     swa_layers: tuple = ()  # explicit per-layer sliding flags (overrides swa_period when non-empty)
     rope_factors: np.ndarray | None = None  # [n_rot/2] divisors of each pair's frequency
     rope_mscale: float = 1.0  # multiplies cos and sin
+    attn_softcap: float = 0.0  # tanh soft-cap on scaled attention scores (0 = none)
 
     def rope_factors_for(self, n_ctx: int) -> np.ndarray | None:
         return self.rope_factors
@@ -109,6 +110,15 @@ def config_from_metadata(md: dict) -> Config:
     # llama: Mistral's files may name a window, which then holds on every layer.
     sliding_window = int(get("attention.sliding_window", 0)) if arch in ("gemma3", "llama") else 0
     swa_layers = (True,) * n_layer if arch == "llama" and sliding_window > 0 else ()
+    is_gemma2 = arch == "gemma2"
+    attn_scale = 1.0 / math.sqrt(head_dim)
+    if is_gemma2:
+        # Gemma 2: even layers slide (window 4096 unless named), odd ones are global; scores
+        # capped at 50 and logits at 30 unless named; q scaled by query_pre_attn_scalar^-1/2,
+        # carried by attention.scale when the file has it.
+        sliding_window = int(get("attention.sliding_window", 4096))
+        swa_layers = tuple(il % 2 == 0 for il in range(n_layer))
+        attn_scale = float(get("attention.scale", attn_scale))
     rope_factors = None
     if md.get(f"{arch}.rope.scaling.type") == "llama3":
         rope_factors = llama3_rope_factors(rope_base, n_rot, float(get("rope.scaling.factor")),
@@ -127,16 +137,17 @@ def config_from_metadata(md: dict) -> Config:
         n_vocab=n_vocab,
         rms_eps=float(get("attention.layer_norm_rms_epsilon")),
         rope_base=rope_base,
-        rope_base_local=10000.0 if is_gemma3 else rope_base,
-        neox_rope=arch in ("qwen2", "gemma3", "qwen3"),
+        rope_base_local=10000.0 if is_gemma3 else float(get("rope.freq_base_swa", rope_base)),
+        neox_rope=arch in ("qwen2", "gemma3", "qwen3", "gemma2"),
         sliding_window=sliding_window,
         swa_period=6 if is_gemma3 else 0,
         # gemma3 270m: query_pre_attn_scalar == head_dim, so 1/sqrt(head_dim) for every arch here.
-        attn_scale=1.0 / math.sqrt(head_dim),
-        final_softcap=float(md.get(f"{arch}.final_logit_softcapping") or 0.0),
-        embed_scale=math.sqrt(d_model) if is_gemma3 else 1.0,
+        attn_scale=attn_scale,
+        final_softcap=float(md.get(f"{arch}.final_logit_softcapping", 30.0 if is_gemma2 else 0.0)),
+        embed_scale=math.sqrt(d_model) if is_gemma3 or is_gemma2 else 1.0,
         swa_layers=swa_layers,
         rope_factors=rope_factors,
+        attn_softcap=float(md.get(f"{arch}.attn_logit_softcapping", 50.0)) if is_gemma2 else 0.0,
     )
 
 

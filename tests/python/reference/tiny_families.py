@@ -4,6 +4,7 @@ with the `gguf` package the way llama.cpp's converter lays them out (tensor and 
 * qwen3:   QK-norm (attn_q_norm / attn_k_norm per head), no QKV bias, head_dim != d / n_head.
 * mistral: a llama-arch file with a sliding window on every layer (as Mistral 7B v0.1's).
 * llama31: Llama 3.1+ rope scaling, as the rope_freqs tensor or as rope.scaling.* metadata.
+* gemma2:  attention and final soft-capping, pre+post norms, alternating sliding window, query scale.
 Matrices are stored as Q8_0 (the reference dequantizes them), so the engine's default path runs
 its int8-activation kernels; norms and other vectors stay F32. Weights are seeded, so every run
 writes the same file.
@@ -67,7 +68,7 @@ def _finish(w: GGUFWriter) -> None:
 
 
 def _layers(w: GGUFWriter, rng, n_layer: int, head_dim: int, extra: Callable | None = None,
-            n_ff: int = N_FF, fused: bool = False) -> None:
+            n_ff: int = N_FF, fused: bool = False, q_gain: float = 1.0) -> None:
     """The llama block's tensors; `extra(p, mat, vec)` adds a family's own per layer."""
     mat, vec = _random_makers(rng)
     qd, kvd = N_HEAD * head_dim, N_HEAD_KV * head_dim
@@ -77,7 +78,7 @@ def _layers(w: GGUFWriter, rng, n_layer: int, head_dim: int, extra: Callable | N
         if fused:  # one matrix: q rows, then k rows, then v rows
             w.add_tensor(p + "attn_qkv.weight", np.concatenate([mat(qd, D), mat(kvd, D), mat(kvd, D)]))
         else:
-            w.add_tensor(p + "attn_q.weight", mat(qd, D))
+            w.add_tensor(p + "attn_q.weight", mat(qd, D) * q_gain)
             w.add_tensor(p + "attn_k.weight", mat(kvd, D))
             w.add_tensor(p + "attn_v.weight", mat(kvd, D))
         w.add_tensor(p + "attn_output.weight", mat(D, qd))
@@ -156,5 +157,28 @@ def write_tiny_llama31(path: str, seed: int = 3131, as_tensor: bool = True) -> d
         w.add_uint32("llama.rope.scaling.original_context_length", p["original_context_length"])
     _head(w, rng, n_vocab, tied=True)
     _layers(w, rng, 2, hd)
+    _finish(w)
+    return {"n_vocab": n_vocab, "path": path}
+
+
+def write_tiny_gemma2(path: str, seed: int = 2002, window: int = 8) -> dict:
+    """4 layers (0 and 2 slide over `window` tokens, 1 and 3 are global, with their own RoPE bases),
+    pre and post norms, GeGLU, scaled tied embeddings, soft-capping tight enough to matter (scores
+    at 8, logits at 15), and query_pre_attn_scalar = d_model / n_head (Gemma 2 27B's choice, so
+    != head_dim) written as attention.scale."""
+    rng = np.random.default_rng(seed)
+    hd = 64
+    w, n_vocab = _start(path, "gemma2", n_layer=4, head_dim=hd, rope_base=10000.0)
+    w.add_sliding_window(window)
+    w.add_float32("gemma2.rope.freq_base_swa", 100.0)
+    w.add_attn_logit_softcapping(8.0)
+    w.add_final_logit_softcapping(15.0)
+    w.add_float32("gemma2.attention.scale", 1.0 / np.sqrt(D / N_HEAD))
+    _head(w, rng, n_vocab, tied=True)
+
+    def post_norms(w, p, mat, vec):
+        w.add_tensor(p + "post_attention_norm.weight", vec(D, 1.0))
+        w.add_tensor(p + "post_ffw_norm.weight", vec(D, 1.0))
+    _layers(w, rng, 4, hd, post_norms, q_gain=2.0)
     _finish(w)
     return {"n_vocab": n_vocab, "path": path}

@@ -4,6 +4,8 @@
 // reference in tests/python/test_families.py.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "model/model.h"
 #include "tiny_model.h"
 
@@ -80,6 +82,44 @@ TEST(FamilyLoad, UnsupportedRopeScalingIsNamed) {
     w.set_f32("llama.rope.scaling.factor", 4.f);
   });
   EXPECT_NE(e.find("'yarn' is not supported"), std::string::npos) << e;
+}
+
+template <typename Mutate>
+testing::TinyFile tiny_gemma2(int n_layer, Mutate&& mutate) {
+  TinySpec s;
+  s.arch = "gemma2";
+  s.n_layer = n_layer;
+  return make_tiny(s, mutate);
+}
+
+TEST(FamilyLoad, Gemma2DefaultsAndPatterns) {
+  auto m = model::Model::from_file(tiny_gemma2(4, [](io::GgufWriter&) {}).file);
+  const model::ModelConfig& c = m->config();
+  EXPECT_EQ(c.sliding_window, 4096);
+  EXPECT_EQ(c.layer_swa, (std::vector<bool>{true, false, true, false}));
+  EXPECT_EQ(c.attn_softcap, 50.f);
+  EXPECT_EQ(c.final_softcap, 30.f);
+  EXPECT_FLOAT_EQ(c.attn_scale, 1.f / std::sqrt(8.f));  // head_dim (2B/9B's query_pre_attn_scalar)
+  EXPECT_TRUE(c.post_attn_norm && c.post_ffn_norm && !c.qk_norm);
+  auto p3 = model::Model::from_file(tiny_gemma2(4, [](io::GgufWriter& w) {
+    w.set_u32("gemma2.attention.sliding_window_pattern", 3);
+  }).file);
+  EXPECT_EQ(p3->config().layer_swa, (std::vector<bool>{true, true, false, true}));
+  auto flags = model::Model::from_file(tiny_gemma2(4, [](io::GgufWriter& w) {
+    w.set_int_array("gemma2.attention.sliding_window_pattern", io::ValueType::BOOL, {0, 1, 1, 0});
+  }).file);
+  EXPECT_EQ(flags->config().layer_swa, (std::vector<bool>{false, true, true, false}));
+}
+
+TEST(FamilyLoad, Gemma2MalformedPatternIsRefused) {
+  try {
+    model::Model::from_file(tiny_gemma2(4, [](io::GgufWriter& w) {
+      w.set_int_array("gemma2.attention.sliding_window_pattern", io::ValueType::BOOL, {0, 1});
+    }).file);
+    FAIL() << "expected an error";
+  } catch (const ModelFormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("one BOOL per layer"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

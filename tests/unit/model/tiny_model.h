@@ -77,6 +77,8 @@ TinyFile make_tiny(const TinySpec& s, Mutate&& mutate) {
     if (a == "gemma3") {
       add_f32(w, p + "attn_q_norm.weight", {s.head_dim}, random_vec(rng, s.head_dim, 0.1f, 1.0f));
       add_f32(w, p + "attn_k_norm.weight", {s.head_dim}, random_vec(rng, s.head_dim, 0.1f, 1.0f));
+    }
+    if (a == "gemma3" || a == "gemma2") {
       add_f32(w, p + "post_attention_norm.weight", {d}, random_vec(rng, d, 0.1f, 1.0f));
       add_f32(w, p + "post_ffw_norm.weight", {d}, random_vec(rng, d, 0.1f, 1.0f));
     }
