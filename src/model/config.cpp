@@ -67,6 +67,29 @@ const std::vector<ArchSpec>& arch_specs() {
          c.rope_neox = true;
          c.qk_norm = true;  // RMSNorm per head on q and k before RoPE; no QKV bias (unlike Qwen2)
        }},
+      {"phi3",
+       [](const io::GgufFile& f, ModelConfig& c) {
+         c.rope_neox = true;
+         // Fused projections as llama.cpp's converter writes them (separate ones load too).
+         c.fused_qkv = f.find_tensor("blk.0.attn_qkv.weight") != nullptr;
+         c.fused_gate_up = f.find_tensor("blk.0.ffn_gate.weight") == nullptr;
+         // LongRoPE factors are read with the other RoPE scaling. The file's sliding window is
+         // not applied, as llama.cpp does not (converted Phi-3 files carry unreliable values).
+       }},
+      {"minicpm",
+       [](const io::GgufFile& f, ModelConfig& c) {
+         // The llama block with three scales; when a file lacks them, MiniCPM-2B's values
+         // (scale_emb 12, scale_depth 1.4, dim_model_base 256), as llama.cpp assumes.
+         auto scale = [&](const char* suffix, double fallback) {
+           const double v = f.get_float(key(c, suffix)).value_or(fallback);
+           if (!(v > 0 && std::isfinite(v)))
+             throw ModelFormatError(f.path() + ": metadata '" + key(c, suffix) + "' must be a positive number");
+           return static_cast<float>(v);
+         };
+         c.embd_scale = scale("embedding_scale", 12.0);
+         c.residual_scale = scale("residual_scale", 1.4 / std::sqrt(static_cast<double>(c.n_layer)));
+         c.logit_scale = scale("logit_scale", c.n_embd / 256.0);
+       }},
       {"gemma2",
        [](const io::GgufFile& f, ModelConfig& c) {
          c.rope_neox = true;
@@ -170,6 +193,13 @@ void read_rope_scaling(const io::GgufFile& f, ModelConfig& c) {
     c.rope_attn_factor = static_cast<float>(*s);
   }
   if (f.find_tensor("rope_freqs.weight")) c.rope_factors = rope_factor_tensor(f, c, "rope_freqs.weight");
+  const bool longrope = type && *type == "longrope";
+  if (longrope || f.find_tensor("rope_factors_long.weight") || f.find_tensor("rope_factors_short.weight")) {
+    c.rope_factors = rope_factor_tensor(f, c, "rope_factors_short.weight");
+    c.rope_factors_long = rope_factor_tensor(f, c, "rope_factors_long.weight");
+    const std::string k = key(c, "rope.scaling.original_context_length");
+    c.rope_ctx_orig = f.has(k) ? positive(f, k, f.require_int(k), 1 << 24) : c.n_ctx_train;
+  }
   // Without a type llama.cpp reads a factor as linear scaling.
   if (!type || *type == "linear") {
     if (f.has(key(c, "rope.scaling.factor"))) c.rope_freq_scale = static_cast<float>(1.0 / num("rope.scaling.factor", 1.0));
@@ -180,9 +210,9 @@ void read_rope_scaling(const io::GgufFile& f, ModelConfig& c) {
       c.rope_factors = llama3_factors(c, num("rope.scaling.factor", std::nullopt), low, high,
                                       num("rope.scaling.original_context_length", std::nullopt));
     }
-  } else if (*type != "none") {
+  } else if (*type != "none" && !longrope) {
     throw ModelFormatError(f.path() + ": metadata '" + type_key + "' = '" + *type +
-                           "' is not supported (supported: none, linear, llama3" + ")");
+                           "' is not supported (supported: none, linear, llama3, longrope)");
   }
 }
 

@@ -35,12 +35,13 @@ def ids_for(info: dict, n: int, seed: int) -> list[int]:
     return np.random.default_rng(seed).integers(0, info["n_vocab"], size=n).tolist()
 
 
-def differs(model: reference.Model, ids, ref: np.ndarray, weights=None, **config_change) -> bool:
+def differs(model: reference.Model, ids, ref: np.ndarray, weights=None, margin: float = 2 * TINY_TOL[0],
+            **config_change) -> bool:
     """Whether the reference with a block switched off (changed config or weights) moves the
-    logits past twice the fast-mode tolerance."""
+    logits past `margin` (by default twice the fast-mode tolerance)."""
     other = reference.Model(dataclasses.replace(model.config, **config_change),
                             weights if weights is not None else model.weights, model.metadata)
-    return float(np.abs(reference.Forward(other).logits(ids) - ref).max()) > 2 * TINY_TOL[0]
+    return float(np.abs(reference.Forward(other).logits(ids) - ref).max()) > margin
 
 
 def test_qwen3_qk_norm(engine, tmp_path):
@@ -91,3 +92,33 @@ def test_gemma2_softcaps_alternating_window_query_scale(engine, tmp_path):
                    {"attn_scale": 1 / np.sqrt(c.head_dim)}, {"rope_base_local": c.rope_base}):
         assert differs(model, ids, ref, **change), change
     check(engine, "tiny-gemma2/softcap-window8", info, ids, ref)
+
+
+@pytest.mark.parametrize("n_tokens", [24, 48])
+def test_phi3_fused_projections_longrope(engine, tmp_path, n_tokens):
+    """24 tokens: context within the original 32, short factors; 48: long factors."""
+    info = tiny.write_tiny_phi3(str(tmp_path / "phi3.gguf"))
+    model = reference.load_model(info["path"])
+    c = model.config
+    assert model.has("blk.0.attn_qkv.weight") and not model.has("blk.0.ffn_gate.weight")
+    assert c.n_rot == 8 and c.rope_ctx_orig == tiny.PHI3_CTX_ORIG and c.rope_mscale > 1.1
+    ids = ids_for(info, n_tokens, 5)
+    ref = reference.Forward(model).logits(ids)
+    # The short factors (8 of 16 dims rotated, positions under 24) move the logits less: 1.7.
+    factors = "rope_factors_long" if n_tokens > c.rope_ctx_orig else "rope_factors"
+    assert differs(model, ids, ref, margin=TINY_TOL[0], **{factors: None})
+    assert differs(model, ids, ref, rope_mscale=1.0)
+    check(engine, f"tiny-phi3/longrope-{n_tokens}", info, ids, ref)
+
+
+def test_minicpm_scales(engine, tmp_path):
+    info = tiny.write_tiny_minicpm(str(tmp_path / "minicpm.gguf"))
+    model = reference.load_model(info["path"])
+    c = model.config
+    assert (c.embed_scale, c.logit_scale) == (3.0, 4.0) and abs(c.residual_scale - 6 / np.sqrt(2)) < 1e-6
+    assert not c.neox_rope
+    ids = ids_for(info, 32, 6)
+    ref = reference.Forward(model).logits(ids)
+    for change in ({"embed_scale": 1.0}, {"residual_scale": 1.0}, {"logit_scale": 1.0}):
+        assert differs(model, ids, ref, **change), change
+    check(engine, "tiny-minicpm/scales", info, ids, ref)

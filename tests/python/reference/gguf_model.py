@@ -12,7 +12,7 @@ import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
 
-SUPPORTED_ARCHS = ("llama", "qwen2", "gemma3", "qwen3", "gemma2")
+SUPPORTED_ARCHS = ("llama", "qwen2", "gemma3", "qwen3", "gemma2", "phi3", "minicpm")
 
 
 @dataclass
@@ -40,7 +40,15 @@ class Config:
     rope_mscale: float = 1.0  # multiplies cos and sin
     attn_softcap: float = 0.0  # tanh soft-cap on scaled attention scores (0 = none)
 
+    rope_factors_long: np.ndarray | None = None  # LongRoPE: for contexts over rope_ctx_orig
+    rope_ctx_orig: int = 0
+    residual_scale: float = 1.0  # sub-layer outputs are multiplied by this before the residual add
+    logit_scale: float = 1.0     # logits are divided by this
+
     def rope_factors_for(self, n_ctx: int) -> np.ndarray | None:
+        """LongRoPE picks its long factors once the context exceeds the original one."""
+        if self.rope_factors_long is not None and n_ctx > self.rope_ctx_orig:
+            return self.rope_factors_long
         return self.rope_factors
 
     def is_sliding(self, layer: int) -> bool:
@@ -138,16 +146,23 @@ def config_from_metadata(md: dict) -> Config:
         rms_eps=float(get("attention.layer_norm_rms_epsilon")),
         rope_base=rope_base,
         rope_base_local=10000.0 if is_gemma3 else float(get("rope.freq_base_swa", rope_base)),
-        neox_rope=arch in ("qwen2", "gemma3", "qwen3", "gemma2"),
+        neox_rope=arch in ("qwen2", "gemma3", "qwen3", "gemma2", "phi3"),
         sliding_window=sliding_window,
         swa_period=6 if is_gemma3 else 0,
         # gemma3 270m: query_pre_attn_scalar == head_dim, so 1/sqrt(head_dim) for every arch here.
         attn_scale=attn_scale,
         final_softcap=float(md.get(f"{arch}.final_logit_softcapping", 30.0 if is_gemma2 else 0.0)),
-        embed_scale=math.sqrt(d_model) if is_gemma3 or is_gemma2 else 1.0,
+        # MiniCPM: scale_emb, scale_depth / sqrt(n_layer), hidden / dim_model_base; the values
+        # when a file lacks them are MiniCPM-2B's (12, 1.4, 256).
+        embed_scale=math.sqrt(d_model) if is_gemma3 or is_gemma2 else
+        float(get("embedding_scale", 12.0)) if arch == "minicpm" else 1.0,
+        residual_scale=float(get("residual_scale", 1.4 / math.sqrt(n_layer))) if arch == "minicpm" else 1.0,
+        logit_scale=float(get("logit_scale", d_model / 256)) if arch == "minicpm" else 1.0,
         swa_layers=swa_layers,
         rope_factors=rope_factors,
         attn_softcap=float(md.get(f"{arch}.attn_logit_softcapping", 50.0)) if is_gemma2 else 0.0,
+        rope_mscale=float(get("rope.scaling.attn_factor", 1.0)),
+        rope_ctx_orig=int(get("rope.scaling.original_context_length", get("context_length"))),
     )
 
 
@@ -175,6 +190,9 @@ def load_model(path: str) -> Model:
         weights[t.name] = np.ascontiguousarray(arr)
     if "rope_freqs.weight" in weights:  # llama.cpp's converter stores Llama 3.1's divisors
         cfg.rope_factors = weights["rope_freqs.weight"]
+    if "rope_factors_long.weight" in weights:  # Phi-3 LongRoPE
+        cfg.rope_factors = weights["rope_factors_short.weight"]
+        cfg.rope_factors_long = weights["rope_factors_long.weight"]
     model = Model(config=cfg, weights=weights, metadata=md)
     _check_shapes(model)
     return model
@@ -185,6 +203,7 @@ def _check_shapes(m: Model) -> None:
     emb = m.w("token_embd.weight")
     if emb.shape != (c.n_vocab, c.d_model):
         raise ValueError(f"token_embd shape {emb.shape} != ({c.n_vocab}, {c.d_model})")
-    q = m.w("blk.0.attn_q.weight")
+    q = m.w("blk.0.attn_q.weight") if m.has("blk.0.attn_q.weight") else \
+        m.w("blk.0.attn_qkv.weight")[:c.n_head * c.head_dim]
     if q.shape != (c.n_head * c.head_dim, c.d_model):
         raise ValueError(f"attn_q shape {q.shape} unexpected for {c}")

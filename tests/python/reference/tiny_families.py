@@ -5,6 +5,8 @@ with the `gguf` package the way llama.cpp's converter lays them out (tensor and 
 * mistral: a llama-arch file with a sliding window on every layer (as Mistral 7B v0.1's).
 * llama31: Llama 3.1+ rope scaling, as the rope_freqs tensor or as rope.scaling.* metadata.
 * gemma2:  attention and final soft-capping, pre+post norms, alternating sliding window, query scale.
+* phi3:    fused QKV and gate+up projections, LongRoPE (short/long factors, attention factor).
+* minicpm: scaled embeddings, residual branches and logits.
 Matrices are stored as Q8_0 (the reference dequantizes them), so the engine's default path runs
 its int8-activation kernels; norms and other vectors stay F32. Weights are seeded, so every run
 writes the same file.
@@ -180,5 +182,46 @@ def write_tiny_gemma2(path: str, seed: int = 2002, window: int = 8) -> dict:
         w.add_tensor(p + "post_attention_norm.weight", vec(D, 1.0))
         w.add_tensor(p + "post_ffw_norm.weight", vec(D, 1.0))
     _layers(w, rng, 4, hd, post_norms, q_gain=2.0)
+    _finish(w)
+    return {"n_vocab": n_vocab, "path": path}
+
+
+PHI3_CTX, PHI3_CTX_ORIG = 256, 32
+
+
+def write_tiny_phi3(path: str, seed: int = 3333) -> dict:
+    """Fused attn_qkv and double-width ffn_up, partial rotary (8 of 16 dims), untied head, and
+    LongRoPE as llama.cpp's converter writes Phi-3-128k's: rope_factors_short/long, the original
+    context (32 here, so a 48-token sequence takes the long factors and a 24-token one the short)
+    and rope.scaling.attn_factor = sqrt(1 + ln(ctx / orig) / ln(orig))."""
+    rng = np.random.default_rng(seed)
+    hd, n_rot = 16, 8
+    w, n_vocab = _start(path, "phi3", n_layer=2, head_dim=hd, ctx=PHI3_CTX, rope_base=10000.0)
+    w.add_rope_dimension_count(n_rot)
+    w.add_rope_scaling_orig_ctx_len(PHI3_CTX_ORIG)
+    w.add_rope_scaling_attn_factors(float(np.sqrt(1 + np.log(PHI3_CTX / PHI3_CTX_ORIG) / np.log(PHI3_CTX_ORIG))))
+    w.add_tensor("rope_factors_short.weight", np.geomspace(1.0, 4.0, n_rot // 2).astype(np.float32))
+    w.add_tensor("rope_factors_long.weight", np.geomspace(1.0, 16.0, n_rot // 2).astype(np.float32))
+    _head(w, rng, n_vocab, tied=False)
+    _layers(w, rng, 2, hd, fused=True)
+    _finish(w)
+    return {"n_vocab": n_vocab, "path": path}
+
+
+MINICPM = {"scale_emb": 3.0, "scale_depth": 6.0, "dim_model_base": 16}
+
+
+def write_tiny_minicpm(path: str, seed: int = 4004) -> dict:
+    """The llama block with MiniCPM's three scales as llama.cpp's converter stores them
+    (embedding_scale = scale_emb, residual_scale = scale_depth / sqrt(n_layer), logit_scale =
+    hidden_size / dim_model_base), chosen far from 1 so each one matters; tied embeddings."""
+    rng = np.random.default_rng(seed)
+    hd, n_layer = 16, 2
+    w, n_vocab = _start(path, "minicpm", n_layer=n_layer, head_dim=hd, rope_base=10000.0)
+    w.add_embedding_scale(MINICPM["scale_emb"])
+    w.add_residual_scale(MINICPM["scale_depth"] / np.sqrt(n_layer))
+    w.add_logit_scale(D / MINICPM["dim_model_base"])
+    _head(w, rng, n_vocab, tied=True)
+    _layers(w, rng, n_layer, hd)
     _finish(w)
     return {"n_vocab": n_vocab, "path": path}

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "lora_builder.h"
 #include "model/model.h"
 #include "tiny_model.h"
 
@@ -120,6 +121,84 @@ TEST(FamilyLoad, Gemma2MalformedPatternIsRefused) {
   } catch (const ModelFormatError& e) {
     EXPECT_NE(std::string(e.what()).find("one BOOL per layer"), std::string::npos) << e.what();
   }
+}
+
+TEST(FamilyLoad, Phi3LongRopeFactorsByContext) {
+  TinySpec s;  // separate q/k/v and gate/up matrices load for phi3 too
+  s.arch = "phi3";
+  auto tf = make_tiny(s, [](io::GgufWriter& w) {
+    add_f32(w, "rope_factors_short.weight", {4}, {1, 1, 1, 2});
+    add_f32(w, "rope_factors_long.weight", {4}, {1, 2, 4, 8});
+    w.set_u32("phi3.rope.scaling.original_context_length", 64);
+    w.set_f32("phi3.rope.scaling.attn_factor", 1.25f);
+  });
+  auto m = model::Model::from_file(std::move(tf.file));
+  const model::ModelConfig& c = m->config();
+  EXPECT_TRUE(c.rope_neox && !c.fused_qkv && !c.fused_gate_up);
+  EXPECT_EQ(c.rope_factors_for(64)[3], 2.f);  // within the original context: short
+  EXPECT_EQ(c.rope_factors_for(65)[3], 8.f);  // beyond it: long
+  EXPECT_EQ(c.rope_attn_factor, 1.25f);
+}
+
+TEST(FamilyLoad, Phi3FusedMatricesAreRowViews) {
+  TinySpec s;
+  s.arch = "phi3";
+  s.fused = true;
+  auto tf = make_tiny(s);
+  const io::GgufFile& f = *tf.file;
+  const auto* qkv = static_cast<const uint8_t*>(f.find_tensor("blk.1.attn_qkv.weight")->data);
+  const auto* up = static_cast<const uint8_t*>(f.find_tensor("blk.1.ffn_up.weight")->data);
+  auto m = model::Model::from_file(std::move(tf.file));
+  ASSERT_TRUE(m->config().fused_qkv && m->config().fused_gate_up);
+  const model::LayerWeights& l = m->weights().layers[1];
+  const size_t row = 32 * sizeof(float);  // F32 rows of n_embd = 32
+  EXPECT_EQ(l.wq.n_out, 32);
+  EXPECT_EQ(l.wk.n_out, 16);
+  EXPECT_EQ(l.wv.n_out, 16);
+  EXPECT_EQ(l.wq.data, qkv);
+  EXPECT_EQ(l.wk.data, qkv + 32 * row);
+  EXPECT_EQ(l.wv.data, qkv + 48 * row);
+  EXPECT_EQ(l.w_gate.data, up);
+  EXPECT_EQ(l.w_up.data, up + 48 * row);
+  EXPECT_EQ(l.w_up.n_out, 48);
+  // LoRA on the fused gate+up matrix cannot be split between the two views: refused.
+  std::vector<testing::AdapterTensor> ts;
+  testing::add_pair(ts, "blk.0.ffn_up.weight", 32, 96, 4);
+  auto ad = testing::make_adapter("phi3", 8.0f, ts);
+  auto af = ad.open();
+  try {
+    model::LoraAdapter::from_file(*af, *m);
+    FAIL() << "expected an error";
+  } catch (const model::LoraFormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("fused FFN gate and up"), std::string::npos) << e.what();
+  }
+}
+
+TEST(FamilyLoad, LongRopeNeedsBothTables) {
+  TinySpec s;
+  s.arch = "phi3";
+  const std::string e = load_error(s, [](io::GgufWriter& w) { add_f32(w, "rope_factors_long.weight", {4}, {1, 2, 4, 8}); });
+  EXPECT_NE(e.find("rope_factors_short.weight"), std::string::npos) << e;
+}
+
+TEST(FamilyLoad, MiniCpmScales) {
+  TinySpec s;
+  s.arch = "minicpm";
+  auto m = model::Model::from_file(make_tiny(s).file);  // no keys: MiniCPM-2B's values
+  EXPECT_EQ(m->config().embd_scale, 12.f);
+  EXPECT_FLOAT_EQ(m->config().residual_scale, 1.4f / std::sqrt(2.f));
+  EXPECT_FLOAT_EQ(m->config().logit_scale, 32.f / 256.f);
+  EXPECT_FALSE(m->config().rope_neox);
+  auto named = model::Model::from_file(make_tiny(s, [](io::GgufWriter& w) {
+    w.set_f32("minicpm.embedding_scale", 3.f);
+    w.set_f32("minicpm.residual_scale", 0.5f);
+    w.set_f32("minicpm.logit_scale", 9.f);
+  }).file);
+  EXPECT_EQ(named->config().embd_scale, 3.f);
+  EXPECT_EQ(named->config().residual_scale, 0.5f);
+  EXPECT_EQ(named->config().logit_scale, 9.f);
+  const std::string e = load_error(s, [](io::GgufWriter& w) { w.set_f32("minicpm.logit_scale", -1.f); });
+  EXPECT_NE(e.find("minicpm.logit_scale"), std::string::npos) << e;
 }
 
 }  // namespace
