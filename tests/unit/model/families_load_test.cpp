@@ -7,7 +7,9 @@
 #include <cmath>
 
 #include "lora_builder.h"
+#include "model/kv_shift.h"
 #include "model/model.h"
+#include "ops/thread_pool.h"
 #include "tiny_model.h"
 
 namespace edgellm {
@@ -199,6 +201,36 @@ TEST(FamilyLoad, MiniCpmScales) {
   EXPECT_EQ(named->config().logit_scale, 9.f);
   const std::string e = load_error(s, [](io::GgufWriter& w) { w.set_f32("minicpm.logit_scale", -1.f); });
   EXPECT_NE(e.find("minicpm.logit_scale"), std::string::npos) << e;
+}
+
+// The context shift re-rotates keys with the forward pass's frequency divisors (and without its
+// cos/sin attention factor): layer 0's moved keys equal those computed at the new positions.
+TEST(FamilyLoad, ContextShiftUsesTheRopeFactors) {
+  auto tf = make_tiny(TinySpec{}, [](io::GgufWriter& w) {
+    add_f32(w, "rope_freqs.weight", {4}, {1.f, 3.f, 9.f, 27.f});
+    w.set_f32("llama.rope.scaling.attn_factor", 1.3f);
+  });
+  auto m = model::Model::from_file(std::move(tf.file));
+  ops::ThreadPool pool(1);
+  model::Workspace ws;
+  const std::vector<int32_t> head = {1, 2, 3}, span = {4, 5, 6, 7, 8}, tail = {9, 10, 11, 12};
+  auto prefill = [&](model::KvCache& kv, const std::vector<std::vector<int32_t>>& parts) {
+    model::Batch b;
+    for (const auto& part : parts)
+      for (int32_t t : part) b.add(t, static_cast<int32_t>(b.size()), &kv, false);
+    m->forward(b, ws, pool, nullptr);
+  };
+  model::KvCache a(m->config(), 32), want(m->config(), 32);
+  prefill(a, {head, span, tail});
+  model::shift_kv_cache(m->config(), a, 3, 5);
+  prefill(want, {head, tail});
+  ASSERT_EQ(a.size(), want.size());
+  const int32_t kvd = m->config().kv_dim();
+  for (int32_t p = 3; p < want.size(); ++p) {
+    const auto* got = reinterpret_cast<const float*>(a.k(0, p));
+    const auto* ref = reinterpret_cast<const float*>(want.k(0, p));
+    for (int32_t i = 0; i < kvd; ++i) EXPECT_NEAR(got[i], ref[i], 1e-4f) << "position " << p << " element " << i;
+  }
 }
 
 }  // namespace
