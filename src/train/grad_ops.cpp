@@ -21,6 +21,7 @@ void split(ops::ThreadPool& pool, int64_t n, Fn&& fn) {
 
 void matmul_t_add(const ops::MatrixView& W, const float* dy, int64_t T, float* dx, ops::ThreadPool& pool) {
   const int64_t n_in = W.n_in, n_out = W.n_out;
+  const int64_t group = W.layout == ops::Layout::K8 ? 8 : W.layout == ops::Layout::X4 ? 4 : 1;  // divides kTileRows
   // Tokens are split over the threads; each thread dequantizes every tile itself (dequantizing
   // costs a few operations per weight, the products T of them) and never shares a dx row.
   split(pool, T, [&](int64_t t0, int64_t t1, int) {
@@ -28,8 +29,14 @@ void matmul_t_add(const ops::MatrixView& W, const float* dy, int64_t T, float* d
     std::vector<float> tile(static_cast<size_t>(kTileRows * n_in));
     for (int64_t r0 = 0; r0 < n_out; r0 += kTileRows) {
       const int64_t nr = std::min(kTileRows, n_out - r0);
-      for (int64_t r = 0; r < nr; ++r)
-        ops::dequantize_row(W.type, ops::matrix_row(W, r0 + r, raw), &tile[r * n_in], n_in);
+      // A repacked matrix unpacks a group of rows per matrix_row call: one call per group.
+      const uint8_t* row = nullptr;
+      for (int64_t r = 0; r < nr; ++r) {
+        const int64_t i = r0 + r;
+        if (W.layout == ops::Layout::Rows || i % group == 0) row = ops::matrix_row(W, i, raw);
+        else row += W.row_stride;
+        ops::dequantize_row(W.type, row, &tile[r * n_in], n_in);
+      }
       for (int64_t t = t0; t < t1; ++t) {
         const float* g = dy + t * n_out + r0;
         float* d = dx + t * n_in;
