@@ -92,13 +92,13 @@ FinetuneResult finetune(Trainer& trainer, LoraParams& params, const std::vector<
         tokens_done += static_cast<int64_t>(ex.tokens.size());
         epoch_tokens += static_cast<int64_t>(ex.tokens.size());
       }
-      if (!std::isfinite(step_loss.loss)) {
+      // A non-finite loss or gradient leaves the parameters as they were, so no checkpoint ever holds them.
+      if (!std::isfinite(step_loss.loss) || !std::isfinite(params.adamw_step(opt.opt, static_cast<double>(step_loss.n)))) {
         res.end = FinetuneResult::End::NonFinite;
-        res.message = "the loss is not a finite number at step " + std::to_string(params.step() + 1) +
+        res.message = "the loss or its gradient is not a finite number at step " + std::to_string(params.step() + 1) +
                       " (learning rate too high?); training stopped, the last checkpoint is kept";
         return res;
       }
-      params.adamw_step(opt.opt, static_cast<double>(step_loss.n));
       epoch_loss.loss += step_loss.loss;
       epoch_loss.n += step_loss.n;
       pos = end;

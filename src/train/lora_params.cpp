@@ -139,6 +139,7 @@ double LoraParams::adamw_step(const AdamW& o, double n) {
       for (float g : f.gbt) sq += static_cast<double>(g) * g;
     }
   const double norm = std::sqrt(sq) * inv;
+  if (!std::isfinite(norm)) return norm;  // no update: the caller stops with the last good state
   double k = inv;  // gradient multiplier: mean over tokens, then the clip
   if (o.clip_norm > 0 && norm > o.clip_norm) k *= o.clip_norm / norm;
   ++step_;

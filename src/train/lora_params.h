@@ -63,7 +63,7 @@ class LoraParams {
 
   void zero_grad();
   // Divides the gradients by `n` (tokens of the step), clips their global norm, applies one
-  // AdamW step. Returns the gradient norm before clipping.
+  // AdamW step. Returns the gradient norm before clipping; when it is not finite nothing is updated.
   double adamw_step(const AdamW& opt, double n);
   int64_t step() const { return step_; }
 
