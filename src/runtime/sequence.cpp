@@ -6,6 +6,7 @@ SequenceState::SequenceState(const tokenizer::Tokenizer& tok, int32_t n_vocab, c
                              const std::vector<int32_t>& prompt, TextCallback on_text)
     : tok_(tok),
       params_(params),
+      n_vocab_(n_vocab),
       sampler_(params.sampling, n_vocab),
       stops_(params.stop),
       decoder_(tok),
@@ -44,6 +45,12 @@ void SequenceState::cancel() {
 int32_t SequenceState::step(float* logits, int32_t n_cached, int32_t n_ctx, int32_t guess,
                             const std::vector<sampling::TokenProb>* q) {
   if (finished_) return -1;
+  if (params_.max_tokens == 0) {  // echo-only completions: the prompt, nothing generated
+    finish("length");
+    return -1;
+  }
+  // Kept before the mask and the sampler modify the logits.
+  if (params_.logprobs >= 0) raw_.assign(logits, logits + n_vocab_);
   if (params_.constraint) params_.constraint->mask(logits);
   const int32_t id = guess >= 0 ? sampler_.verify(logits, guess, q) : sampler_.sample(logits);
   sampler_.accept(id);
@@ -56,6 +63,10 @@ int32_t SequenceState::step(float* logits, int32_t n_cached, int32_t n_ctx, int3
   res_.tokens.push_back(id);
   res_.token_logprobs.push_back(sampler_.last_logprob());
   res_.token_entropies.push_back(sampler_.last_entropy());
+  if (params_.logprobs >= 0) {
+    res_.logprobs.push_back(sampling::position_logprobs(raw_.data(), n_vocab_, id, params_.logprobs));
+    if (params_.on_logprobs) params_.on_logprobs(res_.logprobs.back());
+  }
   const auto r = stops_.feed(decoder_.push(id));
   step_text_.clear();
   emit(r.emit);
