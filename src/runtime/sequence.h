@@ -76,6 +76,14 @@ class SequenceState {
   // guess), the token is chosen by Sampler::verify, distributed as without a guess.
   int32_t step(float* logits, int32_t n_cached, int32_t n_ctx, int32_t guess = -1,
                const std::vector<sampling::TokenProb>* q = nullptr);
+  // A token chosen elsewhere (a remote verifier's greedy token): everything step() does after
+  // its choice (penalty history, constraint, stop strings, limits). Its log-probability is
+  // unknown here and recorded as 0.
+  int32_t force(int32_t id, int32_t n_cached, int32_t n_ctx);
+  // The answer ends here as if an end-of-generation token came (finish_reason "stop").
+  void end_of_generation() {
+    if (!finished_) finish("stop");
+  }
   // Stops the sequence from outside (client gone); finish_reason "cancelled".
   void cancel();
 
@@ -85,6 +93,7 @@ class SequenceState {
  private:
   void emit(const std::string& piece);
   void finish(const char* reason);
+  int32_t after_choice(int32_t id, int32_t n_cached, int32_t n_ctx, float logprob, float entropy);
 
   const tokenizer::Tokenizer& tok_;
   GenerateParams params_;
