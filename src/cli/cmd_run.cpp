@@ -72,9 +72,25 @@ void run(RunArgs a) {
   const bool speculate = a.lookup || !a.draft.empty();
   if (a.lookup && !a.draft.empty()) throw InvalidArgument("--lookup and --draft are two proposers; choose one");
   if (policy && speculate) throw InvalidArgument("--lookup and --draft run on the device only; drop --cloud / --policy");
-  if (!a.verify_url.empty() && (speculate || policy || !a.json_schema.empty() || !a.session_file.empty()))
+  if (!a.verify_url.empty() && (speculate || !a.hybrid.cloud_url.empty() || !a.json_schema.empty() ||
+                                 !a.session_file.empty()))
     throw InvalidArgument("--verify drafts with -m and checks with the server; drop --lookup/--draft/--cloud/"
-                          "--policy/--json-schema/--session");
+                          "--json-schema/--session");
+  // Privacy: token ids of the whole text go to a verifier, so nothing can be redacted; text the
+  // policy (--policy, else the default) would redact or block, or a local-only mode, keeps the
+  // answer on the device.
+  std::string keep_local;
+  if (!a.verify_url.empty()) {
+    const hybrid::Policy pol = policy ? *policy : hybrid::default_policy();
+    if (pol.mode == hybrid::Mode::LocalOnly) keep_local = "the policy is local-only";
+    const hybrid::PiiDetector detector(pol.pii);
+    for (const std::string* text : {&a.system, &prompt})
+      for (const auto& span : detector.scan(*text))
+        if (keep_local.empty() && pol.action_for(span) != hybrid::PrivacyAction::Allow)
+          keep_local = "the prompt holds " + std::string(hybrid::pii_kind_name(span.kind)) + " that the privacy policy (" +
+                       pol.name + ") keeps on the device";
+    policy.reset();
+  }
   if (a.draft_max < 0) throw InvalidArgument("--draft-max must be >= 0, got " + std::to_string(a.draft_max));
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
@@ -129,7 +145,10 @@ void run(RunArgs a) {
   };
   runtime::GenerateResult res;
   runtime::RemoteVerifyStats vst;
-  if (!a.verify_url.empty()) {
+  if (!a.verify_url.empty() && !keep_local.empty()) {
+    std::fprintf(stderr, "[verifier not used: %s; the device answers alone]\n", keep_local.c_str());
+    res = session.generate(ids, gp, print);
+  } else if (!a.verify_url.empty()) {
     hybrid::CloudConfig cc;
     cc.base_url = a.verify_url;
     cc.model = a.verify_model;
@@ -163,7 +182,7 @@ void run(RunArgs a) {
                  a.session_file.c_str(), restored.size(), reused, ids.size(), session.tokens().size());
   }
   std::string spec;
-  if (!a.verify_url.empty()) {
+  if (!a.verify_url.empty() && keep_local.empty()) {
     char buf[400];
     std::snprintf(buf, sizeof buf, "; verifier %d rounds (%.2f per token), drafted %d, accepted %d (%.0f%%)%s%s%s",
                   vst.rounds, static_cast<double>(vst.rounds) / std::max(res.n_generated, 1), vst.drafted, vst.accepted,

@@ -24,7 +24,7 @@ from lora_adapters import write_adapter  # noqa: E402
 from server_harness import ServerProcess, default_model, server_binary  # noqa: E402
 
 PROMPT = "List three facts about the Moon."
-N = 20
+N = 16
 
 
 def run(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
@@ -106,3 +106,32 @@ def test_verify_refuses_sampling():
     r = subprocess.run([server_binary(), "run", "-m", default_model(), "-p", "x", "-n", "2", "--temp", "0.7",
                         "--verify", "http://127.0.0.1:9/v1"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "temperature 0" in r.stderr
+
+
+def test_text_the_policy_keeps_local_never_reaches_the_verifier(tmp_path):
+    seen = []
+
+    class Recorder(FakeVerifier):
+        def do_POST(self):
+            seen.append(self.rfile.read(int(self.headers["Content-Length"])))
+            super().do_POST()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    prompt = "Write one line to bob@example.com about the Moon."
+    base = [server_binary(), "run", "-m", default_model(), "-p", prompt, "-n", "6", "--temp", "0", "-t", "2"]
+    local_only = tmp_path / "local.json"
+    local_only.write_text(json.dumps({"mode": "local-only"}))
+    try:
+        alone = subprocess.run(base, capture_output=True, text=True, timeout=300)
+        pii = subprocess.run(base + ["--verify", url], capture_output=True, text=True, timeout=300)
+        mode = subprocess.run(base[:5] + ["Hello there", *base[6:], "--verify", url, "--policy", str(local_only)],
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        httpd.shutdown()
+    assert pii.returncode == 0 and mode.returncode == 0, pii.stderr + mode.stderr
+    assert seen == []
+    assert pii.stdout == alone.stdout
+    assert "verifier not used: the prompt holds EMAIL" in pii.stderr
+    assert "verifier not used: the policy is local-only" in mode.stderr
