@@ -22,7 +22,7 @@ struct ServerOptions {
   int32_t n_queue = 16;           // requests waiting for a slot before 429
   int32_t n_ctx = 4096;           // per slot
   int32_t n_batch = 256;          // tokens per forward pass
-  int32_t max_n = 1;              // largest "n" accepted
+  int32_t max_n = 16;             // largest "n" accepted
   model::KvTypes kv_types;        // KV cache storage types of every slot (-ctk / -ctv)
   std::string prompt_cache_dir;   // on-disk prompt cache (--prompt-cache; empty: none)
   std::string slot_save_path;     // folder of POST /slots/{id}?action=save|restore (empty: off)

@@ -342,7 +342,7 @@ def test_bad_requests_get_openai_errors(server):
     assert_error(post(server, chat, {**ok, "temperature": 7}), 400, "invalid_value", "temperature")
     assert_error(post(server, chat, {**ok, "max_tokens": -5}), 400, "invalid_value", "max_tokens")
     assert_error(post(server, chat, {**ok, "max_tokens": 1.5}), 400, "invalid_type", "max_tokens")
-    assert_error(post(server, chat, {**ok, "n": 2}), 400, param="n")
+    assert_error(post(server, chat, {**ok, "n": 17}), 400, param="n")
     assert_error(post(server, chat, {**ok, "stream": "yes"}), 400, "invalid_type", "stream")
     assert_error(post(server, chat, {**ok, "stop": [1]}), 400, param="stop")
     assert_error(post(server, chat, {**ok, "model": "gpt-4o"}), 404, "model_not_found", "model")
