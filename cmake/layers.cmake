@@ -52,7 +52,7 @@ function(edgellm_layering_tests)
   set(headers util=util/error.h io=io/gguf.h ops=ops/ops.h model=model/model.h
       tokenizer=tokenizer/tokenizer.h chat=chat/chat.h sampling=sampling/sampler.h
       runtime=runtime/engine.h hybrid=hybrid/router.h server=server/server.h capi=capi/capi_impl.h
-      audio=audio/audio.h asr=asr/convert.h)
+      audio=audio/audio.h asr=asr/whisper.h)
   add_test(NAME layering_relative_includes COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_SOURCE_DIR}/src
     -P ${CMAKE_SOURCE_DIR}/cmake/check_relative_includes.cmake)
   get_property(built GLOBAL PROPERTY EDGELLM_BUILT_LAYERS)
