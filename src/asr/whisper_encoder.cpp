@@ -1,6 +1,7 @@
 // Whisper's encoder: conv(k=3, s=1) + GELU, conv(k=3, s=2) + GELU, positions, pre-norm
 // transformer layers (full self-attention over the 1500 frames), final LayerNorm. Convolutions
 // are matmuls over im2col rows ([in][3] per output frame, the kernel's own order).
+#include <algorithm>
 #include <cmath>
 
 #include "asr/whisper.h"
@@ -46,18 +47,28 @@ std::vector<float> WhisperModel::encode(const float* mel, ops::ThreadPool& pool)
   const int64_t H = cfg_.enc_heads, hd = d / H;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float> xn(n * d), qkv(n * 3 * d), att(n * d), tmp(n * d), ff(n * cfg_.ff);
+  std::vector<float> q_h(n * hd), scores(n * n), v_t(hd * n), o_h(n * hd);
   for (const LayerWeights& l : enc_) {
     for (int64_t t = 0; t < n; ++t) layer_norm(x.data() + t * d, l.self.norm, xn.data() + t * d, d);
     linear_forward(l.self.qkv, xn.data(), n, qkv.data(), pool);
-    // Every (query, head) pair independently; keys/values are read in place from qkv.
-    pool.parallel_for(n * H, [&](int64_t b, int64_t e, int) {
-      std::vector<float> scores(n);
-      for (int64_t i = b; i < e; ++i) {
-        const int64_t t = i / H, h = i % H;
-        ops::attend_head(qkv.data() + t * 3 * d + h * hd, qkv.data() + d + h * hd, qkv.data() + 2 * d + h * hd,
-                         3 * d, n, hd, scale, 0.0f, scores.data(), att.data() + t * d + h * hd);
-      }
-    });
+    // Per head, as two matmuls on the pool (scores = Q K^T, then P V with V transposed): the
+    // 1500 x 1500 attention of every layer is most of the encoder's work, and the gemm kernels
+    // run it several times faster than one attend_head per query.
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t i = 0; i < hd; ++i) q_h[t * hd + i] = qkv[t * 3 * d + h * hd + i] * scale;
+      const ops::MatrixView K{io::TensorType::F32, qkv.data() + d + h * hd, hd, n, 3 * d * sizeof(float),
+                              ops::Layout::Rows};
+      ops::matmul(K, q_h.data(), n, scores.data(), pool);
+      pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+        for (int64_t t = b; t < e; ++t) ops::softmax(scores.data() + t * n, n);
+      });
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t i = 0; i < hd; ++i) v_t[i * n + j] = qkv[j * 3 * d + 2 * d + h * hd + i];
+      const ops::MatrixView V{io::TensorType::F32, v_t.data(), n, hd, n * sizeof(float), ops::Layout::Rows};
+      ops::matmul(V, scores.data(), n, o_h.data(), pool);
+      for (int64_t t = 0; t < n; ++t) std::copy_n(o_h.data() + t * hd, hd, att.data() + t * d + h * hd);
+    }
     linear_forward(l.self.out, att.data(), n, tmp.data(), pool);
     ops::add_f32(x.data(), tmp.data(), x.data(), n * d);
     for (int64_t t = 0; t < n; ++t) layer_norm(x.data() + t * d, l.ffn_norm, xn.data() + t * d, d);
