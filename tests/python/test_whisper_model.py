@@ -82,3 +82,23 @@ def test_bad_input_is_a_clear_error(setup, tmp_path):
     notwhisper.write_bytes(b"not a gguf")
     r = run("transcribe", d / clips[0]["file"], "-m", notwhisper)
     assert r.returncode == 1 and r.stderr.startswith("error: ")
+
+
+@pytest.mark.skipif(not FULL, reason="Whisper base runs with EDGELLM_FULL_TESTS=1")
+def test_base_multilingual_equal_ctranslate2(setup, tmp_path):
+    """The same code on the multilingual base: detected and forced languages, one English and
+    one Chinese clip (espeak-ng's Mandarin is hard to recognise; the tokens must still agree)."""
+    src_tiny, _, d, clips, _ = setup
+    src = ct2_dir_or_skip("base")
+    gguf = tmp_path / "base.gguf"
+    assert run("convert", src, gguf).returncode == 0
+    ref = Ct2Reference(src)
+    by_id = {c["id"]: c for c in clips}
+    for cid, lang in (("en00", "auto"), ("zh12", "auto"), ("zh12", "zh")):
+        path = d / by_id[cid]["file"]
+        r = run("transcribe", path, "-m", gguf, "--format", "json", "--language", lang, "-t", 2)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout)
+        want_lang, want = ref.transcribe(wav_samples(path), lang)
+        assert got["language"] == want_lang
+        assert [t for s in got["segments"] for t in s["tokens"]] == want, (cid, lang, got["text"])
