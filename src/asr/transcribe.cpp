@@ -68,7 +68,9 @@ std::vector<int32_t> greedy_decode(const WhisperModel& m, const std::vector<floa
     const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     if (next == eot) break;
     out.push_back(next);
-    if (dec.n_past() + 1 >= c.n_text_ctx) break;
+    // At most half the text context is sampled (OpenAI's sample_len; CTranslate2 stops there
+    // too): a window stuck repeating a token ends after 224.
+    if (static_cast<int>(out.size()) >= c.n_text_ctx / 2 || dec.n_past() + 1 >= c.n_text_ctx) break;
     logits = dec.feed({next});
   }
   return out;
