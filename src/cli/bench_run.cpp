@@ -51,7 +51,18 @@ std::vector<model::KvCache*> DepthCaches::get(int n, ops::ThreadPool& pool, std:
     kv_.push_back(std::make_unique<model::KvCache>(c, std::max(1, capacity_), types_));
     model::KvCache& dst = *kv_.back();
     if (depth_ == 0) continue;
-    if (kv_.size() == 1) {
+    if (kv_.size() == 1 && random_fill_) {
+      // A few random rows, cycled: unit-variance keys and values as the model's are after RoPE.
+      constexpr int kRows = 61;
+      std::normal_distribution<float> dist(0.f, 1.f);
+      std::vector<float> rows(static_cast<size_t>(kRows) * 2 * c.kv_dim());
+      for (auto& x : rows) x = dist(rng);
+      for (int il = 0; il < c.n_layer; ++il)
+        for (int p = 0; p < depth_; ++p) {
+          const float* r = &rows[static_cast<size_t>((p + il) % kRows) * 2 * c.kv_dim()];
+          dst.write(il, p, r, r + c.kv_dim());
+        }
+    } else if (kv_.size() == 1) {
       model::Workspace ws;
       std::vector<float> logits(static_cast<size_t>(c.n_vocab));
       prefill(m_, pool, &dst, 0, depth_, ws, logits, rng);

@@ -26,11 +26,13 @@ MatmulCost matmul_cost(const model::ModelConfig& c);
 uint64_t kv_bytes_per_token(const model::ModelConfig& c, int depth, int n_gen, model::KvTypes types = {});
 
 // Caches holding `depth` positions of random tokens, filled once (untimed) and rewound to
-// `depth` before every timed run, so repetitions pay for the fill only once.
+// `depth` before every timed run, so repetitions pay for the fill only once. random_fill:
+// random key and value rows written straight into the cache instead of a prefill (decode reads
+// and computes the same bytes; a 16K-token prefill of a 1.5B model takes many minutes).
 class DepthCaches {
  public:
-  DepthCaches(const model::Model& m, int depth, int capacity, model::KvTypes types = {})
-      : m_(m), depth_(depth), capacity_(capacity), types_(types) {}
+  DepthCaches(const model::Model& m, int depth, int capacity, model::KvTypes types = {}, bool random_fill = false)
+      : m_(m), depth_(depth), capacity_(capacity), types_(types), random_fill_(random_fill) {}
   // The first n caches, filled to the depth and rewound.
   std::vector<model::KvCache*> get(int n, ops::ThreadPool& pool, std::mt19937& rng);
   int depth() const { return depth_; }
@@ -39,6 +41,7 @@ class DepthCaches {
   const model::Model& m_;
   int depth_, capacity_;
   model::KvTypes types_;
+  bool random_fill_;
   std::vector<std::unique_ptr<model::KvCache>> kv_;
 };
 

@@ -33,6 +33,7 @@ struct BenchArgs {
   std::string prompts = "512", gens = "128", threads, parallel = "1", depths = "0";
   int32_t reps = 5;
   bool json = false;
+  bool fill_random = false;
   KvTypeFlags kv;
 };
 
@@ -123,7 +124,7 @@ void bench(const BenchArgs& a) {
   for (int p : prompts) longest = std::max(longest, p);
   for (int g : gens) longest = std::max(longest, g);
   std::map<int, std::unique_ptr<DepthCaches>> caches;
-  for (int d : depths) caches.try_emplace(d, std::make_unique<DepthCaches>(*m, d, d + longest + 8, kv));
+  for (int d : depths) caches.try_emplace(d, std::make_unique<DepthCaches>(*m, d, d + longest + 8, kv, a.fill_random));
 
   nlohmann::json results = nlohmann::json::array();
   if (!a.json) {
@@ -248,6 +249,9 @@ Registrar reg("bench", "Prefill and decode speed against the memory roofline and
                 app.add_option("-d,--n-depth", a->depths,
                                "Tokens already in the cache before each test (filled untimed), comma-separated")
                     ->capture_default_str();
+                app.add_flag("--fill-random", a->fill_random,
+                             "Fill the -d depth with random keys and values instead of a prefill of random tokens "
+                             "(same bytes read by decode; seconds instead of minutes at 16K)");
                 app.add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
                 app.add_flag("--json", a->json, "One JSON array of results");
                 add_exact_flag(app);

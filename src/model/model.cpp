@@ -211,30 +211,33 @@ void Model::attention(const Batch& b, int32_t il, Workspace& ws, ops::ThreadPool
   const int32_t group = c.n_head / c.n_head_kv;
   int32_t max_ctx = 0;
   for (const KvCache* kv : b.cache) max_ctx = std::max(max_ctx, kv->n_ctx());
-  grow(ws.scores, static_cast<size_t>(pool.size()) * max_ctx);
+  // Scores of one task: the query heads of one KV head.
+  const size_t task_scores = static_cast<size_t>(group) * max_ctx;
+  grow(ws.scores, static_cast<size_t>(pool.size()) * task_scores);
   const bool swa = c.layer_swa[il] && c.sliding_window > 0;
 
-  // One task per (token, head): scores over the visible positions, softmax, weighted values.
+  // One task per (token, KV head): all its query heads in one pass over the visible positions
+  // (grouped-query attention reads each cached row once, not once per query head).
   auto run = [&](int64_t begin, int64_t end, int thread) {
-    float* scores = &ws.scores[static_cast<size_t>(thread) * max_ctx];
+    float* scores = &ws.scores[static_cast<size_t>(thread) * task_scores];
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t t = task / c.n_head;
-      const int32_t h = static_cast<int32_t>(task % c.n_head);
+      const int64_t t = task / c.n_head_kv;
+      const int32_t kvh = static_cast<int32_t>(task % c.n_head_kv);
       const KvCache& kv = *b.cache[t];
       const int32_t p = b.pos[t];
       const int32_t lo = swa ? std::max(0, p - c.sliding_window + 1) : 0;
-      const int32_t kvh = h / group;
+      const int64_t h0 = static_cast<int64_t>(kvh) * group;
       const ops::KvRows k{kv.types().k, kv.k(il, lo) + kv.k_head_offset(kvh), kv.k_row_bytes()};
       const ops::KvRows v{kv.types().v, kv.v(il, lo) + kv.v_head_offset(kvh), kv.v_row_bytes()};
-      ops::attend_head_kv(&ws.q[t * qd + h * hd], k, v, p - lo + 1, hd, c.attn_scale, c.attn_softcap, scores,
-                          &ws.attn[t * qd + h * hd]);
+      ops::attend_group_kv(&ws.q[t * qd + h0 * hd], group, k, v, p - lo + 1, hd, c.attn_scale, c.attn_softcap,
+                           scores, &ws.attn[t * qd + h0 * hd]);
     }
   };
   // Multiply-adds of the whole call; below the threshold one thread finishes sooner than a
   // parallel region can start and join (decode at short contexts: one region fewer per layer).
   int64_t work = 0;
   for (int64_t t = 0; t < n; ++t) work += static_cast<int64_t>(b.pos[t] + 1) * hd * c.n_head * 2;
-  const int64_t tasks = n * c.n_head;
+  const int64_t tasks = n * c.n_head_kv;
   if (work < kSerialAttentionWork || pool.size() == 1) {
     run(0, tasks, 0);
     return;

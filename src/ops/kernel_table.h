@@ -39,6 +39,10 @@ struct KernelTable {
   void (*attend)(const float* q, io::TensorType k_type, const void* k, size_t k_stride, io::TensorType v_type,
                  const void* v, size_t v_stride, int64_t n, int64_t hd, float scale, float softcap, float* scores,
                  float* out);
+  // Attention of nq query heads sharing one KV head (ops.h attend_group_kv).
+  void (*attend_group)(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
+                       io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
+                       float softcap, float* scores, float* out);
   // Weights in the X4 layout (ops/pack_x4.h), indexed by X4Slot; same contract as gemv, with
   // w the start of the packed matrix.
   GemvFn gemv_x4[5];

@@ -61,6 +61,7 @@ const KernelTable* GetTable() {
       &SiluMul,
       &GeluMul,
       &AttendHeadKv,
+      &AttendGroupKv,
 #if HWY_TARGET == HWY_SCALAR
       {&GemvX4Unpacked<ScalarKern<io::TensorType::Q4_0, BlockQ8_A>, io::TensorType::Q4_0>,
        &GemvX4Unpacked<ScalarKern<io::TensorType::Q4_1, BlockQ8_A>, io::TensorType::Q4_1>,

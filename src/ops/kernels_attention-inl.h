@@ -17,7 +17,9 @@
 #define EDGELLM_OPS_ATTENTION_INL_H_
 #endif
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "io/tensor_type.h"
@@ -234,6 +236,133 @@ void AttendHeadKv(const float* q, io::TensorType k_type, const void* k, size_t k
     case io::TensorType::Q8_0: AttnAllValues<KvQ8_0>(scores, vb, v_stride, n, hd, out); break;
     case io::TensorType::Q4_0: AttnAllValues<KvQ4_0>(scores, vb, v_stride, n, hd, out); break;
     default: AttnAllValues<KvF32>(scores, vb, v_stride, n, hd, out); break;
+  }
+}
+
+
+// ---- Grouped-query attention: every query head of one KV head in one pass over its rows ----
+// Rows are taken in tiles that fit L1 (kGroupTileFloats): a tile of keys (values) is widened
+// to fp32 once, block scale included (int8 or nibble times an fp16 scale is exact in fp32),
+// then every query head uses it from L1. The per-head kernel reads and widens a KV head's
+// rows once per query head (6 times on Qwen2.5-1.5B), from L3 or memory at long contexts.
+constexpr int64_t kGroupTileFloats = 4096;
+
+// rows [0, r) of hd elements each (src rows stride bytes apart) -> dst (rows hd floats apart).
+template <class F>
+HWY_INLINE void WidenRows(const uint8_t* src, size_t stride, int64_t r, int64_t hd, float* dst) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t j = 0; j < r; ++j) {
+    const uint8_t* row = src + j * stride;
+    float* o = dst + j * hd;
+    if constexpr (F::kBlocked) {
+      for (int64_t b0 = 0; b0 < hd; b0 += 32) {
+        const auto s = hn::Set(d, F::Scale(row, b0 / 32));
+        for (int64_t i = b0; i < b0 + 32; i += N) hn::StoreU(hn::Mul(s, F::Load(d, row, i)), d, o + i);
+      }
+    } else {
+      int64_t i = 0;
+      for (; i + N <= hd; i += N) hn::StoreU(F::Load(d, row, i), d, o + i);
+      for (; i < hd; ++i) o[i] = F::Scalar(row, i);
+    }
+  }
+}
+
+// out[i0 .. i0 + kV*N) += sum_{j < r} p[j] * rows_j[same] (fp32 rows hd floats apart); kJ
+// accumulator sets take alternate rows so at least 8 FMAs are independent.
+template <int kV, int kJ, class D>
+HWY_INLINE void TileValues(D d, const float* p, const float* rows, int64_t r, int64_t hd, int64_t i0, float* out) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<D> acc[kJ][kV];
+  for (int u = 0; u < kV; ++u) acc[0][u] = hn::LoadU(d, out + i0 + u * N);
+  for (int s = 1; s < kJ; ++s)
+    for (int u = 0; u < kV; ++u) acc[s][u] = hn::Zero(d);
+  auto add_row = [&](hn::Vec<D>* a, float pj, const float* row) {
+    const auto w = hn::Set(d, pj);
+    for (int u = 0; u < kV; ++u) a[u] = hn::MulAdd(w, hn::LoadU(d, row + i0 + u * N), a[u]);
+  };
+  int64_t j = 0;
+  for (; j + kJ <= r; j += kJ)
+    for (int s = 0; s < kJ; ++s) add_row(acc[s], p[j + s], rows + (j + s) * hd);
+  for (; j < r; ++j) add_row(acc[0], p[j], rows + j * hd);
+  for (int s = 1; s < kJ; ++s)
+    for (int u = 0; u < kV; ++u) acc[0][u] = hn::Add(acc[0][u], acc[s][u]);
+  for (int u = 0; u < kV; ++u) hn::StoreU(acc[0][u], d, out + i0 + u * N);
+}
+
+HWY_INLINE void TileAllValues(const float* p, const float* rows, int64_t r, int64_t hd, float* out) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + 8 * N <= hd; i += 8 * N) TileValues<8, 1>(d, p, rows, r, hd, i, out);
+  for (; i + 4 * N <= hd; i += 4 * N) TileValues<4, 2>(d, p, rows, r, hd, i, out);
+  for (; i + N <= hd; i += N) TileValues<1, 4>(d, p, rows, r, hd, i, out);
+  for (; i < hd; ++i) {
+    float s = out[i];
+    for (int64_t j = 0; j < r; ++j) s += p[j] * rows[j * hd + i];
+    out[i] = s;
+  }
+}
+
+// Scores of nq heads (q: nq rows of hd) over n rows of type F; scores: nq rows of n.
+template <class F>
+HWY_INLINE void GroupScores(const float* q, int64_t nq, const uint8_t* k, size_t stride, int64_t n, int64_t hd,
+                            float* tile, float* scores) {
+  const int64_t tr = kGroupTileFloats / hd;
+  for (int64_t j0 = 0; j0 < n; j0 += tr) {
+    const int64_t r = std::min(tr, n - j0);
+    const uint8_t* rows = k + j0 * stride;
+    size_t rs = stride;
+    if constexpr (!std::is_same_v<F, KvF32>) {  // F32 rows are used in place
+      WidenRows<F>(rows, stride, r, hd, tile);
+      rows = reinterpret_cast<const uint8_t*>(tile);
+      rs = static_cast<size_t>(hd) * sizeof(float);
+    }
+    for (int64_t g = 0; g < nq; ++g) AttnScores<KvF32>(q + g * hd, rows, rs, r, hd, scores + g * n + j0);
+  }
+}
+
+template <class F>
+HWY_INLINE void GroupValues(const float* p, int64_t nq, const uint8_t* v, size_t stride, int64_t n, int64_t hd,
+                            float* tile, float* out) {
+  const int64_t tr = kGroupTileFloats / hd;
+  std::fill(out, out + nq * hd, 0.f);
+  for (int64_t j0 = 0; j0 < n; j0 += tr) {
+    const int64_t r = std::min(tr, n - j0);
+    // Float rows may be padded (stride > hd floats), so every type goes through the tile.
+    WidenRows<F>(v + j0 * stride, stride, r, hd, tile);
+    for (int64_t g = 0; g < nq; ++g) TileAllValues(p + g * n + j0, tile, r, hd, out + g * hd);
+  }
+}
+
+// nq query heads sharing one KV head: q and out hold nq rows of hd floats, scores nq rows of
+// n. hd <= kGroupTileFloats (checked by the caller).
+void AttendGroupKv(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
+                   io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
+                   float softcap, float* scores, float* out) {
+  HWY_ALIGN float tile[kGroupTileFloats];
+  const auto* kb = static_cast<const uint8_t*>(k);
+  const auto* vb = static_cast<const uint8_t*>(v);
+  switch (k_type) {
+    case io::TensorType::F16: GroupScores<KvF16>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    case io::TensorType::Q8_0: GroupScores<KvQ8_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    case io::TensorType::Q4_0: GroupScores<KvQ4_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    default: GroupScores<KvF32>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+  }
+  for (int64_t g = 0; g < nq; ++g) {
+    float* s = scores + g * n;
+    for (int64_t j = 0; j < n; ++j) {
+      float x = s[j] * scale;
+      if (softcap > 0) x = softcap * std::tanh(x / softcap);
+      s[j] = x;
+    }
+    Softmax(s, n);
+  }
+  switch (v_type) {
+    case io::TensorType::F16: GroupValues<KvF16>(scores, nq, vb, v_stride, n, hd, tile, out); break;
+    case io::TensorType::Q8_0: GroupValues<KvQ8_0>(scores, nq, vb, v_stride, n, hd, tile, out); break;
+    case io::TensorType::Q4_0: GroupValues<KvQ4_0>(scores, nq, vb, v_stride, n, hd, tile, out); break;
+    default: GroupValues<KvF32>(scores, nq, vb, v_stride, n, hd, tile, out); break;
   }
 }
 

@@ -78,20 +78,35 @@ bool kv_type_supported(TensorType t) {
   return t == TensorType::F32 || t == TensorType::F16 || t == TensorType::Q8_0 || t == TensorType::Q4_0;
 }
 
-void attend_head_kv(const float* q, const KvRows& k, const KvRows& v, int64_t n, int64_t hd, float scale,
-                    float softcap, float* scores, float* out) {
-  if (n < 1 || hd < 1) throw InvalidArgument("attend_head_kv: need n >= 1 positions and head_dim >= 1");
+namespace {
+void check_kv_rows(const char* fn, const KvRows& k, const KvRows& v, int64_t n, int64_t hd) {
+  if (n < 1 || hd < 1) throw InvalidArgument(std::string(fn) + ": need n >= 1 positions and head_dim >= 1");
   for (const KvRows* r : {&k, &v}) {
     if (!kv_type_supported(r->type))
-      throw InvalidArgument("attend_head_kv: KV type " + std::string(io::type_name(r->type)) + " is not supported");
+      throw InvalidArgument(std::string(fn) + ": KV type " + std::string(io::type_name(r->type)) + " is not supported");
     const int64_t be = io::traits(r->type).block_elems;
     if (hd % be != 0)
-      throw InvalidArgument("attend_head_kv: head_dim " + std::to_string(hd) + " is not a multiple of the " +
+      throw InvalidArgument(std::string(fn) + ": head_dim " + std::to_string(hd) + " is not a multiple of the " +
                             std::string(io::type_name(r->type)) + " block size " + std::to_string(be));
     if (r->stride < io::row_bytes(r->type, hd))
-      throw InvalidArgument("attend_head_kv: row stride is smaller than one row");
+      throw InvalidArgument(std::string(fn) + ": row stride is smaller than one row");
   }
+}
+}  // namespace
+
+void attend_head_kv(const float* q, const KvRows& k, const KvRows& v, int64_t n, int64_t hd, float scale,
+                    float softcap, float* scores, float* out) {
+  check_kv_rows("attend_head_kv", k, v, n, hd);
   active_kernels().attend(q, k.type, k.data, k.stride, v.type, v.data, v.stride, n, hd, scale, softcap, scores, out);
+}
+
+void attend_group_kv(const float* q, int64_t nq, const KvRows& k, const KvRows& v, int64_t n, int64_t hd,
+                     float scale, float softcap, float* scores, float* out) {
+  check_kv_rows("attend_group_kv", k, v, n, hd);
+  if (nq < 1) throw InvalidArgument("attend_group_kv: need at least one query head");
+  if (hd > 4096) throw InvalidArgument("attend_group_kv: head_dim " + std::to_string(hd) + " is over 4096");
+  active_kernels().attend_group(q, nq, k.type, k.data, k.stride, v.type, v.data, v.stride, n, hd, scale, softcap,
+                                scores, out);
 }
 
 namespace {

@@ -116,6 +116,13 @@ bool kv_type_supported(TensorType t);
 // unsupported type, a block type with hd % 32 != 0, or a stride under one row.
 void attend_head_kv(const float* q, const KvRows& k, const KvRows& v, int64_t n, int64_t hd, float scale,
                     float softcap, float* scores, float* out);
+// Grouped-query attention: the nq query heads that share one KV head, in one pass over its rows
+// (each key and value row is read and widened once for all of them, not once per head).
+// q and out: nq heads of hd floats, contiguous; scores: scratch of nq * n floats. Same results
+// as attend_head_kv per head up to fp32 rounding. Throws InvalidArgument as attend_head_kv, and
+// for nq < 1 or hd > 4096.
+void attend_group_kv(const float* q, int64_t nq, const KvRows& k, const KvRows& v, int64_t n, int64_t hd,
+                     float scale, float softcap, float* scores, float* out);
 
 // Rotary embedding on one head vector of head_dim elements at position pos, rotating the
 // first n_rot dims. neox=false pairs (2i, 2i+1); neox=true pairs (i, i+n_rot/2).

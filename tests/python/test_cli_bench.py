@@ -177,3 +177,21 @@ def test_model_type_is_the_files_recipe(engine, tiny_qwen2, tmp_path):
     proc = bench(engine, "-m", out, "-p", "8", "-n", "0", "-r", "1", "-t", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["model_type"].endswith(" Q4_K_M")
+
+
+
+def test_fill_random_reads_the_same_kv_bytes(engine, tiny_qwen2):
+    """--fill-random writes the depth's rows directly (no prefill): the same cache types and
+    positions are read, so the roofline's bytes match a prefilled run's. (The tiny model's head
+    size, 16, cannot hold 32-element q8_0 blocks: f32 and f16.)"""
+    args = ["-m", tiny_qwen2["path"], "-p", "0", "-n", "3", "-d", "100", "-r", "1", "-t", "1", "--json"]
+    kv = {}
+    for fill in ([], ["--fill-random"]):
+        for ct in ("f32", "f16"):
+            proc = bench(engine, *args, *fill, "-ctk", ct, "-ctv", ct)
+            assert proc.returncode == 0, proc.stderr
+            [r] = json.loads(proc.stdout)
+            assert r["avg_ts"] > 0 and r["roofline_fraction"] > 0
+            kv[(bool(fill), ct)] = r["kv_bytes_per_token"]
+    assert kv[(True, "f32")] == kv[(False, "f32")] > 0
+    assert kv[(True, "f16")] == kv[(False, "f16")] and abs(2 * kv[(False, "f16")] - kv[(False, "f32")]) <= 2

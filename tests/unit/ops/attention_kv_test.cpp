@@ -77,6 +77,73 @@ TEST(AttentionKv, MatchesReferenceEveryTypePair) {
   });
 }
 
+// Scalar double-precision reference of one head over dequantized rows.
+std::vector<double> reference_head(const float* q, const Rows& k, const Rows& v, int64_t n, int64_t hd, float scale,
+                                   float softcap) {
+  std::vector<double> s(n), out(hd, 0.0);
+  double mx = -INFINITY, sum = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    double dd = 0;
+    for (int64_t i = 0; i < hd; ++i) dd += double(q[i]) * k.deq[j * hd + i];
+    dd *= scale;
+    if (softcap > 0) dd = softcap * std::tanh(dd / softcap);
+    s[j] = dd, mx = std::max(mx, dd);
+  }
+  for (auto& e : s) e = std::exp(e - mx), sum += e;
+  for (int64_t i = 0; i < hd; ++i)
+    for (int64_t j = 0; j < n; ++j) out[i] += s[j] / sum * v.deq[j * hd + i];
+  return out;
+}
+
+TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
+  // Sizes: vector tails (hd 7, 33, 80), tiles of rows (4096 / hd rows: n = 100 spans two
+  // tiles at hd 64, n = 300 several at hd 32 and 256), 1..7 query heads per KV head.
+  struct Case {
+    int64_t hd, n, nq;
+  };
+  const Case cases[] = {{1, 5, 3},    {7, 17, 2},   {33, 100, 3}, {80, 61, 2}, {32, 300, 7},
+                        {64, 100, 6}, {96, 1, 4},   {128, 37, 7}, {128, 4, 1}, {256, 33, 2}};
+  for_each_isa([&](const std::string& isa) {
+    for (TensorType kt : kKvTypes)
+      for (TensorType vt : kKvTypes)
+        for (const Case& c : cases) {
+          const bool blocked = io::traits(kt).block_elems > 1 || io::traits(vt).block_elems > 1;
+          if (blocked && c.hd % 32 != 0) continue;
+          for (float softcap : {0.f, 5.f}) {
+            const uint32_t seed = static_cast<uint32_t>(c.hd * 1000 + c.n * 10 + c.nq);
+            Rows k(kt, c.n, c.hd, 6, 1, seed, -2, 2), v(vt, c.n, c.hd, 10, 3, seed + 1, -1, 1);
+            const auto q = random_floats(c.nq * c.hd, seed + 2);
+            Misaligned qb(c.nq * c.hd * 4, 4), ob(c.nq * c.hd * 4, 8);
+            std::memcpy(qb.data(), q.data(), q.size() * 4);
+            std::vector<float> scores(c.nq * c.n);
+            const float scale = 1.f / std::sqrt(static_cast<float>(c.hd));
+            attend_group_kv(qb.floats(), c.nq, k.view, v.view, c.n, c.hd, scale, softcap, scores.data(),
+                            ob.floats());
+            for (int64_t g = 0; g < c.nq; ++g) {
+              const auto ref = reference_head(&q[g * c.hd], k, v, c.n, c.hd, scale, softcap);
+              for (int64_t i = 0; i < c.hd; ++i)
+                ASSERT_NEAR(ob.floats()[g * c.hd + i], ref[i], 3e-5)
+                    << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " hd=" << c.hd
+                    << " n=" << c.n << " nq=" << c.nq << " g=" << g << " cap=" << softcap << " i=" << i;
+            }
+          }
+        }
+  });
+}
+
+TEST(AttentionKv, GroupRejectsBadArguments) {
+  std::vector<uint8_t> rows(1 << 16);
+  std::vector<float> q(2 * 8192), scores(8), out(2 * 8192);
+  const KvRows f32{TensorType::F32, rows.data(), 256};
+  EXPECT_THROW(attend_group_kv(q.data(), 0, f32, f32, 2, 64, 1.f, 0.f, scores.data(), out.data()), InvalidArgument);
+  EXPECT_THROW(attend_group_kv(q.data(), 2, {TensorType::Q4_0, rows.data(), 64}, f32, 2, 48, 1.f, 0.f,
+                               scores.data(), out.data()),
+               InvalidArgument);
+  const KvRows wide{TensorType::F32, rows.data(), 8192 * 4};
+  EXPECT_THROW(attend_group_kv(q.data(), 1, wide, wide, 1, 8192, 1.f, 0.f, scores.data(), out.data()),
+               InvalidArgument);
+}
+
 TEST(AttentionKv, F32RowsEqualAttendHead) {
   // The float-pointer entry point is the same kernel: bitwise equal results.
   const int64_t hd = 64, n = 37, stride = 128;
