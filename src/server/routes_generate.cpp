@@ -42,7 +42,7 @@ std::string random_id(const char* prefix) { return prefix + new_call_id().substr
 
 void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& res) {
   if (!c.g.stream) {
-    LocalJob job(*c.st, c.g, false);
+    LocalJob job(*c.st, c.model, c.g, false);
     // Nothing is written until the answer is complete, so watch the socket itself: a client
     // that hangs up cancels its generation and frees the slot.
     const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
@@ -55,7 +55,7 @@ void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& re
     return;
   }
   // Submitted before the headers go out, so a full queue or a too-long prompt is a 429 / 400.
-  auto job = std::make_shared<LocalJob>(*c.st, c.g, true);
+  auto job = std::make_shared<LocalJob>(*c.st, c.model, c.g, true);
   auto cp = std::make_shared<GenCtx>(std::move(c));
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
@@ -94,8 +94,9 @@ void handle(ServerState& st, const httplib::Request& req, httplib::Response& res
   answer_guarded(req, res, [&](const httplib::Request& r, httplib::Response& out) {
     const ojson body = parse_body(r.body);
     const bool hybrid = chat && st.orch;
+    c.model = acquire_model(st, body, r);
     // A prompt beyond the local context may still go to the cloud (route context_overflow).
-    c.g = parse_generate(body, chat, st.gctx, /*check_context=*/!hybrid);
+    c.g = parse_generate(body, chat, c.model->model().gctx, /*check_context=*/!hybrid);
     if (hybrid) respond_hybrid(c, r, out);
     else respond_local(c, r, out);
   });

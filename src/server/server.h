@@ -1,14 +1,16 @@
 #pragma once
-// OpenAI-compatible HTTP API and the web chat page over one loaded model:
+// OpenAI-compatible HTTP API and the web chat page over one or more models (model_pool.h):
 // POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET /v1/models,
 // GET /health, GET /metrics (Prometheus) and GET / (the chat page). Generation goes through
 // the continuous-batching runtime::Scheduler.
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hybrid/policy.h"
 #include "runtime/engine.h"
+#include "server/model_pool.h"
 
 namespace edgellm::server {
 
@@ -17,19 +19,16 @@ struct ServerOptions {
   int port = 8080;                // 0: any free port
   std::string api_key;            // empty: no authentication
   size_t max_body = 1 << 20;      // bytes
-  int32_t n_parallel = 4;         // slots
-  int32_t n_queue = 16;           // requests waiting for a slot before 429
-  int32_t n_ctx = 4096;           // per slot
+  int32_t n_queue = 16;           // requests waiting for a slot before 429 (per model)
   int32_t n_batch = 256;          // tokens per forward pass
   int32_t max_n = 1;              // largest "n" accepted
-  model::KvTypes kv_types;        // KV cache storage types of every slot (-ctk / -ctv)
   std::string prompt_cache_dir;   // on-disk prompt cache (--prompt-cache; empty: none)
   std::string slot_save_path;     // folder of POST /slots/{id}?action=save|restore (empty: off)
   int32_t prompt_cache_min = 256; // tokens a prompt must run to be stored there
-  // LoRA adapters every request runs with (--lora, loaded at start). The scheduler takes a set
-  // per request, so choosing per request is a matter of the API, not of the engine.
-  model::LoraSet lora;
-  std::string model_id;           // name clients use in "model"
+  // Several models (model_pool.h): the sum of the loaded ones' memory estimates stays within
+  // mem_budget (0: no limit) and at most models_max are loaded at once (0: no limit).
+  uint64_t mem_budget = 0;
+  int32_t models_max = 4;
   std::string web_dir;            // serve the page from here instead of the embedded copy
   // Connections (docs/server.md, "Connections"): threads serving connections at once, and
   // how long a connection may wait idle for a request / take to send a request's head.
@@ -44,7 +43,9 @@ struct ServerState;
 
 class Server {
  public:
-  Server(const runtime::Engine& engine, const ServerOptions& opts);
+  // The first model is loaded here (its load errors are thrown); the others on first use. Each
+  // spec carries its context, slots, KV types and adapters (through its load function).
+  Server(std::vector<ModelSpec> models, const ServerOptions& opts);
   ~Server();
   // Binds the socket; returns the port (useful with port 0). Throws Error when it cannot.
   int bind();

@@ -10,6 +10,7 @@
 #include "runtime/scheduler.h"
 #include "server/http_conn.h"
 #include "server/metrics.h"
+#include "server/model_pool.h"
 #include "server/request.h"
 #include "server/server.h"
 #include "hybrid/orchestrator.h"
@@ -19,14 +20,11 @@ namespace edgellm::server {
 using Clock = std::chrono::steady_clock;
 
 struct ServerState {
-  const runtime::Engine* engine = nullptr;
   ServerOptions opts;
-  GenerateContext gctx;
-  std::unique_ptr<runtime::Scheduler> sched;
+  std::unique_ptr<ModelPool> pool;
   std::unique_ptr<hybrid::Orchestrator> orch;  // set when a routing policy was given
   Metrics metrics;
   HttpServer http;  // httplib with edgellm's connection loop (http_conn.h)
-  int64_t created = 0;  // unix time the model was loaded
 };
 
 // Sends an OpenAI-style error.
@@ -42,6 +40,11 @@ template <typename F>
 httplib::Server::Handler guarded(F f) {
   return [f](const httplib::Request& req, httplib::Response& res) { answer_guarded(req, res, f); };
 }
+
+// The model a request names in "model" (absent: the first served one), leased for the request;
+// waits while it loads. ApiError as ModelPool::acquire; ClientGone when the client leaves meanwhile.
+std::shared_ptr<ModelLease> acquire_model(ServerState& st, const nlohmann::ordered_json& body,
+                                          const httplib::Request& req);
 
 void register_generate_routes(ServerState& st);
 void register_misc_routes(ServerState& st);
