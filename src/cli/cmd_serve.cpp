@@ -179,6 +179,8 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--prompt-cache-min", o.prompt_cache_min, "Prompt tokens a request must compute to be saved there")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));
+  app.add_flag("--no-context-shift", [o = &a->opts](int64_t) { o->context_shift = false; },
+               "Refuse a chat that no longer fits a slot (400) instead of dropping its oldest turns");
   add_hybrid_flags(app, a->hybrid);
   add_kv_type_flags(app, a->kv);
   add_mem_budget_flag(app, a->mem_budget);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "runtime/context_shift.h"
 #include "runtime/session_file.h"
 #include "util/error.h"
 
@@ -163,6 +164,12 @@ void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
     }
     // Always run the last prompt token so its logits exist.
     size_t common = std::min(reusable_prefix(*s, job->req), prompt.size() - 1);
+    if (opts_.context_shift && s->tokens.size() > common && s->lora == job->req.lora &&
+        !job->req.embedding && s->tokens.size() == static_cast<size_t>(s->cache.size())) {
+      const ShiftPlan plan = plan_context_shift(s->tokens, prompt);
+      if (plan.len > 0 && plan.keep + plan.len > common)
+        common = std::min(apply_context_shift(engine_.config(), s->cache, s->tokens, plan), prompt.size() - 1);
+    }
     if (disk_cache_ && !job->req.embedding) {
       // A longer prefix on disk replaces the slot's own (a failed load leaves the slot empty).
       const size_t got =

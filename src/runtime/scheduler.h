@@ -58,6 +58,10 @@ struct SchedulerOptions {
   // an admitted request loads the longest stored prefix that beats its slot's own.
   std::string prompt_cache_dir = {};
   int32_t prompt_cache_min_tokens = 256;
+  // Context shift (context_shift.h): when a request's prompt continues what a slot holds only
+  // after a gap (its conversation lost its oldest turns), the span after the gap is moved down
+  // with re-rotated keys instead of recomputed.
+  bool context_shift = false;
 };
 
 // What a finished request reports.

@@ -40,6 +40,13 @@ namespace {
 
 std::string random_id(const char* prefix) { return prefix + new_call_id().substr(5); }
 
+// The device's answer, saying how many of the oldest messages the context shift left out.
+Answer device_answer(const GenCtx& c, const runtime::JobOutcome& o) {
+  Answer a = local_answer(o);
+  if (c.g.messages_dropped > 0) a.timings["messages_dropped"] = c.g.messages_dropped;
+  return a;
+}
+
 void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& res) {
   if (!c.g.stream) {
     LocalJob job(*c.st, c.model, c.g, false);
@@ -47,7 +54,7 @@ void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& re
     // that hangs up cancels its generation and frees the slot.
     const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
     try {
-      send_json(res, whole_json(c.reply(), local_answer(job.wait(nullptr, [&peer] { return peer.alive(); }))));
+      send_json(res, whole_json(c.reply(), device_answer(c, job.wait(nullptr, [&peer] { return peer.alive(); }))));
     } catch (const ClientGone& e) {
       send_error(res, 499, e.what(), "", "client_closed_request");  // nobody reads it; logs do
     }
@@ -69,7 +76,7 @@ void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& re
         try {
           if (!out.start()) return false;
           PieceFn piece = [&out](const std::string& t) { return out.delta(t); };
-          return out.finish(local_answer(job->wait(&piece, [&out] { return out.alive(); })));
+          return out.finish(device_answer(*cp, job->wait(&piece, [&out] { return out.alive(); })));
         } catch (const ClientGone&) {
           return false;
         } catch (const ApiError& e) {

@@ -69,6 +69,7 @@ std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptio
   g.n_ctx = spec.n_ctx;
   g.max_n = opts.max_n;
   g.adapters = &h->lora;
+  g.context_shift = opts.context_shift;
   const auto tmpl = engine.model().file().get_string("tokenizer.chat_template");
   g.template_renders_tools = tmpl && tmpl->find("tools") != std::string::npos;
   g.trie = make_token_trie(engine.tokenizer());
@@ -80,6 +81,7 @@ std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptio
   so.kv_types = spec.kv_types;
   so.prompt_cache_dir = opts.prompt_cache_dir;
   so.prompt_cache_min_tokens = opts.prompt_cache_min;
+  so.context_shift = opts.context_shift;
   h->sched = std::make_unique<runtime::Scheduler>(engine, so);
   return h;
 }

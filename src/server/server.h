@@ -25,6 +25,10 @@ struct ServerOptions {
   std::string prompt_cache_dir;   // on-disk prompt cache (--prompt-cache; empty: none)
   std::string slot_save_path;     // folder of POST /slots/{id}?action=save|restore (empty: off)
   int32_t prompt_cache_min = 256; // tokens a prompt must run to be stored there
+  // A chat whose messages and room for the answer exceed a slot loses its oldest turns (system
+  // messages and the last message stay) and the kept ones are moved down in the slot's cache
+  // (--no-context-shift: 400 context_length_exceeded instead).
+  bool context_shift = true;
   // Several models (model_pool.h): the sum of the loaded ones' memory estimates stays within
   // mem_budget (0: no limit) and at most models_max are loaded at once (0: no limit).
   uint64_t mem_budget = 0;
