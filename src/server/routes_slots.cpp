@@ -46,7 +46,7 @@ void slot_action(ServerState& st, const httplib::Request& req, httplib::Response
   auto& sched = *lease->model().sched;
   runtime::Scheduler::SlotFile r;
   try {
-    r = action == "save" ? sched.save_slot(id, path) : sched.restore_slot(id, path);
+    r = action == "save" ? sched.save_slot(id, path) : sched.restore_slot(id, path, lease->model().lora);
   } catch (const runtime::SlotBusy& e) {
     throw ApiError(409, e.what(), "id_slot", "slot_busy");
   } catch (const runtime::SavedStateError& e) {
