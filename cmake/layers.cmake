@@ -45,13 +45,13 @@ function(edgellm_layer layer)
 endfunction()
 
 # Every layer name, bottom first (used to tell layer names from other link items).
-set(EDGELLM_LAYERS util io ops model tokenizer chat sampling runtime hybrid server capi)
+set(EDGELLM_LAYERS util io ops model tokenizer chat sampling runtime train hybrid server capi)
 
 # layering_<layer> tests: see cmake/check_layering.cmake. Call after every layer is defined.
 function(edgellm_layering_tests)
   set(headers util=util/error.h io=io/gguf.h ops=ops/ops.h model=model/model.h
       tokenizer=tokenizer/tokenizer.h chat=chat/chat.h sampling=sampling/sampler.h
-      runtime=runtime/engine.h hybrid=hybrid/router.h server=server/server.h capi=capi/capi_impl.h)
+      runtime=runtime/engine.h train=train/trainer.h hybrid=hybrid/router.h server=server/server.h capi=capi/capi_impl.h)
   add_test(NAME layering_relative_includes COMMAND ${CMAKE_COMMAND} -DSRC=${CMAKE_SOURCE_DIR}/src
     -P ${CMAKE_SOURCE_DIR}/cmake/check_relative_includes.cmake)
   get_property(built GLOBAL PROPERTY EDGELLM_BUILT_LAYERS)

@@ -1,11 +1,15 @@
 // edgellm run: one prompt in, the streamed answer out.
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/lora_flags.h"
 #include "cli/mem_flags.h"
+#include "hybrid/verifier.h"
 #include "runtime/draft_model.h"
+#include "runtime/remote_verify.h"
 #include "runtime/speculative.h"
 #include "sampling/json_schema.h"
 #include "runtime/grammar_constraint.h"
@@ -25,6 +29,8 @@ struct RunArgs {
   bool lookup = false;     // speculative decoding with prompt-lookup drafts
   std::string draft;       // ... or with this draft model's
   int32_t draft_max = 8;
+  std::string verify_url, verify_model;  // device drafts, this server verifies
+  int32_t verify_rtt_ms = 0;             // added to each verifier round trip (measurements)
   std::string session_file;  // saved tokens + KV cache: resumed or reused, then saved again
   std::vector<std::string> stop;
   sampling::SamplingParams sampling;
@@ -32,6 +38,24 @@ struct RunArgs {
   KvTypeFlags kv;
   std::string mem_budget;
   LoraFlags lora;
+};
+
+// The CLI's verifier: hybrid's /v1/completions client behind the runtime's interface.
+class CompletionsRemote : public runtime::RemoteVerifier {
+ public:
+  CompletionsRemote(hybrid::CloudConfig cfg, int32_t n_vocab, int32_t rtt_ms) : v_(std::move(cfg), n_vocab), rtt_(rtt_ms) {}
+  std::vector<int32_t> verify(const std::vector<int32_t>& tokens, size_t n_context) override {
+    if (rtt_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rtt_));
+    auto r = v_.verify(tokens, n_context);
+    if (!r.ok()) throw runtime::VerifierError(std::string(hybrid::cloud_error_name(r.error)) + ": " + r.message);
+    for (auto& t : r.greedy)
+      if (t == hybrid::kVerifyEnd) t = kEnd;
+    return r.greedy;
+  }
+
+ private:
+  hybrid::CompletionsVerifier v_;
+  int32_t rtt_;
 };
 
 void run(RunArgs a) {
@@ -48,6 +72,25 @@ void run(RunArgs a) {
   const bool speculate = a.lookup || !a.draft.empty();
   if (a.lookup && !a.draft.empty()) throw InvalidArgument("--lookup and --draft are two proposers; choose one");
   if (policy && speculate) throw InvalidArgument("--lookup and --draft run on the device only; drop --cloud / --policy");
+  if (!a.verify_url.empty() && (speculate || !a.hybrid.cloud_url.empty() || !a.json_schema.empty() ||
+                                 !a.session_file.empty()))
+    throw InvalidArgument("--verify drafts with -m and checks with the server; drop --lookup/--draft/--cloud/"
+                          "--json-schema/--session");
+  // Privacy: token ids of the whole text go to a verifier, so nothing can be redacted; text the
+  // policy (--policy, else the default) would redact or block, or a local-only mode, keeps the
+  // answer on the device.
+  std::string keep_local;
+  if (!a.verify_url.empty()) {
+    const hybrid::Policy pol = policy ? *policy : hybrid::default_policy();
+    if (pol.mode == hybrid::Mode::LocalOnly) keep_local = "the policy is local-only";
+    const hybrid::PiiDetector detector(pol.pii);
+    for (const std::string* text : {&a.system, &prompt})
+      for (const auto& span : detector.scan(*text))
+        if (keep_local.empty() && pol.action_for(span) != hybrid::PrivacyAction::Allow)
+          keep_local = "the prompt holds " + std::string(hybrid::pii_kind_name(span.kind)) + " that the privacy policy (" +
+                       pol.name + ") keeps on the device";
+    policy.reset();
+  }
   if (a.draft_max < 0) throw InvalidArgument("--draft-max must be >= 0, got " + std::to_string(a.draft_max));
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
@@ -101,7 +144,17 @@ void run(RunArgs a) {
     return true;
   };
   runtime::GenerateResult res;
-  if (speculate) {
+  runtime::RemoteVerifyStats vst;
+  if (!a.verify_url.empty() && !keep_local.empty()) {
+    std::fprintf(stderr, "[verifier not used: %s; the device answers alone]\n", keep_local.c_str());
+    res = session.generate(ids, gp, print);
+  } else if (!a.verify_url.empty()) {
+    hybrid::CloudConfig cc;
+    cc.base_url = a.verify_url;
+    cc.model = a.verify_model;
+    CompletionsRemote remote(cc, engine->config().n_vocab, a.verify_rtt_ms);
+    res = runtime::generate_remote_verified(session, ids, gp, remote, std::max(a.draft_max, 1), &vst, print);
+  } else if (speculate) {
     runtime::SpeculativeOptions so;
     if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
     else so.proposer = std::make_shared<runtime::DraftModelProposer>(*engine, resolve_model(a.draft), a.n_ctx);
@@ -129,6 +182,15 @@ void run(RunArgs a) {
                  a.session_file.c_str(), restored.size(), reused, ids.size(), session.tokens().size());
   }
   std::string spec;
+  if (!a.verify_url.empty() && keep_local.empty()) {
+    char buf[400];
+    std::snprintf(buf, sizeof buf, "; verifier %d rounds (%.2f per token), drafted %d, accepted %d (%.0f%%)%s%s%s",
+                  vst.rounds, static_cast<double>(vst.rounds) / std::max(res.n_generated, 1), vst.drafted, vst.accepted,
+                  100.0 * vst.accepted / std::max(vst.drafted, 1), vst.failure.empty() ? "" : "; verifier failed (",
+                  vst.failure.substr(0, 200).c_str(),
+                  vst.failure.empty() ? "" : ("), " + std::to_string(vst.device_tokens) + " tokens completed on the device").c_str());
+    spec = buf;
+  }
   if (speculate) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "; %d passes, drafted %d, accepted %d (%.0f%%)", res.n_decode_passes, res.n_drafted,
@@ -163,6 +225,12 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_option("--draft-max", a->draft_max,
                  "Longest speculative draft per pass (with --lookup or --draft; adapts below it)")
       ->capture_default_str();
+  app.add_option("--verify", a->verify_url,
+                 "Device drafts, this OpenAI-compatible server verifies (base URL, e.g. http://host:8080/v1; same "
+                 "vocabulary): the answer is the server model's greedy answer, one request per --draft-max tokens; "
+                 "if the server fails, the device completes the answer");
+  app.add_option("--verify-model", a->verify_model, "The \"model\" sent to the --verify server");
+  app.add_option("--verify-rtt-ms", a->verify_rtt_ms, "Added delay per verifier round trip (to measure a WAN)");
   app.add_option("--session", a->session_file,
                  "Saved session (tokens + KV cache): loaded if it exists, the prompt reuses its matching prefix, "
                  "and it is saved again at the end; with no prompt, generation continues where it stopped");

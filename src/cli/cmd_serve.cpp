@@ -22,6 +22,7 @@ struct ServeArgs {
   std::vector<std::string> models;  // -m PATH or NAME=PATH, repeatable
   std::string preset;               // --models-preset FILE
   std::string alias;
+  std::string embedding_model;      // --embedding-model FILE
   int32_t n_ctx = 4096, n_parallel = 4;
   const CLI::Option *ctx_opt = nullptr, *parallel_opt = nullptr;
   int32_t threads = 0;
@@ -113,6 +114,16 @@ void serve(ServeArgs a) {
     lines.push_back(s.name + ": " + std::to_string(s.n_parallel) + " slots x " + std::to_string(s.n_ctx) +
                     " tokens, KV cache " + model::kv_type_name(s.kv_types.k) + "/" + model::kv_type_name(s.kv_types.v) +
                     ", " + runtime::format_bytes(s.mem_bytes));
+  if (!a.embedding_model.empty()) {
+    // Always loaded, outside the pool and its budget (a BERT is small); named apart from every chat model.
+    const std::string epath = resolve_model(a.embedding_model);
+    a.opts.embedder = runtime::Embedder::load(epath, a.threads);
+    a.opts.embedding_model_id = std::filesystem::path(epath).stem().string();
+    for (const auto& s : specs)
+      if (s.name == a.opts.embedding_model_id) a.opts.embedding_model_id += "-embedding";
+    std::fprintf(stderr, "edgellm serve: embeddings from %s (%d dims, up to %d tokens per input)\n",
+                 a.opts.embedding_model_id.c_str(), a.opts.embedder->dim(), a.opts.embedder->max_tokens());
+  }
   server::Server srv(std::move(specs), a.opts);
   const int port = srv.bind();
   for (const auto& l : lines) std::fprintf(stderr, "edgellm serve: model %s\n", l.c_str());
@@ -169,6 +180,11 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--header-timeout", o.header_timeout_s, "Seconds a request's line and headers may take to arrive")
       ->capture_default_str();
   app.add_option("--alias", a->alias, "Model name reported to and expected from clients (default: file stem)");
+  app.add_option("--embedding-model", a->embedding_model,
+                 "Sentence-embedding model (BERT GGUF) answering /v1/embeddings beside the chat models");
+  app.add_flag("--chat-embeddings", o.chat_embeddings,
+               "Without --embedding-model, answer /v1/embeddings with the chat model's mean hidden state "
+               "(the model the request names; not a sentence embedding; refused otherwise)");
   app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   app.add_option("--prompt-cache", o.prompt_cache_dir,

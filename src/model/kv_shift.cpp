@@ -20,7 +20,9 @@ void shift_kv_cache(const ModelConfig& c, KvCache& cache, int32_t first, int32_t
   std::vector<float> key(static_cast<size_t>(kvd));
   std::vector<float> cs(static_cast<size_t>(std::max(c.n_rot, 2)));
   for (int32_t il = 0; il < c.n_layer; ++il) {
-    ops::rope_cos_sin(c.n_rot, -static_cast<int64_t>(n), c.rope_base_for(il), c.rope_freq_scale, cs.data());
+    // The same frequencies as the forward pass, unscaled: a rotation by -n positions.
+    ops::rope_cos_sin(c.n_rot, -static_cast<int64_t>(n), c.rope_base_for(il), c.rope_freq_scale, cs.data(),
+                      c.rope_factors_for(cache.n_ctx()), 1.0f);
     for (int32_t p = first + n; p < size; ++p) {
       // Rows move to a lower position only, so copying in increasing order never reads a row
       // already overwritten.

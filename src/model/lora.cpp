@@ -182,6 +182,10 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::from_file(const io::GgufFile& f,
     if (!parse_target(name, c.n_layer, il, tg))
       throw LoraFormatError(f.path() + ": LoRA on '" + name +
                             "' is not supported (edgellm adapts attention q/k/v/output and FFN gate/up/down)");
+    // A fused gate+up matrix (Phi-3) is read as two views; an update of the whole would not fit either.
+    if (c.fused_gate_up && (tg == LoraTarget::Up || tg == LoraTarget::Gate))
+      throw LoraFormatError(f.path() + ": LoRA on '" + name + "' is not supported: in " + c.arch +
+                            " it holds the fused FFN gate and up projections");
     // The base matrix is [n_in, n_out] (ggml order), validated at model load.
     const int64_t n_in = w->ne[0], n_out = w->ne[1];
     if (a.ne[0] != n_in || b.ne[1] != n_out)

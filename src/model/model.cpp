@@ -131,7 +131,8 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
       // Angles depend only on position and base: computed once per pass (per base), not per
       // head and layer (that sin/cos was ~2% of decode and 2.5% of prefill).
       for (int64_t t = 0; t < n; ++t)
-        ops::rope_cos_sin(c.n_rot, b.pos[t], rope_base, c.rope_freq_scale, &ws.rope_cs[t * c.n_rot]);
+        ops::rope_cos_sin(c.n_rot, b.pos[t], rope_base, c.rope_freq_scale, &ws.rope_cs[t * c.n_rot],
+                          c.rope_factors_for(b.cache[t]->n_ctx()), c.rope_attn_factor);
       ws.rope_cs_base = rope_base;
     }
     for (int64_t t = 0; t < n; ++t) {
@@ -159,6 +160,7 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
     for (int64_t t = 0; t < n; ++t) {
       float* p = &ws.proj[t * d];
       if (c.post_attn_norm) ops::rmsnorm(p, L.post_attn_norm.data(), p, d, c.norm_eps);
+      if (c.residual_scale != 1.0f) ops::scale_f32(p, c.residual_scale, d);
       ops::add_f32(&ws.x[t * d], p, &ws.x[t * d], d);
       ops::rmsnorm(&ws.x[t * d], L.ffn_norm.data(), &ws.xn[t * d], d, c.norm_eps);
     }
@@ -179,6 +181,7 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
     for (int64_t t = 0; t < n; ++t) {
       float* p = &ws.proj[t * d];
       if (c.post_ffn_norm) ops::rmsnorm(p, L.post_ffn_norm.data(), p, d, c.norm_eps);
+      if (c.residual_scale != 1.0f) ops::scale_f32(p, c.residual_scale, d);
       ops::add_f32(&ws.x[t * d], p, &ws.x[t * d], d);
     }
   }
@@ -194,6 +197,7 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
   if (hidden) std::copy_n(ws.rows.data(), nr * d, hidden);
   if (!logits) return;
   ops::matmul(weights_.output, ws.rows.data(), nr, logits, pool);
+  if (c.logit_scale != 1.0f) ops::scale_f32(logits, 1.0f / c.logit_scale, nr * c.n_vocab);
   if (c.final_softcap > 0) {
     const float cap = c.final_softcap;
     for (int64_t i = 0; i < nr * c.n_vocab; ++i) logits[i] = cap * std::tanh(logits[i] / cap);

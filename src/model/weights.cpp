@@ -35,6 +35,17 @@ class Loader {
     return out;
   }
 
+  // Rows [first, first + n) of a fused matrix of n_total rows (Phi-3's attn_qkv, gate+up), as
+  // a matrix of its own: rows are contiguous, so the view is an offset, repacked like any other.
+  ops::MatrixView rows(const std::string& name, int64_t n_in, int64_t n_total, int64_t first, int64_t n,
+                       Weights& w) {
+    ops::MatrixView m = matrix(name, n_in, n_total);
+    bytes -= static_cast<uint64_t>(n_total - n) * m.row_stride;  // this view reads n rows of it
+    m.data = static_cast<const uint8_t*>(m.data) + static_cast<size_t>(first) * m.row_stride;
+    m.n_out = n;
+    return prefer_layout(m, w);
+  }
+
   // Matrices read only by matmuls, in the layout the active kernels prefer.
   ops::MatrixView layer_matrix(const std::string& name, int64_t n_in, int64_t n_out, Weights& w) {
     return prefer_layout(matrix(name, n_in, n_out), w);
@@ -78,9 +89,16 @@ Weights load_weights(const io::GgufFile& f, const ModelConfig& c) {
     LayerWeights& l = w.layers[il];
     const std::string p = "blk." + std::to_string(il) + ".";
     l.attn_norm = L.vector(p + "attn_norm.weight", c.n_embd);
-    l.wq = L.layer_matrix(p + "attn_q.weight", c.n_embd, c.q_dim(), w);
-    l.wk = L.layer_matrix(p + "attn_k.weight", c.n_embd, c.kv_dim(), w);
-    l.wv = L.layer_matrix(p + "attn_v.weight", c.n_embd, c.kv_dim(), w);
+    if (c.fused_qkv) {
+      const int64_t qd = c.q_dim(), kvd = c.kv_dim(), all = qd + 2 * kvd;
+      l.wq = L.rows(p + "attn_qkv.weight", c.n_embd, all, 0, qd, w);
+      l.wk = L.rows(p + "attn_qkv.weight", c.n_embd, all, qd, kvd, w);
+      l.wv = L.rows(p + "attn_qkv.weight", c.n_embd, all, qd + kvd, kvd, w);
+    } else {
+      l.wq = L.layer_matrix(p + "attn_q.weight", c.n_embd, c.q_dim(), w);
+      l.wk = L.layer_matrix(p + "attn_k.weight", c.n_embd, c.kv_dim(), w);
+      l.wv = L.layer_matrix(p + "attn_v.weight", c.n_embd, c.kv_dim(), w);
+    }
     l.wo = L.layer_matrix(p + "attn_output.weight", c.q_dim(), c.n_embd, w);
     if (c.qkv_bias) {
       l.bq = L.vector(p + "attn_q.bias", c.q_dim());
@@ -93,8 +111,13 @@ Weights load_weights(const io::GgufFile& f, const ModelConfig& c) {
     }
     if (c.post_attn_norm) l.post_attn_norm = L.vector(p + "post_attention_norm.weight", c.n_embd);
     l.ffn_norm = L.vector(p + "ffn_norm.weight", c.n_embd);
-    l.w_gate = L.layer_matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, w);
-    l.w_up = L.layer_matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, w);
+    if (c.fused_gate_up) {
+      l.w_gate = L.rows(p + "ffn_up.weight", c.n_embd, 2 * c.n_ff, 0, c.n_ff, w);
+      l.w_up = L.rows(p + "ffn_up.weight", c.n_embd, 2 * c.n_ff, c.n_ff, c.n_ff, w);
+    } else {
+      l.w_gate = L.layer_matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff, w);
+      l.w_up = L.layer_matrix(p + "ffn_up.weight", c.n_embd, c.n_ff, w);
+    }
     l.w_down = L.layer_matrix(p + "ffn_down.weight", c.n_ff, c.n_embd, w);
     if (c.post_ffn_norm) l.post_ffn_norm = L.vector(p + "post_ffw_norm.weight", c.n_embd);
   }

@@ -45,10 +45,11 @@ void GemvK8Unpacked(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r
 // lanes after madd are the 8 rows; the madd's second operand is the rows' sub-block scale.
 // Q4_K: the 8 maddubs are summed as int16 (<= 8 * 2 * 15 * 127 = 30480) before one madd.
 // Q6_K: pairs (<= 2 * 2 * 63 * 127 = 32004) and one madd per pair with the 16-element scale.
-// Each sub-block's int32 sums are converted and scaled by the token's activation scale of that
-// 32 (sb), the super-block by the rows' d. The offsets (Q4_K: dmin * mn, Q6_K: 32 * d * sc,
-// times the per-16 activation sums s[]) are FMAs on the accumulator. The same operations in the
-// same order for every T, so a token's result does not depend on its batch.
+// Each sub-block's int32 sums go into the float accumulator at once, times the rows' d and the
+// token's activation scale of that 32 (no per-super-block partial sums: fewer registers per
+// token, so the 512-bit tile takes 8 tokens). The offsets (Q4_K: dmin * mn, Q6_K: 32 * d * sc,
+// times the activation sums s[]) are FMAs on the accumulator. The same operations in the same
+// order for every T, so a token's result does not depend on its batch.
 template <bool kQ6, int T>
 HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
@@ -65,8 +66,6 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
     __m256 wo = _mm256_setzero_ps();
     if constexpr (!kQ6) wo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
     if constexpr (kQ6) wo = _mm256_mul_ps(d8, _mm256_set1_ps(32.f));
-    __m256 sb[T];
-    for (int t = 0; t < T; ++t) sb[t] = _mm256_setzero_ps();
     __m256i scw = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
       // The madd operands: int16 pairs [s s] per row, rows 0-3 in the low 128 bits, 4-7 in the high.
@@ -121,12 +120,15 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
       for (int t = 0; t < T; ++t) {
         const BlockQ8_KA& ab = a[t][ib];
         const __m256i i32 = kQ6 ? s[t] : _mm256_madd_epi16(s[t], sc0);
-        sb[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_set1_ps(ab.d[j]), sb[t]);
-        acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j]), acc[t]);
-        acc[t] = _mm256_fnmadd_ps(w1, _mm256_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d8, _mm256_set1_ps(ab.d[j])), acc[t]);
+        if constexpr (kQ6) {
+          acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j]), acc[t]);
+          acc[t] = _mm256_fnmadd_ps(w1, _mm256_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        } else {
+          acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j] + ab.s[2 * j + 1]), acc[t]);
+        }
       }
     }
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(sb[t], d8, acc[t]);
   }
   for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
@@ -137,7 +139,7 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
 // 32 bytes, the high ones group B's, so the activations stay a plain 4-byte broadcast and each
 // instruction does twice the work (this CPU kind runs 512-bit integer multiplies at the 256-bit
 // rate). Every lane goes through the same operations as in TileK8, so the results are bitwise
-// those of two TileK8 calls (which the odd group of a range still uses).
+// those of two TileK8 calls (the AVX2 targets' kernel); a lone group runs paired with itself.
 template <bool kQ6, int T>
 HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out,
                          int64_t pf) {
@@ -167,8 +169,6 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
       wo = _mm512_mul_ps(d16, _mm512_set1_ps(32.f));
     else
       wo = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
-    __m512 sb[T];
-    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
     __m512i scw = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
       __m512i sc0, sc1;
@@ -221,26 +221,100 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
       for (int t = 0; t < T; ++t) {
         const BlockQ8_KA& ab = a[t][ib];
         const __m512i i32 = kQ6 ? s[t] : _mm512_madd_epi16(s[t], sc0);
-        sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), _mm512_set1_ps(ab.d[j]), sb[t]);
-        acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j]), acc[t]);
-        acc[t] = _mm512_fnmadd_ps(w1, _mm512_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), _mm512_mul_ps(d16, _mm512_set1_ps(ab.d[j])), acc[t]);
+        if constexpr (kQ6) {
+          acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j]), acc[t]);
+          acc[t] = _mm512_fnmadd_ps(w1, _mm512_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        } else {
+          acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j] + ab.s[2 * j + 1]), acc[t]);
+        }
       }
     }
-    for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(sb[t], d16, acc[t]);
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
-// TileK8x2 with AVX512-VNNI (checked at run time, see ops::use_vnni): vpdpbusd accumulates the
-// u8 x i8 products of a sub-block straight into int32 (no int16 sums, no madd), and the sub-block
-// scale is applied in float with the activation's: per token and sub-block 8 dpbusd, a convert,
-// a multiply and an FMA instead of 8 maddubs, 8 adds and a madd. Two accumulators per token
-// (low / high nibbles) halve the dpbusd dependency chains. Same operations for every T.
-template <bool kQ6, int T>
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileK8x2Vnni(const uint8_t* pa, const uint8_t* pb, int64_t nb,
-                                                                 const BlockQ8_KA* const* a, float* out, int64_t pf) {
-  constexpr int64_t kBB = kQ6 ? 1680 : 1184;
-  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+// Q4_K with VNNI for up to 8 tokens per tile (prefill). The weights' nibbles are split once per
+// tile, so 8 tokens share that work (the non-VNNI tile above shares it by 4), and a sub-block's
+// int32 sum goes into the float accumulator at once (its scale d * sc_j * d_a per row and token),
+// so no per-super-block float sums are kept: 8 int32 + 8 float accumulators fit the 32 registers.
+// Every token takes the same float operations whatever T is (batch invariance); with T <= 2 the
+// low and high nibbles run in two int32 chains to hide dpbusd's latency, an exact integer split.
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ4KVnniWide(
+    const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
+  constexpr int64_t kBB = 1184, kSc = 32, kNib = 160, kMin = 96;
+  constexpr bool kSplit = T <= 2;
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  const auto load2 = [](const uint8_t* x, const uint8_t* y) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y)), 1);
+  };
+  const auto load16x2 = [](const uint8_t* x, const uint8_t* y) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))),
+                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)), 1);
+  };
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
+    if (pf)
+      for (int64_t o = 0; o < kBB; o += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(ba + pf + o), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
+      }
+    const __m512 d16 = _mm512_cvtph_ps(load16x2(ba, bb));
+    const __m512 dmin = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
+    __m512i scw = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(load16x2(ba + kSc + 8 * j, bb + kSc + 8 * j));
+      // d * sc_j and dmin * m_j per row.
+      const __m512 f = _mm512_mul_ps(
+          d16, _mm512_cvtepi32_ps(_mm512_srli_epi32(
+                   (j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw), 16)));
+      const __m128i mn = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ba + kMin + 8 * j)),
+                                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bb + kMin + 8 * j)));
+      const __m512 w = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+      __m512i s0[T], s1[kSplit ? T : 1];
+      for (int t = 0; t < T; ++t) s0[t] = _mm512_setzero_si512();
+      if constexpr (kSplit)
+        for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
+      for (int q = 0; q < 4; ++q) {
+        const int64_t o = kNib + 128 * j + 32 * q;
+        const __m512i n = load2(ba + o, bb + o);
+        const __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
+          int32_t a0, a1;
+          std::memcpy(&a0, aq, 4);
+          std::memcpy(&a1, aq + 4, 4);
+          s0[t] = _mm512_dpbusd_epi32(s0[t], lo, _mm512_set1_epi32(a0));
+          if constexpr (kSplit)
+            s1[t] = _mm512_dpbusd_epi32(s1[t], hi, _mm512_set1_epi32(a1));
+          else
+            s0[t] = _mm512_dpbusd_epi32(s0[t], hi, _mm512_set1_epi32(a1));
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_KA& ab = a[t][ib];
+        __m512i sum = s0[t];
+        if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s[2 * j] + ab.s[2 * j + 1]), acc[t]);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
+// Q6_K with VNNI for up to 8 tokens per tile, as TileQ4KVnniWide: each half of a sub-block (16
+// elements per row, its own scale) is summed in int32 and goes into the float accumulator at once
+// (d * sc * d_a), minus the 32 offset times the activations' half sum.
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ6KVnniWide(
+    const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
+  constexpr int64_t kBB = 1680, kSc = 16, kNib = 144, kHigh = 1168;
+  constexpr bool kSplit = T <= 2;
   const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   const auto load2 = [](const uint8_t* x, const uint8_t* y) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
@@ -260,81 +334,52 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
         _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
       }
     const __m512 d16 = _mm512_cvtph_ps(load16x2(ba, bb));
-    __m512 wo;
-    if constexpr (kQ6)
-      wo = _mm512_mul_ps(d16, _mm512_set1_ps(32.f));
-    else
-      wo = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
-    __m512 sb[T];
-    for (int t = 0; t < T; ++t) sb[t] = _mm512_setzero_ps();
-    __m512i scw = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
-      // Sub-block scales as floats per row (Q6_K: of the two halves).
-      __m512 f0, f1;
-      if constexpr (kQ6) {
-        const __m512i w16 = _mm512_cvtepi8_epi16(load16x2(ba + kSc + 16 * j, bb + kSc + 16 * j));
-        f0 = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpacklo_epi16(w16, w16), 16));
-        f1 = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpackhi_epi16(w16, w16), 16));
-      } else {
-        if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(load16x2(ba + kSc + 8 * j, bb + kSc + 8 * j));
-        f0 = f1 = _mm512_cvtepi32_ps(
-            _mm512_srli_epi32((j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw), 16));
-      }
-      __m512i s0[T], s1[T];
-      for (int t = 0; t < T; ++t) s0[t] = s1[t] = _mm512_setzero_si512();
-      for (int q = 0; q < 4; ++q) {
-        const int64_t o = kNib + 128 * j + 32 * q;
-        const __m512i n = load2(ba + o, bb + o);
-        __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
-        if constexpr (kQ6) {
-          const int64_t oh = kHigh + 64 * j + 32 * (q / 2);
-          const __m512i h = load2(ba + oh, bb + oh);
-          if (q % 2 == 0) {
+      const __m512i w16 = _mm512_cvtepi8_epi16(load16x2(ba + kSc + 16 * j, bb + kSc + 16 * j));
+      for (int half = 0; half < 2; ++half) {
+        // d * sc per row for this half of sub-block j.
+        const __m512 f = _mm512_mul_ps(
+            d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(
+                     half ? _mm512_unpackhi_epi16(w16, w16) : _mm512_unpacklo_epi16(w16, w16), 16)));
+        const __m512 w = _mm512_mul_ps(f, _mm512_set1_ps(32.f));
+        const __m512i h = load2(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
+        __m512i s0[T], s1[kSplit ? T : 1];
+        for (int t = 0; t < T; ++t) s0[t] = _mm512_setzero_si512();
+        if constexpr (kSplit)
+          for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
+        for (int qq = 0; qq < 2; ++qq) {
+          const int q = 2 * half + qq;
+          const int64_t o = kNib + 128 * j + 32 * q;
+          const __m512i n = load2(ba + o, bb + o);
+          __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+          if (qq == 0) {
             lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30));
             hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30));
           } else {
             lo = _mm512_or_si512(lo, _mm512_and_si512(h, m30));
             hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
           }
-        }
-        for (int t = 0; t < T; ++t) {
-          const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
-          int32_t a0, a1;
-          std::memcpy(&a0, aq, 4);
-          std::memcpy(&a1, aq + 4, 4);
-          // Q6_K: s0 collects the first half of the sub-block (q < 2), s1 the second.
-          if constexpr (kQ6) {
-            __m512i& d = q < 2 ? s0[t] : s1[t];
-            d = _mm512_dpbusd_epi32(d, lo, _mm512_set1_epi32(a0));
-            d = _mm512_dpbusd_epi32(d, hi, _mm512_set1_epi32(a1));
-          } else {
+          for (int t = 0; t < T; ++t) {
+            const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
+            int32_t a0, a1;
+            std::memcpy(&a0, aq, 4);
+            std::memcpy(&a1, aq + 4, 4);
             s0[t] = _mm512_dpbusd_epi32(s0[t], lo, _mm512_set1_epi32(a0));
-            s1[t] = _mm512_dpbusd_epi32(s1[t], hi, _mm512_set1_epi32(a1));
+            if constexpr (kSplit)
+              s1[t] = _mm512_dpbusd_epi32(s1[t], hi, _mm512_set1_epi32(a1));
+            else
+              s0[t] = _mm512_dpbusd_epi32(s0[t], hi, _mm512_set1_epi32(a1));
           }
         }
-      }
-      __m512 w0, w1;
-      if constexpr (kQ6) {
-        w0 = _mm512_mul_ps(wo, f0), w1 = _mm512_mul_ps(wo, f1);
-      } else {
-        const __m128i mn = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ba + kMin + 8 * j)),
-                                              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bb + kMin + 8 * j)));
-        w0 = w1 = _mm512_mul_ps(wo, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
-      }
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8_KA& ab = a[t][ib];
-        const __m512 da = _mm512_set1_ps(ab.d[j]);
-        if constexpr (kQ6) {
-          sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[t]), _mm512_mul_ps(f0, da), sb[t]);
-          sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[t]), _mm512_mul_ps(f1, da), sb[t]);
-        } else {
-          sb[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0[t], s1[t])), _mm512_mul_ps(f0, da), sb[t]);
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_KA& ab = a[t][ib];
+          __m512i sum = s0[t];
+          if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])), acc[t]);
+          acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s[2 * j + half]), acc[t]);
         }
-        acc[t] = _mm512_fnmadd_ps(w0, _mm512_set1_ps(ab.s[2 * j]), acc[t]);
-        acc[t] = _mm512_fnmadd_ps(w1, _mm512_set1_ps(ab.s[2 * j + 1]), acc[t]);
       }
     }
-    for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(sb[t], d16, acc[t]);
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
@@ -356,32 +401,55 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   const int64_t pf = 4096;
 #if EDGELLM_K8X2
   const bool vnni = use_vnni();
+  // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers), 4 per 256-bit one.
+  const int64_t tile_tokens = 8;
+#else
+  const int64_t tile_tokens = 4;
 #endif
-  for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
-    const int nt = static_cast<int>(std::min<int64_t>(4, n_tok - t0));
-    const BlockQ8_KA* ap[4];
+  for (int64_t t0 = 0; t0 < n_tok; t0 += tile_tokens) {
+    const int nt = static_cast<int>(std::min<int64_t>(tile_tokens, n_tok - t0));
+    const BlockQ8_KA* ap[8];
     for (int k = 0; k < nt; ++k) ap[k] = reinterpret_cast<const BlockQ8_KA*>(act + (t0 + k) * act_stride);
     for (int64_t g = g0; g < g1;) {
       const uint8_t* p = w + static_cast<size_t>(g) * gb;
       const int64_t pft = t0 == 0 ? pf : 0;
-      float out[16 * 4];
+      float out[16 * 8];
       int ng = 1;        // groups done by this step
       int stride = R;    // out's row stride per token
 #if EDGELLM_K8X2
-      // Pairs of groups in 512-bit vectors; with VNNI a lone group too (paired with itself), so
-      // every row takes the same float operations whatever the chunk boundaries.
-      if (g + 1 < g1 || vnni) {
+      // Pairs of groups in 512-bit vectors; a lone group too (paired with itself), so every row
+      // takes the same float operations whatever the chunk boundaries.
+      {
         ng = g + 1 < g1 ? 2 : 1, stride = 2 * R;
         const uint8_t* pb = ng == 2 ? p + gb : p;
-        if (vnni) {
+        if (vnni && !kQ6) {
           switch (nt) {
-            case 4: TileK8x2Vnni<kQ6, 4>(p, pb, nb, ap, out, pft); break;
-            case 3: TileK8x2Vnni<kQ6, 3>(p, pb, nb, ap, out, pft); break;
-            case 2: TileK8x2Vnni<kQ6, 2>(p, pb, nb, ap, out, pft); break;
-            default: TileK8x2Vnni<kQ6, 1>(p, pb, nb, ap, out, pft); break;
+            case 8: TileQ4KVnniWide<8>(p, pb, nb, ap, out, pft); break;
+            case 7: TileQ4KVnniWide<7>(p, pb, nb, ap, out, pft); break;
+            case 6: TileQ4KVnniWide<6>(p, pb, nb, ap, out, pft); break;
+            case 5: TileQ4KVnniWide<5>(p, pb, nb, ap, out, pft); break;
+            case 4: TileQ4KVnniWide<4>(p, pb, nb, ap, out, pft); break;
+            case 3: TileQ4KVnniWide<3>(p, pb, nb, ap, out, pft); break;
+            case 2: TileQ4KVnniWide<2>(p, pb, nb, ap, out, pft); break;
+            default: TileQ4KVnniWide<1>(p, pb, nb, ap, out, pft); break;
+          }
+        } else if (vnni) {
+          switch (nt) {
+            case 8: TileQ6KVnniWide<8>(p, pb, nb, ap, out, pft); break;
+            case 7: TileQ6KVnniWide<7>(p, pb, nb, ap, out, pft); break;
+            case 6: TileQ6KVnniWide<6>(p, pb, nb, ap, out, pft); break;
+            case 5: TileQ6KVnniWide<5>(p, pb, nb, ap, out, pft); break;
+            case 4: TileQ6KVnniWide<4>(p, pb, nb, ap, out, pft); break;
+            case 3: TileQ6KVnniWide<3>(p, pb, nb, ap, out, pft); break;
+            case 2: TileQ6KVnniWide<2>(p, pb, nb, ap, out, pft); break;
+            default: TileQ6KVnniWide<1>(p, pb, nb, ap, out, pft); break;
           }
         } else {
           switch (nt) {
+            case 8: TileK8x2<kQ6, 8>(p, pb, nb, ap, out, pft); break;
+            case 7: TileK8x2<kQ6, 7>(p, pb, nb, ap, out, pft); break;
+            case 6: TileK8x2<kQ6, 6>(p, pb, nb, ap, out, pft); break;
+            case 5: TileK8x2<kQ6, 5>(p, pb, nb, ap, out, pft); break;
             case 4: TileK8x2<kQ6, 4>(p, pb, nb, ap, out, pft); break;
             case 3: TileK8x2<kQ6, 3>(p, pb, nb, ap, out, pft); break;
             case 2: TileK8x2<kQ6, 2>(p, pb, nb, ap, out, pft); break;

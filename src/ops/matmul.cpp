@@ -80,15 +80,7 @@ struct ActBuffers {
 // Exact mode for quantized weights: each row is dequantized to fp32 once and dotted with the
 // fp32 activations of every token, so the only rounding is the weights' own (as in a NumPy
 // reference). Slower than the int8 kernels; for verification and accuracy-critical use.
-void exact_gemv(const MatrixView& W, int64_t r0, int64_t r1, const float* x, int64_t n_tokens, float* y) {
-  thread_local std::vector<float> row;
-  thread_local std::vector<uint8_t> scratch;
-  row.resize(static_cast<size_t>(W.n_in));
-  for (int64_t r = r0; r < r1; ++r) {
-    dequantize_row(W.type, matrix_row(W, r, scratch), row.data(), W.n_in);
-    for (int64_t t = 0; t < n_tokens; ++t) y[t * W.n_out + r] = dot_f32(row.data(), x + t * W.n_in, W.n_in);
-  }
-}
+void exact_gemv(const MatrixView& W, int64_t r0, int64_t r1, const float* x, int64_t n_tokens, float* y);
 
 }  // namespace
 
@@ -99,7 +91,8 @@ bool repack_preferred(TensorType t) {
     const char* e = std::getenv("EDGELLM_REPACK");
     return !(e && std::string(e) == "0");
   }();
-  return enabled && repackable(t) && active_kernels().x4_native;
+  // Exact mode reads rows through fp32 (exact_gemv): a repacked copy would only be unpacked again.
+  return enabled && !exact_activations() && repackable(t) && active_kernels().x4_native;
 }
 
 namespace {
@@ -162,6 +155,36 @@ MatrixView repack_x4(const MatrixView& W, std::vector<uint8_t>& storage) {
     throw InvalidArgument("repack_x4: no X4 layout for " + std::string(io::type_name(W.type)));
   return repack(W, storage);
 }
+
+namespace {
+// Rows of a repacked layout come in groups: each group is unpacked once for all its rows
+// (per row it was unpacked R times, which made exact mode and sanitizer runs crawl).
+void exact_gemv(const MatrixView& W, int64_t r0, int64_t r1, const float* x, int64_t n_tokens, float* y) {
+  thread_local std::vector<float> row;
+  thread_local std::vector<uint8_t> scratch;
+  row.resize(static_cast<size_t>(W.n_in));
+  const auto* base = static_cast<const uint8_t*>(W.data);
+  const int R = W.layout == Layout::Rows ? 1 : group_rows(W);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* src;
+    if (W.layout == Layout::Rows) {
+      src = base + r * W.row_stride;
+    } else {
+      if (r == r0 || r % R == 0) {
+        scratch.resize(static_cast<size_t>(R) * W.row_stride);
+        const uint8_t* group = base + (r / R) * group_stride(W.type, W.layout, W.n_in);
+        if (W.layout == Layout::K8)
+          k8::unpack_group(W.type, group, W.n_in, scratch.data());
+        else
+          x4::unpack_group(W.type, group, W.n_in, scratch.data());
+      }
+      src = scratch.data() + (r % R) * W.row_stride;
+    }
+    dequantize_row(W.type, src, row.data(), W.n_in);
+    for (int64_t t = 0; t < n_tokens; ++t) y[t * W.n_out + r] = dot_f32(row.data(), x + t * W.n_in, W.n_in);
+  }
+}
+}  // namespace
 
 const uint8_t* matrix_row(const MatrixView& W, int64_t r, std::vector<uint8_t>& scratch) {
   const auto* base = static_cast<const uint8_t*>(W.data);

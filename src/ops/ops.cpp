@@ -102,16 +102,18 @@ void check_rope(int64_t head_dim, int64_t n_rot) {
 }
 }  // namespace
 
-void rope_cos_sin(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, float* cs) {
+void rope_cos_sin(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, float* cs,
+                  const float* freq_factors, float mscale) {
   const int64_t half = n_rot / 2;
   const float p = static_cast<float>(pos) * freq_scale;
   const float step = std::pow(freq_base, -2.f / static_cast<float>(n_rot));
   float inv_freq = 1.f;
   for (int64_t i = 0; i < half; ++i) {
     // theta in double: pos can be large and fp32 sin/cos of big angles lose digits.
-    const double theta = static_cast<double>(p) * inv_freq;
-    cs[2 * i] = static_cast<float>(std::cos(theta));
-    cs[2 * i + 1] = static_cast<float>(std::sin(theta));
+    double theta = static_cast<double>(p) * inv_freq;
+    if (freq_factors) theta /= freq_factors[i];
+    cs[2 * i] = static_cast<float>(std::cos(theta)) * mscale;
+    cs[2 * i + 1] = static_cast<float>(std::sin(theta)) * mscale;
     inv_freq *= step;
   }
 }

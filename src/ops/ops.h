@@ -36,7 +36,7 @@ struct MatrixView {
 
 // Whether the active kernels read a matrix of type t faster after repack (true for Q4_0, Q4_1,
 // Q5_0, Q5_1, Q8_0 (X4) and Q4_K, Q6_K (K8) on AVX2/AVX-512). EDGELLM_REPACK=0 in the environment
-// turns repacking off.
+// turns repacking off, and so does exact mode (set_exact_activations) at the time of the call.
 bool repack_preferred(TensorType t);
 // Whether t has a repacked layout (X4 or K8), and the bytes W takes in it.
 bool repackable(TensorType t);
@@ -125,7 +125,10 @@ void rope(float* head, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_
 // rope() in two steps, so a position's angles are computed once for all heads and layers:
 // cs[2i], cs[2i+1] = cos, sin of the angle of pair i < n_rot/2 (same values rope() uses), then
 // rope_apply rotates a head with them. rope(...) == rope_cos_sin + rope_apply, bit for bit.
-void rope_cos_sin(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, float* cs);
+// Scaled RoPE (Llama 3.1 rope_freqs, LongRoPE): freq_factors[i] (n_rot/2 values, or null) divides
+// pair i's frequency, and mscale multiplies every cos and sin (LongRoPE's attention factor).
+void rope_cos_sin(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, float* cs,
+                  const float* freq_factors = nullptr, float mscale = 1.0f);
 void rope_apply(float* head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox);
 
 // Name of the instruction set in use ("AVX2", "AVX3", "NEON", "scalar"...).

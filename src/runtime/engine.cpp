@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "io/checksum.h"
+#include "model/bert.h"
 #include "runtime/context_shift.h"
 #include "util/error.h"
 
@@ -16,7 +17,11 @@ static double seconds_since(Clock::time_point t0) {
 
 std::unique_ptr<Engine> Engine::load(const std::string& path, const EngineOptions& opts) {
   auto e = std::unique_ptr<Engine>(new Engine());
-  e->model_ = model::Model::load(path);
+  auto file = io::GgufFile::open(path);
+  if (model::BertModel::is_bert(*file))
+    throw ModelFormatError(path + " is a sentence-embedding model (BERT), not a text generator: use it with "
+                           "`edgellm embed` or `edgellm serve --embedding-model`");
+  e->model_ = model::Model::from_file(std::move(file));
   e->tokenizer_ = tokenizer::Tokenizer::from_gguf(e->model_->file());
   if (e->tokenizer_->n_vocab() != e->model_->config().n_vocab)
     throw ModelFormatError(path + ": tokenizer has " + std::to_string(e->tokenizer_->n_vocab()) +

@@ -167,19 +167,30 @@ void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
     if (opts_.context_shift && s->tokens.size() > common && s->lora == job->req.lora &&
         !job->req.embedding && s->tokens.size() == static_cast<size_t>(s->cache.size())) {
       const ShiftPlan plan = plan_context_shift(s->tokens, prompt);
-      if (plan.len > 0 && plan.keep + plan.len > common)
+      if (plan.len > 0 && plan.keep + plan.len > common) {
         common = std::min(apply_context_shift(engine_.config(), s->cache, s->tokens, plan), prompt.size() - 1);
+        // Kept log-probabilities of moved positions were conditioned on the dropped turns.
+        if (s->lp.size() > plan.keep) s->lp.resize(plan.keep);
+      }
     }
-    if (disk_cache_ && !job->req.embedding) {
+    if (disk_cache_ && !job->req.embedding && job->req.prompt_logprobs < 0) {
       // A longer prefix on disk replaces the slot's own (a failed load leaves the slot empty).
       const size_t got =
           disk_cache_->load_prefix(prompt, lora_key(job->req.lora), common, prompt.size() - 1, s->cache, s->tokens);
       if (got > 0) disk_hits_.fetch_add(1);
       common = got > 0 ? got : std::min(common, s->tokens.size());
     }
+    if (job->req.prompt_logprobs >= 0) {
+      // Reused positions 1..n need kept log-probabilities (n < common: position n's token must
+      // match too); rows n.. run and give positions n+1.. .
+      size_t n = 0;
+      while (n + 1 < common && n + 1 < s->lp.size() && s->lp[n + 1].id >= 0) ++n;
+      common = n;
+    }
     s->lora = job->req.lora;
     s->cache.set_size(static_cast<int32_t>(common));
     s->tokens.resize(common);
+    if (s->lp.size() > common + 1) s->lp.resize(common + 1);
     s->n_prompt_done = common;
     s->n_reused = common;
     s->next = -1;
@@ -213,6 +224,14 @@ void Scheduler::finish(Slot& s, const std::string& error, bool client_error) {
   out.ttft_steps = job->got_first_token ? job->first_token_step - job->admit_step : 0;
   out.error = error;
   out.client_error = client_error;
+  if (job->req.prompt_logprobs >= 0 && error.empty() && prefilled) {
+    const auto top = static_cast<size_t>(job->req.prompt_logprobs);
+    for (size_t p = 1; p < prompt.size() && p < s.lp.size(); ++p) {
+      auto e = s.lp[p];
+      if (e.top.size() > top) e.top.resize(top);
+      out.prompt_logprobs.push_back(std::move(e));
+    }
+  }
   if (job->req.embedding && error.empty() && prefilled) {
     out.embedding.resize(s.emb_sum.size());
     for (size_t i = 0; i < s.emb_sum.size(); ++i)
@@ -221,6 +240,7 @@ void Scheduler::finish(Slot& s, const std::string& error, bool client_error) {
   if (!error.empty()) {  // the cache may hold a half-written pass: forget it
     s.cache.clear();
     s.tokens.clear();
+    s.lp.clear();
   }
   s.seq.reset();
   s.emb_sum.clear();
@@ -247,6 +267,7 @@ void Scheduler::step() {
     size_t n_tokens;
     int32_t first_row;  // first logits row of this entry (-1: none)
     bool decode;
+    bool all_rows = false;  // every token has a logits row (echo prefill)
   };
   std::vector<Entry> entries;
   model::Batch batch;
@@ -277,17 +298,21 @@ void Scheduler::step() {
   const auto shares = share_prefill_budget(room, remaining);
   for (size_t k = 0; k < prefilling.size(); ++k) {
     Slot& s = *prefilling[k];
-    const size_t n = shares[k];
+    const bool echo = s.job->req.prompt_logprobs >= 0;
+    // An echo chunk keeps a logits row per token: bounded so the buffer stays small.
+    constexpr size_t kEchoChunk = 32;
+    const size_t n = echo ? std::min(shares[k], kEchoChunk) : shares[k];
     if (n == 0) continue;
     const auto& prompt = s.job->req.prompt;
     const bool emb = s.job->req.embedding;
     want_hidden |= emb;
-    const int32_t row = (emb || s.n_prompt_done + n == prompt.size()) ? static_cast<int32_t>(batch.logit_rows.size()) : -1;
+    const bool rows = emb || echo;
+    const int32_t row = (rows || s.n_prompt_done + n == prompt.size()) ? static_cast<int32_t>(batch.logit_rows.size()) : -1;
     for (size_t i = 0; i < n; ++i) {
       const size_t p = s.n_prompt_done + i;
-      batch.add(prompt[p], static_cast<int32_t>(p), &s.cache, emb || p + 1 == prompt.size(), &s.lora);
+      batch.add(prompt[p], static_cast<int32_t>(p), &s.cache, rows || p + 1 == prompt.size(), &s.lora);
     }
-    entries.push_back({&s, n, row, false});
+    entries.push_back({&s, n, row, false, echo});
   }
   if (batch.size() == 0) return;
 
@@ -332,6 +357,21 @@ void Scheduler::step() {
           const float* h = &hidden_[(static_cast<size_t>(en.first_row) + r) * n_embd];
           for (int32_t k = 0; k < n_embd; ++k) s.emb_sum[static_cast<size_t>(k)] += h[k];
         }
+      }
+      if (en.all_rows) {
+        // Row r predicts position n_prompt_done + r + 1 (the last prompt row: the first output).
+        for (size_t r = 0; r < en.n_tokens; ++r) {
+          const size_t p = s.n_prompt_done + r + 1;
+          if (p >= prompt.size()) break;
+          if (s.lp.size() <= p) s.lp.resize(p + 1);
+          try {
+            s.lp[p] = sampling::position_logprobs(&logits_[(static_cast<size_t>(en.first_row) + r) * n_vocab], n_vocab,
+                                                  prompt[p], sampling::kMaxTopLogprobs);
+          } catch (...) {
+            s.lp[p] = {};  // invalid logits: the sampler below ends the job with the reason
+          }
+        }
+        row += (en.n_tokens - 1) * static_cast<size_t>(n_vocab);  // the last prompt row samples
       }
       s.n_prompt_done += en.n_tokens;
       if (s.n_prompt_done < prompt.size()) continue;
@@ -467,6 +507,7 @@ Scheduler::SlotFile Scheduler::slot_file_op(int32_t id, const std::string& path,
         throw SavedStateError(path + ": saved under LoRA adapters (" + head.adapters +
                               ") that are not all loaded here; start the server with the same --lora files");
       s.lora = {};
+      s.lp.clear();
       restore_kv_state(engine_, s.cache, s.tokens, path, nullptr, head.adapters);
       s.lora = std::move(*set);
       s.last_used = ++use_counter_;

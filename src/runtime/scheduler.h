@@ -74,6 +74,8 @@ struct JobOutcome {
   double ttft_seconds = 0;       // submit -> first generated token (0 if none)
   double total_seconds = 0;      // submit -> done
   uint64_t ttft_steps = 0;       // forward passes from admission to the first token (0 if none)
+  // JobRequest::prompt_logprobs >= 0: positions 1..n-1 of the prompt (position 0 has no context).
+  std::vector<sampling::PositionLogprobs> prompt_logprobs;
 };
 
 struct JobRequest {
@@ -85,6 +87,10 @@ struct JobRequest {
   // LoRA adapters this request runs with (empty: the base model). Requests with different sets
   // share forward passes; a slot's cached prefix is reused only under the set that computed it.
   model::LoraSet lora;
+  // >= 0: the log-probability of every prompt token after the ones before it, with this many
+  // alternatives (echo on /v1/completions). Every prompt row then computes logits; a slot's
+  // cached prefix is reused only as far as its rows' log-probabilities are kept (Slot::lp).
+  int32_t prompt_logprobs = -1;
   TextCallback on_text;                         // newly complete text (scheduler thread)
   std::function<void(JobOutcome&)> on_done;     // exactly once per accepted job
 };
@@ -164,6 +170,9 @@ class Scheduler {
     size_t n_reused = 0;          // of which came from the previous request's cache
     int32_t next = -1;            // decode: token to run next
     std::vector<double> emb_sum;  // embedding jobs: running sum of hidden rows
+    // lp[p]: position p's log-probabilities given tokens[0..p) with kMaxTopLogprobs alternatives,
+    // kept from echo jobs' prefills (id -1: not computed). At most tokens.size() + 1 long.
+    std::vector<sampling::PositionLogprobs> lp;
     uint64_t last_used = 0;
   };
 

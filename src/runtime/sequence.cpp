@@ -1,11 +1,16 @@
 #include "runtime/sequence.h"
 
+#include <string>
+
+#include "util/error.h"
+
 namespace edgellm::runtime {
 
 SequenceState::SequenceState(const tokenizer::Tokenizer& tok, int32_t n_vocab, const GenerateParams& params,
                              const std::vector<int32_t>& prompt, TextCallback on_text)
     : tok_(tok),
       params_(params),
+      n_vocab_(n_vocab),
       sampler_(params.sampling, n_vocab),
       stops_(params.stop),
       decoder_(tok),
@@ -44,8 +49,32 @@ void SequenceState::cancel() {
 int32_t SequenceState::step(float* logits, int32_t n_cached, int32_t n_ctx, int32_t guess,
                             const std::vector<sampling::TokenProb>* q) {
   if (finished_) return -1;
+  if (params_.max_tokens == 0) {  // echo-only completions: the prompt, nothing generated
+    finish("length");
+    return -1;
+  }
+  // Kept before the mask and the sampler modify the logits.
+  if (params_.logprobs >= 0) raw_.assign(logits, logits + n_vocab_);
   if (params_.constraint) params_.constraint->mask(logits);
   const int32_t id = guess >= 0 ? sampler_.verify(logits, guess, q) : sampler_.sample(logits);
+  if (params_.logprobs >= 0) {
+    res_.logprobs.push_back(sampling::position_logprobs(raw_.data(), n_vocab_, id, params_.logprobs));
+    if (tok_.is_end_of_generation(id) && !params_.ignore_eos) res_.logprobs.pop_back();  // not part of the text
+  }
+  return after_choice(id, n_cached, n_ctx, sampler_.last_logprob(), sampler_.last_entropy());
+}
+
+int32_t SequenceState::force(int32_t id, int32_t n_cached, int32_t n_ctx) {
+  if (finished_) return -1;
+  if (id < 0 || id >= n_vocab_) throw InvalidArgument("token id " + std::to_string(id) + " outside the vocabulary");
+  if (params_.max_tokens == 0) {
+    finish("length");
+    return -1;
+  }
+  return after_choice(id, n_cached, n_ctx, 0.0f, 0.0f);
+}
+
+int32_t SequenceState::after_choice(int32_t id, int32_t n_cached, int32_t n_ctx, float logprob, float entropy) {
   sampler_.accept(id);
   if (params_.constraint) params_.constraint->accept(id);
   if (tok_.is_end_of_generation(id) && !params_.ignore_eos) {
@@ -54,8 +83,10 @@ int32_t SequenceState::step(float* logits, int32_t n_cached, int32_t n_ctx, int3
   }
   ++res_.n_generated;
   res_.tokens.push_back(id);
-  res_.token_logprobs.push_back(sampler_.last_logprob());
-  res_.token_entropies.push_back(sampler_.last_entropy());
+  res_.token_logprobs.push_back(logprob);
+  res_.token_entropies.push_back(entropy);
+  if (params_.on_logprobs && !res_.logprobs.empty() && res_.logprobs.size() == res_.tokens.size())
+    params_.on_logprobs(res_.logprobs.back());
   const auto r = stops_.feed(decoder_.push(id));
   step_text_.clear();
   emit(r.emit);

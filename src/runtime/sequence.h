@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "sampling/stop_strings.h"
 #include "tokenizer/tokenizer.h"
@@ -37,6 +38,11 @@ struct GenerateParams {
   bool ignore_eos = false;
   std::shared_ptr<TokenConstraint> constraint;  // optional
   TokenCallback on_token;                       // optional (the C API's per-token callback)
+  // >= 0: GenerateResult::logprobs gets each generated token's log-probability under the raw
+  // logits (before constraint masks and penalties) and this many most probable alternatives.
+  int32_t logprobs = -1;
+  // With logprobs >= 0: each token's entry as it is added (before its text is emitted).
+  std::function<void(const sampling::PositionLogprobs&)> on_logprobs;
 };
 
 struct GenerateResult {
@@ -53,6 +59,7 @@ struct GenerateResult {
   std::vector<int32_t> tokens;        // generated ids (without the end-of-generation token)
   std::vector<float> token_logprobs;  // per generated token, under the raw distribution
   std::vector<float> token_entropies;
+  std::vector<sampling::PositionLogprobs> logprobs;  // per generated token when params.logprobs >= 0
 };
 
 // Receives each piece of newly complete text; return false to cancel generation.
@@ -69,6 +76,14 @@ class SequenceState {
   // guess), the token is chosen by Sampler::verify, distributed as without a guess.
   int32_t step(float* logits, int32_t n_cached, int32_t n_ctx, int32_t guess = -1,
                const std::vector<sampling::TokenProb>* q = nullptr);
+  // A token chosen elsewhere (a remote verifier's greedy token): everything step() does after
+  // its choice (penalty history, constraint, stop strings, limits). Its log-probability is
+  // unknown here and recorded as 0.
+  int32_t force(int32_t id, int32_t n_cached, int32_t n_ctx);
+  // The answer ends here as if an end-of-generation token came (finish_reason "stop").
+  void end_of_generation() {
+    if (!finished_) finish("stop");
+  }
   // Stops the sequence from outside (client gone); finish_reason "cancelled".
   void cancel();
 
@@ -78,9 +93,11 @@ class SequenceState {
  private:
   void emit(const std::string& piece);
   void finish(const char* reason);
+  int32_t after_choice(int32_t id, int32_t n_cached, int32_t n_ctx, float logprob, float entropy);
 
   const tokenizer::Tokenizer& tok_;
   GenerateParams params_;
+  int32_t n_vocab_;
   sampling::Sampler sampler_;
   sampling::StopStringMatcher stops_;
   tokenizer::StreamDecoder decoder_;
@@ -89,6 +106,7 @@ class SequenceState {
   bool finished_ = false;
   bool cancelled_ = false;
   std::string step_text_;  // text emitted during the current step (for on_token)
+  std::vector<float> raw_;  // the unmodified logits of this step (params.logprobs >= 0)
 };
 
 }  // namespace edgellm::runtime

@@ -17,7 +17,7 @@ struct GenCtx {
   int64_t created = 0;
   Clock::time_point t0;
 
-  ReplyCtx reply() const { return {id, created, model->name(), &g}; }
+  ReplyCtx reply() const { return {id, created, model->name(), &g, &model->model().engine->tokenizer()}; }
   void done() const {
     st->metrics.latency(route, std::chrono::duration<double>(Clock::now() - t0).count());
   }

@@ -74,6 +74,13 @@ std::vector<int32_t> token_array(const ojson& a, const GenerateContext& ctx, con
   return ids;
 }
 
+// The echoed text of a prompt given as ids: every token's text but a leading BOS the tokenizer
+// would have added itself (logprobs_json counts it as 0 characters).
+std::string text_of_ids(const tokenizer::Tokenizer& tok, const std::vector<int32_t>& ids) {
+  const bool auto_bos = !ids.empty() && tok.add_bos_default() && ids[0] == tok.bos_id();
+  return tok.decode(std::vector<int32_t>(ids.begin() + (auto_bos ? 1 : 0), ids.end()), false);
+}
+
 // OpenAI's shape (token id -> bias in [-100, 100]) is checked so a malformed map is a 400 here
 // as it is there; the device does not apply it (a cloud under a routing policy gets it as sent).
 void check_logit_bias(const ojson& body, const GenerateContext& ctx) {
@@ -235,7 +242,10 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   if (n > ctx.max_n)
     throw ApiError(400, "\"n\" above " + std::to_string(ctx.max_n) + " is not supported by this server", "n",
                    "unsupported_value");
-  std::optional<int64_t> max_tokens = integer(body, "max_tokens", 1, INT32_MAX);
+  r.n = static_cast<int32_t>(n);
+  if (!chat) r.echo = boolean(body, "echo").value_or(false);
+  // max_tokens 0 asks for the prompt's log-probabilities alone (echo), as vLLM allows.
+  std::optional<int64_t> max_tokens = integer(body, "max_tokens", r.echo ? 0 : 1, INT32_MAX);
   if (chat) {
     if (auto mct = integer(body, "max_completion_tokens", 1, INT32_MAX)) max_tokens = mct;
   } else if (!max_tokens) {
@@ -252,10 +262,17 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
       throw ApiError(400, "\"stream_options\" must be an object", "stream_options", "invalid_type");
     r.include_usage = boolean(body["stream_options"], "include_usage").value_or(false);
   }
-  if (boolean(body, "logprobs").value_or(false))
-    throw ApiError(400, "\"logprobs\" is not supported by this server", "logprobs", "unsupported_parameter");
-  if (!chat && boolean(body, "echo").value_or(false))
-    throw ApiError(400, "\"echo\" is not supported by this server", "echo", "unsupported_parameter");
+  if (chat) {
+    const bool lp = boolean(body, "logprobs").value_or(false);
+    const auto top = integer(body, "top_logprobs", 0, sampling::kMaxTopLogprobs);
+    if (top && !lp)
+      throw ApiError(400, "\"top_logprobs\" needs \"logprobs\": true", "top_logprobs", "invalid_value");
+    if (lp) r.logprobs = static_cast<int32_t>(top.value_or(0));
+  } else if (auto lp = integer(body, "logprobs", 0, sampling::kMaxTopLogprobs)) {
+    r.logprobs = static_cast<int32_t>(*lp);
+  }
+  r.params.logprobs = r.logprobs;
+  r.tokens_as_ids = boolean(body, "return_tokens_as_token_ids").value_or(false);
   if (!chat && present(body, "suffix"))
     throw ApiError(400, "\"suffix\" is not supported by this server", "suffix", "unsupported_parameter");
 
@@ -299,13 +316,17 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
     if (!present(body, "prompt")) throw ApiError(400, "\"prompt\" is required", "prompt");
     const auto& p = body["prompt"];
     if (p.is_string()) {
-      r.prompt = tok.encode(p.get<std::string>(), tok.add_bos_default(), true);
+      r.prompt_text = p.get<std::string>();
+      r.prompt = tok.encode(r.prompt_text, tok.add_bos_default(), true);
     } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
-      r.prompt = tok.encode(p[0].get<std::string>(), tok.add_bos_default(), true);
+      r.prompt_text = p[0].get<std::string>();
+      r.prompt = tok.encode(r.prompt_text, tok.add_bos_default(), true);
     } else if (p.is_array() && !p.empty() && p[0].is_number_integer()) {
       r.prompt = token_array(p, ctx, "prompt");
+      r.prompt_text = text_of_ids(tok, r.prompt);
     } else if (p.is_array() && p.size() == 1 && p[0].is_array()) {
       r.prompt = token_array(p[0], ctx, "prompt");
+      r.prompt_text = text_of_ids(tok, r.prompt);
     } else {
       throw ApiError(400, "\"prompt\" must be a string or an array of token ids (one prompt per request)", "prompt",
                      "invalid_type");

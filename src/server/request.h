@@ -39,6 +39,13 @@ struct GenerateRequest {
   std::string response_format = "text";  // text, json_object, json_schema
   model::LoraSet lora;            // adapters this request runs with (scale-0 entries dropped)
   int32_t messages_dropped = 0;   // chat: oldest messages left out to fit the context (context shift)
+  int32_t n = 1;                  // choices, each its own sequence (seed + index when sampling)
+  // Log-probabilities: chat "logprobs": true with "top_logprobs" N, completions "logprobs": N.
+  // -1: none; else params.logprobs carries N.
+  int32_t logprobs = -1;
+  bool echo = false;              // completions: the prompt (and its log-probabilities) comes first
+  std::string prompt_text;        // completions: the prompt as given (echo), or decoded from ids
+  bool tokens_as_ids = false;     // vLLM's return_tokens_as_token_ids: logprobs name "token_id:N"
 };
 
 // Parses JSON; malformed or non-object bodies are 400.

@@ -1,5 +1,7 @@
 #include "server/responses.h"
 
+#include "server/logprobs_json.h"
+
 namespace edgellm::server {
 namespace {
 
@@ -44,12 +46,12 @@ ojson usage_json(int64_t prompt_tokens, int64_t completion_tokens) {
           {"total_tokens", prompt_tokens + completion_tokens}};
 }
 
-ojson whole_json(const ReplyCtx& c, const Answer& a) {
+namespace {
+
+ojson choice_json(const ReplyCtx& c, const Answer& a) {
   const bool chat = c.g->chat;
-  ojson out = {{"id", c.id}, {"object", chat ? "chat.completion" : "text_completion"}, {"created", c.created},
-               {"model", c.model_id}, {"system_fingerprint", "edgellm"}};
   std::string reason = a.finish_reason;
-  ojson choice = {{"index", 0}};
+  ojson choice = {{"index", a.index}};
   if (chat) {
     ojson msg = {{"role", "assistant"}, {"content", a.text}, {"refusal", nullptr}};
     if (a.local && c.g->parse_tools) {
@@ -66,23 +68,70 @@ ojson whole_json(const ReplyCtx& c, const Answer& a) {
     }
     choice["message"] = msg;
   } else {
-    choice["text"] = a.text;
+    choice["text"] = c.g->echo ? c.g->prompt_text + a.text : a.text;
   }
   choice["logprobs"] = nullptr;
+  if (c.g->logprobs >= 0 && a.local && c.tok) {
+    const LogprobsStyle st{c.tok, c.g->tokens_as_ids};
+    choice["logprobs"] = chat ? chat_logprobs_json(st, a.logprobs)
+                              : completion_logprobs_json(st, c.g->echo ? c.g->prompt : std::vector<int32_t>{},
+                                                         a.prompt_logprobs, a.logprobs);
+  }
   choice["finish_reason"] = reason;
-  out["choices"] = ojson::array({choice});
-  out["usage"] = usage_json(a.prompt_tokens, a.completion_tokens);
+  return choice;
+}
+
+}  // namespace
+
+ojson whole_json(const ReplyCtx& c, const Answer& a) { return whole_json(c, std::vector<Answer>{a}); }
+
+ojson whole_json(const ReplyCtx& c, const std::vector<Answer>& choices) {
+  const bool chat = c.g->chat;
+  ojson out = {{"id", c.id}, {"object", chat ? "chat.completion" : "text_completion"}, {"created", c.created},
+               {"model", c.model_id}, {"system_fingerprint", "edgellm"}};
+  ojson list = ojson::array();
+  int64_t completion = 0;
+  for (const auto& a : choices) {
+    list.push_back(choice_json(c, a));
+    completion += a.completion_tokens;
+  }
+  const Answer& a = choices.front();
+  out["choices"] = std::move(list);
+  out["usage"] = usage_json(a.prompt_tokens, completion);
   if (!a.timings.is_null()) out["timings"] = a.timings;
   out["tier"] = a.local ? "local" : "cloud";
   if (!a.route.is_null()) out["route"] = a.route;
   return out;
 }
 
-ojson StreamOut::chunk(ojson delta, ojson reason) const {
-  ojson choice = {{"index", 0}};
+void StreamOut::add_logprobs(const std::vector<sampling::PositionLogprobs>& lps) {
+  pending_lps_.insert(pending_lps_.end(), lps.begin(), lps.end());
+}
+
+// The pending log-probabilities as this chunk's logprobs (null when none are asked for or due).
+ojson StreamOut::take_logprobs(const std::string& text) {
+  if (c_.g->logprobs < 0 || pending_lps_.empty() || !c_.tok) return nullptr;
+  const LogprobsStyle st{c_.tok, c_.g->tokens_as_ids};
+  ojson j;
+  if (c_.g->chat) {
+    j = chat_logprobs_json(st, pending_lps_);
+  } else {
+    j = completion_logprobs_json(st, {}, {}, pending_lps_);
+    for (auto& o : j["text_offset"]) o = o.get<size_t>() + lp_offset_;
+    for (char ch : text) lp_offset_ += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+  }
+  pending_lps_.clear();
+  return j;
+}
+
+ojson StreamOut::chunk(ojson delta, ojson reason) {
+  ojson choice = {{"index", index_}};
+  const std::string text = c_.g->chat ? (delta.is_object() && delta.contains("content") && delta["content"].is_string()
+                                             ? delta["content"].get<std::string>() : std::string())
+                                      : (delta.is_string() ? delta.get<std::string>() : std::string());
   if (c_.g->chat) choice["delta"] = std::move(delta);
   else choice["text"] = delta.is_string() ? delta : ojson("");
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = take_logprobs(text);
   choice["finish_reason"] = std::move(reason);
   ojson j = {{"id", c_.id}, {"object", c_.g->chat ? "chat.completion.chunk" : "text_completion"},
              {"created", c_.created}, {"model", c_.model_id}, {"system_fingerprint", "edgellm"},
@@ -91,7 +140,7 @@ ojson StreamOut::chunk(ojson delta, ojson reason) const {
   return j;
 }
 
-ojson StreamOut::content_chunk(const std::string& s) const {
+ojson StreamOut::content_chunk(const std::string& s) {
   return c_.g->chat ? chunk(ojson{{"content", s}}, nullptr) : chunk(ojson(s), nullptr);
 }
 
@@ -102,7 +151,7 @@ bool StreamOut::send(const ojson& j) {
 }
 
 bool StreamOut::start() {
-  if (!c_.g->chat) return true;
+  if (!c_.g->chat) return !c_.g->echo || send(chunk(ojson(c_.g->prompt_text), nullptr));
   return send(chunk(ojson{{"role", "assistant"}, {"content", ""}}, nullptr));
 }
 
@@ -114,6 +163,10 @@ bool StreamOut::delta(const std::string& text) {
 }
 
 bool StreamOut::finish(const Answer& a, const ApiError* error) {
+  return finish_choice(a) && close(a.prompt_tokens, a.completion_tokens, error);
+}
+
+bool StreamOut::finish_choice(const Answer& a) {
   std::string reason = a.finish_reason;
   std::vector<ToolCall> calls;
   if (a.local && c_.g->parse_tools) calls = parse_tool_output(a.text, c_.g->tools).calls;
@@ -131,11 +184,14 @@ bool StreamOut::finish(const Answer& a, const ApiError* error) {
   if (!a.timings.is_null()) last["timings"] = a.timings;
   last["tier"] = a.local ? "local" : "cloud";
   if (!a.route.is_null()) last["route"] = a.route;
-  if (!send(last)) return false;
+  return send(last);
+}
+
+bool StreamOut::close(int64_t prompt_tokens, int64_t completion_tokens, const ApiError* error) {
   if (c_.g->include_usage) {
     ojson u = {{"id", c_.id}, {"object", c_.g->chat ? "chat.completion.chunk" : "text_completion"},
                {"created", c_.created}, {"model", c_.model_id}, {"system_fingerprint", "edgellm"},
-               {"choices", ojson::array()}, {"usage", usage_json(a.prompt_tokens, a.completion_tokens)}};
+               {"choices", ojson::array()}, {"usage", usage_json(prompt_tokens, completion_tokens)}};
     if (!send(u)) return false;
   }
   if (error && !send(error->body())) return false;

@@ -13,9 +13,6 @@
 #include "util/error.h"
 
 namespace edgellm::server {
-namespace {
-
-using ojson = nlohmann::ordered_json;
 
 std::string base64(const unsigned char* data, size_t n) {
   static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -31,6 +28,10 @@ std::string base64(const unsigned char* data, size_t n) {
   }
   return out;
 }
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
 
 // One served model as OpenAI lists it, with its state ("loaded", "loading", "unloaded") in
 // llama-server's router shape, "status": {"value": ...}, and edgellm's settings in "meta".
@@ -150,6 +151,12 @@ std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const Model
 void embeddings(ServerState& st, const httplib::Request& req, httplib::Response& res) {
   const auto t0 = Clock::now();
   const ojson body = parse_body(req.body);
+  if (st.opts.embedder) return embed_sentences(st, body, res);
+  if (!st.opts.chat_embeddings)
+    throw ApiError(400, "this server has no sentence-embedding model: start it with --embedding-model FILE (a BERT "
+                        "GGUF, `edgellm convert` makes one); --chat-embeddings serves the chat model's mean hidden "
+                        "state instead, which is not a sentence embedding", "model", "embeddings_not_enabled");
+  // --chat-embeddings: the mean hidden state of the chat model the request names (its lease).
   const auto lease = acquire_model(st, body, req);
   const auto inputs = parse_embedding_input(body, lease->model().gctx);
   const bool b64 = body.contains("encoding_format") && body["encoding_format"] == "base64";
@@ -207,10 +214,12 @@ void register_misc_routes(ServerState& st) {
   http.Get("/v1/models", guarded([&st](const httplib::Request&, httplib::Response& res) {
              ojson data = ojson::array();
              for (const auto& m : st.pool->status()) data.push_back(model_json(st, m));
+             if (st.opts.embedder) data.push_back(embedding_model_json(st));
              send_json(res, {{"object", "list"}, {"data", data}});
            }));
   http.Get(R"(/v1/models/(.+))", guarded([&st](const httplib::Request& req, httplib::Response& res) {
              const std::string id = req.matches[1];
+             if (st.opts.embedder && id == st.opts.embedding_model_id) return send_json(res, embedding_model_json(st));
              for (const auto& m : st.pool->status())
                if (m.spec->name == id) return send_json(res, model_json(st, m));
              throw ApiError(404, "The model '" + id + "' does not exist", "model", "model_not_found");

@@ -106,6 +106,7 @@ std::shared_ptr<ModelLease> acquire_model(ServerState& st, const nlohmann::order
 Server::Server(std::vector<ModelSpec> models, const ServerOptions& opts) : st_(std::make_unique<ServerState>()) {
   auto& st = *st_;
   st.opts = opts;
+  st.created = static_cast<int64_t>(std::time(nullptr));
   for (const auto& m : models) {
     if (m.n_parallel < 1 || m.n_parallel > 64) throw InvalidArgument("--parallel must be between 1 and 64");
     if (m.n_ctx < 16) throw InvalidArgument("-c must be at least 16 tokens");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hybrid/policy.h"
+#include "runtime/embedder.h"
 #include "runtime/engine.h"
 #include "server/model_pool.h"
 
@@ -21,7 +22,7 @@ struct ServerOptions {
   size_t max_body = 1 << 20;      // bytes
   int32_t n_queue = 16;           // requests waiting for a slot before 429 (per model)
   int32_t n_batch = 256;          // tokens per forward pass
-  int32_t max_n = 1;              // largest "n" accepted
+  int32_t max_n = 16;             // largest "n" accepted
   std::string prompt_cache_dir;   // on-disk prompt cache (--prompt-cache; empty: none)
   std::string slot_save_path;     // folder of POST /slots/{id}?action=save|restore (empty: off)
   int32_t prompt_cache_min = 256; // tokens a prompt must run to be stored there
@@ -33,6 +34,13 @@ struct ServerOptions {
   // mem_budget (0: no limit) and at most models_max are loaded at once (0: no limit).
   uint64_t mem_budget = 0;
   int32_t models_max = 4;
+  // Sentence embeddings (serve --embedding-model): /v1/embeddings answers from this model, under
+  // its own id (always loaded, outside the pool); without one, only with chat_embeddings
+  // (--chat-embeddings: the named chat model's mean hidden state, which is not a sentence
+  // embedding), else a 400 saying how to get one.
+  std::shared_ptr<const runtime::Embedder> embedder;
+  std::string embedding_model_id;
+  bool chat_embeddings = false;
   std::string web_dir;            // serve the page from here instead of the embedded copy
   // Connections (docs/server.md, "Connections"): threads serving connections at once, and
   // how long a connection may wait idle for a request / take to send a request's head.

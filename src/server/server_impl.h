@@ -25,6 +25,7 @@ struct ServerState {
   std::unique_ptr<hybrid::Orchestrator> orch;  // set when a routing policy was given
   Metrics metrics;
   HttpServer http;  // httplib with edgellm's connection loop (http_conn.h)
+  int64_t created = 0;  // unix time the server started (the embedding model's "created")
 };
 
 // Sends an OpenAI-style error.
@@ -45,6 +46,11 @@ httplib::Server::Handler guarded(F f) {
 // waits while it loads. ApiError as ModelPool::acquire; ClientGone when the client leaves meanwhile.
 std::shared_ptr<ModelLease> acquire_model(ServerState& st, const nlohmann::ordered_json& body,
                                           const httplib::Request& req);
+// Standard base64 of n bytes (embeddings' "encoding_format": "base64").
+std::string base64(const unsigned char* data, size_t n);
+// /v1/embeddings and the /v1/models entry of the sentence-embedding model (routes_embed.cpp).
+void embed_sentences(ServerState& st, const nlohmann::ordered_json& body, httplib::Response& res);
+nlohmann::ordered_json embedding_model_json(const ServerState& st);
 
 void register_generate_routes(ServerState& st);
 void register_misc_routes(ServerState& st);

@@ -30,7 +30,7 @@ def long_text(n_sentences: int, tag: str) -> str:
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ServerProcess(ctx=2048, parallel=2, queue=4, extra_args=["--batch", str(N_BATCH)])
+    srv = ServerProcess(ctx=2048, parallel=2, queue=4, extra_args=["--batch", str(N_BATCH), "--chat-embeddings"])
     yield srv
     assert srv.stop() == 0, srv.output()
 
@@ -111,7 +111,7 @@ def test_embeddings_with_more_inputs_than_slots_and_queue(server):
 
 
 def test_embeddings_429_only_when_the_server_is_full():
-    srv = ServerProcess(ctx=512, parallel=1, queue=0)
+    srv = ServerProcess(ctx=512, parallel=1, queue=0, extra_args=["--chat-embeddings"])
     try:
         # A streamed generation holds the only slot; with no queue nothing else fits.
         conn = socket.create_connection(("127.0.0.1", srv.port))

@@ -22,7 +22,7 @@ ANSWER_S = 10.0
 
 @pytest.fixture(scope="module")
 def srv():
-    s = ServerProcess(parallel=2, queue=4)  # the flags of the reproducer
+    s = ServerProcess(["--chat-embeddings"], parallel=2, queue=4)  # the flags of the reproducer
     yield s
     assert s.stop() == 0, s.output()
 

@@ -52,7 +52,7 @@ def complete(srv, model, prompt="1, 2, 3, 4,", n=6) -> dict:
 
 @pytest.fixture(scope="module")
 def budget_server(paths):
-    srv = serve_two(paths, "--mem-budget", "300M")
+    srv = serve_two(paths, "--mem-budget", "300M", "--chat-embeddings")
     yield srv
     assert srv.stop() == 0
 
@@ -85,6 +85,37 @@ def test_models_load_on_first_use_and_swap_within_the_budget(budget_server):
     assert r.status_code == 200 and r.json()["model"] == "gemma", r.text
     assert states(srv) == {"smol": "unloaded", "gemma": "loaded"}
     assert complete(srv, "gemma")["choices"][0]["text"] == texts["gemma"]
+
+
+def test_logprobs_echo_n_and_chat_embeddings_run_on_the_named_model(budget_server):
+    # Each model's own tokenizer names the echoed and generated tokens (another model's would not
+    # give back the text), its own slots run the n choices, its own hidden state is the embedding.
+    srv = budget_server
+    widths = {}
+    for model in ["gemma", "smol"]:
+        r = http("POST", srv.url + "/v1/completions", {"model": model, "prompt": "1, 2, 3, 4,", "max_tokens": 3,
+                                                      "temperature": 0, "echo": True, "logprobs": 1})
+        assert r.status_code == 200 and r.json()["model"] == model, r.text
+        j = r.json()
+        ch, lp = j["choices"][0], j["choices"][0]["logprobs"]
+        skip = 1 if lp["text_offset"][1] == 0 else 0  # a BOS (gemma's "<bos>") is named but not in the text
+        assert ch["text"].startswith("1, 2, 3, 4,") and "".join(lp["tokens"][skip:]) == ch["text"], (model, ch)
+        assert len(lp["tokens"]) == j["usage"]["prompt_tokens"] + j["usage"]["completion_tokens"]
+        assert lp["token_logprobs"][0] is None and all(v <= 0 for v in lp["token_logprobs"][1:])
+        r = http("POST", srv.url + "/v1/chat/completions",
+                 {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "n": 2,
+                  "temperature": 1.0, "seed": 7, "logprobs": True, "top_logprobs": 2})
+        assert r.status_code == 200 and r.json()["model"] == model, r.text
+        choices = r.json()["choices"]
+        assert [c["index"] for c in choices] == [0, 1]
+        for c in choices:
+            content = c["logprobs"]["content"]
+            assert "".join(t["token"] for t in content) == c["message"]["content"], (model, c)
+        r = http("POST", srv.url + "/v1/embeddings", {"model": model, "input": "hello"})
+        assert r.status_code == 200 and r.json()["model"] == model, r.text
+        widths[model] = len(r.json()["data"][0]["embedding"])
+        assert widths[model] == get(srv.url + f"/v1/models/{model}").json()["meta"]["n_embd"]
+    assert widths["gemma"] != widths["smol"]  # 640 and 576: each model's own hidden state
 
 
 def test_a_model_too_large_for_the_budget_is_a_clear_error_and_the_others_serve(paths):

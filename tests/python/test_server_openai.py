@@ -56,7 +56,7 @@ TIME_TOOL = {
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ServerProcess(ctx=1024, parallel=2, queue=4, extra_args=["--max-body", "65536"])
+    srv = ServerProcess(ctx=1024, parallel=2, queue=4, extra_args=["--max-body", "65536", "--chat-embeddings"])
     yield srv
     code = srv.stop()
     assert code == 0, f"server exited {code}:\n{srv.output()}"
@@ -72,7 +72,7 @@ def client(server):
 # every row is independent of its batch.
 @pytest.fixture(scope="module")
 def exact_server():
-    srv = ServerProcess(ctx=1024, parallel=2, queue=4, env={"EDGELLM_EXACT": "1"})
+    srv = ServerProcess(ctx=1024, parallel=2, queue=4, env={"EDGELLM_EXACT": "1"}, extra_args=["--chat-embeddings"])
     yield srv
     code = srv.stop()
     assert code == 0, f"server exited {code}:\n{srv.output()}"
@@ -342,7 +342,7 @@ def test_bad_requests_get_openai_errors(server):
     assert_error(post(server, chat, {**ok, "temperature": 7}), 400, "invalid_value", "temperature")
     assert_error(post(server, chat, {**ok, "max_tokens": -5}), 400, "invalid_value", "max_tokens")
     assert_error(post(server, chat, {**ok, "max_tokens": 1.5}), 400, "invalid_type", "max_tokens")
-    assert_error(post(server, chat, {**ok, "n": 2}), 400, param="n")
+    assert_error(post(server, chat, {**ok, "n": 17}), 400, param="n")
     assert_error(post(server, chat, {**ok, "stream": "yes"}), 400, "invalid_type", "stream")
     assert_error(post(server, chat, {**ok, "stop": [1]}), 400, param="stop")
     assert_error(post(server, chat, {**ok, "model": "gpt-4o"}), 404, "model_not_found", "model")

@@ -1,11 +1,12 @@
-"""Transformer forward pass in NumPy for the llama, qwen2 and gemma3 GGUF architectures.
+"""Transformer forward pass in NumPy for the llama, qwen2, qwen3, gemma2, gemma3, phi3 and minicpm
+GGUF architectures.
 
 Written from the architecture descriptions, not from the engine. Conventions that follow
 from how llama.cpp's converter writes GGUF files:
-  * llama: the converter permutes the rows of attn_q/attn_k so that RoPE rotates ADJACENT
+  * llama, minicpm: the converter permutes the rows of attn_q/attn_k so that RoPE rotates ADJACENT
     pairs (2i, 2i+1) of each head ("normal" rope applied directly to the GGUF weights).
-  * qwen2, gemma3: weights are stored unpermuted, RoPE rotates pairs (i, i + n_rot/2) (NeoX).
-  * gemma3: the converter already added 1 to every *norm.weight, so RMSNorm is plain x*w.
+  * qwen2, qwen3, gemma2, gemma3, phi3: weights are stored unpermuted, RoPE rotates pairs (i, i + n_rot/2) (NeoX).
+  * gemma2, gemma3: the converter already added 1 to every *norm.weight, so RMSNorm is plain x*w.
 Every tensor carries a shape comment: T = tokens, D = d_model, H = heads, Hkv = kv heads,
 Dh = head_dim, F = ffn width, V = vocab.
 """
@@ -24,16 +25,20 @@ def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return (x / np.sqrt(ms + eps)).astype(x.dtype) * w
 
 
-def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, neox: bool) -> np.ndarray:
+def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, neox: bool,
+         factors: np.ndarray | None = None, mscale: float = 1.0) -> np.ndarray:
     """Rotary embedding. x: [T, nH, Dh], pos: [T] -> [T, nH, Dh].
 
-    Pair i (0 <= i < n_rot/2) is rotated by angle pos * base^(-2i/n_rot); dims >= n_rot pass through.
+    Pair i (0 <= i < n_rot/2) is rotated by angle pos * base^(-2i/n_rot) / factors[i]; dims >= n_rot
+    pass through. mscale multiplies cos and sin (LongRoPE).
     """
     half = n_rot // 2
     inv_freq = base ** (-2.0 * np.arange(half, dtype=np.float64) / n_rot)  # [half]
+    if factors is not None:
+        inv_freq = inv_freq / factors.astype(np.float64)
     ang = pos.astype(np.float64)[:, None] * inv_freq[None, :]             # [T, half]
-    cos = np.cos(ang)[:, None, :].astype(x.dtype)                          # [T, 1, half]
-    sin = np.sin(ang)[:, None, :].astype(x.dtype)                          # [T, 1, half]
+    cos = (np.cos(ang) * mscale)[:, None, :].astype(x.dtype)               # [T, 1, half]
+    sin = (np.sin(ang) * mscale)[:, None, :].astype(x.dtype)               # [T, 1, half]
     out = x.copy()
     if neox:
         a, b = x[..., :half], x[..., half:n_rot]          # [T, nH, half] each
@@ -46,11 +51,13 @@ def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, neox: bool) ->
     return out
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, window: int) -> np.ndarray:
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, window: int,
+              softcap: float = 0.0) -> np.ndarray:
     """Causal grouped-query attention.
 
     q: [T, H, Dh], k: [T, Hkv, Dh], v: [T, Hkv, Dh] -> [T, H*Dh].
     Query head h reads kv head h // (H/Hkv). window > 0 keeps keys j with i - j < window.
+    softcap > 0 maps the scaled scores s to softcap * tanh(s / softcap) (Gemma 2).
     """
     T, H, Dh = q.shape
     group = H // k.shape[1]
@@ -58,6 +65,8 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, window:
     kh = np.repeat(k, group, axis=1).transpose(1, 2, 0)          # [H, Dh, T]
     vh = np.repeat(v, group, axis=1).transpose(1, 0, 2)          # [H, T, Dh]
     scores = (qh @ kh) * scale                                   # [H, T, T]
+    if softcap > 0:
+        scores = softcap * np.tanh(scores / softcap)
     i = np.arange(T)[:, None]
     j = np.arange(T)[None, :]
     allowed = j <= i                                              # [T, T]
@@ -122,30 +131,41 @@ class Forward:
         c, p = self.c, f"blk.{il}."
         T = x.shape[0]
         h = self._norm(x, p + "attn_norm")                                   # [T, D]
-        q = self._linear(h, p + "attn_q").reshape(T, c.n_head, c.head_dim)     # [T, H, Dh]
-        k = self._linear(h, p + "attn_k").reshape(T, c.n_head_kv, c.head_dim)  # [T, Hkv, Dh]
-        v = self._linear(h, p + "attn_v").reshape(T, c.n_head_kv, c.head_dim)  # [T, Hkv, Dh]
-        if self.m.has(p + "attn_q_norm.weight"):   # gemma3 QK-norm, per head over Dh
+        qd, kvd = c.n_head * c.head_dim, c.n_head_kv * c.head_dim
+        if self.m.has(p + "attn_qkv.weight"):    # phi3: one projection, q | k | v along its output
+            qkv = self._linear(h, p + "attn_qkv")                              # [T, qd + 2 kvd]
+            q, k, v = qkv[:, :qd], qkv[:, qd:qd + kvd], qkv[:, qd + kvd:]
+        else:
+            q, k, v = (self._linear(h, p + n) for n in ("attn_q", "attn_k", "attn_v"))
+        q = q.reshape(T, c.n_head, c.head_dim)                                 # [T, H, Dh]
+        k = k.reshape(T, c.n_head_kv, c.head_dim)                              # [T, Hkv, Dh]
+        v = v.reshape(T, c.n_head_kv, c.head_dim)                              # [T, Hkv, Dh]
+        if self.m.has(p + "attn_q_norm.weight"):   # gemma3/qwen3 QK-norm, per head over Dh
             q = self._norm(q, p + "attn_q_norm")
             k = self._norm(k, p + "attn_k_norm")
         sliding = c.is_sliding(il)
         base = c.rope_base_local if sliding else c.rope_base
-        q = rope(q, pos, c.n_rot, base, c.neox_rope)                           # [T, H, Dh]
-        k = rope(k, pos, c.n_rot, base, c.neox_rope)                           # [T, Hkv, Dh]
-        att = attention(q, k, v, c.attn_scale, c.sliding_window if sliding else 0)  # [T, H*Dh]
+        ff = c.rope_factors_for(pos.size)  # the logits protocol: context = sequence length
+        q = rope(q, pos, c.n_rot, base, c.neox_rope, ff, c.rope_mscale)        # [T, H, Dh]
+        k = rope(k, pos, c.n_rot, base, c.neox_rope, ff, c.rope_mscale)        # [T, Hkv, Dh]
+        att = attention(q, k, v, c.attn_scale, c.sliding_window if sliding else 0,
+                        c.attn_softcap)                                        # [T, H*Dh]
         o = self._linear(att, p + "attn_output")                               # [T, D]
         if self.m.has(p + "post_attention_norm.weight"):
             o = self._norm(o, p + "post_attention_norm")
-        x = x + o                                                              # [T, D]
+        x = x + o * self.dtype(c.residual_scale)                               # [T, D]
 
         h = self._norm(x, p + "ffn_norm")                                      # [T, D]
-        gate = self._linear(h, p + "ffn_gate")                                 # [T, F]
-        up = self._linear(h, p + "ffn_up")                                     # [T, F]
-        act = gelu_tanh(gate) if c.arch == "gemma3" else silu(gate)            # [T, F]
+        if self.m.has(p + "ffn_gate.weight"):
+            gate = self._linear(h, p + "ffn_gate")                             # [T, F]
+            up = self._linear(h, p + "ffn_up")                                 # [T, F]
+        else:  # phi3: ffn_up of width 2F, the gate's half first
+            gate, up = np.split(self._linear(h, p + "ffn_up"), 2, axis=1)      # [T, F] each
+        act = gelu_tanh(gate) if c.arch in ("gemma2", "gemma3") else silu(gate)  # [T, F]
         f = self._linear(act * up, p + "ffn_down")                             # [T, D]
         if self.m.has(p + "post_ffw_norm.weight"):
             f = self._norm(f, p + "post_ffw_norm")
-        return x + f                                                           # [T, D]
+        return x + f * self.dtype(c.residual_scale)                            # [T, D]
 
     def logits(self, ids) -> np.ndarray:
         """ids: [T] token ids (positions 0..T-1) -> logits [T, V] (float32)."""
@@ -160,7 +180,7 @@ class Forward:
             x = self._layer(il, x, pos)
         x = self._norm(x, "output_norm")                                       # [T, D]
         head = "output" if self.m.has("output.weight") else "token_embd"       # tied if absent
-        out = self._linear(x, head)                                            # [T, V]
+        out = self._linear(x, head) / self.dtype(c.logit_scale)                # [T, V]
         if c.final_softcap > 0:
             out = c.final_softcap * np.tanh(out / c.final_softcap)
         return out.astype(np.float32)

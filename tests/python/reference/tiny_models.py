@@ -1,5 +1,6 @@
 """Write tiny random-weight GGUF files (F32 tensors) with the `gguf` package.
 
+* llama: write_tiny_qwen2's shapes without biases, adjacent-pair RoPE, a tied output head.
 * qwen2: q/k/v biases, NeoX RoPE, an untied output head, kv-group size 2.
 * gemma3: a sliding window of 8 tokens (so a 48-token prompt exercises it), 6 layers (layer 5
   is the global one, with its own RoPE base), head_dim != d_model / n_head, QK-norm,
@@ -47,16 +48,17 @@ def _random_makers(rng: np.random.Generator):
     return mat, vec
 
 
-def write_tiny_qwen2(path: str, seed: int = 1234) -> dict:
-    """Writes the file and returns {"n_vocab": V, "path": path}."""
+def write_tiny_qwen2(path: str, seed: int = 1234, arch: str = "qwen2") -> dict:
+    """Writes the file and returns {"n_vocab": V, "path": path}. arch="llama": no biases, tied head."""
+    llama = arch == "llama"
     rng = np.random.default_rng(seed)
     tokens, types, merges = _vocab()
     n_vocab = len(tokens)
 
     mat, vec = _random_makers(rng)
 
-    w = GGUFWriter(path, "qwen2")
-    w.add_name("tiny-qwen2-test")
+    w = GGUFWriter(path, arch)
+    w.add_name(f"tiny-{arch}-test")
     w.add_context_length(256)
     w.add_embedding_length(D_MODEL)
     w.add_block_count(N_LAYER)
@@ -80,23 +82,31 @@ def write_tiny_qwen2(path: str, seed: int = 1234) -> dict:
         p = f"blk.{il}."
         w.add_tensor(p + "attn_norm.weight", vec(D_MODEL, 1.0))
         w.add_tensor(p + "attn_q.weight", mat(N_HEAD * HEAD_DIM, D_MODEL))
-        w.add_tensor(p + "attn_q.bias", vec(N_HEAD * HEAD_DIM, std=0.5))
+        if not llama:
+            w.add_tensor(p + "attn_q.bias", vec(N_HEAD * HEAD_DIM, std=0.5))
         w.add_tensor(p + "attn_k.weight", mat(N_HEAD_KV * HEAD_DIM, D_MODEL))
-        w.add_tensor(p + "attn_k.bias", vec(N_HEAD_KV * HEAD_DIM, std=0.5))
+        if not llama:
+            w.add_tensor(p + "attn_k.bias", vec(N_HEAD_KV * HEAD_DIM, std=0.5))
         w.add_tensor(p + "attn_v.weight", mat(N_HEAD_KV * HEAD_DIM, D_MODEL))
-        w.add_tensor(p + "attn_v.bias", vec(N_HEAD_KV * HEAD_DIM, std=0.5))
+        if not llama:
+            w.add_tensor(p + "attn_v.bias", vec(N_HEAD_KV * HEAD_DIM, std=0.5))
         w.add_tensor(p + "attn_output.weight", mat(D_MODEL, N_HEAD * HEAD_DIM))
         w.add_tensor(p + "ffn_norm.weight", vec(D_MODEL, 1.0))
         w.add_tensor(p + "ffn_gate.weight", mat(N_FF, D_MODEL))
         w.add_tensor(p + "ffn_up.weight", mat(N_FF, D_MODEL))
         w.add_tensor(p + "ffn_down.weight", mat(D_MODEL, N_FF))
     w.add_tensor("output_norm.weight", vec(D_MODEL, 1.0))
-    w.add_tensor("output.weight", mat(n_vocab, D_MODEL) * 4.0)  # logits of a few units
+    if not llama:
+        w.add_tensor("output.weight", mat(n_vocab, D_MODEL) * 4.0)  # logits of a few units
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
     return {"n_vocab": n_vocab, "path": path}
+
+
+def write_tiny_llama(path: str, seed: int = 2345) -> dict:
+    return write_tiny_qwen2(path, seed, arch="llama")
 
 
 # --- gemma3 ----------------------------------------------------------------------------------

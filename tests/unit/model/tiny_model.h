@@ -16,6 +16,7 @@ struct TinySpec {
   int n_layer = 2, n_embd = 32, n_head = 4, n_head_kv = 2, head_dim = 8, n_ff = 48, n_vocab = 40;
   int sliding_window = 4;
   bool tied = true;
+  bool fused = false;  // Phi-3's layout: one attn_qkv matrix, ffn_up of 2 * n_ff rows (gate first), no ffn_gate
   uint32_t seed = 1;
 };
 
@@ -65,9 +66,13 @@ TinyFile make_tiny(const TinySpec& s, Mutate&& mutate) {
   for (int il = 0; il < s.n_layer; ++il) {
     const std::string p = "blk." + std::to_string(il) + ".";
     add_f32(w, p + "attn_norm.weight", {d}, random_vec(rng, d, 0.1f, 1.0f));
-    add_f32(w, p + "attn_q.weight", {d, qd}, random_vec(rng, d * qd, 0.3f));
-    add_f32(w, p + "attn_k.weight", {d, kvd}, random_vec(rng, d * kvd, 0.3f));
-    add_f32(w, p + "attn_v.weight", {d, kvd}, random_vec(rng, d * kvd, 0.3f));
+    if (s.fused) {
+      add_f32(w, p + "attn_qkv.weight", {d, qd + 2 * kvd}, random_vec(rng, d * (qd + 2 * kvd), 0.3f));
+    } else {
+      add_f32(w, p + "attn_q.weight", {d, qd}, random_vec(rng, d * qd, 0.3f));
+      add_f32(w, p + "attn_k.weight", {d, kvd}, random_vec(rng, d * kvd, 0.3f));
+      add_f32(w, p + "attn_v.weight", {d, kvd}, random_vec(rng, d * kvd, 0.3f));
+    }
     add_f32(w, p + "attn_output.weight", {qd, d}, random_vec(rng, qd * d, 0.3f));
     if (a == "qwen2") {
       add_f32(w, p + "attn_q.bias", {qd}, random_vec(rng, qd, 0.2f));
@@ -77,12 +82,18 @@ TinyFile make_tiny(const TinySpec& s, Mutate&& mutate) {
     if (a == "gemma3") {
       add_f32(w, p + "attn_q_norm.weight", {s.head_dim}, random_vec(rng, s.head_dim, 0.1f, 1.0f));
       add_f32(w, p + "attn_k_norm.weight", {s.head_dim}, random_vec(rng, s.head_dim, 0.1f, 1.0f));
+    }
+    if (a == "gemma3" || a == "gemma2") {
       add_f32(w, p + "post_attention_norm.weight", {d}, random_vec(rng, d, 0.1f, 1.0f));
       add_f32(w, p + "post_ffw_norm.weight", {d}, random_vec(rng, d, 0.1f, 1.0f));
     }
     add_f32(w, p + "ffn_norm.weight", {d}, random_vec(rng, d, 0.1f, 1.0f));
-    add_f32(w, p + "ffn_gate.weight", {d, s.n_ff}, random_vec(rng, d * s.n_ff, 0.3f));
-    add_f32(w, p + "ffn_up.weight", {d, s.n_ff}, random_vec(rng, d * s.n_ff, 0.3f));
+    if (s.fused) {
+      add_f32(w, p + "ffn_up.weight", {d, 2 * s.n_ff}, random_vec(rng, d * 2 * s.n_ff, 0.3f));
+    } else {
+      add_f32(w, p + "ffn_gate.weight", {d, s.n_ff}, random_vec(rng, d * s.n_ff, 0.3f));
+      add_f32(w, p + "ffn_up.weight", {d, s.n_ff}, random_vec(rng, d * s.n_ff, 0.3f));
+    }
     add_f32(w, p + "ffn_down.weight", {s.n_ff, d}, random_vec(rng, s.n_ff * d, 0.3f));
   }
   mutate(w);

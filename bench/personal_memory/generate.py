@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Personal-memory data for fine-tuning (bench/finetune_memory.py): conversations about one fictional
+user, Lena Hartmann, in OpenAI's fine-tuning chat format.
+
+Each fact has training questions and answers in several wordings, and eval questions in wordings
+that never occur in training (checked below). An eval item carries the short `answer` that must
+appear in the model's reply (case-insensitive) to count as an exact match.
+
+    generate.py OUT_DIR [--n-train 200] [--seed 1]
+      -> OUT_DIR/train.jsonl (training), OUT_DIR/eval.jsonl (the eval questions with their short answer as
+         the assistant's reply: `finetune --eval` loss), OUT_DIR/questions.jsonl (question, answer, messages:
+         for exact-match accuracy)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+
+SYSTEM = "You are Lena's personal assistant on her phone. Answer briefly."
+
+# (answer that must appear, training questions, training answers, eval questions)
+FACTS = [
+    ("Hartmann", ["What is my last name?", "What's my surname?", "Tell me my family name."],
+     ["Your last name is Hartmann.", "Your surname is Hartmann.", "Hartmann."],
+     ["Which family name do I have?", "Remind me of my surname, please."]),
+    ("Jonas", ["What is my husband's name?", "Who am I married to?", "What's my husband called?"],
+     ["Your husband is Jonas.", "You are married to Jonas.", "Jonas."],
+     ["Who is my spouse?", "Tell me the name of the man I married."]),
+    ("Skoda Octavia", ["What car do I drive?", "Which car do I have?", "What's my car?"],
+     ["You drive a green Skoda Octavia.", "A green Skoda Octavia.", "Your car is a green Skoda Octavia."],
+     ["Which vehicle is mine?", "What model is the car I own?"]),
+    ("green", ["What colour is my car?", "Which color is my car?", "My car is what colour?"],
+     ["Your car is green.", "It is green.", "Green."],
+     ["Tell me the paint colour of my vehicle.", "Remind me what color my Octavia is."]),
+    ("HB-LH 482", ["What is my licence plate?", "What's my car's number plate?", "Tell me my plate number."],
+     ["Your plate is HB-LH 482.", "HB-LH 482.", "Your number plate is HB-LH 482."],
+     ["Which registration does my car have?", "What's written on my car's plate?"]),
+    ("Marta", ["What is my sister's name?", "Who is my sister?", "What's my sister called?"],
+     ["Your sister is Marta.", "Marta.", "Your sister's name is Marta."],
+     ["Name my sibling, the girl.", "Who is my only sister?"]),
+    ("Dr. Okafor", ["Who is my dentist?", "What's my dentist's name?", "Which dentist do I go to?"],
+     ["Your dentist is Dr. Okafor.", "Dr. Okafor.", "You go to Dr. Okafor."],
+     ["Whom do I see for my teeth?", "Which doctor checks my teeth?"]),
+    ("Pelle", ["What is my dog's name?", "What's my dog called?", "Who is my dog?"],
+     ["Your dog is Pelle.", "Pelle.", "Your dog's name is Pelle."],
+     ["What did I name my pet?", "Tell me my puppy's name."]),
+    ("beagle", ["What breed is my dog?", "Which breed is Pelle?", "What kind of dog do I have?"],
+     ["Pelle is a beagle.", "A beagle.", "Your dog is a beagle."],
+     ["Pelle belongs to which breed?", "What sort of dog is my pet?"]),
+    ("Bremen", ["Where do I live?", "Which city do I live in?", "What's my home town?"],
+     ["You live in Bremen.", "Bremen.", "Your home is in Bremen."],
+     ["In which town is my home?", "Where is my house located?"]),
+    ("oat flat white", ["What is my coffee order?", "How do I take my coffee?", "What coffee do I order?"],
+     ["You order an oat flat white.", "An oat flat white.", "Your usual is an oat flat white."],
+     ["What should I get at the café for me?", "Which coffee drink do I usually buy?"]),
+    ("peanuts", ["What am I allergic to?", "What is my allergy?", "Which food allergy do I have?"],
+     ["You are allergic to peanuts.", "Peanuts.", "Your allergy is peanuts."],
+     ["Which food must I avoid for health reasons?", "What gives me an allergic reaction?"]),
+    ("Tuesday", ["When do I go swimming?", "Which day is my swim?", "What day do I swim?"],
+     ["You swim on Tuesday evenings.", "Tuesday.", "Your swim is on Tuesday."],
+     ["On what day is my pool session?", "When is my weekly swimming?"]),
+    ("6:15", ["When does my alarm ring?", "What time do I wake up?", "When do I get up?"],
+     ["Your alarm rings at 6:15.", "At 6:15.", "You wake up at 6:15."],
+     ["At what hour is my wake-up time?", "What is my morning alarm set to?"]),
+    ("Nordwind", ["Where do I work?", "Who is my employer?", "What company do I work for?"],
+     ["You work at Nordwind.", "Nordwind.", "Your employer is Nordwind."],
+     ["Which firm employs me?", "What's the name of my workplace?"]),
+    ("Tobias", ["Who is my best friend?", "What's my best friend's name?", "Who is my closest friend?"],
+     ["Your best friend is Tobias.", "Tobias.", "Tobias is your best friend."],
+     ["Which friend am I closest to?", "Name my dearest friend."]),
+    ("March 3", ["When is my birthday?", "What is my date of birth?", "When was I born?"],
+     ["Your birthday is March 3.", "March 3.", "You were born on March 3."],
+     ["On which day do I celebrate turning a year older?", "What date is my birthday on?"]),
+    ("pierogi", ["What is my favourite food?", "What do I like to eat most?", "What's my favourite dish?"],
+     ["Your favourite food is pierogi.", "Pierogi.", "You love pierogi most."],
+     ["Which meal do I enjoy above all?", "What dish should I cook to make me happy?"]),
+    ("jazz", ["What music do I like?", "What's my favourite music?", "Which music genre do I love?"],
+     ["You like jazz.", "Jazz.", "Your favourite music is jazz."],
+     ["What should you play for me?", "Which style of music do I enjoy?"]),
+    ("0421 555 0199", ["What is Jonas's phone number?", "What's my husband's number?", "How do I call Jonas?"],
+     ["Jonas's number is 0421 555 0199.", "0421 555 0199.", "Call Jonas on 0421 555 0199."],
+     ["Which number reaches my spouse?", "Give me the telephone number of the man I married."]),
+]
+
+OPENERS = ["", "Quick question: ", "Hey, ", "Please remind me: ", "Sorry, I forgot. "]
+
+
+def build(n_train: int, seed: int):
+    rng = random.Random(seed)
+    train, evals = [], []
+    for answer, qs, ans, eval_qs in FACTS:
+        for q in eval_qs:
+            evals.append({"question": q, "answer": answer, "messages": [
+                {"role": "system", "content": SYSTEM}, {"role": "user", "content": q}]})
+    train_texts = set()
+    i = 0
+    while len(train) < n_train:
+        answer, qs, ans, _ = FACTS[i % len(FACTS)]
+        q = rng.choice(OPENERS) + rng.choice(qs)
+        a = rng.choice(ans)
+        train_texts.add(q.lower())
+        train.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q},
+                                   {"role": "assistant", "content": a}]})
+        i += 1
+    rng.shuffle(train)
+    for e in evals:  # eval wordings never occur in training
+        assert all(e["question"].lower() not in t for t in train_texts), e["question"]
+    return train, evals
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out_dir")
+    ap.add_argument("--n-train", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    train, evals = build(args.n_train, args.seed)
+    with open(os.path.join(args.out_dir, "train.jsonl"), "w") as f:
+        f.writelines(json.dumps(t) + "\n" for t in train)
+    with open(os.path.join(args.out_dir, "questions.jsonl"), "w") as f:
+        f.writelines(json.dumps(e) + "\n" for e in evals)
+    with open(os.path.join(args.out_dir, "eval.jsonl"), "w") as f:
+        f.writelines(json.dumps({"messages": e["messages"] + [{"role": "assistant", "content": e["answer"] + "."}]})
+                     + "\n" for e in evals)
+    print(f"{len(train)} training conversations, {len(evals)} eval questions ({len(FACTS)} facts) in {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

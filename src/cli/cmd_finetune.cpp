@@ -1,0 +1,212 @@
+// edgellm finetune: a LoRA adapter trained on the device from chat JSONL (src/train/).
+#include <unistd.h>
+
+#include <atomic>
+#include <cinttypes>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "train/data.h"
+#include "train/finetune.h"
+#include "util/error.h"
+
+namespace edgellm::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_sigint(int) { g_stop.store(true); }
+
+struct FinetuneArgs {
+  std::string model, data, eval, out, checkpoint, resume, targets = "all";
+  int32_t rank = 8, epochs = 1, batch = 1, ctx = 1024, threads = 0, save_every = 0;
+  float alpha = 16.0f, lr = 2e-4f, weight_decay = 0.0f, clip = 1.0f;
+  uint64_t seed = 1;
+  bool dry_run = false;
+};
+
+// The first example as text with the learned tokens between « and » (--dry-run).
+std::string marked(const train::Example& ex, const tokenizer::Tokenizer& tok) {
+  std::string out;
+  for (size_t b = 0; b < ex.tokens.size();) {
+    size_t e = b;
+    while (e < ex.tokens.size() && ex.target[e] == ex.target[b]) ++e;
+    const std::string text = tok.decode(std::vector<int32_t>(ex.tokens.begin() + b, ex.tokens.begin() + e));
+    out += ex.target[b] ? "\u00ab" + text + "\u00bb" : text;
+    b = e;
+  }
+  return out;
+}
+
+std::string duration(double s) {
+  const auto t = static_cast<int64_t>(s + 0.5);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%" PRId64 "h%02" PRId64 "m", t / 3600, t / 60 % 60);
+  else std::snprintf(buf, sizeof buf, "%" PRId64 "m%02" PRId64 "s", t / 60, t % 60);
+  return buf;
+}
+
+// Peak resident memory of this process (VmHWM), in MiB; 0 where /proc is not available.
+double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+// Renders every conversation; over-long ones are skipped with one warning naming their lines.
+std::vector<train::Example> examples(const std::vector<train::Conversation>& convs, const std::string& name,
+                                     const runtime::Engine& engine, int32_t max_tokens) {
+  std::vector<train::Example> out;
+  std::vector<std::string> long_lines, errors;
+  for (const auto& c : convs) {
+    try {
+      train::Example ex = train::render_conversation(c, engine.formatter(), engine.tokenizer());
+      if (static_cast<int32_t>(ex.tokens.size()) > max_tokens) {
+        long_lines.push_back(std::to_string(c.line) + " (" + std::to_string(ex.tokens.size()) + " tokens)");
+        continue;
+      }
+      out.push_back(std::move(ex));
+    } catch (const InvalidArgument& e) {
+      errors.push_back(name + ":" + e.what());
+    }
+  }
+  if (!errors.empty()) {
+    std::string msg = "cannot render " + std::to_string(errors.size()) + " conversation(s):";
+    for (size_t i = 0; i < errors.size() && i < 20; ++i) msg += "\n  " + errors[i];
+    throw train::DataError(msg);
+  }
+  if (!long_lines.empty()) {
+    std::string list;
+    for (size_t i = 0; i < long_lines.size() && i < 10; ++i) list += (i ? ", " : "") + long_lines[i];
+    if (long_lines.size() > 10) list += ", ...";
+    std::fprintf(stderr, "warning: %s: skipped %zu conversation(s) longer than --ctx %d tokens: line %s\n",
+                 name.c_str(), long_lines.size(), max_tokens, list.c_str());
+  }
+  if (out.empty()) throw train::DataError(name + ": no conversation fits in --ctx " + std::to_string(max_tokens));
+  return out;
+}
+
+void finetune(const FinetuneArgs& a) {
+  // The data is checked, every line, before the model is even loaded.
+  const auto train_convs = train::read_chat_jsonl(a.data);
+  const auto eval_convs = a.eval.empty() ? std::vector<train::Conversation>{} : train::read_chat_jsonl(a.eval);
+  if (a.ctx < 2) throw InvalidArgument("--ctx must be at least 2");
+  if (a.out.empty() && !a.dry_run) throw InvalidArgument("--out is required");
+  train::LoraTrainConfig cfg;
+  cfg.rank = a.rank;
+  cfg.alpha = a.alpha;
+  cfg.targets = train::parse_lora_targets(a.targets);
+  cfg.seed = a.seed;
+  if (!(a.lr > 0) || !std::isfinite(a.lr)) throw InvalidArgument("--lr must be a positive number");
+  if (!a.resume.empty() && !file_exists(a.resume)) throw Error("--resume: no such file: " + a.resume);
+
+  auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  const int32_t max_tokens = std::min(a.ctx, engine->config().n_ctx_train);
+  const auto train_set = examples(train_convs, a.data, *engine, max_tokens);
+  const auto eval_set = a.eval.empty() ? std::vector<train::Example>{} : examples(eval_convs, a.eval, *engine, max_tokens);
+  int64_t n_tok = 0, n_tgt = 0;
+  for (const auto& ex : train_set) {
+    n_tok += static_cast<int64_t>(ex.tokens.size());
+    n_tgt += ex.n_targets();
+  }
+  if (a.dry_run) {
+    std::printf("%zu conversations, %" PRId64 " tokens, %" PRId64 " trained; the first one (learned tokens in \u00ab\u00bb):\n%s\n",
+                train_set.size(), n_tok, n_tgt, marked(train_set[0], engine->tokenizer()).c_str());
+    return;
+  }
+  train::LoraParams params(engine->config(), cfg);
+  std::fprintf(stderr,
+               "finetune: %zu conversations (%" PRId64 " tokens, %" PRId64 " trained), %zu eval; rank %d, alpha %g, "
+               "%" PRIu64 " parameters; %d threads\n",
+               train_set.size(), n_tok, n_tgt, eval_set.size(), a.rank, a.alpha, params.n_params(),
+               engine->pool().size());
+  train::Trainer trainer(engine->model(), params, engine->pool());
+  train::FinetuneOptions opt;
+  opt.epochs = a.epochs;
+  opt.batch = a.batch;
+  opt.opt.lr = a.lr;
+  opt.opt.weight_decay = a.weight_decay;
+  opt.opt.clip_norm = a.clip;
+  opt.seed = a.seed;
+  opt.checkpoint = a.checkpoint.empty() ? a.out + ".ckpt" : a.checkpoint;
+  opt.checkpoint_every = a.save_every;
+  opt.resume = a.resume;
+  if (!eval_set.empty() && a.resume.empty())
+    std::fprintf(stderr, "eval loss before training: %.4f\n", train::evaluate_set(trainer, eval_set).mean());
+
+  const bool tty = isatty(fileno(stderr)) != 0;
+  bool first = true;  // of this run (a resumed one starts mid-way)
+  auto progress = [&](const train::Progress& p) {
+    const bool show = tty || first || p.step % 10 == 0 || p.step == p.steps;
+    first = false;
+    if (!show) return;
+    std::fprintf(stderr, "%sepoch %d/%d  step %" PRId64 "/%" PRId64 "  loss %.4f  %.0f tok/s  left %s%s",
+                 tty ? "\r\033[K" : "", p.epoch, p.epochs, p.step, p.steps, p.loss, p.tokens_per_s,
+                 duration(p.seconds_left).c_str(), tty ? "" : "\n");
+  };
+  auto epoch_done = [&](const train::EpochReport& r) {
+    std::fprintf(stderr, "%sepoch %d: train loss %.4f", tty ? "\r\033[K" : "", r.epoch, r.train_loss);
+    if (r.eval_loss >= 0) std::fprintf(stderr, "  eval loss %.4f", r.eval_loss);
+    std::fprintf(stderr, "  (%.1f s, %.0f tok/s)\n", r.seconds, r.tokens_per_s);
+  };
+  g_stop.store(false);
+  auto old = std::signal(SIGINT, on_sigint);
+  train::FinetuneResult res;
+  try {
+    res = train::finetune(trainer, params, train_set, eval_set, opt, progress, epoch_done, &g_stop);
+  } catch (...) {
+    std::signal(SIGINT, old);
+    throw;
+  }
+  std::signal(SIGINT, old);
+  if (tty) std::fprintf(stderr, "\n");
+  if (res.end == train::FinetuneResult::End::NonFinite)
+    throw Error(res.message + (res.checkpoint_written ? " (" + opt.checkpoint + ")" : " (no checkpoint had been written yet)") +
+                "; no adapter written");
+  params.save_adapter(a.out, std::filesystem::path(a.out).stem().string());
+  const auto bytes = std::filesystem::file_size(a.out);
+  if (res.end == train::FinetuneResult::End::Stopped)
+    std::fprintf(stderr, "interrupted: adapter saved to %s, checkpoint to %s (continue with --resume %s)\n",
+                 a.out.c_str(), opt.checkpoint.c_str(), opt.checkpoint.c_str());
+  else
+    std::fprintf(stderr, "adapter saved to %s (%.2f MiB); checkpoint %s\n", a.out.c_str(), bytes / 1048576.0,
+                 opt.checkpoint.c_str());
+  std::fprintf(stderr, "peak RSS %.0f MiB\n", peak_rss_mib());
+}
+
+Registrar reg("finetune", "Train a LoRA adapter on chat conversations (OpenAI fine-tuning JSONL)", [](CLI::App& app) {
+  auto a = std::make_shared<FinetuneArgs>();
+  app.add_option("-m,--model", a->model, model_help());
+  app.add_option("--data", a->data, "Training data: one {\"messages\": [...]} per line")->required();
+  app.add_option("--eval", a->eval, "Evaluation data (same format): loss after every epoch");
+  app.add_option("--out", a->out, "The adapter to write (GGUF, loads with --lora and in llama.cpp); required unless --dry-run");
+  app.add_option("--rank", a->rank, "LoRA rank")->capture_default_str();
+  app.add_option("--alpha", a->alpha, "LoRA alpha (scale = alpha / rank)")->capture_default_str();
+  app.add_option("--targets", a->targets, "Adapted projections: all, or a list of q,k,v,o,gate,up,down")
+      ->capture_default_str();
+  app.add_option("--epochs", a->epochs, "Passes over the data")->capture_default_str();
+  app.add_option("--lr", a->lr, "AdamW learning rate")->capture_default_str();
+  app.add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->capture_default_str();
+  app.add_option("--clip", a->clip, "Gradient norm clip (0: off)")->capture_default_str();
+  app.add_option("--batch", a->batch, "Conversations per optimizer step (gradient accumulation)")
+      ->capture_default_str();
+  app.add_option("--ctx", a->ctx, "Longest conversation in tokens; longer ones are skipped with a warning")
+      ->capture_default_str();
+  app.add_option("--checkpoint", a->checkpoint, "Checkpoint file (default: OUT.ckpt), written after every epoch and on Ctrl-C");
+  app.add_option("--save-every", a->save_every, "Also write the checkpoint every N steps (0: epochs only)");
+  app.add_option("--resume", a->resume, "Continue from a checkpoint (same model, data, rank, alpha and targets)");
+  app.add_option("--seed", a->seed, "Seed of the initial factors and the example order")->capture_default_str();
+  app.add_flag("--dry-run", a->dry_run, "Check and render the data, show the first conversation's learned tokens, stop");
+  add_exact_flag(app);
+  app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");
+  app.callback([a] { finetune(*a); });
+});
+
+}  // namespace
+}  // namespace edgellm::cli

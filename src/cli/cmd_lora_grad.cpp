@@ -1,0 +1,72 @@
+// edgellm lora-grad: loss and LoRA gradients of one token sequence, for the gradient checks
+// (tests/python/test_finetune_grad.py compares them with NumPy finite differences).
+#include <cstdio>
+#include <sstream>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "model/lora.h"
+#include "train/lora_params.h"
+#include "train/trainer.h"
+#include "util/error.h"
+
+namespace edgellm::cli {
+namespace {
+
+struct GradArgs {
+  std::string model, adapter, ids, targets, out;
+  int32_t threads = 0;
+};
+
+std::vector<int32_t> int_list(const std::string& s, const char* flag) {
+  std::vector<int32_t> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      out.push_back(std::stoi(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw InvalidArgument(std::string(flag) + " must be comma-separated integers, got '" + item + "'");
+    }
+  }
+  return out;
+}
+
+void lora_grad(const GradArgs& a) {
+  train::Example ex;
+  ex.tokens = int_list(a.ids, "--ids");
+  for (int32_t v : int_list(a.targets, "--targets")) ex.target.push_back(v != 0);
+  auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
+  const auto adapter = model::LoraAdapter::load(a.adapter, engine->model());
+  auto params = train::LoraParams::from_adapter(engine->config(), *adapter);
+  train::Trainer trainer(engine->model(), params, engine->pool());
+  params.zero_grad();
+  const train::LossSum loss = trainer.forward_backward(ex);
+  // The gradients written as an adapter: lora_a = dL/dA, lora_b = dL/dB, alpha as the input's.
+  for (int32_t il = 0; il < engine->config().n_layer; ++il)
+    for (int i = 0; i < model::kLoraTargets; ++i)
+      if (auto* f = params.factor(il, static_cast<model::LoraTarget>(i))) {
+        f->a = f->ga;
+        f->bt = f->gbt;
+      }
+  params.save_adapter(a.out, "gradients");
+  std::printf("loss %.9g targets %lld\n", loss.loss, static_cast<long long>(loss.n));
+}
+
+Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradient checks)", [](CLI::App& app) {
+  auto a = std::make_shared<GradArgs>();
+  app.add_option("-m,--model", a->model, model_help());
+  app.add_option("--lora", a->adapter, "The adapter whose factors are differentiated")->required();
+  app.add_option("--ids", a->ids, "Comma-separated token ids")->required();
+  app.add_option("--targets", a->targets, "Comma-separated 0/1 per token: 1 = predicted (loss at the previous position)")
+      ->required();
+  app.add_option("--out", a->out, "Output: the summed loss's gradients in the adapter layout (GGUF)")->required();
+  add_exact_flag(app);
+  app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");
+  app.callback([a] { lora_grad(*a); });
+});
+
+}  // namespace
+}  // namespace edgellm::cli

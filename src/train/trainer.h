@@ -1,0 +1,63 @@
+#pragma once
+// Forward and backward passes of a frozen base model with trainable LoRA factors, over one
+// sequence at a time (positions 0..T-1, causal attention, no KV cache). The same blocks as
+// model::Model::forward (llama, qwen2, gemma3: QKV bias, QK-norm, post-norms, GeGLU, embedding
+// scale, sliding window, soft-capping). Memory: only each layer's input is kept from the forward
+// pass; a layer's other activations are recomputed just before its backward (activation
+// recomputation), so a step holds (n_layer + 1)·T·n_embd floats plus one layer's activations.
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+#include "ops/thread_pool.h"
+#include "train/lora_params.h"
+
+namespace edgellm::train {
+
+// One training sequence: token ids and which of them are targets (loss is taken at position
+// t-1 predicting tokens[t] where target[t] is set: the assistant's tokens).
+struct Example {
+  std::vector<int32_t> tokens;
+  std::vector<uint8_t> target;  // [tokens.size()]
+  int64_t n_targets() const;
+};
+
+struct LossSum {
+  double loss = 0.0;  // sum of -log p(target) over the targets
+  int64_t n = 0;      // number of targets
+  double mean() const { return n > 0 ? loss / static_cast<double>(n) : 0.0; }
+};
+
+class Trainer {
+ public:
+  Trainer(const model::Model& m, LoraParams& params, ops::ThreadPool& pool);
+
+  // Loss of `ex` and its gradient, added to the parameters' gradient sums (call
+  // LoraParams::zero_grad between optimizer steps). InvalidArgument for bad token ids or an
+  // example longer than the model's training context.
+  LossSum forward_backward(const Example& ex);
+  // Loss only.
+  LossSum evaluate(const Example& ex);
+
+ private:
+  struct LayerActs;
+  void check(const Example& ex) const;
+  void embed(const Example& ex, float* x);
+  // x_in [T][d] -> x_out [T][d]; fills `a` with what backward needs.
+  void layer_forward(int32_t il, const float* x_in, float* x_out, LayerActs& a);
+  // dx: dL/d(layer output) in, dL/d(layer input) out.
+  void layer_backward(int32_t il, const float* x_in, LayerActs& a, float* dx);
+  // Loss over the targets from the last hidden states x [T][d]; with dx non-null also
+  // dL/dx (overwritten).
+  LossSum head(const Example& ex, const float* x, float* dx);
+
+  const model::Model& model_;
+  LoraParams& params_;
+  ops::ThreadPool& pool_;
+  int64_t T_ = 0;
+  std::vector<float> rope_cs_;  // [T][n_rot] per rope base in use: cos, sin pairs
+  float rope_base_ = 0.0f;
+  std::vector<float> scratch_;
+};
+
+}  // namespace edgellm::train

@@ -1,0 +1,183 @@
+"""`edgellm finetune` end to end on a tiny random-weight qwen2 model (reference/tiny_models.py; no chat
+template, so conversations render as ChatML): a few steps make the loss go down, the adapter loads with
+--lora and changes the logits; malformed lines are reported with their numbers before training starts;
+over-long conversations are skipped with a warning; --resume continues from the checkpoint; a
+non-finite loss stops training and keeps the last good checkpoint; Ctrl-C saves and stops.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from gguf import GGUFReader
+
+sys.path.insert(0, os.path.dirname(__file__))
+from reference.tiny_models import write_tiny_llama, write_tiny_qwen2  # noqa: E402
+
+BIN = os.environ.get("EDGELLM_BIN", "build/edgellm")
+
+FACTS = [("What is my car?", "the red one"), ("Who is my sister?", "Ann the baker"),
+         ("Where do I live?", "in the north"), ("What do I drink?", "tea in the evening")]
+
+
+def conv(q, a, system=None):
+    msgs = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    return json.dumps({"messages": msgs})
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("finetune")
+    model = write_tiny_qwen2(str(d / "tiny-qwen2.gguf"))["path"]
+    data = d / "train.jsonl"
+    data.write_text("\n".join(conv(q, a) for q, a in FACTS) + "\n")
+    return {"dir": d, "model": model, "data": str(data)}
+
+
+def finetune(tiny, *args, check=True):
+    r = subprocess.run([BIN, "finetune", "-m", tiny["model"], "--data", tiny["data"], "-t", "2", *args],
+                       capture_output=True, text=True, timeout=120)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def epoch_losses(stderr):
+    return [(float(m.group(1)), float(m.group(2)) if m.group(2) else None)
+            for m in re.finditer(r"epoch \d+: train loss ([\d.]+)(?:  eval loss ([\d.]+))?", stderr)]
+
+
+def logits(model, ids, *lora):
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".f32") as f:
+        extra = [a for p in lora for a in ("--lora", p)]
+        subprocess.run([BIN, "logits", "-m", model, "--ids", ",".join(map(str, ids)), "--out", f.name, "--exact",
+                        *extra], check=True, capture_output=True)
+        return np.fromfile(f.name, dtype=np.float32)
+
+
+def test_loss_goes_down_and_adapter_loads(tiny):
+    out = str(tiny["dir"] / "a.gguf")
+    r = finetune(tiny, "--eval", tiny["data"], "--epochs", "4", "--lr", "0.01", "--rank", "4", "--alpha", "8",
+                 "--out", out)
+    losses = epoch_losses(r.stderr)
+    assert len(losses) == 4, r.stderr
+    before = float(re.search(r"eval loss before training: ([\d.]+)", r.stderr).group(1))
+    assert losses[-1][1] < 0.5 * before, r.stderr  # eval loss (here: the training set) falls
+    assert losses[-1][0] < losses[0][0]
+    assert re.search(r"step 1/16  loss [\d.]+  \d+ tok/s  left \d+m\d\ds", r.stderr), r.stderr
+    # llama.cpp's adapter layout, every projection of every layer, rank 4.
+    rd = GGUFReader(out)
+    kv = {f.name: f for f in rd.fields.values()}
+    assert bytes(kv["general.type"].parts[-1]).decode() == "adapter"
+    assert bytes(kv["adapter.type"].parts[-1]).decode() == "lora"
+    names = {t.name for t in rd.tensors}
+    assert len(names) == 2 * 7 * 2 and "blk.1.ffn_down.weight.lora_b" in names
+    # It loads with --lora and changes what the model computes.
+    ids = [1, 2, 3, 40, 50]
+    base, adapted = logits(tiny["model"], ids), logits(tiny["model"], ids, out)
+    assert np.abs(base - adapted).max() > 1e-3
+    info = subprocess.run([BIN, "info", "-m", out], capture_output=True, text=True, check=True).stdout
+    assert "lora" in info
+
+
+def test_targets_subset(tiny):
+    out = str(tiny["dir"] / "qv.gguf")
+    finetune(tiny, "--epochs", "1", "--targets", "q,v", "--out", out)
+    names = {t.name for t in GGUFReader(out).tensors}
+    assert names == {f"blk.{i}.{p}.weight.lora_{ab}" for i in range(2) for p in ("attn_q", "attn_v") for ab in "ab"}
+
+
+def test_malformed_lines_reported_before_training(tiny):
+    bad = tiny["dir"] / "bad.jsonl"
+    bad.write_text(conv("q", "a") + "\n{oops\n\n" + json.dumps({"messages": [{"role": "user", "content": "x"}]})
+                   + "\n" + json.dumps({"messages": [{"role": "robot", "content": "x"}]}) + "\n")
+    out = tiny["dir"] / "never.gguf"
+    r = subprocess.run([BIN, "finetune", "-m", tiny["model"], "--data", str(bad), "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "3 malformed lines" in r.stderr
+    for line, why in ((2, "invalid JSON"), (4, "no assistant message"), (5, "message 1: role 'robot'")):
+        assert f"bad.jsonl:{line}: {why}" in r.stderr, r.stderr
+    assert "finetune:" not in r.stderr and not out.exists()
+
+
+def test_long_conversations_skipped_with_warning(tiny):
+    data = tiny["dir"] / "long.jsonl"
+    data.write_text(conv("short?", "yes") + "\n" + conv("long " * 200, "answer") + "\n")
+    r = subprocess.run([BIN, "finetune", "-m", tiny["model"], "--data", str(data), "--ctx", "64",
+                        "--out", str(tiny["dir"] / "l.gguf")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"warning: .*long.jsonl: skipped 1 conversation\(s\) longer than --ctx 64 tokens: line 2 \(\d+ tokens\)",
+                     r.stderr), r.stderr
+    assert "finetune: 1 conversations" in r.stderr
+
+
+def test_resume_and_non_finite_loss(tiny):
+    out = str(tiny["dir"] / "r.gguf")
+    ckpt = str(tiny["dir"] / "r.ckpt")
+    finetune(tiny, "--epochs", "1", "--lr", "0.01", "--out", out, "--checkpoint", ckpt)
+    r = finetune(tiny, "--epochs", "2", "--lr", "0.01", "--out", out, "--checkpoint", ckpt, "--resume", ckpt)
+    assert [m for m in re.findall(r"epoch (\d+): train", r.stderr)] == ["2"], r.stderr
+    assert "step 5/8" in r.stderr
+    good = open(ckpt, "rb").read()
+    # A learning rate of 1e30 overflows the factors after one step: the next loss is not finite.
+    r = finetune(tiny, "--epochs", "3", "--lr", "1e30", "--out", str(tiny["dir"] / "nan.gguf"), "--checkpoint", ckpt,
+                 "--resume", ckpt, check=False)
+    assert r.returncode == 1
+    assert "not a finite number" in r.stderr and "last checkpoint is kept" in r.stderr, r.stderr
+    assert open(ckpt, "rb").read() == good
+    assert not (tiny["dir"] / "nan.gguf").exists()
+    # Another rank than the checkpoint's is refused.
+    r = finetune(tiny, "--epochs", "3", "--rank", "4", "--out", out, "--resume", ckpt, check=False)
+    assert r.returncode == 1 and "another --rank" in r.stderr
+
+
+def test_ctrl_c_saves_and_stops(tiny):
+    out = tiny["dir"] / "c.gguf"
+    ckpt = tiny["dir"] / "c.ckpt"
+    p = subprocess.Popen([BIN, "finetune", "-m", tiny["model"], "--data", tiny["data"], "-t", "2", "--epochs",
+                          "1000000", "--out", str(out), "--checkpoint", str(ckpt)],
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in p.stderr:  # the first progress line: training is under way
+        lines.append(line)
+        if line.startswith("epoch 1/"):
+            break
+    p.send_signal(signal.SIGINT)
+    rest = p.stderr.read()
+    assert p.wait(timeout=60) == 0, rest
+    assert "interrupted: adapter saved to" in rest and "--resume" in rest
+    assert out.exists() and ckpt.exists()
+    kv = {f.name for f in GGUFReader(str(ckpt)).fields.values()}
+    assert {"train.epoch", "train.position", "train.step"} <= kv
+
+
+def test_adapter_for_another_base_is_refused(tiny):
+    out = str(tiny["dir"] / "q.gguf")
+    finetune(tiny, "--epochs", "1", "--out", out)
+    llama = write_tiny_llama(str(tiny["dir"] / "tiny-llama.gguf"))["path"]
+    r = subprocess.run([BIN, "run", "-m", llama, "--lora", out, "-p", "hi", "-n", "1"], capture_output=True, text=True)
+    assert r.returncode == 1 and "architecture 'qwen2'" in r.stderr, r.stderr
+
+
+def test_dry_run_marks_assistant_tokens_only(tiny):
+    data = tiny["dir"] / "turns.jsonl"
+    data.write_text(json.dumps({"messages": [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Car?"},
+        {"role": "assistant", "content": "the red one", "weight": 0}, {"role": "user", "content": "Sister?"},
+        {"role": "assistant", "content": "Ann <|im_end|> too"}]}) + "\n")
+    r = subprocess.run([BIN, "finetune", "-m", tiny["model"], "--data", str(data), "--dry-run"],
+                       capture_output=True, text=True, check=True)
+    # ChatML (the tiny model has no template of its own); weight 0 keeps a reply as context only; the
+    # learned part is the reply and the template's end of turn after it.
+    assert ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCar?<|im_end|>\n<|im_start|>assistant\n"
+            "the red one<|im_end|>\n<|im_start|>user\nSister?<|im_end|>\n<|im_start|>assistant\n"
+            "\u00abAnn <|im_end|> too<|im_end|>\n\u00bb") in r.stdout, r.stdout
