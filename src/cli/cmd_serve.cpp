@@ -4,11 +4,14 @@
 #include <filesystem>
 #include <pthread.h>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/lora_flags.h"
 #include "cli/mem_flags.h"
+#include "cli/models_preset.h"
 #include "server/server.h"
 #include "util/error.h"
 
@@ -16,7 +19,12 @@ namespace edgellm::cli {
 namespace {
 
 struct ServeArgs {
-  std::string model, embedding_model;
+  std::vector<std::string> models;  // -m PATH or NAME=PATH, repeatable
+  std::string preset;               // --models-preset FILE
+  std::string alias;
+  std::string embedding_model;      // --embedding-model FILE
+  int32_t n_ctx = 4096, n_parallel = 4;
+  const CLI::Option *ctx_opt = nullptr, *parallel_opt = nullptr;
   int32_t threads = 0;
   server::ServerOptions opts;
   HybridFlags hybrid;
@@ -24,6 +32,68 @@ struct ServeArgs {
   std::string mem_budget;
   LoraFlags lora;
 };
+
+// "NAME=PATH" names a model; a plain PATH (or short name) is named by its file's stem. A file
+// that exists under the whole text wins over the split.
+std::pair<std::string, std::string> split_named(const std::string& v) {
+  const auto eq = v.find('=');
+  if (eq == std::string::npos || eq == 0 || file_exists(v) || v.substr(0, eq).find('/') != std::string::npos)
+    return {"", v};
+  return {v.substr(0, eq), v.substr(eq + 1)};
+}
+
+std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
+  std::vector<PresetModel> list;
+  for (const auto& v : a.models) {
+    auto [name, model] = split_named(v);
+    list.push_back({name, model, {}, {}, {}, {}});
+  }
+  if (!a.preset.empty())
+    for (auto& m : read_models_preset(a.preset)) list.push_back(std::move(m));
+  if (list.empty()) list.push_back({});  // the default model
+  const bool several = list.size() > 1;
+  if (several && !a.alias.empty()) throw InvalidArgument("--alias names one model; name several with -m NAME=PATH");
+  if (several && !a.lora.specs.empty())
+    throw InvalidArgument("--lora applies to one model's weights; serve adapters with a single -m");
+  const auto lora_specs = parse_lora_specs(a.lora);
+  std::vector<server::ModelSpec> specs;
+  for (const auto& m : list) {
+    server::ModelSpec s;
+    s.path = resolve_model(m.model);
+    s.name = !m.name.empty() ? m.name : !a.alias.empty() ? a.alias : std::filesystem::path(s.path).stem().string();
+    // Flags on the command line win over the preset, as in llama-server.
+    s.n_ctx = a.ctx_opt->count() > 0 ? a.n_ctx : m.n_ctx.value_or(a.n_ctx);
+    s.n_parallel = a.parallel_opt->count() > 0 ? a.n_parallel : m.n_parallel.value_or(a.n_parallel);
+    KvTypeFlags kv = a.kv;
+    if (!a.kv.set() && (m.cache_type_k || m.cache_type_v)) {
+      kv.k = m.cache_type_k.value_or(kv.k);
+      kv.v = m.cache_type_v.value_or(kv.v);
+      kv.given = true;
+    }
+    if (several) std::fprintf(stderr, "edgellm serve: model %s: %s\n", s.name.c_str(), s.path.c_str());
+    try {
+      s.mem_bytes = apply_mem_budget(a.mem_budget, s.path, s.n_ctx, &s.n_parallel, kv, a.opts.n_batch, a.threads);
+    } catch (const InvalidArgument& e) {
+      if (!several) throw;
+      // The others still serve; requests for this one get the reason.
+      s.unfit = e.what();
+      std::fprintf(stderr, "warning: model %s does not fit in --mem-budget even alone: %s\n", s.name.c_str(), e.what());
+    }
+    s.kv_types = kv_types(kv);
+    if (a.mem_budget.empty())
+      s.mem_bytes = mem_breakdown(s.path, s.n_ctx, s.n_parallel, s.kv_types, a.opts.n_batch, a.threads).total();
+    const std::string path = s.path;
+    const int32_t threads = a.threads;
+    s.load = [path, threads, lora_specs] {
+      server::LoadedParts p;
+      p.engine = runtime::Engine::load(path, {threads});
+      p.lora = load_lora(lora_specs, p.engine->model());
+      return p;
+    };
+    specs.push_back(std::move(s));
+  }
+  return specs;
+}
 
 void serve(ServeArgs a) {
   // SIGINT / SIGTERM are taken by a waiting thread (blocked everywhere else) so shutdown runs
@@ -35,29 +105,32 @@ void serve(ServeArgs a) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  apply_mem_budget(a.mem_budget, a.model, a.opts.n_ctx, &a.opts.n_parallel, a.kv, a.opts.n_batch, a.threads);
-  a.opts.kv_types = kv_types(a.kv);
   a.opts.policy = make_policy(a.hybrid);  // a bad policy stops start-up with its message
-  const auto lora_specs = parse_lora_specs(a.lora);
-  const std::string path = resolve_model(a.model);
-  auto engine = runtime::Engine::load(path, {a.threads});
-  a.opts.lora = load_lora(lora_specs, engine->model());
-  if (a.opts.model_id.empty()) a.opts.model_id = std::filesystem::path(path).stem().string();
+  if (!a.mem_budget.empty())
+    a.opts.mem_budget = runtime::parse_mem_size(a.mem_budget, runtime::physical_ram_bytes());
+  auto specs = model_specs(a);
+  std::vector<std::string> lines;
+  for (const auto& s : specs)
+    lines.push_back(s.name + ": " + std::to_string(s.n_parallel) + " slots x " + std::to_string(s.n_ctx) +
+                    " tokens, KV cache " + model::kv_type_name(s.kv_types.k) + "/" + model::kv_type_name(s.kv_types.v) +
+                    ", " + runtime::format_bytes(s.mem_bytes));
   if (!a.embedding_model.empty()) {
+    // Always loaded, outside the pool and its budget (a BERT is small); named apart from every chat model.
     const std::string epath = resolve_model(a.embedding_model);
     a.opts.embedder = runtime::Embedder::load(epath, a.threads);
     a.opts.embedding_model_id = std::filesystem::path(epath).stem().string();
-    if (a.opts.embedding_model_id == a.opts.model_id) a.opts.embedding_model_id += "-embedding";
+    for (const auto& s : specs)
+      if (s.name == a.opts.embedding_model_id) a.opts.embedding_model_id += "-embedding";
     std::fprintf(stderr, "edgellm serve: embeddings from %s (%d dims, up to %d tokens per input)\n",
                  a.opts.embedding_model_id.c_str(), a.opts.embedder->dim(), a.opts.embedder->max_tokens());
   }
-  server::Server srv(*engine, a.opts);
+  server::Server srv(std::move(specs), a.opts);
   const int port = srv.bind();
-  std::fprintf(stderr, "edgellm serve: model %s, %d slots x %d tokens, listening on http://%s:%d\n",
-               a.opts.model_id.c_str(), a.opts.n_parallel, a.opts.n_ctx, a.opts.host.c_str(), port);
-  std::fprintf(stderr, "edgellm serve: KV cache keys %s, values %s: %.1f KiB per token\n",
-               model::kv_type_name(a.opts.kv_types.k).c_str(), model::kv_type_name(a.opts.kv_types.v).c_str(),
-               model::kv_bytes_per_token(engine->config(), a.opts.kv_types) / 1024.0);
+  for (const auto& l : lines) std::fprintf(stderr, "edgellm serve: model %s\n", l.c_str());
+  if (a.opts.mem_budget)
+    std::fprintf(stderr, "edgellm serve: loaded models stay within %s (least recently used unloaded first)\n",
+                 runtime::format_bytes(a.opts.mem_budget).c_str());
+  std::fprintf(stderr, "edgellm serve: listening on http://%s:%d\n", a.opts.host.c_str(), port);
   if (a.opts.host != "127.0.0.1" && a.opts.host != "localhost" && a.opts.host != "::1" && a.opts.api_key.empty())
     std::fprintf(stderr, "warning: listening beyond loopback without --api-key\n");
   if (a.opts.policy)
@@ -82,11 +155,20 @@ void serve(ServeArgs a) {
 Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   auto& o = a->opts;
-  app.add_option("-m,--model", a->model, "GGUF model (default: the cached default model)");
+  app.add_option("-m,--model", a->models,
+                 "GGUF model: a path or short name, or NAME=PATH to serve it as NAME; repeat for several models "
+                 "(chosen by the request's \"model\", loaded on first use; default: the cached default model)")
+      ->allow_extra_args(false);
+  app.add_option("--models-preset", a->preset,
+                 "INI file of models to serve, as llama-server's router: [NAME] sections with model = FILE, "
+                 "ctx-size, parallel, cache-type-k, cache-type-v");
+  app.add_option("--models-max", o.models_max, "Models loaded at once; the least recently used is unloaded first "
+                 "(0: no limit but --mem-budget)")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--host", o.host, "Address to bind (loopback by default)")->capture_default_str();
   app.add_option("--port", o.port, "TCP port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
-  app.add_option("-c,--ctx-size", o.n_ctx, "Context size of each slot, in tokens")->capture_default_str();
-  app.add_option("-P,--parallel", o.n_parallel, "Sequences decoded together (slots)")->capture_default_str();
+  a->ctx_opt = app.add_option("-c,--ctx-size", a->n_ctx, "Context size of each slot, in tokens")->capture_default_str();
+  a->parallel_opt =
+      app.add_option("-P,--parallel", a->n_parallel, "Sequences decoded together (slots)")->capture_default_str();
   app.add_option("--queue", o.n_queue, "Requests that may wait for a slot; more get 429")->capture_default_str();
   app.add_option("-b,--batch", o.n_batch, "Max tokens per forward pass")->capture_default_str();
   app.add_option("--api-key", o.api_key, "Require 'Authorization: Bearer KEY' (all routes but /health and the page)");
@@ -97,12 +179,12 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
       ->capture_default_str();
   app.add_option("--header-timeout", o.header_timeout_s, "Seconds a request's line and headers may take to arrive")
       ->capture_default_str();
-  app.add_option("--alias", o.model_id, "Model name reported to and expected from clients (default: file stem)");
+  app.add_option("--alias", a->alias, "Model name reported to and expected from clients (default: file stem)");
   app.add_option("--embedding-model", a->embedding_model,
-                 "Sentence-embedding model (BERT GGUF) answering /v1/embeddings beside the chat model");
+                 "Sentence-embedding model (BERT GGUF) answering /v1/embeddings beside the chat models");
   app.add_flag("--chat-embeddings", o.chat_embeddings,
                "Without --embedding-model, answer /v1/embeddings with the chat model's mean hidden state "
-               "(not a sentence embedding; refused otherwise)");
+               "(the model the request names; not a sentence embedding; refused otherwise)");
   app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   app.add_option("--prompt-cache", o.prompt_cache_dir,
@@ -113,6 +195,8 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--prompt-cache-min", o.prompt_cache_min, "Prompt tokens a request must compute to be saved there")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 24));
+  app.add_flag("--no-context-shift", [o = &a->opts](int64_t) { o->context_shift = false; },
+               "Refuse a chat that no longer fits a slot (400) instead of dropping its oldest turns");
   add_hybrid_flags(app, a->hybrid);
   add_kv_type_flags(app, a->kv);
   add_mem_budget_flag(app, a->mem_budget);

@@ -33,7 +33,8 @@ struct KvTypeFlags {
   std::string k = "f32", v = "f32";
   // The options, to ask whether the user gave either (--mem-budget then keeps the types).
   const CLI::Option *k_opt = nullptr, *v_opt = nullptr;
-  bool set() const { return (k_opt && k_opt->count() > 0) || (v_opt && v_opt->count() > 0); }
+  bool given = false;  // set elsewhere (serve --models-preset)
+  bool set() const { return given || (k_opt && k_opt->count() > 0) || (v_opt && v_opt->count() > 0); }
 };
 void add_kv_type_flags(CLI::App& app, KvTypeFlags& f);
 // The parsed types; InvalidArgument naming the flag and the valid types.

@@ -32,9 +32,9 @@ runtime::MemBreakdown mem_breakdown(const std::string& path, int32_t n_ctx, int3
   return m;
 }
 
-void apply_mem_budget(const std::string& budget, const std::string& model, int32_t& n_ctx, int32_t* n_slots,
+uint64_t apply_mem_budget(const std::string& budget, const std::string& model, int32_t& n_ctx, int32_t* n_slots,
                       KvTypeFlags& kv, int32_t n_batch, int32_t n_threads) {
-  if (budget.empty()) return;
+  if (budget.empty()) return 0;
   const uint64_t bytes = runtime::parse_mem_size(budget, runtime::physical_ram_bytes());
   if (n_ctx <= 0) throw InvalidArgument("context size must be positive, got " + std::to_string(n_ctx));
   const int32_t slots_max = n_slots ? std::max(*n_slots, 1) : 1;
@@ -65,6 +65,7 @@ void apply_mem_budget(const std::string& budget, const std::string& model, int32
                ch.n_slots == 1 ? "" : "s", runtime::format_bytes(r.fixed).c_str(),
                runtime::format_bytes(ch.kv_bytes).c_str(), runtime::format_bytes(ch.total).c_str());
   std::fflush(stderr);
+  return ch.total;
 }
 
 }  // namespace edgellm::cli

@@ -4,8 +4,7 @@
 
 #include "io/checksum.h"
 #include "model/bert.h"
-#include "model/kv_shift.h"
-
+#include "runtime/context_shift.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
@@ -159,24 +158,7 @@ void Session::truncate(int32_t n) {
 }
 
 int32_t Session::shift_to(const std::vector<int32_t>& prompt) {
-  const size_t old = tokens_.size();
-  size_t keep = 0;
-  while (keep < old && keep < prompt.size() && tokens_[keep] == prompt[keep]) ++keep;
-  if (keep == old || keep == prompt.size()) return static_cast<int32_t>(keep);
-  // The drop that lets the longest cached run continue the prompt after the common prefix.
-  size_t best_drop = 0, best_len = 0;
-  for (size_t drop = 1; keep + drop + best_len < old; ++drop) {
-    size_t len = 0;
-    while (keep + drop + len < old && keep + len < prompt.size() && tokens_[keep + drop + len] == prompt[keep + len])
-      ++len;
-    if (len > best_len) best_len = len, best_drop = drop;
-  }
-  if (best_len == 0) return static_cast<int32_t>(keep);
-  truncate(static_cast<int32_t>(keep + best_drop + best_len));
-  model::shift_kv_cache(engine_.config(), cache_, static_cast<int32_t>(keep), static_cast<int32_t>(best_drop));
-  tokens_.erase(tokens_.begin() + static_cast<std::ptrdiff_t>(keep),
-                tokens_.begin() + static_cast<std::ptrdiff_t>(keep + best_drop));
-  return static_cast<int32_t>(keep + best_len);
+  return static_cast<int32_t>(apply_context_shift(engine_.config(), cache_, tokens_, plan_context_shift(tokens_, prompt)));
 }
 
 GenerateResult Session::generate(const std::vector<int32_t>& prompt, const GenerateParams& params,

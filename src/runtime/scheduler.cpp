@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "runtime/context_shift.h"
 #include "runtime/session_file.h"
 #include "util/error.h"
 
@@ -163,6 +164,15 @@ void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
     }
     // Always run the last prompt token so its logits exist.
     size_t common = std::min(reusable_prefix(*s, job->req), prompt.size() - 1);
+    if (opts_.context_shift && s->tokens.size() > common && s->lora == job->req.lora &&
+        !job->req.embedding && s->tokens.size() == static_cast<size_t>(s->cache.size())) {
+      const ShiftPlan plan = plan_context_shift(s->tokens, prompt);
+      if (plan.len > 0 && plan.keep + plan.len > common) {
+        common = std::min(apply_context_shift(engine_.config(), s->cache, s->tokens, plan), prompt.size() - 1);
+        // Kept log-probabilities of moved positions were conditioned on the dropped turns.
+        if (s->lp.size() > plan.keep) s->lp.resize(plan.keep);
+      }
+    }
     if (disk_cache_ && !job->req.embedding && job->req.prompt_logprobs < 0) {
       // A longer prefix on disk replaces the slot's own (a failed load leaves the slot empty).
       const size_t got =
@@ -477,7 +487,8 @@ void Scheduler::loop() {
   fail_all_pending("the server is shutting down");
 }
 
-Scheduler::SlotFile Scheduler::slot_file_op(int32_t id, const std::string& path, bool save) {
+Scheduler::SlotFile Scheduler::slot_file_op(int32_t id, const std::string& path, bool save,
+                                            const model::LoraSet& adapters) {
   if (id < 0 || id >= static_cast<int32_t>(slots_.size()))
     throw InvalidArgument("there is no slot " + std::to_string(id) + " (slots are 0.." +
                           std::to_string(slots_.size() - 1) + ")");
@@ -490,12 +501,15 @@ Scheduler::SlotFile Scheduler::slot_file_op(int32_t id, const std::string& path,
       save_kv_state(engine_, s.cache, s.tokens, path, {}, lora_key(s.lora));
     } else {
       const SavedHead head = peek_saved_state(engine_, opts_.kv_types, path);
-      if (!head.adapters.empty())
+      std::optional<model::LoraSet> set = model::LoraSet{};
+      if (!head.adapters.empty()) set = lora_set_from_key(head.adapters, adapters);
+      if (!set)
         throw SavedStateError(path + ": saved under LoRA adapters (" + head.adapters +
-                              "); restoring such a slot is not supported yet");
+                              ") that are not all loaded here; start the server with the same --lora files");
       s.lora = {};
       s.lp.clear();
-      restore_kv_state(engine_, s.cache, s.tokens, path, nullptr, "");
+      restore_kv_state(engine_, s.cache, s.tokens, path, nullptr, head.adapters);
+      s.lora = std::move(*set);
       s.last_used = ++use_counter_;
     }
     result.n_tokens = static_cast<int32_t>(s.tokens.size());
@@ -513,10 +527,12 @@ Scheduler::SlotFile Scheduler::slot_file_op(int32_t id, const std::string& path,
   return result;
 }
 
-Scheduler::SlotFile Scheduler::save_slot(int32_t id, const std::string& path) { return slot_file_op(id, path, true); }
+Scheduler::SlotFile Scheduler::save_slot(int32_t id, const std::string& path) {
+  return slot_file_op(id, path, true, {});
+}
 
-Scheduler::SlotFile Scheduler::restore_slot(int32_t id, const std::string& path) {
-  return slot_file_op(id, path, false);
+Scheduler::SlotFile Scheduler::restore_slot(int32_t id, const std::string& path, const model::LoraSet& adapters) {
+  return slot_file_op(id, path, false, adapters);
 }
 
 std::vector<size_t> share_prefill_budget(size_t budget, const std::vector<size_t>& remaining) {

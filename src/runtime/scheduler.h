@@ -58,6 +58,10 @@ struct SchedulerOptions {
   // an admitted request loads the longest stored prefix that beats its slot's own.
   std::string prompt_cache_dir = {};
   int32_t prompt_cache_min_tokens = 256;
+  // Context shift (context_shift.h): when a request's prompt continues what a slot holds only
+  // after a gap (its conversation lost its oldest turns), the span after the gap is moved down
+  // with re-rotated keys instead of recomputed.
+  bool context_shift = false;
 };
 
 // What a finished request reports.
@@ -141,14 +145,17 @@ class Scheduler {
   // Saves / restores slot `id`'s KV state (session_file.h) on the scheduler thread, between
   // passes, so it never races a request. InvalidArgument for a slot that does not exist,
   // SlotBusy while it serves a request, SavedStateError / Error from the file. A restored slot
-  // serves the next request whose prompt starts with its tokens without recomputing them.
+  // serves the next request whose prompt starts with its tokens without recomputing them. A slot
+  // computed under LoRA adapters is saved with its set (lora_key); a restore finds those adapters
+  // among `adapters` (the ones loaded) and gives the slot that set, so only requests with the
+  // same adapters and scales reuse it. SavedStateError when one of them is not loaded.
   struct SlotFile {
     int32_t n_tokens = 0;
     uint64_t bytes = 0;
     double seconds = 0;
   };
   SlotFile save_slot(int32_t id, const std::string& path);
-  SlotFile restore_slot(int32_t id, const std::string& path);
+  SlotFile restore_slot(int32_t id, const std::string& path, const model::LoraSet& adapters = {});
   const SchedulerOptions& options() const { return opts_; }
 
  private:
@@ -176,7 +183,7 @@ class Scheduler {
     JobOutcome outcome;
   };
 
-  SlotFile slot_file_op(int32_t id, const std::string& path, bool save);
+  SlotFile slot_file_op(int32_t id, const std::string& path, bool save, const model::LoraSet& adapters);
   void loop();
   void admit_locked(std::vector<Unadmitted>& ended);
   Slot* pick_slot_locked(const JobRequest& req);

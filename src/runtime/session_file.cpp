@@ -11,8 +11,10 @@
 //   u64 XXH3 of every byte before it
 // Rows are stored as the cache holds them, so a restore is a copy, not a recomputation; the
 // cache types must therefore match (converting q8_0 keys to f16 would not restore the same state).
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -237,6 +239,40 @@ std::string lora_key(const model::LoraSet& set) {
     key += (key.empty() ? "" : ", ") + (ec ? e.adapter->path() : canonical.string()) + ":" + scale;
   }
   return key;
+}
+
+std::optional<model::LoraSet> lora_set_from_key(const std::string& key, const model::LoraSet& loaded) {
+  model::LoraSet out;
+  size_t pos = 0;
+  while (pos < key.size()) {
+    if (!out.empty()) {
+      if (key.compare(pos, 2, ", ") != 0) return std::nullopt;
+      pos += 2;
+    }
+    // The loaded adapter whose key prefix ("PATH:") starts here; then the scale up to ", " or the end.
+    bool found = false;
+    for (const auto& e : loaded.entries) {
+      model::LoraSet one;
+      one.entries.push_back({e.adapter, 1.0f});
+      const std::string prefix = lora_key(one);
+      const std::string name = prefix.substr(0, prefix.rfind(':') + 1);
+      if (key.compare(pos, name.size(), name) != 0) continue;
+      const size_t start = pos + name.size();
+      const size_t end = std::min(key.find(", ", start), key.size());
+      const std::string scale = key.substr(start, end - start);
+      char* stop = nullptr;
+      const float v = std::strtof(scale.c_str(), &stop);
+      if (scale.empty() || stop != scale.c_str() + scale.size()) return std::nullopt;
+      out.entries.push_back({e.adapter, v});
+      pos = end;
+      found = true;
+      break;
+    }
+    if (!found) return std::nullopt;
+  }
+  // The scales were printed with 9 digits, which a float survives: the rebuilt set has the same key.
+  if (lora_key(out) != key) return std::nullopt;
+  return out;
 }
 
 void Session::save(const std::string& path, const std::string& app_data) const {

@@ -3,6 +3,7 @@
 // described in session_file.cpp). Session::save / restore use it for `--session`, and the
 // scheduler for its on-disk prompt cache.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,8 @@ SavedHead peek_saved_state(const Engine& engine, model::KvTypes types, const std
 // The key of a LoRA set in saved state: each adapter's canonical path and scale. Adapters are
 // named by path, so an adapter file replaced in place is not detected.
 std::string lora_key(const model::LoraSet& set);
+// The set a key names, built from the adapters of `loaded` (matched by canonical path, in the key's
+// order, at the key's scales); nullopt when the key names an adapter not among them.
+std::optional<model::LoraSet> lora_set_from_key(const std::string& key, const model::LoraSet& loaded);
 
 }  // namespace edgellm::runtime

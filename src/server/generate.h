@@ -11,12 +11,13 @@ namespace edgellm::server {
 
 struct GenCtx {
   ServerState* st = nullptr;
+  std::shared_ptr<ModelLease> model;  // held until the answer is written: the model stays loaded
   GenerateRequest g;
   std::string id, route;
   int64_t created = 0;
   Clock::time_point t0;
 
-  ReplyCtx reply() const { return {id, created, st->opts.model_id, &g, &st->gctx.engine->tokenizer()}; }
+  ReplyCtx reply() const { return {id, created, model->name(), &g, &model->model().engine->tokenizer()}; }
   void done() const {
     st->metrics.latency(route, std::chrono::duration<double>(Clock::now() - t0).count());
   }

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "server/api_error.h"
+#include "server/model_pool.h"
 #include "server/server_impl.h"
 #include "util/error.h"
 
@@ -45,9 +46,9 @@ struct JobChannel {
   }
 };
 
-LocalJob::LocalJob(ServerState& st, const GenerateRequest& g, bool stream_text, uint64_t seed_offset,
-                   std::shared_ptr<JobNotify> notify)
-    : ch_(std::make_shared<JobChannel>()) {
+LocalJob::LocalJob(ServerState& st, std::shared_ptr<ModelLease> model, const GenerateRequest& g, bool stream_text,
+                   uint64_t seed_offset, std::shared_ptr<JobNotify> notify)
+    : model_(std::move(model)), ch_(std::make_shared<JobChannel>()) {
   ch_->notify = std::move(notify);
   runtime::JobRequest jr;
   jr.prompt = g.prompt;
@@ -82,13 +83,14 @@ LocalJob::LocalJob(ServerState& st, const GenerateRequest& g, bool stream_text, 
     ch->done(o);
   };
   try {
-    job_ = st.sched->submit(std::move(jr));
+    job_ = model_->model().sched->submit(std::move(jr));
   } catch (const InvalidArgument& e) {
     throw ApiError(400, e.what(), g.chat ? "messages" : "prompt", "context_length_exceeded");
   }
   if (!job_) {
     st.metrics.rejected();
-    throw ApiError(429, "The server is busy: all " + std::to_string(st.opts.n_parallel) + " slots are in use and " +
+    throw ApiError(429, "The server is busy: all " + std::to_string(model_->spec().n_parallel) + " slots of '" +
+                            model_->name() + "' are in use and " +
                             std::to_string(st.opts.n_queue) + " requests are waiting. Retry shortly.",
                    "", "rate_limit_exceeded");
   }

@@ -3,6 +3,7 @@
 // the plain server path and of the hybrid path (where it is the orchestrator's LocalGenerateFn).
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 namespace edgellm::server {
 
 struct ServerState;
+class ModelLease;
 
 // The client went away while its answer was being generated (the job is cancelled).
 struct ClientGone : std::runtime_error {
@@ -39,13 +41,14 @@ struct JobNotify {
 
 struct JobChannel;
 
-// One submitted generation. The constructor queues it (throws ApiError: 400 prompt too long for
-// a slot, 429 queue full); wait() blocks until it finishes.
+// One submitted generation on the leased model's scheduler (the lease is kept while this lives).
+// The constructor queues it (throws ApiError: 400 prompt too long for a slot, 429 queue full);
+// wait() blocks until it finishes.
 class LocalJob {
  public:
   // seed_offset: added to the sampling seed (choice i of n runs with seed + i).
-  LocalJob(ServerState& st, const GenerateRequest& g, bool stream_text, uint64_t seed_offset = 0,
-           std::shared_ptr<JobNotify> notify = nullptr);
+  LocalJob(ServerState& st, std::shared_ptr<ModelLease> model, const GenerateRequest& g, bool stream_text,
+           uint64_t seed_offset = 0, std::shared_ptr<JobNotify> notify = nullptr);
   ~LocalJob();  // cancels a job nobody waited for
   // Text pieces go to `on_piece` (when set) on this thread; false from it cancels the job and
   // throws ClientGone. `alive` (when set) is polled while nothing arrives; false cancels too.
@@ -59,6 +62,7 @@ class LocalJob {
   void cancel() { job_->cancel(); }
 
  private:
+  std::shared_ptr<ModelLease> model_;  // declared first: released after the job is cancelled
   std::shared_ptr<JobChannel> ch_;
   std::shared_ptr<runtime::Job> job_;
   bool waited_ = false;

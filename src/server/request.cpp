@@ -281,17 +281,35 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
     if (!present(body, "messages")) throw ApiError(400, "\"messages\" is required", "messages");
     check_tool_argument_depth(body["messages"]);
     r.tools = parse_tool_config(body);
-    const ojson msgs = prepare_messages(body["messages"], r.tools, ctx.template_renders_tools);
+    ojson msgs = prepare_messages(body["messages"], r.tools, ctx.template_renders_tools);
     const ojson tools_for_template =
         ctx.template_renders_tools && r.tools.active() ? r.tools.tools_json : ojson(nullptr);
     // Control tokens count only in the template's own text, never in what a client wrote.
-    try {
-      r.prompt = ctx.engine->tokenize_chat(msgs, true, tools_for_template);
-    } catch (const InvalidArgument& e) {
-      throw ApiError(400, e.what(), "messages", "invalid_value");
-    } catch (const std::exception& e) {
-      throw ApiError(400, std::string("the model's chat template rejected the conversation: ") + e.what(), "messages",
-                     "template_error");
+    auto render = [&] {
+      try {
+        r.prompt = ctx.engine->tokenize_chat(msgs, true, tools_for_template);
+      } catch (const InvalidArgument& e) {
+        throw ApiError(400, e.what(), "messages", "invalid_value");
+      } catch (const std::exception& e) {
+        throw ApiError(400, std::string("the model's chat template rejected the conversation: ") + e.what(),
+                       "messages", "template_error");
+      }
+    };
+    render();
+    if (ctx.context_shift && check_context) {
+      // Context shift, as `chat` does: while the prompt and room for the answer exceed a slot, the
+      // oldest turn (a user message and the replies after it) goes; leading system messages and the
+      // last message stay. The scheduler then moves the kept turns down in the slot's cache.
+      const int64_t room = std::min<int64_t>(max_tokens.value_or(ctx.n_ctx / 4), ctx.n_ctx / 2);
+      size_t first = 0;
+      while (first < msgs.size() && msgs[first].is_object() && msgs[first].value("role", "") == "system") ++first;
+      while (static_cast<int64_t>(r.prompt.size()) + room > ctx.n_ctx && msgs.size() > first + 1) {
+        size_t end = first + 1;
+        while (end < msgs.size() - 1 && msgs[end].value("role", "") != "user") ++end;
+        msgs.erase(msgs.begin() + static_cast<std::ptrdiff_t>(first), msgs.begin() + static_cast<std::ptrdiff_t>(end));
+        r.messages_dropped += static_cast<int32_t>(end - first);
+        render();
+      }
     }
     for (const auto& s : ctx.engine->formatter().stop_strings()) r.params.stop.push_back(s);
   } else {

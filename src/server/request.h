@@ -25,6 +25,7 @@ struct GenerateContext {
   // LoRA adapters loaded at start (serve --lora), with their default scales; a request's "lora"
   // list ids index this set. Null or empty: none loaded.
   const model::LoraSet* adapters = nullptr;
+  bool context_shift = false;  // chat: drop the oldest turns that do not fit (server.h)
 };
 
 struct GenerateRequest {
@@ -37,6 +38,7 @@ struct GenerateRequest {
   bool parse_tools = false;       // look for tool calls in the output
   std::string response_format = "text";  // text, json_object, json_schema
   model::LoraSet lora;            // adapters this request runs with (scale-0 entries dropped)
+  int32_t messages_dropped = 0;   // chat: oldest messages left out to fit the context (context shift)
   int32_t n = 1;                  // choices, each its own sequence (seed + index when sampling)
   // Log-probabilities: chat "logprobs": true with "top_logprobs" N, completions "logprobs": N.
   // -1: none; else params.logprobs carries N.

@@ -1,7 +1,7 @@
 // POST /v1/embeddings when the server has a sentence-embedding model (serve --embedding-model):
 // the texts go to runtime::Embedder (BERT, mean pooling, unit length) on the request's thread,
 // never through the chat model's scheduler. The response's "model" is the embedding model's id;
-// a request naming the chat model is refused, so a decoder's hidden state never passes for a
+// a request naming a served chat model is refused, so a decoder's hidden state never passes for a
 // sentence embedding (docs/server.md, "Embeddings").
 #include <chrono>
 #include <cstring>
@@ -79,7 +79,9 @@ void embed_sentences(ServerState& st, const ojson& body, httplib::Response& res)
   if (body.contains("model") && !body["model"].is_null()) {
     if (!body["model"].is_string()) throw ApiError(400, "\"model\" must be a string", "model", "invalid_type");
     const std::string m = body["model"].get<std::string>();
-    if (m == st.opts.model_id)
+    bool is_chat_model = false;
+    for (const auto& spec : st.pool->specs()) is_chat_model = is_chat_model || spec.name == m;
+    if (is_chat_model)
       throw ApiError(400, "'" + m + "' is a chat model and does not make sentence embeddings; this server's come from '" +
                               id + "'", "model", "model_not_embedding");
     if (m != id) {

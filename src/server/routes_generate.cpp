@@ -44,19 +44,26 @@ namespace {
 
 std::string random_id(const char* prefix) { return prefix + new_call_id().substr(5); }
 
+// The device's answer, saying how many of the oldest messages the context shift left out.
+Answer device_answer(const GenCtx& c, const runtime::JobOutcome& o) {
+  Answer a = local_answer(o);
+  if (c.g.messages_dropped > 0) a.timings["messages_dropped"] = c.g.messages_dropped;
+  return a;
+}
+
 void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& res) {
   const auto n = static_cast<size_t>(c.g.n);
   if (!c.g.stream) {
-    // n choices run side by side in the scheduler (each its own sequence), all queued first.
+    // n choices run side by side in the model's scheduler (each its own sequence), all queued first.
     std::vector<std::unique_ptr<LocalJob>> jobs;
-    for (size_t i = 0; i < n; ++i) jobs.push_back(std::make_unique<LocalJob>(*c.st, c.g, false, i));
+    for (size_t i = 0; i < n; ++i) jobs.push_back(std::make_unique<LocalJob>(*c.st, c.model, c.g, false, i));
     // Nothing is written until the answer is complete, so watch the socket itself: a client
     // that hangs up cancels its generation and frees the slot.
     const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
     try {
       std::vector<Answer> answers;
       for (size_t i = 0; i < n; ++i) {
-        answers.push_back(local_answer(jobs[i]->wait(nullptr, [&peer] { return peer.alive(); })));
+        answers.push_back(device_answer(c, jobs[i]->wait(nullptr, [&peer] { return peer.alive(); })));
         answers.back().index = static_cast<int32_t>(i);
       }
       send_json(res, whole_json(c.reply(), answers));
@@ -69,7 +76,7 @@ void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& re
   // Submitted before the headers go out, so a full queue or a too-long prompt is a 429 / 400.
   auto notify = std::make_shared<JobNotify>();
   auto jobs = std::make_shared<std::vector<std::unique_ptr<LocalJob>>>();
-  for (size_t i = 0; i < n; ++i) jobs->push_back(std::make_unique<LocalJob>(*c.st, c.g, true, i, notify));
+  for (size_t i = 0; i < n; ++i) jobs->push_back(std::make_unique<LocalJob>(*c.st, c.model, c.g, true, i, notify));
   auto cp = std::make_shared<GenCtx>(std::move(c));
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
@@ -89,7 +96,7 @@ void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& re
           if (jobs->size() == 1) {
             PieceFn piece = [&out](const std::string& t) { return out.delta(t); };
             LogprobsFn lps = [&out](const std::vector<sampling::PositionLogprobs>& l) { out.add_logprobs(l); };
-            return out.finish(local_answer((*jobs)[0]->wait(&piece, [&out] { return out.alive(); }, &lps)));
+            return out.finish(device_answer(*cp, (*jobs)[0]->wait(&piece, [&out] { return out.alive(); }, &lps)));
           }
           // n choices: whatever any of them produced goes out as it arrives, each with its index.
           std::vector<bool> done(jobs->size(), false);
@@ -109,7 +116,7 @@ void respond_local(GenCtx& c, const httplib::Request& req, httplib::Response& re
               LogprobsFn lps = [&o](const std::vector<sampling::PositionLogprobs>& l) { o.add_logprobs(l); };
               auto outcome = (*jobs)[i]->poll(&piece, &lps);
               if (!outcome) continue;
-              Answer a = local_answer(*outcome);
+              Answer a = device_answer(*cp, *outcome);
               a.index = static_cast<int32_t>(i);
               prompt_tokens = a.prompt_tokens;
               completion_tokens += a.completion_tokens;
@@ -148,8 +155,9 @@ void handle(ServerState& st, const httplib::Request& req, httplib::Response& res
   answer_guarded(req, res, [&](const httplib::Request& r, httplib::Response& out) {
     const ojson body = parse_body(r.body);
     const bool hybrid = chat && st.orch;
+    c.model = acquire_model(st, body, r);
     // A prompt beyond the local context may still go to the cloud (route context_overflow).
-    c.g = parse_generate(body, chat, st.gctx, /*check_context=*/!hybrid);
+    c.g = parse_generate(body, chat, c.model->model().gctx, /*check_context=*/!hybrid);
     if (hybrid && (c.g.n > 1 || c.g.logprobs >= 0))
       throw ApiError(400, std::string(c.g.n > 1 ? "\"n\" > 1" : "\"logprobs\"") +
                               " is not supported under a routing policy (the answer may come from the cloud)",

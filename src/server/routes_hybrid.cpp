@@ -56,7 +56,7 @@ void respond_plain(GenCtx& c, const httplib::Request& req, hybrid::HybridRequest
   // As in the unrouted path: a client that hangs up cancels the device's generation.
   const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
   hybrid::LocalGenerateFn local = [&c, &peer](const nlohmann::json&, const hybrid::StreamFn*) {
-    LocalJob job(*c.st, c.g, false);
+    LocalJob job(*c.st, c.model, c.g, false);
     return to_local_result(job.wait(nullptr, [&peer] { return peer.alive(); }));
   };
   hybrid::HybridResponse out;
@@ -87,7 +87,7 @@ bool stream_routed(GenCtx& c, const hybrid::HybridRequest& hr, httplib::DataSink
     return out.interrupt("cloud answer interrupted (" + msg + "); the device answers instead", nullptr);
   };
   hybrid::LocalGenerateFn local = [&](const nlohmann::json&, const hybrid::StreamFn* od) {
-    LocalJob job(*c.st, c.g, od != nullptr);
+    LocalJob job(*c.st, c.model, c.g, od != nullptr);
     PieceFn piece = [od](const std::string& t) { return (*od)(t); };
     return to_local_result(job.wait(od ? &piece : nullptr, [&out] { return out.alive(); }));
   };

@@ -33,11 +33,20 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-ojson model_json(const ServerState& st) {
-  const auto& cfg = st.engine->config();
-  ojson j = {{"id", st.opts.model_id}, {"object", "model"}, {"created", st.created}, {"owned_by", "edgellm"},
-             {"meta", {{"n_ctx", st.opts.n_ctx}, {"n_vocab", cfg.n_vocab}, {"n_embd", cfg.n_embd},
-                       {"n_layer", cfg.n_layer}, {"n_parallel", st.opts.n_parallel}}}};
+// One served model as OpenAI lists it, with its state ("loaded", "loading", "unloaded") in
+// llama-server's router shape, "status": {"value": ...}, and edgellm's settings in "meta".
+ojson model_json(const ServerState& st, const ModelPool::Status& m) {
+  const ModelSpec& s = *m.spec;
+  ojson meta = {{"n_ctx", s.n_ctx}, {"n_parallel", s.n_parallel}, {"mem_bytes", s.mem_bytes}};
+  if (m.state == "loaded") {
+    meta["n_vocab"] = m.n_vocab;
+    meta["n_embd"] = m.n_embd;
+    meta["n_layer"] = m.n_layer;
+  }
+  ojson status = {{"value", m.state}};
+  if (!s.unfit.empty()) status["error"] = "does not fit in the memory budget: " + s.unfit;
+  ojson j = {{"id", s.name}, {"object", "model"}, {"created", m.loaded_at}, {"owned_by", "edgellm"},
+             {"status", status}, {"meta", meta}};
   if (st.orch) {
     // Lets the web page offer "ask the cloud"; no endpoint URL (it may name internal hosts).
     const auto& p = st.orch->policy();
@@ -51,7 +60,7 @@ ojson model_json(const ServerState& st) {
 // than slots + queue (the API allows 256) needs no queue room for all of it, and it does not
 // crowd other clients out of the queue. 429 only when not one input can be queued (a full
 // server); a client that hangs up cancels the rest.
-std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const httplib::Request& req,
+std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const ModelLease& model, const httplib::Request& req,
                                                     const std::vector<std::vector<int32_t>>& inputs) {
   struct Shared {
     std::mutex mu;
@@ -70,7 +79,7 @@ std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const httpl
     sh->cv.wait(lk, [&] { return sh->done == jobs.size(); });
   };
   const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
-  const size_t window = static_cast<size_t>(std::max(1, st.opts.n_parallel));
+  const size_t window = static_cast<size_t>(std::max(1, model.spec().n_parallel));
   size_t next = 0;
   for (;;) {
     size_t done = 0;
@@ -82,7 +91,7 @@ std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const httpl
       runtime::JobRequest jr;
       jr.prompt = inputs[next];
       jr.embedding = true;
-      jr.lora = st.opts.lora;
+      jr.lora = model.model().lora;
       jr.on_done = [sh, i = next, &st](runtime::JobOutcome& o) {
         st.metrics.generation(o.result.n_prompt, 0, 0, o.queue_seconds, 0);
         std::lock_guard<std::mutex> lk(sh->mu);
@@ -93,7 +102,7 @@ std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const httpl
       };
       std::shared_ptr<runtime::Job> job;
       try {
-        job = st.sched->submit(std::move(jr));
+        job = model.model().sched->submit(std::move(jr));
       } catch (const InvalidArgument& e) {
         cancel_and_drain();
         throw ApiError(400, e.what(), "input");
@@ -147,11 +156,13 @@ void embeddings(ServerState& st, const httplib::Request& req, httplib::Response&
     throw ApiError(400, "this server has no sentence-embedding model: start it with --embedding-model FILE (a BERT "
                         "GGUF, `edgellm convert` makes one); --chat-embeddings serves the chat model's mean hidden "
                         "state instead, which is not a sentence embedding", "model", "embeddings_not_enabled");
-  const auto inputs = parse_embedding_input(body, st.gctx);
+  // --chat-embeddings: the mean hidden state of the chat model the request names (its lease).
+  const auto lease = acquire_model(st, body, req);
+  const auto inputs = parse_embedding_input(body, lease->model().gctx);
   const bool b64 = body.contains("encoding_format") && body["encoding_format"] == "base64";
   std::vector<runtime::JobOutcome> outcomes;
   try {
-    outcomes = run_embedding_jobs(st, req, inputs);
+    outcomes = run_embedding_jobs(st, *lease, req, inputs);
   } catch (const ClientGone& e) {
     send_error(res, 499, e.what(), "", "client_closed_request");  // nobody reads it; logs do
     return;
@@ -178,7 +189,7 @@ void embeddings(ServerState& st, const httplib::Request& req, httplib::Response&
     }
     data.push_back(std::move(item));
   }
-  send_json(res, {{"object", "list"}, {"data", data}, {"model", st.opts.model_id},
+  send_json(res, {{"object", "list"}, {"data", data}, {"model", lease->name()},
                   {"usage", {{"prompt_tokens", n_tokens}, {"total_tokens", n_tokens}}}});
   st.metrics.latency("/v1/embeddings", std::chrono::duration<double>(Clock::now() - t0).count());
 }
@@ -201,38 +212,41 @@ void answer_guarded(const httplib::Request& req, httplib::Response& res,
 void register_misc_routes(ServerState& st) {
   auto& http = st.http;
   http.Get("/v1/models", guarded([&st](const httplib::Request&, httplib::Response& res) {
-             ojson data = ojson::array({model_json(st)});
+             ojson data = ojson::array();
+             for (const auto& m : st.pool->status()) data.push_back(model_json(st, m));
              if (st.opts.embedder) data.push_back(embedding_model_json(st));
              send_json(res, {{"object", "list"}, {"data", data}});
            }));
   http.Get(R"(/v1/models/(.+))", guarded([&st](const httplib::Request& req, httplib::Response& res) {
              const std::string id = req.matches[1];
              if (st.opts.embedder && id == st.opts.embedding_model_id) return send_json(res, embedding_model_json(st));
-             if (id != st.opts.model_id)
-               throw ApiError(404, "The model '" + id + "' does not exist", "model", "model_not_found");
-             send_json(res, model_json(st));
+             for (const auto& m : st.pool->status())
+               if (m.spec->name == id) return send_json(res, model_json(st, m));
+             throw ApiError(404, "The model '" + id + "' does not exist", "model", "model_not_found");
            }));
   auto emb = guarded([&st](const httplib::Request& req, httplib::Response& res) { embeddings(st, req, res); });
   http.Post("/v1/embeddings", emb);
   http.Post("/embeddings", emb);
-  // The adapters loaded at start (serve --lora), as llama-server lists them: a request's "lora"
-  // field names them by id.
-  http.Get("/lora-adapters", guarded([&st](const httplib::Request&, httplib::Response& res) {
+  // The adapters loaded at start (serve --lora, with one model), as llama-server lists them: a
+  // request's "lora" field names them by id.
+  http.Get("/lora-adapters", guarded([&st](const httplib::Request& req, httplib::Response& res) {
+             const auto lease = st.pool->acquire(req.get_param_value("model"));
+             const auto& lora = lease->model().lora;
              ojson list = ojson::array();
-             for (size_t i = 0; i < st.opts.lora.entries.size(); ++i) {
-               const auto& e = st.opts.lora.entries[i];
+             for (size_t i = 0; i < lora.entries.size(); ++i) {
+               const auto& e = lora.entries[i];
                list.push_back({{"id", i}, {"path", e.adapter->path()}, {"scale", e.scale},
                                {"rank", e.adapter->info().rank_max}, {"alpha", e.adapter->info().alpha}});
              }
              send_json(res, list);
            }));
   http.Get("/health", guarded([&st](const httplib::Request&, httplib::Response& res) {
-             const auto s = st.sched->stats();
-             send_json(res, {{"status", "ok"}, {"model", st.opts.model_id}, {"slots_idle", s.n_slots - s.active},
+             const auto s = st.pool->stats();
+             send_json(res, {{"status", "ok"}, {"model", st.pool->specs().front().name}, {"slots_idle", s.n_slots - s.active},
                              {"slots_processing", s.active}, {"queued", s.queued}});
            }));
   http.Get("/metrics", guarded([&st](const httplib::Request&, httplib::Response& res) {
-             res.set_content(st.metrics.render(st.sched->stats()), "text/plain; version=0.0.4; charset=utf-8");
+             res.set_content(st.metrics.render(st.pool->stats()), "text/plain; version=0.0.4; charset=utf-8");
            }));
 }
 

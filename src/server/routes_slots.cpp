@@ -1,5 +1,6 @@
-// POST /slots/{id}?action=save|restore with {"filename": "..."}: a slot's KV state saved to or
-// restored from --slot-save-path, as llama-server does. A file name only (no folders), so a
+// POST /slots/{id}?action=save|restore with {"filename": "..."} (and "model" or ?model= when the
+// server serves several): a slot's KV state saved to or restored from --slot-save-path, as
+// llama-server does. A file name only (no folders), so a
 // client can reach nothing outside that folder.
 #include <filesystem>
 
@@ -38,9 +39,14 @@ void slot_action(ServerState& st, const httplib::Request& req, httplib::Response
   const std::string path = (std::filesystem::path(st.opts.slot_save_path) / name).string();
   if (action == "restore" && !std::filesystem::exists(path))
     throw ApiError(404, "no saved slot named '" + name + "'", "filename", "not_found");
+  // The slots of the model named by "model" in the body or ?model= (default: the first served).
+  ojson which = body;
+  if (req.has_param("model")) which["model"] = req.get_param_value("model");
+  const auto lease = acquire_model(st, which, req);
+  auto& sched = *lease->model().sched;
   runtime::Scheduler::SlotFile r;
   try {
-    r = action == "save" ? st.sched->save_slot(id, path) : st.sched->restore_slot(id, path);
+    r = action == "save" ? sched.save_slot(id, path) : sched.restore_slot(id, path, lease->model().lora);
   } catch (const runtime::SlotBusy& e) {
     throw ApiError(409, e.what(), "id_slot", "slot_busy");
   } catch (const runtime::SavedStateError& e) {

@@ -7,6 +7,7 @@
 #include "server/api_error.h"
 #include "server/grammar_constraint.h"
 #include "server/http_framing.h"
+#include "server/peer_watch.h"
 #include "server/server_impl.h"
 #include "util/error.h"
 
@@ -51,50 +52,99 @@ void send_error(httplib::Response& res, int status, const std::string& message, 
   res.set_content(e.body().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
 }
 
-Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(std::make_unique<ServerState>()) {
+namespace {
+
+// A loaded model: engine and adapters from the spec's load function, the request context, and a
+// scheduler with the server's settings and the spec's context, slots and KV types.
+std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptions& opts) {
+  auto h = std::make_unique<HostedModel>();
+  LoadedParts parts = spec.load();
+  h->engine = std::move(parts.engine);
+  h->lora = std::move(parts.lora);
+  h->loaded_at = static_cast<int64_t>(std::time(nullptr));
+  const runtime::Engine& engine = *h->engine;
+  auto& g = h->gctx;
+  g.engine = &engine;
+  g.model_id = spec.name;
+  g.n_ctx = spec.n_ctx;
+  g.max_n = opts.max_n;
+  g.adapters = &h->lora;
+  g.context_shift = opts.context_shift;
+  const auto tmpl = engine.model().file().get_string("tokenizer.chat_template");
+  g.template_renders_tools = tmpl && tmpl->find("tools") != std::string::npos;
+  g.trie = make_token_trie(engine.tokenizer());
+  runtime::SchedulerOptions so;
+  so.n_slots = spec.n_parallel;
+  so.n_ctx = spec.n_ctx;
+  so.max_queue = opts.n_queue;
+  so.n_batch = opts.n_batch;
+  so.kv_types = spec.kv_types;
+  so.prompt_cache_dir = opts.prompt_cache_dir;
+  so.prompt_cache_min_tokens = opts.prompt_cache_min;
+  so.context_shift = opts.context_shift;
+  h->sched = std::make_unique<runtime::Scheduler>(engine, so);
+  return h;
+}
+
+}  // namespace
+
+std::shared_ptr<ModelLease> acquire_model(ServerState& st, const nlohmann::ordered_json& body,
+                                          const httplib::Request& req) {
+  std::string name;
+  if (body.contains("model") && !body["model"].is_null()) {
+    if (!body["model"].is_string()) throw ApiError(400, "\"model\" must be a string", "model", "invalid_type");
+    name = body["model"].get<std::string>();
+  }
+  // Found only if the wait is long (a load, or other models' requests finishing).
+  std::unique_ptr<PeerWatch> peer;
+  return st.pool->acquire(name, [&] {
+    if (!peer) peer = std::make_unique<PeerWatch>(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
+    return peer->alive();
+  });
+}
+
+Server::Server(std::vector<ModelSpec> models, const ServerOptions& opts) : st_(std::make_unique<ServerState>()) {
   auto& st = *st_;
-  st.engine = &engine;
   st.opts = opts;
   st.created = static_cast<int64_t>(std::time(nullptr));
-  if (opts.n_parallel < 1 || opts.n_parallel > 64) throw InvalidArgument("--parallel must be between 1 and 64");
+  for (const auto& m : models) {
+    if (m.n_parallel < 1 || m.n_parallel > 64) throw InvalidArgument("--parallel must be between 1 and 64");
+    if (m.n_ctx < 16) throw InvalidArgument("-c must be at least 16 tokens");
+  }
   if (opts.n_queue < 0) throw InvalidArgument("--queue must not be negative");
-  if (opts.n_ctx < 16) throw InvalidArgument("-c must be at least 16 tokens");
   if (opts.max_body < 1024) throw InvalidArgument("--max-body must be at least 1024 bytes");
   if (opts.http_threads < 16 || opts.http_threads > 65536)
     throw InvalidArgument("--http-threads must be between 16 and 65536");
   if (opts.idle_timeout_s < 1 || opts.idle_timeout_s > 3600) throw InvalidArgument("--idle-timeout must be 1-3600 s");
   if (opts.header_timeout_s < 1 || opts.header_timeout_s > 3600)
     throw InvalidArgument("--header-timeout must be 1-3600 s");
-
-  st.gctx.engine = &engine;
-  st.gctx.model_id = opts.model_id;
-  st.gctx.n_ctx = opts.n_ctx;
-  st.gctx.max_n = opts.max_n;
-  st.gctx.adapters = &st.opts.lora;
-  const auto tmpl = engine.model().file().get_string("tokenizer.chat_template");
-  st.gctx.template_renders_tools = tmpl && tmpl->find("tools") != std::string::npos;
-  st.gctx.trie = make_token_trie(engine.tokenizer());
-
-  runtime::SchedulerOptions so;
-  so.n_slots = opts.n_parallel;
-  so.n_ctx = opts.n_ctx;
-  so.max_queue = opts.n_queue;
-  so.n_batch = opts.n_batch;
-  so.kv_types = opts.kv_types;
-  so.prompt_cache_dir = opts.prompt_cache_dir;
-  so.prompt_cache_min_tokens = opts.prompt_cache_min;
-  st.sched = std::make_unique<runtime::Scheduler>(engine, so);
+  if (opts.policy && models.size() > 1)
+    throw InvalidArgument("hybrid routing (--policy / --cloud) serves one local model; give a single -m");
   if (!opts.slot_save_path.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(opts.slot_save_path, ec);
     if (!std::filesystem::is_directory(opts.slot_save_path, ec))
       throw Error("--slot-save-path " + opts.slot_save_path + " is not a folder that can be created");
   }
+  const ServerOptions* o = &st.opts;
+  st.pool = std::make_unique<ModelPool>(std::move(models), opts.mem_budget, opts.models_max,
+                                        [o](const ModelSpec& s) { return host_model(s, *o); });
+  const auto& first = st.pool->specs().front();
+  if (first.unfit.empty()) {
+    // Loaded now so a bad file stops start-up, as with one model.
+    try {
+      st.pool->acquire(first.name);
+    } catch (const ApiError& e) {
+      throw Error(e.message);
+    }
+  }
   if (opts.policy) {
     // The policy's local limits override what the server knows about its model.
     hybrid::LocalInfo li;
-    li.n_ctx = opts.policy->local.n_ctx > 0 ? opts.policy->local.n_ctx : opts.n_ctx;
-    li.supports_tools = opts.policy->local.supports_tools.value_or(st.gctx.template_renders_tools);
+    li.n_ctx = opts.policy->local.n_ctx > 0 ? opts.policy->local.n_ctx : first.n_ctx;
+    bool renders_tools = false;
+    if (auto lease = st.pool->acquire(first.name)) renders_tools = lease->model().gctx.template_renders_tools;
+    li.supports_tools = opts.policy->local.supports_tools.value_or(renders_tools);
     st.orch = std::make_unique<hybrid::Orchestrator>(*opts.policy, li);
   }
 
@@ -173,7 +223,7 @@ Server::Server(const runtime::Engine& engine, const ServerOptions& opts) : st_(s
 
 Server::~Server() {
   stop();
-  st_->sched.reset();  // finishes pending jobs so no handler waits forever
+  st_->pool.reset();  // finishes pending jobs so no handler waits forever
 }
 
 int Server::bind() {

@@ -1,15 +1,17 @@
 #pragma once
-// OpenAI-compatible HTTP API and the web chat page over one loaded model:
+// OpenAI-compatible HTTP API and the web chat page over one or more models (model_pool.h):
 // POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET /v1/models,
 // GET /health, GET /metrics (Prometheus) and GET / (the chat page). Generation goes through
 // the continuous-batching runtime::Scheduler.
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hybrid/policy.h"
 #include "runtime/embedder.h"
 #include "runtime/engine.h"
+#include "server/model_pool.h"
 
 namespace edgellm::server {
 
@@ -18,22 +20,24 @@ struct ServerOptions {
   int port = 8080;                // 0: any free port
   std::string api_key;            // empty: no authentication
   size_t max_body = 1 << 20;      // bytes
-  int32_t n_parallel = 4;         // slots
-  int32_t n_queue = 16;           // requests waiting for a slot before 429
-  int32_t n_ctx = 4096;           // per slot
+  int32_t n_queue = 16;           // requests waiting for a slot before 429 (per model)
   int32_t n_batch = 256;          // tokens per forward pass
   int32_t max_n = 16;             // largest "n" accepted
-  model::KvTypes kv_types;        // KV cache storage types of every slot (-ctk / -ctv)
   std::string prompt_cache_dir;   // on-disk prompt cache (--prompt-cache; empty: none)
   std::string slot_save_path;     // folder of POST /slots/{id}?action=save|restore (empty: off)
   int32_t prompt_cache_min = 256; // tokens a prompt must run to be stored there
-  // LoRA adapters every request runs with (--lora, loaded at start). The scheduler takes a set
-  // per request, so choosing per request is a matter of the API, not of the engine.
-  model::LoraSet lora;
-  std::string model_id;           // name clients use in "model"
+  // A chat whose messages and room for the answer exceed a slot loses its oldest turns (system
+  // messages and the last message stay) and the kept ones are moved down in the slot's cache
+  // (--no-context-shift: 400 context_length_exceeded instead).
+  bool context_shift = true;
+  // Several models (model_pool.h): the sum of the loaded ones' memory estimates stays within
+  // mem_budget (0: no limit) and at most models_max are loaded at once (0: no limit).
+  uint64_t mem_budget = 0;
+  int32_t models_max = 4;
   // Sentence embeddings (serve --embedding-model): /v1/embeddings answers from this model, under
-  // its own id; without one, only with chat_embeddings (--chat-embeddings: the chat model's mean
-  // hidden state, which is not a sentence embedding), else a 400 saying how to get one.
+  // its own id (always loaded, outside the pool); without one, only with chat_embeddings
+  // (--chat-embeddings: the named chat model's mean hidden state, which is not a sentence
+  // embedding), else a 400 saying how to get one.
   std::shared_ptr<const runtime::Embedder> embedder;
   std::string embedding_model_id;
   bool chat_embeddings = false;
@@ -51,7 +55,9 @@ struct ServerState;
 
 class Server {
  public:
-  Server(const runtime::Engine& engine, const ServerOptions& opts);
+  // The first model is loaded here (its load errors are thrown); the others on first use. Each
+  // spec carries its context, slots, KV types and adapters (through its load function).
+  Server(std::vector<ModelSpec> models, const ServerOptions& opts);
   ~Server();
   // Binds the socket; returns the port (useful with port 0). Throws Error when it cannot.
   int bind();

@@ -10,6 +10,7 @@
 #include "runtime/scheduler.h"
 #include "server/http_conn.h"
 #include "server/metrics.h"
+#include "server/model_pool.h"
 #include "server/request.h"
 #include "server/server.h"
 #include "hybrid/orchestrator.h"
@@ -19,14 +20,12 @@ namespace edgellm::server {
 using Clock = std::chrono::steady_clock;
 
 struct ServerState {
-  const runtime::Engine* engine = nullptr;
   ServerOptions opts;
-  GenerateContext gctx;
-  std::unique_ptr<runtime::Scheduler> sched;
+  std::unique_ptr<ModelPool> pool;
   std::unique_ptr<hybrid::Orchestrator> orch;  // set when a routing policy was given
   Metrics metrics;
   HttpServer http;  // httplib with edgellm's connection loop (http_conn.h)
-  int64_t created = 0;  // unix time the model was loaded
+  int64_t created = 0;  // unix time the server started (the embedding model's "created")
 };
 
 // Sends an OpenAI-style error.
@@ -43,6 +42,10 @@ httplib::Server::Handler guarded(F f) {
   return [f](const httplib::Request& req, httplib::Response& res) { answer_guarded(req, res, f); };
 }
 
+// The model a request names in "model" (absent: the first served one), leased for the request;
+// waits while it loads. ApiError as ModelPool::acquire; ClientGone when the client leaves meanwhile.
+std::shared_ptr<ModelLease> acquire_model(ServerState& st, const nlohmann::ordered_json& body,
+                                          const httplib::Request& req);
 // Standard base64 of n bytes (embeddings' "encoding_format": "base64").
 std::string base64(const unsigned char* data, size_t n);
 // /v1/embeddings and the /v1/models entry of the sentence-embedding model (routes_embed.cpp).

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from reference.bert import BertReference, write_tiny_bert
-from server_harness import MODEL_ID, ServerProcess, get, http
+from server_harness import MODEL_ID, ServerProcess, default_model, get, http
 
 TEXTS = ["the cat sat on the mat", "a red car runs fast", "search my notes", "dog"]
 
@@ -95,5 +95,25 @@ def test_without_an_embedding_model_embeddings_are_refused_unless_asked():
         r = post(srv, {"model": MODEL_ID, "input": "hello"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "embeddings_not_enabled", r.text
         assert "--embedding-model" in r.json()["error"]["message"]
+    finally:
+        assert srv.stop() == 0, srv.output()
+
+
+def test_with_several_chat_models_none_passes_for_the_embedding_model(tiny):
+    # Two chat models (the same small file under two names), one named like the BERT's file: the
+    # embedding model is renamed apart, and naming either chat model is refused.
+    smol = default_model()
+    srv = ServerProcess(["-m", f"other={smol}", "--embedding-model", str(tiny[1])], ctx=256, parallel=1, queue=2,
+                        model=f"tiny-bert={smol}")
+    try:
+        models = get(srv.url + "/v1/models").json()["data"]
+        assert [m["id"] for m in models] == ["tiny-bert", "other", "tiny-bert-embedding"], models
+        for chat_model in ["tiny-bert", "other"]:
+            r = post(srv, {"model": chat_model, "input": "hello"})
+            assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_embedding", r.text
+        for body in [{"input": "hello"}, {"model": "tiny-bert-embedding", "input": "hello"}]:
+            r = post(srv, body)
+            assert r.status_code == 200 and r.json()["model"] == "tiny-bert-embedding", r.text
+            assert len(r.json()["data"][0]["embedding"]) == 64
     finally:
         assert srv.stop() == 0, srv.output()

@@ -89,3 +89,62 @@ def test_without_a_save_path_the_route_is_off():
         assert r.status_code == 501 and "--slot-save-path" in r.json()["error"]["message"], r.text
     finally:
         assert srv.stop() == 0
+
+
+class ShapesOnly:
+    """What write_adapter reads of a model, from the GGUF header alone (no dequantized weights): the
+    architecture, the layer count and a stand-in of each matrix's shape (its norm only scales B)."""
+
+    def __init__(self, path: str):
+        import types
+        from gguf import GGUFReader
+        r = GGUFReader(path)
+        self.shapes = {t.name: tuple(int(x) for x in reversed(t.shape)) for t in r.tensors}
+        field = r.fields["general.architecture"]
+        arch = bytes(field.parts[field.data[0]]).decode()
+        field = r.fields[f"{arch}.block_count"]
+        self.config = types.SimpleNamespace(arch=arch, n_layer=int(field.parts[field.data[0]][0]))
+
+    def w(self, name: str):
+        import numpy as np
+        return np.full(self.shapes[name], 0.02, dtype=np.float32)
+
+
+def test_a_slot_computed_under_lora_is_restored_with_its_adapters(tmp_path):
+    # A random rank-8 adapter for SmolLM2 (lora_adapters.py); the saved slot records the adapter set,
+    # and a server started with the same --lora restores it under that set.
+    from lora_adapters import write_adapter
+    from server_harness import default_model
+    adapter = str(tmp_path / "a.gguf")
+    write_adapter(adapter, ShapesOnly(default_model()), rank=8, alpha=16.0, seed=3)
+    d = tmp_path / "slots"
+    args = ["--slot-save-path", str(d), "--lora", f"{adapter}:0.5"]
+    srv = ServerProcess(ctx=1024, parallel=1, extra_args=args)
+    try:
+        first = chat(srv)
+        assert slot(srv, "save", {"filename": "lora.bin"}).status_code == 200
+    finally:
+        assert srv.stop() == 0
+    srv = ServerProcess(ctx=1024, parallel=1, extra_args=args)
+    try:
+        r = slot(srv, "restore", {"filename": "lora.bin"})
+        assert r.status_code == 200, r.text
+        again = chat(srv)
+        assert again["timings"]["prompt_evaluated"] == 1, again["timings"]
+        assert again["choices"][0]["message"]["content"] == first["choices"][0]["message"]["content"]
+        # The base model (no adapter) does not reuse what the adapter computed.
+        assert slot(srv, "restore", {"filename": "lora.bin"}).status_code == 200
+        r = http("POST", srv.url + "/v1/chat/completions",
+                 {"model": MODEL_ID, "max_tokens": 8, "temperature": 0, "messages": MESSAGES, "lora": []})
+        assert r.status_code == 200 and r.json()["timings"]["prompt_evaluated"] == r.json()["timings"]["prompt_n"]
+    finally:
+        assert srv.stop() == 0
+    # Without the adapter loaded the file cannot be used: a clear 400, and the server keeps serving.
+    srv = ServerProcess(ctx=1024, parallel=1, extra_args=["--slot-save-path", str(d)])
+    try:
+        r = slot(srv, "restore", {"filename": "lora.bin"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_saved_state", r.text
+        assert "a.gguf" in r.json()["error"]["message"] and "--lora" in r.json()["error"]["message"], r.text
+        assert chat(srv)["choices"][0]["message"]["content"]
+    finally:
+        assert srv.stop() == 0

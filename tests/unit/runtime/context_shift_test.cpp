@@ -11,6 +11,7 @@
 #include "model/kv_shift.h"
 #include "model_cache.h"
 #include "ops/ops.h"
+#include "runtime/context_shift.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
@@ -113,6 +114,27 @@ TEST(ContextShiftSession, ShiftToKeepsTheSpanThatReappears) {
   // Nothing in common beyond the prefix: the cache is left for load_prompt to truncate.
   EXPECT_EQ(s.shift_to({1, 2, 3, 4, 99, 98}), 4);
   EXPECT_EQ(s.tokens().size(), after.size());
+}
+
+// The plan alone (the scheduler's slots use it as Session::shift_to does).
+TEST(ContextShiftPlan, FindsTheLongestRunAfterTheCommonPrefix) {
+  const std::vector<int32_t> cached = {1, 2, 3, 10, 11, 20, 21, 22, 30, 31};
+  ShiftPlan p = plan_context_shift(cached, {1, 2, 3, 20, 21, 22, 30, 31, 40});
+  EXPECT_EQ(p.keep, 3u);
+  EXPECT_EQ(p.drop, 2u);
+  EXPECT_EQ(p.len, 5u);
+  p = plan_context_shift(cached, {1, 2, 3, 30, 31, 40});  // two turns dropped
+  EXPECT_EQ(p.keep, 3u);
+  EXPECT_EQ(p.drop, 5u);
+  EXPECT_EQ(p.len, 2u);
+  p = plan_context_shift(cached, {1, 2, 3, 50, 51});  // nothing reappears
+  EXPECT_EQ(p.len, 0u);
+  p = plan_context_shift(cached, {1, 2});  // the prompt is a prefix: nothing to move
+  EXPECT_EQ(p.keep, 2u);
+  EXPECT_EQ(p.len, 0u);
+  p = plan_context_shift({}, {1, 2});
+  EXPECT_EQ(p.keep, 0u);
+  EXPECT_EQ(p.len, 0u);
 }
 
 }  // namespace

@@ -1,0 +1,57 @@
+"""Context shift in the server (issue 18): a chat whose messages and room for the answer no longer
+fit a slot loses its oldest turns (the system message and the last message stay) and the slot's
+cache keeps the remaining turns by moving them down with re-rotated keys. A conversation 4x
+longer than the context runs to its end; with --no-context-shift the same conversation is refused
+with 400 context_length_exceeded once it no longer fits.
+
+SmolLM2-135M (the fast tests' model) at -c 96: every answer is exactly 16 tokens (ignore_eos),
+so the answers alone pass 4 x 96 tokens after 24 turns (two or three turns fit at once).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from server_harness import MODEL_ID, ServerProcess, http  # noqa: E402
+
+CTX, ANSWER = 96, 16
+SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
+
+
+def turn(srv, messages):
+    return http("POST", srv.url + "/v1/chat/completions",
+                {"model": MODEL_ID, "messages": messages, "max_tokens": ANSWER, "temperature": 0, "ignore_eos": True})
+
+
+def test_a_conversation_four_times_the_context_runs_to_its_end():
+    srv = ServerProcess(ctx=CTX, parallel=1)
+    messages, answered, shifted = [SYSTEM], 0, []
+    try:
+        for i in range(1, 100):
+            messages.append({"role": "user", "content": f"Tell me about the number {i}."})
+            r = turn(srv, messages)
+            assert r.status_code == 200, (i, r.text)
+            j = r.json()
+            t = j["timings"]
+            assert j["usage"]["completion_tokens"] == ANSWER and t["prompt_n"] + ANSWER <= CTX, t
+            if t.get("messages_dropped", 0) > 0:
+                shifted.append(t)
+            messages.append({"role": "assistant", "content": j["choices"][0]["message"]["content"]})
+            answered += ANSWER
+            if answered >= 4 * CTX:
+                break
+        assert answered >= 4 * CTX
+        assert len(shifted) >= 8, shifted
+        # The kept turns came from the slot's cache (moved down), not recomputed: each shifted turn ran
+        # little more than its new user message and the previous answer's end.
+        assert all(t["prompt_evaluated"] < t["prompt_n"] // 2 for t in shifted[1:]), shifted
+    finally:
+        assert srv.stop() == 0
+    srv = ServerProcess(ctx=CTX, parallel=1, extra_args=["--no-context-shift"])
+    try:
+        r = turn(srv, messages[:-1])
+        assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded", r.text
+        assert turn(srv, [SYSTEM, messages[-2]]).status_code == 200
+    finally:
+        assert srv.stop() == 0
