@@ -51,19 +51,21 @@ def pick(rows: list[dict], threads: int, prompt: bool, depth: int = 0, parallel:
     return None
 
 
-def best_peaks(folder: Path) -> dict[int, float]:
+def best_peaks(folder: Path, key: str = "int8_peak_gmacs") -> dict[int, float]:
     """The best int8 peak any invocation measured, per thread count: the peak is a property of the
-    cores, and on a shared machine a pass disturbed by other tenants only measures less."""
+    cores, and on a shared machine a pass disturbed by other tenants only measures less. `key`
+    picks the maddubs loop or the VNNI one (absent on CPUs without VNNI: an empty result)."""
     best: dict[int, float] = {}
     for p in sorted(folder.glob("*.json")):
         if ".llama" not in p.name:
             for r in load(p):
-                best[r["n_threads"]] = max(best.get(r["n_threads"], 0.0), r["int8_peak_gmacs"])
+                if r.get(key):
+                    best[r["n_threads"]] = max(best.get(r["n_threads"], 0.0), r[key])
     return best
 
 
-def peak_fraction(r: dict, peaks: dict[int, float]) -> float:
-    return r["matmul_gmacs"] / peaks[r["n_threads"]]
+def peak_fraction(r: dict, peaks: dict[int, float]) -> float | None:
+    return r["matmul_gmacs"] / peaks[r["n_threads"]] if peaks.get(r["n_threads"]) else None
 
 
 def machine_table(folder: Path) -> list[str]:
@@ -105,9 +107,10 @@ def labels(folder: Path) -> tuple[str, str, str]:
 def main_table(folder: Path, have_peer: bool) -> list[str]:
     pp, tg, dtg = labels(folder)
     peaks = best_peaks(folder)
-    head = (f"| model | format | size MiB | threads | {pp} t/s | GMAC/s | of int8 peak | {tg} t/s | of roofline "
-            f"| {dtg} t/s | KV MiB read/token | of roofline (weights + KV) |")
-    sep = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    vnni = best_peaks(folder, "int8_peak_vnni_gmacs")
+    head = (f"| model | format | size MiB | threads | {pp} t/s | GMAC/s | of int8 peak | of VNNI peak | {tg} t/s "
+            f"| of roofline | {dtg} t/s | KV MiB read/token | of roofline (weights + KV) |")
+    sep = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     if have_peer:
         head += f" llama.cpp {pp} | ratio | llama.cpp {tg} | ratio | llama.cpp {dtg} | ratio |"
         sep += "---:|---:|---:|---:|---:|---:|"
@@ -126,8 +129,9 @@ def main_table(folder: Path, have_peer: bool) -> list[str]:
                 dtg = next((r for r in deep if r["n_threads"] == t and not r["n_prompt"]), None)
                 any_r = pp or tg or dtg
                 row = (f"| {name} | {q} | {any_r['model_size'] / 2**20:.0f} | {t} | {ts(pp)} | "
-                       f"{pp['matmul_gmacs']:.1f} | {pct(peak_fraction(pp, peaks))} | " if pp else
-                       f"| {name} | {q} | {any_r['model_size'] / 2**20:.0f} | {t} |  |  |  | ")
+                       f"{pp['matmul_gmacs']:.1f} | {pct(peak_fraction(pp, peaks))} | "
+                       f"{pct(peak_fraction(pp, vnni))} | " if pp else
+                       f"| {name} | {q} | {any_r['model_size'] / 2**20:.0f} | {t} |  |  |  |  | ")
                 row += f"{ts(tg)} | {pct(tg.get('roofline_fraction')) if tg else ''} | "
                 row += (f"{ts(dtg)} | {dtg['kv_bytes_per_token'] / 2**20:.1f} | {pct(dtg.get('roofline_fraction'))} |"
                         if dtg else " |  |  |")
@@ -192,8 +196,10 @@ def main() -> None:
     print("- **of int8 peak**: multiply-adds per second of the model's weight matmuls (every layer's projections "
           "per token, the output head per token whose logits are computed; attention not counted) over the "
           "int8 peak: a loop of nothing but `vpmaddubsw`/`vpmaddwd`/`vpaddd` on all threads (the instructions "
-          "the kernels use), the best any invocation of the run measured with that many threads. The VNNI `vpdpbusd` loop, when the CPU has it, is shown beside it; the kernels do "
-          "not use it.\n"
+          "the Q4_0/Q8_0 kernels use), the best any invocation of the run measured with that many threads. "
+          "**of VNNI peak**: the same over a loop of `vpdpbusd`, when the CPU has VNNI. The Q4_K and Q6_K "
+          "prefill tiles use `vpdpbusd` on such CPUs, so for the K-quant rows this is the fair fraction; "
+          "the maddubs one is what the same kernels reach on a CPU without VNNI.\n"
           "- **of roofline**: decode t/s over read bandwidth / bytes read per token, paired with bandwidth "
           "samples taken just before and after each repetition (on a shared machine the bandwidth left by "
           "others changes within seconds). Bytes per token are the weight matrices plus, at depth, the keys "

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/weights.h"
 #include "util/error.h"
 
 namespace edgellm::model {
@@ -38,17 +39,7 @@ class Loader {
  public:
   explicit Loader(const io::GgufFile& f) : f_(f) {}
   ops::MatrixView matrix(const std::string& name, int64_t n_in, int64_t n_out) {
-    const io::TensorInfo& t = f_.require_tensor(name, {n_in, n_out});
-    if (!ops::type_supported(t.type))
-      throw ModelFormatError(f_.path() + ": tensor '" + name + "' has type " + std::string(io::type_name(t.type)) +
-                             ", which this build cannot compute with");
-    ops::MatrixView m;
-    m.type = t.type;
-    m.data = t.data;
-    m.n_in = n_in;
-    m.n_out = n_out;
-    m.row_stride = io::row_bytes(t.type, n_in);
-    return m;
+    return tensor_matrix(f_, name, n_in, n_out);
   }
   // A layer matrix in the layout the active kernels read fastest (quantized files: `edgellm
   // quantize` works on BERT GGUFs too), the copy kept in `store`.
@@ -59,15 +50,7 @@ class Loader {
     store.push_back(std::unique_ptr<uint8_t[]>(new uint8_t[ops::repacked_bytes(m)]));
     return ops::repack(m, store.back().get());
   }
-  std::vector<float> vector(const std::string& name, int64_t n) {
-    const io::TensorInfo& t = f_.require_tensor(name, {n});
-    if (t.type != io::TensorType::F32 && t.type != io::TensorType::F16 && t.type != io::TensorType::BF16)
-      throw ModelFormatError(f_.path() + ": tensor '" + name + "' must be F32, F16 or BF16, not " +
-                             std::string(io::type_name(t.type)));
-    std::vector<float> out(n);
-    ops::dequantize_row(t.type, t.data, out.data(), n);
-    return out;
-  }
+  std::vector<float> vector(const std::string& name, int64_t n) { return tensor_vector(f_, name, n); }
 
  private:
   const io::GgufFile& f_;

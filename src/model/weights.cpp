@@ -3,6 +3,31 @@
 #include <string>
 
 namespace edgellm::model {
+
+ops::MatrixView tensor_matrix(const io::GgufFile& file, const std::string& name, int64_t n_in, int64_t n_out) {
+  const io::TensorInfo& t = file.require_tensor(name, {n_in, n_out});
+  if (!ops::type_supported(t.type))
+    throw ModelFormatError(file.path() + ": tensor '" + name + "' has type " + std::string(io::type_name(t.type)) +
+                           ", which this build cannot compute with");
+  ops::MatrixView m;
+  m.type = t.type;
+  m.data = t.data;
+  m.n_in = n_in;
+  m.n_out = n_out;
+  m.row_stride = io::row_bytes(t.type, n_in);
+  return m;
+}
+
+std::vector<float> tensor_vector(const io::GgufFile& file, const std::string& name, int64_t n) {
+  const io::TensorInfo& t = file.require_tensor(name, {n});
+  if (t.type != io::TensorType::F32 && t.type != io::TensorType::F16 && t.type != io::TensorType::BF16)
+    throw ModelFormatError(file.path() + ": tensor '" + name + "' must be F32, F16 or BF16, not " +
+                           std::string(io::type_name(t.type)));
+  std::vector<float> out(n);
+  ops::dequantize_row(t.type, t.data, out.data(), n);
+  return out;
+}
+
 namespace {
 
 class Loader {
@@ -10,30 +35,12 @@ class Loader {
   Loader(const io::GgufFile& f) : f_(f) {}
 
   ops::MatrixView matrix(const std::string& name, int64_t n_in, int64_t n_out) {
-    const io::TensorInfo& t = f_.require_tensor(name, {n_in, n_out});
-    if (!ops::type_supported(t.type))
-      throw ModelFormatError(f_.path() + ": tensor '" + name + "' has type " +
-                             std::string(io::type_name(t.type)) + ", which this build cannot compute with");
-    ops::MatrixView m;
-    m.type = t.type;
-    m.data = t.data;
-    m.n_in = n_in;
-    m.n_out = n_out;
-    m.row_stride = io::row_bytes(t.type, n_in);
-    bytes += t.nbytes;
+    const ops::MatrixView m = tensor_matrix(f_, name, n_in, n_out);
+    bytes += m.row_stride * static_cast<uint64_t>(n_out);
     return m;
   }
 
-  std::vector<float> vector(const std::string& name, int64_t n) {
-    const io::TensorInfo& t = f_.require_tensor(name, {n});
-    if (t.type != io::TensorType::F32 && t.type != io::TensorType::F16 &&
-        t.type != io::TensorType::BF16)
-      throw ModelFormatError(f_.path() + ": tensor '" + name + "' must be F32, F16 or BF16, not " +
-                             std::string(io::type_name(t.type)));
-    std::vector<float> out(n);
-    ops::dequantize_row(t.type, t.data, out.data(), n);
-    return out;
-  }
+  std::vector<float> vector(const std::string& name, int64_t n) { return tensor_vector(f_, name, n); }
 
   // Rows [first, first + n) of a fused matrix of n_total rows (Phi-3's attn_qkv, gate+up), as
   // a matrix of its own: rows are contiguous, so the view is an offset, repacked like any other.

@@ -4,6 +4,7 @@
 // ops::repack); small
 // vectors (norms, biases) are converted to fp32 once at load.
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "io/gguf.h"
@@ -38,5 +39,11 @@ struct Weights {
 
 // Checks every tensor's presence, shape and type; throws ModelFormatError naming it.
 Weights load_weights(const io::GgufFile& file, const ModelConfig& config);
+
+// The file's tensor `name` of shape [n_out x n_in] as a matrix view (no copy). ModelFormatError
+// when it is missing, has another shape, or a type this build cannot compute with.
+ops::MatrixView tensor_matrix(const io::GgufFile& file, const std::string& name, int64_t n_in, int64_t n_out);
+// The file's F32/F16/BF16 vector `name` of n elements, in floats. ModelFormatError otherwise.
+std::vector<float> tensor_vector(const io::GgufFile& file, const std::string& name, int64_t n);
 
 }  // namespace edgellm::model

@@ -135,6 +135,35 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
 
 #undef EDGELLM_K8X2
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// Helpers of the 16-row tiles below (group A's bytes in the low half of a vector, group B's in the
+// high half). Their target is the subset of AVX-512 every caller has, so they inline into the
+// Highway AVX3 code and into the VNNI tiles alike.
+#define EDGELLM_K8X2_HELPER __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"), always_inline)) inline
+EDGELLM_K8X2_HELPER __m512i LoadPair256(const uint8_t* x, const uint8_t* y) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y)), 1);
+}
+EDGELLM_K8X2_HELPER __m256i LoadPair128(const uint8_t* x, const uint8_t* y) {
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))),
+                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)), 1);
+}
+EDGELLM_K8X2_HELPER void PrefetchPair(const uint8_t* ba, const uint8_t* bb, int64_t bytes, int64_t pf) {
+  for (int64_t o = 0; o < bytes; o += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(ba + pf + o), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
+  }
+}
+// Q6_K: ORs the two high bits of each weight (from the 32-byte high-bit vector h, which serves two
+// 32-byte nibble vectors: `first` selects bits 0-1/2-3 or 4-5/6-7) into the low and high nibbles.
+EDGELLM_K8X2_HELPER void MergeQ6High(__m512i& lo, __m512i& hi, __m512i h, bool first, __m512i m30) {
+  if (first) {
+    lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30));
+    hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30));
+  } else {
+    lo = _mm512_or_si512(lo, _mm512_and_si512(h, m30));
+    hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
+  }
+}
 // TileK8 for two groups at once (16 rows), with 512-bit vectors: the low 256 bits hold group A's
 // 32 bytes, the high ones group B's, so the activations stay a plain 4-byte broadcast and each
 // instruction does twice the work (this CPU kind runs 512-bit integer multiplies at the 256-bit
@@ -146,55 +175,37 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
   constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
   const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-  const auto load2 = [](const uint8_t* x, const uint8_t* y) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y)), 1);
-  };
-  const auto load16x2 = [](const uint8_t* x, const uint8_t* y) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))),
-                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)), 1);
-  };
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
-    if (pf)
-      for (int64_t o = 0; o < kBB; o += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(ba + pf + o), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
-      }
-    const __m512 d16 = _mm512_cvtph_ps(load16x2(ba, bb));
+    if (pf) PrefetchPair(ba, bb, kBB, pf);
+    const __m512 d16 = _mm512_cvtph_ps(LoadPair128(ba, bb));
     __m512 wo;
     if constexpr (kQ6)
       wo = _mm512_mul_ps(d16, _mm512_set1_ps(32.f));
     else
-      wo = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
+      wo = _mm512_cvtph_ps(LoadPair128(ba + 16, bb + 16));
     __m512i scw = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
       __m512i sc0, sc1;
       if constexpr (kQ6) {
-        const __m512i w16 = _mm512_cvtepi8_epi16(load16x2(ba + kSc + 16 * j, bb + kSc + 16 * j));
+        const __m512i w16 = _mm512_cvtepi8_epi16(LoadPair128(ba + kSc + 16 * j, bb + kSc + 16 * j));
         sc0 = _mm512_unpacklo_epi16(w16, w16), sc1 = _mm512_unpackhi_epi16(w16, w16);
       } else {
-        if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(load16x2(ba + kSc + 8 * j, bb + kSc + 8 * j));
+        if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(LoadPair128(ba + kSc + 8 * j, bb + kSc + 8 * j));
         sc0 = sc1 = (j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw);
       }
       __m512i s[T];
       for (int t = 0; t < T; ++t) s[t] = _mm512_setzero_si512();
       for (int q = 0; q < 4; ++q) {
         const int64_t o = kNib + 128 * j + 32 * q;
-        const __m512i n = load2(ba + o, bb + o);
+        const __m512i n = LoadPair256(ba + o, bb + o);
         __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
         if constexpr (kQ6) {
           const int64_t oh = kHigh + 64 * j + 32 * (q / 2);
-          const __m512i h = load2(ba + oh, bb + oh);
-          if (q % 2 == 0) {
-            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30));
-            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30));
-          } else {
-            lo = _mm512_or_si512(lo, _mm512_and_si512(h, m30));
-            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
-          }
+          const __m512i h = LoadPair256(ba + oh, bb + oh);
+          MergeQ6High(lo, hi, h, q % 2 == 0, m30);
         }
         for (int t = 0; t < T; ++t) {
           const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
@@ -246,28 +257,16 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
   constexpr int64_t kBB = 1184, kSc = 32, kNib = 160, kMin = 96;
   constexpr bool kSplit = T <= 2;
   const __m512i low = _mm512_set1_epi8(0x0F);
-  const auto load2 = [](const uint8_t* x, const uint8_t* y) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y)), 1);
-  };
-  const auto load16x2 = [](const uint8_t* x, const uint8_t* y) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))),
-                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)), 1);
-  };
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
-    if (pf)
-      for (int64_t o = 0; o < kBB; o += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(ba + pf + o), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
-      }
-    const __m512 d16 = _mm512_cvtph_ps(load16x2(ba, bb));
-    const __m512 dmin = _mm512_cvtph_ps(load16x2(ba + 16, bb + 16));
+    if (pf) PrefetchPair(ba, bb, kBB, pf);
+    const __m512 d16 = _mm512_cvtph_ps(LoadPair128(ba, bb));
+    const __m512 dmin = _mm512_cvtph_ps(LoadPair128(ba + 16, bb + 16));
     __m512i scw = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
-      if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(load16x2(ba + kSc + 8 * j, bb + kSc + 8 * j));
+      if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(LoadPair128(ba + kSc + 8 * j, bb + kSc + 8 * j));
       // d * sc_j and dmin * m_j per row.
       const __m512 f = _mm512_mul_ps(
           d16, _mm512_cvtepi32_ps(_mm512_srli_epi32(
@@ -281,7 +280,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
         for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
       for (int q = 0; q < 4; ++q) {
         const int64_t o = kNib + 128 * j + 32 * q;
-        const __m512i n = load2(ba + o, bb + o);
+        const __m512i n = LoadPair256(ba + o, bb + o);
         const __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
         for (int t = 0; t < T; ++t) {
           const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
@@ -316,33 +315,21 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
   constexpr int64_t kBB = 1680, kSc = 16, kNib = 144, kHigh = 1168;
   constexpr bool kSplit = T <= 2;
   const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-  const auto load2 = [](const uint8_t* x, const uint8_t* y) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y)), 1);
-  };
-  const auto load16x2 = [](const uint8_t* x, const uint8_t* y) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x))),
-                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(y)), 1);
-  };
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
-    if (pf)
-      for (int64_t o = 0; o < kBB; o += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(ba + pf + o), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(bb + pf + o), _MM_HINT_T0);
-      }
-    const __m512 d16 = _mm512_cvtph_ps(load16x2(ba, bb));
+    if (pf) PrefetchPair(ba, bb, kBB, pf);
+    const __m512 d16 = _mm512_cvtph_ps(LoadPair128(ba, bb));
     for (int j = 0; j < 8; ++j) {
-      const __m512i w16 = _mm512_cvtepi8_epi16(load16x2(ba + kSc + 16 * j, bb + kSc + 16 * j));
+      const __m512i w16 = _mm512_cvtepi8_epi16(LoadPair128(ba + kSc + 16 * j, bb + kSc + 16 * j));
       for (int half = 0; half < 2; ++half) {
         // d * sc per row for this half of sub-block j.
         const __m512 f = _mm512_mul_ps(
             d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(
                      half ? _mm512_unpackhi_epi16(w16, w16) : _mm512_unpacklo_epi16(w16, w16), 16)));
         const __m512 w = _mm512_mul_ps(f, _mm512_set1_ps(32.f));
-        const __m512i h = load2(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
+        const __m512i h = LoadPair256(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
         __m512i s0[T], s1[kSplit ? T : 1];
         for (int t = 0; t < T; ++t) s0[t] = _mm512_setzero_si512();
         if constexpr (kSplit)
@@ -350,15 +337,9 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
         for (int qq = 0; qq < 2; ++qq) {
           const int q = 2 * half + qq;
           const int64_t o = kNib + 128 * j + 32 * q;
-          const __m512i n = load2(ba + o, bb + o);
+          const __m512i n = LoadPair256(ba + o, bb + o);
           __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
-          if (qq == 0) {
-            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30));
-            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30));
-          } else {
-            lo = _mm512_or_si512(lo, _mm512_and_si512(h, m30));
-            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
-          }
+          MergeQ6High(lo, hi, h, qq == 0, m30);
           for (int t = 0; t < T; ++t) {
             const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
             int32_t a0, a1;
@@ -383,6 +364,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
+#undef EDGELLM_K8X2_HELPER
 #define EDGELLM_K8X2 1
 #else
 #define EDGELLM_K8X2 0
