@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Speculative decoding (issue 12): plain vs speculative decode speed and acceptance.
 
-Runs `edgellm run` greedily on a fixed prompt set in the issue's three groups (input-grounded:
-summarise, extract fields, edit a given piece of code; open code generation; open chat), once
-plainly and once with each proposer (`--lookup`, and `--draft MODEL` when --draft is given), and prints per prompt and per group the
-decode t/s of both, the speed-up, the share of drafted tokens accepted and whether the texts are
+Runs greedy decoding on a fixed prompt set in the issue's three groups (input-grounded:
+summarise, extract fields, edit a given piece of code; open code generation; open chat), plainly
+and with each proposer (`--lookup`, and `--draft MODEL` when --draft is given) back to back in one
+`edgellm bench --lookup|--draft --spec-prompt` process per prompt (A/B: both see the same machine
+load), and prints per prompt and per group the decode t/s of both, the speed-up, the share of drafted tokens accepted and whether the texts are
 identical (they must be). Figures are printed, never asserted (the machine may be shared).
 With --temp > 0 the runs sample with --seed: lookup's text must still be plain sampling's, a draft
 model's only has plain sampling's distribution (the rejection rule), so its texts are not compared.
@@ -14,6 +15,8 @@ model's only has plain sampling's distribution (the rejection rule), so its text
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import subprocess
 import sys
@@ -84,12 +87,30 @@ def run(args, extra):
     return {"text": proc.stdout, "n": n, "secs": secs, "drafted": drafted, "accepted": accepted, "passes": passes}
 
 
+def run_pair(args, prompt, extra):
+    """Greedy: `edgellm bench --lookup|--draft`, plain and speculative back to back in one process (A/B,
+    the order alternating per repetition), so both see the same machine load."""
+    cmd = [args.bin, "bench", "-m", args.model, "-t", str(args.threads), "-n", str(args.n_predict),
+           "-r", str(args.reps), "--spec-prompt", prompt, "--json", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd[:8])}... failed: {proc.stderr.strip()}")
+    j = json.loads(proc.stdout)
+    n = args.n_predict * args.reps
+    plain = {"n": n, "secs": n / j["plain_ts"], "text": None, "drafted": 0, "accepted": 0, "passes": n}
+    spec = {"n": n, "secs": n / j["speculative_ts"], "drafted": j["drafted"], "accepted": j["accepted"],
+            "passes": round((n - args.reps) / j["tokens_per_pass"]) if j["tokens_per_pass"] else n,
+            "same": j["same_tokens"]}
+    return plain, spec
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="build/edgellm")
     ap.add_argument("-m", "--model", default="qwen2.5-coder-1.5b")
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("-n", "--n-predict", type=int, default=128)
+    ap.add_argument("-r", "--reps", type=int, default=1, help="greedy: A/B pairs per prompt")
     ap.add_argument("--draft-max", type=int, default=8)
     ap.add_argument("--draft", help="also a draft model (name or GGUF) of the same vocabulary")
     ap.add_argument("--proposers", default="lookup,draft", help="comma-separated subset of lookup,draft")
@@ -103,20 +124,24 @@ def main():
     proposers = {k: v for k, v in proposers.items() if k in args.proposers.split(",")}
     mode = "greedy" if args.temp <= 0 else f"temperature {args.temp}, seed {args.seed}"
     print(f"model {args.model}, {args.threads} threads, {mode}, up to {args.n_predict} tokens, "
-          f"draft max {args.draft_max}")
+          f"draft max {args.draft_max}, load average {os.getloadavg()[0]:.2f}")
     print(f"{'group':<15} {'prompt':>6} {'proposer':<8} {'tokens':>6} {'plain t/s':>9} {'spec t/s':>9} "
           f"{'speed-up':>8} {'accepted':>9} {'tok/pass':>8} same")
     summary = []
     for group in args.groups.split(","):
-        plain = {}  # the plain run of each prompt, shared by the proposers
+        plain = {}  # sampling: the plain run of each prompt, shared by the proposers
         for name, extra in proposers.items():
             tot = {"n": 0, "n_spec": 0, "plain": 0.0, "spec": 0.0, "drafted": 0, "accepted": 0, "passes": 0,
                    "same": True}
             for i, prompt in enumerate(PROMPTS[group]):
-                p = plain[i] if i in plain else plain.setdefault(i, run(args, ["-p", prompt]))
-                s = run(args, ["-p", prompt, *extra])
-                # A sampling draft model keeps the distribution, not the draws: nothing to compare.
-                same = p["text"] == s["text"] if args.temp <= 0 or name == "lookup" else None
+                if args.temp <= 0:
+                    p, s = run_pair(args, prompt, extra)
+                    same = s["same"]
+                else:
+                    p = plain[i] if i in plain else plain.setdefault(i, run(args, ["-p", prompt]))
+                    s = run(args, ["-p", prompt, *extra])
+                    # A sampling draft model keeps the distribution, not the draws: nothing to compare.
+                    same = p["text"] == s["text"] if name == "lookup" else None
                 acc = s["accepted"] / s["drafted"] if s["drafted"] else 0.0
                 print(f"{group:<15} {i:>6} {name:<8} {p['n']:>6} {p['n'] / p['secs']:>9.2f} "
                       f"{s['n'] / s['secs']:>9.2f} {(s['n'] / s['secs']) / (p['n'] / p['secs']):>7.2f}x {acc:>8.0%} "
@@ -131,7 +156,7 @@ def main():
                 tot["passes"] += s["passes"]
                 tot["same"] = None if same is None else tot["same"] and same
             summary.append((group, name, tot))
-    print("\nper group (total tokens over total decode time):")
+    print(f"\nper group (total tokens over total decode time; load average now {os.getloadavg()[0]:.2f}):")
     for group, name, t in summary:
         acc = t["accepted"] / t["drafted"] if t["drafted"] else 0.0
         plain_rate, spec_rate = t["n"] / t["plain"], t["n_spec"] / t["spec"]

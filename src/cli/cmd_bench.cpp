@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/bench_run.h"
+#include "cli/bench_spec.h"
 #include "cli/command.h"
 #include "cli/common.h"
 #include "model/quantize.h"
@@ -35,6 +36,11 @@ struct BenchArgs {
   bool json = false;
   bool fill_random = false;
   KvTypeFlags kv;
+  // Speculative decoding (bench_spec.h): plain vs speculative decode of a chat prompt.
+  bool lookup = false;
+  std::string draft, spec_prompt, spec_file;
+  int32_t draft_max = 8;
+  const CLI::Option* reps_opt = nullptr;
 };
 
 std::vector<int> parse_list(const std::string& s, const char* flag) {
@@ -69,7 +75,29 @@ Stats stats(std::vector<double> v) {
   return s;
 }
 
+void bench_spec(const BenchArgs& a) {
+  SpecBenchArgs s;
+  s.model = a.model;
+  s.draft = a.draft;
+  s.lookup = a.lookup;
+  if (!a.spec_prompt.empty() && !a.spec_file.empty()) throw InvalidArgument("--spec-prompt or --spec-file: one of them");
+  s.prompt = a.spec_file.empty() ? a.spec_prompt : read_file(a.spec_file);
+  const auto gens = parse_list(a.gens, "-n");
+  if (gens.size() != 1) throw InvalidArgument("with --lookup / --draft, -n takes one length");
+  s.n_gen = gens[0];
+  if (!a.threads.empty()) {
+    const auto t = parse_list(a.threads, "-t");
+    if (t.size() != 1 || t[0] < 1) throw InvalidArgument("with --lookup / --draft, -t takes one thread count");
+    s.threads = t[0];
+  }
+  s.reps = a.reps_opt && a.reps_opt->count() > 0 ? a.reps : 2;
+  s.draft_max = a.draft_max;
+  s.json = a.json;
+  bench_speculative(s);
+}
+
 void bench(const BenchArgs& a) {
+  if (a.lookup || !a.draft.empty()) return bench_spec(a);
   if (a.reps < 1) throw InvalidArgument("-r must be at least 1");
   std::vector<int> thread_list = a.threads.empty() ? std::vector<int>{ops::ThreadPool::physical_cores()}
                                                    : parse_list(a.threads, "-t");
@@ -252,7 +280,17 @@ Registrar reg("bench", "Prefill and decode speed against the memory roofline and
                 app.add_flag("--fill-random", a->fill_random,
                              "Fill the -d depth with random keys and values instead of a prefill of random tokens "
                              "(same bytes read by decode; seconds instead of minutes at 16K)");
-                app.add_option("-r,--repetitions", a->reps, "Repetitions per test")->capture_default_str();
+                a->reps_opt = app.add_option("-r,--repetitions", a->reps, "Repetitions per test (with --lookup / "
+                                             "--draft: pairs of plain and speculative runs, default 2)")
+                                  ->capture_default_str();
+                app.add_flag("--lookup", a->lookup,
+                             "Plain vs speculative greedy decode with prompt-lookup drafts of a chat prompt "
+                             "(--spec-prompt; -n tokens, one -t): t/s of both, acceptance, tokens per pass");
+                app.add_option("--draft", a->draft, "... with drafts from this model of the same vocabulary");
+                app.add_option("--draft-max", a->draft_max, "Longest draft per pass")->capture_default_str();
+                app.add_option("--spec-prompt", a->spec_prompt,
+                               "The user message of --lookup / --draft runs (default: an edit of a given function)");
+                app.add_option("--spec-file", a->spec_file, "... read from this file");
                 app.add_flag("--json", a->json, "One JSON array of results");
                 add_exact_flag(app);
                 add_kv_type_flags(app, a->kv);

@@ -7,11 +7,14 @@
 #include <utility>
 #include <vector>
 
+#include "asr/whisper.h"
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/lora_flags.h"
 #include "cli/mem_flags.h"
+#include "cli/models.h"
 #include "cli/models_preset.h"
+#include "runtime/draft_model.h"
 #include "server/server.h"
 #include "util/error.h"
 
@@ -23,6 +26,7 @@ struct ServeArgs {
   std::string preset;               // --models-preset FILE
   std::string alias;
   std::string embedding_model;      // --embedding-model FILE
+  std::string asr_model;            // --asr-model FILE or whisper-tiny / whisper-base
   int32_t n_ctx = 4096, n_parallel = 4;
   const CLI::Option *ctx_opt = nullptr, *parallel_opt = nullptr;
   int32_t threads = 0;
@@ -31,6 +35,8 @@ struct ServeArgs {
   KvTypeFlags kv;
   std::string mem_budget;
   LoraFlags lora;
+  std::string draft;  // --draft MODEL: speculation with this draft model by default
+  bool lookup = false;  // --lookup: speculation with prompt lookup by default
 };
 
 // "NAME=PATH" names a model; a plain PATH (or short name) is named by its file's stem. A file
@@ -56,6 +62,8 @@ std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
   if (several && !a.lora.specs.empty())
     throw InvalidArgument("--lora applies to one model's weights; serve adapters with a single -m");
   const auto lora_specs = parse_lora_specs(a.lora);
+  if (a.lookup && !a.draft.empty()) throw InvalidArgument("--lookup and --draft are two proposers; choose one");
+  const std::string draft = a.draft.empty() ? "" : resolve_model(a.draft);
   std::vector<server::ModelSpec> specs;
   for (const auto& m : list) {
     server::ModelSpec s;
@@ -82,17 +90,43 @@ std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
     s.kv_types = kv_types(kv);
     if (a.mem_budget.empty())
       s.mem_bytes = mem_breakdown(s.path, s.n_ctx, s.n_parallel, s.kv_types, a.opts.n_batch, a.threads).total();
+    // The draft model comes with each model (its weights, and a cache per slot in the default types).
+    if (!draft.empty())
+      s.mem_bytes += mem_breakdown(draft, s.n_ctx, s.n_parallel, {}, a.opts.n_batch, a.threads).total();
     const std::string path = s.path;
     const int32_t threads = a.threads;
-    s.load = [path, threads, lora_specs] {
+    s.load = [path, threads, lora_specs, draft] {
       server::LoadedParts p;
       p.engine = runtime::Engine::load(path, {threads});
       p.lora = load_lora(lora_specs, p.engine->model());
+      if (!draft.empty()) p.draft = runtime::DraftModelProposer::load_draft(*p.engine, draft);
       return p;
     };
     specs.push_back(std::move(s));
   }
   return specs;
+}
+
+// --asr-model: a Whisper GGUF, or a name (whisper-tiny) for <model cache>/NAME.gguf. The cache
+// holds CTranslate2 folders (scripts/fetch-models); a missing GGUF is named with the command that
+// makes it rather than converted behind the user's back.
+std::string resolve_asr_model(const std::string& v) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(v, ec)) return v;
+  if (std::filesystem::is_directory(v, ec))
+    throw InvalidArgument("--asr-model " + v + " is a folder; convert a CTranslate2 Whisper folder first: edgellm "
+                          "convert " + v + " whisper.gguf");
+  if (v.find('/') == std::string::npos && v.rfind("whisper-", 0) == 0) {
+    const auto dir = std::filesystem::path(model_dir());
+    const auto gguf = dir / (v + ".gguf");
+    if (std::filesystem::is_regular_file(gguf, ec)) return gguf.string();
+    const auto ct2 = dir / (v + "-ct2");
+    throw InvalidArgument("--asr-model " + v + ": " + gguf.string() + " is absent; make it with: " +
+                          (std::filesystem::is_directory(ct2, ec) ? "" : "scripts/fetch-models " + v + " && ") +
+                          "edgellm convert " + ct2.string() + " " + gguf.string());
+  }
+  throw InvalidArgument("--asr-model " + v + ": no such file (a Whisper GGUF from `edgellm convert`, or "
+                        "whisper-tiny / whisper-base for <model cache>/NAME.gguf)");
 }
 
 void serve(ServeArgs a) {
@@ -106,6 +140,8 @@ void serve(ServeArgs a) {
   std::signal(SIGPIPE, SIG_IGN);
 
   a.opts.policy = make_policy(a.hybrid);  // a bad policy stops start-up with its message
+  if (a.lookup) a.opts.speculation = runtime::SpecMode::kLookup;
+  if (!a.draft.empty()) a.opts.speculation = runtime::SpecMode::kDraft;
   if (!a.mem_budget.empty())
     a.opts.mem_budget = runtime::parse_mem_size(a.mem_budget, runtime::physical_ram_bytes());
   auto specs = model_specs(a);
@@ -124,12 +160,28 @@ void serve(ServeArgs a) {
     std::fprintf(stderr, "edgellm serve: embeddings from %s (%d dims, up to %d tokens per input)\n",
                  a.opts.embedding_model_id.c_str(), a.opts.embedder->dim(), a.opts.embedder->max_tokens());
   }
+  if (!a.asr_model.empty()) {
+    // Always loaded, outside the pool and its budget, as the embedding model.
+    const std::string apath = resolve_asr_model(a.asr_model);
+    a.opts.asr_model = asr::WhisperModel::load(apath);
+    a.opts.asr_model_id = std::filesystem::path(apath).stem().string();
+    for (const auto& s : specs)
+      if (s.name == a.opts.asr_model_id) a.opts.asr_model_id += "-asr";
+    if (a.opts.asr_threads <= 0) a.opts.asr_threads = a.threads;
+    const int n = a.opts.asr_threads > 0 ? a.opts.asr_threads : ops::ThreadPool::physical_cores();
+    std::fprintf(stderr, "edgellm serve: speech to text with %s (%s, %d threads, uploads up to %s)\n",
+                 a.opts.asr_model_id.c_str(), a.opts.asr_model->config().multilingual ? "multilingual" : "English",
+                 n, runtime::format_bytes(a.opts.max_audio_body).c_str());
+  }
   server::Server srv(std::move(specs), a.opts);
   const int port = srv.bind();
   for (const auto& l : lines) std::fprintf(stderr, "edgellm serve: model %s\n", l.c_str());
   if (a.opts.mem_budget)
     std::fprintf(stderr, "edgellm serve: loaded models stay within %s (least recently used unloaded first)\n",
                  runtime::format_bytes(a.opts.mem_budget).c_str());
+  if (a.opts.speculation != runtime::SpecMode::kOff)
+    std::fprintf(stderr, "edgellm serve: speculative decoding with %s, drafts of up to %d tokens\n",
+                 a.lookup ? "prompt lookup" : a.draft.c_str(), a.opts.draft_max);
   std::fprintf(stderr, "edgellm serve: listening on http://%s:%d\n", a.opts.host.c_str(), port);
   if (a.opts.host != "127.0.0.1" && a.opts.host != "localhost" && a.opts.host != "::1" && a.opts.api_key.empty())
     std::fprintf(stderr, "warning: listening beyond loopback without --api-key\n");
@@ -182,6 +234,13 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--alias", a->alias, "Model name reported to and expected from clients (default: file stem)");
   app.add_option("--embedding-model", a->embedding_model,
                  "Sentence-embedding model (BERT GGUF) answering /v1/embeddings beside the chat models");
+  app.add_option("--asr-model", a->asr_model,
+                 "Whisper GGUF (or whisper-tiny / whisper-base from the model cache) answering "
+                 "/v1/audio/transcriptions and the chat page's microphone");
+  app.add_option("--asr-threads", o.asr_threads, "Threads of the speech model's pool (0 = -t, else physical cores)")
+      ->capture_default_str();
+  app.add_option("--max-audio-body", o.max_audio_body, "Largest audio upload in bytes (/v1/audio/transcriptions)")
+      ->capture_default_str();
   app.add_flag("--chat-embeddings", o.chat_embeddings,
                "Without --embedding-model, answer /v1/embeddings with the chat model's mean hidden state "
                "(the model the request names; not a sentence embedding; refused otherwise)");
@@ -197,6 +256,15 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
       ->check(CLI::Range(1, 1 << 24));
   app.add_flag("--no-context-shift", [o = &a->opts](int64_t) { o->context_shift = false; },
                "Refuse a chat that no longer fits a slot (400) instead of dropping its oldest turns");
+  app.add_flag("--lookup", a->lookup,
+               "Speculative decoding with prompt-lookup drafts for every request (same greedy answers; a request's "
+               "\"speculative\" field chooses otherwise)");
+  app.add_option("--draft", a->draft,
+                 "Draft model (name or GGUF, the served models' vocabulary), loaded with each model: requests "
+                 "speculate with it unless their \"speculative\" field says otherwise");
+  app.add_option("--draft-max", o.draft_max, "Longest speculative draft per pass (adapts below it per request)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, runtime::kMaxDraftTokens));
   add_hybrid_flags(app, a->hybrid);
   add_kv_type_flags(app, a->kv);
   add_mem_budget_flag(app, a->mem_budget);

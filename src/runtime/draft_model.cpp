@@ -23,11 +23,19 @@ void check_same_vocabulary(const Engine& target, const Engine& draft, const std:
 
 }  // namespace
 
-DraftModelProposer::DraftModelProposer(const Engine& target, const std::string& path, int32_t n_ctx) {
+std::shared_ptr<const Engine> DraftModelProposer::load_draft(const Engine& target, const std::string& path) {
   EngineOptions opts;
   opts.share_pool_with = &target;
-  draft_ = Engine::load(path, opts);
-  check_same_vocabulary(target, *draft_, path);
+  std::shared_ptr<const Engine> draft = Engine::load(path, opts);
+  check_same_vocabulary(target, *draft, path);
+  return draft;
+}
+
+DraftModelProposer::DraftModelProposer(const Engine& target, const std::string& path, int32_t n_ctx)
+    : DraftModelProposer(load_draft(target, path), n_ctx) {}
+
+DraftModelProposer::DraftModelProposer(std::shared_ptr<const Engine> draft, int32_t n_ctx) : draft_(std::move(draft)) {
+  if (!draft_) throw InvalidArgument("draft model proposer: no draft model");
   session_ = std::make_unique<Session>(*draft_, n_ctx);
   logits_.resize(draft_->config().n_vocab);
 }

@@ -17,6 +17,11 @@ class DraftModelProposer : public Proposer {
   // Loads the draft from `path`. InvalidArgument when its vocabulary is not the target's
   // (token for token), since its guesses would be other tokens' ids.
   DraftModelProposer(const Engine& target, const std::string& path, int32_t n_ctx);
+  // Drafts with an engine loaded by load_draft (shared: the scheduler gives each slot a
+  // proposer of its own, with its own session, over one draft model).
+  DraftModelProposer(std::shared_ptr<const Engine> draft, int32_t n_ctx);
+  // The draft model at `path`, on the target's thread pool, its vocabulary checked as above.
+  static std::shared_ptr<const Engine> load_draft(const Engine& target, const std::string& path);
   void propose(const std::vector<int32_t>& context, int32_t max, std::vector<int32_t>& out) override;
   void begin(const sampling::SamplingParams& params) override;
   const std::vector<sampling::TokenProb>* guess_distribution(size_t i) const override;
@@ -27,7 +32,7 @@ class DraftModelProposer : public Proposer {
   std::unique_ptr<sampling::Sampler> sampler_;  // null: greedy drafts
   std::vector<std::vector<sampling::TokenProb>> q_;  // per guess of the last propose(), when sampling
   size_t n_q_ = 0;
-  std::unique_ptr<Engine> draft_;
+  std::shared_ptr<const Engine> draft_;
   std::unique_ptr<Session> session_;
   std::vector<float> logits_;
 };

@@ -21,6 +21,11 @@ Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opts) : engin
   if (opts_.n_ctx < 2) throw InvalidArgument("scheduler: context size must be at least 2 tokens");
   if (opts_.max_queue < 0) throw InvalidArgument("scheduler: queue size must not be negative");
   if (opts_.n_batch < 1 || opts_.n_batch_shared < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
+  if (opts_.draft_max < 0 || opts_.draft_max > kMaxDraftTokens)
+    throw InvalidArgument("scheduler: the draft length must be between 0 and " + std::to_string(kMaxDraftTokens));
+  if (opts_.speculation == SpecMode::kDefault) opts_.speculation = SpecMode::kOff;
+  if (opts_.speculation == SpecMode::kDraft && !opts_.draft)
+    throw InvalidArgument("scheduler: speculation with a draft model needs the draft model");
   for (int32_t i = 0; i < opts_.n_slots; ++i)
     slots_.push_back(std::make_unique<Slot>(engine_.config(), opts_.n_ctx, opts_.kv_types));
   if (!opts_.prompt_cache_dir.empty())
@@ -53,6 +58,13 @@ std::shared_ptr<Job> Scheduler::submit(JobRequest req) {
     if (!e.adapter || !e.adapter->fits(engine_.config()) || !std::isfinite(e.scale))
       throw InvalidArgument("LoRA adapter " + (e.adapter ? e.adapter->path() : std::string("(null)")) +
                             " was not loaded for this model, or its scale is not finite");
+  const JobSpeculation& sp = req.speculation;
+  if (sp.max < -1 || sp.max > kMaxDraftTokens)
+    throw InvalidArgument("the draft length must be between 0 and " + std::to_string(kMaxDraftTokens) + ", got " +
+                          std::to_string(sp.max));
+  if ((sp.mode == SpecMode::kDraft || (sp.mode == SpecMode::kDefault && opts_.speculation == SpecMode::kDraft)) &&
+      !opts_.draft)
+    throw InvalidArgument("speculation with a draft model needs one: start the server with --draft MODEL");
   auto job = std::shared_ptr<Job>(new Job(std::move(req)));
   job->t_submit = Clock::now();
   {
@@ -80,6 +92,8 @@ SchedulerStats Scheduler::stats() const {
   st.steps = steps_.load();
   st.batched_tokens = batched_tokens_.load();
   st.prompt_cache_hits = disk_hits_.load();
+  st.drafted = drafted_.load();
+  st.draft_accepted = draft_accepted_.load();
   return st;
 }
 
@@ -148,8 +162,10 @@ void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
     std::string error;
     bool client_error = false;
     try {
-      seq = std::make_unique<SequenceState>(engine_.tokenizer(), engine_.config().n_vocab, job->req.params, prompt,
-                                            std::move(cb));
+      auto sq = std::make_unique<SequenceState>(engine_.tokenizer(), engine_.config().n_vocab, job->req.params, prompt,
+                                                std::move(cb));
+      if (!job->req.embedding) start_speculation(*s, job->req);
+      seq = std::move(sq);
     } catch (const InvalidArgument& e) {
       error = std::string("invalid request: ") + e.what();
       client_error = true;
@@ -159,6 +175,8 @@ void Scheduler::admit_locked(std::vector<Unadmitted>& ended) {
       error = "could not start the request";
     }
     if (!seq) {
+      s->proposer = nullptr;
+      s->length.reset();
       ended.push_back({job, unrun_outcome(prompt, job->t_submit, error, client_error)});
       continue;
     }
@@ -245,6 +263,9 @@ void Scheduler::finish(Slot& s, const std::string& error, bool client_error) {
   s.seq.reset();
   s.emb_sum.clear();
   s.next = -1;
+  s.proposer = nullptr;
+  s.length.reset();
+  s.draft.clear();
   active_.fetch_sub(1);
   if (job->req.on_done) {
     try { job->req.on_done(out); } catch (...) {}
@@ -275,14 +296,24 @@ void Scheduler::step() {
   int32_t n_active = 0;
   for (const auto& sp : slots_) n_active += sp->job ? 1 : 0;
   const size_t budget = static_cast<size_t>(n_active > 1 ? std::min(opts_.n_batch, opts_.n_batch_shared) : opts_.n_batch);
-  // One decode token per running sequence first, so prefills never starve generation.
+  // One decode token per running sequence first, so prefills never starve generation; a
+  // speculating sequence adds its guesses after it, within what the others' tokens leave.
+  size_t n_decoding = 0;
+  for (const auto& sp : slots_) n_decoding += sp->job && sp->next >= 0 ? 1 : 0;
+  size_t draft_room = budget > n_decoding ? budget - n_decoding : 0;
   for (auto& sp : slots_) {
     Slot& s = *sp;
     if (!s.job || s.next < 0) continue;
+    propose(s, draft_room);
+    draft_room -= s.draft.size();
     const int32_t row = static_cast<int32_t>(batch.logit_rows.size());
-    batch.add(s.next, static_cast<int32_t>(s.tokens.size()), &s.cache, true, &s.lora);
-    entries.push_back({&s, 1, row, true});
+    const auto held = static_cast<int32_t>(s.tokens.size());
+    batch.add(s.next, held, &s.cache, true, &s.lora);
+    for (size_t i = 0; i < s.draft.size(); ++i)
+      batch.add(s.draft[i], held + 1 + static_cast<int32_t>(i), &s.cache, true, &s.lora);
+    entries.push_back({&s, 1 + s.draft.size(), row, true});
   }
+  const bool decode_only = entries.size() == static_cast<size_t>(n_active);  // no prompt chunk in this pass
   // Prefill chunks share what the decode tokens left of the budget (see share_prefill_budget).
   std::vector<Slot*> prefilling;
   std::vector<size_t> remaining;
@@ -318,6 +349,7 @@ void Scheduler::step() {
 
   logits_.resize(std::max<size_t>(1, batch.logit_rows.size()) * static_cast<size_t>(n_vocab));
   if (want_hidden) hidden_.resize(batch.logit_rows.size() * static_cast<size_t>(n_embd));
+  const auto pass_start = Clock::now();
   try {
     engine_.model().forward(batch, ws_, engine_.pool(), batch.logit_rows.empty() ? nullptr : logits_.data(),
                             want_hidden ? hidden_.data() : nullptr);
@@ -328,6 +360,7 @@ void Scheduler::step() {
     for (auto& en : entries) finish(*en.slot, "forward pass failed");
     return;
   }
+  const double pass_seconds = secs(pass_start, Clock::now());
   steps_.fetch_add(1);
   batched_tokens_.fetch_add(batch.size());
 
@@ -335,6 +368,8 @@ void Scheduler::step() {
   struct Pick {
     Slot* slot;
     float* row;  // this sequence's logits (sampling modifies them in place)
+    size_t n_guesses = 0;  // speculative guesses run after the token (rows follow `row`)
+    size_t accepted = 0;   // ... of which the target agreed with
     int32_t id = -1;
     std::string error;
     bool client_error = false;
@@ -349,6 +384,10 @@ void Scheduler::step() {
     float* row = en.first_row >= 0 ? &logits_[static_cast<size_t>(en.first_row) * n_vocab] : nullptr;
     if (en.decode) {
       s.tokens.push_back(s.next);
+      s.tokens.insert(s.tokens.end(), s.draft.begin(), s.draft.end());
+      ++s.seq->result().n_decode_passes;
+      picks.push_back({&s, row, s.draft.size(), 0, -1, {}, false});
+      continue;
     } else {
       s.tokens.insert(s.tokens.end(), prompt.begin() + static_cast<ptrdiff_t>(s.n_prompt_done),
                       prompt.begin() + static_cast<ptrdiff_t>(s.n_prompt_done + en.n_tokens));
@@ -387,7 +426,7 @@ void Scheduler::step() {
         }
       }
     }
-    picks.push_back({&s, row, -1, {}, false});
+    picks.push_back({&s, row, 0, 0, -1, {}, false});
   }
 
   // Sampling (a softmax pass or two over the vocabulary per sequence) is independent per
@@ -396,7 +435,18 @@ void Scheduler::step() {
   auto sample_one = [&](Pick& pk) {
     Slot& s = *pk.slot;
     try {
-      pk.id = s.seq->step(pk.row, static_cast<int32_t>(s.tokens.size()), s.cache.n_ctx());
+      // Row i follows guess i-1 (row 0: the token run): each goes through the sequence as in
+      // plain decoding, judged against guess i, up to the first the target would not choose.
+      const size_t k = pk.n_guesses;
+      const auto held = static_cast<int32_t>(s.tokens.size() - k - 1);
+      for (size_t i = 0;; ++i) {
+        const bool guessed = i < k;
+        pk.id = s.seq->step(pk.row + i * static_cast<size_t>(n_vocab), held + 1 + static_cast<int32_t>(i),
+                            s.cache.n_ctx(), guessed ? s.draft[i] : -1,
+                            guessed ? s.proposer->guess_distribution(i) : nullptr);
+        pk.accepted = i;
+        if (pk.id < 0 || i == k || pk.id != s.draft[i]) break;
+      }
     } catch (const InvalidArgument& e) {  // the request's parameters or constraint refused
       pk.error = std::string("sampling failed: ") + e.what();
       pk.client_error = true;
@@ -415,6 +465,22 @@ void Scheduler::step() {
   for (auto& pk : picks) {
     Slot& s = *pk.slot;
     Job& job = *s.job;
+    if (pk.n_guesses > 0) {
+      // Roll back past the rejected guesses; guesses after the end of the sequence were never judged.
+      const size_t keep = s.tokens.size() - pk.n_guesses + pk.accepted;
+      s.tokens.resize(keep);
+      s.cache.truncate(static_cast<int32_t>(keep));
+      const size_t judged = pk.id < 0 ? pk.accepted : pk.n_guesses;
+      auto& r = s.seq->result();
+      r.n_drafted += static_cast<int32_t>(judged);
+      r.n_draft_accepted += static_cast<int32_t>(pk.accepted);
+      drafted_.fetch_add(judged);
+      draft_accepted_.fetch_add(pk.accepted);
+      if (s.length) s.length->record(static_cast<int32_t>(judged), static_cast<int32_t>(pk.accepted));
+    }
+    // Passes that also ran prompt chunks say nothing about the cost of a guess.
+    if (s.length && decode_only)
+      s.length->record_pass(static_cast<int32_t>(1 + pk.n_guesses), s.propose_seconds + pass_seconds);
     if (!pk.error.empty()) {
       finish(s, pk.error, pk.client_error);
       continue;

@@ -12,6 +12,14 @@
 // keeps each pass short enough for their next tokens.
 // A cancel is honoured before every pass, so also between the chunks of a long prefill.
 //
+// Speculation (speculative.h): a job may speculate with prompt lookup or the scheduler's draft
+// model. Its slot then puts its next token and k guesses in the same pass as the others' single
+// tokens, keeps the prefix the target agrees with plus the target's own token, and rolls its KV
+// cache back past the rest; k adapts per slot to the acceptance it measures (0 when it does not
+// pay, with probes). Every row goes through the slot's SequenceState as in plain decoding, and
+// passes are batch-invariant, so greedy output is plain serving's, byte for byte. Draft models
+// propose one slot after another on the scheduler thread (their passes are not batched).
+//
 // Robustness: an exception from one job's set-up, sampling, constraint or callbacks ends that
 // job only (JobOutcome::error; client_error for InvalidArgument) and the thread keeps serving.
 //
@@ -31,8 +39,10 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/draft_model.h"
 #include "runtime/engine.h"
 #include "runtime/prompt_cache.h"
+#include "runtime/speculative.h"
 #include "util/error.h"
 
 namespace edgellm::runtime {
@@ -41,6 +51,16 @@ namespace edgellm::runtime {
 class SlotBusy : public Error {
  public:
   using Error::Error;
+};
+
+// How a job speculates: kDefault takes the scheduler's choice (SchedulerOptions::speculation).
+enum class SpecMode { kDefault, kOff, kLookup, kDraft };
+// The longest draft a job may ask for.
+constexpr int32_t kMaxDraftTokens = 32;
+
+struct JobSpeculation {
+  SpecMode mode = SpecMode::kDefault;
+  int32_t max = -1;  // longest draft per pass, 0..kMaxDraftTokens (0: plain); -1: the scheduler's
 };
 
 struct SchedulerOptions {
@@ -62,6 +82,16 @@ struct SchedulerOptions {
   // after a gap (its conversation lost its oldest turns), the span after the gap is moved down
   // with re-rotated keys instead of recomputed.
   bool context_shift = false;
+  // Speculative decoding (speculative.h) of jobs that do not choose (JobSpeculation::kDefault):
+  // kOff, kLookup or kDraft (needs `draft`), with drafts of at most draft_max tokens.
+  SpecMode speculation = SpecMode::kOff;
+  int32_t draft_max = 8;
+  // Draft model of the target's vocabulary on its thread pool (DraftModelProposer::load_draft);
+  // null: jobs asking for kDraft are refused. Each slot drafts with a session of its own.
+  std::shared_ptr<const Engine> draft;
+  // Learn each slot's cost of a drafted token from pass times (false: SpeculativeOptions'
+  // fixed cost, so draft lengths do not depend on the machine's speed, as tests need).
+  bool learn_draft_cost = true;
 };
 
 // What a finished request reports.
@@ -91,6 +121,7 @@ struct JobRequest {
   // alternatives (echo on /v1/completions). Every prompt row then computes logits; a slot's
   // cached prefix is reused only as far as its rows' log-probabilities are kept (Slot::lp).
   int32_t prompt_logprobs = -1;
+  JobSpeculation speculation;                   // kDefault: SchedulerOptions::speculation
   TextCallback on_text;                         // newly complete text (scheduler thread)
   std::function<void(JobOutcome&)> on_done;     // exactly once per accepted job
 };
@@ -128,6 +159,8 @@ struct SchedulerStats {
   uint64_t steps = 0;           // forward passes run
   uint64_t batched_tokens = 0;  // tokens across all passes
   uint64_t prompt_cache_hits = 0;  // admissions that loaded a prefix from the disk prompt cache
+  uint64_t drafted = 0;            // speculative guesses verified
+  uint64_t draft_accepted = 0;     // ... and accepted
 };
 
 class Scheduler {
@@ -137,7 +170,8 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Validates the prompt (throws InvalidArgument: empty, or not fitting a slot's context)
+  // Validates the prompt (throws InvalidArgument: empty, or not fitting a slot's context) and
+  // the speculation (a draft length outside 0..kMaxDraftTokens, kDraft without a draft model)
   // and queues it. Returns nullptr when the queue is full (answer 429 / 503).
   std::shared_ptr<Job> submit(JobRequest req);
   SchedulerStats stats() const;
@@ -174,6 +208,14 @@ class Scheduler {
     // kept from echo jobs' prefills (id -1: not computed). At most tokens.size() + 1 long.
     std::vector<sampling::PositionLogprobs> lp;
     uint64_t last_used = 0;
+    // Speculation of the running job (proposer null: plain decoding).
+    Proposer* proposer = nullptr;
+    std::unique_ptr<DraftLength> length;
+    PromptLookupProposer lookup;
+    std::unique_ptr<DraftModelProposer> drafter;  // made on first use, kept: its cache holds the last context
+    std::vector<int32_t> draft;   // this pass's guesses (after `next`)
+    std::vector<int32_t> context; // scratch: tokens + next, what the proposer sees
+    double propose_seconds = 0;   // time spent proposing this pass's guesses
   };
 
   // A job that ended without a slot (cancelled while queued, or its set-up failed); its
@@ -191,6 +233,10 @@ class Scheduler {
   // cache was computed under other adapters (the prefix cache is keyed by the adapter set).
   static size_t reusable_prefix(const Slot& s, const JobRequest& req);
   void step();
+  // Sets up the job's speculation on its slot (admission). Throws what the draft model does.
+  void start_speculation(Slot& s, const JobRequest& req);
+  // The guesses slot `s` puts after its next token in this pass, at most `room`.
+  void propose(Slot& s, size_t room);
   void finish(Slot& s, const std::string& error = "", bool client_error = false);
   void fail_active(const std::string& reason);
   void fail_all_pending(const std::string& reason);
@@ -209,7 +255,7 @@ class Scheduler {
   bool stop_ = false;
   std::deque<std::packaged_task<void()>> control_;  // slot operations for the loop thread (under mu_)
   std::atomic<int32_t> active_{0};
-  std::atomic<uint64_t> steps_{0}, batched_tokens_{0};
+  std::atomic<uint64_t> steps_{0}, batched_tokens_{0}, drafted_{0}, draft_accepted_{0};
   uint64_t use_counter_ = 0;
   std::thread thread_;
 };

@@ -55,6 +55,7 @@ LocalJob::LocalJob(ServerState& st, std::shared_ptr<ModelLease> model, const Gen
   jr.params = g.params;
   jr.params.sampling.seed += seed_offset;
   jr.lora = g.lora;
+  jr.speculation = g.speculation;
   if (g.echo && g.logprobs >= 0) jr.prompt_logprobs = g.logprobs;
   auto ch = ch_;
   // Both run on the scheduler thread, which serves every slot: they never throw (a failed

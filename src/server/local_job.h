@@ -1,6 +1,6 @@
 #pragma once
 // One generation on the scheduler, waited for on the calling (HTTP) thread: the shared piece of
-// the plain server path and of the hybrid path (where it is the orchestrator's LocalGenerateFn).
+// the plain server path and of the hybrid path (where the orchestrator's DeviceBackend runs it).
 #include <condition_variable>
 #include <functional>
 #include <memory>

@@ -148,6 +148,40 @@ void parse_response_format(const ojson& body, GenerateRequest& r, const Generate
   r.params.constraint = grammar_constraint(g, ctx.trie);
 }
 
+// edgellm's extension "speculative": {"mode": "lookup" | "draft" | "off", "max": N}: how this
+// request's decode speculates (docs/server.md); absent fields keep the server's choice.
+runtime::JobSpeculation parse_speculative(const ojson& body, const GenerateContext& ctx) {
+  runtime::JobSpeculation out;
+  if (!present(body, "speculative")) return out;
+  const ojson& sp = body["speculative"];
+  if (!sp.is_object())
+    throw ApiError(400, "\"speculative\" must be an object {\"mode\": \"lookup\"|\"draft\"|\"off\", \"max\": N}",
+                   "speculative", "invalid_type");
+  for (auto it = sp.begin(); it != sp.end(); ++it)
+    if (it.key() != "mode" && it.key() != "max")
+      throw ApiError(400, "\"speculative\" has no field \"" + it.key().substr(0, 64) + "\" (only \"mode\" and \"max\")",
+                     "speculative", "invalid_value");
+  if (present(sp, "mode")) {
+    const auto& m = sp["mode"];
+    const std::string mode = m.is_string() ? m.get<std::string>() : "";
+    if (mode == "off") out.mode = runtime::SpecMode::kOff;
+    else if (mode == "lookup") out.mode = runtime::SpecMode::kLookup;
+    else if (mode == "draft") out.mode = runtime::SpecMode::kDraft;
+    else
+      throw ApiError(400, "\"speculative\".mode must be \"lookup\", \"draft\" or \"off\"", "speculative",
+                     "invalid_value");
+    if (out.mode == runtime::SpecMode::kDraft && !ctx.has_draft)
+      throw ApiError(400, "\"speculative\".mode \"draft\" needs a draft model: start the server with --draft MODEL",
+                     "speculative", "invalid_value");
+  }
+  try {
+    if (auto max = integer(sp, "max", 0, runtime::kMaxDraftTokens)) out.max = static_cast<int32_t>(*max);
+  } catch (const ApiError& e) {
+    throw ApiError(e.status, "\"speculative\": " + e.message, "speculative", e.code);
+  }
+  return out;
+}
+
 }  // namespace
 
 ojson parse_body(const std::string& text) {
@@ -177,12 +211,15 @@ void check_model(const ojson& body, const std::string& model_id) {
 }
 
 // The adapters a request runs with: the loaded ones at their default scales, or, when the body has
-// "lora": [{"id": I, "scale": S}, ...] (llama-server's field), exactly the adapters named, at
+// "lora": [{"id": I, "scale": S}, ...] (llama-server's field; or {"name": N, ...}, N the adapter's
+// general.name, e.g. a fine-tuning job's fine_tuned_model), exactly the adapters named, at
 // those scales (an adapter not named is off for this request). Scale-0 entries are dropped, so
 // sets that compute the same thing compare equal (prefix reuse across them is exact).
 static model::LoraSet parse_lora(const ojson& body, const GenerateContext& ctx) {
   const model::LoraSet none;
   const model::LoraSet& loaded = ctx.adapters ? *ctx.adapters : none;
+  std::shared_lock<std::shared_mutex> lock;
+  if (ctx.adapters_mu) lock = std::shared_lock<std::shared_mutex>(*ctx.adapters_mu);
   model::LoraSet out;
   if (!present(body, "lora")) {
     for (const auto& e : loaded.entries)
@@ -199,7 +236,17 @@ static model::LoraSet parse_lora(const ojson& body, const GenerateContext& ctx) 
     const ojson& item = list[i];
     if (!item.is_object())
       throw ApiError(400, "each \"lora\" item must be an object {\"id\", \"scale\"}", "lora", "invalid_type");
-    const auto id = integer(item, "id", 0, static_cast<int64_t>(loaded.entries.size()) - 1);
+    std::optional<int64_t> id;
+    if (!present(item, "name")) {
+      id = integer(item, "id", 0, static_cast<int64_t>(loaded.entries.size()) - 1);
+    } else {
+      if (!item["name"].is_string())
+        throw ApiError(400, "\"name\" must be a string", "lora", "invalid_type");
+      const std::string name = item["name"].get<std::string>();
+      for (size_t k = 0; k < loaded.entries.size() && !id; ++k)
+        if (loaded.entries[k].adapter->info().name == name) id = static_cast<int64_t>(k);
+      if (!id) throw ApiError(404, "no LoRA adapter is named '" + name + "'", "lora", "not_found");
+    }
     if (!id) throw ApiError(400, "a \"lora\" item lacks its \"id\"", "lora", "invalid_value");
     if (seen[static_cast<size_t>(*id)])
       throw ApiError(400, "LoRA adapter " + std::to_string(*id) + " is named twice", "lora", "invalid_value");
@@ -273,6 +320,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   }
   r.params.logprobs = r.logprobs;
   r.tokens_as_ids = boolean(body, "return_tokens_as_token_ids").value_or(false);
+  r.speculation = parse_speculative(body, ctx);
   if (!chat && present(body, "suffix"))
     throw ApiError(400, "\"suffix\" is not supported by this server", "suffix", "unsupported_parameter");
 

@@ -3,12 +3,14 @@
 // ApiError (4xx) naming the parameter; nothing here touches the model.
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/engine.h"
+#include "runtime/scheduler.h"
 #include "sampling/constraint.h"
 #include "server/tool_calls.h"
 
@@ -25,7 +27,9 @@ struct GenerateContext {
   // LoRA adapters loaded at start (serve --lora), with their default scales; a request's "lora"
   // list ids index this set. Null or empty: none loaded.
   const model::LoraSet* adapters = nullptr;
+  std::shared_mutex* adapters_mu = nullptr;  // held (shared) while `adapters` is read
   bool context_shift = false;  // chat: drop the oldest turns that do not fit (server.h)
+  bool has_draft = false;      // the model's scheduler has a draft model ("speculative" mode "draft")
 };
 
 struct GenerateRequest {
@@ -46,6 +50,8 @@ struct GenerateRequest {
   bool echo = false;              // completions: the prompt (and its log-probabilities) comes first
   std::string prompt_text;        // completions: the prompt as given (echo), or decoded from ids
   bool tokens_as_ids = false;     // vLLM's return_tokens_as_token_ids: logprobs name "token_id:N"
+  // edgellm's "speculative": {"mode": "lookup"|"draft"|"off", "max": N} (absent: the server's).
+  runtime::JobSpeculation speculation;
 };
 
 // Parses JSON; malformed or non-object bodies are 400.

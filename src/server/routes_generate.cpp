@@ -25,7 +25,9 @@ ojson timings_json(const runtime::JobOutcome& o) {
           {"predicted_ms", r.decode_seconds * 1e3},
           {"predicted_per_second", r.decode_seconds > 0 ? r.n_generated / r.decode_seconds : 0.0},
           {"queue_ms", o.queue_seconds * 1e3},
-          {"ttft_ms", o.ttft_seconds * 1e3}};
+          {"ttft_ms", o.ttft_seconds * 1e3},
+          {"draft_n", r.n_drafted},
+          {"draft_n_accepted", r.n_draft_accepted}};
 }
 
 Answer local_answer(const runtime::JobOutcome& o) {

@@ -195,3 +195,24 @@ def test_fill_random_reads_the_same_kv_bytes(engine, tiny_qwen2):
             kv[(bool(fill), ct)] = r["kv_bytes_per_token"]
     assert kv[(True, "f32")] == kv[(False, "f32")] > 0
     assert kv[(True, "f16")] == kv[(False, "f16")] and abs(2 * kv[(False, "f16")] - kv[(False, "f32")]) <= 2
+
+
+def test_speculative_side_by_side(engine, tiny_qwen2):
+    """bench --lookup / --draft: plain and speculative decode of one prompt in one run, the
+    acceptance and tokens per pass, and the same tokens from both (greedy)."""
+    for extra in (["--lookup"], ["--draft", tiny_qwen2["path"], "--draft-max", "4"]):
+        proc = bench(engine, "-m", tiny_qwen2["path"], "-n", "24", "-t", "1", "-r", "2", "--json",
+                     "--spec-prompt", "the theory of the theory of the", *extra)
+        assert proc.returncode == 0, proc.stderr
+        j = json.loads(proc.stdout)
+        assert j["same_tokens"] is True and j["repetitions"] == 2 and j["n_gen"] == 24
+        assert j["plain_ts"] > 0 and j["speculative_ts"] > 0
+        assert 0 <= j["accepted"] <= j["drafted"] and 0 <= j["acceptance"] <= 1
+        assert j["tokens_per_pass"] >= 1
+    table = bench(engine, "-m", tiny_qwen2["path"], "-n", "8", "-t", "1", "-r", "1", "--lookup")
+    assert table.returncode == 0 and "| speculative t/s |" in table.stdout and "| yes |" in table.stdout
+    for bad, needle in ((["--lookup", "--draft", tiny_qwen2["path"]], "one of them"),
+                        (["--lookup", "-n", "8,16"], "one length"),
+                        (["--lookup", "-t", "1,2"], "one thread count")):
+        proc = bench(engine, "-m", tiny_qwen2["path"], *bad)
+        assert proc.returncode == 1 and needle in proc.stderr, proc.stderr

@@ -1,0 +1,113 @@
+#include "cli/bench_spec.h"
+
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "runtime/draft_model.h"
+#include "runtime/speculative.h"
+#include "util/error.h"
+
+namespace edgellm::cli {
+namespace {
+
+// Input-grounded by default: an edit of given code, where the answer repeats its input.
+const char* kDefaultPrompt =
+    "Rename the function parse_config to load_settings and the variable config to settings everywhere in this "
+    "code. Reply with the whole code only.\n\n"
+    "def parse_config(path):\n"
+    "    config = {}\n"
+    "    with open(path) as f:\n"
+    "        for line in f:\n"
+    "            line = line.strip()\n"
+    "            if not line or line.startswith(\"#\"):\n"
+    "                continue\n"
+    "            key, value = line.split(\"=\", 1)\n"
+    "            config[key.strip()] = value.strip()\n"
+    "    return config\n";
+
+struct Totals {
+  int64_t tokens = 0, passes = 0, drafted = 0, accepted = 0;
+  double seconds = 0;
+  void add(const runtime::GenerateResult& r) {
+    tokens += r.n_generated;
+    passes += r.n_decode_passes;
+    drafted += r.n_drafted;
+    accepted += r.n_draft_accepted;
+    seconds += r.decode_seconds;
+  }
+  double rate() const { return seconds > 0 ? tokens / seconds : 0.0; }
+};
+
+}  // namespace
+
+void bench_speculative(const SpecBenchArgs& a) {
+  if (a.lookup == !a.draft.empty()) throw InvalidArgument("bench speculates with --lookup or --draft MODEL: one of them");
+  if (a.n_gen < 1) throw InvalidArgument("-n must be at least 1 with --lookup / --draft");
+  if (a.reps < 1) throw InvalidArgument("-r must be at least 1");
+  if (a.draft_max < 0 || a.draft_max > 64) throw InvalidArgument("--draft-max must be between 0 and 64");
+  const std::string path = resolve_model(a.model);
+  auto engine = runtime::Engine::load(path, {a.threads});
+  const std::string text = a.prompt.empty() ? kDefaultPrompt : a.prompt;
+  const auto ids = engine->tokenize_chat(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), true);
+  const int32_t n_ctx = static_cast<int32_t>(ids.size()) + a.n_gen + 16;
+  runtime::SpeculativeOptions so;
+  so.draft_max = a.draft_max;
+  if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
+  else so.proposer = std::make_shared<runtime::DraftModelProposer>(*engine, resolve_model(a.draft), n_ctx);
+  runtime::GenerateParams gp;
+  gp.sampling.temperature = 0.0f;
+  gp.max_tokens = a.n_gen;
+
+  // Warm-up: pages of both models in memory, caches allocated once.
+  {
+    runtime::GenerateParams warm = gp;
+    warm.max_tokens = 4;
+    runtime::Session s(*engine, n_ctx);
+    runtime::generate_speculative(s, ids, warm, so);
+  }
+  Totals plain, spec;
+  bool same = true;
+  for (int32_t r = 0; r < a.reps; ++r) {
+    runtime::GenerateResult p, q;
+    // Fresh sessions (no prefix reuse between runs); the order alternates so drift cancels.
+    auto run_plain = [&] {
+      runtime::Session s(*engine, n_ctx);
+      p = s.generate(ids, gp);
+    };
+    auto run_spec = [&] {
+      runtime::Session s(*engine, n_ctx);
+      q = runtime::generate_speculative(s, ids, gp, so);
+    };
+    if (r % 2 == 0) run_plain(), run_spec();
+    else run_spec(), run_plain();
+    plain.add(p);
+    spec.add(q);
+    same = same && p.tokens == q.tokens;
+  }
+  const double speedup = plain.rate() > 0 ? spec.rate() / plain.rate() : 0.0;
+  const double acceptance = spec.drafted > 0 ? static_cast<double>(spec.accepted) / spec.drafted : 0.0;
+  const double per_pass = spec.passes > 0 ? static_cast<double>(spec.tokens - a.reps) / spec.passes : 0.0;
+  const std::string proposer = a.lookup ? "lookup" : a.draft;
+  if (a.json) {
+    nlohmann::json j = {{"model_filename", path}, {"proposer", proposer}, {"n_threads", engine->pool().size()},
+                        {"n_prompt", ids.size()}, {"n_gen", a.n_gen}, {"repetitions", a.reps},
+                        {"draft_max", a.draft_max}, {"plain_ts", plain.rate()}, {"speculative_ts", spec.rate()},
+                        {"speedup", speedup}, {"drafted", spec.drafted}, {"accepted", spec.accepted},
+                        {"acceptance", acceptance}, {"tokens_per_pass", per_pass}, {"same_tokens", same}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("| model | proposer | threads | test | plain t/s | speculative t/s | speed-up | accepted | tokens/pass |"
+              " same tokens |\n");
+  std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+  std::printf("| %s | %s | %d | tg%d after %zu | %.2f | %.2f | %.2fx | %.0f%% (%lld/%lld) | %.2f | %s |\n",
+              path.substr(path.find_last_of('/') + 1).c_str(), proposer.c_str(), engine->pool().size(), a.n_gen,
+              ids.size(), plain.rate(), spec.rate(), speedup, 100 * acceptance, static_cast<long long>(spec.accepted),
+              static_cast<long long>(spec.drafted), per_pass, same ? "yes" : "NO");
+}
+
+}  // namespace edgellm::cli
