@@ -76,7 +76,8 @@ def main():
             x = wav_samples(path)
             dur = len(x) / 16000
             cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            r = subprocess.run([binary, "transcribe", str(path), "-m", str(gguf), "--format", "json", "-t",
+            r = subprocess.run([binary, "transcribe", str(path), "-m", str(gguf), "--format", "json", "--beam-size", "1",
+                                "--temperature-increment", "0", "-t",
                                 str(args.threads), "--timing"], capture_output=True, text=True, check=True)
             cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu_ours = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)

@@ -1,6 +1,7 @@
 // edgellm web chat: streams answers from /v1/chat/completions (server-sent events), keeps the
 // conversation in localStorage, shows the model, tokens/s, which tier answered and why, and
 // (when the server routes between device and cloud) re-answers the last turn in the cloud.
+// Dictation (the microphone button) is in voice.js.
 "use strict";
 
 const STORE_KEY = "edgellm.chat.v1";
@@ -135,6 +136,7 @@ async function loadModel() {
     modelId = j.data[0].id;
     $("model").textContent = modelId + (j.data[0].meta ? "  ·  ctx " + j.data[0].meta.n_ctx : "");
     routing = (j.data[0].meta && j.data[0].meta.routing) || null;
+    initVoice(j.data);  // voice.js: the microphone button, when the server has a speech model
     if (routing) $("model").textContent += "  ·  routing " + routing.mode + (routing.cloud ? " + cloud" : "");
     updateAskCloud();
   } catch (e) {

@@ -30,7 +30,9 @@ std::string format_transcript(const Transcript& t, const std::string& format) {
     nlohmann::json segs = nlohmann::json::array();
     for (size_t i = 0; i < t.segments.size(); ++i) {
       const Segment& s = t.segments[i];
-      segs.push_back({{"id", i}, {"start", s.start}, {"end", s.end}, {"text", s.text}, {"tokens", s.tokens}});
+      segs.push_back({{"id", i}, {"seek", s.seek}, {"start", s.start}, {"end", s.end}, {"text", s.text},
+                      {"tokens", s.tokens}, {"temperature", s.temperature}, {"avg_logprob", s.avg_logprob},
+                      {"compression_ratio", s.compression_ratio}, {"no_speech_prob", s.no_speech_prob}});
     }
     nlohmann::json j = {{"text", t.text}, {"language", t.language}, {"language_probability", t.language_probability},
                         {"duration", t.duration}, {"segments", segs}};

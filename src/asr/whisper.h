@@ -78,6 +78,11 @@ class WhisperModel {
 class WhisperDecoder {
  public:
   WhisperDecoder(const WhisperModel& model, const std::vector<float>& encoder_out, ops::ThreadPool& pool);
+  // Another hypothesis over the same window: shares the cross-attention keys/values (computed
+  // once per window), copies the self-attention cache of the tokens fed so far.
+  WhisperDecoder(const WhisperDecoder& other);
+  // Takes `other`'s fed tokens (same model and window): a beam moving to another's history.
+  void copy_from(const WhisperDecoder& other);
   // Feeds tokens after those already fed; returns the logits [n_vocab] after the last one.
   // InvalidArgument when the text context (448 positions) would overflow.
   const std::vector<float>& feed(const std::vector<int32_t>& tokens);
@@ -90,7 +95,7 @@ class WhisperDecoder {
   ops::ThreadPool& pool_;
   int n_past_ = 0;
   std::vector<std::vector<float>> k_, v_;           // per layer [n_text_ctx][d]
-  std::vector<std::vector<float>> cross_kv_;        // per layer [n_audio_ctx][2d]
+  std::shared_ptr<const std::vector<std::vector<float>>> cross_kv_;  // per layer [n_audio_ctx][2d]
   std::vector<float> logits_;
 };
 

@@ -2,7 +2,9 @@
 // of causal self-attention (its own KV cache), cross-attention over the encoder output (keys and
 // values computed once per window) and FFN; logits from the tied embedding.
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "asr/whisper.h"
 #include "util/error.h"
@@ -14,13 +16,35 @@ WhisperDecoder::WhisperDecoder(const WhisperModel& model, const std::vector<floa
   const WhisperConfig& c = m_.config();
   const int64_t d = c.d, n = c.n_audio_ctx;
   if (static_cast<int64_t>(enc.size()) != n * d) throw InvalidArgument("encoder output has the wrong size");
+  auto cross = std::make_shared<std::vector<std::vector<float>>>();
   for (const LayerWeights& l : m_.decoder_layers()) {
     k_.emplace_back(static_cast<size_t>(c.n_text_ctx) * d);
     v_.emplace_back(static_cast<size_t>(c.n_text_ctx) * d);
-    cross_kv_.emplace_back(static_cast<size_t>(n) * 2 * d);
-    linear_forward(l.cross.kv, enc.data(), n, cross_kv_.back().data(), pool_);
+    cross->emplace_back(static_cast<size_t>(n) * 2 * d);
+    linear_forward(l.cross.kv, enc.data(), n, cross->back().data(), pool_);
   }
+  cross_kv_ = std::move(cross);
   logits_.resize(c.n_vocab);
+}
+
+WhisperDecoder::WhisperDecoder(const WhisperDecoder& o) : m_(o.m_), pool_(o.pool_), cross_kv_(o.cross_kv_) {
+  const size_t rows = static_cast<size_t>(m_.config().n_text_ctx) * m_.config().d;
+  k_.assign(o.k_.size(), std::vector<float>(rows));
+  v_.assign(o.v_.size(), std::vector<float>(rows));
+  logits_ = o.logits_;
+  copy_from(o);
+}
+
+void WhisperDecoder::copy_from(const WhisperDecoder& o) {
+  if (&o == this) return;
+  if (&o.m_ != &m_ || k_.size() != o.k_.size()) throw InvalidArgument("decoder states of different models");
+  cross_kv_ = o.cross_kv_;
+  const size_t used = static_cast<size_t>(o.n_past_) * m_.config().d;
+  for (size_t l = 0; l < k_.size(); ++l) {
+    std::copy_n(o.k_[l].data(), used, k_[l].data());
+    std::copy_n(o.v_[l].data(), used, v_[l].data());
+  }
+  n_past_ = o.n_past_;
 }
 
 void WhisperDecoder::truncate(int n) {
@@ -67,7 +91,7 @@ const std::vector<float>& WhisperDecoder::feed(const std::vector<int32_t>& token
 
     for (int64_t t = 0; t < T; ++t) layer_norm(x.data() + t * d, l.cross.norm, xn.data() + t * d, d);
     linear_forward(l.cross.qkv, xn.data(), T, q.data(), pool_);
-    const float* KV = cross_kv_[li].data();
+    const float* KV = (*cross_kv_)[li].data();
     pool_.parallel_for(T * H, [&](int64_t b, int64_t e, int) {
       std::vector<float> scores(n_cross);
       for (int64_t i = b; i < e; ++i) {

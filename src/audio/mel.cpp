@@ -67,53 +67,93 @@ std::vector<float> mel_filters(int n_mels) {
   return w;
 }
 
-LogMel log_mel(const float* samples, size_t n, int n_mels) {
-  if (n < static_cast<size_t>(kFftSize / 2))
-    throw AudioError("the audio is too short (" + std::to_string(n) + " samples at 16 kHz; at least " +
-                     std::to_string(kFftSize / 2) + " are needed)");
-  if (n_mels <= 0 || n_mels > 512) throw AudioError("bad mel bin count " + std::to_string(n_mels));
-  // 160 zeros appended, then reflect padding of 200 each side (NumPy's "reflect": the edge
-  // sample is not repeated).
-  const int64_t pad = kFftSize / 2;
-  const int64_t body = static_cast<int64_t>(n) + kHop;
-  std::vector<float> x(body + 2 * pad, 0.0f);
-  std::copy(samples, samples + n, x.begin() + pad);
-  auto at = [&](int64_t i) { return i < static_cast<int64_t>(n) ? samples[i] : 0.0f; };
-  for (int64_t i = 0; i < pad; ++i) {
-    x[pad - 1 - i] = at(i + 1);
-    x[pad + body + i] = at(body - 2 - i);
-  }
-  // STFT frames 1 + body / hop, the last dropped (Whisper's convention).
-  const int64_t n_frames = body / kHop;
-  std::vector<float> window(kFftSize);
-  for (int i = 0; i < kFftSize; ++i)
-    window[i] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * M_PI * i / kFftSize));
-  const std::vector<float> filters = mel_filters(n_mels);
+namespace {
+AudioError too_short(size_t n) {
+  return AudioError("the audio is too short (" + std::to_string(n) + " samples at 16 kHz; at least " +
+                    std::to_string(kFftSize / 2) + " are needed)");
+}
+}  // namespace
 
+struct MelFramer::Fft {
+  Plan plan;
+  float* in = fftwf_alloc_real(kFftSize);
+  fftwf_complex* spec = fftwf_alloc_complex(kBins);
+  ~Fft() {
+    fftwf_free(in);
+    fftwf_free(spec);
+  }
+};
+
+MelFramer::MelFramer(int n_mels) : n_mels_(n_mels) {
+  if (n_mels <= 0 || n_mels > 512) throw AudioError("bad mel bin count " + std::to_string(n_mels));
+  window_.resize(kFftSize);
+  for (int i = 0; i < kFftSize; ++i)
+    window_[i] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * M_PI * i / kFftSize));
+  filters_ = mel_filters(n_mels);
+  logs_.resize(n_mels);
+  fft_ = std::make_unique<Fft>();
+}
+MelFramer::~MelFramer() = default;
+MelFramer::MelFramer(MelFramer&&) noexcept = default;
+MelFramer& MelFramer::operator=(MelFramer&&) noexcept = default;
+
+void MelFramer::push(const float* x, size_t n, const Emit& emit) {
+  buf_.insert(buf_.end(), x, x + n);
+  hi_ += static_cast<int64_t>(n);
+  // A frame covers samples [t * 160 - 200, t * 160 + 200): ready once they all arrived.
+  while (next_ * kHop + kFftSize / 2 <= hi_) emit_frame(next_++, 0, false, emit);
+  // Only samples of frames to come are kept.
+  const int64_t need = std::max<int64_t>(0, next_ * kHop - kFftSize / 2);
+  if (need - lo_ >= 65536) {
+    buf_.erase(buf_.begin(), buf_.begin() + (need - lo_));
+    lo_ = need;
+  }
+}
+
+void MelFramer::finish(const Emit& emit) {
+  // 160 zeros appended; the frames 1 + body / 160 of the STFT but the last (Whisper's).
+  const int64_t body = hi_ + kHop;
+  while (next_ < body / kHop) emit_frame(next_++, body, true, emit);
+}
+
+void MelFramer::emit_frame(int64_t t, int64_t body, bool ended, const Emit& emit) {
+  // Reflect padding of 200 at both ends (NumPy's "reflect": the edge sample is not repeated).
+  float* in = fft_->in;
+  for (int i = 0; i < kFftSize; ++i) {
+    const int64_t k = t * kHop - kFftSize / 2 + i;
+    const int64_t j = k < 0 ? -k : (ended && k >= body) ? 2 * body - 2 - k : k;
+    const float v = j < hi_ ? buf_[static_cast<size_t>(j - lo_)] : 0.0f;
+    in[i] = v * window_[i];
+  }
+  fftwf_complex* spec = fft_->spec;
+  fftwf_execute_dft_r2c(fft_->plan.plan, in, spec);
+  float power[kBins];
+  for (int b = 0; b < kBins; ++b) power[b] = spec[b][0] * spec[b][0] + spec[b][1] * spec[b][1];
+  for (int m = 0; m < n_mels_; ++m) {
+    const float* f = filters_.data() + static_cast<size_t>(m) * kBins;
+    float s = 0;
+    for (int b = 0; b < kBins; ++b) s += f[b] * power[b];
+    logs_[m] = std::log10(std::max(s, 1e-10f));
+  }
+  emit(t, logs_.data());
+}
+
+LogMel log_mel(const float* samples, size_t n, int n_mels) {
+  if (n < static_cast<size_t>(kFftSize / 2)) throw too_short(n);
+  MelFramer framer(n_mels);
   LogMel out;
   out.n_mels = n_mels;
-  out.n_frames = n_frames;
-  out.data.assign(static_cast<size_t>(n_mels) * n_frames, 0.0f);
-  Plan plan;
-  std::vector<float> frame(kFftSize), power(kBins);
-  fftwf_complex* spec = fftwf_alloc_complex(kBins);
-  std::unique_ptr<fftwf_complex, void (*)(void*)> spec_owner(spec, fftwf_free);
-  float* in = fftwf_alloc_real(kFftSize);
-  std::unique_ptr<float, void (*)(void*)> in_owner(in, fftwf_free);
+  out.n_frames = (static_cast<int64_t>(n) + kHop) / kHop;
+  out.data.assign(static_cast<size_t>(n_mels) * out.n_frames, 0.0f);
   float max_log = -INFINITY;
-  for (int64_t t = 0; t < n_frames; ++t) {
-    for (int i = 0; i < kFftSize; ++i) in[i] = x[t * kHop + i] * window[i];
-    fftwf_execute_dft_r2c(plan.plan, in, spec);
-    for (int b = 0; b < kBins; ++b) power[b] = spec[b][0] * spec[b][0] + spec[b][1] * spec[b][1];
+  const auto keep = [&](int64_t t, const float* logs) {
     for (int m = 0; m < n_mels; ++m) {
-      const float* f = filters.data() + static_cast<size_t>(m) * kBins;
-      float s = 0;
-      for (int b = 0; b < kBins; ++b) s += f[b] * power[b];
-      const float l = std::log10(std::max(s, 1e-10f));
-      out.data[static_cast<size_t>(m) * n_frames + t] = l;
-      max_log = std::max(max_log, l);
+      out.data[static_cast<size_t>(m) * out.n_frames + t] = logs[m];
+      max_log = std::max(max_log, logs[m]);
     }
-  }
+  };
+  for (size_t i = 0; i < n; i += 16000) framer.push(samples + i, std::min<size_t>(16000, n - i), keep);
+  framer.finish(keep);
   for (float& v : out.data) v = (std::max(v, max_log - 8.0f) + 4.0f) / 4.0f;
   return out;
 }
