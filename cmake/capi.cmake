@@ -5,7 +5,17 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-edgellm_layer(capi PRIVATE runtime sampling tokenizer chat model io util)
+# Hybrid routing (edgellm_router_*) needs the hybrid layer and libcurl, absent from engine-only
+# builds; there those calls return EDGELLM_ERR_UNSUPPORTED. (hybrid is defined after this file:
+# targets are resolved at generation time.)
+set(EDGELLM_CAPI_HYBRID 0)
+set(capi_hybrid)
+if(NOT EDGELLM_ENGINE_ONLY)
+  set(EDGELLM_CAPI_HYBRID 1)
+  set(capi_hybrid hybrid)
+endif()
+edgellm_layer(capi PRIVATE runtime sampling tokenizer chat model io util ${capi_hybrid})
+target_compile_definitions(edgellm_capi PRIVATE EDGELLM_CAPI_HYBRID=${EDGELLM_CAPI_HYBRID})
 target_include_directories(edgellm_capi PUBLIC $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/include>)
 target_compile_definitions(edgellm_capi PRIVATE EDGELLM_VERSION_STRING="${PROJECT_VERSION}")
 # Only the edgellm_* functions are exported from the shared library.
@@ -15,7 +25,7 @@ set_target_properties(edgellm_capi PROPERTIES CXX_VISIBILITY_PRESET hidden VISIB
 set(EDGELLM_ENGINE_LAYERS io ops model tokenizer chat sampling runtime)
 
 add_library(edgellm_shared SHARED $<TARGET_OBJECTS:edgellm_capi>)
-target_link_libraries(edgellm_shared PRIVATE edgellm_runtime)
+target_link_libraries(edgellm_shared PRIVATE edgellm_runtime $<$<BOOL:${EDGELLM_CAPI_HYBRID}>:edgellm_hybrid>)
 # The engine's archives are linked in, their symbols kept private; the library must be complete
 # (except under sanitizers: with clang their runtime lives in the executable, not in the library).
 target_link_options(edgellm_shared PRIVATE -Wl,--exclude-libs,ALL)
@@ -29,11 +39,16 @@ set_target_properties(edgellm_shared PROPERTIES OUTPUT_NAME edgellm EXPORT_NAME 
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib ARCHIVE_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
 
 set(objs $<TARGET_OBJECTS:edgellm_capi>)
-foreach(l ${EDGELLM_ENGINE_LAYERS})
+foreach(l ${EDGELLM_ENGINE_LAYERS} ${capi_hybrid})
   list(APPEND objs $<TARGET_OBJECTS:edgellm_${l}>)
 endforeach()
 add_library(edgellm_static STATIC ${objs})
 target_link_libraries(edgellm_static INTERFACE Threads::Threads hwy::hwy)
+set(EDGELLM_PC_CURL "")
+if(EDGELLM_CAPI_HYBRID)
+  target_link_libraries(edgellm_static INTERFACE CURL::libcurl)
+  set(EDGELLM_PC_CURL " -lcurl")
+endif()
 target_include_directories(edgellm_static INTERFACE $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/include>
                                                     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 set_target_properties(edgellm_static PROPERTIES OUTPUT_NAME edgellm EXPORT_NAME edgellm_static

@@ -29,8 +29,14 @@
  *     model's thread pool).
  *   - A generation callback runs on the thread that called generate; it must not call
  *     functions on the same session.
+ *   - An adapter (edgellm_lora) is read-only once loaded: any number of sessions may use it.
+ *   - edgellm_model_embed on a sentence-embedding model is safe from many threads (calls take
+ *     turns on the model's pool).
+ *   - A router may route chats of many sessions from many threads at once (its budget window,
+ *     circuit breaker and audit log are shared and locked).
  *
- * Not yet present (planned, see issue 14): LoRA adapters, the hybrid device/cloud orchestrator.
+ * Not present: several sequences in one call (llama.h's batch); a session runs one sequence, and
+ * sessions on different threads share the model's pool pass by pass (the server batches them).
  */
 #ifndef EDGELLM_H
 #define EDGELLM_H
@@ -67,7 +73,10 @@ typedef enum edgellm_status {
   EDGELLM_ERR_TEMPLATE = 6,         /* the chat template failed on these messages */
   EDGELLM_ERR_OUT_OF_MEMORY = 7,
   EDGELLM_ERR_INTERNAL = 8, /* anything else; the message says what */
-  EDGELLM_ERR_BAD_STATE = 9 /* a saved session that is corrupt, or from another model or cache type */
+  EDGELLM_ERR_BAD_STATE = 9, /* a saved session that is corrupt, or from another model or cache type */
+  EDGELLM_ERR_CLOUD = 10,    /* routed chat: the cloud's streamed answer broke off after part of it
+                                reached the callback, so no tier could complete it */
+  EDGELLM_ERR_UNSUPPORTED = 11 /* the library was built without this part (routing: engine-only builds) */
 } edgellm_status;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next call
@@ -92,7 +101,8 @@ typedef struct edgellm_model_options {
 /* Sets struct_size and the defaults of the fields that fit in struct_size bytes. */
 EDGELLM_API edgellm_status edgellm_model_options_init(edgellm_model_options* options, size_t struct_size);
 
-/* Maps and validates a GGUF file (llama, qwen2, gemma3 architectures). options may be NULL
+/* Maps and validates a GGUF file: a text generator (llama, qwen2, gemma3 architectures) or a
+ * sentence-embedding model (BERT, from `edgellm convert`; see embedding_only). options may be NULL
  * (defaults). EDGELLM_ERR_IO when the file cannot be opened, EDGELLM_ERR_MODEL_FORMAT when it
  * is not a usable model. */
 EDGELLM_API edgellm_status edgellm_model_load(const char* path, const edgellm_model_options* options,
@@ -113,6 +123,8 @@ typedef struct edgellm_model_info {
   int32_t bos_token; /* -1 if none */
   int32_t eos_token; /* -1 if none */
   uint64_t file_size; /* bytes */
+  bool embedding_only; /* a sentence-embedding model (BERT): edgellm_model_embed, tokens and
+                          metadata only; no sessions, no chat template */
 } edgellm_model_info;
 
 /* Fills the fields of *info that fit in info->struct_size (set it first). */
@@ -182,7 +194,8 @@ EDGELLM_API edgellm_status edgellm_sampling_params_init(edgellm_sampling_params*
 EDGELLM_API edgellm_status edgellm_session_options_init(edgellm_session_options* options, size_t struct_size);
 
 /* A new conversation over the model; options may be NULL (defaults). The KV cache's memory is
- * reserved but only touched as positions fill. */
+ * reserved but only touched as positions fill. EDGELLM_ERR_INVALID_ARGUMENT on a
+ * sentence-embedding model. */
 EDGELLM_API edgellm_status edgellm_session_create(edgellm_model* model, const edgellm_session_options* options,
                                                   edgellm_session** out_session);
 /* NULL is allowed. */
@@ -257,7 +270,32 @@ EDGELLM_API edgellm_status edgellm_chat(edgellm_session* session, const edgellm_
                                         size_t n_messages, const edgellm_generate_options* options,
                                         edgellm_generate_result* result);
 
+/* ---- LoRA adapters ----------------------------------------------------------------------- */
+
+/* A LoRA adapter in llama.cpp's GGUF layout, checked against the model (architecture, layers,
+ * shapes). Applied beside the weights, never merged: sessions with different adapters share one
+ * model. EDGELLM_ERR_IO when the file cannot be opened, EDGELLM_ERR_MODEL_FORMAT when it is not
+ * an adapter for this model; EDGELLM_ERR_INVALID_ARGUMENT on a sentence-embedding model. */
+typedef struct edgellm_lora edgellm_lora;
+EDGELLM_API edgellm_status edgellm_lora_load(const edgellm_model* model, const char* path, edgellm_lora** out_lora);
+/* NULL is allowed. Sessions that use the adapter keep it alive until they drop it. */
+EDGELLM_API void edgellm_lora_free(edgellm_lora* lora);
+/* The adapters the session generates with from now on, each with its scale (summed when several;
+ * n = 0: the base model). A set other than the current one empties the session's cache (its
+ * tokens were computed under other weights). An adapter loaded for another model handle, or a
+ * scale that is not finite, is EDGELLM_ERR_INVALID_ARGUMENT. Saved states do not record it. */
+EDGELLM_API edgellm_status edgellm_session_set_lora(edgellm_session* session, const edgellm_lora* const* adapters,
+                                                    const float* scales, size_t n);
+
 /* ---- embeddings -------------------------------------------------------------------------- */
+
+/* One text's embedding from the model alone. A sentence-embedding model (embedding_only) runs its
+ * own encoder and pooling ([CLS] text [SEP]; its vectors are unit length whatever normalize says);
+ * a text generator gives edgellm_embed's vector, on a cache of its own sized to the text. Writes
+ * edgellm_model_info.n_embd floats; EDGELLM_ERR_BUFFER_TOO_SMALL with *n_out = n_embd if max_out
+ * is smaller; EDGELLM_ERR_INVALID_ARGUMENT for a text longer than the model's positions. */
+EDGELLM_API edgellm_status edgellm_model_embed(edgellm_model* model, const char* text, size_t text_len,
+                                               bool normalize, float* out, size_t max_out, size_t* n_out);
 
 /* The mean of the final hidden states over the text's tokens (BOS added as the model asks),
  * scaled to unit length when normalize. Writes n_embd floats (edgellm_model_info.n_embd);
@@ -265,6 +303,52 @@ EDGELLM_API edgellm_status edgellm_chat(edgellm_session* session, const edgellm_
  * cache, which it leaves empty. */
 EDGELLM_API edgellm_status edgellm_embed(edgellm_session* session, const char* text, size_t text_len,
                                          bool normalize, float* out, size_t max_out, size_t* n_out);
+
+/* ---- hybrid device/cloud routing -------------------------------------------------------- */
+
+/* The orchestrator of `edgellm serve --policy`, in-process: per chat it scans the messages for
+ * personal data, decides device or cloud under the policy, redacts what goes to the cloud and
+ * restores the answer, judges a device answer's confidence and may escalate it, falls back to the
+ * device when the cloud fails, and writes the audit log (docs/hybrid.md). The app needs no server.
+ * policy_json: a policy object as in docs/hybrid.md ({"mode": "prefer-local", "cloud":
+ * {"base_url": "https://host/v1", "model": "...", "api_key_env": "VAR"}, "privacy": ...}).
+ * device_n_ctx: the device's context per request (0: unknown), unless the policy's local.n_ctx
+ * says. EDGELLM_ERR_INVALID_ARGUMENT names a bad key or value; EDGELLM_ERR_IO when the audit log
+ * cannot be opened; EDGELLM_ERR_UNSUPPORTED in a library built without routing. */
+typedef struct edgellm_router edgellm_router;
+EDGELLM_API edgellm_status edgellm_router_create(const char* policy_json, int32_t device_n_ctx,
+                                                 edgellm_router** out_router);
+/* NULL is allowed. No routed chat may be running on it. */
+EDGELLM_API void edgellm_router_free(edgellm_router* router);
+
+typedef enum edgellm_tier {
+  EDGELLM_TIER_DEVICE = 0,
+  EDGELLM_TIER_CLOUD = 1
+} edgellm_tier;
+
+typedef struct edgellm_routed_result {
+  size_t struct_size;
+  edgellm_tier tier; /* who answered */
+  edgellm_finish_reason finish_reason;
+  const char* text; /* the answer (restored when it was redacted); valid until the session's next
+                       generation or free, as are the two strings below */
+  size_t text_len;
+  const char* route_json;      /* the route record, JSON (docs/hybrid.md): tier, reason, notes,
+                                  mode, redacted, escalated, fallback, cloud_error, latency, scores */
+  const char* tool_calls_json; /* the cloud's tool calls (OpenAI's array), or "" */
+  int64_t prompt_tokens;       /* as counted by the tier that answered (-1: unknown) */
+  int64_t completion_tokens;
+} edgellm_routed_result;
+
+/* edgellm_chat under the router's policy: the device generates with `session` (its sampling
+ * parameters, options' stop strings, max_tokens and JSON schema), the cloud gets the messages with
+ * temperature, top_p, max_tokens and stop. options->on_token receives the text as it reaches the
+ * app, with token = -1 (it may be cloud text; a device answer the policy judges before showing it
+ * arrives whole once judged); returning false cancels. result may be NULL. */
+EDGELLM_API edgellm_status edgellm_chat_routed(edgellm_router* router, edgellm_session* session,
+                                               const edgellm_chat_message* messages, size_t n_messages,
+                                               const edgellm_generate_options* options,
+                                               edgellm_routed_result* result);
 
 #ifdef __cplusplus
 }

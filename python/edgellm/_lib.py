@@ -27,7 +27,8 @@ class ModelInfo(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("architecture", ctypes.c_char_p), ("name", ctypes.c_char_p),
                 ("n_vocab", ctypes.c_int32), ("n_ctx_train", ctypes.c_int32), ("n_embd", ctypes.c_int32),
                 ("n_layer", ctypes.c_int32), ("n_head", ctypes.c_int32), ("n_head_kv", ctypes.c_int32),
-                ("bos_token", ctypes.c_int32), ("eos_token", ctypes.c_int32), ("file_size", ctypes.c_uint64)]
+                ("bos_token", ctypes.c_int32), ("eos_token", ctypes.c_int32), ("file_size", ctypes.c_uint64),
+                ("embedding_only", ctypes.c_bool)]
 
 
 class ChatMessage(ctypes.Structure):
@@ -64,7 +65,15 @@ class GenerateResult(ctypes.Structure):
                 ("decode_seconds", ctypes.c_double)]
 
 
+class RoutedResult(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("tier", ctypes.c_int), ("finish_reason", ctypes.c_int),
+                ("text", ctypes.POINTER(ctypes.c_char)), ("text_len", ctypes.c_size_t), ("route_json", ctypes.c_char_p),
+                ("tool_calls_json", ctypes.c_char_p), ("prompt_tokens", ctypes.c_int64),
+                ("completion_tokens", ctypes.c_int64)]
+
+
 FINISH_REASONS = {0: "stop", 1: "length", 2: "cancelled"}
+TIERS = {0: "device", 1: "cloud"}
 KV_TYPES = {"f32": 0, "f16": 1, "q8_0": 2, "q4_0": 3}
 
 
@@ -119,6 +128,15 @@ def _declare(lib: ctypes.CDLL) -> None:
                               ctypes.POINTER(GenerateResult)]),
         "edgellm_embed": (st, [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_bool, ctypes.POINTER(ctypes.c_float),
                                ctypes.c_size_t, c_size_p]),
+        "edgellm_model_embed": (st, [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_bool,
+                                     ctypes.POINTER(ctypes.c_float), ctypes.c_size_t, c_size_p]),
+        "edgellm_router_create": (st, [ctypes.c_char_p, ctypes.c_int32, ctypes.POINTER(P)]),
+        "edgellm_router_free": (None, [P]),
+        "edgellm_chat_routed": (st, [P, P, ctypes.POINTER(ChatMessage), ctypes.c_size_t,
+                                     ctypes.POINTER(GenerateOptions), ctypes.POINTER(RoutedResult)]),
+        "edgellm_lora_load": (st, [P, ctypes.c_char_p, ctypes.POINTER(P)]),
+        "edgellm_lora_free": (None, [P]),
+        "edgellm_session_set_lora": (st, [P, ctypes.POINTER(P), ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),
     }
     for name, (res, args) in sigs.items():
         f = getattr(lib, name)

@@ -12,38 +12,9 @@ from typing import Any, Iterator
 from . import _lib as L
 
 
-class Llama:
-    def __init__(self, model_path: str, n_ctx: int = 4096, n_threads: int = 0, seed: int | None = None,
-                 type_k: str = "f32", type_v: str = "f32", verbose: bool = False):
-        lib = L.lib()
-        mo = L.init(L.ModelOptions, "edgellm_model_options_init")
-        mo.n_threads = n_threads
-        self._model = ctypes.c_void_p()
-        self._session = ctypes.c_void_p()
-        L.check(lib.edgellm_model_load(str(model_path).encode(), ctypes.byref(mo), ctypes.byref(self._model)))
-        self.model_path = str(model_path)
-        self._seed = seed
-        so = L.init(L.SessionOptions, "edgellm_session_options_init")
-        so.n_ctx = n_ctx
-        if type_k not in L.KV_TYPES or type_v not in L.KV_TYPES:
-            raise ValueError(f"type_k / type_v: one of {sorted(L.KV_TYPES)}")
-        so.type_k, so.type_v = L.KV_TYPES[type_k], L.KV_TYPES[type_v]
-        L.check(lib.edgellm_session_create(self._model, ctypes.byref(so), ctypes.byref(self._session)))
-        info = L.ModelInfo()
-        info.struct_size = ctypes.sizeof(info)
-        L.check(lib.edgellm_model_get_info(self._model, ctypes.byref(info)))
-        self.architecture = info.architecture.decode()
-        self._n_vocab, self._n_embd, self._n_ctx_train = info.n_vocab, info.n_embd, info.n_ctx_train
-        self._bos, self._eos = info.bos_token, info.eos_token
-
-    def close(self) -> None:
-        lib = L.lib()
-        if self._session:
-            lib.edgellm_session_free(self._session)
-            self._session = ctypes.c_void_p()
-        if self._model:
-            lib.edgellm_model_free(self._model)
-            self._model = ctypes.c_void_p()
+class _Handle:
+    """Subclasses free their C handles in close(); this calls it when the object is garbage-collected
+    and at the end of a `with` block."""
 
     def __del__(self):
         try:
@@ -56,6 +27,85 @@ class Llama:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Router(_Handle):
+    """Hybrid device/cloud routing in-process (docs/hybrid.md): a policy (dict or JSON text) for
+    create_chat_completion(router=...). n_ctx: the device's context per request (0: unknown)."""
+
+    def __init__(self, policy: dict[str, Any] | str, n_ctx: int = 0):
+        text = policy if isinstance(policy, str) else json.dumps(policy)
+        self._h = ctypes.c_void_p()
+        L.check(L.lib().edgellm_router_create(text.encode(), n_ctx, ctypes.byref(self._h)))
+
+    def close(self) -> None:
+        if self._h:
+            L.lib().edgellm_router_free(self._h)
+            self._h = ctypes.c_void_p()
+
+
+class Llama(_Handle):
+    def __init__(self, model_path: str, n_ctx: int = 4096, n_threads: int = 0, seed: int | None = None,
+                 type_k: str = "f32", type_v: str = "f32", verbose: bool = False, lora_path: str | None = None,
+                 lora_scale: float = 1.0):
+        """A text generator gets one session; a sentence-embedding model (BERT) none: it only embeds
+        and tokenizes. lora_path: a LoRA adapter (GGUF) applied at lora_scale (set_lora changes it)."""
+        lib = L.lib()
+        self._loras: list[ctypes.c_void_p] = []
+        mo = L.init(L.ModelOptions, "edgellm_model_options_init")
+        mo.n_threads = n_threads
+        self._model = ctypes.c_void_p()
+        self._session = ctypes.c_void_p()
+        L.check(lib.edgellm_model_load(str(model_path).encode(), ctypes.byref(mo), ctypes.byref(self._model)))
+        self.model_path = str(model_path)
+        self._seed = seed
+        info = L.ModelInfo()
+        info.struct_size = ctypes.sizeof(info)
+        L.check(lib.edgellm_model_get_info(self._model, ctypes.byref(info)))
+        self.architecture = info.architecture.decode()
+        self._n_vocab, self._n_embd, self._n_ctx_train = info.n_vocab, info.n_embd, info.n_ctx_train
+        self._bos, self._eos = info.bos_token, info.eos_token
+        self.embedding_only = bool(info.embedding_only)
+        if self.embedding_only:
+            return
+        so = L.init(L.SessionOptions, "edgellm_session_options_init")
+        so.n_ctx = n_ctx
+        if type_k not in L.KV_TYPES or type_v not in L.KV_TYPES:
+            raise ValueError(f"type_k / type_v: one of {sorted(L.KV_TYPES)}")
+        so.type_k, so.type_v = L.KV_TYPES[type_k], L.KV_TYPES[type_v]
+        L.check(lib.edgellm_session_create(self._model, ctypes.byref(so), ctypes.byref(self._session)))
+        if lora_path is not None:
+            self.set_lora([(lora_path, lora_scale)])
+
+    def set_lora(self, adapters: list[tuple[str, float]]) -> None:
+        """The LoRA adapters (path, scale) generation uses from now on; [] for the base model."""
+        self._need_session("set_lora")
+        lib = L.lib()
+        loaded = []
+        try:
+            for path, _ in adapters:
+                h = ctypes.c_void_p()
+                L.check(lib.edgellm_lora_load(self._model, str(path).encode(), ctypes.byref(h)))
+                loaded.append(h)
+            arr = (ctypes.c_void_p * max(1, len(loaded)))(*loaded)
+            scales = (ctypes.c_float * max(1, len(loaded)))(*[float(s) for _, s in adapters])
+            L.check(lib.edgellm_session_set_lora(self._session, arr, scales, len(loaded)))
+        finally:
+            for h in loaded:  # the session keeps what it uses
+                lib.edgellm_lora_free(h)
+
+    def _need_session(self, what: str) -> None:
+        if self.embedding_only:
+            raise ValueError(f"{what}: {self.model_path} is a sentence-embedding model; it only embeds and tokenizes")
+
+    def close(self) -> None:
+        lib = L.lib()
+        if self._session:
+            lib.edgellm_session_free(self._session)
+            self._session = ctypes.c_void_p()
+        if self._model:
+            lib.edgellm_model_free(self._model)
+            self._model = ctypes.c_void_p()
 
     # ---- model ---------------------------------------------------------------------------------
     def n_ctx(self) -> int:
@@ -138,12 +188,17 @@ class Llama:
 
     # ---- embeddings --------------------------------------------------------------------------
     def embed(self, input: str | list[str], normalize: bool = True) -> list[float] | list[list[float]]:
-        """Mean-pooled final hidden states (unit length when normalize); a list for a list."""
+        """A sentence-embedding model's vector (unit length); for a text generator the mean-pooled final
+        hidden states (unit length when normalize). A list for a list."""
         if isinstance(input, list):
             return [self.embed(t, normalize) for t in input]
         data = input.encode()
         out = (ctypes.c_float * self._n_embd)()
         n = ctypes.c_size_t(0)
+        if self.embedding_only:
+            L.check(L.lib().edgellm_model_embed(self._model, data, len(data), normalize, out, self._n_embd,
+                                                ctypes.byref(n)))
+            return list(out[: n.value])
         L.check(L.lib().edgellm_embed(self._session, data, len(data), normalize, out, self._n_embd, ctypes.byref(n)))
         return list(out[: n.value])
 
@@ -167,8 +222,11 @@ class Llama:
     def create_chat_completion(self, messages: list[dict[str, str]], stream: bool = False, max_tokens: int | None = None,
                                temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40, min_p: float = 0.05,
                                repeat_penalty: float = 1.0, stop: str | list[str] | None = None,
-                               seed: int | None = None, response_format: dict[str, Any] | None = None):
-        """OpenAI-shaped chat completion (a dict, or an iterator of chunks when stream)."""
+                               seed: int | None = None, response_format: dict[str, Any] | None = None,
+                               router: Router | None = None):
+        """OpenAI-shaped chat completion (a dict, or an iterator of chunks when stream). With a router the
+        policy picks device or cloud; the answer then carries "tier" and "route" (the route record)."""
+        self._need_session("create_chat_completion")
         self._sampling(temperature, top_k, top_p, min_p, repeat_penalty, seed)
         msgs, keep = _messages(messages)
         go = L.init(L.GenerateOptions, "edgellm_generate_options_init")
@@ -184,22 +242,40 @@ class Llama:
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         if stream:
-            return self._stream(msgs, len(messages), go, keep, cid, created)
-        res = self._run(msgs, len(messages), go)
-        text = ctypes.string_at(res.text, res.text_len).decode("utf-8", "replace")
-        return {"id": cid, "object": "chat.completion", "created": created, "model": self.model_path,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": L.FINISH_REASONS[res.finish_reason]}],
-                "usage": {"prompt_tokens": res.n_prompt, "completion_tokens": res.n_tokens,
-                          "total_tokens": res.n_prompt + res.n_tokens}}
+            return self._stream(msgs, len(messages), go, keep, cid, created, router)
+        res = self._run(msgs, len(messages), go, router)
+        out = {"id": cid, "object": "chat.completion", "created": created, "model": self.model_path,
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": res["text"]},
+                            "finish_reason": res["finish_reason"]}],
+               "usage": res["usage"]}
+        if router is not None:
+            out["tier"], out["route"] = res["tier"], res["route"]
+            if res["tool_calls"]:
+                out["choices"][0]["message"]["tool_calls"] = res["tool_calls"]
+        return out
 
-    def _run(self, msgs, n, go) -> L.GenerateResult:
-        res = L.GenerateResult()
-        res.struct_size = ctypes.sizeof(res)
-        L.check(L.lib().edgellm_chat(self._session, msgs, n, ctypes.byref(go), ctypes.byref(res)))
-        return res
+    def _run(self, msgs, n, go, router: Router | None = None) -> dict[str, Any]:
+        lib = L.lib()
+        if router is None:
+            r = L.GenerateResult()
+            r.struct_size = ctypes.sizeof(r)
+            L.check(lib.edgellm_chat(self._session, msgs, n, ctypes.byref(go), ctypes.byref(r)))
+            return {"text": ctypes.string_at(r.text, r.text_len).decode("utf-8", "replace"),
+                    "finish_reason": L.FINISH_REASONS[r.finish_reason],
+                    "usage": {"prompt_tokens": r.n_prompt, "completion_tokens": r.n_tokens,
+                              "total_tokens": r.n_prompt + r.n_tokens}}
+        r = L.RoutedResult()
+        r.struct_size = ctypes.sizeof(r)
+        L.check(lib.edgellm_chat_routed(router._h, self._session, msgs, n, ctypes.byref(go), ctypes.byref(r)))
+        calls = r.tool_calls_json.decode() if r.tool_calls_json else ""
+        return {"text": ctypes.string_at(r.text, r.text_len).decode("utf-8", "replace"),
+                "finish_reason": L.FINISH_REASONS.get(r.finish_reason, "stop"),
+                "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+                          "total_tokens": max(r.prompt_tokens, 0) + max(r.completion_tokens, 0)},
+                "tier": L.TIERS[r.tier], "route": json.loads(r.route_json.decode()),
+                "tool_calls": json.loads(calls) if calls else None}
 
-    def _stream(self, msgs, n, go, keep, cid, created) -> Iterator[dict[str, Any]]:
+    def _stream(self, msgs, n, go, keep, cid, created, router=None) -> Iterator[dict[str, Any]]:
         # The C call runs on a worker thread; its callback hands text over a queue. Closing the
         # iterator early makes the callback return false, which stops the generation.
         q: queue.Queue = queue.Queue()
@@ -219,8 +295,8 @@ class Llama:
 
         def worker():
             try:
-                res = self._run(msgs, n, go)
-                q.put(("done", L.FINISH_REASONS[res.finish_reason]))
+                res = self._run(msgs, n, go, router)
+                q.put(("done", res["finish_reason"]))
             except Exception as e:  # handed to the consumer
                 q.put(("error", e))
 

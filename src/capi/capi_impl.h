@@ -8,15 +8,24 @@
 #include <utility>
 
 #include "edgellm/edgellm.h"
+#include "model/lora.h"
+#include "runtime/embedder.h"
 #include "runtime/engine.h"
 #include "sampling/constraint.h"
 
+// A text generator (engine) or a sentence-embedding model (embedder): exactly one is set.
 struct edgellm_model {
   std::unique_ptr<edgellm::runtime::Engine> engine;
+  std::unique_ptr<edgellm::runtime::Embedder> embedder;
   std::string architecture, name;  // kept for edgellm_model_info's pointers
   // The vocabulary trie of JSON-schema constraints: built on first use, then shared.
   std::once_flag trie_once;
   std::shared_ptr<const edgellm::sampling::TokenTrie> trie;
+};
+
+struct edgellm_lora {
+  const edgellm_model* model;  // the handle it was checked against
+  std::shared_ptr<const edgellm::model::LoraAdapter> adapter;
 };
 
 struct edgellm_session {
@@ -24,6 +33,7 @@ struct edgellm_session {
   edgellm::runtime::Session session;
   edgellm::sampling::SamplingParams sampling;
   edgellm::runtime::GenerateResult last;  // what edgellm_generate_result points into
+  std::string route_json, tool_calls_json;  // edgellm_routed_result's, beside last.text
 };
 
 namespace edgellm::capi {
@@ -109,11 +119,31 @@ edgellm_status init_struct(T* out, size_t struct_size, const T& defaults, const 
   });
 }
 
+// The model's engine; INVALID_ARGUMENT naming `what` for a sentence-embedding model.
+inline runtime::Engine& engine_of(const edgellm_model* m, const char* what) {
+  if (!m->engine)
+    throw Failure{EDGELLM_ERR_INVALID_ARGUMENT,
+                  std::string(what) + " needs a text generator; this is a sentence-embedding model (use "
+                                      "edgellm_model_embed)"};
+  return *m->engine;
+}
+inline const tokenizer::Tokenizer& tokenizer_of(const edgellm_model* m) {
+  return m->engine ? m->engine->tokenizer() : m->embedder->tokenizer();
+}
+
 // Copies text with its NUL into (buf, buf_size); *out_len = its length, set even when the
 // buffer is too small (then BUFFER_TOO_SMALL and buf untouched).
 void write_text(const std::string& text, char* buf, size_t buf_size, size_t* out_len);
 
 edgellm_sampling_params default_sampling();
 sampling::SamplingParams to_sampling(const edgellm_sampling_params& p);
+
+// session.cpp: the generate options as the runtime takes them (stop strings of the chat template
+// are added by chat_prompt), finish reasons, and a conversation's prompt tokens.
+edgellm_generate_options default_generate_options();
+runtime::GenerateParams generate_params(edgellm_session* s, const edgellm_generate_options& o);
+edgellm_finish_reason finish_reason(const std::string& r);
+std::vector<int32_t> chat_prompt(edgellm_session* s, const edgellm_chat_message* messages, size_t n,
+                                 runtime::GenerateParams& gp);
 
 }  // namespace edgellm::capi

@@ -10,6 +10,7 @@
 #include "capi/capi_impl.h"
 #include "capi/messages.h"
 #include "io/gguf.h"
+#include "model/bert.h"
 
 using namespace edgellm;
 using namespace edgellm::capi;
@@ -47,6 +48,10 @@ std::string value_text(const io::Value& v) {
   return value_json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+const io::GgufFile& file_of(const edgellm_model* m) {
+  return m->engine ? m->engine->model().file() : m->embedder->file();
+}
+
 const edgellm_model_options kDefaultModelOptions{sizeof(edgellm_model_options), 0};
 
 }  // namespace
@@ -70,11 +75,17 @@ edgellm_status edgellm_model_load(const char* path, const edgellm_model_options*
     if (fd < 0) throw Failure{EDGELLM_ERR_IO, std::string(path) + ": cannot open file: " + std::strerror(errno)};
     ::close(fd);
     auto m = std::make_unique<edgellm_model>();
-    runtime::EngineOptions eo;
-    eo.n_threads = opts.n_threads;
-    m->engine = runtime::Engine::load(path, eo);
-    m->architecture = m->engine->config().arch;
-    m->name = m->engine->config().name;
+    if (model::BertModel::is_bert(*io::GgufFile::open(path))) {
+      m->embedder = runtime::Embedder::load(path, opts.n_threads);
+      m->architecture = m->embedder->file().get_string("general.architecture").value_or("bert");
+      m->name = m->embedder->config().name;
+    } else {
+      runtime::EngineOptions eo;
+      eo.n_threads = opts.n_threads;
+      m->engine = runtime::Engine::load(path, eo);
+      m->architecture = m->engine->config().arch;
+      m->name = m->engine->config().name;
+    }
     *out_model = m.release();
   });
 }
@@ -85,21 +96,32 @@ edgellm_status edgellm_model_get_info(const edgellm_model* model, edgellm_model_
   return guard([&] {
     require(model, "model");
     require(info, "info");
-    const auto& c = model->engine->config();
-    const auto& tok = model->engine->tokenizer();
+    const auto& tok = tokenizer_of(model);
     edgellm_model_info full{};
     full.struct_size = sizeof full;
     full.architecture = model->architecture.c_str();
     full.name = model->name.c_str();
-    full.n_vocab = c.n_vocab;
-    full.n_ctx_train = c.n_ctx_train;
-    full.n_embd = c.n_embd;
-    full.n_layer = c.n_layer;
-    full.n_head = c.n_head;
-    full.n_head_kv = c.n_head_kv;
+    if (model->engine) {
+      const auto& c = model->engine->config();
+      full.n_vocab = c.n_vocab;
+      full.n_ctx_train = c.n_ctx_train;
+      full.n_embd = c.n_embd;
+      full.n_layer = c.n_layer;
+      full.n_head = c.n_head;
+      full.n_head_kv = c.n_head_kv;
+    } else {
+      const auto& c = model->embedder->config();
+      full.n_vocab = c.n_vocab;
+      full.n_ctx_train = c.n_ctx;
+      full.n_embd = c.n_embd;
+      full.n_layer = c.n_layer;
+      full.n_head = c.n_head;
+      full.n_head_kv = c.n_head;
+      full.embedding_only = true;
+    }
     full.bos_token = tok.bos_id();
     full.eos_token = tok.eos_id();
-    full.file_size = model->engine->model().file().file_size();
+    full.file_size = file_of(model).file_size();
     write_struct(info, full, "info");
   });
 }
@@ -109,7 +131,7 @@ edgellm_status edgellm_model_meta(const edgellm_model* model, const char* key, c
   return guard([&] {
     require(model, "model");
     require(key, "key");
-    const io::Value* v = model->engine->model().file().find(key);
+    const io::Value* v = file_of(model).find(key);
     if (!v) throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, std::string("no metadata key '") + key + "'"};
     write_text(value_text(*v), buf, buf_size, out_len);
   });
@@ -117,7 +139,7 @@ edgellm_status edgellm_model_meta(const edgellm_model* model, const char* key, c
 
 bool edgellm_token_is_eog(const edgellm_model* model, int32_t token) {
   if (!model) return false;
-  const auto& tok = model->engine->tokenizer();
+  const auto& tok = tokenizer_of(model);
   return token >= 0 && token < tok.n_vocab() && tok.is_end_of_generation(token);
 }
 
@@ -127,7 +149,7 @@ edgellm_status edgellm_tokenize(const edgellm_model* model, const char* text, si
     require(model, "model");
     require(n_tokens, "n_tokens");
     if (!text && text_len > 0) require(text, "text");
-    const auto ids = model->engine->tokenizer().encode(std::string_view(text ? text : "", text_len), add_bos,
+    const auto ids = tokenizer_of(model).encode(std::string_view(text ? text : "", text_len), add_bos,
                                                        parse_special);
     *n_tokens = ids.size();
     if (ids.size() > max_tokens)
@@ -144,7 +166,7 @@ edgellm_status edgellm_detokenize(const edgellm_model* model, const int32_t* tok
     require(model, "model");
     if (n_tokens > 0) require(tokens, "tokens");
     std::vector<int32_t> ids(tokens, tokens + n_tokens);
-    write_text(model->engine->tokenizer().decode(ids, skip_special), buf, buf_size, out_len);
+    write_text(tokenizer_of(model).decode(ids, skip_special), buf, buf_size, out_len);
   });
 }
 
@@ -153,8 +175,9 @@ edgellm_status edgellm_chat_render(const edgellm_model* model, const edgellm_cha
                                    size_t* out_len) {
   return guard([&] {
     require(model, "model");
+    const auto& engine = engine_of(model, "edgellm_chat_render");
     const auto msgs = messages_json(messages, n_messages);
-    write_text(render_template([&] { return model->engine->formatter().format_json(msgs, add_generation_prompt); }),
+    write_text(render_template([&] { return engine.formatter().format_json(msgs, add_generation_prompt); }),
                buf, buf_size, out_len);
   });
 }

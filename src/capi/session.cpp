@@ -1,4 +1,4 @@
-// Session handle: creation, sampling parameters, generation, chat and embeddings.
+// Session handle: creation, sampling parameters, generation and chat.
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -51,6 +51,48 @@ sampling::SamplingParams to_sampling(const edgellm_sampling_params& p) {
   return s;
 }
 
+edgellm_generate_options default_generate_options() {
+  edgellm_generate_options o{};
+  o.struct_size = sizeof o;
+  o.max_tokens = 256;
+  return o;
+}
+
+runtime::GenerateParams generate_params(edgellm_session* s, const edgellm_generate_options& o) {
+  runtime::GenerateParams gp;
+  gp.sampling = s->sampling;
+  gp.max_tokens = o.max_tokens;
+  gp.ignore_eos = o.ignore_eos;
+  if (o.n_stop > 0) require(o.stop, "options.stop");
+  for (size_t i = 0; i < o.n_stop; ++i) {
+    require(o.stop[i], ("options.stop[" + std::to_string(i) + "]").c_str());
+    if (!*o.stop[i]) throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, "options.stop[" + std::to_string(i) + "] is empty"};
+    gp.stop.emplace_back(o.stop[i]);
+  }
+  if (o.json_schema) gp.constraint = schema_constraint(*s->model, o.json_schema);
+  if (o.on_token) {
+    const auto cb = o.on_token;
+    void* const user = o.user_data;
+    gp.on_token = [cb, user](int32_t id, std::string_view text) { return cb(id, text.data(), text.size(), user); };
+  }
+  return gp;
+}
+
+edgellm_finish_reason finish_reason(const std::string& r) {
+  if (r == "length") return EDGELLM_FINISH_LENGTH;
+  if (r == "cancelled") return EDGELLM_FINISH_CANCELLED;
+  return EDGELLM_FINISH_STOP;
+}
+
+std::vector<int32_t> chat_prompt(edgellm_session* s, const edgellm_chat_message* messages, size_t n,
+                                 runtime::GenerateParams& gp) {
+  const auto msgs = messages_json(messages, n);
+  const auto& engine = *s->model->engine;
+  auto ids = render_template([&] { return engine.tokenize_chat(msgs, true); });
+  for (const auto& stop : engine.formatter().stop_strings()) gp.stop.push_back(stop);
+  return ids;
+}
+
 nlohmann::ordered_json messages_json(const edgellm_chat_message* messages, size_t n) {
   if (n == 0) throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, "no messages: give at least one"};
   require(messages, "messages");
@@ -89,40 +131,6 @@ edgellm_session_options default_session_options() {
   o.type_v = EDGELLM_KV_F32;
   o.sampling = nullptr;
   return o;
-}
-
-edgellm_generate_options default_generate_options() {
-  edgellm_generate_options o{};
-  o.struct_size = sizeof o;
-  o.max_tokens = 256;
-  return o;
-}
-
-// The options as the runtime takes them. Stop strings of the chat template are added by the caller.
-runtime::GenerateParams generate_params(edgellm_session* s, const edgellm_generate_options& o) {
-  runtime::GenerateParams gp;
-  gp.sampling = s->sampling;
-  gp.max_tokens = o.max_tokens;
-  gp.ignore_eos = o.ignore_eos;
-  if (o.n_stop > 0) require(o.stop, "options.stop");
-  for (size_t i = 0; i < o.n_stop; ++i) {
-    require(o.stop[i], ("options.stop[" + std::to_string(i) + "]").c_str());
-    if (!*o.stop[i]) throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, "options.stop[" + std::to_string(i) + "] is empty"};
-    gp.stop.emplace_back(o.stop[i]);
-  }
-  if (o.json_schema) gp.constraint = schema_constraint(*s->model, o.json_schema);
-  if (o.on_token) {
-    const auto cb = o.on_token;
-    void* const user = o.user_data;
-    gp.on_token = [cb, user](int32_t id, std::string_view text) { return cb(id, text.data(), text.size(), user); };
-  }
-  return gp;
-}
-
-edgellm_finish_reason finish_reason(const std::string& r) {
-  if (r == "length") return EDGELLM_FINISH_LENGTH;
-  if (r == "cancelled") return EDGELLM_FINISH_CANCELLED;
-  return EDGELLM_FINISH_STOP;
 }
 
 void run(edgellm_session* s, const std::vector<int32_t>& prompt, const runtime::GenerateParams& gp,
@@ -166,12 +174,14 @@ edgellm_status edgellm_session_create(edgellm_model* model, const edgellm_sessio
   return guard([&] {
     require(model, "model");
     require(out_session, "out_session");
+    engine_of(model, "edgellm_session_create");
     const auto o = read_struct(options, default_session_options(), "options");
     if (o.n_ctx <= 0)
       throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, "n_ctx must be > 0, got " + std::to_string(o.n_ctx)};
     const auto sp = to_sampling(read_struct(o.sampling, default_sampling(), "options.sampling"));
     const model::KvTypes kv{kv_type(o.type_k, "type_k"), kv_type(o.type_v, "type_v")};
-    auto* s = new edgellm_session{model, runtime::Session(*model->engine, o.n_ctx, kv), sp, {}};
+    auto* s = new edgellm_session{model, runtime::Session(engine_of(model, "edgellm_session_create"), o.n_ctx, kv),
+                                  sp, {}, {}, {}};
     *out_session = s;
   });
 }
@@ -248,38 +258,9 @@ edgellm_status edgellm_chat(edgellm_session* session, const edgellm_chat_message
   return guard([&] {
     require(session, "session");
     const auto o = read_struct(options, default_generate_options(), "options");
-    const auto msgs = messages_json(messages, n_messages);
-    const auto& engine = *session->model->engine;
     auto gp = generate_params(session, o);
-    const auto ids = render_template([&] { return engine.tokenize_chat(msgs, true); });
-    for (const auto& stop : engine.formatter().stop_strings()) gp.stop.push_back(stop);
+    const auto ids = chat_prompt(session, messages, n_messages, gp);
     run(session, ids, gp, result);
-  });
-}
-
-edgellm_status edgellm_embed(edgellm_session* session, const char* text, size_t text_len, bool normalize,
-                             float* out, size_t max_out, size_t* n_out) {
-  return guard([&] {
-    require(session, "session");
-    require(n_out, "n_out");
-    if (!text && text_len > 0) require(text, "text");
-    const auto& engine = *session->model->engine;
-    const size_t n_embd = static_cast<size_t>(engine.config().n_embd);
-    *n_out = n_embd;
-    if (max_out < n_embd)
-      throw Failure{EDGELLM_ERR_BUFFER_TOO_SMALL, "an embedding is " + std::to_string(n_embd) +
-                                                      " floats; the buffer holds " + std::to_string(max_out)};
-    require(out, "out");
-    const auto ids = engine.tokenize_prompt(std::string(text ? text : "", text_len));
-    auto e = session->session.embed(ids);
-    if (normalize) {
-      double norm = 0;
-      for (float v : e) norm += static_cast<double>(v) * v;
-      norm = std::sqrt(norm);
-      if (norm > 0)
-        for (float& v : e) v = static_cast<float>(v / norm);
-    }
-    std::copy(e.begin(), e.end(), out);
   });
 }
 

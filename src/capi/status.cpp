@@ -47,6 +47,8 @@ const char* edgellm_status_name(edgellm_status status) {
     case EDGELLM_ERR_OUT_OF_MEMORY: return "EDGELLM_ERR_OUT_OF_MEMORY";
     case EDGELLM_ERR_INTERNAL: return "EDGELLM_ERR_INTERNAL";
     case EDGELLM_ERR_BAD_STATE: return "EDGELLM_ERR_BAD_STATE";
+    case EDGELLM_ERR_CLOUD: return "EDGELLM_ERR_CLOUD";
+    case EDGELLM_ERR_UNSUPPORTED: return "EDGELLM_ERR_UNSUPPORTED";
     default: break;
   }
   return "EDGELLM_ERR_UNKNOWN_STATUS";

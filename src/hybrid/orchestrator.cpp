@@ -116,11 +116,18 @@ CloudState Orchestrator::cloud_state() const {
   return s;
 }
 
-LocalResult Orchestrator::run_local(const Prepared& p, const LocalGenerateFn& local, const StreamFn* on_delta,
-                                    double* ms) {
+runtime::GenerateResult SessionBackend::generate(const std::vector<int32_t>& prompt,
+                                                 const runtime::GenerateParams& params, const StreamFn* on_delta) {
+  runtime::TextCallback piece;
+  if (on_delta) piece = [on_delta](const std::string& t) { return (*on_delta)(t); };
+  return session_.generate(prompt, params, piece);
+}
+
+runtime::GenerateResult Orchestrator::run_local(const Prepared& p, DeviceBackend& device, const StreamFn* on_delta,
+                                                double* ms) {
   auto t0 = std::chrono::steady_clock::now();
-  LocalResult r = local(p.req->body, on_delta);
-  *ms = r.latency_ms >= 0 ? r.latency_ms : ms_since(t0);
+  runtime::GenerateResult r = device.generate(p.req->prompt, p.req->params, on_delta);
+  *ms = ms_since(t0);
   return r;
 }
 
@@ -143,20 +150,20 @@ HybridResponse Orchestrator::run_cloud(Prepared& p, const StreamFn* on_delta, bo
       std::string text = sr.push(d);
       if (text.empty()) return true;
       *delivered = true;
-      out.text += text;
+      out.result.text += text;
       return (*on_delta)(text);
     });
     if (cr.ok()) {
       std::string tail = sr.finish();
       if (!tail.empty()) {
         *delivered = true;
-        out.text += tail;
+        out.result.text += tail;
         (*on_delta)(tail);
       }
     }
   } else {
     cr = cloud_.complete(p.cloud_body);
-    if (cr.ok()) out.text = p.redactor.restore(cr.text);
+    if (cr.ok()) out.result.text = p.redactor.restore(cr.text);
   }
   if (cr.ok()) {
     out.tool_calls = cr.tool_calls;
@@ -168,9 +175,9 @@ HybridResponse Orchestrator::run_cloud(Prepared& p, const StreamFn* on_delta, bo
   }
   out.ok = cr.ok();
   out.error = cr.message;
-  out.finish_reason = cr.finish_reason;
-  out.prompt_tokens = cr.prompt_tokens;
-  out.completion_tokens = cr.completion_tokens;
+  out.result.finish_reason = cr.finish_reason;
+  out.result.n_prompt = static_cast<int32_t>(cr.prompt_tokens);
+  out.result.n_generated = static_cast<int32_t>(cr.completion_tokens);
   out.route.cloud_ms = cr.latency_ms;
   out.route.cloud_attempts = cr.attempts;
   out.route.cloud_status = cr.http_status;
@@ -187,11 +194,11 @@ void Orchestrator::finish(const Prepared& p, HybridResponse& r, bool cloud_used,
   e.app = p.req->app;
   e.profile = policy_.name;
   e.route = r.route;
-  e.prompt_tokens = r.prompt_tokens;
-  e.completion_tokens = r.completion_tokens;
+  e.prompt_tokens = r.result.n_prompt;
+  e.completion_tokens = r.result.n_generated;
   if (cloud_used) {
-    e.cloud_prompt_tokens = r.route.tier == Tier::Cloud ? r.prompt_tokens : -1;
-    e.cloud_completion_tokens = r.route.tier == Tier::Cloud ? r.completion_tokens : -1;
+    e.cloud_prompt_tokens = r.route.tier == Tier::Cloud ? r.result.n_prompt : -1;
+    e.cloud_completion_tokens = r.route.tier == Tier::Cloud ? r.result.n_generated : -1;
   }
   e.pii_counts = p.features.pii_counts;
   e.prompt_sha256 = audit_->prompt_hash(p.prompt_concat);
@@ -199,7 +206,7 @@ void Orchestrator::finish(const Prepared& p, HybridResponse& r, bool cloud_used,
   audit_->write(e);
 }
 
-HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerateFn& local, const StreamFn* on_delta,
+HybridResponse Orchestrator::handle(const HybridRequest& req, DeviceBackend& device, const StreamFn* on_delta,
                                     const StreamBreakFn& on_stream_break) {
   // Copying the body below recurses once per level: bound the depth first (the server has
   // already refused such bodies; other callers may not have).
@@ -244,6 +251,7 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
   p.decision = router_.decide(f, cloud_state());
   const Decision& d = p.decision;
   HybridResponse resp;
+  resp.result.n_prompt = resp.result.n_generated = -1;  // unknown until a tier answers
   RouteRecord& rec = resp.route;
   rec.tier = d.tier;
   rec.reason = d.reason;
@@ -267,24 +275,27 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
       // spliced in, so the request ends with an error.
       resp.ok = false;
       resp.error = c.route.cloud_error == "cancelled" ? "cancelled by the client" : "cloud answer interrupted: " + c.error;
-      resp.text = c.text;
-      resp.finish_reason = "error";
+      resp.result = {};
+      resp.result.text = c.result.text;
+      resp.result.finish_reason = "error";
       rec.tier = Tier::Cloud;
       rec.reason = c.route.cloud_error == "cancelled" ? rec.reason : "cloud_error";
       return false;
     }
     return true;
   };
-  auto fill_local = [&](const LocalResult& lr, double ms) {
-    resp.text = lr.text;
-    resp.finish_reason = lr.finish_reason;
-    resp.prompt_tokens = lr.prompt_tokens >= 0 ? lr.prompt_tokens : f.prompt_tokens;
-    resp.completion_tokens = lr.completion_tokens >= 0 ? lr.completion_tokens : int64_t(lr.logprobs.size());
-    resp.local_extra = lr.extra;
+  auto fill_local = [&](const runtime::GenerateResult& lr, double ms) {
+    resp.result = lr;
     rec.device_ms = ms;
   };
+  // The cloud's answer in the runtime's shape; unknown counts: the local estimate / -1.
+  auto fill_cloud = [&](HybridResponse& c, int32_t prompt_if_unknown) {
+    resp.result = std::move(c.result);
+    if (resp.result.n_prompt < 0) resp.result.n_prompt = prompt_if_unknown;
+    resp.tool_calls = c.tool_calls;
+  };
   auto tokens_of = [](const HybridResponse& r) {
-    return std::max<int64_t>(r.prompt_tokens, 0) + std::max<int64_t>(r.completion_tokens, 0);
+    return std::max<int64_t>(r.result.n_prompt, 0) + std::max<int64_t>(r.result.n_generated, 0);
   };
 
   try {
@@ -292,11 +303,7 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
       bool delivered = false;
       HybridResponse c = run_cloud(p, on_delta, &delivered);
       if (c.ok) {
-        resp.text = std::move(c.text);
-        resp.finish_reason = c.finish_reason;
-        resp.tool_calls = c.tool_calls;
-        resp.prompt_tokens = c.prompt_tokens >= 0 ? c.prompt_tokens : f.prompt_tokens;
-        resp.completion_tokens = c.completion_tokens;
+        fill_cloud(c, static_cast<int32_t>(f.prompt_tokens));
         rec.cloud_ms = c.route.cloud_ms;
         rec.cloud_attempts = c.route.cloud_attempts;
         rec.redacted = p.redacted;
@@ -312,8 +319,7 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
       rec.tier = Tier::Device;
       rec.fallback = true;
       double ms = 0;
-      LocalResult lr = run_local(p, local, on_delta, &ms);
-      fill_local(lr, ms);
+      fill_local(run_local(p, device, on_delta, &ms), ms);
       finish(p, resp, c.route.cloud_attempts > 0, tokens_of(resp), 0, "ok");
       return resp;
     }
@@ -324,28 +330,23 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
     bool escalation_possible = cs.available && budget_allows(policy_.budget, cs.budget, Router::estimated_cloud_tokens(f));
     bool hold = judge && on_delta && policy_.confidence.hold_stream && escalation_possible;
     double ms = 0;
-    LocalResult lr = run_local(p, local, on_delta && !hold ? on_delta : nullptr, &ms);
+    const runtime::GenerateResult lr = run_local(p, device, on_delta && !hold ? on_delta : nullptr, &ms);
     fill_local(lr, ms);
     // Confidence scores are reported for every device answer (calibration reads them); they
     // only trigger escalation when the decision allowed it.
-    LocalStats stats{lr.logprobs, lr.entropies, lr.finish_reason};
+    LocalStats stats{lr.token_logprobs, lr.token_entropies, lr.finish_reason};
     Escalation e = router_.should_escalate(f, stats, cloud_state());
     rec.scores["quantile_logprob"] = e.quantile_logprob;
     rec.scores["mean_entropy"] = e.mean_entropy;
-    rec.scores["completion_tokens"] = int64_t(std::max(lr.logprobs.size(), lr.entropies.size()));
+    rec.scores["completion_tokens"] = int64_t(std::max(lr.token_logprobs.size(), lr.token_entropies.size()));
     if (judge) {
       bool can_act = !on_delta || hold;
       if (e.escalate && can_act) {
         bool delivered = false;
         HybridResponse c = run_cloud(p, on_delta, &delivered);
         if (c.ok) {
-          resp.text = std::move(c.text);
-          resp.finish_reason = c.finish_reason;
-          resp.tool_calls = c.tool_calls;
-          resp.local_extra = json();
           int64_t device_tokens = tokens_of(resp);
-          resp.prompt_tokens = c.prompt_tokens >= 0 ? c.prompt_tokens : resp.prompt_tokens;
-          resp.completion_tokens = c.completion_tokens;
+          fill_cloud(c, resp.result.n_prompt);
           rec.tier = Tier::Cloud;
           rec.reason = "low_confidence";
           rec.escalated = true;
@@ -370,7 +371,7 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, const LocalGenerat
         rec.notes.push_back("low_confidence");
         rec.reason = e.reason;  // budget_exhausted / cloud_down kept the device answer
       }
-      if (hold && !resp.text.empty()) (*on_delta)(resp.text);
+      if (hold && !resp.result.text.empty()) (*on_delta)(resp.result.text);
     }
     finish(p, resp, rec.cloud_attempts > 0, tokens_of(resp), 0, "ok");
     return resp;

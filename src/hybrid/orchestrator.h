@@ -17,26 +17,35 @@
 #include "hybrid/pii.h"
 #include "hybrid/policy.h"
 #include "hybrid/router.h"
+#include "runtime/engine.h"
 
 namespace edgellm::hybrid {
 
-// What the server's local generation returns.
-struct LocalResult {
-  std::string text;
-  std::vector<float> logprobs;    // per generated token (Sampler::last_logprob)
-  std::vector<float> entropies;   // per generated token (Sampler::last_entropy)
-  std::string finish_reason = "stop";
-  int64_t prompt_tokens = -1;
-  int64_t completion_tokens = -1;
-  double latency_ms = -1;         // < 0: measured by the orchestrator around the call
-  nlohmann::json extra;           // anything the server wants back untouched (e.g. tool_calls)
-};
-
 // Receives text deltas for the client; returns false when the client is gone.
 using StreamFn = std::function<bool(std::string_view)>;
-// Runs the request on the device. `on_delta` is null for a non-streamed generation; otherwise
-// the function calls it for each text delta and stops when it returns false.
-using LocalGenerateFn = std::function<LocalResult(const nlohmann::json& body, const StreamFn* on_delta)>;
+
+// The device as the orchestrator sees it: a prompt and generation parameters in, the runtime's
+// result out. The server runs it on its scheduler (routes_hybrid.cpp); the CLI, the C API and
+// tests on a Session (SessionBackend). No request body reaches it.
+class DeviceBackend {
+ public:
+  virtual ~DeviceBackend() = default;
+  // `on_delta` null: not streamed; otherwise called with each text piece, and the generation
+  // stops when it returns false.
+  virtual runtime::GenerateResult generate(const std::vector<int32_t>& prompt, const runtime::GenerateParams& params,
+                                           const StreamFn* on_delta) = 0;
+};
+
+// One runtime::Session as the device.
+class SessionBackend final : public DeviceBackend {
+ public:
+  explicit SessionBackend(runtime::Session& session) : session_(session) {}
+  runtime::GenerateResult generate(const std::vector<int32_t>& prompt, const runtime::GenerateParams& params,
+                                   const StreamFn* on_delta) override;
+
+ private:
+  runtime::Session& session_;
+};
 
 // Facts about the local model the router needs.
 struct LocalInfo {
@@ -45,10 +54,13 @@ struct LocalInfo {
 };
 
 struct HybridRequest {
-  nlohmann::json body;           // OpenAI chat request; may carry "route"
+  nlohmann::json body;           // OpenAI chat request, what the cloud is sent; may carry "route"
   std::string request_id;
   std::string app;               // calling application (audit only)
   int64_t prompt_tokens = -1;    // local tokenizer count if known; else estimated from bytes
+  // What the device runs: the conversation as prompt tokens, and its generation parameters.
+  std::vector<int32_t> prompt;
+  runtime::GenerateParams params;
 };
 
 // Streamed requests: called when a cloud stream breaks after text reached the client. If it
@@ -59,12 +71,11 @@ using StreamBreakFn = std::function<bool(const std::string& message)>;
 struct HybridResponse {
   bool ok = true;                // false: no tier produced a complete answer (see error)
   std::string error;
-  std::string text;              // full answer (also when it was streamed)
-  std::string finish_reason;
+  // The answer, one type whoever gave it: the device's runtime result as it came back, or the
+  // cloud's in the same shape (text, finish_reason, n_prompt and n_generated as the cloud
+  // reported them, -1 when it did not; no tokens or timings). The full text also when streamed.
+  runtime::GenerateResult result;
   nlohmann::json tool_calls;     // cloud tool calls (restored), if any
-  nlohmann::json local_extra;    // LocalResult::extra when the device answered
-  int64_t prompt_tokens = -1;
-  int64_t completion_tokens = -1;
   RouteRecord route;
 };
 
@@ -75,9 +86,10 @@ class Orchestrator {
   Orchestrator(Policy policy, LocalInfo local, NowMs clock = steady_now_ms);
   ~Orchestrator();
 
-  // One request. `on_delta` null: non-streamed. Throws InvalidArgument for a bad "route" object;
-  // exceptions from `local` propagate (after an audit line with status "error").
-  HybridResponse handle(const HybridRequest& req, const LocalGenerateFn& local, const StreamFn* on_delta,
+  // One request. `on_delta` null: non-streamed. Throws InvalidArgument for a bad "route" object.
+  // The device runs req.prompt with req.params on `device` (exceptions from it propagate, after
+  // an audit line with status "error").
+  HybridResponse handle(const HybridRequest& req, DeviceBackend& device, const StreamFn* on_delta,
                         const StreamBreakFn& on_stream_break = nullptr);
 
   const Policy& policy() const { return policy_; }
@@ -87,7 +99,7 @@ class Orchestrator {
  private:
   struct Prepared;
   HybridResponse run_cloud(Prepared& p, const StreamFn* on_delta, bool* delivered);
-  LocalResult run_local(const Prepared& p, const LocalGenerateFn& local, const StreamFn* on_delta, double* ms);
+  runtime::GenerateResult run_local(const Prepared& p, DeviceBackend& device, const StreamFn* on_delta, double* ms);
   CloudState cloud_state() const;
   void finish(const Prepared& p, HybridResponse& r, bool cloud_used, int64_t device_tokens, int64_t cloud_tokens,
               const char* status);

@@ -25,6 +25,7 @@ class Embedder {
   const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   int32_t dim() const { return model_->config().n_embd; }
   int32_t max_tokens() const { return model_->config().n_ctx; }
+  const io::GgufFile& file() const { return model_->file(); }  // its metadata (the C API's)
 
   // [CLS] text [SEP]; special tokens written in the text ([SEP], [MASK]) are recognised.
   std::vector<int32_t> tokenize(std::string_view text) const;

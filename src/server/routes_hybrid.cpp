@@ -1,6 +1,7 @@
 // Chat completions under a routing policy: hybrid::Orchestrator decides device or cloud per
 // request (docs/hybrid.md "Server integration"); the answer carries "tier" and "route", plain
 // answers also the x-edgellm-route headers.
+#include <optional>
 #include <string_view>
 
 #include "hybrid/orchestrator.h"
@@ -12,29 +13,40 @@
 namespace edgellm::server {
 namespace {
 
-hybrid::LocalResult to_local_result(const runtime::JobOutcome& o) {
-  hybrid::LocalResult r;
-  r.text = o.result.text;
-  r.finish_reason = finish_reason(o.result);
-  r.logprobs = o.result.token_logprobs;
-  r.entropies = o.result.token_entropies;
-  r.prompt_tokens = o.result.n_prompt;
-  r.completion_tokens = o.result.n_generated;
-  r.latency_ms = o.total_seconds * 1e3;
-  r.extra = {{"timings", nlohmann::json(timings_json(o))}};
-  return r;
-}
+// The device under the orchestrator: the request's prompt and parameters as a job on the leased
+// model's scheduler. Keeps the job's outcome for the answer's timings.
+class SchedulerBackend final : public hybrid::DeviceBackend {
+ public:
+  SchedulerBackend(GenCtx& c, std::function<bool()> alive) : c_(c), alive_(std::move(alive)) {}
+  runtime::GenerateResult generate(const std::vector<int32_t>& prompt, const runtime::GenerateParams& params,
+                                   const hybrid::StreamFn* on_delta) override {
+    GenerateRequest g = c_.g;  // the request's other settings (adapters, tools...) as they are
+    g.prompt = prompt;
+    g.params = params;
+    LocalJob job(*c_.st, c_.model, g, on_delta != nullptr);
+    PieceFn piece = [on_delta](const std::string& t) { return (*on_delta)(t); };
+    outcome_ = job.wait(on_delta ? &piece : nullptr, alive_);
+    runtime::GenerateResult r = outcome_->result;
+    r.finish_reason = finish_reason(r);  // OpenAI's names
+    return r;
+  }
+  const std::optional<runtime::JobOutcome>& outcome() const { return outcome_; }
 
-Answer hybrid_answer(const hybrid::HybridResponse& out) {
+ private:
+  GenCtx& c_;
+  std::function<bool()> alive_;
+  std::optional<runtime::JobOutcome> outcome_;
+};
+
+Answer hybrid_answer(const hybrid::HybridResponse& out, const SchedulerBackend& device) {
   Answer a;
-  a.text = out.text;
-  a.finish_reason = out.finish_reason.empty() ? "stop" : out.finish_reason;
+  a.text = out.result.text;
+  a.finish_reason = out.result.finish_reason.empty() ? "stop" : out.result.finish_reason;
   a.local = out.route.tier == hybrid::Tier::Device;
   if (!a.local && out.tool_calls.is_array()) a.cloud_tool_calls = ojson(out.tool_calls);
-  a.prompt_tokens = out.prompt_tokens;
-  a.completion_tokens = out.completion_tokens;
-  if (a.local && out.local_extra.is_object() && out.local_extra.contains("timings"))
-    a.timings = ojson(out.local_extra["timings"]);
+  a.prompt_tokens = out.result.n_prompt;
+  a.completion_tokens = out.result.n_generated;
+  if (a.local && device.outcome()) a.timings = timings_json(*device.outcome());
   a.route = ojson(out.route.to_json());
   return a;
 }
@@ -55,13 +67,10 @@ void set_route_headers(httplib::Response& res, const hybrid::RouteRecord& r) {
 void respond_plain(GenCtx& c, const httplib::Request& req, hybrid::HybridRequest& hr, httplib::Response& res) {
   // As in the unrouted path: a client that hangs up cancels the device's generation.
   const PeerWatch peer(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
-  hybrid::LocalGenerateFn local = [&c, &peer](const nlohmann::json&, const hybrid::StreamFn*) {
-    LocalJob job(*c.st, c.model, c.g, false);
-    return to_local_result(job.wait(nullptr, [&peer] { return peer.alive(); }));
-  };
+  SchedulerBackend device(c, [&peer] { return peer.alive(); });
   hybrid::HybridResponse out;
   try {
-    out = c.st->orch->handle(hr, local, nullptr);
+    out = c.st->orch->handle(hr, device, nullptr);
   } catch (const ClientGone& e) {
     send_error(res, 499, e.what(), "", "client_closed_request");
     c.done();
@@ -69,7 +78,7 @@ void respond_plain(GenCtx& c, const httplib::Request& req, hybrid::HybridRequest
   }
   if (!out.ok) throw ApiError(502, out.error, "", "cloud_error");  // only streams fail this way
   set_route_headers(res, out.route);
-  send_json(res, whole_json(c.reply(), hybrid_answer(out)));
+  send_json(res, whole_json(c.reply(), hybrid_answer(out, device)));
   c.done();
 }
 
@@ -86,14 +95,10 @@ bool stream_routed(GenCtx& c, const hybrid::HybridRequest& hr, httplib::DataSink
   hybrid::StreamBreakFn on_break = [&out](const std::string& msg) {
     return out.interrupt("cloud answer interrupted (" + msg + "); the device answers instead", nullptr);
   };
-  hybrid::LocalGenerateFn local = [&](const nlohmann::json&, const hybrid::StreamFn* od) {
-    LocalJob job(*c.st, c.model, c.g, od != nullptr);
-    PieceFn piece = [od](const std::string& t) { return (*od)(t); };
-    return to_local_result(job.wait(od ? &piece : nullptr, [&out] { return out.alive(); }));
-  };
+  SchedulerBackend device(c, [&out] { return out.alive(); });
   try {
-    hybrid::HybridResponse r = c.st->orch->handle(hr, local, &on_delta, on_break);
-    Answer a = hybrid_answer(r);
+    hybrid::HybridResponse r = c.st->orch->handle(hr, device, &on_delta, on_break);
+    Answer a = hybrid_answer(r, device);
     if (r.ok) return out.finish(a);
     if (r.route.cloud_error == "cancelled") return false;  // the client is gone
     a.finish_reason = "error";
@@ -127,6 +132,8 @@ void respond_hybrid(GenCtx& c, const httplib::Request& req, httplib::Response& r
   hr->request_id = c.id;
   hr->app = req.get_header_value("X-App");
   hr->prompt_tokens = static_cast<int64_t>(c.g.prompt.size());
+  hr->prompt = c.g.prompt;
+  hr->params = c.g.params;
   if (!c.g.stream) {
     respond_plain(c, req, *hr, res);
     return;

@@ -3,7 +3,10 @@
  *   capi_test basic   no model needed: versions, status names, option structs, NULL handles,
  *                     bad and corrupt files, the thread-local error
  *   capi_test model   on SmolLM2-135M (EDGELLM_TEST_MODEL, or the model cache); exits 77
- *                     (skipped) when the file is absent */
+ *                     (skipped) when the file is absent
+ *   capi_test lora MODEL ADAPTER        LoRA adapters (tests/python/test_capi.py writes one)
+ *   capi_test embedder BERT_GGUF TEXT   a sentence-embedding model; prints TEXT's vector as
+ *                     one JSON array on stdout (test_capi.py compares it with `edgellm embed`) */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -137,6 +140,29 @@ static void test_null_handles(void) {
   CHECK_STATUS(edgellm_embed(NULL, "hi", 2, true, emb, 4, &len), EDGELLM_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(edgellm_session_save(NULL, "/tmp/x"), EDGELLM_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(edgellm_session_load(NULL, "/tmp/x"), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_lora* lora = NULL;
+  const edgellm_lora* set[1] = {NULL};
+  float scale = 1.0f;
+  edgellm_lora_free(NULL);
+  CHECK_STATUS(edgellm_lora_load(NULL, "/tmp/x", &lora), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_session_set_lora(NULL, set, &scale, 0), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_model_embed(NULL, "hi", 2, true, emb, 4, &len), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_router* router = NULL;
+  edgellm_router_free(NULL);
+  CHECK_STATUS(edgellm_router_create(NULL, 0, &router), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_router_create("{}", 0, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_router_create("{\"mode\": ", 0, &router), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("policy_json");
+  CHECK_STATUS(edgellm_router_create("{\"moed\": \"local-only\"}", 0, &router), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("moed");
+  CHECK_STATUS(edgellm_router_create("{}", -1, &router), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_router_create("{\"audit\": {\"path\": \"/nonexistent/dir/audit.jsonl\"}}", 0, &router),
+               EDGELLM_ERR_IO);
+  CHECK(router == NULL);
+  CHECK_OK(edgellm_router_create("{}", 0, &router));
+  CHECK_STATUS(edgellm_chat_routed(router, NULL, &msg, 1, NULL, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_chat_routed(NULL, NULL, &msg, 1, NULL, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_router_free(router);
 }
 
 /* ---- model ---------------------------------------------------------------------------------- */
@@ -480,6 +506,104 @@ static void test_embed(void) {
   edgellm_session_free(s);
 }
 
+/* The model's own embedding: for a text generator, the session's vector on a cache of its own. */
+static void test_model_embed(void) {
+  edgellm_session* s = new_session(256, 0.0f);
+  float a[576], b[576];
+  size_t n = 0;
+  CHECK_STATUS(edgellm_model_embed(g_model, "hello", 5, true, a, 575, &n), EDGELLM_ERR_BUFFER_TOO_SMALL);
+  CHECK(n == 576);
+  CHECK_OK(edgellm_model_embed(g_model, "The cat sat on the mat.", 23, true, a, 576, &n));
+  CHECK_OK(edgellm_embed(s, "The cat sat on the mat.", 23, true, b, 576, &n));
+  double diff = 0;
+  for (int i = 0; i < 576; i++) diff = fmax(diff, fabs((double)a[i] - b[i]));
+  CHECK(diff < 1e-5);
+  CHECK_STATUS(edgellm_model_embed(g_model, "hello", 5, true, NULL, 576, &n), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_model_embed(g_model, "hello", 5, true, a, 576, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_session_free(s);
+}
+
+/* Text handed to a routed chat's callback, joined. */
+typedef struct {
+  char text[4096];
+  size_t len;
+  int n_not_minus_one;
+} deltas;
+
+static bool collect_delta(int32_t token, const char* text, size_t len, void* user_data) {
+  deltas* d = (deltas*)user_data;
+  if (token != -1) d->n_not_minus_one++;
+  if (d->len + len < sizeof d->text) {
+    memcpy(d->text + d->len, text, len);
+    d->len += len;
+    d->text[d->len] = 0;
+  }
+  return true;
+}
+
+/* Routing in-process: a local-only policy answers on the device exactly as edgellm_chat does; a
+ * cloud that refuses connections falls back to the device, and the route record says so. */
+static void test_routed(void) {
+  edgellm_session* s = new_session(512, 0.0f);
+  edgellm_generate_options go;
+  edgellm_generate_options_init(&go, sizeof go);
+  go.max_tokens = 16;
+  edgellm_generate_result plain;
+  plain.struct_size = sizeof plain;
+  CHECK_OK(edgellm_chat(s, k_question, 1, &go, &plain));
+  char want[1024];
+  snprintf(want, sizeof want, "%s", plain.text);
+
+  edgellm_router* local = NULL;
+  CHECK_OK(edgellm_router_create("{\"mode\": \"local-only\"}", 512, &local));
+  edgellm_routed_result r;
+  r.struct_size = sizeof r;
+  deltas d = {{0}, 0, 0};
+  go.on_token = collect_delta;
+  go.user_data = &d;
+  CHECK_OK(edgellm_chat_routed(local, s, k_question, 1, &go, &r));
+  CHECK(r.tier == EDGELLM_TIER_DEVICE);
+  CHECK(!strcmp(r.text, want));
+  CHECK(!strcmp(d.text, want) && d.n_not_minus_one == 0);
+  CHECK(strstr(r.route_json, "\"reason\":\"local_only\"") != NULL);
+  CHECK(!strcmp(r.tool_calls_json, ""));
+  CHECK(r.completion_tokens > 0 && r.prompt_tokens > 0);
+
+  /* Port 9 (discard) refuses connections: no retries, the device answers. */
+  edgellm_router* down = NULL;
+  CHECK_OK(edgellm_router_create("{\"mode\": \"cloud-only\", \"cloud\": {\"base_url\": \"http://127.0.0.1:9/v1\","
+                                 " \"max_retries\": 0}}", 512, &down));
+  go.on_token = NULL;
+  CHECK_OK(edgellm_chat_routed(down, s, k_question, 1, &go, &r));
+  CHECK(r.tier == EDGELLM_TIER_DEVICE);
+  CHECK(!strcmp(r.text, want));
+  CHECK(strstr(r.route_json, "\"fallback\":true") != NULL);
+  CHECK(strstr(r.route_json, "\"reason\":\"cloud_down\"") != NULL);
+  CHECK_STATUS(edgellm_chat_routed(down, s, k_question, 0, &go, &r), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_router_free(down);
+  edgellm_router_free(local);
+  edgellm_session_free(s);
+}
+
+/* Adapter files that are missing or are not adapters, and bad adapter sets. */
+static void test_lora_errors(const char* model_file) {
+  edgellm_lora* lora = NULL;
+  CHECK_STATUS(edgellm_lora_load(g_model, "/nonexistent/adapter.gguf", &lora), EDGELLM_ERR_IO);
+  CHECK_ERROR_MENTIONS("/nonexistent/adapter.gguf");
+  CHECK_STATUS(edgellm_lora_load(g_model, model_file, &lora), EDGELLM_ERR_MODEL_FORMAT);
+  CHECK(lora == NULL);
+  CHECK_STATUS(edgellm_lora_load(g_model, NULL, &lora), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_lora_load(g_model, model_file, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_session* s = new_session(64, 0.0f);
+  const edgellm_lora* set[1] = {NULL};
+  float scale = 1.0f;
+  CHECK_OK(edgellm_session_set_lora(s, NULL, NULL, 0)); /* the base model */
+  CHECK_STATUS(edgellm_session_set_lora(s, set, &scale, 1), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("adapters[0]");
+  CHECK_STATUS(edgellm_session_set_lora(s, NULL, &scale, 1), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_session_free(s);
+}
+
 /* A conversation saved from one session and resumed in another. */
 static void test_save_restore(void) {
   char path[] = "/tmp/edgellm_capi_stateXXXXXX";
@@ -591,6 +715,126 @@ static void test_two_threads(void) {
   edgellm_session_free(ref.session);
 }
 
+/* ---- lora / embedder (files written by tests/python/test_capi.py) -------------------------- */
+
+static bool load_model(const char* path) {
+  edgellm_model_options mo;
+  edgellm_model_options_init(&mo, sizeof mo);
+  mo.n_threads = 2;
+  if (edgellm_model_load(path, &mo, &g_model) != EDGELLM_OK) {
+    fprintf(stderr, "cannot load %s: %s\n", path, edgellm_last_error());
+    return false;
+  }
+  return true;
+}
+
+/* Greedy tokens of the question under the session's current adapters. */
+static int32_t greedy(edgellm_session* s, int32_t* out, int32_t max) {
+  edgellm_generate_options go;
+  edgellm_generate_options_init(&go, sizeof go);
+  go.max_tokens = max;
+  edgellm_generate_result r;
+  r.struct_size = sizeof r;
+  if (edgellm_chat(s, k_question, 1, &go, &r) != EDGELLM_OK) return -1;
+  memcpy(out, r.tokens, (size_t)r.n_tokens * sizeof(int32_t));
+  return r.n_tokens;
+}
+
+static bool same_tokens(const int32_t* a, int32_t na, const int32_t* b, int32_t nb) {
+  return na == nb && na >= 0 && !memcmp(a, b, (size_t)na * sizeof(int32_t));
+}
+
+/* An adapter changes the answer, scale 0 is the base exactly, the set can be dropped again, an
+ * adapter freed while a session uses it stays valid there, and one from another model handle is
+ * refused. */
+static void test_lora(const char* model_file, const char* adapter) {
+  enum { N = 16 };
+  int32_t base[N], tuned[N], zero[N], again[N], after_free[N];
+  edgellm_lora* lora = NULL;
+  CHECK_OK(edgellm_lora_load(g_model, adapter, &lora));
+  edgellm_session* s = new_session(256, 0.0f);
+  const int32_t nb = greedy(s, base, N);
+  const edgellm_lora* set[2] = {lora, lora};
+  float scales[2] = {1.0f, 0.0f};
+  CHECK_OK(edgellm_session_set_lora(s, set, scales, 1));
+  CHECK(edgellm_session_n_tokens(s) == 0); /* the cache was computed under other weights */
+  const int32_t nt = greedy(s, tuned, N);
+  CHECK(nb > 0 && nt > 0);
+  CHECK(!same_tokens(base, nb, tuned, nt));
+  CHECK_OK(edgellm_session_set_lora(s, set + 1, scales + 1, 1));
+  CHECK(same_tokens(base, nb, zero, greedy(s, zero, N)));
+  CHECK_OK(edgellm_session_set_lora(s, NULL, NULL, 0));
+  CHECK(same_tokens(base, nb, again, greedy(s, again, N)));
+  scales[1] = NAN;
+  CHECK_STATUS(edgellm_session_set_lora(s, set, scales, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("scales[1]");
+  CHECK_OK(edgellm_session_set_lora(s, set, scales, 1));
+  edgellm_lora_free(lora);
+  CHECK(same_tokens(tuned, nt, after_free, greedy(s, after_free, N)));
+  edgellm_session_free(s);
+
+  /* The same file loaded through another handle of the same model is still another model's. */
+  edgellm_model* other = NULL;
+  edgellm_model_options mo;
+  edgellm_model_options_init(&mo, sizeof mo);
+  mo.n_threads = 1;
+  edgellm_lora* foreign = NULL;
+  CHECK_OK(edgellm_model_load(model_file, &mo, &other));
+  if (other) {
+    CHECK_OK(edgellm_lora_load(other, adapter, &foreign));
+    s = new_session(64, 0.0f);
+    const edgellm_lora* fset[1] = {foreign};
+    CHECK_STATUS(edgellm_session_set_lora(s, fset, scales, 1), EDGELLM_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR_MENTIONS("another model");
+    edgellm_session_free(s);
+    edgellm_lora_free(foreign);
+    edgellm_model_free(other);
+  }
+}
+
+/* A sentence-embedding model: metadata and tokens work, sessions and templates are refused
+ * with a message saying why, and the vector is unit length. */
+static void test_embedder(const char* text) {
+  edgellm_model_info info;
+  info.struct_size = sizeof info;
+  CHECK_OK(edgellm_model_get_info(g_model, &info));
+  CHECK(info.embedding_only);
+  CHECK(!strcmp(info.architecture, "bert"));
+  CHECK(info.n_embd > 0 && info.n_embd <= 4096);
+  int32_t toks[256];
+  size_t n = 0;
+  CHECK_OK(edgellm_tokenize(g_model, "the cat", 7, true, false, toks, 256, &n));
+  CHECK(n >= 2);
+  edgellm_session* s = NULL;
+  CHECK_STATUS(edgellm_session_create(g_model, NULL, &s), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("sentence-embedding");
+  edgellm_chat_message msg = {"user", "hi"};
+  char buf[64];
+  CHECK_STATUS(edgellm_chat_render(g_model, &msg, 1, true, buf, sizeof buf, &n), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_lora* lora = NULL;
+  CHECK_STATUS(edgellm_lora_load(g_model, "/tmp/x.gguf", &lora), EDGELLM_ERR_INVALID_ARGUMENT);
+  float small[2];
+  CHECK_STATUS(edgellm_model_embed(g_model, text, strlen(text), true, small, 2, &n), EDGELLM_ERR_BUFFER_TOO_SMALL);
+  CHECK(n == (size_t)info.n_embd);
+  float* v = malloc((size_t)info.n_embd * sizeof(float));
+  CHECK_OK(edgellm_model_embed(g_model, text, strlen(text), false, v, (size_t)info.n_embd, &n));
+  double norm = 0;
+  for (int32_t i = 0; i < info.n_embd; i++) norm += (double)v[i] * v[i];
+  CHECK(fabs(norm - 1.0) < 1e-4);
+  printf("[");
+  for (int32_t i = 0; i < info.n_embd; i++) printf("%s%.9g", i ? "," : "", v[i]);
+  printf("]\n");
+  /* Longer than the model's positions. */
+  size_t big = (size_t)info.n_ctx_train * 6 + 16;
+  char* longtext = malloc(big + 1);
+  for (size_t i = 0; i < big; i += 2) memcpy(longtext + i, "a ", 2);
+  longtext[big] = 0;
+  CHECK_STATUS(edgellm_model_embed(g_model, longtext, big, true, v, (size_t)info.n_embd, &n),
+               EDGELLM_ERR_INVALID_ARGUMENT);
+  free(longtext);
+  free(v);
+}
+
 static const char* model_path(char* buf, size_t size) {
   const char* p = getenv("EDGELLM_TEST_MODEL");
   if (p && *p) return p;
@@ -630,13 +874,24 @@ int main(int argc, char** argv) {
     test_stop_string_and_sampling();
     test_json_schema();
     test_embed();
+    test_model_embed();
+    test_lora_errors(path);
+    test_routed();
     test_save_restore();
     test_two_threads();
     edgellm_model_free(g_model);
+  } else if (!strcmp(part, "lora") && argc == 4) {
+    if (!load_model(argv[2])) return 1;
+    test_lora(argv[2], argv[3]);
+    edgellm_model_free(g_model);
+  } else if (!strcmp(part, "embedder") && argc == 4) {
+    if (!load_model(argv[2])) return 1;
+    test_embedder(argv[3]);
+    edgellm_model_free(g_model);
   } else {
-    fprintf(stderr, "usage: capi_test basic|model\n");
+    fprintf(stderr, "usage: capi_test basic|model|lora MODEL ADAPTER|embedder MODEL TEXT\n");
     return 2;
   }
-  printf("%d checks, %d failed\n", g_checks, g_failures);
+  fprintf(stderr, "%d checks, %d failed\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
 }

@@ -78,3 +78,46 @@ def test_cockpit_example_makes_valid_tool_calls():
     # The dispatcher saw each call.
     tags = ("[climate]", "[media]", "[navigation]")
     assert sum(line.startswith(tags) for line in out.stderr.splitlines()) == len(calls)
+
+
+def capi_test() -> Path:
+    cli = os.environ.get("EDGELLM_BIN")
+    if not cli:
+        pytest.skip("EDGELLM_BIN is not set to the built edgellm CLI")
+    exe = Path(cli).parent / "tests" / "capi_test"
+    if not exe.is_file():
+        pytest.skip(f"{exe} is not built (ninja capi_test)")
+    return exe
+
+
+def test_c_lora_adapters(tmp_path, smollm_path):
+    """tests/c_api/capi_test.c `lora` (C) on a random adapter: it changes the greedy answer, scale 0
+    is the base token for token, other handles' adapters are refused."""
+    from conftest import reference_model
+    from lora_adapters import write_adapter
+    exe = capi_test()
+    adapter = tmp_path / "adapter.gguf"
+    write_adapter(str(adapter), reference_model(smollm_path), rank=8, alpha=16.0, seed=1)
+    r = subprocess.run([str(exe), "lora", smollm_path, str(adapter)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "0 failed" in r.stderr
+
+
+def test_c_embedding_model_equals_cli_embed(engine, tmp_path):
+    """capi_test.c `embedder` (C) on a tiny BERT made by `edgellm convert`: the C API's vector is
+    `edgellm embed`'s (runtime::Embedder both)."""
+    from reference.bert import write_tiny_bert
+    exe = capi_test()
+    folder = write_tiny_bert(tmp_path / "tiny-hf")
+    gguf = tmp_path / "tiny.gguf"
+    subprocess.run([engine.path, "convert", str(folder), str(gguf), "-q", "--type", "f32"], check=True,
+                   capture_output=True, timeout=300)
+    text = "the cat sat on the mat"
+    r = subprocess.run([str(exe), "embedder", str(gguf), text], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    cli = subprocess.run([engine.path, "embed", "-m", str(gguf), "--jsonl", "-t", "2"], input=json.dumps(text) + "\n",
+                         capture_output=True, text=True, timeout=300, check=True)
+    want = json.loads(cli.stdout.splitlines()[0])
+    assert len(got) == len(want)
+    assert max(abs(a - b) for a, b in zip(got, want)) < 1e-6

@@ -3,6 +3,7 @@ greedy chat answer as `edgellm run`, the same token ids as `edgellm tokenize`, s
 adds up to the whole answer and stops when the consumer does, embeddings, and errors."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -126,6 +127,143 @@ def test_errors(edgellm, llm, tmp_path):
     with pytest.raises(edgellm.EdgellmError) as e:
         llm.detokenize([10 ** 7])
     assert e.value.status == "EDGELLM_ERR_INVALID_ARGUMENT"
+
+
+def test_lora_adapter_equals_cli(edgellm, engine, smollm_path, tmp_path):
+    """Llama(lora_path=, lora_scale=) gives `edgellm run --lora FILE:SCALE`'s greedy answer; set_lora([])
+    goes back to the base model's."""
+    from conftest import reference_model
+    from lora_adapters import write_adapter
+    adapter = tmp_path / "adapter.gguf"
+    write_adapter(str(adapter), reference_model(smollm_path), rank=8, alpha=16.0, seed=1)
+    msgs = [{"role": "user", "content": QUESTION}]
+    with edgellm.Llama(model_path=smollm_path, n_ctx=512, n_threads=2, lora_path=str(adapter), lora_scale=0.75) as m:
+        tuned = m.create_chat_completion(messages=msgs, temperature=0, max_tokens=24)["choices"][0]["message"]["content"]
+        m.set_lora([])
+        base = m.create_chat_completion(messages=msgs, temperature=0, max_tokens=24)["choices"][0]["message"]["content"]
+        with pytest.raises(edgellm.EdgellmError) as e:
+            m.set_lora([(smollm_path, 1.0)])  # a model, not an adapter
+        assert e.value.status == "EDGELLM_ERR_MODEL_FORMAT"
+    cli = engine.run(["run", "-m", smollm_path, "-p", QUESTION, "--temp", "0", "-n", "24", "-t", "2",
+                      "--lora", f"{adapter}:0.75"])
+    assert tuned + "\n" == cli
+    assert tuned != base
+
+
+def test_embedding_model(edgellm, engine, tmp_path):
+    """A sentence-embedding model (a tiny BERT from `edgellm convert`) embeds through runtime::Embedder:
+    the vector is `edgellm embed`'s; generation is refused with a clear error."""
+    import json
+    from reference.bert import write_tiny_bert
+    folder = write_tiny_bert(tmp_path / "tiny-hf")
+    gguf = tmp_path / "tiny.gguf"
+    subprocess.run([engine.path, "convert", str(folder), str(gguf), "-q", "--type", "f32"], check=True,
+                   capture_output=True, timeout=300)
+    texts = ["the cat sat on the mat", "dog"]
+    cli = subprocess.run([engine.path, "embed", "-m", str(gguf), "--jsonl", "-t", "2"],
+                         input="".join(json.dumps(t) + "\n" for t in texts), capture_output=True, text=True,
+                         timeout=300, check=True)
+    want = [json.loads(line) for line in cli.stdout.splitlines()]
+    with edgellm.Llama(model_path=str(gguf), n_threads=2) as m:
+        assert m.embedding_only and m.architecture == "bert"
+        got = m.embed(texts)
+        assert len(m.tokenize("the cat")) >= 2
+        with pytest.raises(ValueError, match="sentence-embedding"):
+            m.create_chat_completion(messages=[{"role": "user", "content": "hi"}])
+    for g, w in zip(got, want):
+        assert max(abs(a - b) for a, b in zip(g, w)) < 1e-6
+
+
+class _EchoCloud:
+    """An OpenAI-compatible stand-in for the cloud: answers "You said: <last user message>" (plain
+    or streamed in three pieces) and keeps every request body it received."""
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+        bodies = self.bodies = []
+        owner = self
+        self.drop_stream = False  # cut the next streamed answers after their first piece
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                bodies.append(body)
+                text = "You said: " + body["messages"][-1]["content"]
+                if body.get("stream"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    third = len(text) // 3
+                    for piece in (text[:third], text[third:2 * third], text[2 * third:]):
+                        chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        if owner.drop_stream:
+                            self.wfile.flush()
+                            self.close_connection = True
+                            return
+                    end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                    self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
+                    return
+                out = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                               "finish_reason": "stop"}],
+                                  "usage": {"prompt_tokens": 7, "completion_tokens": 5}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_router_in_process(edgellm, llm):
+    """create_chat_completion(router=...) routes without a server: cloud-only sends the message with
+    the e-mail address redacted and restores it in the answer (plain and streamed); local-only answers
+    on the device as the plain call does."""
+    cloud = _EchoCloud()
+    try:
+        question = "Please write to jane.doe@example.com about the meeting."
+        msgs = [{"role": "user", "content": question}]
+        with edgellm.Router({"mode": "cloud-only", "cloud": {"base_url": cloud.url, "model": "echo"}}) as r:
+            out = llm.create_chat_completion(messages=msgs, max_tokens=16, router=r)
+            assert out["tier"] == "cloud" and out["route"]["redacted"] is True
+            assert out["choices"][0]["message"]["content"] == "You said: " + question
+            assert "jane.doe@example.com" not in json.dumps(cloud.bodies[-1])
+            assert cloud.bodies[-1]["max_tokens"] == 16
+            chunks = list(llm.create_chat_completion(messages=msgs, max_tokens=16, router=r, stream=True))
+            assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "You said: " + question
+            assert cloud.bodies[-1]["stream"] is True
+            # The cloud's stream breaks after text reached the app: no tier can complete it.
+            cloud.drop_stream = True
+            with pytest.raises(edgellm.EdgellmError) as e:
+                list(llm.create_chat_completion(messages=msgs, max_tokens=16, router=r, stream=True))
+            assert e.value.status == "EDGELLM_ERR_CLOUD"
+            cloud.drop_stream = False
+        n_cloud = len(cloud.bodies)
+        with edgellm.Router({"mode": "local-only", "cloud": {"base_url": cloud.url}}, n_ctx=1024) as r:
+            routed = llm.create_chat_completion(messages=[{"role": "user", "content": QUESTION}], temperature=0,
+                                                max_tokens=16, router=r)
+        plain = llm.create_chat_completion(messages=[{"role": "user", "content": QUESTION}], temperature=0,
+                                           max_tokens=16)
+        assert routed["tier"] == "device" and routed["route"]["reason"] == "local_only"
+        assert routed["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+        assert len(cloud.bodies) == n_cloud
+        with pytest.raises(edgellm.EdgellmError) as e:
+            edgellm.Router({"mode": "sideways"})
+        assert e.value.status == "EDGELLM_ERR_INVALID_ARGUMENT" and "mode" in str(e.value)
+    finally:
+        cloud.close()
 
 
 def test_package_bundles_the_library(edgellm, tmp_path):

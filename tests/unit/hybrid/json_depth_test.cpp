@@ -76,11 +76,15 @@ TEST(JsonDepthOrchestrator, DeepBodyIsRefusedBeforeItIsWalked) {
   HybridRequest req;
   req.body = {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
   req.body["metadata"] = deep_value(100000);  // the PII collector recursed per level before
-  int local_calls = 0;
-  LocalGenerateFn local = [&](const json&, const StreamFn*) {
-    ++local_calls;
-    return LocalResult{};
-  };
+  struct Counting final : DeviceBackend {
+    int calls = 0;
+    edgellm::runtime::GenerateResult generate(const std::vector<int32_t>&, const edgellm::runtime::GenerateParams&,
+                                     const StreamFn*) override {
+      ++calls;
+      return {};
+    }
+  } local;
+  int& local_calls = local.calls;
   EXPECT_THROW(orch.handle(req, local, nullptr), edgellm::InvalidArgument);
   EXPECT_EQ(local_calls, 0);
   // At the limit (the body object is level 1) it is answered.

@@ -21,32 +21,36 @@ using nlohmann::json;
 
 namespace {
 
-// Stands in for the server's model: fixed text, confident or unsure token statistics.
-struct FakeLocal {
+// Stands in for the device: fixed text, confident or unsure token statistics; records the
+// prompt and parameters it was handed.
+struct FakeLocal final : DeviceBackend {
   std::string text = "本地回答 local answer";
   bool confident = true;
   int calls = 0;
-  std::vector<json> bodies;
+  std::vector<std::vector<int32_t>> prompts;
+  int32_t last_max_tokens = 0;
 
-  LocalGenerateFn fn() {
-    return [this](const json& body, const StreamFn* on_delta) {
-      ++calls;
-      bodies.push_back(body);
-      LocalResult r;
-      r.text = text;
-      for (int i = 0; i < 8; ++i) {
-        r.logprobs.push_back(confident ? -0.05f : (i % 2 ? -7.0f : -0.5f));
-        r.entropies.push_back(confident ? 0.3f : 3.5f);
-      }
-      r.prompt_tokens = 20;
-      r.completion_tokens = 8;
-      r.extra = {{"marker", "local"}};
-      if (on_delta) {
-        for (size_t i = 0; i < text.size(); i += 5)
-          if (!(*on_delta)(text.substr(i, 5))) break;
-      }
-      return r;
-    };
+  FakeLocal& fn() { return *this; }
+  edgellm::runtime::GenerateResult generate(const std::vector<int32_t>& prompt, const edgellm::runtime::GenerateParams& params,
+                                   const StreamFn* on_delta) override {
+    ++calls;
+    prompts.push_back(prompt);
+    last_max_tokens = params.max_tokens;
+    edgellm::runtime::GenerateResult r;
+    r.text = text;
+    r.finish_reason = "stop";
+    for (int i = 0; i < 8; ++i) {
+      r.token_logprobs.push_back(confident ? -0.05f : (i % 2 ? -7.0f : -0.5f));
+      r.token_entropies.push_back(confident ? 0.3f : 3.5f);
+    }
+    r.tokens = {11, 12, 13, 14, 15, 16, 17, 18};
+    r.n_prompt = 20;
+    r.n_generated = 8;
+    if (on_delta) {
+      for (size_t i = 0; i < text.size(); i += 5)
+        if (!(*on_delta)(text.substr(i, 5))) break;
+    }
+    return r;
   }
 };
 
@@ -81,13 +85,21 @@ TEST(Orchestrator, ConfidentLocalAnswerStaysOnDevice) {
   FakeCloud cloud;
   Orchestrator o(policy_for(cloud), {2048, true});
   FakeLocal local;
-  HybridResponse r = o.handle({chat("hello"), "r1", "app", -1}, local.fn(), nullptr);
+  HybridRequest req{chat("hello"), "r1", "app", -1};
+  req.prompt = {1, 2, 3};
+  req.params.max_tokens = 33;
+  HybridResponse r = o.handle(req, local.fn(), nullptr);
   ASSERT_TRUE(r.ok);
-  EXPECT_EQ(r.text, local.text);
+  EXPECT_EQ(r.result.text, local.text);
   EXPECT_EQ(r.route.tier, Tier::Device);
   EXPECT_EQ(r.route.reason, "prefer_local");
   EXPECT_EQ(cloud.requests(), 0);
-  EXPECT_EQ(r.local_extra["marker"], "local");
+  // The device got the request's prompt and parameters, and its result comes back as it was.
+  ASSERT_EQ(local.prompts.size(), 1u);
+  EXPECT_EQ(local.prompts[0], (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(local.last_max_tokens, 33);
+  EXPECT_EQ(r.result.tokens.size(), 8u);
+  EXPECT_EQ(r.result.n_generated, 8);
   EXPECT_GT(r.route.scores["quantile_logprob"].get<double>(), -1.0);
   EXPECT_GE(r.route.device_ms, 0);
   EXPECT_EQ(r.route.cloud_ms, -1);
@@ -103,7 +115,7 @@ TEST(Orchestrator, LowConfidenceEscalatesToCloud) {
   EXPECT_EQ(r.route.tier, Tier::Cloud);
   EXPECT_EQ(r.route.reason, "low_confidence");
   EXPECT_TRUE(r.route.escalated);
-  EXPECT_EQ(r.text, "echo: explain monads");
+  EXPECT_EQ(r.result.text, "echo: explain monads");
   EXPECT_EQ(local.calls, 1);
   EXPECT_GE(r.route.device_ms, 0);
   EXPECT_GE(r.route.cloud_ms, 0);
@@ -130,7 +142,7 @@ TEST(Orchestrator, RedactsBeforeCloudAndRestoresAnswer) {
   EXPECT_NE(sent.find("[EMAIL_1]"), std::string::npos);
   EXPECT_NE(sent.find("[PHONE_1]"), std::string::npos);
   EXPECT_EQ(sent.find("[EMAIL_2]"), std::string::npos);  // same value, same placeholder
-  EXPECT_EQ(r.text, "echo: " + user);                    // the echo came back with placeholders
+  EXPECT_EQ(r.result.text, "echo: " + user);                    // the echo came back with placeholders
 }
 
 TEST(Orchestrator, StreamedCloudAnswerIsRestoredAcrossChunks) {
@@ -152,7 +164,7 @@ TEST(Orchestrator, StreamedCloudAnswerIsRestoredAcrossChunks) {
   }
   EXPECT_GT(deltas.size(), 3u);
   EXPECT_EQ(joined, "Sure, I'll email a.b@example.org and call +86 139 1234 5678 today; a.b@example.org again.");
-  EXPECT_EQ(r.text, joined);
+  EXPECT_EQ(r.result.text, joined);
 }
 
 TEST(Orchestrator, BlockedPiiNeverLeavesEvenWhenAsked) {
@@ -221,7 +233,7 @@ TEST(Orchestrator, CloudFailuresFallBackToDevice) {
     FakeLocal local;
     HybridResponse r = o.handle({chat("q"), "f", "", -1}, local.fn(), nullptr);
     ASSERT_TRUE(r.ok) << c.error;
-    EXPECT_EQ(r.text, local.text);
+    EXPECT_EQ(r.result.text, local.text);
     EXPECT_EQ(r.route.tier, Tier::Device);
     EXPECT_TRUE(r.route.fallback);
     EXPECT_EQ(r.route.reason, c.reason) << c.error;
@@ -258,7 +270,7 @@ TEST(Orchestrator, EscalationThatFailsKeepsLocalAnswer) {
   local.confident = false;
   HybridResponse r = o.handle({chat("q"), "e", "", -1}, local.fn(), nullptr);
   ASSERT_TRUE(r.ok);
-  EXPECT_EQ(r.text, local.text);
+  EXPECT_EQ(r.result.text, local.text);
   EXPECT_EQ(r.route.tier, Tier::Device);
   EXPECT_EQ(r.route.reason, "cloud_error");
   EXPECT_TRUE(r.route.fallback);
@@ -330,7 +342,7 @@ TEST(Orchestrator, StreamDroppedAfterTextReachedClientIsAnError) {
   };
   HybridResponse r = o.handle({chat("q"), "d", "", -1}, local.fn(), &sink);
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.finish_reason, "error");
+  EXPECT_EQ(r.result.finish_reason, "error");
   EXPECT_EQ(r.route.cloud_error, "dropped");
   EXPECT_EQ(local.calls, 0);  // no device text spliced after the cloud's partial answer
   EXPECT_FALSE(got.empty());
@@ -364,7 +376,7 @@ TEST(Orchestrator, StreamDroppedAfterTextRestartsOnTheDeviceWhenAllowed) {
   EXPECT_NE(std::find(r.route.notes.begin(), r.route.notes.end(), "stream_interrupted"), r.route.notes.end());
   EXPECT_EQ(local.calls, 1);
   EXPECT_EQ(got, local.text);
-  EXPECT_EQ(r.text, local.text);
+  EXPECT_EQ(r.result.text, local.text);
   // A handler that declines (client gone) leaves the old behaviour: the request fails.
   HybridResponse r2 = o.handle({chat("q"), "d2", "", -1}, local.fn(), &sink, [](const std::string&) { return false; });
   EXPECT_FALSE(r2.ok);
@@ -440,7 +452,7 @@ TEST(Orchestrator, ConcurrentRequestsShareBudgetAndAudit) {
         EXPECT_TRUE(r.ok);
         if (r.route.tier == Tier::Cloud) {
           ++cloud_answers;
-          EXPECT_EQ(r.text, "echo: q " + std::to_string(i) + " a@b.cn");  // restored per request
+          EXPECT_EQ(r.result.text, "echo: q " + std::to_string(i) + " a@b.cn");  // restored per request
         }
       }
     });

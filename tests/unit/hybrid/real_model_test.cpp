@@ -32,29 +32,21 @@ TEST(OrchestratorRealModel, SamplerScoresDriveEscalation) {
   auto engine = runtime::Engine::load(path, eo);
   runtime::Session session(*engine, 512);
 
-  LocalGenerateFn local = [&](const json& body, const StreamFn* on_delta) {
+  // The request as the server hands it over: the body for the cloud, prompt and parameters for
+  // the device.
+  auto request = [&](const json& body) {
     std::vector<chat::Message> msgs;
     for (const auto& m : body["messages"]) msgs.push_back({m["role"], m["content"]});
     std::string text = engine->formatter().format(msgs, true);
     const auto& tok = engine->tokenizer();
-    auto ids = tok.encode(text, tok.add_bos_default(), true);
-    runtime::GenerateParams gp;
-    gp.sampling.temperature = 0;
-    gp.max_tokens = body.value("max_tokens", 24);
-    gp.stop = engine->formatter().stop_strings();
-    session.reset();
-    runtime::TextCallback cb;
-    if (on_delta) cb = [&](const std::string& piece) { return (*on_delta)(piece); };
-    runtime::GenerateResult g = session.generate(ids, gp, cb);
-    LocalResult r;
-    r.text = g.text;
-    r.logprobs = g.token_logprobs;
-    r.entropies = g.token_entropies;
-    r.finish_reason = g.finish_reason;
-    r.prompt_tokens = g.n_prompt;
-    r.completion_tokens = g.n_generated;
-    return r;
+    HybridRequest req{body, "real", "", -1};
+    req.prompt = tok.encode(text, tok.add_bos_default(), true);
+    req.params.sampling.temperature = 0;
+    req.params.max_tokens = body.value("max_tokens", 24);
+    req.params.stop = engine->formatter().stop_strings();
+    return req;
   };
+  SessionBackend local(session);
 
   hybrid::testing::FakeCloud cloud;
   Policy p = default_policy();
@@ -70,28 +62,29 @@ TEST(OrchestratorRealModel, SamplerScoresDriveEscalation) {
     int before = cloud.requests();
     json body = {{"messages", {{{"role", "user"}, {"content", q}}}}, {"max_tokens", 24}};
     // Run the device model alone first to get the statistics the router will see.
-    LocalResult ref = local(body, nullptr);
-    ASSERT_FALSE(ref.logprobs.empty());
-    ASSERT_EQ(ref.logprobs.size(), ref.entropies.size());
-    ASSERT_EQ(int64_t(ref.logprobs.size()), ref.completion_tokens);
-    for (size_t i = 0; i < ref.logprobs.size(); ++i) {
-      ASSERT_LE(ref.logprobs[i], 1e-5f);
-      ASSERT_GE(ref.entropies[i], -1e-5f);
-      ASSERT_LE(ref.entropies[i], std::log(49152.0f) + 1e-3f);
+    const HybridRequest req = request(body);
+    runtime::GenerateResult ref = local.generate(req.prompt, req.params, nullptr);
+    ASSERT_FALSE(ref.token_logprobs.empty());
+    ASSERT_EQ(ref.token_logprobs.size(), ref.token_entropies.size());
+    ASSERT_EQ(int64_t(ref.token_logprobs.size()), ref.n_generated);
+    for (size_t i = 0; i < ref.token_logprobs.size(); ++i) {
+      ASSERT_LE(ref.token_logprobs[i], 1e-5f);
+      ASSERT_GE(ref.token_entropies[i], -1e-5f);
+      ASSERT_LE(ref.token_entropies[i], std::log(49152.0f) + 1e-3f);
       // Greedy picks the most likely token, so its probability is at least 1/n_vocab.
-      ASSERT_GE(ref.logprobs[i], -std::log(49152.0f) - 1e-3f);
+      ASSERT_GE(ref.token_logprobs[i], -std::log(49152.0f) - 1e-3f);
     }
-    std::vector<float> s = ref.logprobs;
+    std::vector<float> s = ref.token_logprobs;
     std::sort(s.begin(), s.end());
     double pos = 0.1 * double(s.size() - 1);
     size_t lo = size_t(pos);
     double p10 = s[lo] + (s[std::min(lo + 1, s.size() - 1)] - s[lo]) * (pos - double(lo));
     double mean_h = 0;
-    for (float h : ref.entropies) mean_h += h;
-    mean_h /= double(ref.entropies.size());
+    for (float h : ref.token_entropies) mean_h += h;
+    mean_h /= double(ref.token_entropies.size());
     bool expect_escalate = p10 < -2.5 || mean_h > 1.5;
 
-    HybridResponse r = o.handle({body, "real", "", -1}, local, nullptr);  // greedy: same answer again
+    HybridResponse r = o.handle(req, local, nullptr);  // greedy: same answer again
     std::printf("  %-55s p10 logprob %7.3f  mean entropy %6.3f  -> %s (%s)  local: %s\n", q, p10, mean_h,
                 tier_name(r.route.tier), r.route.reason.c_str(), ref.text.substr(0, 40).c_str());
     EXPECT_NEAR(r.route.scores["quantile_logprob"].get<double>(), p10, 1e-4);
