@@ -2,17 +2,26 @@
 """The personal-memory measurement of `edgellm finetune` (a figure for the report, not a test).
 
 Generates the data (bench/personal_memory/generate.py), measures exact-match accuracy on the eval
-questions (greedy `edgellm run` with the model's chat template; a reply counts when it contains the
+questions (greedy chat completions from one `edgellm serve` with several slots; a reply counts when it contains the
 fact's short answer, case-insensitive) and perplexity on a text (`edgellm perplexity`, llama.cpp's
 protocol) before and after fine-tuning, and reports time per epoch, tokens/s, peak RSS and adapter size
 from the finetune run.
 
+Replay (`--replay N`): the base model's own greedy answers to N generic questions
+(bench/personal_memory/general.py, generated here on the device, nothing downloaded) are mixed into the
+training set, so the adapter learns to leave general behaviour alone. Ten other general questions are
+answered greedily before and after (`check_before` / `check_after` in the JSON).
+
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
+        [--targets all] [--replay 40] [--scale 1.0]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
+
+The figures before fine-tuning are cached in the work directory (`--work`), keyed by model and data.
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -20,22 +29,66 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "personal_memory"))
+import general  # noqa: E402
 
 
-def accuracy(bin_, model, questions, threads, lora=None):
-    hits, answers = 0, []
-    for q in questions:
-        cmd = [bin_, "run", "-m", model, "-p", q["question"], "--system", q["messages"][0]["content"], "-n", "32",
-               "--temp", "0", "-t", str(threads)]
+class Server:
+    """One `edgellm serve` for a batch of greedy questions: the model loads once and the questions are
+    decoded together (several slots), which on a busy machine is several times faster than a `run` each."""
+
+    def __init__(self, bin_, model, threads, lora=None, parallel=8):
+        cmd = [bin_, "serve", "-m", model, "--host", "127.0.0.1", "--port", "0", "-c", "512", "--parallel",
+               str(parallel), "-t", str(threads)]
         if lora:
             cmd += ["--lora", lora]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-        ok = q["answer"].lower() in out.lower()
-        hits += ok
-        answers.append({"question": q["question"], "expected": q["answer"], "reply": out, "ok": ok})
-    return hits / len(questions), answers
+        self.log = tempfile.NamedTemporaryFile(prefix="finetune-memory-serve-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.parallel = parallel
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            m = re.search(r"listening on http://[^\s:]+:(\d+)", open(self.log.name).read())
+            if m:
+                self.url = f"http://127.0.0.1:{m.group(1)}"
+                try:
+                    urllib.request.urlopen(self.url + "/health", timeout=30)
+                    return
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.3)
+        self.close()
+        sys.exit("edgellm serve did not start:\n" + open(self.log.name).read())
+
+    def ask(self, question, system=None, n=32):
+        msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+        body = json.dumps({"messages": msgs, "max_tokens": n, "temperature": 0}).encode()
+        req = urllib.request.Request(self.url + "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=3600) as r:
+            return json.load(r)["choices"][0]["message"]["content"].strip()
+
+    def ask_all(self, items):  # items: (question, system, n)
+        with concurrent.futures.ThreadPoolExecutor(self.parallel) as ex:
+            return list(ex.map(lambda it: self.ask(*it), items))
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def accuracy(server, questions):
+    replies = server.ask_all([(q["question"], q["messages"][0]["content"], 32) for q in questions])
+    answers = [{"question": q["question"], "expected": q["answer"], "reply": r, "ok": q["answer"].lower() in r.lower()}
+               for q, r in zip(questions, replies)]
+    return sum(a["ok"] for a in answers) / len(questions), answers
+
+
+def check_answers(server):
+    return [{"question": q, "reply": r} for q, r in zip(general.CHECK, server.ask_all([(q, None, 48) for q in general.CHECK]))]
 
 
 def perplexity(bin_, model, text, chunks, threads, lora=None):
@@ -58,6 +111,10 @@ def main():
     ap.add_argument("--alpha", type=float, default=16)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--targets", default="all", help="adapted projections (finetune --targets)")
+    ap.add_argument("--replay", type=int, default=0, help="mix the base model's answers to N generic questions in")
+    ap.add_argument("--replay-tokens", type=int, default=96, help="longest replay answer, in tokens")
+    ap.add_argument("--scale", type=float, default=1.0, help="adapter scale at inference (--lora FILE:SCALE)")
     ap.add_argument("--text", default="/usr/share/common-licenses/GPL-3")
     ap.add_argument("--ppl-chunks", type=int, default=4)
     ap.add_argument("--work", default=None, help="directory for data and adapter (default: a temp dir)")
@@ -69,17 +126,46 @@ def main():
                     str(args.n_train)], check=True)
     questions = [json.loads(line) for line in open(os.path.join(work, "questions.jsonl"))]
     res = {"model": args.model, "n_train": args.n_train, "n_eval": len(questions), "epochs": args.epochs,
-           "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads}
+           "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads, "targets": args.targets,
+           "replay": args.replay, "scale": args.scale, "batch": args.batch}
 
-    res["accuracy_before"], before = accuracy(args.bin, args.model, questions, args.threads)
+    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(args.model))
+    cache = os.path.join(work, f"before-{tag}-{args.ppl_chunks}.json")
+    if os.path.exists(cache):
+        b = json.load(open(cache))
+    else:
+        b = {}
+        srv = Server(args.bin, args.model, args.threads)
+        b["accuracy_before"], b["answers_before"] = accuracy(srv, questions)
+        b["check_before"] = check_answers(srv)
+        srv.close()
+        b["ppl_before"] = perplexity(args.bin, args.model, args.text, args.ppl_chunks, args.threads)
+        json.dump(b, open(cache, "w"), indent=1)
+    res.update(b)
+    before = b["answers_before"]
     print(f"exact match before: {res['accuracy_before']:.1%}", flush=True)
-    res["ppl_before"] = perplexity(args.bin, args.model, args.text, args.ppl_chunks, args.threads)
     print(f"perplexity before: {res['ppl_before']:.4f}", flush=True)
+
+    train_file = os.path.join(work, "train.jsonl")
+    if args.replay:
+        rcache = os.path.join(work, f"replay-{tag}-{args.replay_tokens}.jsonl")
+        if not os.path.exists(rcache):
+            srv = Server(args.bin, args.model, args.threads)
+            replies = srv.ask_all([(q, None, args.replay_tokens) for q in general.REPLAY])
+            srv.close()
+            with open(rcache, "w") as f:
+                for q, a in zip(general.REPLAY, replies):
+                    f.write(json.dumps({"messages": [{"role": "user", "content": q},
+                                                     {"role": "assistant", "content": a}]}) + "\n")
+        replay = open(rcache).read().splitlines()[:args.replay]
+        train_file = os.path.join(work, "train_replay.jsonl")
+        with open(train_file, "w") as f:
+            f.writelines(line + "\n" for line in open(os.path.join(work, "train.jsonl")).read().splitlines() + replay)
 
     adapter = os.path.join(work, "memory.gguf")
     t0 = time.time()
     cpu0 = os.times()
-    p = subprocess.run([args.bin, "finetune", "-m", args.model, "--data", os.path.join(work, "train.jsonl"),
+    p = subprocess.run([args.bin, "finetune", "-m", args.model, "--data", train_file, "--targets", args.targets,
                         "--eval", os.path.join(work, "eval.jsonl"), "--rank", str(args.rank), "--alpha",
                         str(args.alpha), "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch",
                         str(args.batch), "-t", str(args.threads), "--out", adapter], capture_output=True, text=True)
@@ -100,12 +186,18 @@ def main():
     res["peak_rss_mib"] = float(re.search(r"peak RSS (\d+) MiB", p.stderr).group(1))
     res["adapter_bytes"] = os.path.getsize(adapter)
 
-    res["accuracy_after"], after = accuracy(args.bin, args.model, questions, args.threads, adapter)
+    lora = adapter if args.scale == 1.0 else f"{adapter}:{args.scale}"
+    srv = Server(args.bin, args.model, args.threads, lora)
+    res["accuracy_after"], after = accuracy(srv, questions)
+    res["check_after"] = check_answers(srv)
+    srv.close()
     print(f"exact match after: {res['accuracy_after']:.1%}", flush=True)
-    res["ppl_after"] = perplexity(args.bin, args.model, args.text, args.ppl_chunks, args.threads, adapter)
+    res["ppl_after"] = perplexity(args.bin, args.model, args.text, args.ppl_chunks, args.threads, lora)
+    print(f"perplexity after: {res['ppl_after']:.4f} ({res['ppl_after'] / res['ppl_before'] - 1:+.1%})", flush=True)
+    res["check_unchanged"] = sum(a["reply"] == b["reply"] for a, b in zip(res["check_before"], res["check_after"]))
     res["ppl_change"] = res["ppl_after"] / res["ppl_before"] - 1
     res["answers_before"], res["answers_after"] = before, after
-    summary = {k: v for k, v in res.items() if not k.startswith("answers")}
+    summary = {k: v for k, v in res.items() if not k.startswith(("answers", "check_before", "check_after"))}
     print(json.dumps(summary, indent=1))
     if args.out:
         with open(args.out, "w") as f:

@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "train/data.h"
+#include "io/tensor_type.h"
 #include "train/finetune.h"
 #include "util/error.h"
 
@@ -22,7 +23,7 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_sigint(int) { g_stop.store(true); }
 
 struct FinetuneArgs {
-  std::string model, data, eval, out, checkpoint, resume, targets = "all";
+  std::string model, data, eval, out, checkpoint, resume, targets = "all", out_type = "f32";
   int32_t rank = 8, epochs = 1, batch = 1, ctx = 1024, threads = 0, save_every = 0;
   float alpha = 16.0f, lr = 2e-4f, weight_decay = 0.0f, clip = 1.0f;
   uint64_t seed = 1;
@@ -98,6 +99,10 @@ void finetune(const FinetuneArgs& a) {
   const auto eval_convs = a.eval.empty() ? std::vector<train::Conversation>{} : train::read_chat_jsonl(a.eval);
   if (a.ctx < 2) throw InvalidArgument("--ctx must be at least 2");
   if (a.out.empty() && !a.dry_run) throw InvalidArgument("--out is required");
+  const auto out_type = io::type_from_name(a.out_type);
+  if (!out_type || (*out_type != io::TensorType::F32 && *out_type != io::TensorType::F16 &&
+                    *out_type != io::TensorType::Q8_0))
+    throw InvalidArgument("--out-type must be f32, f16 or q8_0, not '" + a.out_type + "'");
   train::LoraTrainConfig cfg;
   cfg.rank = a.rank;
   cfg.alpha = a.alpha;
@@ -169,7 +174,7 @@ void finetune(const FinetuneArgs& a) {
   if (res.end == train::FinetuneResult::End::NonFinite)
     throw Error(res.message + (res.checkpoint_written ? " (" + opt.checkpoint + ")" : " (no checkpoint had been written yet)") +
                 "; no adapter written");
-  params.save_adapter(a.out, std::filesystem::path(a.out).stem().string());
+  params.save_adapter(a.out, std::filesystem::path(a.out).stem().string(), *out_type);
   const auto bytes = std::filesystem::file_size(a.out);
   if (res.end == train::FinetuneResult::End::Stopped)
     std::fprintf(stderr, "interrupted: adapter saved to %s, checkpoint to %s (continue with --resume %s)\n",
@@ -186,6 +191,8 @@ Registrar reg("finetune", "Train a LoRA adapter on chat conversations (OpenAI fi
   app.add_option("--data", a->data, "Training data: one {\"messages\": [...]} per line")->required();
   app.add_option("--eval", a->eval, "Evaluation data (same format): loss after every epoch");
   app.add_option("--out", a->out, "The adapter to write (GGUF, loads with --lora and in llama.cpp); required unless --dry-run");
+  app.add_option("--out-type", a->out_type, "Adapter tensor type: f32, f16 or q8_0 (lora_b rows shorter than a Q8_0 "
+                                            "block stay f16)")->capture_default_str();
   app.add_option("--rank", a->rank, "LoRA rank")->capture_default_str();
   app.add_option("--alpha", a->alpha, "LoRA alpha (scale = alpha / rank)")->capture_default_str();
   app.add_option("--targets", a->targets, "Adapted projections: all, or a list of q,k,v,o,gate,up,down")

@@ -104,6 +104,7 @@ void info_mem(const std::string& model, const MemArgs& a) {
          {{"type_k", k}, {"type_v", v}, {"bytes_per_token", m.kv_per_token}, {"n_ctx", m.n_ctx},
           {"n_slots", m.n_slots}, {"bytes", m.kv}}},
         {"workspace", {{"n_batch", batch}, {"bytes", m.workspace}}},
+        {"tokenizer_bytes", m.tokenizer},
         {"total_bytes", m.total()}};
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -126,6 +127,7 @@ void info_mem(const std::string& model, const MemArgs& a) {
   std::printf("  KV cache: %llu bytes per token x %d x %d slot%s %s\n", static_cast<unsigned long long>(m.kv_per_token),
               m.n_ctx, m.n_slots, m.n_slots == 1 ? "" : "s", format_bytes(m.kv).c_str());
   std::printf("  workspace                       %12s\n", format_bytes(m.workspace).c_str());
+  std::printf("  tokenizer and vocabulary        %12s\n", format_bytes(m.tokenizer).c_str());
   std::printf("  total                           %12s (%llu bytes)\n", format_bytes(m.total()).c_str(),
               static_cast<unsigned long long>(m.total()));
 }

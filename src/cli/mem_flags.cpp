@@ -13,7 +13,7 @@ int32_t threads_in_use(int32_t n_threads) { return n_threads > 0 ? n_threads : o
 
 void add_mem_budget_flag(CLI::App& app, std::string& budget) {
   app.add_option("--mem-budget", budget,
-                 "Memory for weights, KV cache and workspace (1.5G, 800M, or a fraction of RAM such as 0.5): "
+                 "Memory for weights, tokenizer, KV cache and workspace (1.5G, 800M, or a fraction of RAM such as 0.5): "
                  "chooses the context, the KV type (unless -ctk/-ctv are given) and the slots that fit");
 }
 
@@ -29,6 +29,7 @@ runtime::MemBreakdown mem_breakdown(const std::string& path, int32_t n_ctx, int3
   m.n_slots = n_slots;
   m.kv = m.kv_per_token * static_cast<uint64_t>(n_ctx) * static_cast<uint64_t>(n_slots);
   m.workspace = runtime::workspace_bytes(c, std::min(n_batch, n_ctx), n_ctx, threads_in_use(n_threads), n_slots);
+  m.tokenizer = runtime::tokenizer_bytes(*f);
   return m;
 }
 
@@ -46,7 +47,7 @@ uint64_t apply_mem_budget(const std::string& budget, const std::string& model, i
   r.n_ctx_max = n_ctx;
   r.n_slots_max = slots_max;
   // Workspace at the largest context and slot count: an upper bound whatever is chosen.
-  r.fixed = runtime::estimate_weights(*f, c).resident() +
+  r.fixed = runtime::estimate_weights(*f, c).resident() + runtime::tokenizer_bytes(*f) +
             runtime::workspace_bytes(c, std::min(n_batch, n_ctx), n_ctx, threads_in_use(n_threads), slots_max);
   if (kv.set()) {
     const model::KvTypes t = kv_types(kv);

@@ -12,6 +12,14 @@
 
 namespace edgellm::runtime {
 
+uint64_t tokenizer_bytes(const io::GgufFile& f) {
+  const auto count = [&](const char* key) -> uint64_t {
+    const io::Value* v = f.find(key);
+    return v && v->is_array() ? v->array_size() : 0;
+  };
+  return 224 * count("tokenizer.ggml.tokens") + 80 * count("tokenizer.ggml.merges");
+}
+
 WeightMemory estimate_weights(const io::GgufFile& f, const model::ModelConfig& c) {
   // Mirrors model::load_weights: 1-D tensors become fp32 vectors; matrices are repacked when
   // ops::repack_preferred says so (the file's pages are released as the copy grows), else read

@@ -30,6 +30,12 @@ struct WeightMemory {
 };
 WeightMemory estimate_weights(const io::GgufFile& file, const model::ModelConfig& config);
 
+// The tokenizer and the vocabulary metadata in memory, from the vocabulary's size: 224 bytes per
+// token and 80 per BPE merge, fitted to the peak RSS of `edgellm tokenize` less the process's own
+// (SmolLM2, 49K tokens + 49K merges: 14 MiB; Qwen2.5, 152K + 151K: 47 MiB; Gemma 3, 262K tokens
+// and no merges: 59 MiB). 0 without a vocabulary.
+uint64_t tokenizer_bytes(const io::GgufFile& file);
+
 // model::Workspace bytes for passes of up to n_batch tokens, n_ctx positions, n_threads threads and
 // up to n_logit_rows rows of logits (plus the caller's logits buffer of that many rows).
 uint64_t workspace_bytes(const model::ModelConfig& config, int32_t n_batch, int32_t n_ctx,
@@ -42,9 +48,10 @@ struct MemBreakdown {
   int32_t n_ctx = 0, n_slots = 1;
   uint64_t kv = 0;            // kv_per_token * n_ctx * n_slots
   uint64_t workspace = 0;
-  // Leaves out the code, the tokenizer and heap slack (4-30 MiB measured on SmolLM2 and the 0.5B); counts
-  // the whole KV cache, though only the rows written become resident.
-  uint64_t total() const { return weights.resident() + kv + workspace; }
+  uint64_t tokenizer = 0;     // tokenizer_bytes
+  // Leaves out the code and heap slack; counts the whole KV cache, though only the rows written
+  // become resident.
+  uint64_t total() const { return weights.resident() + kv + workspace + tokenizer; }
 };
 
 // A size: "1.5G", "800M", "512K", "2GiB", a plain byte count, or a fraction of physical RAM

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "io/gguf_writer.h"
+#include "io/tensor_type.h"
+#include "ops/ops.h"
 #include "util/error.h"
 
 namespace edgellm::train {
@@ -163,7 +165,20 @@ double LoraParams::adamw_step(const AdamW& o, double n) {
   return norm;
 }
 
-void LoraParams::save_adapter(const std::string& path, const std::string& name) const {
+// A tensor of `ne[1]` rows of `ne[0]` floats in `type` (F16 where Q8_0 blocks do not fit a row).
+static void add_typed(io::GgufWriter& w, const std::string& name, const std::vector<int64_t>& ne, const std::vector<float>& v,
+               io::TensorType type) {
+  if (type == io::TensorType::F32) return add_f32(w, name, ne, v);
+  if (type == io::TensorType::Q8_0 && ne[0] % io::traits(type).block_elems != 0) type = io::TensorType::F16;
+  const size_t row = io::row_bytes(type, ne[0]);
+  std::vector<uint8_t> bytes(row * static_cast<size_t>(ne[1]));
+  for (int64_t r = 0; r < ne[1]; ++r) ops::quantize_row(type, v.data() + r * ne[0], bytes.data() + r * row, ne[0]);
+  w.add_tensor(name, type, ne, std::move(bytes));
+}
+
+void LoraParams::save_adapter(const std::string& path, const std::string& name, io::TensorType type) const {
+  if (type != io::TensorType::F32 && type != io::TensorType::F16 && type != io::TensorType::Q8_0)
+    throw InvalidArgument("an adapter is written as F32, F16 or Q8_0, not " + std::string(io::type_name(type)));
   io::GgufWriter w;
   w.set_string("general.architecture", cfg_.arch);
   w.set_string("general.type", "adapter");
@@ -177,9 +192,9 @@ void LoraParams::save_adapter(const std::string& path, const std::string& name) 
       const LoraFactor& f = layers_[il][i];
       if (f.rank == 0) continue;
       const std::string base = tensor_name(il, static_cast<LoraTarget>(i));
-      add_f32(w, base + ".lora_a", {f.n_in, f.rank}, f.a);
+      add_typed(w, base + ".lora_a", {f.n_in, f.rank}, f.a, type);
       b_rows.push_back(transpose(f.bt, f.rank, f.n_out));
-      add_f32(w, base + ".lora_b", {f.rank, f.n_out}, b_rows.back());
+      add_typed(w, base + ".lora_b", {f.rank, f.n_out}, b_rows.back(), type);
     }
   w.write(path);
 }

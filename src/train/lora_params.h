@@ -68,7 +68,10 @@ class LoraParams {
   int64_t step() const { return step_; }
 
   // The adapter in llama.cpp's GGUF layout (F32 factors), loadable by --lora.
-  void save_adapter(const std::string& path, const std::string& name) const;
+  // `type`: F32, F16 or Q8_0 (a Q8_0 file keeps the tensors whose rows are not a whole number of
+  // 32-element blocks, e.g. lora_b at rank 8, in F16, as the engine and llama.cpp read any mix).
+  void save_adapter(const std::string& path, const std::string& name,
+                    io::TensorType type = io::TensorType::F32) const;
   // Factors, AdamW moments, step and `extra` integer fields (training position) in one GGUF file.
   void save_checkpoint(const std::string& path, const std::vector<std::pair<std::string, int64_t>>& extra) const;
   // Restores a checkpoint written by save_checkpoint for the same model, rank and targets;

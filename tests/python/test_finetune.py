@@ -181,3 +181,35 @@ def test_dry_run_marks_assistant_tokens_only(tiny):
     assert ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCar?<|im_end|>\n<|im_start|>assistant\n"
             "the red one<|im_end|>\n<|im_start|>user\nSister?<|im_end|>\n<|im_start|>assistant\n"
             "\u00abAnn <|im_end|> too<|im_end|>\n\u00bb") in r.stdout, r.stdout
+
+
+def test_out_type_f16_and_q8_0(tiny):
+    """--out-type: the same factors (a checkpoint resumed with nothing left to train) written as F16 and
+    Q8_0 hold those values to the type's precision (checked with gguf-py's own dequantizer), lora_b at
+    rank 4 stays F16 in the Q8_0 file (its rows are shorter than a block), and each file loads with
+    --lora and computes nearly what the F32 adapter does."""
+    from gguf import GGMLQuantizationType as T
+    from gguf.quants import dequantize
+    ckpt = str(tiny["dir"] / "ot.ckpt")
+    outs = {t: str(tiny["dir"] / f"ot-{t}.gguf") for t in ("f32", "f16", "q8_0")}
+    finetune(tiny, "--epochs", "2", "--lr", "0.01", "--rank", "4", "--out", outs["f32"], "--checkpoint", ckpt)
+    for t in ("f16", "q8_0"):
+        finetune(tiny, "--epochs", "2", "--rank", "4", "--out", outs[t], "--checkpoint", str(tiny["dir"] / "x.ckpt"),
+                 "--resume", ckpt, "--out-type", t)
+    ref = {x.name: x for x in GGUFReader(outs["f32"]).tensors}
+    for t, want_a, tol in (("f16", T.F16, 1e-3), ("q8_0", T.Q8_0, 1e-2)):
+        for x in GGUFReader(outs[t]).tensors:
+            want = want_a if x.name.endswith("lora_a") else T.F16
+            assert x.tensor_type == want, (t, x.name, x.tensor_type)
+            r = np.asarray(ref[x.name].data, dtype=np.float32).reshape(-1)
+            v = dequantize(np.asarray(x.data), x.tensor_type).astype(np.float32).reshape(-1)
+            assert np.abs(v - r).max() <= tol * max(np.abs(r).max(), 1e-6), (t, x.name)
+    sizes = {t: os.path.getsize(p) for t, p in outs.items()}
+    assert sizes["q8_0"] < sizes["f16"] < sizes["f32"], sizes
+    ids = [1, 2, 3, 40, 50]
+    base, full = logits(tiny["model"], ids), logits(tiny["model"], ids, outs["f32"])
+    for t in ("f16", "q8_0"):
+        diff = np.abs(logits(tiny["model"], ids, outs[t]) - full).max()
+        assert diff < 0.05 * np.abs(full - base).max(), (t, diff)
+    r = finetune(tiny, "--epochs", "1", "--out", outs["f32"], "--out-type", "q4_0", check=False)
+    assert r.returncode == 1 and "--out-type must be f32, f16 or q8_0" in r.stderr
