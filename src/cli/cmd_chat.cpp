@@ -124,7 +124,7 @@ void chat_loop(ChatArgs a) {
       if (orch) {
         nlohmann::json messages = nlohmann::json::array();
         for (const auto& m : history) messages.push_back({{"role", m.role}, {"content", m.content}});
-        answer = routed_turn(*orch, session, ids, gp, messages).text;
+        answer = routed_turn(*orch, session, ids, gp, messages).result.text;
       } else {
         answer = session.generate(ids, gp, [](const std::string& piece) {
                    std::fwrite(piece.data(), 1, piece.size(), stdout);

@@ -105,23 +105,15 @@ hybrid::HybridResponse routed_turn(hybrid::Orchestrator& orch, runtime::Session&
   hr.request_id = "cli";
   hr.app = "edgellm-cli";
   hr.prompt_tokens = static_cast<int64_t>(ids.size());
-  hybrid::LocalGenerateFn local = [&](const nlohmann::json&, const hybrid::StreamFn* on_delta) {
-    auto res = session.generate(ids, gp, [&](const std::string& piece) { return !on_delta || (*on_delta)(piece); });
-    hybrid::LocalResult r;
-    r.text = res.text;
-    r.finish_reason = res.finish_reason == "length" ? "length" : "stop";
-    r.logprobs = res.token_logprobs;
-    r.entropies = res.token_entropies;
-    r.prompt_tokens = res.n_prompt;
-    r.completion_tokens = res.n_generated;
-    return r;
-  };
+  hr.prompt = ids;
+  hr.params = gp;
+  hybrid::SessionBackend device(session);
   hybrid::StreamFn on_delta = print;
   hybrid::StreamBreakFn on_break = [](const std::string& msg) {
     std::fprintf(stderr, "\n[cloud answer broke off (%s); answering on the device]\n", msg.c_str());
     return true;
   };
-  hybrid::HybridResponse out = orch.handle(hr, local, &on_delta, on_break);
+  hybrid::HybridResponse out = orch.handle(hr, device, &on_delta, on_break);
   std::printf("\n");
   const auto& r = out.route;
   std::string notes;

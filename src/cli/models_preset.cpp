@@ -65,8 +65,8 @@ std::vector<PresetModel> parse_models_preset(const std::string& text, const std:
     if (key == "model" || key == "m") {
       if (cur == &defaults) throw InvalidArgument(at + ": [*] cannot name a model file");
       // A relative path is relative to the preset's folder; a short name stays a name.
-      const bool looks_like_path = value.find('/') != std::string::npos || value.size() > 5 &&
-                                   value.compare(value.size() - 5, 5, ".gguf") == 0;
+      const bool looks_like_path = value.find('/') != std::string::npos ||
+                                   (value.size() > 5 && value.compare(value.size() - 5, 5, ".gguf") == 0);
       cur->model = looks_like_path && !base_dir.empty() && std::filesystem::path(value).is_relative()
                        ? (std::filesystem::path(base_dir) / value).string()
                        : value;

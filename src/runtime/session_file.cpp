@@ -159,12 +159,12 @@ std::vector<int32_t> read_head(Reader& r, const Engine& engine_, const model::Kv
                                std::string* saved = nullptr) {
   r.get(&h, sizeof h);
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) throw SavedStateError(path + ": not an edgellm saved session");
-    if (h.version != kVersion)
-      throw SavedStateError(path + ": saved session version " + std::to_string(h.version) + " is not supported (this build reads " +
-                  std::to_string(kVersion) + ")");
-    if (h.model_size != engine_.model().file().file_size() || h.model_checksum != engine_.model_checksum())
-      throw SavedStateError(path + ": saved with another model file than " + engine_.model().file().path() +
-                  "; load the model it was saved with, or start a new session");
+  if (h.version != kVersion)
+    throw SavedStateError(path + ": saved session version " + std::to_string(h.version) +
+                          " is not supported (this build reads " + std::to_string(kVersion) + ")");
+  if (h.model_size != engine_.model().file().file_size() || h.model_checksum != engine_.model_checksum())
+    throw SavedStateError(path + ": saved with another model file than " + engine_.model().file().path() +
+                          "; load the model it was saved with, or start a new session");
   if (h.n_layer != engine_.config().n_layer || h.kv_dim != engine_.config().kv_dim())
     throw SavedStateError(path + ": saved session's cache shape does not match the model");
   if (h.k_type != static_cast<uint32_t>(types.k) || h.v_type != static_cast<uint32_t>(types.v))

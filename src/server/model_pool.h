@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,8 @@ namespace edgellm::server {
 struct LoadedParts {
   std::unique_ptr<runtime::Engine> engine;
   model::LoraSet lora;  // adapters every request of this model runs with (--lora)
+  // Draft model for speculation (serve --draft; DraftModelProposer::load_draft), or null.
+  std::shared_ptr<const runtime::Engine> draft;
 };
 
 struct ModelSpec {
@@ -44,6 +47,9 @@ struct ModelSpec {
 struct HostedModel {
   std::unique_ptr<runtime::Engine> engine;
   model::LoraSet lora;
+  // Guards `lora`: a fine-tuning job (finetune_jobs.h) appends to it while requests read it.
+  mutable std::shared_mutex lora_mu;
+  std::shared_ptr<const runtime::Engine> draft;  // on the engine's pool: released before it
   GenerateContext gctx;
   int64_t loaded_at = 0;  // unix time
   std::unique_ptr<runtime::Scheduler> sched;

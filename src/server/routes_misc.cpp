@@ -91,7 +91,11 @@ std::vector<runtime::JobOutcome> run_embedding_jobs(ServerState& st, const Model
       runtime::JobRequest jr;
       jr.prompt = inputs[next];
       jr.embedding = true;
-      jr.lora = model.model().lora;
+      {
+        std::shared_lock<std::shared_mutex> lk(model.model().lora_mu);
+        for (const auto& e : model.model().lora.entries)
+          if (e.scale != 0.0f) jr.lora.entries.push_back(e);  // registered fine-tunes (scale 0) stay off
+      }
       jr.on_done = [sh, i = next, &st](runtime::JobOutcome& o) {
         st.metrics.generation(o.result.n_prompt, 0, 0, o.queue_seconds, 0);
         std::lock_guard<std::mutex> lk(sh->mu);
@@ -215,11 +219,13 @@ void register_misc_routes(ServerState& st) {
              ojson data = ojson::array();
              for (const auto& m : st.pool->status()) data.push_back(model_json(st, m));
              if (st.opts.embedder) data.push_back(embedding_model_json(st));
+             if (st.opts.asr_model) data.push_back(asr_model_json(st));
              send_json(res, {{"object", "list"}, {"data", data}});
            }));
   http.Get(R"(/v1/models/(.+))", guarded([&st](const httplib::Request& req, httplib::Response& res) {
              const std::string id = req.matches[1];
              if (st.opts.embedder && id == st.opts.embedding_model_id) return send_json(res, embedding_model_json(st));
+             if (st.opts.asr_model && id == st.opts.asr_model_id) return send_json(res, asr_model_json(st));
              for (const auto& m : st.pool->status())
                if (m.spec->name == id) return send_json(res, model_json(st, m));
              throw ApiError(404, "The model '" + id + "' does not exist", "model", "model_not_found");
@@ -231,11 +237,12 @@ void register_misc_routes(ServerState& st) {
   // request's "lora" field names them by id.
   http.Get("/lora-adapters", guarded([&st](const httplib::Request& req, httplib::Response& res) {
              const auto lease = st.pool->acquire(req.get_param_value("model"));
+             std::shared_lock<std::shared_mutex> lk(lease->model().lora_mu);
              const auto& lora = lease->model().lora;
              ojson list = ojson::array();
              for (size_t i = 0; i < lora.entries.size(); ++i) {
                const auto& e = lora.entries[i];
-               list.push_back({{"id", i}, {"path", e.adapter->path()}, {"scale", e.scale},
+               list.push_back({{"id", i}, {"name", e.adapter->info().name}, {"path", e.adapter->path()}, {"scale", e.scale},
                                {"rank", e.adapter->info().rank_max}, {"alpha", e.adapter->info().alpha}});
              }
              send_json(res, list);

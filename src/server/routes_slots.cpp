@@ -46,7 +46,13 @@ void slot_action(ServerState& st, const httplib::Request& req, httplib::Response
   auto& sched = *lease->model().sched;
   runtime::Scheduler::SlotFile r;
   try {
-    r = action == "save" ? sched.save_slot(id, path) : sched.restore_slot(id, path, lease->model().lora);
+    model::LoraSet lora;
+    {
+      std::shared_lock<std::shared_mutex> lk(lease->model().lora_mu);
+      for (const auto& e : lease->model().lora.entries)
+        if (e.scale != 0.0f) lora.entries.push_back(e);  // the set a request without "lora" runs with
+    }
+    r = action == "save" ? sched.save_slot(id, path) : sched.restore_slot(id, path, lora);
   } catch (const runtime::SlotBusy& e) {
     throw ApiError(409, e.what(), "id_slot", "slot_busy");
   } catch (const runtime::SavedStateError& e) {

@@ -17,7 +17,7 @@ namespace {
 // Keeps the metrics' route label set small and fixed.
 std::string route_label(const std::string& path) {
   static const char* known[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-                                "/health", "/metrics", "/"};
+                                "/health", "/metrics", "/", kTranscriptionsPath};
   for (const char* k : known)
     if (path == k) return k;
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
@@ -36,6 +36,11 @@ bool needs_auth(const httplib::Request& req) {
   if (req.path == "/health") return false;
   if (req.method == "GET" && req.path.rfind("/v1/", 0) != 0 && req.path != "/metrics") return false;
   return true;
+}
+
+// Audio uploads have their own, larger limit (ServerOptions::max_audio_body).
+size_t body_limit(const ServerState& st, const httplib::Request& req) {
+  return st.opts.asr_model && req.path == kTranscriptionsPath ? st.opts.max_audio_body : st.opts.max_body;
 }
 
 }  // namespace
@@ -61,6 +66,7 @@ std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptio
   LoadedParts parts = spec.load();
   h->engine = std::move(parts.engine);
   h->lora = std::move(parts.lora);
+  h->draft = std::move(parts.draft);
   h->loaded_at = static_cast<int64_t>(std::time(nullptr));
   const runtime::Engine& engine = *h->engine;
   auto& g = h->gctx;
@@ -69,7 +75,9 @@ std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptio
   g.n_ctx = spec.n_ctx;
   g.max_n = opts.max_n;
   g.adapters = &h->lora;
+  g.adapters_mu = &h->lora_mu;
   g.context_shift = opts.context_shift;
+  g.has_draft = h->draft != nullptr;
   const auto tmpl = engine.model().file().get_string("tokenizer.chat_template");
   g.template_renders_tools = tmpl && tmpl->find("tools") != std::string::npos;
   g.trie = make_token_trie(engine.tokenizer());
@@ -82,6 +90,9 @@ std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptio
   so.prompt_cache_dir = opts.prompt_cache_dir;
   so.prompt_cache_min_tokens = opts.prompt_cache_min;
   so.context_shift = opts.context_shift;
+  so.speculation = opts.speculation == runtime::SpecMode::kDraft && !h->draft ? runtime::SpecMode::kOff : opts.speculation;
+  so.draft_max = opts.draft_max;
+  so.draft = h->draft;
   h->sched = std::make_unique<runtime::Scheduler>(engine, so);
   return h;
 }
@@ -113,6 +124,7 @@ Server::Server(std::vector<ModelSpec> models, const ServerOptions& opts) : st_(s
   }
   if (opts.n_queue < 0) throw InvalidArgument("--queue must not be negative");
   if (opts.max_body < 1024) throw InvalidArgument("--max-body must be at least 1024 bytes");
+  if (opts.max_audio_body < 1024) throw InvalidArgument("--max-audio-body must be at least 1024 bytes");
   if (opts.http_threads < 16 || opts.http_threads > 65536)
     throw InvalidArgument("--http-threads must be between 16 and 65536");
   if (opts.idle_timeout_s < 1 || opts.idle_timeout_s > 3600) throw InvalidArgument("--idle-timeout must be 1-3600 s");
@@ -154,12 +166,13 @@ Server::Server(std::vector<ModelSpec> models, const ServerOptions& opts) : st_(s
   lim.idle_timeout_ms = opts.idle_timeout_s * 1000;
   lim.head_timeout_ms = opts.header_timeout_s * 1000;
   http.set_limits(lim);
-  http.set_payload_max_length(opts.max_body);
+  http.set_payload_max_length(opts.asr_model ? std::max(opts.max_body, opts.max_audio_body) : opts.max_body);
+  if (opts.asr_model) st.asr = std::make_unique<AsrWorker>(opts.asr_threads, std::max(1, opts.n_queue));
 
   // Framing is checked on the headers, before any body byte is read: a refused request's body
   // is never waited for, and the connection closes after the answer.
   http.set_expect_100_continue_handler([&st](const httplib::Request& req, httplib::Response& res) {
-    if (const auto v = check_framing(req.method, req.headers, st.opts.max_body)) {
+    if (const auto v = check_framing(req.method, req.headers, body_limit(st, req))) {
       send_error(res, v.status, v.message, "", v.code);
       // httplib writes this answer without the step that adds Content-Length.
       res.set_header("Content-Length", std::to_string(res.body.size()));
@@ -169,16 +182,23 @@ Server::Server(std::vector<ModelSpec> models, const ServerOptions& opts) : st_(s
     return 100;
   });
   http.set_pre_routing_handler([&st](const httplib::Request& req, httplib::Response& res) {
-    if (const auto v = check_framing(req.method, req.headers, st.opts.max_body)) {
+    if (const auto v = check_framing(req.method, req.headers, body_limit(st, req))) {
       send_error(res, v.status, v.message, "", v.code);
       close_connection_after_response();
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (st.opts.api_key.empty() || !needs_auth(req)) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
-    if (auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), st.opts.api_key))
+    if (st.opts.api_key.empty() || !needs_auth(req) ||
+        (auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), st.opts.api_key))) {
+      if (!st.opts.asr_model && req.path == kTranscriptionsPath && req.method == "POST") {
+        // Said before the upload is read, whatever its size.
+        send_error(res, 400, no_asr_model_message(), "model", "transcription_not_enabled");
+        close_connection_after_response();
+        return httplib::Server::HandlerResponse::Handled;
+      }
       return httplib::Server::HandlerResponse::Unhandled;
+    }
     send_error(res, 401, auth.empty() ? "Missing API key: send it as 'Authorization: Bearer <key>'"
                                       : "Incorrect API key provided", "", "invalid_api_key");
     return httplib::Server::HandlerResponse::Handled;
@@ -218,11 +238,15 @@ Server::Server(std::vector<ModelSpec> models, const ServerOptions& opts) : st_(s
   register_generate_routes(st);
   register_misc_routes(st);
   register_slot_routes(st);
+  st.finetune = std::make_unique<FineTuning>(st, default_finetune_dir());
+  register_finetune_routes(st);
   register_web_routes(st);
+  register_audio_routes(st);
 }
 
 Server::~Server() {
   stop();
+  st_->finetune.reset();  // cancels a running job, which holds a lease of its model
   st_->pool.reset();  // finishes pending jobs so no handler waits forever
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // OpenAI-compatible HTTP API and the web chat page over one or more models (model_pool.h):
-// POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET /v1/models,
+// POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings,
+// POST /v1/audio/transcriptions, GET /v1/models,
 // GET /health, GET /metrics (Prometheus) and GET / (the chat page). Generation goes through
 // the continuous-batching runtime::Scheduler.
 #include <cstdint>
@@ -11,7 +12,12 @@
 #include "hybrid/policy.h"
 #include "runtime/embedder.h"
 #include "runtime/engine.h"
+#include "runtime/scheduler.h"
 #include "server/model_pool.h"
+
+namespace edgellm::asr {
+class WhisperModel;
+}
 
 namespace edgellm::server {
 
@@ -42,11 +48,24 @@ struct ServerOptions {
   std::string embedding_model_id;
   bool chat_embeddings = false;
   std::string web_dir;            // serve the page from here instead of the embedded copy
+  // Speech to text (serve --asr-model): POST /v1/audio/transcriptions with this Whisper model
+  // (always loaded, outside the pool and the budget), one transcription at a time on a pool of
+  // asr_threads threads (0: physical cores); uploads up to max_audio_body bytes (OpenAI's 25 MB).
+  // Without a model the route answers 400 transcription_not_enabled.
+  std::shared_ptr<const asr::WhisperModel> asr_model;
+  std::string asr_model_id;
+  int32_t asr_threads = 0;
+  size_t max_audio_body = 25 << 20;
   // Connections (docs/server.md, "Connections"): threads serving connections at once, and
   // how long a connection may wait idle for a request / take to send a request's head.
   int32_t http_threads = 1024;
   int32_t idle_timeout_s = 5;
   int32_t header_timeout_s = 10;
+  // Speculative decoding (runtime/scheduler.h) of requests without a "speculative" field:
+  // kOff, kLookup (--lookup) or kDraft (--draft MODEL, loaded with each model), drafts of at
+  // most draft_max tokens (--draft-max).
+  runtime::SpecMode speculation = runtime::SpecMode::kOff;
+  int32_t draft_max = 8;
   // Hybrid device/cloud routing of chat requests (docs/hybrid.md); null: everything local.
   std::shared_ptr<const hybrid::Policy> policy;
 };

@@ -8,6 +8,8 @@
 #include <httplib.h>
 
 #include "runtime/scheduler.h"
+#include "server/asr_worker.h"
+#include "server/finetune_jobs.h"
 #include "server/http_conn.h"
 #include "server/metrics.h"
 #include "server/model_pool.h"
@@ -26,6 +28,8 @@ struct ServerState {
   Metrics metrics;
   HttpServer http;  // httplib with edgellm's connection loop (http_conn.h)
   int64_t created = 0;  // unix time the server started (the embedding model's "created")
+  std::unique_ptr<AsrWorker> asr;  // set with opts.asr_model
+  std::unique_ptr<FineTuning> finetune;  // /v1/fine_tuning/jobs (stopped before the pool goes)
 };
 
 // Sends an OpenAI-style error.
@@ -51,10 +55,21 @@ std::string base64(const unsigned char* data, size_t n);
 // /v1/embeddings and the /v1/models entry of the sentence-embedding model (routes_embed.cpp).
 void embed_sentences(ServerState& st, const nlohmann::ordered_json& body, httplib::Response& res);
 nlohmann::ordered_json embedding_model_json(const ServerState& st);
+// /v1/audio/transcriptions and the /v1/models entry of the speech model (routes_audio.cpp).
+inline constexpr const char* kTranscriptionsPath = "/v1/audio/transcriptions";
+nlohmann::ordered_json asr_model_json(const ServerState& st);
+inline std::string no_asr_model_message() {
+  return "this server has no speech-recognition model: start it with --asr-model WHISPER.gguf (`edgellm convert` "
+         "makes one from scripts/fetch-models whisper-tiny)";
+}
 
 void register_generate_routes(ServerState& st);
 void register_misc_routes(ServerState& st);
 void register_web_routes(ServerState& st);
 void register_slot_routes(ServerState& st);
+void register_audio_routes(ServerState& st);
+void register_finetune_routes(ServerState& st);
+// Where fine-tuning jobs write their adapters: a folder of this process under the temp directory.
+std::string default_finetune_dir();
 
 }  // namespace edgellm::server

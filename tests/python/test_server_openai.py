@@ -67,9 +67,9 @@ def client(server):
     return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=300)
 
 
-# The int8 kernels round differently with the number of rows in a pass (prefix reuse changes it),
-# so tests that compare two runs token for token use float activations (EDGELLM_EXACT=1), where
-# every row is independent of its batch.
+# Tests that compare two runs token for token use float activations (EDGELLM_EXACT=1), the path the
+# NumPy references check. (The int8 matmuls are batch-invariant as well, so prefix reuse, which
+# changes the rows in a pass, does not change their results: tests/unit/ops/batch_invariance_test.cpp.)
 @pytest.fixture(scope="module")
 def exact_server():
     srv = ServerProcess(ctx=1024, parallel=2, queue=4, env={"EDGELLM_EXACT": "1"}, extra_args=["--chat-embeddings"])
