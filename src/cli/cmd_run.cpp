@@ -40,24 +40,6 @@ struct RunArgs {
   LoraFlags lora;
 };
 
-// The CLI's verifier: hybrid's /v1/completions client behind the runtime's interface.
-class CompletionsRemote : public runtime::RemoteVerifier {
- public:
-  CompletionsRemote(hybrid::CloudConfig cfg, int32_t n_vocab, int32_t rtt_ms) : v_(std::move(cfg), n_vocab), rtt_(rtt_ms) {}
-  std::vector<int32_t> verify(const std::vector<int32_t>& tokens, size_t n_context) override {
-    if (rtt_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rtt_));
-    auto r = v_.verify(tokens, n_context);
-    if (!r.ok()) throw runtime::VerifierError(std::string(hybrid::cloud_error_name(r.error)) + ": " + r.message);
-    for (auto& t : r.greedy)
-      if (t == hybrid::kVerifyEnd) t = kEnd;
-    return r.greedy;
-  }
-
- private:
-  hybrid::CompletionsVerifier v_;
-  int32_t rtt_;
-};
-
 void run(RunArgs a) {
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
   const bool have_session = !a.session_file.empty() && file_exists(a.session_file);
@@ -94,7 +76,8 @@ void run(RunArgs a) {
   if (a.draft_max < 0) throw InvalidArgument("--draft-max must be >= 0, got " + std::to_string(a.draft_max));
   if (policy && (a.raw || !a.json_schema.empty()))
     throw InvalidArgument("--raw and --json-schema run on the device only; drop --cloud / --policy");
-  apply_mem_budget(a.mem_budget, a.model, a.n_ctx, nullptr, a.kv, 512, a.threads);
+  apply_mem_budget(a.mem_budget, a.model, a.n_ctx, nullptr, a.kv, 512, a.threads,
+                   a.draft.empty() ? "" : resolve_model(a.draft));
   const model::KvTypes kv = kv_types(a.kv);  // a bad -ctk/-ctv fails before the model loads
   const auto lora_specs = parse_lora_specs(a.lora);
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
@@ -152,7 +135,7 @@ void run(RunArgs a) {
     hybrid::CloudConfig cc;
     cc.base_url = a.verify_url;
     cc.model = a.verify_model;
-    CompletionsRemote remote(cc, engine->config().n_vocab, a.verify_rtt_ms);
+    hybrid::RuntimeVerifier remote(cc, engine->config().n_vocab, a.verify_rtt_ms);
     res = runtime::generate_remote_verified(session, ids, gp, remote, std::max(a.draft_max, 1), &vst, print);
   } else if (speculate) {
     runtime::SpeculativeOptions so;

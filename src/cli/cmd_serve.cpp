@@ -80,7 +80,8 @@ std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
     }
     if (several) std::fprintf(stderr, "edgellm serve: model %s: %s\n", s.name.c_str(), s.path.c_str());
     try {
-      s.mem_bytes = apply_mem_budget(a.mem_budget, s.path, s.n_ctx, &s.n_parallel, kv, a.opts.n_batch, a.threads);
+      s.mem_bytes =
+          apply_mem_budget(a.mem_budget, s.path, s.n_ctx, &s.n_parallel, kv, a.opts.n_batch, a.threads, draft);
     } catch (const InvalidArgument& e) {
       if (!several) throw;
       // The others still serve; requests for this one get the reason.
@@ -90,8 +91,9 @@ std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
     s.kv_types = kv_types(kv);
     if (a.mem_budget.empty())
       s.mem_bytes = mem_breakdown(s.path, s.n_ctx, s.n_parallel, s.kv_types, a.opts.n_batch, a.threads).total();
-    // The draft model comes with each model (its weights, and a cache per slot in the default types).
-    if (!draft.empty())
+    // The draft model comes with each model (its weights, and a cache per slot in the default types);
+    // a budgeted total already counts it.
+    if (!draft.empty() && a.mem_budget.empty())
       s.mem_bytes += mem_breakdown(draft, s.n_ctx, s.n_parallel, {}, a.opts.n_batch, a.threads).total();
     const std::string path = s.path;
     const int32_t threads = a.threads;

@@ -69,10 +69,13 @@ const char* breaker_state_name(BreakerState s) {
 
 CircuitBreaker::CircuitBreaker(BreakerConfig cfg, NowMs now) : cfg_(cfg), now_(std::move(now)) {
   cfg_.failure_threshold = std::max(1, cfg_.failure_threshold);
+  cfg_.probe_backoff = std::max(1.0, cfg_.probe_backoff);
+  cfg_.max_cooldown_ms = std::max(cfg_.max_cooldown_ms, cfg_.cooldown_ms);
+  cooldown_ = cfg_.cooldown_ms;
 }
 
 BreakerState CircuitBreaker::state_locked(int64_t now) const {
-  if (state_ == BreakerState::Open && now - opened_at_ >= cfg_.cooldown_ms) return BreakerState::HalfOpen;
+  if (state_ == BreakerState::Open && now - opened_at_ >= cooldown_) return BreakerState::HalfOpen;
   return state_;
 }
 
@@ -97,6 +100,7 @@ void CircuitBreaker::record_success() {
   std::lock_guard<std::mutex> lock(mu_);
   state_ = BreakerState::Closed;
   failures_ = 0;
+  cooldown_ = cfg_.cooldown_ms;
   probe_in_flight_ = false;
 }
 
@@ -106,6 +110,9 @@ void CircuitBreaker::record_failure() {
   BreakerState s = state_locked(now);
   ++failures_;
   if (s == BreakerState::HalfOpen || failures_ >= cfg_.failure_threshold) {
+    if (s == BreakerState::HalfOpen)  // a failed probe: wait longer before the next one
+      cooldown_ = std::min(cfg_.max_cooldown_ms,
+                           static_cast<int64_t>(static_cast<double>(cooldown_) * cfg_.probe_backoff));
     state_ = BreakerState::Open;
     opened_at_ = now;
   }
@@ -120,6 +127,11 @@ void CircuitBreaker::release() {
 BreakerState CircuitBreaker::state() const {
   std::lock_guard<std::mutex> lock(mu_);
   return state_locked(now_());
+}
+
+int64_t CircuitBreaker::cooldown_ms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cooldown_;
 }
 
 int CircuitBreaker::consecutive_failures() const {

@@ -63,13 +63,18 @@ class BudgetWindow {
 struct BreakerConfig {
   int failure_threshold = 3;     // consecutive failures that open the circuit
   int64_t cooldown_ms = 30000;   // open for this long, then one probe request is let through
+  // Each failed probe multiplies the cool-down by this (up to max_cooldown_ms), so an endpoint
+  // that stays down is probed ever more rarely; a success restores cooldown_ms.
+  double probe_backoff = 2.0;
+  int64_t max_cooldown_ms = 300000;
 };
 
 enum class BreakerState { Closed, Open, HalfOpen };
 const char* breaker_state_name(BreakerState s);
 
 // Closed: requests flow, consecutive failures are counted. Open: requests are refused until the
-// cool-down has passed. Half-open: one probe at a time; success closes, failure re-opens.
+// cool-down has passed. Half-open: one probe at a time; success closes, failure re-opens with a
+// longer cool-down (BreakerConfig::probe_backoff).
 class CircuitBreaker {
  public:
   explicit CircuitBreaker(BreakerConfig cfg = {}, NowMs now = steady_now_ms);
@@ -83,6 +88,7 @@ class CircuitBreaker {
   void release();
   BreakerState state() const;
   int consecutive_failures() const;
+  int64_t cooldown_ms() const;  // the current cool-down (grows with failed probes)
 
  private:
   BreakerState state_locked(int64_t now) const;
@@ -93,6 +99,7 @@ class CircuitBreaker {
   BreakerState state_ = BreakerState::Closed;
   int failures_ = 0;
   int64_t opened_at_ = 0;
+  int64_t cooldown_ = 0;
   bool probe_in_flight_ = false;
 };
 

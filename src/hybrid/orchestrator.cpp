@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "hybrid/json_depth.h"
+#include "hybrid/orchestrator_prepared.h"
 #include "hybrid/redact.h"
 #include "util/error.h"
 
@@ -13,21 +14,10 @@ using nlohmann::json;
 
 const std::vector<std::string>& local_only_request_fields() {
   static const std::vector<std::string> f = {"route", "top_k", "min_p", "repeat_penalty", "repeat_last_n",
-                                             "ignore_eos", "n_probs", "cache_prompt", "slot_id", "grammar"};
+                                             "ignore_eos", "n_probs", "cache_prompt", "slot_id", "grammar",
+                                             "speculative"};
   return f;
 }
-
-struct Orchestrator::Prepared {
-  const HybridRequest* req = nullptr;
-  json cloud_body;                        // what may go to the cloud (stripped, then redacted)
-  std::vector<json*> slots;               // every user-visible string inside cloud_body
-  std::vector<std::vector<PiiSpan>> spans;  // findings per slot
-  std::string prompt_concat;              // for the audit hash only
-  RequestFeatures features;
-  Redactor redactor;
-  bool redacted = false;
-  Decision decision;
-};
 
 namespace {
 
@@ -248,6 +238,7 @@ HybridResponse Orchestrator::handle(const HybridRequest& req, DeviceBackend& dev
   f.needs_tools = req.body.contains("tools") && req.body["tools"].is_array() && !req.body["tools"].empty() &&
                   !(req.body.contains("tool_choice") && req.body["tool_choice"] == "none");
 
+  if (req.verify_draft_max > 0) return handle_verified(p, device, on_delta);
   p.decision = router_.decide(f, cloud_state());
   const Decision& d = p.decision;
   HybridResponse resp;

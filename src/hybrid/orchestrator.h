@@ -34,6 +34,10 @@ class DeviceBackend {
   // stops when it returns false.
   virtual runtime::GenerateResult generate(const std::vector<int32_t>& prompt, const runtime::GenerateParams& params,
                                            const StreamFn* on_delta) = 0;
+  // The device's model (tokenizer, vocabulary) and context per request, for drafting toward a
+  // cloud verifier (HybridRequest::verify_draft_max); null / 0: this device cannot draft.
+  virtual const runtime::Engine* engine() const { return nullptr; }
+  virtual int32_t n_ctx() const { return 0; }
 };
 
 // One runtime::Session as the device.
@@ -42,6 +46,8 @@ class SessionBackend final : public DeviceBackend {
   explicit SessionBackend(runtime::Session& session) : session_(session) {}
   runtime::GenerateResult generate(const std::vector<int32_t>& prompt, const runtime::GenerateParams& params,
                                    const StreamFn* on_delta) override;
+  const runtime::Engine* engine() const override { return &session_.engine(); }
+  int32_t n_ctx() const override { return session_.n_ctx(); }
 
  private:
   runtime::Session& session_;
@@ -61,6 +67,11 @@ struct HybridRequest {
   // What the device runs: the conversation as prompt tokens, and its generation parameters.
   std::vector<int32_t> prompt;
   runtime::GenerateParams params;
+  // > 0: device drafts of up to this many tokens verified by the cloud's /v1/completions (issue
+  // 12), so the answer is the cloud model's greedy answer; greedy params only. Privacy (any
+  // finding not allowed as is keeps it on the device: token ids cannot be redacted), budget, the
+  // breaker and the route record apply as to any cloud call (docs/hybrid.md).
+  int32_t verify_draft_max = 0;
 };
 
 // Streamed requests: called when a cloud stream breaks after text reached the client. If it
@@ -99,6 +110,7 @@ class Orchestrator {
  private:
   struct Prepared;
   HybridResponse run_cloud(Prepared& p, const StreamFn* on_delta, bool* delivered);
+  HybridResponse handle_verified(Prepared& p, DeviceBackend& device, const StreamFn* on_delta);
   runtime::GenerateResult run_local(const Prepared& p, DeviceBackend& device, const StreamFn* on_delta, double* ms);
   CloudState cloud_state() const;
   void finish(const Prepared& p, HybridResponse& r, bool cloud_used, int64_t device_tokens, int64_t cloud_tokens,

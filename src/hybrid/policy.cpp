@@ -169,7 +169,8 @@ void parse_budget(const json& j, BudgetConfig& b) {
 
 void parse_cloud(const json& j, Policy& p) {
   check_keys(j, "cloud", {"base_url", "model", "api_key_env", "connect_timeout_ms", "timeout_ms", "max_retries",
-                          "backoff_ms", "max_backoff_ms", "failure_threshold", "cooldown_ms"});
+                          "backoff_ms", "max_backoff_ms", "failure_threshold", "cooldown_ms",
+                          "probe_backoff", "max_cooldown_ms"});
   CloudConfig& c = p.cloud;
   get(j, "base_url", "cloud", &c.base_url);
   get(j, "model", "cloud", &c.model);
@@ -181,6 +182,12 @@ void parse_cloud(const json& j, Policy& p) {
   get(j, "max_backoff_ms", "cloud", &c.max_backoff_ms);
   get(j, "failure_threshold", "cloud", &p.breaker.failure_threshold);
   get(j, "cooldown_ms", "cloud", &p.breaker.cooldown_ms);
+  get(j, "probe_backoff", "cloud", &p.breaker.probe_backoff);
+  get(j, "max_cooldown_ms", "cloud", &p.breaker.max_cooldown_ms);
+  if (p.breaker.probe_backoff < 1.0 || p.breaker.probe_backoff > 100.0)
+    bad("cloud.probe_backoff", "must be between 1 and 100");
+  if (p.breaker.cooldown_ms < 0 || p.breaker.max_cooldown_ms < p.breaker.cooldown_ms)
+    bad("cloud.max_cooldown_ms", "must be >= cooldown_ms >= 0");
   if (c.connect_timeout_ms <= 0 || c.timeout_ms <= 0) bad("cloud", "timeouts must be > 0 ms");
   if (c.max_retries < 0 || c.max_retries > 10) bad("cloud.max_retries", "must be between 0 and 10");
   if (!c.base_url.empty() && c.base_url.rfind("http://", 0) != 0 && c.base_url.rfind("https://", 0) != 0)

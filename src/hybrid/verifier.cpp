@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "hybrid/json_depth.h"
 
@@ -132,12 +133,41 @@ VerifyReply CompletionsVerifier::verify(const std::vector<int32_t>& tokens, size
   } else if (rc != CURLE_OK) {
     r = {CloudError::Dropped, std::string("connection dropped: ") + curl_easy_strerror(rc), {}, 0};
   } else if (status < 200 || status >= 300) {
-    r = {CloudError::HttpStatus, "HTTP " + std::to_string(status), {}, 0};
+    r = {CloudError::HttpStatus, "HTTP " + std::to_string(status), {}, 0, static_cast<int>(status)};
   } else {
     r = parse_verify_answer(body, tokens.size(), n_context, n_vocab_);
+    r.http_status = static_cast<int>(status);
   }
   r.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+RuntimeVerifier::RuntimeVerifier(CloudConfig cfg, int32_t n_vocab, int32_t rtt_ms)
+    : v_(std::move(cfg), n_vocab), rtt_ms_(rtt_ms) {}
+
+std::vector<int32_t> RuntimeVerifier::verify(const std::vector<int32_t>& tokens, size_t n_context) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (rtt_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rtt_ms_));
+  last_ = v_.verify(tokens, n_context);
+  cloud_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (!last_.ok()) throw runtime::VerifierError(std::string(cloud_error_name(last_.error)) + ": " + last_.message);
+  for (auto& t : last_.greedy)
+    if (t == kVerifyEnd) t = runtime::RemoteVerifier::kEnd;
+  return last_.greedy;
+}
+
+bool RuntimeVerifier::health_failure() const {
+  switch (last_.error) {
+    case CloudError::Timeout:
+    case CloudError::Connect:
+    case CloudError::MalformedJson:
+    case CloudError::Dropped:
+      return true;
+    case CloudError::HttpStatus:
+      return last_.http_status >= 500 || last_.http_status == 429;
+    default:
+      return false;
+  }
 }
 
 }  // namespace edgellm::hybrid

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hybrid/cloud_client.h"
+#include "runtime/remote_verify.h"
 
 namespace edgellm::hybrid {
 
@@ -21,6 +22,7 @@ struct VerifyReply {
   std::string message;          // why it failed (never the request text)
   std::vector<int32_t> greedy;  // positions n_context .. n_prompt; kVerifyEnd: the answer ends there
   double latency_ms = 0;
+  int http_status = 0;          // the verifier's HTTP status (0: no answer)
   bool ok() const { return error == CloudError::None; }
 };
 
@@ -42,6 +44,27 @@ class CompletionsVerifier {
   CloudConfig cfg_;
   int32_t n_vocab_;
   int64_t requests_ = 0;
+};
+
+// A CompletionsVerifier behind the runtime's interface (runtime/remote_verify.h): a failed
+// request throws runtime::VerifierError; what failed and the time spent stay readable for the
+// route record and the circuit breaker. `rtt_ms` is added to each round trip (measurements).
+class RuntimeVerifier final : public runtime::RemoteVerifier {
+ public:
+  RuntimeVerifier(CloudConfig cfg, int32_t n_vocab, int32_t rtt_ms = 0);
+  std::vector<int32_t> verify(const std::vector<int32_t>& tokens, size_t n_context) override;
+  const VerifyReply& last() const { return last_; }  // the last answer (its error: the failure)
+  double cloud_ms() const { return cloud_ms_; }       // all rounds
+  int64_t requests() const { return v_.requests(); }
+  // The failure says the endpoint is unhealthy (timeout, connect, dropped, malformed, 5xx / 429),
+  // as the cloud client counts failures for the circuit breaker.
+  bool health_failure() const;
+
+ private:
+  CompletionsVerifier v_;
+  int32_t rtt_ms_;
+  VerifyReply last_;
+  double cloud_ms_ = 0;
 };
 
 }  // namespace edgellm::hybrid

@@ -17,7 +17,94 @@ int32_t argmax(const float* x, int32_t n) {
   return best;
 }
 
+// Verifier answer of the right length, or VerifierError.
+std::vector<int32_t> checked_verify(RemoteVerifier& v, const std::vector<int32_t>& sent, size_t n_context,
+                                    size_t n_draft) {
+  std::vector<int32_t> targets = v.verify(sent, n_context);
+  if (targets.size() != n_draft + 1)
+    throw VerifierError("the verifier scored " + std::to_string(targets.size()) + " positions, not " +
+                        std::to_string(n_draft + 1));
+  return targets;
+}
+
+// Feeds the verified tokens (the draft's agreed prefix and the target's own token after it) to
+// `seq` and `ctx`; returns how many guesses were accepted.
+size_t keep_verified(SequenceState& seq, std::vector<int32_t>& ctx, const std::vector<int32_t>& draft,
+                     const std::vector<int32_t>& targets, int32_t n_ctx, int32_t n_vocab, RemoteVerifyStats& st) {
+  size_t m = 0;
+  while (m < draft.size() && targets[m] == draft[m]) ++m;
+  ++st.rounds;
+  st.drafted += static_cast<int32_t>(draft.size());
+  st.accepted += static_cast<int32_t>(m);
+  for (size_t i = 0; i <= m && !seq.finished(); ++i) {
+    const int32_t t = i < m ? draft[i] : targets[m];
+    if (t == RemoteVerifier::kEnd || t < 0 || t >= n_vocab) {  // a bad id must not reach a cache
+      seq.end_of_generation();
+      break;
+    }
+    ++st.verified_tokens;
+    if (seq.force(t, static_cast<int32_t>(ctx.size()) + 1, n_ctx) < 0) break;
+    ctx.push_back(t);
+  }
+  return m;
+}
+
 }  // namespace
+
+GenerateResult generate_remote_verified(const Engine& engine, int32_t n_ctx, const GreedyDraftFn& draft,
+                                        const std::vector<int32_t>& prompt, const GenerateParams& params,
+                                        RemoteVerifier& verifier, int32_t draft_max, RemoteVerifyStats* stats,
+                                        const TextCallback& on_text) {
+  if (params.sampling.temperature > 0.0f)
+    throw InvalidArgument("a remote verifier checks greedy answers: use temperature 0");
+  if (params.constraint) throw InvalidArgument("a remote verifier cannot apply a grammar constraint");
+  draft_max = std::max<int32_t>(1, draft_max);
+  RemoteVerifyStats local_stats;
+  RemoteVerifyStats& st = stats ? *stats : local_stats;
+  const int32_t n_vocab = engine.config().n_vocab;
+  SequenceState seq(engine.tokenizer(), n_vocab, params, prompt, on_text);
+  GenerateResult& res = seq.result();
+  const auto t0 = Clock::now();
+  std::vector<int32_t> ctx = prompt, sent;
+  while (!seq.finished()) {
+    int32_t k = n_ctx - 1 - static_cast<int32_t>(ctx.size());
+    if (params.max_tokens >= 0) k = std::min(k, params.max_tokens - res.n_generated);
+    if (!st.failure.empty()) {  // the device alone
+      k = std::clamp(k, 1, 16);
+      const std::vector<int32_t> got = draft(ctx, k);
+      for (int32_t t : got) {
+        if (t < 0 || t >= n_vocab) {
+          seq.end_of_generation();
+          break;
+        }
+        ++st.device_tokens;
+        if (seq.force(t, static_cast<int32_t>(ctx.size()) + 1, n_ctx) < 0) break;
+        ctx.push_back(t);
+      }
+      if (!seq.finished() && static_cast<int32_t>(got.size()) < k) seq.end_of_generation();  // its answer ended
+      ++res.n_decode_passes;
+      continue;
+    }
+    k = std::clamp(k, 0, draft_max);
+    std::vector<int32_t> d = k > 0 ? draft(ctx, k) : std::vector<int32_t>{};
+    if (static_cast<int32_t>(d.size()) > k) d.resize(static_cast<size_t>(k));
+    sent = ctx;
+    sent.insert(sent.end(), d.begin(), d.end());
+    std::vector<int32_t> targets;
+    try {
+      targets = checked_verify(verifier, sent, ctx.size(), d.size());
+    } catch (const VerifierError& e) {
+      st.failure = e.what();
+      continue;
+    }
+    keep_verified(seq, ctx, d, targets, n_ctx, n_vocab, st);
+    ++res.n_decode_passes;
+  }
+  res.n_drafted = st.drafted;
+  res.n_draft_accepted = st.accepted;
+  res.decode_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return std::move(res);
+}
 
 GenerateResult generate_remote_verified(Session& s, const std::vector<int32_t>& prompt, const GenerateParams& params,
                                         RemoteVerifier& verifier, int32_t draft_max, RemoteVerifyStats* stats,

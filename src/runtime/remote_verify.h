@@ -7,6 +7,7 @@
 // When the verifier fails (malformed or short answer, disconnect, ...) the answer completes on
 // the device alone and the stats say why.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,5 +46,17 @@ struct RemoteVerifyStats {
 GenerateResult generate_remote_verified(Session& session, const std::vector<int32_t>& prompt,
                                         const GenerateParams& params, RemoteVerifier& verifier, int32_t draft_max,
                                         RemoteVerifyStats* stats, const TextCallback& on_text = nullptr);
+
+// The device's greedy tokens after `ctx`, at most k (fewer when its answer ends there): how a
+// device that is not a Session (the server's batch scheduler) drafts. Exceptions propagate.
+using GreedyDraftFn = std::function<std::vector<int32_t>(const std::vector<int32_t>& ctx, int32_t k)>;
+
+// The same loop with the device behind `draft` (`engine` gives the tokenizer and vocabulary,
+// `n_ctx` the context the answer must fit). After a verifier failure the device completes the
+// answer in drafts of up to 16 tokens. Same answer, token for token, as the Session version.
+GenerateResult generate_remote_verified(const Engine& engine, int32_t n_ctx, const GreedyDraftFn& draft,
+                                        const std::vector<int32_t>& prompt, const GenerateParams& params,
+                                        RemoteVerifier& verifier, int32_t draft_max, RemoteVerifyStats* stats,
+                                        const TextCallback& on_text = nullptr);
 
 }  // namespace edgellm::runtime

@@ -150,8 +150,11 @@ void parse_response_format(const ojson& body, GenerateRequest& r, const Generate
 
 // edgellm's extension "speculative": {"mode": "lookup" | "draft" | "off", "max": N}: how this
 // request's decode speculates (docs/server.md); absent fields keep the server's choice.
-runtime::JobSpeculation parse_speculative(const ojson& body, const GenerateContext& ctx) {
+// "cloud": the device drafts and the routing policy's cloud verifies (routes_hybrid.cpp);
+// *verify_max gets the draft length (its default 8).
+runtime::JobSpeculation parse_speculative(const ojson& body, const GenerateContext& ctx, int32_t* verify_max) {
   runtime::JobSpeculation out;
+  bool cloud = false;
   if (!present(body, "speculative")) return out;
   const ojson& sp = body["speculative"];
   if (!sp.is_object())
@@ -167,17 +170,22 @@ runtime::JobSpeculation parse_speculative(const ojson& body, const GenerateConte
     if (mode == "off") out.mode = runtime::SpecMode::kOff;
     else if (mode == "lookup") out.mode = runtime::SpecMode::kLookup;
     else if (mode == "draft") out.mode = runtime::SpecMode::kDraft;
+    else if (mode == "cloud") cloud = true;
     else
-      throw ApiError(400, "\"speculative\".mode must be \"lookup\", \"draft\" or \"off\"", "speculative",
-                     "invalid_value");
+      throw ApiError(400, "\"speculative\".mode must be \"lookup\", \"draft\", \"cloud\" or \"off\"",
+                     "speculative", "invalid_value");
     if (out.mode == runtime::SpecMode::kDraft && !ctx.has_draft)
       throw ApiError(400, "\"speculative\".mode \"draft\" needs a draft model: start the server with --draft MODEL",
                      "speculative", "invalid_value");
   }
   try {
-    if (auto max = integer(sp, "max", 0, runtime::kMaxDraftTokens)) out.max = static_cast<int32_t>(*max);
+    if (auto max = integer(sp, "max", cloud ? 1 : 0, runtime::kMaxDraftTokens)) out.max = static_cast<int32_t>(*max);
   } catch (const ApiError& e) {
     throw ApiError(e.status, "\"speculative\": " + e.message, "speculative", e.code);
+  }
+  if (cloud) {
+    *verify_max = out.max > 0 ? out.max : 8;
+    out = {};
   }
   return out;
 }
@@ -320,7 +328,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
   }
   r.params.logprobs = r.logprobs;
   r.tokens_as_ids = boolean(body, "return_tokens_as_token_ids").value_or(false);
-  r.speculation = parse_speculative(body, ctx);
+  r.speculation = parse_speculative(body, ctx, &r.verify_max);
   if (!chat && present(body, "suffix"))
     throw ApiError(400, "\"suffix\" is not supported by this server", "suffix", "unsupported_parameter");
 

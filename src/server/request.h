@@ -50,8 +50,11 @@ struct GenerateRequest {
   bool echo = false;              // completions: the prompt (and its log-probabilities) comes first
   std::string prompt_text;        // completions: the prompt as given (echo), or decoded from ids
   bool tokens_as_ids = false;     // vLLM's return_tokens_as_token_ids: logprobs name "token_id:N"
-  // edgellm's "speculative": {"mode": "lookup"|"draft"|"off", "max": N} (absent: the server's).
+  // edgellm's "speculative": {"mode": "lookup"|"draft"|"cloud"|"off", "max": N} (absent: the server's).
   runtime::JobSpeculation speculation;
+  // "speculative": {"mode": "cloud", "max": N}: device drafts of N tokens verified by the
+  // routing policy's cloud (chat under a policy only); 0: not asked.
+  int32_t verify_max = 0;
 };
 
 // Parses JSON; malformed or non-object bodies are 400.

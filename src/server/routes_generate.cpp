@@ -164,6 +164,17 @@ void handle(ServerState& st, const httplib::Request& req, httplib::Response& res
       throw ApiError(400, std::string(c.g.n > 1 ? "\"n\" > 1" : "\"logprobs\"") +
                               " is not supported under a routing policy (the answer may come from the cloud)",
                      c.g.n > 1 ? "n" : "logprobs", "unsupported_parameter");
+    if (c.g.verify_max > 0) {
+      if (!hybrid)
+        throw ApiError(400, "\"speculative\".mode \"cloud\" needs chat completions on a server with a routing policy "
+                            "(serve --policy / --cloud)", "speculative", "invalid_value");
+      if (c.g.params.sampling.temperature > 0.0f)
+        throw ApiError(400, "\"speculative\".mode \"cloud\" verifies greedy answers: set \"temperature\": 0",
+                       "speculative", "invalid_value");
+      if (c.g.params.constraint || c.g.tools.active())
+        throw ApiError(400, "\"speculative\".mode \"cloud\" does not combine with tools or response_format",
+                       "speculative", "unsupported_parameter");
+    }
     if (c.g.stream && c.g.echo && c.g.logprobs >= 0)
       throw ApiError(400, "\"echo\" with \"logprobs\" is not supported when streaming", "echo",
                      "unsupported_parameter");

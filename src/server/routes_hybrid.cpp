@@ -31,6 +31,8 @@ class SchedulerBackend final : public hybrid::DeviceBackend {
     return r;
   }
   const std::optional<runtime::JobOutcome>& outcome() const { return outcome_; }
+  const runtime::Engine* engine() const override { return c_.model->model().engine.get(); }
+  int32_t n_ctx() const override { return c_.model->model().gctx.n_ctx; }
 
  private:
   GenCtx& c_;
@@ -134,6 +136,7 @@ void respond_hybrid(GenCtx& c, const httplib::Request& req, httplib::Response& r
   hr->prompt_tokens = static_cast<int64_t>(c.g.prompt.size());
   hr->prompt = c.g.prompt;
   hr->params = c.g.params;
+  hr->verify_draft_max = c.g.verify_max;
   if (!c.g.stream) {
     respond_plain(c, req, *hr, res);
     return;

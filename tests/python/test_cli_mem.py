@@ -109,6 +109,25 @@ def test_run_budget_chooses_kv_type_then_context(engine, smollm_path):
     assert (k, v) == ("f32", "f32") and 512 <= ctx < 4096, line
 
 
+def test_run_budget_counts_the_draft_model(engine, smollm_path):
+    # Alone, 4096 f32 tokens fit in 400M (about 105 MiB fixed + 180 MiB KV). A draft (SmolLM2 drafting
+    # for itself: the same vocabulary) adds its weights, tokenizer and workspace (~105 MiB) and an
+    # f32 cache of its own per token of context (45 KiB), so the context or the types must give.
+    line, ctx, k, v, _ = run_budget(engine, smollm_path, "400M", "-c", "4096")
+    assert (ctx, k, v) == (4096, "f32", "f32") and "draft" not in line, line
+    line, ctx, k, v, _ = run_budget(engine, smollm_path, "400M", "-c", "4096", "--draft", smollm_path)
+    assert "the draft model's weights and KV cache included" in line, line
+    assert k == v == "q8_0" and 512 <= ctx < 4096 and ctx % 256 == 0, line
+    m = re.search(r"weights \+ workspace ([\d.]+) MiB, KV ([\d.]+) MiB, total ([\d.]+) MiB", line)
+    fixed, kv, total = map(float, m.groups())
+    assert total <= 400 and fixed > 200, line
+    # The KV figure holds both caches: target q8_0 (11.95 KiB) + draft f32 (45 KiB) per token.
+    assert abs(kv - ctx * (30 * 2 * 192 // 32 * 34 + 30 * 2 * 192 * 4) / 2**20) < 0.1, line
+    # With no room for both, a clear refusal.
+    proc = cli(engine, "run", "-m", smollm_path, "-p", "Hi", "--mem-budget", "200M", "--draft", smollm_path)
+    assert proc.returncode == 1 and "does not fit in the memory budget" in proc.stderr, proc.stderr
+
+
 def test_chat_budget_line(engine, smollm_path):
     proc = subprocess.run([engine.path, "chat", "-m", smollm_path, "-n", "2", "-t", "2", "-c", "4096",
                            "--mem-budget", "250M"], input="Hi\n", capture_output=True, text=True, timeout=600)

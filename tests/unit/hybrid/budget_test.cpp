@@ -88,7 +88,7 @@ TEST(Budget, ConcurrentRecordsAreCounted) {
 
 TEST(Breaker, OpensAfterThresholdAndProbesAfterCooldown) {
   FakeClock clk;
-  CircuitBreaker b({3, 5000}, clk.fn());
+  CircuitBreaker b({3, 5000, /*probe_backoff=*/1.0}, clk.fn());
   EXPECT_EQ(b.state(), BreakerState::Closed);
   b.record_failure();
   b.record_failure();
@@ -118,6 +118,47 @@ TEST(Breaker, OpensAfterThresholdAndProbesAfterCooldown) {
   EXPECT_EQ(b.consecutive_failures(), 0);
   EXPECT_TRUE(b.allow());
   EXPECT_TRUE(b.allow());
+}
+
+TEST(Breaker, FailedProbesBackOff) {
+  FakeClock clk;
+  CircuitBreaker b({1, 1000, /*probe_backoff=*/3.0, /*max_cooldown_ms=*/5000}, clk.fn());
+  b.record_failure();  // opens for 1000
+  EXPECT_EQ(b.cooldown_ms(), 1000);
+  clk.t += 1000;
+  ASSERT_TRUE(b.allow());
+  b.record_failure();  // the probe failed: 3000 now
+  EXPECT_EQ(b.cooldown_ms(), 3000);
+  clk.t += 2999;
+  EXPECT_FALSE(b.allow());
+  EXPECT_FALSE(b.available());
+  clk.t += 1;
+  ASSERT_TRUE(b.allow());
+  b.record_failure();  // 9000, capped at 5000
+  EXPECT_EQ(b.cooldown_ms(), 5000);
+  clk.t += 4999;
+  EXPECT_FALSE(b.allow());
+  clk.t += 1;
+  ASSERT_TRUE(b.allow());
+  b.record_success();  // closed, and the next opening waits the configured cool-down again
+  EXPECT_EQ(b.cooldown_ms(), 1000);
+  b.record_failure();
+  EXPECT_EQ(b.state(), BreakerState::Open);
+  clk.t += 1000;
+  EXPECT_EQ(b.state(), BreakerState::HalfOpen);
+}
+
+TEST(Breaker, ClosedFailuresDoNotGrowTheCooldown) {
+  FakeClock clk;
+  CircuitBreaker b({2, 1000}, clk.fn());
+  for (int i = 0; i < 5; ++i) {  // failures while closed (below the threshold, then opening) are no probes
+    b.record_failure();
+    b.record_success();
+  }
+  b.record_failure();
+  b.record_failure();
+  EXPECT_EQ(b.state(), BreakerState::Open);
+  EXPECT_EQ(b.cooldown_ms(), 1000);
 }
 
 TEST(Breaker, ReleaseFreesProbeWithoutVerdict) {

@@ -21,7 +21,8 @@ TEST(Policy, ParsesFullProfile) {
     "confidence": {"logprob_quantile": 0.2, "min_quantile_logprob": -3, "max_mean_entropy": 2.5, "hold_stream": false},
     "local": {"n_ctx": 2048, "supports_tools": false},
     "budget": {"window_seconds": 60, "max_request_share": 0.2, "max_tokens": 5000},
-    "cloud": {"base_url": "https://api.example.com/v1", "model": "big", "timeout_ms": 1234, "failure_threshold": 5},
+    "cloud": {"base_url": "https://api.example.com/v1", "model": "big", "timeout_ms": 1234, "failure_threshold": 5,
+              "probe_backoff": 3, "max_cooldown_ms": 60000},
     "audit": {"path": "/tmp/x.jsonl", "fsync": "always"}})");
   Policy p = parse_policy(j);
   EXPECT_EQ(p.name, "notes-app");
@@ -42,6 +43,8 @@ TEST(Policy, ParsesFullProfile) {
   EXPECT_EQ(p.cloud.model, "big");
   EXPECT_EQ(p.cloud.timeout_ms, 1234);
   EXPECT_EQ(p.breaker.failure_threshold, 5);
+  EXPECT_DOUBLE_EQ(p.breaker.probe_backoff, 3.0);
+  EXPECT_EQ(p.breaker.max_cooldown_ms, 60000);
   EXPECT_EQ(p.audit.fsync, "always");
 }
 
@@ -71,6 +74,9 @@ TEST(Policy, RejectsTyposAndBadValuesWithTheKeyName) {
   EXPECT_NE(err(R"({"budget": {"max_request_share": 1.5}})").find("budget"), std::string::npos);
   EXPECT_NE(err(R"({"cloud": {"timeout_ms": "fast"}})").find("cloud.timeout_ms"), std::string::npos);
   EXPECT_NE(err(R"({"cloud": {"base_url": "ftp://x"}})").find("cloud.base_url"), std::string::npos);
+  EXPECT_NE(err(R"({"cloud": {"probe_backoff": 0.5}})").find("cloud.probe_backoff"), std::string::npos);
+  EXPECT_NE(err(R"({"cloud": {"cooldown_ms": 5000, "max_cooldown_ms": 10}})").find("cloud.max_cooldown_ms"),
+            std::string::npos);
   EXPECT_NE(err(R"({"privacy": {"patterns": [{"name": "x", "regex": "(["}]}})").find("invalid regex"), std::string::npos);
   EXPECT_NE(err(R"({"audit": {"fsync": "sometimes"}})").find("audit.fsync"), std::string::npos);
   EXPECT_NE(err(R"([1, 2])").find("object"), std::string::npos);
