@@ -1,6 +1,7 @@
 // Policy JSON parsing. Strict: unknown keys are errors, so a typo cannot silently weaken privacy.
 #include "hybrid/policy.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -186,8 +187,11 @@ void parse_cloud(const json& j, Policy& p) {
   get(j, "max_cooldown_ms", "cloud", &p.breaker.max_cooldown_ms);
   if (p.breaker.probe_backoff < 1.0 || p.breaker.probe_backoff > 100.0)
     bad("cloud.probe_backoff", "must be between 1 and 100");
-  if (p.breaker.cooldown_ms < 0 || p.breaker.max_cooldown_ms < p.breaker.cooldown_ms)
-    bad("cloud.max_cooldown_ms", "must be >= cooldown_ms >= 0");
+  if (p.breaker.cooldown_ms < 0) bad("cloud.cooldown_ms", "must be >= 0");
+  if (j.contains("max_cooldown_ms") && p.breaker.max_cooldown_ms < p.breaker.cooldown_ms)
+    bad("cloud.max_cooldown_ms", "must be >= cooldown_ms");
+  // A long cool-down without a cap of its own: probes back off from it (no cap below it).
+  p.breaker.max_cooldown_ms = std::max(p.breaker.max_cooldown_ms, p.breaker.cooldown_ms);
   if (c.connect_timeout_ms <= 0 || c.timeout_ms <= 0) bad("cloud", "timeouts must be > 0 ms");
   if (c.max_retries < 0 || c.max_retries > 10) bad("cloud.max_retries", "must be between 0 and 10");
   if (!c.base_url.empty() && c.base_url.rfind("http://", 0) != 0 && c.base_url.rfind("https://", 0) != 0)

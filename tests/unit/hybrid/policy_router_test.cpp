@@ -77,6 +77,8 @@ TEST(Policy, RejectsTyposAndBadValuesWithTheKeyName) {
   EXPECT_NE(err(R"({"cloud": {"probe_backoff": 0.5}})").find("cloud.probe_backoff"), std::string::npos);
   EXPECT_NE(err(R"({"cloud": {"cooldown_ms": 5000, "max_cooldown_ms": 10}})").find("cloud.max_cooldown_ms"),
             std::string::npos);
+  // A long cool-down alone raises the default cap instead of failing.
+  EXPECT_EQ(parse_policy(json::parse(R"({"cloud": {"cooldown_ms": 600000}})")).breaker.max_cooldown_ms, 600000);
   EXPECT_NE(err(R"({"privacy": {"patterns": [{"name": "x", "regex": "(["}]}})").find("invalid regex"), std::string::npos);
   EXPECT_NE(err(R"({"audit": {"fsync": "sometimes"}})").find("audit.fsync"), std::string::npos);
   EXPECT_NE(err(R"([1, 2])").find("object"), std::string::npos);
