@@ -19,9 +19,9 @@ TEST(ChatML, FormatsTurnsAndGenerationPrompt) {
 
 TEST(ChatML, NullAndPartsContent) {
   ChatMLFormatter f;
-  Message null_content{"assistant"};
+  Message null_content{"assistant", ""};
   null_content.content_kind = edgellm::chat::ContentKind::Null;
-  Message parts{"user"};
+  Message parts{"user", ""};
   parts.content_kind = edgellm::chat::ContentKind::Parts;
   using V = edgellm::chat::Value;
   parts.parts = {V::object({{"type", "text"}, {"text", "a"}}), V::object({{"type", "image_url"}}),

@@ -28,7 +28,7 @@ TEST(JinjaFormatter, RendersWithTransformersVariables) {
 // order, only those the message has, tool calls nested under "function", other keys last.
 TEST(JinjaFormatter, MessagesAsTemplatesSeeThem) {
   auto f = make_jinja_formatter("{{ messages }}|{{ messages[1].tool_calls[0].function|tojson }}|{{ tools }}", "", "");
-  Message call{"assistant"};
+  Message call{"assistant", ""};
   call.content_kind = ContentKind::Null;
   call.tool_calls.push_back({"c1", "function", "f", Value::object({{"b", Value::integer(1)}, {"a", Value::array({Value::number(1.5), Value(), Value::boolean(true)})}})});
   Message result{"tool", "42"};
@@ -36,7 +36,7 @@ TEST(JinjaFormatter, MessagesAsTemplatesSeeThem) {
   result.tool_call_id = "c1";
   Message extra{"assistant", "x"};
   extra.extra = {{"reasoning_content", "r"}};
-  Message absent{"user"};
+  Message absent{"user", ""};
   absent.content_kind = ContentKind::Absent;
   EXPECT_EQ(f->format({{"system", "s"}, call, result, extra, absent}, false, Value::array()),
             "[{'role': 'system', 'content': 's'}, "

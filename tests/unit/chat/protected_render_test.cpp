@@ -46,7 +46,7 @@ TEST(ProtectedRender, ChatMLSpansAreTheMessageTexts) {
 
 TEST(ProtectedRender, ContentPartsAndEmptyContent) {
   ChatMLFormatter f;
-  Message parts{"user"};
+  Message parts{"user", ""};
   parts.content_kind = ContentKind::Parts;
   parts.parts = {Value::object({{"type", "text"}, {"text", "a"}}), Value::object({{"type", "text"}, {"text", "b"}})};
   const std::vector<Message> msgs = {parts, {"assistant", ""}};
