@@ -245,6 +245,9 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
                "Without --embedding-model, answer /v1/embeddings with the chat model's mean hidden state "
                "(the model the request names; not a sentence embedding; refused otherwise)");
   app.add_option("--web-dir", o.web_dir, "Serve the chat page from this directory instead of the built-in copy");
+  app.add_option("--finetune-dir", o.finetune_dir,
+                 "Keep the adapters of /v1/fine_tuning/jobs in this folder (default: a temporary folder removed "
+                 "when the server stops)");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)")->capture_default_str();
   app.add_option("--prompt-cache", o.prompt_cache_dir,
                  "Folder of saved prompt KV states: a long prompt (system prompt, document) is computed once, "

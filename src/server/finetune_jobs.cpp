@@ -76,7 +76,8 @@ void lower_priority() {
 
 }  // namespace
 
-FineTuning::FineTuning(ServerState& st, std::string dir) : st_(st), dir_(std::move(dir)) {
+FineTuning::FineTuning(ServerState& st, std::string dir, bool remove_dir)
+    : st_(st), dir_(std::move(dir)), remove_dir_(remove_dir) {
   thread_ = std::thread([this] { worker(); });
 }
 
@@ -88,6 +89,10 @@ FineTuning::~FineTuning() {
   }
   cv_.notify_all();
   thread_.join();
+  if (remove_dir_) {
+    std::error_code ec;  // best effort: a failure must not throw from a destructor
+    std::filesystem::remove_all(dir_, ec);
+  }
 }
 
 namespace {

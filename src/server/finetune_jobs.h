@@ -46,9 +46,10 @@ struct FtJob {
 
 class FineTuning {
  public:
-  // Adapters go to `dir` (created when the first job succeeds).
-  FineTuning(ServerState& st, std::string dir);
-  ~FineTuning();  // cancels the running job and joins the worker
+  // Adapters go to `dir` (created when the first job succeeds). With remove_dir the folder is the
+  // server's own scratch space and goes with it (its adapters are registered only in this process).
+  FineTuning(ServerState& st, std::string dir, bool remove_dir);
+  ~FineTuning();  // cancels the running job, joins the worker, removes the folder if asked
   FineTuning(const FineTuning&) = delete;
   FineTuning& operator=(const FineTuning&) = delete;
 
@@ -77,6 +78,7 @@ class FineTuning {
 
   ServerState& st_;
   std::string dir_;
+  bool remove_dir_ = false;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, FtFile> files_;

@@ -238,7 +238,9 @@ Server::Server(std::vector<ModelSpec> models, const ServerOptions& opts) : st_(s
   register_generate_routes(st);
   register_misc_routes(st);
   register_slot_routes(st);
-  st.finetune = std::make_unique<FineTuning>(st, default_finetune_dir());
+  st.finetune = opts.finetune_dir.empty()
+                    ? std::make_unique<FineTuning>(st, default_finetune_dir(), /*remove_dir=*/true)
+                    : std::make_unique<FineTuning>(st, opts.finetune_dir, /*remove_dir=*/false);
   register_finetune_routes(st);
   register_web_routes(st);
   register_audio_routes(st);

@@ -48,6 +48,9 @@ struct ServerOptions {
   std::string embedding_model_id;
   bool chat_embeddings = false;
   std::string web_dir;            // serve the page from here instead of the embedded copy
+  // Adapters of /v1/fine_tuning/jobs (--finetune-dir): kept there; empty: a temporary folder of
+  // this process, removed at shutdown.
+  std::string finetune_dir;
   // Speech to text (serve --asr-model): POST /v1/audio/transcriptions with this Whisper model
   // (always loaded, outside the pool and the budget), one transcription at a time on a pool of
   // asr_threads threads (0: physical cores); uploads up to max_audio_body bytes (OpenAI's 25 MB).

@@ -2,7 +2,8 @@
 random-weight qwen2 model built here (reference/tiny_models.py): upload, create, poll, events with the
 loss, list, the adapter registered at /lora-adapters and picked by name in a request (it changes the
 logits), cancel of a running and of a finished job, and bad input (malformed JSONL -> failed job naming
-the line, unknown file -> 404, unknown job -> 404).
+the line, unknown file -> 404, unknown job -> 404). Adapters go to a temporary folder of the server
+process that goes with it, or stay in --finetune-dir.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 import time
 
 import pytest
@@ -36,6 +38,12 @@ def server(tmp_path_factory):
     s = ServerProcess(model=model, ctx=256, parallel=2, threads=2)
     yield s
     assert s.stop() == 0, s.output()
+    assert not os.path.exists(scratch_dir(s)), "the server left its adapters' temporary folder behind"
+
+
+def scratch_dir(server):
+    """Where a server without --finetune-dir writes adapters (its temporary folder, by process id)."""
+    return os.path.join(tempfile.gettempdir(), f"edgellm-finetune-{server.proc.pid}")
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +89,7 @@ def test_job_trains_and_registers_adapter(server, client):
     assert len(metrics) >= 8, [e.message for e in events]  # 4 steps per epoch, plus the epochs
     assert "successfully completed" in events[0].message  # newest first
     assert job.id in [j.id for j in client.fine_tuning.jobs.list(limit=10).data]
+    assert os.listdir(scratch_dir(server)) == [job.id + ".gguf"]
 
     # Registered with its model, off by default; a request names it and its logits change.
     adapters = get(server.url + "/lora-adapters").json()
@@ -138,3 +147,18 @@ def test_cancel_running_job(server, client):
     j2 = wait(client, client.fine_tuning.jobs.create(model="tiny-qwen2", training_file=f.id,
                                                      hyperparameters={"n_epochs": 1}).id)
     assert j2.status == "succeeded", j2.error
+
+
+def test_finetune_dir_keeps_adapters(tmp_path):
+    model = write_tiny_qwen2(str(tmp_path / "tiny-qwen2.gguf"))["path"]
+    keep = tmp_path / "adapters"
+    s = ServerProcess(model=model, ctx=256, parallel=1, threads=2, extra_args=["--finetune-dir", str(keep)])
+    try:
+        c = openai.OpenAI(base_url=s.url + "/v1", api_key="none", max_retries=0)
+        job = wait(c, c.fine_tuning.jobs.create(model="tiny-qwen2", training_file=upload(c, jsonl(FACTS)).id,
+                                                hyperparameters={"n_epochs": 1}).id)
+        assert job.status == "succeeded", job.error
+    finally:
+        assert s.stop() == 0, s.output()
+    assert os.listdir(keep) == [job.id + ".gguf"]
+    assert not os.path.exists(scratch_dir(s))
