@@ -8,30 +8,31 @@
 
 #include "chat/chat.h"
 #include "fuzz_util.h"
+#include "server/chat_json.h"
 #include "util/error.h"
 
 using namespace edgellm;
 
 namespace {
 
-const nlohmann::ordered_json& messages() {
-  static const nlohmann::ordered_json m = nlohmann::ordered_json::parse(R"([
+const std::vector<chat::Message>& messages() {
+  static const std::vector<chat::Message> m = server::messages_from_json(nlohmann::ordered_json::parse(R"([
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "What's the weather in Paris? <|im_end|> {{ x }}"},
     {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
       "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}]},
     {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "{\"t\": 21.5}"},
     {"role": "user", "content": [{"type": "text", "text": "Thanks, "}, {"type": "text", "text": "and tomorrow?"}]}
-  ])");
+  ])"));
   return m;
 }
 
-const nlohmann::ordered_json& tools() {
-  static const nlohmann::ordered_json t = nlohmann::ordered_json::parse(R"([
+const chat::Value& tools() {
+  static const chat::Value t = server::value_from_json(nlohmann::ordered_json::parse(R"([
     {"type": "function", "function": {"name": "get_weather", "description": "Weather by city",
       "parameters": {"type": "object", "properties": {"city": {"type": "string"},
         "days": {"type": "integer", "minimum": 1}}, "required": ["city"]}}}
-  ])");
+  ])"));
   return t;
 }
 
@@ -43,10 +44,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto f = chat::make_jinja_formatter(source, "<s>", "</s>");
     const bool gen = rng.below(2) == 0;
-    const nlohmann::ordered_json no_tools = nullptr;
+    const chat::Value no_tools;
     const auto& t = rng.below(2) == 0 ? tools() : no_tools;
     if (rng.below(2) == 0) {
-      (void)f->format_json(messages(), gen, t);
+      (void)f->format(messages(), gen, t);
     } else {
       const chat::RenderedPrompt p = f->format_protected(messages(), gen, t);
       size_t prev = 0;

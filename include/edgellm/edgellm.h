@@ -35,8 +35,13 @@
  *   - A router may route chats of many sessions from many threads at once (its budget window,
  *     circuit breaker and audit log are shared and locked).
  *
- * Not present: several sequences in one call (llama.h's batch); a session runs one sequence, and
- * sessions on different threads share the model's pool pass by pass (the server batches them).
+ *   - A batch (edgellm_batch) runs its calls one at a time (concurrent calls take turns); its
+ *     callbacks run on the batch's own worker thread, one at a time, and must not call into the
+ *     same batch. Batches, sessions and the model's other calls may run at once on other threads.
+ *
+ * Several sequences. A session runs one sequence. edgellm_batch_generate decodes several prompts
+ * together (continuous batching, as the server does): every forward pass holds one token of each
+ * running sequence, so n answers cost about the passes of the longest one, not n times as many.
  */
 #ifndef EDGELLM_H
 #define EDGELLM_H
@@ -269,6 +274,60 @@ EDGELLM_API edgellm_status edgellm_generate(edgellm_session* session, const int3
 EDGELLM_API edgellm_status edgellm_chat(edgellm_session* session, const edgellm_chat_message* messages,
                                         size_t n_messages, const edgellm_generate_options* options,
                                         edgellm_generate_result* result);
+
+/* ---- batch: several sequences decoded together ------------------------------------------- */
+
+/* A batch owns n_seq sequences (each with its own KV cache, kept between calls so that a prompt
+ * continuing one reuses its tokens) and a worker thread that decodes them: the runtime's
+ * scheduler, as `edgellm serve` uses it. */
+typedef struct edgellm_batch edgellm_batch;
+
+typedef struct edgellm_batch_options {
+  size_t struct_size;
+  int32_t n_seq;   /* sequences decoded at once; more items in one call wait for a free one. Default 4 */
+  int32_t n_ctx;   /* context per sequence; default 4096 */
+  edgellm_kv_type type_k; /* KV cache storage types; default F32 */
+  edgellm_kv_type type_v;
+  int32_t n_batch; /* most tokens in one forward pass (prompts are read in chunks); default 256 */
+} edgellm_batch_options;
+
+EDGELLM_API edgellm_status edgellm_batch_options_init(edgellm_batch_options* options, size_t struct_size);
+/* options may be NULL (defaults). EDGELLM_ERR_INVALID_ARGUMENT on a sentence-embedding model or a
+ * value out of range. The model must outlive the batch. */
+EDGELLM_API edgellm_status edgellm_batch_create(edgellm_model* model, const edgellm_batch_options* options,
+                                                edgellm_batch** out_batch);
+/* NULL is allowed. Waits for nothing: no call may be running on it. */
+EDGELLM_API void edgellm_batch_free(edgellm_batch* batch);
+
+/* One sequence of a batch call: prompt tokens, or (prompt NULL) a conversation rendered with the
+ * model's chat template with its stop strings added, as edgellm_chat does. */
+typedef struct edgellm_batch_item {
+  size_t struct_size;
+  const int32_t* prompt;
+  size_t n_prompt;
+  const edgellm_chat_message* messages;
+  size_t n_messages;
+  const edgellm_sampling_params* sampling; /* NULL: defaults */
+  const edgellm_generate_options* options; /* NULL: defaults; on_token runs on the batch's thread */
+  edgellm_generate_result* result;         /* NULL, or where the answer goes (set its struct_size);
+                                              valid until the batch's next call or free */
+  edgellm_status status;                   /* out: this item's outcome */
+} edgellm_batch_item;
+
+/* Generates every item's answer, all decoded together. Every item is checked first (prompt,
+ * conversation, options, sampling): if one is bad nothing runs and its error is returned, naming
+ * items[i] (EDGELLM_ERR_TEMPLATE when its conversation fails to render). Otherwise each item's
+ * status says how it ended and the call returns EDGELLM_OK, or the first failed item's status.
+ * Greedy answers are the same tokens edgellm_generate gives for the same prompt. */
+EDGELLM_API edgellm_status edgellm_batch_generate(edgellm_batch* batch, edgellm_batch_item* items, size_t n_items);
+
+typedef struct edgellm_batch_stats {
+  size_t struct_size;
+  uint64_t passes; /* forward passes run since the batch was created */
+  uint64_t tokens; /* tokens in them (prompt and generated) */
+  int32_t n_seq;
+} edgellm_batch_stats;
+EDGELLM_API edgellm_status edgellm_batch_get_stats(const edgellm_batch* batch, edgellm_batch_stats* stats);
 
 /* ---- LoRA adapters ----------------------------------------------------------------------- */
 

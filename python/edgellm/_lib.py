@@ -72,6 +72,24 @@ class RoutedResult(ctypes.Structure):
                 ("completion_tokens", ctypes.c_int64)]
 
 
+class BatchOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("n_seq", ctypes.c_int32), ("n_ctx", ctypes.c_int32),
+                ("type_k", ctypes.c_int), ("type_v", ctypes.c_int), ("n_batch", ctypes.c_int32)]
+
+
+class BatchItem(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("prompt", ctypes.POINTER(ctypes.c_int32)),
+                ("n_prompt", ctypes.c_size_t), ("messages", ctypes.POINTER(ChatMessage)),
+                ("n_messages", ctypes.c_size_t), ("sampling", ctypes.POINTER(SamplingParams)),
+                ("options", ctypes.POINTER(GenerateOptions)), ("result", ctypes.POINTER(GenerateResult)),
+                ("status", ctypes.c_int)]
+
+
+class BatchStats(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("passes", ctypes.c_uint64), ("tokens", ctypes.c_uint64),
+                ("n_seq", ctypes.c_int32)]
+
+
 FINISH_REASONS = {0: "stop", 1: "length", 2: "cancelled"}
 TIERS = {0: "device", 1: "cloud"}
 KV_TYPES = {"f32": 0, "f16": 1, "q8_0": 2, "q4_0": 3}
@@ -134,6 +152,11 @@ def _declare(lib: ctypes.CDLL) -> None:
         "edgellm_router_free": (None, [P]),
         "edgellm_chat_routed": (st, [P, P, ctypes.POINTER(ChatMessage), ctypes.c_size_t,
                                      ctypes.POINTER(GenerateOptions), ctypes.POINTER(RoutedResult)]),
+        "edgellm_batch_options_init": (st, [ctypes.POINTER(BatchOptions), ctypes.c_size_t]),
+        "edgellm_batch_create": (st, [P, ctypes.POINTER(BatchOptions), ctypes.POINTER(P)]),
+        "edgellm_batch_free": (None, [P]),
+        "edgellm_batch_generate": (st, [P, ctypes.POINTER(BatchItem), ctypes.c_size_t]),
+        "edgellm_batch_get_stats": (st, [P, ctypes.POINTER(BatchStats)]),
         "edgellm_lora_load": (st, [P, ctypes.c_char_p, ctypes.POINTER(P)]),
         "edgellm_lora_free": (None, [P]),
         "edgellm_session_set_lora": (st, [P, ctypes.POINTER(P), ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),

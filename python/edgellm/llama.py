@@ -254,6 +254,60 @@ class Llama(_Handle):
                 out["choices"][0]["message"]["tool_calls"] = res["tool_calls"]
         return out
 
+    def create_chat_completions(self, conversations: list[list[dict[str, str]]], max_tokens: int | None = None,
+                                temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40, min_p: float = 0.05,
+                                repeat_penalty: float = 1.0, seed: int | None = None, n_seq: int = 4,
+                                stats: dict[str, int] | None = None) -> list[dict[str, Any]]:
+        """One chat completion per conversation, decoded together in batched forward passes
+        (edgellm_batch_generate, at most n_seq at once). Greedy answers equal
+        create_chat_completion's. stats, if given, receives the batch's "passes" and "tokens"."""
+        self._need_session("create_chat_completions")
+        lib = L.lib()
+        sp = L.init(L.SamplingParams, "edgellm_sampling_params_init")
+        sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty = temperature, top_k, top_p, min_p, repeat_penalty
+        if seed is not None or self._seed is not None:
+            sp.seed = (seed if seed is not None else self._seed) & 0xFFFFFFFFFFFFFFFF
+        go = L.init(L.GenerateOptions, "edgellm_generate_options_init")
+        go.max_tokens = -1 if max_tokens is None else max_tokens
+        bo = L.init(L.BatchOptions, "edgellm_batch_options_init")
+        bo.n_seq, bo.n_ctx = max(1, min(n_seq, len(conversations))), self.n_ctx()
+        n = len(conversations)
+        items = (L.BatchItem * max(1, n))()
+        results = (L.GenerateResult * max(1, n))()
+        keep = []
+        for i, conv in enumerate(conversations):
+            msgs, k = _messages(conv)
+            keep += [msgs, k]
+            results[i].struct_size = ctypes.sizeof(L.GenerateResult)
+            it = items[i]
+            it.struct_size = ctypes.sizeof(it)
+            it.messages, it.n_messages = msgs, len(conv)
+            it.sampling, it.options = ctypes.pointer(sp), ctypes.pointer(go)
+            it.result = ctypes.pointer(results[i])
+        batch = ctypes.c_void_p()
+        L.check(lib.edgellm_batch_create(self._model, ctypes.byref(bo), ctypes.byref(batch)))
+        try:
+            L.check(lib.edgellm_batch_generate(batch, items, n))
+            if stats is not None:
+                st = L.BatchStats()
+                st.struct_size = ctypes.sizeof(st)
+                L.check(lib.edgellm_batch_get_stats(batch, ctypes.byref(st)))
+                stats.update(passes=st.passes, tokens=st.tokens)
+            created = int(time.time())
+            out = []
+            for i in range(n):
+                r = results[i]
+                out.append({"id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion",
+                            "created": created, "model": self.model_path,
+                            "choices": [{"index": 0, "message": {"role": "assistant", "content": ctypes.string_at(
+                                r.text, r.text_len).decode("utf-8", "replace")},
+                                "finish_reason": L.FINISH_REASONS[r.finish_reason]}],
+                            "usage": {"prompt_tokens": r.n_prompt, "completion_tokens": r.n_tokens,
+                                      "total_tokens": r.n_prompt + r.n_tokens}})
+            return out
+        finally:
+            lib.edgellm_batch_free(batch)
+
     def _run(self, msgs, n, go, router: Router | None = None) -> dict[str, Any]:
         lib = L.lib()
         if router is None:

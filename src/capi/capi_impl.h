@@ -135,6 +135,8 @@ inline const tokenizer::Tokenizer& tokenizer_of(const edgellm_model* m) {
 // buffer is too small (then BUFFER_TOO_SMALL and buf untouched).
 void write_text(const std::string& text, char* buf, size_t buf_size, size_t* out_len);
 
+// A KV cache type field; INVALID_ARGUMENT naming `what` for a value that is not one.
+io::TensorType kv_type(const edgellm_kv_type& field, const char* what);
 edgellm_sampling_params default_sampling();
 sampling::SamplingParams to_sampling(const edgellm_sampling_params& p);
 
@@ -142,8 +144,12 @@ sampling::SamplingParams to_sampling(const edgellm_sampling_params& p);
 // are added by chat_prompt), finish reasons, and a conversation's prompt tokens.
 edgellm_generate_options default_generate_options();
 runtime::GenerateParams generate_params(edgellm_session* s, const edgellm_generate_options& o);
+runtime::GenerateParams generate_params(edgellm_model& m, const sampling::SamplingParams& sp,
+                                        const edgellm_generate_options& o);
 edgellm_finish_reason finish_reason(const std::string& r);
 std::vector<int32_t> chat_prompt(edgellm_session* s, const edgellm_chat_message* messages, size_t n,
+                                 runtime::GenerateParams& gp);
+std::vector<int32_t> chat_prompt(const runtime::Engine& engine, const edgellm_chat_message* messages, size_t n,
                                  runtime::GenerateParams& gp);
 
 }  // namespace edgellm::capi

@@ -1,15 +1,15 @@
 #pragma once
-// C chat messages to the engine's JSON form, and template errors to EDGELLM_ERR_TEMPLATE.
+// C chat messages to the engine's chat types, and template errors to EDGELLM_ERR_TEMPLATE.
 #include <string>
-
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "capi/capi_impl.h"
+#include "chat/message.h"
 
 namespace edgellm::capi {
 
 // InvalidArgument for a NULL array with n > 0, a NULL role or content, or no messages.
-nlohmann::ordered_json messages_json(const edgellm_chat_message* messages, size_t n);
+std::vector<chat::Message> chat_messages(const edgellm_chat_message* messages, size_t n);
 
 // Runs a template rendering; an engine error other than a bad argument (the template raised,
 // or failed on these messages) becomes EDGELLM_ERR_TEMPLATE.

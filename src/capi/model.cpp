@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <variant>
 
+#include <nlohmann/json.hpp>
+
 #include "capi/capi_impl.h"
 #include "capi/messages.h"
 #include "io/gguf.h"
@@ -176,8 +178,8 @@ edgellm_status edgellm_chat_render(const edgellm_model* model, const edgellm_cha
   return guard([&] {
     require(model, "model");
     const auto& engine = engine_of(model, "edgellm_chat_render");
-    const auto msgs = messages_json(messages, n_messages);
-    write_text(render_template([&] { return engine.formatter().format_json(msgs, add_generation_prompt); }),
+    const auto msgs = chat_messages(messages, n_messages);
+    write_text(render_template([&] { return engine.formatter().format(msgs, add_generation_prompt); }),
                buf, buf_size, out_len);
   });
 }

@@ -59,8 +59,13 @@ edgellm_generate_options default_generate_options() {
 }
 
 runtime::GenerateParams generate_params(edgellm_session* s, const edgellm_generate_options& o) {
+  return generate_params(*s->model, s->sampling, o);
+}
+
+runtime::GenerateParams generate_params(edgellm_model& m, const sampling::SamplingParams& sp,
+                                        const edgellm_generate_options& o) {
   runtime::GenerateParams gp;
-  gp.sampling = s->sampling;
+  gp.sampling = sp;
   gp.max_tokens = o.max_tokens;
   gp.ignore_eos = o.ignore_eos;
   if (o.n_stop > 0) require(o.stop, "options.stop");
@@ -69,7 +74,7 @@ runtime::GenerateParams generate_params(edgellm_session* s, const edgellm_genera
     if (!*o.stop[i]) throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, "options.stop[" + std::to_string(i) + "] is empty"};
     gp.stop.emplace_back(o.stop[i]);
   }
-  if (o.json_schema) gp.constraint = schema_constraint(*s->model, o.json_schema);
+  if (o.json_schema) gp.constraint = schema_constraint(m, o.json_schema);
   if (o.on_token) {
     const auto cb = o.on_token;
     void* const user = o.user_data;
@@ -86,29 +91,29 @@ edgellm_finish_reason finish_reason(const std::string& r) {
 
 std::vector<int32_t> chat_prompt(edgellm_session* s, const edgellm_chat_message* messages, size_t n,
                                  runtime::GenerateParams& gp) {
-  const auto msgs = messages_json(messages, n);
-  const auto& engine = *s->model->engine;
+  return chat_prompt(*s->model->engine, messages, n, gp);
+}
+
+std::vector<int32_t> chat_prompt(const runtime::Engine& engine, const edgellm_chat_message* messages, size_t n,
+                                 runtime::GenerateParams& gp) {
+  const auto msgs = chat_messages(messages, n);
   auto ids = render_template([&] { return engine.tokenize_chat(msgs, true); });
   for (const auto& stop : engine.formatter().stop_strings()) gp.stop.push_back(stop);
   return ids;
 }
 
-nlohmann::ordered_json messages_json(const edgellm_chat_message* messages, size_t n) {
+std::vector<chat::Message> chat_messages(const edgellm_chat_message* messages, size_t n) {
   if (n == 0) throw Failure{EDGELLM_ERR_INVALID_ARGUMENT, "no messages: give at least one"};
   require(messages, "messages");
-  auto out = nlohmann::ordered_json::array();
+  std::vector<chat::Message> out;
   for (size_t i = 0; i < n; ++i) {
     const std::string at = "messages[" + std::to_string(i) + "]";
     require(messages[i].role, (at + ".role").c_str());
     require(messages[i].content, (at + ".content").c_str());
-    out.push_back({{"role", messages[i].role}, {"content", messages[i].content}});
+    out.push_back({messages[i].role, messages[i].content});
   }
   return out;
 }
-
-}  // namespace edgellm::capi
-
-namespace {
 
 io::TensorType kv_type(const edgellm_kv_type& field, const char* what) {
   const long long t = enum_value(field);
@@ -122,6 +127,10 @@ io::TensorType kv_type(const edgellm_kv_type& field, const char* what) {
   throw Failure{EDGELLM_ERR_INVALID_ARGUMENT,
                 std::string(what) + " is not an edgellm_kv_type (" + std::to_string(t) + ")"};
 }
+
+}  // namespace edgellm::capi
+
+namespace {
 
 edgellm_session_options default_session_options() {
   edgellm_session_options o{};

@@ -4,22 +4,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "chat/message.h"
 #include "io/gguf.h"
 
 namespace edgellm::chat {
-
-// One message in OpenAI's shape: role, content, optional name / tool_calls / tool_call_id.
-struct Message {
-  std::string role;
-  std::string content;
-  nlohmann::json extra = nlohmann::json::object();  // tool_calls, tool_call_id, name, ...
-};
-
-// {"role", "content", ...extra}. A "content" key in extra overrides content (so a caller can
-// pass null or a list of parts, which some templates distinguish from "").
-nlohmann::ordered_json message_to_json(const Message& m);
 
 // A rendered prompt and where the messages' own text lies in it.
 struct RenderedPrompt {
@@ -34,20 +22,15 @@ struct RenderedPrompt {
 class ChatFormatter {
  public:
   virtual ~ChatFormatter() = default;
-  // tools: OpenAI tool definitions array, or null.
+  // tools: OpenAI tool definitions (an array), or null for none.
   virtual std::string format(const std::vector<Message>& messages, bool add_generation_prompt,
-                             const nlohmann::json& tools = nullptr) const;
-  // Same with the messages as JSON exactly as a client sent them. ordered_json keeps key
-  // order, which templates that print dicts (tojson) make visible in the prompt.
-  virtual std::string format_json(const nlohmann::ordered_json& messages,
-                                  bool add_generation_prompt,
-                                  const nlohmann::ordered_json& tools = nullptr) const = 0;
-  // format_json, plus the spans of message text, so a tokenizer can parse control tokens in
-  // the template's text but not in what users wrote. Found by rendering a second time with a
+                             const Value& tools = {}) const = 0;
+  // format, plus the spans of message text, so a tokenizer can parse control tokens in the
+  // template's text but not in what users wrote. Found by rendering a second time with a
   // marker in place of each text and checking that putting the texts back reproduces the
   // real rendering byte for byte; otherwise spans_known is false.
-  RenderedPrompt format_protected(const nlohmann::ordered_json& messages, bool add_generation_prompt,
-                                  const nlohmann::ordered_json& tools = nullptr) const;
+  RenderedPrompt format_protected(const std::vector<Message>& messages, bool add_generation_prompt,
+                                  const Value& tools = {}) const;
   // Extra stop strings the template implies (e.g. "<|im_end|>").
   virtual std::vector<std::string> stop_strings() const { return {}; }
 };
@@ -55,8 +38,8 @@ class ChatFormatter {
 // "<|im_start|>role\ncontent<|im_end|>\n" per message, "<|im_start|>assistant\n" to prompt.
 class ChatMLFormatter : public ChatFormatter {
  public:
-  std::string format_json(const nlohmann::ordered_json& messages, bool add_generation_prompt,
-                          const nlohmann::ordered_json& tools = nullptr) const override;
+  std::string format(const std::vector<Message>& messages, bool add_generation_prompt,
+                     const Value& tools = {}) const override;
   std::vector<std::string> stop_strings() const override { return {"<|im_end|>"}; }
 };
 

@@ -17,7 +17,7 @@ class Template {
   explicit Template(const std::string& source, const Options& opt = {});
   // Throws TemplateError (syntax, runtime, raise_exception, limits); never crashes.
   std::string render(const Value& vars) const;
-  std::string render(const nlohmann::ordered_json& vars) const { return render(from_json(vars)); }
+  std::string render(const chat::Value& vars) const { return render(from_json(vars)); }
 
  private:
   std::shared_ptr<const Program> program_;

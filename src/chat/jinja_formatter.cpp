@@ -6,6 +6,31 @@ namespace edgellm::chat {
 
 namespace {
 
+// A message as transformers hands it to a template: a dict in OpenAI's key order, holding
+// only the keys the message has.
+jinja::Value message_value(const Message& m) {
+  jinja::Value d = jinja::Value::make_dict();
+  auto put = [&](const char* k, jinja::Value v) { d.dict->items.emplace_back(jinja::Value::string(k), std::move(v)); };
+  put("role", jinja::Value::string(m.role));
+  switch (m.content_kind) {
+    case ContentKind::Text: put("content", jinja::Value::string(m.content)); break;
+    case ContentKind::Null: put("content", jinja::Value::none()); break;
+    case ContentKind::Parts: put("content", jinja::from_json(Value::array(m.parts))); break;
+    case ContentKind::Absent: break;
+  }
+  if (!m.name.empty()) put("name", jinja::Value::string(m.name));
+  if (!m.tool_call_id.empty()) put("tool_call_id", jinja::Value::string(m.tool_call_id));
+  if (!m.tool_calls.empty()) {
+    std::vector<jinja::Value> calls;
+    for (const auto& c : m.tool_calls)
+      calls.push_back(jinja::from_json(Value::object(
+          {{"id", c.id}, {"type", c.type}, {"function", Value::object({{"name", c.name}, {"arguments", c.arguments}})}})));
+    put("tool_calls", jinja::Value::make_list(std::move(calls)));
+  }
+  for (const auto& [k, v] : m.extra) put(k.c_str(), jinja::from_json(v));
+  return d;
+}
+
 class JinjaFormatter : public ChatFormatter {
  public:
   JinjaFormatter(const std::string& source, std::string bos, std::string eos)
@@ -19,15 +44,17 @@ class JinjaFormatter : public ChatFormatter {
       if (source.find(m) != std::string::npos && m != eos_) stops_.push_back(m);
   }
 
-  std::string format_json(const nlohmann::ordered_json& messages, bool add_generation_prompt,
-                          const nlohmann::ordered_json& tools) const override {
-    if (!messages.is_array()) throw InvalidArgument("chat messages must be a JSON array");
+  std::string format(const std::vector<Message>& messages, bool add_generation_prompt,
+                     const Value& tools) const override {
     // Same variables as transformers' apply_chat_template: tools and documents are None when
     // absent (so `tools is defined` holds but `tools is none` too).
     jinja::Value vars = jinja::Value::make_dict();
     auto put = [&](const char* k, jinja::Value v) { vars.dict->set(jinja::Value::string(k), std::move(v)); };
-    put("messages", jinja::from_json(messages));
-    put("tools", tools.is_null() ? jinja::Value::none() : jinja::from_json(tools));
+    std::vector<jinja::Value> msgs;
+    msgs.reserve(messages.size());
+    for (const auto& m : messages) msgs.push_back(message_value(m));
+    put("messages", jinja::Value::make_list(std::move(msgs)));
+    put("tools", jinja::from_json(tools));  // null: None
     put("documents", jinja::Value::none());
     put("add_generation_prompt", jinja::Value::boolean(add_generation_prompt));
     put("bos_token", jinja::Value::string(bos_));

@@ -9,36 +9,31 @@
 namespace edgellm::chat::jinja {
 
 namespace {
-template <class J>
-Value from_json_any(const J& j, int depth) {
+Value from_json_any(const chat::Value& j, int depth) {
   if (depth > 512)
     throw TemplateError(TemplateError::Kind::Runtime, "JSON input nested too deeply", {});
-  switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value::none();
-    case nlohmann::json::value_t::boolean: return Value::boolean(j.template get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value::integer(j.template get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned: {
-      uint64_t u = j.template get<uint64_t>();
-      if (u <= static_cast<uint64_t>(INT64_MAX)) return Value::integer(static_cast<int64_t>(u));
-      return Value::number(static_cast<double>(u));
-    }
-    case nlohmann::json::value_t::number_float: return Value::number(j.template get<double>());
-    case nlohmann::json::value_t::string: return Value::string(j.template get<std::string>());
-    case nlohmann::json::value_t::array: {
+  using T = chat::Value::Type;
+  switch (j.type) {
+    case T::Null: return Value::none();
+    case T::Bool: return Value::boolean(j.b);
+    case T::Int: return Value::integer(j.i);
+    case T::Float: return Value::number(j.f);
+    case T::String: return Value::string(j.s);
+    case T::Array: {
       std::vector<Value> items;
-      items.reserve(j.size());
-      for (const auto& e : j) items.push_back(from_json_any(e, depth + 1));
+      items.reserve(j.items.size());
+      for (const auto& e : j.items) items.push_back(from_json_any(e, depth + 1));
       return Value::make_list(std::move(items));
     }
-    case nlohmann::json::value_t::object: {
+    case T::Object: {
       Value d = Value::make_dict();
-      d.dict->items.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it)
-        d.dict->items.emplace_back(Value::string(it.key()), from_json_any(it.value(), depth + 1));
+      d.dict->items.reserve(j.fields.size());
+      // Keys are taken as unique (they come from parsed JSON objects): no quadratic check.
+      for (const auto& [k, v] : j.fields) d.dict->items.emplace_back(Value::string(k), from_json_any(v, depth + 1));
       return d;
     }
-    default: return Value::none();
   }
+  return Value::none();
 }
 
 void dump_string(std::string& out, const std::string& s, const DumpOptions& opt) {
@@ -159,8 +154,7 @@ void dump(std::string& out, const Value& v, const DumpOptions& opt, int level, L
 }
 }  // namespace
 
-Value from_json(const nlohmann::ordered_json& j) { return from_json_any(j, 0); }
-Value from_json(const nlohmann::json& j) { return from_json_any(j, 0); }
+Value from_json(const chat::Value& j) { return from_json_any(j, 0); }
 
 std::string json_dumps(const Value& v, const DumpOptions& opt, Loc loc) {
   std::string out;

@@ -8,8 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "chat/message.h"
 #include "util/error.h"
 
 #include "util/utf8.h"
@@ -153,9 +152,9 @@ std::string float_repr(double v);
 // Python repr of a str: quotes chosen like Python, non-printables escaped.
 std::string string_repr(const std::string& s);
 
-// JSON in; Python's json.dumps out.
-Value from_json(const nlohmann::ordered_json& j);
-Value from_json(const nlohmann::json& j);
+// The engine's JSON-shaped values in (objects become dicts in their order); Python's
+// json.dumps out.
+Value from_json(const chat::Value& j);
 struct DumpOptions {
   int indent = -1;            // < 0: one line
   std::string indent_str;     // used when indent_is_string

@@ -10,23 +10,21 @@ namespace {
 constexpr std::string_view kOpen = "\xEE\x80\x80" "edgellm-text-";
 constexpr std::string_view kClose = "\xEE\x80\x81";
 
-// Replaces every message text (string content, or the "text" of content parts) with a marker
-// and returns the originals in marker order.
-std::vector<std::string> mark_texts(nlohmann::ordered_json& messages) {
+// Replaces every message text (text content, or the "text" of content parts) with a marker
+// and returns the originals in marker order (the order of message_texts).
+std::vector<std::string> mark_texts(std::vector<Message>& messages) {
   std::vector<std::string> texts;
-  auto mark = [&](nlohmann::ordered_json& v) {
-    if (!v.is_string()) return;
-    texts.push_back(v.get<std::string>());
+  auto mark = [&](std::string& v) {
+    texts.push_back(v);
     v = std::string(kOpen) + std::to_string(texts.size() - 1) + std::string(kClose);
   };
-  if (!messages.is_array()) return texts;
   for (auto& m : messages) {
-    if (!m.is_object() || !m.contains("content")) continue;
-    auto& c = m["content"];
-    if (c.is_string()) mark(c);
-    else if (c.is_array())
-      for (auto& part : c)
-        if (part.is_object() && part.contains("text")) mark(part["text"]);
+    if (m.content_kind == ContentKind::Text) {
+      mark(m.content);
+    } else if (m.content_kind == ContentKind::Parts) {
+      for (auto& part : m.parts)
+        if (Value* t = part.find("text"); t && t->is_string()) mark(t->s);
+    }
   }
   return texts;
 }
@@ -51,17 +49,16 @@ bool unmark(std::string_view marked, const std::vector<std::string>& texts, std:
 
 }  // namespace
 
-RenderedPrompt ChatFormatter::format_protected(const nlohmann::ordered_json& messages,
-                                               bool add_generation_prompt,
-                                               const nlohmann::ordered_json& tools) const {
+RenderedPrompt ChatFormatter::format_protected(const std::vector<Message>& messages,
+                                               bool add_generation_prompt, const Value& tools) const {
   RenderedPrompt r;
-  r.text = format_json(messages, add_generation_prompt, tools);
-  nlohmann::ordered_json marked = messages;
+  r.text = format(messages, add_generation_prompt, tools);
+  std::vector<Message> marked = messages;
   const auto texts = mark_texts(marked);
   if (texts.empty()) return r;
   std::string with_markers;
   try {
-    with_markers = format_json(marked, add_generation_prompt, tools);
+    with_markers = format(marked, add_generation_prompt, tools);
   } catch (const std::exception&) {  // the template inspected the text and objected
     r.spans_known = false;
     return r;

@@ -52,7 +52,7 @@ void bench_speculative(const SpecBenchArgs& a) {
   const std::string path = resolve_model(a.model);
   auto engine = runtime::Engine::load(path, {a.threads});
   const std::string text = a.prompt.empty() ? kDefaultPrompt : a.prompt;
-  const auto ids = engine->tokenize_chat(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), true);
+  const auto ids = engine->tokenize_chat({{"user", text}}, true);
   const int32_t n_ctx = static_cast<int32_t>(ids.size()) + a.n_gen + 16;
   runtime::SpeculativeOptions so;
   so.draft_max = a.draft_max;

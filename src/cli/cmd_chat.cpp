@@ -47,9 +47,7 @@ void chat_loop(ChatArgs a) {
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   const model::LoraSet lora = load_lora(lora_specs, engine->model());
   auto render = [&](const std::vector<chat::Message>& turns) {
-    nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
-    for (const auto& m : turns) msgs.push_back(chat::message_to_json(m));
-    return engine->tokenize_chat(msgs, true);  // typed control tokens stay text
+    return engine->tokenize_chat(turns, true);  // typed control tokens stay text
   };
   // Context shift: while the prompt and room for an answer exceed the context, the oldest
   // turn (a user message and the replies after it) goes; a leading system message and the new

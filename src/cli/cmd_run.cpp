@@ -107,9 +107,9 @@ void run(RunArgs a) {
     ids = engine->tokenize_prompt(prompt);  // a --raw prompt may write control tokens on purpose
   } else {
     // Control tokens are parsed in the template's text only, not in the prompt or system text.
-    nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
-    if (!a.system.empty()) msgs.push_back({{"role", "system"}, {"content", a.system}});
-    msgs.push_back({{"role", "user"}, {"content", prompt}});
+    std::vector<chat::Message> msgs;
+    if (!a.system.empty()) msgs.push_back({"system", a.system});
+    msgs.push_back({"user", prompt});
     ids = engine->tokenize_chat(msgs, true);
     for (auto& s : engine->formatter().stop_strings()) gp.stop.push_back(s);
   }

@@ -7,6 +7,7 @@
 #include "chat/chat.h"
 #include "cli/command.h"
 #include "io/gguf.h"
+#include "server/chat_json.h"
 #include "util/error.h"
 
 namespace edgellm::cli {
@@ -61,7 +62,8 @@ void run(const TemplateArgs& a) {
   } else {
     fmt = chat::make_jinja_formatter(slurp(a.template_file), a.bos, a.eos);
   }
-  std::string out = fmt->format_json(messages, a.add_generation_prompt, tools);
+  std::string out = fmt->format(server::messages_from_json(messages), a.add_generation_prompt,
+                                server::value_from_json(tools));
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
 }

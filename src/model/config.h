@@ -56,6 +56,9 @@ struct ModelConfig {
   float final_softcap = 0.0f;   // tanh soft-cap on output logits (0: off)
   int32_t sliding_window = 0;   // tokens visible to sliding-window layers (0: none; Mistral: every layer)
   std::vector<bool> layer_swa;  // [n_layer] whether a layer uses the sliding window
+  // [n_layer * kv_dim] subtracted from keys stored in q8_0/q4_0 caches (model/key_offset.h);
+  // empty: none. Filled from the weights when the model loads, not from metadata.
+  std::vector<float> key_offset;
 
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }

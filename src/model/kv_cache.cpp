@@ -53,6 +53,12 @@ KvCache::KvCache(const ModelConfig& config, int32_t n_ctx, KvTypes types)
   check_type(types.k, head_dim_, "key");
   check_type(types.v, head_dim_, "value");
   k_row_ = io::row_bytes(types.k, kv_dim_);
+  // Float keys are stored as computed; an offset only helps a format with one scale per block.
+  const size_t offset_size = static_cast<size_t>(config.n_layer) * kv_dim_;
+  if (io::traits(types.k).block_elems > 1 && config.key_offset.size() == offset_size) {
+    key_offset_ = config.key_offset;
+    key_row_.resize(static_cast<size_t>(kv_dim_));
+  }
   v_row_ = io::row_bytes(types.v, kv_dim_);
   for (int32_t il = 0; il < config.n_layer; ++il) {
     // for_overwrite: no zero fill, so untouched pages never become resident.
@@ -64,7 +70,12 @@ KvCache::KvCache(const ModelConfig& config, int32_t n_ctx, KvTypes types)
 void KvCache::write(int32_t layer, int32_t pos, const float* key, const float* value) {
   // Whole rows at once: with head_dim % block == 0 a row's blocks are the heads' blocks.
   if (types_.k == io::TensorType::F32) std::memcpy(k(layer, pos), key, k_row_);
-  else ops::quantize_row(types_.k, key, k(layer, pos), kv_dim_);
+  else if (const float* off = key_offset(layer)) {
+    for (int32_t i = 0; i < kv_dim_; ++i) key_row_[static_cast<size_t>(i)] = key[i] - off[i];
+    ops::quantize_row(types_.k, key_row_.data(), k(layer, pos), kv_dim_);
+  } else {
+    ops::quantize_row(types_.k, key, k(layer, pos), kv_dim_);
+  }
   if (types_.v == io::TensorType::F32) std::memcpy(v(layer, pos), value, v_row_);
   else ops::quantize_row(types_.v, value, v(layer, pos), kv_dim_);
 }

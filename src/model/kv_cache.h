@@ -7,6 +7,9 @@
 // Q4_0. A position's row is [n_head_kv][head_dim] converted on write (write()); block types
 // need head_dim % 32 == 0 so every 32-element block lies inside one head, and attention reads
 // one head's rows as stored (ops::attend_head_kv).
+// Keys of a block type are stored minus the model's key offset (ModelConfig::key_offset,
+// model/key_offset.h), which attention does not need to add back (softmax ignores it); code
+// that needs the key itself (context shift) adds key_offset() back.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,8 +57,13 @@ class KvCache {
   uint8_t* v(int32_t layer, int32_t pos) { return v_[layer].get() + static_cast<size_t>(pos) * v_row_; }
   const uint8_t* k(int32_t layer, int32_t pos) const { return k_[layer].get() + static_cast<size_t>(pos) * k_row_; }
   const uint8_t* v(int32_t layer, int32_t pos) const { return v_[layer].get() + static_cast<size_t>(pos) * v_row_; }
-  // Stores fp32 key and value rows ([kv_dim] each) at a position, converted to the cache's types.
+  // Stores fp32 key and value rows ([kv_dim] each) at a position, converted to the cache's types
+  // (block-type keys minus key_offset(layer)).
   void write(int32_t layer, int32_t pos, const float* key, const float* value);
+  // What write() subtracts from a key of this layer ([kv_dim]), or null when nothing.
+  const float* key_offset(int32_t layer) const {
+    return key_offset_.empty() ? nullptr : &key_offset_[static_cast<size_t>(layer) * kv_dim_];
+  }
 
   // Number of positions holding valid entries (the sequence length so far).
   int32_t size() const { return size_; }
@@ -78,6 +86,8 @@ class KvCache {
   size_t k_row_, v_row_;
   int32_t size_ = 0;
   std::vector<std::unique_ptr<uint8_t[]>> k_, v_;  // [n_layer] of [n_ctx][row bytes]
+  std::vector<float> key_offset_;  // [n_layer * kv_dim], empty unless the keys are blocks
+  std::vector<float> key_row_;     // write()'s key minus the offset
 };
 
 }  // namespace edgellm::model

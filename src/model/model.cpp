@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "model/key_offset.h"
 #include "ops/ops.h"
 #include "util/error.h"
 
@@ -43,6 +44,11 @@ std::unique_ptr<Model> Model::from_file(std::unique_ptr<io::GgufFile> file) {
   m->file_ = std::move(file);
   m->config_ = config_from_gguf(*m->file_);
   m->weights_ = load_weights(*m->file_, m->config_);
+  if (m->config_.qkv_bias) {
+    std::vector<std::vector<float>> bk;
+    for (const LayerWeights& L : m->weights_.layers) bk.push_back(L.bk);
+    m->config_.key_offset = key_offsets(m->config_, bk);
+  }
   return m;
 }
 

@@ -56,28 +56,19 @@ std::vector<int32_t> Engine::tokenize_prompt(const std::string& text) const {
   return tokenizer_->encode(text, needs_bos(text), /*parse_special=*/true);
 }
 
-std::vector<int32_t> Engine::tokenize_chat(const nlohmann::ordered_json& messages, bool add_generation_prompt,
-                                           const nlohmann::ordered_json& tools, std::string* rendered) const {
+std::vector<int32_t> Engine::tokenize_chat(const std::vector<chat::Message>& messages, bool add_generation_prompt,
+                                           const chat::Value& tools, std::string* rendered) const {
   const auto& tok = *tokenizer_;
   chat::RenderedPrompt r = formatter_->format_protected(messages, add_generation_prompt, tools);
   if (!r.spans_known) {
     // Unprotected parsing is only safe when no message text contains a control token.
-    for (const auto& m : messages) {
-      if (!m.is_object() || !m.contains("content")) continue;
-      std::vector<std::string> texts;
-      const auto& c = m["content"];
-      if (c.is_string()) texts.push_back(c.get<std::string>());
-      else if (c.is_array())
-        for (const auto& part : c)
-          if (part.is_object() && part.contains("text") && part["text"].is_string())
-            texts.push_back(part["text"].get<std::string>());
-      for (const auto& t : texts)
+    for (const auto& m : messages)
+      for (const auto& t : chat::message_texts(m))
         for (int32_t id : tok.encode(t, false, true))
           if (tok.is_control(id))
             throw InvalidArgument("a message contains the control token '" + tok.token_text(id) +
                                   "' as text, and this model's chat template rewrites message text, so it "
                                   "cannot be kept apart from the template's own control tokens; remove it");
-    }
   }
   std::vector<tokenizer::Tokenizer::TextRange> plain;
   plain.reserve(r.message_spans.size());

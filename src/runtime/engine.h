@@ -50,9 +50,9 @@ class Engine {
   // characters, not the end of their turn. If the template rewrites message text so that it
   // cannot be located, a message containing a control token's text is refused
   // (InvalidArgument) rather than risk it. `rendered` receives the prompt text.
-  std::vector<int32_t> tokenize_chat(const nlohmann::ordered_json& messages, bool add_generation_prompt,
-                                     const nlohmann::ordered_json& tools = nullptr,
-                                     std::string* rendered = nullptr) const;
+  // tools: OpenAI tool definitions for templates that render them, or null.
+  std::vector<int32_t> tokenize_chat(const std::vector<chat::Message>& messages, bool add_generation_prompt,
+                                     const chat::Value& tools = {}, std::string* rendered = nullptr) const;
 
   // XXH3 of the model file's bytes, computed on first use (a saved session names its model by
   // it). Thread-safe.

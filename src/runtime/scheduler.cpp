@@ -43,7 +43,7 @@ Scheduler::~Scheduler() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::shared_ptr<Job> Scheduler::submit(JobRequest req) {
+std::shared_ptr<Job> Scheduler::checked_job(JobRequest req) const {
   if (req.prompt.empty()) throw InvalidArgument("empty prompt: give at least one token of input");
   const auto n = static_cast<int64_t>(req.prompt.size());
   if (req.embedding ? n > opts_.n_ctx : n >= opts_.n_ctx)
@@ -65,20 +65,34 @@ std::shared_ptr<Job> Scheduler::submit(JobRequest req) {
   if ((sp.mode == SpecMode::kDraft || (sp.mode == SpecMode::kDefault && opts_.speculation == SpecMode::kDraft)) &&
       !opts_.draft)
     throw InvalidArgument("speculation with a draft model needs one: start the server with --draft MODEL");
-  auto job = std::shared_ptr<Job>(new Job(std::move(req)));
-  job->t_submit = Clock::now();
+  return std::shared_ptr<Job>(new Job(std::move(req)));
+}
+
+std::shared_ptr<Job> Scheduler::submit(JobRequest req) {
+  std::vector<JobRequest> one;
+  one.push_back(std::move(req));
+  auto jobs = submit_all(std::move(one));
+  return jobs.empty() ? nullptr : jobs[0];
+}
+
+std::vector<std::shared_ptr<Job>> Scheduler::submit_all(std::vector<JobRequest> reqs) {
+  std::vector<std::shared_ptr<Job>> jobs;
+  jobs.reserve(reqs.size());
+  for (auto& r : reqs) jobs.push_back(checked_job(std::move(r)));  // all checked before any is queued
+  const auto now = Clock::now();
+  for (auto& j : jobs) j->t_submit = now;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stop_) return nullptr;
+    if (stop_) return {};
     // A free slot admits at once, so only requests beyond the slots count against the queue.
     int32_t idle = 0;
     for (const auto& s : slots_) idle += s->job ? 0 : 1;
-    const int64_t waiting_after = static_cast<int64_t>(queue_.size()) + 1 - idle;
-    if (waiting_after > opts_.max_queue) return nullptr;
-    queue_.push_back(job);
+    const int64_t waiting_after = static_cast<int64_t>(queue_.size() + jobs.size()) - idle;
+    if (waiting_after > opts_.max_queue) return {};
+    for (auto& j : jobs) queue_.push_back(j);
   }
   cv_.notify_all();
-  return job;
+  return jobs;
 }
 
 SchedulerStats Scheduler::stats() const {

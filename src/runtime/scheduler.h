@@ -174,6 +174,10 @@ class Scheduler {
   // the speculation (a draft length outside 0..kMaxDraftTokens, kDraft without a draft model)
   // and queues it. Returns nullptr when the queue is full (answer 429 / 503).
   std::shared_ptr<Job> submit(JobRequest req);
+  // Several requests queued at once (each checked as submit does, all before any is queued), so
+  // that those that find free slots are admitted to the same pass. Empty when the queue cannot
+  // take them all (then none is queued).
+  std::vector<std::shared_ptr<Job>> submit_all(std::vector<JobRequest> reqs);
   SchedulerStats stats() const;
 
   // Saves / restores slot `id`'s KV state (session_file.h) on the scheduler thread, between
@@ -225,6 +229,8 @@ class Scheduler {
     JobOutcome outcome;
   };
 
+  // submit's checks; the job it makes is not queued yet.
+  std::shared_ptr<Job> checked_job(JobRequest req) const;
   SlotFile slot_file_op(int32_t id, const std::string& path, bool save, const model::LoraSet& adapters);
   void loop();
   void admit_locked(std::vector<Unadmitted>& ended);

@@ -1,6 +1,7 @@
 // Session::save / Session::restore: a session's tokens and KV cache in one file.
 //
-// Layout (little-endian, version 1):
+// Layout (little-endian, version 2; version 1 stored q8_0/q4_0 keys without the key offset of
+// model/key_offset.h, so its rows would not match the keys this build writes):
 //   "EDGLSESS"  u32 version  u32 0
 //   u64 model checksum (XXH3 of the GGUF file)  u64 model file size
 //   i32 n_layer  i32 kv_dim  u32 key type  u32 value type  i32 n_tokens
@@ -28,7 +29,7 @@ namespace edgellm::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'E', 'D', 'G', 'L', 'S', 'E', 'S', 'S'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 
 struct Header {
   char magic[8];

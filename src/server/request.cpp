@@ -6,6 +6,7 @@
 #include "hybrid/json_depth.h"
 #include "sampling/json_schema.h"
 #include "server/api_error.h"
+#include "server/chat_json.h"
 #include "server/grammar_constraint.h"
 #include "util/error.h"
 
@@ -337,9 +338,10 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
     if (!present(body, "messages")) throw ApiError(400, "\"messages\" is required", "messages");
     check_tool_argument_depth(body["messages"]);
     r.tools = parse_tool_config(body);
-    ojson msgs = prepare_messages(body["messages"], r.tools, ctx.template_renders_tools);
-    const ojson tools_for_template =
-        ctx.template_renders_tools && r.tools.active() ? r.tools.tools_json : ojson(nullptr);
+    std::vector<chat::Message> msgs =
+        messages_from_json(prepare_messages(body["messages"], r.tools, ctx.template_renders_tools));
+    const chat::Value tools_for_template =
+        ctx.template_renders_tools && r.tools.active() ? value_from_json(r.tools.tools_json) : chat::Value();
     // Control tokens count only in the template's own text, never in what a client wrote.
     auto render = [&] {
       try {
@@ -358,10 +360,10 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
       // last message stay. The scheduler then moves the kept turns down in the slot's cache.
       const int64_t room = std::min<int64_t>(max_tokens.value_or(ctx.n_ctx / 4), ctx.n_ctx / 2);
       size_t first = 0;
-      while (first < msgs.size() && msgs[first].is_object() && msgs[first].value("role", "") == "system") ++first;
+      while (first < msgs.size() && msgs[first].role == "system") ++first;
       while (static_cast<int64_t>(r.prompt.size()) + room > ctx.n_ctx && msgs.size() > first + 1) {
         size_t end = first + 1;
-        while (end < msgs.size() - 1 && msgs[end].value("role", "") != "user") ++end;
+        while (end < msgs.size() - 1 && msgs[end].role != "user") ++end;
         msgs.erase(msgs.begin() + static_cast<std::ptrdiff_t>(first), msgs.begin() + static_cast<std::ptrdiff_t>(end));
         r.messages_dropped += static_cast<int32_t>(end - first);
         render();

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 namespace edgellm::train {
 namespace {
 
@@ -34,15 +36,20 @@ std::string problem(const nlohmann::ordered_json& j) {
   return {};
 }
 
-// Messages as the template sees them (without our "weight" key).
-nlohmann::ordered_json for_template(const nlohmann::ordered_json& msgs, size_t n) {
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (size_t i = 0; i < n; ++i) {
-    nlohmann::ordered_json m = msgs[i];
-    m.erase("weight");
-    out.push_back(std::move(m));
+// The first n messages, as the template sees them.
+std::vector<chat::Message> first(const std::vector<chat::Message>& msgs, size_t n) {
+  return {msgs.begin(), msgs.begin() + static_cast<std::ptrdiff_t>(n)};
+}
+
+// A checked line (problem() found nothing) as engine types.
+Conversation conversation(const nlohmann::ordered_json& j, int64_t line) {
+  Conversation c;
+  c.line = line;
+  for (const auto& m : j["messages"]) {
+    c.messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+    c.learn.push_back(c.messages.back().role == "assistant" && m.value("weight", 1) != 0);
   }
-  return out;
+  return c;
 }
 
 }  // namespace
@@ -67,7 +74,7 @@ std::vector<Conversation> parse_chat_jsonl(const std::string& text, const std::s
       why = std::string("invalid JSON (") + e.what() + ")";
     }
     if (why.empty()) {
-      out.push_back({std::move(j["messages"]), no});
+      out.push_back(conversation(j, no));
     } else if (++n_errors <= 20) {
       errors.push_back(name + ":" + std::to_string(no) + ": " + why);
     }
@@ -95,14 +102,14 @@ Example render_conversation(const Conversation& conv, const chat::ChatFormatter&
                             const tokenizer::Tokenizer& tok) {
   const auto& msgs = conv.messages;
   const std::string where = "line " + std::to_string(conv.line) + ": ";
-  const chat::RenderedPrompt full = fmt.format_protected(for_template(msgs, msgs.size()), false);
+  const chat::RenderedPrompt full = fmt.format_protected(msgs, false);
   // Byte ranges of the text to learn: each trained assistant message's rendering, i.e. what the
   // conversation up to it adds after the generation prompt that precedes it.
   std::vector<std::pair<size_t, size_t>> learn;
   for (size_t i = 0; i < msgs.size(); ++i) {
-    if (msgs[i]["role"] != "assistant" || msgs[i].value("weight", 1) == 0) continue;
-    const std::string before = fmt.format_json(for_template(msgs, i), true);
-    const std::string upto = fmt.format_json(for_template(msgs, i + 1), false);
+    if (!conv.learn[i]) continue;
+    const std::string before = fmt.format(first(msgs, i), true);
+    const std::string upto = fmt.format(first(msgs, i + 1), false);
     if (upto.compare(0, before.size(), before) != 0 || full.text.compare(0, upto.size(), upto) != 0)
       throw DataError(where + "the chat template does not render this conversation turn by turn, so the "
                               "assistant's tokens cannot be located");

@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "chat/chat.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
@@ -24,7 +22,8 @@ class DataError : public InvalidArgument {
 };
 
 struct Conversation {
-  nlohmann::ordered_json messages;
+  std::vector<chat::Message> messages;
+  std::vector<bool> learn;  // per message: an assistant message to learn (not "weight": 0)
   int64_t line = 0;  // 1-based line in the file
 };
 

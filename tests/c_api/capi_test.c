@@ -835,6 +835,267 @@ static void test_embedder(const char* text) {
   free(v);
 }
 
+/* ---- batch ------------------------------------------------------------------------------- */
+
+static const edgellm_chat_message k_batch_q[3][1] = {
+    {{"user", "What is the capital of France?"}},
+    {{"user", "Write a haiku about trains."}},
+    {{"user", "List three prime numbers."}}};
+
+static void test_batch(void) {
+  edgellm_batch_options bo;
+  CHECK_OK(edgellm_batch_options_init(&bo, sizeof bo));
+  CHECK(bo.n_seq == 4 && bo.n_ctx == 4096 && bo.n_batch == 256);
+  edgellm_batch* b = NULL;
+  bo.n_seq = 0;
+  CHECK_STATUS(edgellm_batch_create(g_model, &bo, &b), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("n_seq");
+  bo.n_seq = 3;
+  bo.n_ctx = 256;
+  CHECK_STATUS(edgellm_batch_create(NULL, &bo, &b), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_batch_create(g_model, &bo, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_OK(edgellm_batch_create(g_model, &bo, &b));
+
+  edgellm_sampling_params sp;
+  edgellm_sampling_params_init(&sp, sizeof sp);
+  sp.temperature = 0;
+  edgellm_generate_options go;
+  edgellm_generate_options_init(&go, sizeof go);
+  go.max_tokens = 12;
+  go.ignore_eos = true; /* long enough answers for the pass count below to tell batching apart */
+
+  /* Each conversation alone through a session: the reference answers. */
+  int32_t ref[3][12];
+  int32_t n_ref[3];
+  for (int i = 0; i < 3; ++i) {
+    edgellm_session* s = new_session(256, 0.0f);
+    edgellm_generate_result r;
+    r.struct_size = sizeof r;
+    CHECK_OK(edgellm_chat(s, k_batch_q[i], 1, &go, &r));
+    n_ref[i] = r.n_tokens;
+    memcpy(ref[i], r.tokens, sizeof(int32_t) * (size_t)r.n_tokens);
+    edgellm_session_free(s);
+  }
+
+  /* The three together; the third stops itself through its callback after 4 tokens. */
+  collector c;
+  memset(&c, 0, sizeof c);
+  c.stop_after = 4;
+  edgellm_generate_options go_stop = go;
+  go_stop.on_token = collect;
+  go_stop.user_data = &c;
+  edgellm_generate_result res[3];
+  edgellm_batch_item items[3];
+  for (int i = 0; i < 3; ++i) {
+    memset(&items[i], 0, sizeof items[i]);
+    items[i].struct_size = sizeof items[i];
+    items[i].messages = k_batch_q[i];
+    items[i].n_messages = 1;
+    items[i].sampling = &sp;
+    items[i].options = i == 2 ? &go_stop : &go;
+    res[i].struct_size = sizeof res[i];
+    items[i].result = &res[i];
+    items[i].status = EDGELLM_ERR_INTERNAL;
+  }
+  edgellm_batch_stats before, after;
+  before.struct_size = after.struct_size = sizeof before;
+  CHECK_OK(edgellm_batch_get_stats(b, &before));
+  CHECK(before.n_seq == 3 && before.passes == 0);
+  CHECK_OK(edgellm_batch_generate(b, items, 3));
+  CHECK_OK(edgellm_batch_get_stats(b, &after));
+  for (int i = 0; i < 2; ++i) {
+    CHECK(items[i].status == EDGELLM_OK);
+    CHECK(res[i].finish_reason != EDGELLM_FINISH_CANCELLED);
+    CHECK(same_tokens(res[i].tokens, res[i].n_tokens, ref[i], n_ref[i]));
+    CHECK(res[i].text_len == strlen(res[i].text) && res[i].n_prompt > 5);
+  }
+  CHECK(items[2].status == EDGELLM_OK && res[2].finish_reason == EDGELLM_FINISH_CANCELLED);
+  CHECK(c.calls == 4 && res[2].n_tokens == 4 && same_tokens(res[2].tokens, 4, ref[2], 4));
+  /* Decoded together: one after another, every generated token would cost a pass of its own. */
+  const uint64_t passes = after.passes - before.passes;
+  const int32_t longest = res[0].n_tokens > res[1].n_tokens ? res[0].n_tokens : res[1].n_tokens;
+  CHECK(longest >= 8);
+  CHECK(passes >= (uint64_t)longest && passes < (uint64_t)(res[0].n_tokens + res[1].n_tokens + res[2].n_tokens));
+  CHECK(after.tokens - before.tokens >= (uint64_t)(res[0].n_prompt + res[1].n_prompt + res[2].n_prompt));
+
+  /* More items than sequences: the rest wait for a free one. Prompt tokens work too, and a
+   * prompt a sequence already holds is reused. */
+  char rendered[1024];
+  size_t len = 0;
+  int32_t toks[256];
+  size_t n = 0;
+  CHECK_OK(edgellm_chat_render(g_model, k_batch_q[0], 1, true, rendered, sizeof rendered, &len));
+  CHECK_OK(edgellm_tokenize(g_model, rendered, len, true, true, toks, 256, &n));
+  edgellm_batch_item many[5];
+  edgellm_generate_result mres[5];
+  for (int i = 0; i < 5; ++i) {
+    memset(&many[i], 0, sizeof many[i]);
+    many[i].struct_size = sizeof many[i];
+    many[i].prompt = toks;
+    many[i].n_prompt = n;
+    many[i].sampling = &sp;
+    many[i].options = &go;
+    mres[i].struct_size = sizeof mres[i];
+    many[i].result = &mres[i];
+  }
+  CHECK_OK(edgellm_batch_generate(b, many, 5));
+  for (int i = 0; i < 5; ++i) {
+    CHECK(many[i].status == EDGELLM_OK);
+    CHECK(same_tokens(mres[i].tokens, mres[i].n_tokens, ref[0], n_ref[0]));
+  }
+  CHECK(mres[4].n_prompt_evaluated < mres[4].n_prompt);
+  CHECK_OK(edgellm_batch_generate(b, NULL, 0));
+
+  /* A bad item: nothing runs, the error names it. */
+  int32_t bad_tok = -1;
+  many[1].prompt = &bad_tok;
+  many[1].n_prompt = 1;
+  CHECK_STATUS(edgellm_batch_generate(b, many, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("items[1]");
+  many[1].prompt = NULL;
+  many[1].n_prompt = 0;
+  CHECK_STATUS(edgellm_batch_generate(b, many, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("no prompt");
+  edgellm_chat_message no_content = {"user", NULL};
+  many[1].messages = &no_content;
+  many[1].n_messages = 1;
+  CHECK_STATUS(edgellm_batch_generate(b, many, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("messages[0].content");
+  int32_t long_prompt[300];
+  for (int i = 0; i < 300; ++i) long_prompt[i] = toks[i % (int)n];
+  many[1].prompt = long_prompt;
+  many[1].n_prompt = 300;
+  CHECK_STATUS(edgellm_batch_generate(b, many, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("context");
+  many[1].prompt = toks;
+  many[1].n_prompt = n;
+  many[1].struct_size = 0;
+  CHECK_STATUS(edgellm_batch_generate(b, many, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_ERROR_MENTIONS("struct_size");
+  many[1].struct_size = sizeof many[1];
+  const char* empty_stop[] = {""};
+  edgellm_generate_options go_bad = go;
+  go_bad.stop = empty_stop;
+  go_bad.n_stop = 1;
+  many[1].options = &go_bad;
+  CHECK_STATUS(edgellm_batch_generate(b, many, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  many[1].options = &go;
+  go_bad = go;
+  go_bad.json_schema = "{\"type\": 3}";
+  many[1].options = &go_bad;
+  CHECK_STATUS(edgellm_batch_generate(b, many, 2), EDGELLM_ERR_SCHEMA);
+  CHECK_ERROR_MENTIONS("items[1]");
+  CHECK_STATUS(edgellm_batch_generate(NULL, many, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_batch_generate(b, NULL, 2), EDGELLM_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(edgellm_batch_get_stats(b, NULL), EDGELLM_ERR_INVALID_ARGUMENT);
+  edgellm_batch_free(b);
+  edgellm_batch_free(NULL);
+}
+
+/* ---- a chat template that fails ------------------------------------------------------------ */
+
+/* Copies the GGUF at `src` to a temporary file whose tokenizer.chat_template is replaced by one
+ * of the same length that refuses system turns (the file's layout is unchanged). Returns 0 and
+ * the path in `out`, or -1. */
+static int write_refusing_template_copy(const char* src, char* out, size_t out_size) {
+  static const char k_tpl[] =
+      "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('this model takes no "
+      "system turns') }}{% endif %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+      "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+  static const char k_key[] = "tokenizer.chat_template";
+  FILE* in = fopen(src, "rb");
+  if (!in) return -1;
+  snprintf(out, out_size, "%s/edgellm-capi-template-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  int fd = mkstemp(out);
+  FILE* o = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  const size_t head_size = 32u << 20; /* the metadata (vocabulary included) lies in front */
+  unsigned char* buf = malloc(head_size);
+  size_t got = buf ? fread(buf, 1, head_size, in) : 0;
+  int found = 0;
+  for (size_t i = 8; buf && i + sizeof k_key + 12 < got && !found; ++i) {
+    uint64_t klen;
+    memcpy(&klen, buf + i - 8, 8);
+    if (klen != sizeof k_key - 1 || memcmp(buf + i, k_key, sizeof k_key - 1)) continue;
+    const size_t at = i + sizeof k_key - 1;
+    uint32_t type;
+    uint64_t len;
+    memcpy(&type, buf + at, 4);
+    memcpy(&len, buf + at + 4, 8);
+    if (type != 8 || len < sizeof k_tpl + 4 || at + 12 + len > got) break;
+    /* The new template, then a comment padding it to the old length. */
+    unsigned char* t = buf + at + 12;
+    memcpy(t, k_tpl, sizeof k_tpl - 1);
+    t[sizeof k_tpl - 1] = '{';
+    t[sizeof k_tpl] = '#';
+    memset(t + sizeof k_tpl + 1, ' ', len - (sizeof k_tpl - 1) - 4);
+    t[len - 2] = '#';
+    t[len - 1] = '}';
+    found = 1;
+  }
+  int ok = found && o && fwrite(buf, 1, got, o) == got;
+  while (ok && got == head_size) {
+    got = fread(buf, 1, head_size, in);
+    ok = fwrite(buf, 1, got, o) == got;
+  }
+  free(buf);
+  fclose(in);
+  if (o) fclose(o);
+  if (!ok) {
+    if (fd >= 0) unlink(out);
+    return -1;
+  }
+  return 0;
+}
+
+static void test_template_error(const char* model_file) {
+  char path[4096];
+  CHECK(write_refusing_template_copy(model_file, path, sizeof path) == 0);
+  edgellm_model* m = NULL;
+  edgellm_model_options mo;
+  edgellm_model_options_init(&mo, sizeof mo);
+  mo.n_threads = 2;
+  CHECK_OK(edgellm_model_load(path, &mo, &m));
+  unlink(path);
+  if (!m) return;
+  const edgellm_chat_message with_system[2] = {{"system", "Be brief."}, {"user", "Hi"}};
+  char buf[512];
+  size_t len = 0;
+  /* Without a system turn the template renders. */
+  CHECK_OK(edgellm_chat_render(m, with_system + 1, 1, true, buf, sizeof buf, &len));
+  CHECK(!strcmp(buf, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
+  /* With one it raises: EDGELLM_ERR_TEMPLATE, and the template's own message. */
+  CHECK_STATUS(edgellm_chat_render(m, with_system, 2, true, buf, sizeof buf, &len), EDGELLM_ERR_TEMPLATE);
+  CHECK_ERROR_MENTIONS("chat template");
+  CHECK_ERROR_MENTIONS("this model takes no system turns");
+  edgellm_session* s = NULL;
+  edgellm_session_options so;
+  edgellm_session_options_init(&so, sizeof so);
+  so.n_ctx = 128;
+  CHECK_OK(edgellm_session_create(m, &so, &s));
+  edgellm_generate_result r;
+  r.struct_size = sizeof r;
+  CHECK_STATUS(edgellm_chat(s, with_system, 2, NULL, &r), EDGELLM_ERR_TEMPLATE);
+  CHECK_ERROR_MENTIONS("this model takes no system turns");
+  CHECK(edgellm_session_n_tokens(s) == 0);
+  edgellm_session_free(s);
+  edgellm_batch* b = NULL;
+  edgellm_batch_options bo;
+  edgellm_batch_options_init(&bo, sizeof bo);
+  bo.n_seq = 1;
+  bo.n_ctx = 128;
+  CHECK_OK(edgellm_batch_create(m, &bo, &b));
+  edgellm_batch_item item;
+  memset(&item, 0, sizeof item);
+  item.struct_size = sizeof item;
+  item.messages = with_system;
+  item.n_messages = 2;
+  CHECK_STATUS(edgellm_batch_generate(b, &item, 1), EDGELLM_ERR_TEMPLATE);
+  CHECK_ERROR_MENTIONS("items[0]");
+  CHECK_ERROR_MENTIONS("this model takes no system turns");
+  edgellm_batch_free(b);
+  edgellm_model_free(m);
+}
+
 static const char* model_path(char* buf, size_t size) {
   const char* p = getenv("EDGELLM_TEST_MODEL");
   if (p && *p) return p;
@@ -879,6 +1140,8 @@ int main(int argc, char** argv) {
     test_routed();
     test_save_restore();
     test_two_threads();
+    test_batch();
+    test_template_error(path);
     edgellm_model_free(g_model);
   } else if (!strcmp(part, "lora") && argc == 4) {
     if (!load_model(argv[2])) return 1;

@@ -64,6 +64,21 @@ def test_stream_adds_up_and_stops(llm):
     assert again == whole
 
 
+def test_batched_completions_equal_one_by_one(llm):
+    """create_chat_completions decodes the conversations together (edgellm_batch_generate): the
+    greedy answers are create_chat_completion's, in fewer forward passes than tokens generated."""
+    convs = [[{"role": "user", "content": q}] for q in
+             (QUESTION, "Write a haiku about trains.", "List three prime numbers.")]
+    alone = [llm.create_chat_completion(messages=c, temperature=0, max_tokens=16)["choices"][0]["message"]["content"]
+             for c in convs]
+    stats: dict[str, int] = {}
+    together = llm.create_chat_completions(convs, temperature=0, max_tokens=16, stats=stats)
+    assert [o["choices"][0]["message"]["content"] for o in together] == alone
+    generated = sum(o["usage"]["completion_tokens"] for o in together)
+    assert 0 < stats["passes"] < generated
+    assert llm.create_chat_completions([], max_tokens=4) == []
+
+
 def test_tokenize_equals_cli(llm, engine, smollm_path):
     texts = ["Hello world", "  leading spaces and ünïcödé", "<|im_start|>user"]
     ref = engine.tokenize(smollm_path, texts)

@@ -17,11 +17,34 @@ TEST(JinjaFormatter, RendersWithTransformersVariables) {
       "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}{# <|im_end|> #}",
       "<s>", "</s>");
   EXPECT_EQ(f->format({{"user", "hi"}}, true), "<s>[user:hi](no tools)<|im_start|>assistant\n");
-  nlohmann::json tools = nlohmann::json::array({{{"type", "function"}}});
+  const Value tools = Value::array({Value::object({{"type", "function"}})});
   EXPECT_EQ(f->format({{"user", "hi"}}, false, tools), "<s>[user:hi]1");
   auto stops = f->stop_strings();
   EXPECT_NE(std::find(stops.begin(), stops.end(), "</s>"), stops.end());
   EXPECT_NE(std::find(stops.begin(), stops.end(), "<|im_end|>"), stops.end()) << "marker in template";
+}
+
+// Typed messages reach the template as transformers passes OpenAI's dicts: keys in OpenAI's
+// order, only those the message has, tool calls nested under "function", other keys last.
+TEST(JinjaFormatter, MessagesAsTemplatesSeeThem) {
+  auto f = make_jinja_formatter("{{ messages }}|{{ messages[1].tool_calls[0].function|tojson }}|{{ tools }}", "", "");
+  Message call{"assistant", ""};
+  call.content_kind = ContentKind::Null;
+  call.tool_calls.push_back({"c1", "function", "f", Value::object({{"b", Value::integer(1)}, {"a", Value::array({Value::number(1.5), Value(), Value::boolean(true)})}})});
+  Message result{"tool", "42"};
+  result.name = "f";
+  result.tool_call_id = "c1";
+  Message extra{"assistant", "x"};
+  extra.extra = {{"reasoning_content", "r"}};
+  Message absent{"user", ""};
+  absent.content_kind = ContentKind::Absent;
+  EXPECT_EQ(f->format({{"system", "s"}, call, result, extra, absent}, false, Value::array()),
+            "[{'role': 'system', 'content': 's'}, "
+            "{'role': 'assistant', 'content': None, 'tool_calls': [{'id': 'c1', 'type': 'function', "
+            "'function': {'name': 'f', 'arguments': {'b': 1, 'a': [1.5, None, True]}}}]}, "
+            "{'role': 'tool', 'content': '42', 'name': 'f', 'tool_call_id': 'c1'}, "
+            "{'role': 'assistant', 'content': 'x', 'reasoning_content': 'r'}, {'role': 'user'}]"
+            "|{\"name\": \"f\", \"arguments\": {\"b\": 1, \"a\": [1.5, null, true]}}|[]");
 }
 
 TEST(JinjaFormatter, TemplateErrorsSurfaceAsEdgellmError) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "chat/jinja.h"
+#include "server/chat_json.h"  // variables written as JSON
 
 using namespace edgellm::chat::jinja;
 
@@ -12,7 +13,7 @@ namespace {
 
 std::string render(const std::string& src, const std::string& vars_json = "{}", Options opt = {}) {
   Template t(src, opt);
-  return t.render(nlohmann::ordered_json::parse(vars_json));
+  return t.render(edgellm::server::value_from_json(nlohmann::ordered_json::parse(vars_json)));
 }
 
 // Expects a TemplateError of `kind` whose message contains `needle`; returns it.
@@ -196,7 +197,7 @@ TEST(JinjaHostile, GarbageNeverCrashes) {
   for (size_t n = 0; n <= src.size(); ++n) {
     try {
       Template t(src.substr(0, n));
-      t.render(nlohmann::ordered_json::parse(R"({"messages": [{"role": "user", "content": " hi "}]})"));
+      t.render(edgellm::server::value_from_json(nlohmann::ordered_json::parse(R"({"messages": [{"role": "user", "content": " hi "}]})")));
     } catch (const TemplateError&) {
     }
   }

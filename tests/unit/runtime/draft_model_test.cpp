@@ -25,7 +25,7 @@ TEST(DraftModel, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
   ops::set_exact_activations(false);
   auto e = Engine::load(model_path(kSmol), {2});
   const auto prompt = e->tokenize_chat(
-      nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Write a short poem about the sea."}}}), true);
+      std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
   GenerateParams gp;
   gp.sampling.temperature = 0.f;
   gp.max_tokens = 40;
@@ -56,7 +56,7 @@ TEST(DraftModel, SelfDraftSampledAcceptsEveryGuessAndIsReproducible) {
   ops::set_exact_activations(false);
   auto e = Engine::load(model_path(kSmol), {2});
   const auto prompt = e->tokenize_chat(
-      nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Write a short poem about the sea."}}}), true);
+      std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
   GenerateParams gp;
   gp.sampling.temperature = 0.8f;
   gp.sampling.repeat_penalty = 1.3f;

@@ -37,7 +37,7 @@ class SessionFile : public ::testing::Test {
 
   std::vector<int32_t> prompt() const {
     return engine_->tokenize_chat(
-        nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Name three rivers in Europe."}}}), true);
+        std::vector<chat::Message>{{"user", "Name three rivers in Europe."}}, true);
   }
   static GenerateParams greedy(int32_t n) {
     GenerateParams gp;

@@ -25,7 +25,7 @@ const char* kCode =
     "    return total / len(values)\n";
 
 std::vector<int32_t> chat(const Engine& e, const std::string& text) {
-  return e.tokenize_chat(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), true);
+  return e.tokenize_chat(std::vector<chat::Message>{{"user", text}}, true);
 }
 
 GenerateParams greedy(int32_t n) {
