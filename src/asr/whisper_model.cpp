@@ -25,6 +25,12 @@ Linear WhisperModel::linear(const std::string& name, int64_t n_in, int64_t n_out
     throw ModelFormatError(file_->path() + ": tensor '" + name + ".weight' has an unsupported type");
   Linear l;
   l.w = ops::MatrixView{t.type, t.data, n_in, n_out, io::row_bytes(t.type, n_in), ops::Layout::Rows};
+  // Quantized matrices in the layout the active kernels read fastest (Q8_0/Q4_0... as X4): the
+  // encoder's 1500-frame matmuls and each decoded token run on the tiled int8 kernels.
+  if (ops::repack_preferred(t.type)) {
+    packed_.emplace_back();
+    l.w = ops::repack(l.w, packed_.back());
+  }
   if (bias) l.bias = vec(name + ".bias", n_out);
   return l;
 }
