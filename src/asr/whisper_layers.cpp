@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "asr/whisper.h"
+#include "ops/gelu_erf.h"
 #include "ops/gemm_f32.h"
+#include "ops/gemm_q8.h"
 
 namespace edgellm::asr {
 
@@ -20,9 +22,7 @@ void layer_norm(const float* x, const Norm& n, float* out, int64_t d) {
   for (int64_t i = 0; i < d; ++i) out[i] = (x[i] - mu) * inv * n.gamma[i] + n.beta[i];
 }
 
-void gelu_inplace(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678f));
-}
+void gelu_inplace(float* x, int64_t n) { ops::gelu_erf(x, n); }
 
 // Element-wise passes over many tokens (the encoder's 1500 frames) on the pool: on one thread
 // the erf of GELU and the LayerNorms were a large share of an encoder pass.
@@ -48,13 +48,13 @@ void gelu_rows(float* x, int64_t n, ops::ThreadPool& pool) {
 
 void linear_forward(const Linear& l, const float* x, int64_t n_tokens, float* y, ops::ThreadPool& pool) {
   // Float weights over many tokens (encoder, convolutions, cross-attention keys/values): the
-  // tiled float kernel; quantized weights: ops::matmul's int8 tiles.
+  // tiled float kernel; Q8_0 over many tokens the VNNI tiles; the rest ops::matmul's kernels.
   const bool float_w = l.w.type == io::TensorType::F32 || l.w.type == io::TensorType::F16 ||
                        l.w.type == io::TensorType::BF16;
   if (float_w && l.w.layout == ops::Layout::Rows && n_tokens >= 16)
     ops::matmul_float_tiled(l.w, x, n_tokens, y, pool);
   else
-    ops::matmul(l.w, x, n_tokens, y, pool);
+    ops::matmul_q8_tiled(l.w, x, n_tokens, y, pool);  // Q8_0 on VNNI; else ops::matmul
   if (!l.bias) return;
   const int64_t n = l.w.n_out;
   auto rows = [&](int64_t b, int64_t e, int) {

@@ -24,29 +24,31 @@ void attention_rows(const float* q, size_t q_stride, const float* k, size_t k_st
                           std::to_string(width) + " floats)");
   if (!q || !k || !v || !out) throw InvalidArgument("attention_rows: null buffer");
   const KernelTable& K = active_kernels();
-  // kt[h][e][j]: element e of head h's key j.
+  // kt[h][e][j]: element e of head h's key j; rows padded with zeros to whole 16-float
+  // vectors (the score kernel reads them; their scores are dropped).
+  const int64_t ld = (n_kv + 15) / 16 * 16;
   thread_local std::vector<float> kt;
-  kt.resize(width * static_cast<size_t>(n_kv));
+  kt.assign(width * static_cast<size_t>(ld), 0.0f);
   float* ktp = kt.data();
   pool.parallel_for(n_heads, [&](int64_t h0, int64_t h1, int) {
     for (int64_t h = h0; h < h1; ++h) {
-      float* dst = ktp + static_cast<size_t>(h * hd) * n_kv;
+      float* dst = ktp + static_cast<size_t>(h * hd) * ld;
       for (int64_t j = 0; j < n_kv; ++j) {
         const float* src = k + j * k_stride + h * hd;
-        for (int64_t e = 0; e < hd; ++e) dst[e * n_kv + j] = src[e];
+        for (int64_t e = 0; e < hd; ++e) dst[e * ld + j] = src[e];
       }
     }
   });
   // Query rows per task: a score block of about 256 KiB (stays in L2 between S and P V), a
   // multiple of 12 (whole register tiles of 6, 4 or 3 rows).
-  const int64_t block = std::min(n_q, std::max<int64_t>(12, (65536 / n_kv) / 12 * 12));
+  const int64_t block = std::min(n_q, std::max<int64_t>(12, (65536 / ld) / 12 * 12));
   const int64_t per_head = (n_q + block - 1) / block;
   pool.run_chunks(n_heads * per_head, [&](int64_t task, int) {
     const int64_t h = task / per_head, i0 = (task % per_head) * block, m = std::min(block, n_q - i0);
     thread_local std::vector<float> s;
-    s.resize(static_cast<size_t>(block * n_kv));
-    K.attend_rows(q + i0 * q_stride + h * hd, q_stride, ktp + static_cast<size_t>(h * hd) * n_kv,
-                  static_cast<size_t>(n_kv), v + h * hd, v_stride, m, n_kv, hd, scale, s.data(),
+    s.resize(static_cast<size_t>(block * ld));
+    K.attend_rows(q + i0 * q_stride + h * hd, q_stride, ktp + static_cast<size_t>(h * hd) * ld,
+                  static_cast<size_t>(ld), v + h * hd, v_stride, m, n_kv, hd, scale, s.data(),
                   out + i0 * out_stride + h * hd, out_stride);
   });
 }

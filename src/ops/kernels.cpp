@@ -9,6 +9,8 @@
 #include "ops/kernel_table.h"
 #include "ops/kernels_attention-inl.h"
 #include "ops/kernels_attn_rows-inl.h"
+#include "ops/kernels_q8gemm-inl.h"
+#include "ops/kernels_gelu-inl.h"
 #include "ops/kernels_elementwise-inl.h"
 #include "ops/kernels_gemv-inl.h"
 #include "ops/kernels_k8-inl.h"
@@ -88,6 +90,12 @@ const KernelTable* GetTable() {
 #endif
       &AttendRows,
       &GemmRows,
+#if HWY_TARGET == HWY_AVX3
+      &GemmQ8Vnni,
+#else
+      nullptr,
+#endif
+      &GeluErf,
   };
   return &table;
 }

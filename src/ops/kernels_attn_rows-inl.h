@@ -134,12 +134,15 @@ void GemmRows(const float* a, size_t a_stride, const float* b, size_t ldb, int64
 
 // m query rows (q + i * q_stride) of one head, hd floats each, over n_kv keys and values:
 // kt[e * kt_stride + j] = element e of key j (keys transposed), value j at v + j * v_stride.
-// s: scratch of m * n_kv floats. out row i at out + i * out_stride (hd floats).
+// Columns [n_kv, kt_stride) of kt are read too (finite values; their scores are dropped), so the
+// caller pads them to whole vectors and the score tiles need no scalar tail. s: scratch of
+// m rows of kt_stride floats. out row i at out + i * out_stride (hd floats).
 void AttendRows(const float* q, size_t q_stride, const float* kt, size_t kt_stride, const float* v, size_t v_stride,
                 int64_t m, int64_t n_kv, int64_t hd, float scale, float* s, float* out, size_t out_stride) {
+  const int64_t ss = static_cast<int64_t>(kt_stride);
 #if HWY_TARGET == HWY_SCALAR
   for (int64_t i = 0; i < m; ++i) {
-    float* si = s + i * n_kv;
+    float* si = s + i * ss;
     for (int64_t j = 0; j < n_kv; ++j) {
       float acc = 0;
       for (int64_t e = 0; e < hd; ++e) acc += q[i * q_stride + e] * kt[e * kt_stride + j];
@@ -158,19 +161,19 @@ void AttendRows(const float* q, size_t q_stride, const float* kt, size_t kt_stri
     const float* a[kAttnR];
     float* o[kAttnR];
     // S rows: a = q rows (step 1 over e), b = kt ([hd][n_kv]).
-    for (int r = 0; r < rows; ++r) a[r] = q + (i0 + r) * q_stride, o[r] = s + (i0 + r) * n_kv;
-    TileAny(rows, a, 1, kt, kt_stride, hd, n_kv, o);
+    for (int r = 0; r < rows; ++r) a[r] = q + (i0 + r) * q_stride, o[r] = s + (i0 + r) * ss;
+    TileAny(rows, a, 1, kt, kt_stride, hd, ss, o);
   }
   for (int64_t i = 0; i < m; ++i) {
-    ScaleF32(s + i * n_kv, scale, n_kv);
-    Softmax(s + i * n_kv, n_kv);
+    ScaleF32(s + i * ss, scale, n_kv);
+    Softmax(s + i * ss, n_kv);
   }
   for (int64_t i0 = 0; i0 < m; i0 += kAttnR) {
     const int rows = static_cast<int>(std::min<int64_t>(kAttnR, m - i0));
     const float* a[kAttnR];
     float* o[kAttnR];
     // O rows: a = probability rows (step 1 over j), b = v ([n_kv][hd], v_stride apart).
-    for (int r = 0; r < rows; ++r) a[r] = s + (i0 + r) * n_kv, o[r] = out + (i0 + r) * out_stride;
+    for (int r = 0; r < rows; ++r) a[r] = s + (i0 + r) * ss, o[r] = out + (i0 + r) * out_stride;
     TileAny(rows, a, 1, v, v_stride, n_kv, hd, o);
   }
 #endif
