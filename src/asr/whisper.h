@@ -76,7 +76,7 @@ class WhisperModel {
   mutable std::atomic<int64_t> steps_{0};
   std::vector<std::vector<uint8_t>> packed_;  // repacked quantized matrices (ops::repack)
   const float* vec(const std::string& name, int64_t n);
-  Linear linear(const std::string& name, int64_t n_in, int64_t n_out, bool bias = true);
+  Linear linear(const std::string& name, int64_t n_in, int64_t n_out, bool bias = true, bool many_tokens = false);
   Norm norm(const std::string& name);
 };
 
