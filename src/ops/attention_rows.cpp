@@ -3,6 +3,7 @@
 #include "ops/attention_rows.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ void attention_rows(const float* q, size_t q_stride, const float* k, size_t k_st
     throw InvalidArgument("attention_rows: a row stride is shorter than heads x head size (" +
                           std::to_string(width) + " floats)");
   if (!q || !k || !v || !out) throw InvalidArgument("attention_rows: null buffer");
+  if (!(scale > 0) || !std::isfinite(scale)) throw InvalidArgument("attention_rows: scale must be positive and finite");
   const KernelTable& K = active_kernels();
   // kt[h][e][j]: element e of head h's key j; rows padded with zeros to whole 16-float
   // vectors (the score kernel reads them; their scores are dropped).

@@ -13,7 +13,8 @@ namespace edgellm::ops {
 //   out[i][h] = sum_j softmax_j(scale * dot(q[i][h], k[j][h])) * v[j][h]    (j < n_kv)
 // where x[i][h] is the hd floats at x + i * x_stride + h * hd (strides in floats; q, k and v may
 // be the parts of one fused QKV buffer). Work is split over the pool by head and query block.
-// InvalidArgument for empty sizes, or strides shorter than n_heads * hd.
+// InvalidArgument for empty sizes, strides shorter than n_heads * hd, or a scale that is not
+// positive and finite.
 void attention_rows(const float* q, size_t q_stride, const float* k, size_t k_stride, const float* v,
                     size_t v_stride, int64_t n_q, int64_t n_kv, int64_t n_heads, int64_t hd, float scale, float* out,
                     size_t out_stride, ThreadPool& pool);

@@ -164,17 +164,43 @@ void AttendRows(const float* q, size_t q_stride, const float* kt, size_t kt_stri
     for (int r = 0; r < rows; ++r) a[r] = q + (i0 + r) * q_stride, o[r] = s + (i0 + r) * ss;
     TileAny(rows, a, 1, kt, kt_stride, hd, ss, o);
   }
-  for (int64_t i = 0; i < m; ++i) {
-    ScaleF32(s + i * ss, scale, n_kv);
-    Softmax(s + i * ss, n_kv);
-  }
+  // Unnormalised probabilities e_j = exp(scale (s_j - max)) in one pass; the 1 / sum is applied
+  // to the hd outputs instead of the n_kv probabilities.
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto vscale = hn::Set(d, scale), lo = hn::Set(d, -104.f);
+  HWY_ALIGN float inv[kAttnR];
   for (int64_t i0 = 0; i0 < m; i0 += kAttnR) {
     const int rows = static_cast<int>(std::min<int64_t>(kAttnR, m - i0));
+    for (int r = 0; r < rows; ++r) {
+      float* si = s + (i0 + r) * ss;
+      auto vmax = hn::Set(d, -INFINITY);
+      int64_t j = 0;
+      for (; j + N <= n_kv; j += N) vmax = hn::Max(vmax, hn::LoadU(d, si + j));
+      float mx = hn::GetLane(hn::MaxOfLanes(d, vmax));
+      for (; j < n_kv; ++j) mx = si[j] > mx ? si[j] : mx;
+      const auto vms = hn::Set(d, mx * scale);
+      auto vsum = hn::Zero(d);
+      for (j = 0; j + N <= n_kv; j += N) {
+        const auto e = hn::Exp(d, hn::Max(hn::MulSub(hn::LoadU(d, si + j), vscale, vms), lo));
+        hn::StoreU(e, d, si + j);
+        vsum = hn::Add(vsum, e);
+      }
+      float tail = 0;
+      if (j < n_kv) {  // the tail as one zero-padded vector, so it gets the same math
+        HWY_ALIGN float t[hn::MaxLanes(d)] = {};
+        for (int64_t k = j; k < n_kv; ++k) t[k - j] = si[k];
+        hn::Store(hn::Exp(d, hn::Max(hn::MulSub(hn::Load(d, t), vscale, vms), lo)), d, t);
+        for (int64_t k = j; k < n_kv; ++k) si[k] = t[k - j], tail += t[k - j];
+      }
+      inv[r] = 1.0f / (hn::GetLane(hn::SumOfLanes(d, vsum)) + tail);
+    }
     const float* a[kAttnR];
     float* o[kAttnR];
     // O rows: a = probability rows (step 1 over j), b = v ([n_kv][hd], v_stride apart).
     for (int r = 0; r < rows; ++r) a[r] = s + (i0 + r) * ss, o[r] = out + (i0 + r) * out_stride;
     TileAny(rows, a, 1, v, v_stride, n_kv, hd, o);
+    for (int r = 0; r < rows; ++r) ScaleF32(o[r], inv[r], hd);
   }
 #endif
 }

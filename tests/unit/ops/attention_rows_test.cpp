@@ -97,6 +97,8 @@ TEST(AttentionRows, RejectsBadSizes) {
                InvalidArgument);
   EXPECT_THROW(attention_rows(a.data(), 8, a.data(), 8, a.data(), 8, 1, 1, 2, 8, 1.f, o.data(), 16, one),
                InvalidArgument);
+  EXPECT_THROW(attention_rows(a.data(), 8, a.data(), 8, a.data(), 8, 1, 1, 1, 8, -1.f, o.data(), 8, one),
+               InvalidArgument);
 }
 
 }  // namespace
