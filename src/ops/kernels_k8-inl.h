@@ -308,8 +308,8 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
 
 // Q6_K with VNNI for up to 8 tokens per tile, as TileQ4KVnniWide: each half of a sub-block (16
 // elements per row, its own scale) is summed in int32, starting from the -32 offset times the
-// activations' half sum (BlockQ8_KA::o16, so the offset costs no float operation), and goes into
-// the float accumulator at once (d * sc * d_a).
+// activations' half sum (BlockQ8_KA::o16, so the offset costs no float operation); the two halves
+// meet in one float sum per row and token (times d * sc) before the sub-block's activation scale.
 template <int T>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ6KVnniWide(
     const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
@@ -324,6 +324,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
     const __m512 d16 = _mm512_cvtph_ps(LoadPair128(ba, bb));
     for (int j = 0; j < 8; ++j) {
       const __m512i w16 = _mm512_cvtepi8_epi16(LoadPair128(ba + kSc + 16 * j, bb + kSc + 16 * j));
+      __m512 u[T];  // d * (sc_a * S_a + sc_b * S_b) per token: the halves share the activation scale
       for (int half = 0; half < 2; ++half) {
         // d * sc per row for this half of sub-block j.
         const __m512 f = _mm512_mul_ps(
@@ -354,12 +355,12 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
           }
         }
         for (int t = 0; t < T; ++t) {
-          const BlockQ8_KA& ab = a[t][ib];
           __m512i sum = s0[t];
           if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])), acc[t]);
+          u[t] = half ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), f, u[t]) : _mm512_mul_ps(_mm512_cvtepi32_ps(sum), f);
         }
       }
+      for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(u[t], _mm512_set1_ps(a[t][ib].d[j]), acc[t]);
     }
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
