@@ -6,6 +6,7 @@
 
 #include "chat/chat.h"
 #include "cli/command.h"
+#include "cli/common.h"
 #include "io/gguf.h"
 #include "server/chat_json.h"
 #include "util/error.h"
@@ -55,7 +56,7 @@ void run(const TemplateArgs& a) {
   if (!a.tools_file.empty()) tools = read_json(a.tools_file);
   std::unique_ptr<chat::ChatFormatter> fmt;
   if (!a.model.empty()) {
-    auto f = io::GgufFile::open(a.model);
+    auto f = io::GgufFile::open(resolve_model(a.model));
     std::string bos = a.bos_set ? a.bos : special_token(*f, "bos");
     std::string eos = a.eos_set ? a.eos : special_token(*f, "eos");
     fmt = chat::make_formatter(*f, bos, eos);
@@ -71,7 +72,7 @@ void run(const TemplateArgs& a) {
 const Registrar reg("template", "Render a chat template over a conversation (JSON messages)",
                     [](CLI::App& sub) {
                       auto a = std::make_shared<TemplateArgs>();
-                      sub.add_option("-m,--model", a->model, "GGUF file whose tokenizer.chat_template to use");
+                      sub.add_option("-m,--model", a->model, "Model (short name or GGUF file) whose tokenizer.chat_template to use");
                       sub.add_option("--template", a->template_file, "Jinja template file");
                       sub.add_option("--messages", a->messages_file, "JSON file: array of messages")->required();
                       sub.add_option("--tools", a->tools_file, "JSON file: array of tool definitions");

@@ -15,6 +15,7 @@ PromptLookupProposer::PromptLookupProposer(int32_t n_max, int32_t n_min) : n_max
 
 void PromptLookupProposer::propose(const std::vector<int32_t>& ctx, int32_t max, std::vector<int32_t>& out) {
   out.clear();
+  match_length_ = 0;
   const int64_t len = static_cast<int64_t>(ctx.size());
   if (max <= 0) return;
   // A linear scan per n: a few thousand comparisons, microseconds against a forward pass.
@@ -25,6 +26,10 @@ void PromptLookupProposer::propose(const std::vector<int32_t>& ctx, int32_t max,
       if (!std::equal(suffix, ctx.end(), ctx.begin() + s)) continue;
       const int64_t from = s + n, to = std::min(len, from + max);
       out.assign(ctx.begin() + from, ctx.begin() + to);
+      // The suffix matched n tokens; the occurrence may agree further back.
+      int64_t m = n;
+      while (m < kMatchLengthCap && s + n - 1 - m >= 0 && ctx[s + n - 1 - m] == ctx[len - 1 - m]) ++m;
+      match_length_ = static_cast<int32_t>(m);
       return;
     }
   }

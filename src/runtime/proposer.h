@@ -23,6 +23,14 @@ class Proposer {
   virtual const std::vector<sampling::TokenProb>* guess_distribution(size_t) const { return nullptr; }
   // Whether, after begin(), its guesses are random draws (they then use its own generator).
   virtual bool samples() const { return false; }
+  // Whether guessing is nearly free (a scan of the context, no model pass). Such a proposer
+  // guesses before the pass's draft length is chosen, so the length can follow match_length().
+  virtual bool cheap() const { return false; }
+  // How many tokens of the context back the last propose()'s guesses (prompt lookup: how far
+  // the earlier occurrence matches the end of the context); 0 when the proposer has no such
+  // measure. Guesses backed by longer matches are accepted more often (DraftLength keeps one
+  // estimate per class of match length).
+  virtual int32_t match_length() const { return 0; }
 };
 
 // Prompt lookup: finds the longest suffix of the context (n_max down to n_min tokens) that
@@ -30,12 +38,19 @@ class Proposer {
 // Pays off when the answer repeats its input (editing code, extracting fields, quoting).
 class PromptLookupProposer : public Proposer {
  public:
+  // Matches are followed back at most this far to measure match_length().
+  static constexpr int32_t kMatchLengthCap = 32;
   // InvalidArgument unless 1 <= n_min <= n_max.
   explicit PromptLookupProposer(int32_t n_max = 3, int32_t n_min = 1);
   void propose(const std::vector<int32_t>& context, int32_t max, std::vector<int32_t>& out) override;
+  bool cheap() const override { return true; }
+  // How far the chosen occurrence matches the context's end (at least the suffix found, up to
+  // kMatchLengthCap); 0 after a propose() without guesses.
+  int32_t match_length() const override { return match_length_; }
 
  private:
   int32_t n_max_, n_min_;
+  int32_t match_length_ = 0;
 };
 
 }  // namespace edgellm::runtime

@@ -38,17 +38,18 @@ void Scheduler::propose(Slot& s, size_t room) {
   s.propose_seconds = 0;
   if (!s.proposer || !s.seq) return;
   const int64_t held = static_cast<int64_t>(s.tokens.size());
-  int64_t k = s.length->next();
-  k = std::min<int64_t>(k, s.cache.n_ctx() - 1 - held);  // every guess needs a position
+  int64_t k = s.cache.n_ctx() - 1 - held;  // every guess needs a position
   const int32_t max_tokens = s.job->req.params.max_tokens;
   if (max_tokens >= 0) k = std::min<int64_t>(k, max_tokens - s.seq->result().n_generated - 1);  // past the end: waste
   k = std::min<int64_t>(k, static_cast<int64_t>(room));
   if (k <= 0) return;
-  s.context.assign(s.tokens.begin(), s.tokens.end());
-  s.context.push_back(s.next);
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    s.proposer->propose(s.context, static_cast<int32_t>(k), s.draft);
+    choose_draft(*s.proposer, *s.length, static_cast<int32_t>(k), [&]() -> const std::vector<int32_t>& {
+      s.context.assign(s.tokens.begin(), s.tokens.end());
+      s.context.push_back(s.next);
+      return s.context;
+    }, s.draft);
   } catch (...) {
     // A proposer only guesses: if it fails (a draft model's pass), the job decodes plainly.
     s.draft.clear();
@@ -56,7 +57,6 @@ void Scheduler::propose(Slot& s, size_t room) {
     s.length.reset();
     return;
   }
-  if (static_cast<int64_t>(s.draft.size()) > k) s.draft.resize(static_cast<size_t>(k));
   // A draft whose embedding table is padded past the target's could name rows the target lacks.
   const int32_t n_vocab = engine_.config().n_vocab;
   const auto bad = std::find_if(s.draft.begin(), s.draft.end(), [&](int32_t t) { return t < 0 || t >= n_vocab; });

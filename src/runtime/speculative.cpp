@@ -15,30 +15,39 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Weight of each new guess in the acceptance estimate: recent text matters more (a quoted
-// passage ends, a fresh one starts) but one miss does not end drafting.
+// passage ends, a fresh one starts) but one miss does not end drafting. A match-length class
+// sees fewer and more alike passes, so it remembers longer.
 constexpr float kAlpha = 0.15f;
+constexpr float kClassAlpha = 0.10f;
 
 }  // namespace
 
+int32_t DraftLength::class_of(int32_t m) {
+  if (m <= 0) return 0;
+  int32_t c = 1;
+  for (int32_t upper = 1; c < kClasses - 1 && m > upper; upper *= 2) ++c;
+  return c;  // 1: 1 token, 2: 2, 3: 3-4, 4: 5-8, 5: 9-16, 6: 17+
+}
+
 DraftLength::DraftLength(const SpeculativeOptions& opts)
-    : max_(opts.draft_max),
-      cost_(opts.verify_cost),
-      probe_interval_(opts.probe_interval),
-      learn_(opts.learn_cost),
-      resting_(opts.learn_cost ? 1 : 0) {
+    : max_(opts.draft_max), cost_(opts.verify_cost), probe_interval_(opts.probe_interval), learn_(opts.learn_cost) {
   if (opts.draft_max < 0) throw InvalidArgument("draft length must be >= 0, got " + std::to_string(opts.draft_max));
   if (!(opts.verify_cost >= 0.f)) throw InvalidArgument("verify cost must be >= 0");
   if (opts.probe_interval < 1)
     throw InvalidArgument("probe interval must be >= 1, got " + std::to_string(opts.probe_interval));
+  for (int32_t c = 1; c < kClasses; ++c) {
+    const float m = static_cast<float>(1 << (c - 1));  // 1, 2, 4, ..., 32
+    classes_[c].accept = m / (m + 1.f);
+  }
 }
 
-int32_t DraftLength::best_length() const {
+int32_t DraftLength::best_length(float accept) const {
   // A draft of k guesses each accepted with probability a (independently, as a model) yields
   // 1 + a + ... + a^k tokens for a pass costing 1 + cost*k.
   int32_t best = 0;
   double best_rate = 1.0, yield = 1.0, term = 1.0;
   for (int32_t k = 1; k <= max_; ++k) {
-    term *= accept_;
+    term *= accept;
     yield += term;
     const double rate = yield / (1.0 + cost_ * k);
     if (rate > best_rate * 1.0001) best = k, best_rate = rate;
@@ -46,20 +55,25 @@ int32_t DraftLength::best_length() const {
   return best;
 }
 
-int32_t DraftLength::next() {
-  if (resting_ > 0) {
-    if (--resting_ > 0 || (learn_ && t1_ == 0)) return 0;
+int32_t DraftLength::next(int32_t match_length) {
+  last_class_ = class_of(match_length);
+  if (learn_ && t1_ == 0) return 0;  // the first pass times a one-token pass
+  Estimate& e = classes_[last_class_];
+  if (e.resting > 0) {
+    if (--e.resting > 0) return 0;
     return std::min<int32_t>(max_, 2);  // probe: short, so a miss costs little
   }
-  const int32_t k = best_length();
-  if (k == 0) resting_ = probe_interval_;
+  const int32_t k = best_length(e.accept);
+  if (k == 0) e.resting = probe_interval_;
   return k;
 }
 
 void DraftLength::record(int32_t drafted, int32_t accepted) {
   // Guesses are Bernoulli trials: `accepted` successes, then one failure if a guess was rejected.
-  for (int32_t i = 0; i < accepted; ++i) accept_ += kAlpha * (1.f - accept_);
-  if (accepted < drafted) accept_ += kAlpha * (0.f - accept_);
+  const float alpha = last_class_ == 0 ? kAlpha : kClassAlpha;
+  float& a = classes_[last_class_].accept;
+  for (int32_t i = 0; i < accepted; ++i) a += alpha * (1.f - a);
+  if (accepted < drafted) a += alpha * (0.f - a);
 }
 
 void DraftLength::record_pass(int32_t n_tokens, double seconds) {
@@ -71,6 +85,24 @@ void DraftLength::record_pass(int32_t n_tokens, double seconds) {
   if (t1_ == 0) return;
   const double per_token = std::max(0.0, seconds / t1_ - 1.0) / (n_tokens - 1);
   cost_ += kAlpha * (static_cast<float>(std::min(per_token, 4.0)) - cost_);  // one stall must not end drafting
+}
+
+void choose_draft(Proposer& proposer, DraftLength& length, int32_t room,
+                  const std::function<const std::vector<int32_t>&()>& context, std::vector<int32_t>& draft) {
+  draft.clear();
+  room = std::min(room, length.max());
+  if (room <= 0) return;
+  if (proposer.cheap()) {
+    proposer.propose(context(), room, draft);
+    if (draft.empty()) return;  // nothing to judge: the pass is plain and length is not consulted
+    const size_t k = static_cast<size_t>(std::max(0, length.next(proposer.match_length())));
+    if (draft.size() > k) draft.resize(k);
+    return;
+  }
+  const int32_t k = std::min(length.next(), room);
+  if (k <= 0) return;
+  proposer.propose(context(), k, draft);
+  if (static_cast<int32_t>(draft.size()) > k) draft.resize(static_cast<size_t>(k));
 }
 
 GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prompt, const GenerateParams& params,
@@ -97,16 +129,14 @@ GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prom
     while (id >= 0) {
       // `id` is chosen but not yet run; the cache holds `held` tokens.
       const int32_t held = static_cast<int32_t>(s.tokens().size());
-      int32_t k = std::min(length.next(), s.n_ctx() - 1 - held);  // every guess needs a position
-      if (params.max_tokens >= 0) k = std::min(k, params.max_tokens - res.n_generated - 1);  // past the end: waste
+      int32_t room = s.n_ctx() - 1 - held;  // every guess needs a position
+      if (params.max_tokens >= 0) room = std::min(room, params.max_tokens - res.n_generated - 1);  // past the end: waste
       const auto pass_start = Clock::now();
-      draft.clear();
-      if (k > 0) {
+      choose_draft(*opts.proposer, length, room, [&]() -> const std::vector<int32_t>& {
         context = s.tokens();
         context.push_back(id);
-        opts.proposer->propose(context, k, draft);
-        if (static_cast<int32_t>(draft.size()) > k) draft.resize(k);
-      }
+        return context;
+      }, draft);
       batch.assign(1, id);
       batch.insert(batch.end(), draft.begin(), draft.end());
       logits.resize(batch.size() * static_cast<size_t>(n_vocab));

@@ -19,6 +19,7 @@
 //   the tokens are other draws than plain sampling's; a seed still reproduces the run (the draft
 //   lengths then ignore the measured pass times).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -45,31 +46,55 @@ struct SpeculativeOptions {
 // maximises expected tokens per pass over the pass's cost, zero (plain decoding) when no
 // length pays, with a probe every probe_interval passes so a change in the text is noticed.
 // When it learns the cost, the first pass is plain, to time a one-token pass.
+//
+// A proposer that reports match lengths (Proposer::match_length) gets one acceptance estimate
+// per class of match length (1, 2, 3-4, 5-8, 9-16, 17+ tokens), each starting from m/(m+1) for a
+// typical m of its class: a guess that continues a long copied passage is accepted far more
+// often than one backed by a single matching token, and a running average over both would
+// draft too little during the copy and too much around it.
 class DraftLength {
  public:
   explicit DraftLength(const SpeculativeOptions& opts);
-  int32_t next();
-  // Outcome of a pass: `drafted` guesses were verified, the first `accepted` were right.
+  // Draft length for the next pass, whose guesses are backed by a match of `match_length`
+  // tokens (0: the proposer does not measure it).
+  int32_t next(int32_t match_length = 0);
+  // Outcome of a pass: `drafted` guesses were verified, the first `accepted` were right
+  // (counted in the class of the last next()).
   void record(int32_t drafted, int32_t accepted);
   // Wall time of a pass (proposing included) that ran `n_tokens`: one-token passes time the
   // base, longer ones the cost of each extra token relative to it.
   void record_pass(int32_t n_tokens, double seconds);
-  // Estimated probability that a guess is accepted.
-  float acceptance() const { return accept_; }
+  // Estimated probability that a guess backed by a match of `match_length` tokens is accepted.
+  float acceptance(int32_t match_length = 0) const { return classes_[class_of(match_length)].accept; }
   // Estimated extra cost of one more drafted token, as a fraction of a one-token pass.
   float cost() const { return cost_; }
+  int32_t max() const { return max_; }
+
+  static constexpr int32_t kClasses = 7;  // 0: no match length; 1..6: the length classes above
+  static int32_t class_of(int32_t match_length);
 
  private:
-  int32_t best_length() const;
+  struct Estimate {
+    float accept = 0.6f;  // class 0: optimistic start, the first drafts measure it
+    int32_t resting = 0;  // passes left at length 0 before the next probe
+  };
+  int32_t best_length(float accept) const;
 
   int32_t max_;
   float cost_;
   int32_t probe_interval_;
   bool learn_;
-  int32_t resting_;       // passes left at length 0 before the next probe (first: timing)
-  double t1_ = 0;         // seconds of a one-token pass (0: not timed yet)
-  float accept_ = 0.6f;   // optimistic start: the first drafts measure it
+  double t1_ = 0;  // seconds of a one-token pass (0: not timed yet)
+  Estimate classes_[kClasses];
+  int32_t last_class_ = 0;
 };
+
+// This pass's guesses in `draft`: at most `room`, as many as `length` finds worth verifying. A
+// cheap proposer guesses first and the length follows its match length; otherwise the length
+// is chosen first and only that many guesses are asked for. `context` (every token so far and
+// the one about to run) is called only when guesses are wanted, as it may copy the sequence.
+void choose_draft(Proposer& proposer, DraftLength& length, int32_t room,
+                  const std::function<const std::vector<int32_t>&()>& context, std::vector<int32_t>& draft);
 
 // Session::generate with speculation: same arguments, same result (plus the draft counters).
 GenerateResult generate_speculative(Session& session, const std::vector<int32_t>& prompt,

@@ -89,6 +89,20 @@ def template_of(request):
     return path, r.fields["tokenizer.chat_template"].contents(), bos, eos
 
 
+def test_template_takes_a_short_model_name(engine, template_of, tmp_path):
+    """`edgellm template -m qwen2.5-coder-0.5b` names the model as every other command does."""
+    path = template_of[0]
+    short = next(name for name, file in FILES.items() if path.endswith(file))
+    (tmp_path / "m.json").write_text(json.dumps([{"role": "user", "content": "hi"}]), encoding="utf-8")
+    out = {}
+    for model in (path, short):
+        proc = subprocess.run([engine.path, "template", "-m", model, "--messages", str(tmp_path / "m.json")],
+                              capture_output=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr.decode()
+        out[model] = proc.stdout
+    assert out[short] == out[path] and b"<|im_start|>user" in out[short]
+
+
 @pytest.mark.parametrize("conv", CONVERSATIONS, ids=[c["name"] for c in CONVERSATIONS])
 def test_chat_template_matches_jinja2(engine, template_of, conv, tmp_path):
     path, source, bos, eos = template_of

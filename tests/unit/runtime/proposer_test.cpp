@@ -43,6 +43,29 @@ TEST(PromptLookup, NothingWithoutAMatch) {
   EXPECT_TRUE(propose({1, 2, 3, 2}, 4, 3, 2).empty()) << "n_min 2: a one-token match does not count";
 }
 
+TEST(PromptLookup, MeasuresHowFarTheOccurrenceMatches) {
+  PromptLookupProposer p;
+  V out;
+  // Suffix [3, 4, 5] matches; the occurrence agrees two more tokens back ([1, 2]), then the start.
+  p.propose({1, 2, 3, 4, 5, 9, 8, 1, 2, 3, 4, 5}, 4, out);
+  EXPECT_EQ(out, (V{9, 8, 1, 2}));
+  EXPECT_EQ(p.match_length(), 5);
+  // Only the suffix itself: the tokens before it differ.
+  p.propose({1, 2, 3, 4, 9, 5, 2, 3, 4}, 2, out);
+  EXPECT_EQ(p.match_length(), 3);
+  p.propose({1, 2, 3, 4}, 2, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(p.match_length(), 0) << "no guess: no match";
+  // A long repeated passage: the measure stops at the cap.
+  V ctx;
+  for (int r = 0; r < 2; ++r)
+    for (int i = 0; i < 50; ++i) ctx.push_back(100 + i);
+  ctx.push_back(100);
+  p.propose(ctx, 3, out);
+  EXPECT_EQ(out, (V{101, 102, 103}));
+  EXPECT_EQ(p.match_length(), PromptLookupProposer::kMatchLengthCap);
+}
+
 TEST(PromptLookup, RejectsBadSizes) {
   EXPECT_THROW(PromptLookupProposer(3, 0), InvalidArgument);
   EXPECT_THROW(PromptLookupProposer(1, 2), InvalidArgument);
@@ -111,6 +134,95 @@ TEST(DraftLength, FixedCostDraftsFromTheFirstPassAndIgnoresTimes) {
   d.record_pass(1, 1.0);
   d.record_pass(9, 100.0);
   EXPECT_FLOAT_EQ(d.cost(), 0.15f);
+}
+
+TEST(DraftLength, MatchLengthClasses) {
+  EXPECT_EQ(DraftLength::class_of(0), 0);
+  EXPECT_EQ(DraftLength::class_of(1), 1);
+  EXPECT_EQ(DraftLength::class_of(2), 2);
+  EXPECT_EQ(DraftLength::class_of(3), 3);
+  EXPECT_EQ(DraftLength::class_of(4), 3);
+  EXPECT_EQ(DraftLength::class_of(5), 4);
+  EXPECT_EQ(DraftLength::class_of(8), 4);
+  EXPECT_EQ(DraftLength::class_of(16), 5);
+  EXPECT_EQ(DraftLength::class_of(17), 6);
+  EXPECT_EQ(DraftLength::class_of(1000), 6);
+}
+
+TEST(DraftLength, LongMatchesDraftLongAndEachClassLearnsApart) {
+  SpeculativeOptions o = opts(8, 4);
+  o.learn_cost = false;
+  DraftLength d(o);
+  EXPECT_EQ(d.next(32), 8) << "a long copied passage: the longest draft from the start";
+  const int32_t short_k = d.next(1);
+  EXPECT_GT(short_k, 0);
+  EXPECT_LT(short_k, 4) << "one matching token: a short draft";
+  EXPECT_GT(d.acceptance(32), d.acceptance(4));
+  EXPECT_GT(d.acceptance(4), d.acceptance(1));
+  // Single-token matches keep failing: their class stops drafting, the long class does not.
+  d.next(1);
+  for (int i = 0; i < 40; ++i) d.record(2, 0);
+  EXPECT_LT(d.acceptance(1), 0.05f);
+  EXPECT_EQ(d.next(1), 0);
+  EXPECT_EQ(d.next(20), 8);
+  EXPECT_GT(d.acceptance(20), 0.9f);
+  // Misses in the long class lower it alone.
+  const float before = d.acceptance(1);
+  d.next(30);
+  for (int i = 0; i < 40; ++i) d.record(8, 0);
+  EXPECT_LT(d.acceptance(30), 0.4f);
+  EXPECT_FLOAT_EQ(d.acceptance(1), before);
+}
+
+// Counts its calls; guesses `max` copies of 7.
+struct CountingProposer : Proposer {
+  bool is_cheap = false;
+  int calls = 0;
+  int32_t asked = 0;
+  void propose(const std::vector<int32_t>&, int32_t max, std::vector<int32_t>& out) override {
+    ++calls;
+    asked = max;
+    out.assign(static_cast<size_t>(max), 7);
+  }
+  bool cheap() const override { return is_cheap; }
+  int32_t match_length() const override { return is_cheap ? 1 : 0; }
+};
+
+TEST(ChooseDraft, CheapProposersGuessFirstOthersOnlyWhenADraftIsWanted) {
+  SpeculativeOptions o = opts(8, 4);
+  o.learn_cost = false;
+  const V ctx{1, 2, 3};
+  int contexts = 0;
+  auto context = [&]() -> const V& {
+    ++contexts;
+    return ctx;
+  };
+  V draft;
+  // A model-like proposer: asked for exactly the chosen length, never while resting.
+  CountingProposer model;
+  DraftLength d(o);
+  choose_draft(model, d, 100, context, draft);
+  EXPECT_EQ(model.asked, static_cast<int32_t>(draft.size()));
+  EXPECT_GT(draft.size(), 0u);
+  for (int i = 0; i < 40; ++i) d.record(4, 0);  // drafts never accepted: the length drops to 0
+  const int calls = model.calls, built = contexts;
+  choose_draft(model, d, 100, context, draft);
+  EXPECT_TRUE(draft.empty());
+  EXPECT_EQ(model.calls, calls) << "no draft wanted: the proposer is not run";
+  EXPECT_EQ(contexts, built) << "... and the context is not built";
+  // A cheap proposer: asked for up to the room (capped by draft_max), then cut to the length of
+  // its match class (one token: a short draft).
+  CountingProposer lookup;
+  lookup.is_cheap = true;
+  DraftLength d2(o);
+  choose_draft(lookup, d2, 100, context, draft);
+  EXPECT_EQ(lookup.asked, 8);
+  EXPECT_EQ(static_cast<int32_t>(draft.size()), d2.next(1));
+  choose_draft(lookup, d2, 3, context, draft);
+  EXPECT_EQ(lookup.asked, 3) << "never more than the room";
+  EXPECT_LE(draft.size(), 3u);
+  choose_draft(lookup, d2, 0, context, draft);
+  EXPECT_TRUE(draft.empty());
 }
 
 TEST(DraftLength, ZeroMaxMeansPlainDecodingAndBadOptionsAreRefused) {
