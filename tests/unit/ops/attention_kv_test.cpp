@@ -97,15 +97,20 @@ std::vector<double> reference_head(const float* q, const Rows& k, const Rows& v,
   return out;
 }
 
-// The query as attend_group_kv's int8 path sees it (ops/attention_kv.h): q8_0 blocks of 32,
-// d = max|x| / 127, quants rounded to nearest even, then dequantized (exact in fp32).
+// The query as attend_group_kv's int8 path sees it (ops/attention_kv.h): per block of 32,
+// d = max|x| / 127, q1 = round(x / d), q2 = round((x - d q1) * 256 / d) (nearest even, +-127),
+// value d * q1 + d / 256 * q2.
 std::vector<float> quantized_query(const std::vector<float>& q) {
   std::vector<float> out(q.size());
+  auto round127 = [](float r) { return std::min(127.f, std::max(-127.f, std::nearbyint(r))); };
   for (size_t b = 0; b + 32 <= q.size(); b += 32) {
     float amax = 0.f;
     for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(q[i]));
     const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
-    for (size_t i = b; i < b + 32; ++i) out[i] = std::min(127.f, std::max(-127.f, std::nearbyint(q[i] * id))) * d;
+    for (size_t i = b; i < b + 32; ++i) {
+      const float q1 = round127(q[i] * id), q2 = round127(std::fma(-d, q1, q[i]) * (256.f * id));
+      out[i] = static_cast<float>(double(d) * q1 + double(d) / 256 * q2);
+    }
   }
   return out;
 }
