@@ -43,6 +43,11 @@ struct KernelTable {
   void (*attend_group)(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
                        io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
                        float softcap, float* scores, float* out);
+  // attend_group for Q8_0 keys with the query quantized to q8_0 and VNNI scores
+  // (kernels_attn_q8-inl.h); null where the target has no such kernel (all but AVX3).
+  void (*attend_group_q8)(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
+                          io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
+                          float softcap, float* scores, float* out);
   // Weights in the X4 layout (ops/pack_x4.h), indexed by X4Slot; same contract as gemv, with
   // w the start of the packed matrix.
   GemvFn gemv_x4[5];

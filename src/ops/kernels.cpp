@@ -65,6 +65,11 @@ const KernelTable* GetTable() {
       &GeluMul,
       &AttendHeadKv,
       &AttendGroupKv,
+#if HWY_TARGET == HWY_AVX3
+      &AttendGroupKvQ8,
+#else
+      nullptr,
+#endif
 #if HWY_TARGET == HWY_SCALAR
       {&GemvX4Unpacked<ScalarKern<io::TensorType::Q4_0, BlockQ8_A>, io::TensorType::Q4_0>,
        &GemvX4Unpacked<ScalarKern<io::TensorType::Q4_1, BlockQ8_A>, io::TensorType::Q4_1>,

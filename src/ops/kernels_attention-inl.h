@@ -24,6 +24,7 @@
 #include "hwy/highway.h"
 #include "io/tensor_type.h"
 #include "ops/fp16.h"
+#include "ops/kernels_attn_q8-inl.h"
 #include "ops/kernels_elementwise-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -335,20 +336,9 @@ HWY_INLINE void GroupValues(const float* p, int64_t nq, const uint8_t* v, size_t
   }
 }
 
-// nq query heads sharing one KV head: q and out hold nq rows of hd floats, scores nq rows of
-// n. hd <= kGroupTileFloats (checked by the caller).
-void AttendGroupKv(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
-                   io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
-                   float softcap, float* scores, float* out) {
-  HWY_ALIGN float tile[kGroupTileFloats];
-  const auto* kb = static_cast<const uint8_t*>(k);
-  const auto* vb = static_cast<const uint8_t*>(v);
-  switch (k_type) {
-    case io::TensorType::F16: GroupScores<KvF16>(q, nq, kb, k_stride, n, hd, tile, scores); break;
-    case io::TensorType::Q8_0: GroupScores<KvQ8_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
-    case io::TensorType::Q4_0: GroupScores<KvQ4_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
-    default: GroupScores<KvF32>(q, nq, kb, k_stride, n, hd, tile, scores); break;
-  }
+// Scale, soft-cap and softmax of nq rows of n scores, then out = P V.
+HWY_INLINE void GroupSoftmaxValues(int64_t nq, io::TensorType v_type, const uint8_t* vb, size_t v_stride, int64_t n,
+                                   int64_t hd, float scale, float softcap, float* tile, float* scores, float* out) {
   for (int64_t g = 0; g < nq; ++g) {
     float* s = scores + g * n;
     for (int64_t j = 0; j < n; ++j) {
@@ -365,6 +355,35 @@ void AttendGroupKv(const float* q, int64_t nq, io::TensorType k_type, const void
     default: GroupValues<KvF32>(scores, nq, vb, v_stride, n, hd, tile, out); break;
   }
 }
+
+// nq query heads sharing one KV head: q and out hold nq rows of hd floats, scores nq rows of
+// n. hd <= kGroupTileFloats (checked by the caller).
+void AttendGroupKv(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
+                   io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
+                   float softcap, float* scores, float* out) {
+  HWY_ALIGN float tile[kGroupTileFloats];
+  const auto* kb = static_cast<const uint8_t*>(k);
+  switch (k_type) {
+    case io::TensorType::F16: GroupScores<KvF16>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    case io::TensorType::Q8_0: GroupScores<KvQ8_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    case io::TensorType::Q4_0: GroupScores<KvQ4_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    default: GroupScores<KvF32>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+  }
+  GroupSoftmaxValues(nq, v_type, static_cast<const uint8_t*>(v), v_stride, n, hd, scale, softcap, tile, scores, out);
+}
+
+#if HWY_TARGET == HWY_AVX3
+// AttendGroupKv for Q8_0 keys with the query quantized to q8_0 and VNNI scores
+// (kernels_attn_q8-inl.h); the caller checks the key type, the CPU's VNNI and exact mode.
+void AttendGroupKvQ8(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
+                     io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
+                     float softcap, float* scores, float* out) {
+  (void)k_type;
+  HWY_ALIGN float tile[kGroupTileFloats];
+  GroupScoresQ8Vnni(q, nq, static_cast<const uint8_t*>(k), k_stride, n, hd, scores);
+  GroupSoftmaxValues(nq, v_type, static_cast<const uint8_t*>(v), v_stride, n, hd, scale, softcap, tile, scores, out);
+}
+#endif
 
 }  // namespace edgellm::ops::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();

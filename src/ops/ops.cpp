@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/attention_kv.h"
 #include "ops/kernel_table.h"
 #include "ops/quant_ref.h"
 #include "util/error.h"
@@ -100,13 +101,21 @@ void attend_head_kv(const float* q, const KvRows& k, const KvRows& v, int64_t n,
   active_kernels().attend(q, k.type, k.data, k.stride, v.type, v.data, v.stride, n, hd, scale, softcap, scores, out);
 }
 
+bool attend_group_int8_query(TensorType k_type) {
+  return k_type == TensorType::Q8_0 && active_kernels().attend_group_q8 != nullptr && use_vnni() &&
+         !exact_activations();
+}
+
 void attend_group_kv(const float* q, int64_t nq, const KvRows& k, const KvRows& v, int64_t n, int64_t hd,
                      float scale, float softcap, float* scores, float* out) {
   check_kv_rows("attend_group_kv", k, v, n, hd);
   if (nq < 1) throw InvalidArgument("attend_group_kv: need at least one query head");
   if (hd > 4096) throw InvalidArgument("attend_group_kv: head_dim " + std::to_string(hd) + " is over 4096");
-  active_kernels().attend_group(q, nq, k.type, k.data, k.stride, v.type, v.data, v.stride, n, hd, scale, softcap,
-                                scores, out);
+  // The VNNI kernel gathers block scales with 32-bit offsets of up to 15 rows.
+  const bool int8 = attend_group_int8_query(k.type) && k.stride <= (size_t{1} << 26);
+  (int8 ? active_kernels().attend_group_q8 : active_kernels().attend_group)(q, nq, k.type, k.data, k.stride, v.type,
+                                                                           v.data, v.stride, n, hd, scale, softcap,
+                                                                           scores, out);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "ops/attention_kv.h"
 #include "ops/ops.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -15,6 +16,7 @@ namespace edgellm::ops {
 namespace {
 using io::TensorType;
 using testing::for_each_isa;
+using testing::IsaGuard;
 using testing::Misaligned;
 using testing::random_floats;
 
@@ -95,14 +97,37 @@ std::vector<double> reference_head(const float* q, const Rows& k, const Rows& v,
   return out;
 }
 
+// The query as attend_group_kv's int8 path sees it (ops/attention_kv.h): per block of 32,
+// d = max|x| / 127, q1 = round(x / d), q2 = round((x - d q1) * 256 / d) (nearest even, +-127),
+// value d * q1 + d / 256 * q2.
+std::vector<float> quantized_query(const std::vector<float>& q) {
+  std::vector<float> out(q.size());
+  auto round127 = [](float r) { return std::min(127.f, std::max(-127.f, std::nearbyint(r))); };
+  for (size_t b = 0; b + 32 <= q.size(); b += 32) {
+    float amax = 0.f;
+    for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(q[i]));
+    const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+    for (size_t i = b; i < b + 32; ++i) {
+      const float q1 = round127(q[i] * id), q2 = round127(std::fma(-d, q1, q[i]) * (256.f * id));
+      out[i] = static_cast<float>(double(d) * q1 + double(d) / 256 * q2);
+    }
+  }
+  return out;
+}
+
 TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
   // Sizes: vector tails (hd 7, 33, 80), tiles of rows (4096 / hd rows: n = 100 spans two
   // tiles at hd 64, n = 300 several at hd 32 and 256), 1..7 query heads per KV head.
   struct Case {
     int64_t hd, n, nq;
   };
-  const Case cases[] = {{1, 5, 3},    {7, 17, 2},   {33, 100, 3}, {80, 61, 2}, {32, 300, 7},
-                        {64, 100, 6}, {96, 1, 4},   {128, 37, 7}, {128, 4, 1}, {256, 33, 2}};
+  // The int8 path (Q8_0 keys) takes 16 keys per pass: n = 48 is whole passes, 37 / 61 / 300
+  // leave tails, n < 16 is a tail alone; nq = 18 is over the 16 heads it keeps in registers.
+  const Case cases[] = {{1, 5, 3},    {7, 17, 2},   {33, 100, 3}, {80, 61, 2},  {32, 300, 7}, {64, 100, 6},
+                        {96, 1, 4},   {128, 37, 7}, {128, 4, 1},  {256, 33, 2}, {64, 48, 18}, {128, 16, 6}};
+  // With VNNI allowed and not, so that on a VNNI CPU both AVX3 paths run.
+  for (bool vnni : {true, false}) {
+  set_vnni_allowed(vnni);
   for_each_isa([&](const std::string& isa) {
     for (TensorType kt : kKvTypes)
       for (TensorType vt : kKvTypes)
@@ -119,16 +144,42 @@ TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
             const float scale = 1.f / std::sqrt(static_cast<float>(c.hd));
             attend_group_kv(qb.floats(), c.nq, k.view, v.view, c.n, c.hd, scale, softcap, scores.data(),
                             ob.floats());
+            // The int8 path is compared with the reference over the query it quantized.
+            const bool int8 = attend_group_int8_query(kt);
+            const auto qr = int8 ? quantized_query(q) : q;
             for (int64_t g = 0; g < c.nq; ++g) {
-              const auto ref = reference_head(&q[g * c.hd], k, v, c.n, c.hd, scale, softcap);
+              const auto ref = reference_head(&qr[g * c.hd], k, v, c.n, c.hd, scale, softcap);
               for (int64_t i = 0; i < c.hd; ++i)
                 ASSERT_NEAR(ob.floats()[g * c.hd + i], ref[i], 3e-5)
                     << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " hd=" << c.hd
-                    << " n=" << c.n << " nq=" << c.nq << " g=" << g << " cap=" << softcap << " i=" << i;
+                    << " n=" << c.n << " nq=" << c.nq << " g=" << g << " cap=" << softcap << " i=" << i
+                    << " int8=" << int8;
             }
           }
         }
   });
+  }
+  set_vnni_allowed(true);
+}
+
+TEST(AttentionKv, Int8QueryOnlyWithVnniOutsideExactMode) {
+  // Which path runs is part of the contract the model's accuracy depends on.
+  IsaGuard guard;
+  const bool exact = exact_activations();
+  for (const std::string& isa : available_isas()) {
+    ASSERT_TRUE(force_isa(isa));
+    EXPECT_FALSE(attend_group_int8_query(TensorType::F32));
+    EXPECT_FALSE(attend_group_int8_query(TensorType::F16));
+    EXPECT_FALSE(attend_group_int8_query(TensorType::Q4_0));
+    const bool q8 = attend_group_int8_query(TensorType::Q8_0);
+    EXPECT_EQ(q8, isa == "avx3" && use_vnni() && !exact) << isa;
+    set_exact_activations(true);
+    EXPECT_FALSE(attend_group_int8_query(TensorType::Q8_0)) << isa;
+    set_exact_activations(exact);
+    set_vnni_allowed(false);
+    EXPECT_FALSE(attend_group_int8_query(TensorType::Q8_0)) << isa;
+    set_vnni_allowed(true);
+  }
 }
 
 TEST(AttentionKv, GroupRejectsBadArguments) {

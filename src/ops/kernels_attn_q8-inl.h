@@ -1,0 +1,159 @@
+// Scores of a group of query heads over Q8_0 keys with AVX-512 VNNI (vpdpbusd), one copy per
+// Highway target (included via foreach_target); only the AVX3 target has it (ops.cpp falls back
+// to the fp32 kernel elsewhere, when the CPU lacks VNNI, and in exact mode).
+//
+// Why: the fp32 kernel widens every key to fp32 and ends each score with a horizontal sum; at
+// 16K positions that arithmetic, not the memory traffic, bounded decode. Here the query heads
+// are quantized to int8 once per call (two parts, see QueryQ8), and 16 keys at a
+// time are transposed in registers so that one 64-byte vector holds 4 consecutive quants of 16
+// keys: a query's 4 bytes are one 32-bit broadcast and vpdpbusd adds 64 products into the 16
+// keys' int32 lanes. No widening of keys and no horizontal sums.
+//
+// Signedness: vpdpbusd multiplies unsigned by signed bytes. Keys are flipped to k + 128
+// (xor 0x80, exact for every int8) and -128 times the per-block sum of the query's quants
+// is added, so the int32 result is the exact signed dot product.
+#if defined(EDGELLM_OPS_ATTN_Q8_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef EDGELLM_OPS_ATTN_Q8_INL_H_
+#undef EDGELLM_OPS_ATTN_Q8_INL_H_
+#else
+#define EDGELLM_OPS_ATTN_Q8_INL_H_
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace edgellm::ops::HWY_NAMESPACE {
+
+// The query heads in two int8 parts per block of 32: q ~ d * (q1 + q2 / 256), q1 = round(x / d)
+// with d = max|x| / 127, q2 = round((x - d * q1) * 256 / d) (rounding to nearest even,
+// clamped to +-127). With q1 alone (llama.cpp's q8_0 query) the mean KL of Qwen2.5-0.5B with a
+// q8_0 cache against an f32 cache rose by a third: its query blocks have outlier channels
+// that leave the others few levels. The second part costs 8 more vpdpbusd per head and block.
+// corr: -128 * (256 * sum(q1) + sum(q2)) (keys are read as k + 128, see above). The scalar
+// reference in tests/unit/ops/attention_kv_test.cpp computes the same bits.
+struct QueryQ8 {
+  std::vector<int8_t> q1, q2;
+  std::vector<float> d;  // d / 256: the scale of 256 * q1 + q2
+  std::vector<int32_t> corr;
+  QueryQ8(const float* q, int64_t nq, int64_t hd)
+      : q1(nq * hd), q2(nq * hd), d(nq * hd / 32), corr(nq * hd / 32) {
+    auto round127 = [](float r) { return static_cast<int8_t>(std::min(127.f, std::max(-127.f, std::nearbyint(r)))); };
+    for (int64_t b = 0; b < nq * hd / 32; ++b) {
+      const float* x = q + 32 * b;
+      float amax = 0.f;
+      for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+      const float db = amax / 127.f, id = db != 0.f ? 1.f / db : 0.f;
+      int32_t s1 = 0, s2 = 0;
+      for (int i = 0; i < 32; ++i) {
+        const int8_t a = round127(x[i] * id);
+        const int8_t c = round127(std::fma(-db, static_cast<float>(a), x[i]) * (256.f * id));
+        q1[32 * b + i] = a, q2[32 * b + i] = c;
+        s1 += a, s2 += c;
+      }
+      d[b] = db / 256.f;
+      corr[b] = -128 * (256 * s1 + s2);
+    }
+  }
+};
+
+#if HWY_TARGET == HWY_AVX3
+#define EDGELLM_ATTN_Q8_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c")))
+
+// 16 keys (row pointers key[0..16), q8_0 rows of nb blocks) x the nq heads of qq:
+// out[g * out_stride + j] = sum over blocks of dk * dq * (q_g . k_j).
+EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t nq, int64_t nb, const uint8_t* base,
+                                                  int32_t stride, float* out, int64_t out_stride) {
+  // Row offsets in the order the transpose wants (see below) and in natural order (scales).
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(stride));
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  constexpr int kLow[8] = {0, 1, 2, 3, 8, 9, 10, 11}, kHigh[8] = {4, 5, 6, 7, 12, 13, 14, 15};
+  __m512 acc[16];  // up to 16 heads in registers; more go through out
+  const int64_t nr = std::min<int64_t>(nq, 16);
+  for (int64_t g = 0; g < nr; ++g) acc[g] = _mm512_setzero_ps();
+  for (int64_t g = nr; g < nq; ++g) _mm512_storeu_ps(out + g * out_stride, _mm512_setzero_ps());
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* blk = base + 34 * b;
+    // z[j] = [key kLow[j] | key kHigh[j]] (32 quants each). An 8 x 8 dword transpose in each
+    // 256-bit half, then 128-bit lanes regrouped: k[s] holds quants 4s..4s+3 of keys 0..15 in
+    // order (kLow / kHigh are chosen so that the regrouping leaves them in order).
+    __m512i z[8];
+    for (int j = 0; j < 8; ++j) {
+      const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kLow[j] * stride + 2));
+      const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kHigh[j] * stride + 2));
+      z[j] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
+    }
+    __m512i t[8], u[8], k[8];
+    for (int j = 0; j < 8; j += 2) {
+      t[j] = _mm512_unpacklo_epi32(z[j], z[j + 1]);
+      t[j + 1] = _mm512_unpackhi_epi32(z[j], z[j + 1]);
+    }
+    for (int h = 0; h < 8; h += 4) {
+      u[h] = _mm512_unpacklo_epi64(t[h], t[h + 2]);      // quants 0, 4 (dwords)
+      u[h + 1] = _mm512_unpackhi_epi64(t[h], t[h + 2]);  // 1, 5
+      u[h + 2] = _mm512_unpacklo_epi64(t[h + 1], t[h + 3]);  // 2, 6
+      u[h + 3] = _mm512_unpackhi_epi64(t[h + 1], t[h + 3]);  // 3, 7
+    }
+    for (int s = 0; s < 4; ++s) {
+      k[s] = _mm512_shuffle_i32x4(u[s], u[s + 4], 0x88);
+      k[s + 4] = _mm512_shuffle_i32x4(u[s], u[s + 4], 0xDD);
+    }
+    // The 16 keys' block scales: 4 bytes gathered from each block start, the low fp16 kept.
+    const __m512i sc = _mm512_i32gather_epi32(idx, blk, 1);
+    const __m512 dk = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sc));
+    for (int64_t g = 0; g < nq; ++g) {
+      // 256 * (q1 . (k + 128)) + q2 . (k + 128) + corr = 256 * q1 . k + q2 . k; under 2^28.
+      const int8_t* p1 = qq.q1.data() + (g * nb + b) * 32;
+      const int8_t* p2 = qq.q2.data() + (g * nb + b) * 32;
+      __m512i a = _mm512_setzero_si512(), a2 = _mm512_set1_epi32(qq.corr[g * nb + b]);
+      for (int s = 0; s < 8; ++s) {
+        int32_t w1, w2;
+        std::memcpy(&w1, p1 + 4 * s, 4);
+        std::memcpy(&w2, p2 + 4 * s, 4);
+        a = _mm512_dpbusd_epi32(a, k[s], _mm512_set1_epi32(w1));
+        a2 = _mm512_dpbusd_epi32(a2, k[s], _mm512_set1_epi32(w2));
+      }
+      a = _mm512_add_epi32(_mm512_slli_epi32(a, 8), a2);
+      const __m512 f = _mm512_mul_ps(dk, _mm512_set1_ps(qq.d[g * nb + b]));
+      if (g < 16) {
+        acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), f, acc[g]);
+      } else {
+        float* o = out + g * out_stride;
+        _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), f, _mm512_loadu_ps(o)));
+      }
+    }
+  }
+  for (int64_t g = 0; g < nr; ++g) _mm512_storeu_ps(out + g * out_stride, acc[g]);
+}
+
+// scores[g * n + j] = q_g . k_j for nq heads (q: nq rows of hd floats) over n q8_0 key rows
+// (k + j * stride bytes); hd % 32 == 0.
+HWY_INLINE void GroupScoresQ8Vnni(const float* q, int64_t nq, const uint8_t* k, size_t stride, int64_t n, int64_t hd,
+                                  float* scores) {
+  const QueryQ8 qq(q, nq, hd);
+  const int64_t nb = hd / 32;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    Q8Scores16(qq, nq, nb, k + j * stride, static_cast<int32_t>(stride), scores + j, n);
+  if (j == n) return;
+  // The last n - j keys: copied after zero rows (scale 0, so their scores are 0 and unused).
+  const size_t rb = static_cast<size_t>(34 * nb);
+  std::vector<uint8_t> rows(16 * rb, 0);
+  for (int64_t r = 0; r < n - j; ++r) std::memcpy(&rows[r * rb], k + (j + r) * stride, rb);
+  std::vector<float> tail(nq * 16);
+  Q8Scores16(qq, nq, nb, rows.data(), static_cast<int32_t>(rb), tail.data(), 16);
+  for (int64_t g = 0; g < nq; ++g) std::copy_n(&tail[g * 16], n - j, scores + g * n + j);
+}
+#undef EDGELLM_ATTN_Q8_VNNI
+#endif  // HWY_TARGET == HWY_AVX3
+
+}  // namespace edgellm::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard
