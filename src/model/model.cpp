@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include "model/key_offset.h"
@@ -47,9 +48,46 @@ std::unique_ptr<Model> Model::from_file(std::unique_ptr<io::GgufFile> file) {
   if (m->config_.qkv_bias) {
     std::vector<std::vector<float>> bk;
     for (const LayerWeights& L : m->weights_.layers) bk.push_back(L.bk);
-    m->config_.key_offset = key_offsets(m->config_, bk);
+    if (!key_offsets(m->config_, bk).empty()) {
+      const KeyCalibration kc = m->calibrate_keys();
+      m->config_.key_offset = kc.offset;
+      m->config_.key_scale = kc.scale;
+    }
   }
   return m;
+}
+
+KeyCalibration Model::calibrate_keys() const {
+  // Fixed pseudo-random tokens (the same on every load, so a saved session's rows stay valid),
+  // through an f32 cache (config_ has no offset yet); position 0 is left out: the first token's
+  // key is an outlier of its own (attention sink) and no later key looks like it.
+  const ModelConfig& c = config_;
+  const int32_t n = kCalibrationTokens + 1, kvd = c.kv_dim(), hd = c.head_dim;
+  KvCache kv(c, n);
+  Batch b;
+  uint32_t state = 0x9E3779B9u;
+  for (int32_t p = 0; p < n; ++p) {
+    state = state * 1664525u + 1013904223u;
+    b.add(static_cast<int32_t>((state >> 8) % static_cast<uint32_t>(c.n_vocab)), p, &kv, false);
+  }
+  Workspace ws;
+  ops::ThreadPool pool(1);
+  forward(b, ws, pool, nullptr);
+  // Undo RoPE (a rotation by -p with the inverse magnitude factor) to get the keys before it.
+  std::vector<std::vector<float>> keys(static_cast<size_t>(c.n_layer));
+  std::vector<float> cs(static_cast<size_t>(std::max(c.n_rot, 2)));
+  for (int32_t il = 0; il < c.n_layer; ++il) {
+    std::vector<float>& k = keys[static_cast<size_t>(il)];
+    k.resize(static_cast<size_t>(kCalibrationTokens) * kvd);
+    for (int32_t p = 1; p < n; ++p) {
+      float* row = &k[static_cast<size_t>(p - 1) * kvd];
+      std::memcpy(row, kv.k(il, p), kv.k_row_bytes());
+      ops::rope_cos_sin(c.n_rot, -static_cast<int64_t>(p), c.rope_base_for(il), c.rope_freq_scale, cs.data(),
+                        c.rope_factors_for(n), 1.0f / c.rope_attn_factor);
+      for (int32_t h = 0; h < c.n_head_kv; ++h) ops::rope_apply(row + h * hd, hd, c.n_rot, cs.data(), c.rope_neox);
+    }
+  }
+  return model::calibrate_keys(c, keys, kCalibrationTokens);
 }
 
 void Model::validate(const Batch& b) const {
@@ -220,6 +258,7 @@ void Model::attention(const Batch& b, int32_t il, Workspace& ws, ops::ThreadPool
   // Scores of one task: the query heads of one KV head.
   const size_t task_scores = static_cast<size_t>(group) * max_ctx;
   grow(ws.scores, static_cast<size_t>(pool.size()) * task_scores);
+  grow(ws.qs, static_cast<size_t>(pool.size()) * group * hd);
   const bool swa = c.layer_swa[il] && c.sliding_window > 0;
 
   // One task per (token, KV head): all its query heads in one pass over the visible positions
@@ -235,7 +274,14 @@ void Model::attention(const Batch& b, int32_t il, Workspace& ws, ops::ThreadPool
       const int64_t h0 = static_cast<int64_t>(kvh) * group;
       const ops::KvRows k{kv.types().k, kv.k(il, lo) + kv.k_head_offset(kvh), kv.k_row_bytes()};
       const ops::KvRows v{kv.types().v, kv.v(il, lo) + kv.v_head_offset(kvh), kv.v_row_bytes()};
-      ops::attend_group_kv(&ws.q[t * qd + h0 * hd], group, k, v, p - lo + 1, hd, c.attn_scale, c.attn_softcap,
+      const float* q = &ws.q[t * qd + h0 * hd];
+      if (const float* s = kv.key_scale(il)) {  // stored keys are divided by s (kv_cache.h)
+        float* qs = &ws.qs[static_cast<size_t>(thread) * group * hd];
+        const float* sh = s + static_cast<int64_t>(kvh) * hd;
+        for (int64_t i = 0; i < group * hd; ++i) qs[i] = q[i] * sh[i % hd];
+        q = qs;
+      }
+      ops::attend_group_kv(q, group, k, v, p - lo + 1, hd, c.attn_scale, c.attn_softcap,
                            scores, &ws.attn[t * qd + h0 * hd]);
     }
   };

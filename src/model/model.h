@@ -9,6 +9,7 @@
 
 #include "io/gguf.h"
 #include "model/config.h"
+#include "model/key_offset.h"
 #include "model/kv_cache.h"
 #include "model/lora.h"
 #include "model/weights.h"
@@ -45,6 +46,7 @@ struct Workspace {
   std::vector<float> scores;  // [n_threads][n_ctx]
   std::vector<float> rows;    // gathered final hidden rows for the output head
   std::vector<float> lora;    // [n_threads][max rank]: A·x of one token (apply_lora)
+  std::vector<float> qs;       // [n_threads][group][hd]: queries times the key scale (key_offset.h)
   std::vector<float> rope_cs;  // [n][n_rot] rotary cos/sin per token for rope_cs_base
   float rope_cs_base = 0.f;    // the frequency base rope_cs holds (0: none yet in this pass)
 };
@@ -69,6 +71,8 @@ class Model {
   Model() = default;
   void validate(const Batch& batch) const;
   void attention(const Batch& batch, int32_t layer, Workspace& ws, ops::ThreadPool& pool) const;
+  // The key offset and scales of block-type caches from a short pass (model/key_offset.h).
+  KeyCalibration calibrate_keys() const;
   // Whether any token of a (validated) batch runs with adapters.
   static bool has_lora(const Batch& batch);
 
