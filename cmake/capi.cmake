@@ -6,11 +6,12 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 # Hybrid routing (edgellm_router_*) needs the hybrid layer and libcurl, absent from engine-only
-# builds; there those calls return EDGELLM_ERR_UNSUPPORTED. (hybrid is defined after this file:
-# targets are resolved at generation time.)
+# builds and left out with -DEDGELLM_CAPI_ROUTING=OFF; there those calls return
+# EDGELLM_ERR_UNSUPPORTED. (hybrid is defined after this file: targets are resolved at generation
+# time.)
 set(EDGELLM_CAPI_HYBRID 0)
 set(capi_hybrid)
-if(NOT EDGELLM_ENGINE_ONLY)
+if(NOT EDGELLM_ENGINE_ONLY AND EDGELLM_CAPI_ROUTING)
   set(EDGELLM_CAPI_HYBRID 1)
   set(capi_hybrid hybrid)
 endif()

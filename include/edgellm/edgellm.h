@@ -81,7 +81,8 @@ typedef enum edgellm_status {
   EDGELLM_ERR_BAD_STATE = 9, /* a saved session that is corrupt, or from another model or cache type */
   EDGELLM_ERR_CLOUD = 10,    /* routed chat: the cloud's streamed answer broke off after part of it
                                 reached the callback, so no tier could complete it */
-  EDGELLM_ERR_UNSUPPORTED = 11 /* the library was built without this part (routing: engine-only builds) */
+  EDGELLM_ERR_UNSUPPORTED = 11 /* the library was built without this part (routing: engine-only builds
+                                  and -DEDGELLM_CAPI_ROUTING=OFF) */
 } edgellm_status;
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next call

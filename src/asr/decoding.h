@@ -6,6 +6,7 @@
 // (temperature, best_of) or beam search (patience, length penalty) decoding. Also the
 // probability of <|nospeech|> at <|startoftranscript|>.
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -44,6 +45,11 @@ struct Generation {
 // [<|notimestamps|>]. InvalidArgument when the prompt leaves no room in the text context.
 Generation generate(const WhisperModel& m, const std::vector<float>& encoded, const std::vector<int32_t>& prompt,
                     const GenerateOptions& opt, std::mt19937_64& rng, ops::ThreadPool& pool);
+// The same over the window's cross-attention keys/values (WhisperDecoder::cross_kv), so that
+// several generations over one window compute them once.
+Generation generate(const WhisperModel& m, const std::shared_ptr<const CrossKV>& cross,
+                    const std::vector<int32_t>& prompt, const GenerateOptions& opt, std::mt19937_64& rng,
+                    ops::ThreadPool& pool);
 
 // The masking of one step (exposed for tests): `logits` of a hypothesis whose sampled tokens
 // are `seq` get -inf where a token may not come next.

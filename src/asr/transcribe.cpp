@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -40,7 +41,13 @@ int32_t language_token(const WhisperModel& m, const std::string& code) {
 std::pair<std::string, float> detect_language(const WhisperModel& m, const std::vector<float>& encoded,
                                               ops::ThreadPool& pool) {
   if (!m.config().multilingual) return {"en", 1.0f};
-  WhisperDecoder dec(m, encoded, pool);
+  return detect_language(m, WhisperDecoder::cross_kv(m, encoded, pool), pool);
+}
+
+std::pair<std::string, float> detect_language(const WhisperModel& m, const std::shared_ptr<const CrossKV>& cross,
+                                              ops::ThreadPool& pool) {
+  if (!m.config().multilingual) return {"en", 1.0f};
+  WhisperDecoder dec(m, cross, pool);
   const std::vector<float>& logits = dec.feed({special(m, "<|startoftranscript|>")});
   const auto& langs = m.config().lang_ids;
   if (langs.empty()) throw ModelFormatError("the Whisper model lists no language tokens");
@@ -75,6 +82,9 @@ double compression_ratio(const std::string& text) {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
 constexpr double kTimePrecision = 0.02;  // seconds per timestamp token
 constexpr int kInputStride = 2;          // mel frames per timestamp token
 
@@ -93,7 +103,7 @@ std::string text_of(const WhisperModel& m, const WhisperTokens& tk, const std::v
 
 // faster-whisper's generate_with_fallback: the temperatures in turn until a result is neither
 // too repetitive nor too improbable (or is silence); else the best of those tried.
-Decoded decode_with_fallback(const WhisperModel& m, const WhisperTokens& tk, const std::vector<float>& enc,
+Decoded decode_with_fallback(const WhisperModel& m, const WhisperTokens& tk, const std::shared_ptr<const CrossKV>& enc,
                              const std::vector<int32_t>& prompt, const TranscribeOptions& opt,
                              std::mt19937_64& rng, ops::ThreadPool& pool) {
   GenerateOptions go;
@@ -213,10 +223,16 @@ Transcript transcribe(const WhisperModel& m, audio::SampleSource& source, const 
   for (int64_t seek = 0; seek < content;) {
     const int64_t size = std::min(W, content - seek);
     // The window's frames, zero-padded to 30 s (the reference pads the log-mel with 0).
+    const auto t0 = Clock::now();
     mel.window(seek, size, window.data(), W);
-    const std::vector<float> enc = m.encode(window.data(), pool);
+    const auto t1 = Clock::now();
+    const auto cross = WhisperDecoder::cross_kv(m, m.encode(window.data(), pool), pool);
+    const auto t2 = Clock::now();
+    const int64_t steps0 = m.decoder_steps();
+    tr.timing.mel += seconds(t0, t1);
+    tr.timing.encode += seconds(t1, t2);
     if (lang < 0) {
-      auto [code, p] = detect_language(m, enc, pool);
+      auto [code, p] = detect_language(m, cross, pool);
       tr.language = code, tr.language_probability = p;
       lang = language_token(m, code);
     }
@@ -235,7 +251,9 @@ Transcript transcribe(const WhisperModel& m, audio::SampleSource& source, const 
       prompt.push_back(special(m, opt.task == "translate" ? "<|translate|>" : "<|transcribe|>"));
     }
     if (!opt.timestamps) prompt.push_back(tk.no_timestamps);
-    const Decoded d = decode_with_fallback(m, tk, enc, prompt, opt, rng, pool);
+    const Decoded d = decode_with_fallback(m, tk, cross, prompt, opt, rng, pool);
+    tr.timing.decode += seconds(t2, Clock::now());
+    tr.timing.steps += m.decoder_steps() - steps0;
     if (opt.no_speech_threshold && d.g.no_speech_prob > *opt.no_speech_threshold &&
         !(opt.log_prob_threshold && d.avg_logprob > *opt.log_prob_threshold)) {
       seek += size;  // silence: on to the next window

@@ -48,6 +48,12 @@ struct Transcript {
   double duration = 0;  // seconds of audio
   std::vector<Segment> segments;
   std::string text;  // the segments' text joined, trimmed
+  // Wall seconds spent in each stage (`edgellm transcribe --timing`): log-mel windows, encoder,
+  // decoding (language detection, generation and fallbacks), and the decoder steps run.
+  struct Timing {
+    double mel = 0, encode = 0, decode = 0;
+    int64_t steps = 0;
+  } timing;
 };
 
 // The token of a language code, or -1 (English-only models know none but "en").
@@ -56,6 +62,8 @@ int32_t language_token(const WhisperModel& m, const std::string& code);
 // Language of an encoded window: the most probable language token after <|startoftranscript|>
 // (probability among the language tokens).
 std::pair<std::string, float> detect_language(const WhisperModel& m, const std::vector<float>& encoded,
+                                              ops::ThreadPool& pool);
+std::pair<std::string, float> detect_language(const WhisperModel& m, const std::shared_ptr<const CrossKV>& cross,
                                               ops::ThreadPool& pool);
 
 // Greedy tokens for one encoded window after `prompt` (without the prompt, up to <|endoftext|>;

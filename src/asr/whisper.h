@@ -2,6 +2,7 @@
 // Whisper on the ops kernels: the weights of a GGUF made by `edgellm convert` (views into the
 // mapping), the encoder (two convolutions + transformer) and a decoder state with its own
 // self-attention KV cache and the cross-attention keys/values of one encoded window.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,6 +57,9 @@ class WhisperModel {
   const Norm& decoder_norm() const { return dec_norm_; }
   const ops::MatrixView& embedding() const { return emb_; }
   const float* decoder_positions() const { return dec_pos_; }
+  // Decoder passes (WhisperDecoder::feed calls) run on this model so far (timing figures).
+  int64_t decoder_steps() const { return steps_.load(std::memory_order_relaxed); }
+  void count_decoder_step() const { steps_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   WhisperModel() = default;
@@ -69,15 +73,25 @@ class WhisperModel {
   ops::MatrixView emb_;
   const float* dec_pos_ = nullptr;
   std::vector<std::vector<float>> f32_;  // F16 vectors widened once at load
+  mutable std::atomic<int64_t> steps_{0};
+  std::vector<std::vector<uint8_t>> packed_;  // repacked quantized matrices (ops::repack)
   const float* vec(const std::string& name, int64_t n);
-  Linear linear(const std::string& name, int64_t n_in, int64_t n_out, bool bias = true);
+  Linear linear(const std::string& name, int64_t n_in, int64_t n_out, bool bias = true, bool many_tokens = false);
   Norm norm(const std::string& name);
 };
+
+// The cross-attention keys and values of one encoded window: per decoder layer [n_audio_ctx][2d].
+using CrossKV = std::vector<std::vector<float>>;
 
 // One decoding pass over one encoded window: keys/values of the tokens fed so far.
 class WhisperDecoder {
  public:
+  // The window's cross-attention keys/values: computed once and shared by every decoder over it
+  // (language detection, each temperature of the fallback, beams).
+  static std::shared_ptr<const CrossKV> cross_kv(const WhisperModel& model, const std::vector<float>& encoder_out,
+                                                 ops::ThreadPool& pool);
   WhisperDecoder(const WhisperModel& model, const std::vector<float>& encoder_out, ops::ThreadPool& pool);
+  WhisperDecoder(const WhisperModel& model, std::shared_ptr<const CrossKV> cross, ops::ThreadPool& pool);
   // Another hypothesis over the same window: shares the cross-attention keys/values (computed
   // once per window), copies the self-attention cache of the tokens fed so far.
   WhisperDecoder(const WhisperDecoder& other);
@@ -95,13 +109,16 @@ class WhisperDecoder {
   ops::ThreadPool& pool_;
   int n_past_ = 0;
   std::vector<std::vector<float>> k_, v_;           // per layer [n_text_ctx][d]
-  std::shared_ptr<const std::vector<std::vector<float>>> cross_kv_;  // per layer [n_audio_ctx][2d]
+  std::shared_ptr<const CrossKV> cross_kv_;
   std::vector<float> logits_;
 };
 
 // Helpers shared by the encoder and decoder (whisper_layers.cpp).
 void layer_norm(const float* x, const Norm& n, float* out, int64_t d);
 void gelu_inplace(float* x, int64_t n);
+// layer_norm of n_tokens rows of d, and GELU of n values, split over the pool when large.
+void layer_norm_rows(const float* x, int64_t n_tokens, const Norm& n, float* out, int64_t d, ops::ThreadPool& pool);
+void gelu_rows(float* x, int64_t n, ops::ThreadPool& pool);
 void linear_forward(const Linear& l, const float* x, int64_t n_tokens, float* y, ops::ThreadPool& pool);
 
 }  // namespace edgellm::asr

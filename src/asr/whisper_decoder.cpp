@@ -11,19 +11,33 @@
 
 namespace edgellm::asr {
 
-WhisperDecoder::WhisperDecoder(const WhisperModel& model, const std::vector<float>& enc, ops::ThreadPool& pool)
-    : m_(model), pool_(pool) {
-  const WhisperConfig& c = m_.config();
+std::shared_ptr<const CrossKV> WhisperDecoder::cross_kv(const WhisperModel& m, const std::vector<float>& enc,
+                                                       ops::ThreadPool& pool) {
+  const WhisperConfig& c = m.config();
   const int64_t d = c.d, n = c.n_audio_ctx;
   if (static_cast<int64_t>(enc.size()) != n * d) throw InvalidArgument("encoder output has the wrong size");
-  auto cross = std::make_shared<std::vector<std::vector<float>>>();
-  for (const LayerWeights& l : m_.decoder_layers()) {
-    k_.emplace_back(static_cast<size_t>(c.n_text_ctx) * d);
-    v_.emplace_back(static_cast<size_t>(c.n_text_ctx) * d);
+  auto cross = std::make_shared<CrossKV>();
+  for (const LayerWeights& l : m.decoder_layers()) {
     cross->emplace_back(static_cast<size_t>(n) * 2 * d);
-    linear_forward(l.cross.kv, enc.data(), n, cross->back().data(), pool_);
+    linear_forward(l.cross.kv, enc.data(), n, cross->back().data(), pool);
   }
-  cross_kv_ = std::move(cross);
+  return cross;
+}
+
+WhisperDecoder::WhisperDecoder(const WhisperModel& model, const std::vector<float>& enc, ops::ThreadPool& pool)
+    : WhisperDecoder(model, cross_kv(model, enc, pool), pool) {}
+
+WhisperDecoder::WhisperDecoder(const WhisperModel& model, std::shared_ptr<const CrossKV> cross, ops::ThreadPool& pool)
+    : m_(model), pool_(pool), cross_kv_(std::move(cross)) {
+  const WhisperConfig& c = m_.config();
+  if (!cross_kv_ || cross_kv_->size() != m_.decoder_layers().size())
+    throw InvalidArgument("cross-attention keys/values of another model");
+  for (size_t l = 0; l < cross_kv_->size(); ++l) {
+    if ((*cross_kv_)[l].size() != static_cast<size_t>(c.n_audio_ctx) * 2 * c.d)
+      throw InvalidArgument("cross-attention keys/values of another model");
+    k_.emplace_back(static_cast<size_t>(c.n_text_ctx) * c.d);
+    v_.emplace_back(static_cast<size_t>(c.n_text_ctx) * c.d);
+  }
   logits_.resize(c.n_vocab);
 }
 
@@ -55,6 +69,7 @@ const std::vector<float>& WhisperDecoder::feed(const std::vector<int32_t>& token
   const WhisperConfig& c = m_.config();
   const int64_t d = c.d, T = static_cast<int64_t>(tokens.size()), H = c.dec_heads, hd = d / H;
   if (T == 0) throw InvalidArgument("no tokens to decode");
+  m_.count_decoder_step();
   if (n_past_ + T > c.n_text_ctx)
     throw InvalidArgument("the transcript would exceed Whisper's " + std::to_string(c.n_text_ctx) + " tokens");
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));

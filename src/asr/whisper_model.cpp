@@ -1,6 +1,7 @@
 #include <cstring>
 
 #include "asr/whisper.h"
+#include "ops/gemm_q8.h"
 #include "ops/fp16.h"
 #include "util/error.h"
 
@@ -19,12 +20,19 @@ const float* WhisperModel::vec(const std::string& name, int64_t n) {
   return f32_.back().data();
 }
 
-Linear WhisperModel::linear(const std::string& name, int64_t n_in, int64_t n_out, bool bias) {
+Linear WhisperModel::linear(const std::string& name, int64_t n_in, int64_t n_out, bool bias, bool many_tokens) {
   const io::TensorInfo& t = file_->require_tensor(name + ".weight", {n_in, n_out});
   if (!ops::type_supported(t.type))
     throw ModelFormatError(file_->path() + ": tensor '" + name + ".weight' has an unsupported type");
   Linear l;
   l.w = ops::MatrixView{t.type, t.data, n_in, n_out, io::row_bytes(t.type, n_in), ops::Layout::Rows};
+  // Quantized matrices in the layout the active kernels read fastest (Q8_0/Q4_0... as X4), unless
+  // they only ever see the 1500 encoder frames and the VNNI tiles take them (which read rows).
+  const bool vnni_rows = many_tokens && ops::q8_tiled_available(l.w, cfg_.n_audio_ctx);
+  if (ops::repack_preferred(t.type) && !vnni_rows) {
+    packed_.emplace_back();
+    l.w = ops::repack(l.w, packed_.back());
+  }
   if (bias) l.bias = vec(name + ".bias", n_out);
   return l;
 }
@@ -93,18 +101,19 @@ std::unique_ptr<WhisperModel> WhisperModel::load(const std::string& path) {
   m->dec_pos_ = pos("decoder.position_encodings.encodings", c.n_text_ctx);
   auto layer = [&](const std::string& p, bool decoder) {
     LayerWeights l;
+    const bool enc = !decoder;  // encoder matrices only run over the 1500 frames
     l.self.norm = m->norm(p + "self_attention.layer_norm");
-    l.self.qkv = m->linear(p + "self_attention.linear_0", d, 3 * d);
-    l.self.out = m->linear(p + "self_attention.linear_1", d, d);
+    l.self.qkv = m->linear(p + "self_attention.linear_0", d, 3 * d, true, enc);
+    l.self.out = m->linear(p + "self_attention.linear_1", d, d, true, enc);
     if (decoder) {
       l.cross.norm = m->norm(p + "attention.layer_norm");
       l.cross.qkv = m->linear(p + "attention.linear_0", d, d);
-      l.cross.kv = m->linear(p + "attention.linear_1", d, 2 * d);
+      l.cross.kv = m->linear(p + "attention.linear_1", d, 2 * d, true, true);
       l.cross.out = m->linear(p + "attention.linear_2", d, d);
     }
     l.ffn_norm = m->norm(p + "ffn.layer_norm");
-    l.ffn_in = m->linear(p + "ffn.linear_0", d, c.ff);
-    l.ffn_out = m->linear(p + "ffn.linear_1", c.ff, d);
+    l.ffn_in = m->linear(p + "ffn.linear_0", d, c.ff, true, enc);
+    l.ffn_out = m->linear(p + "ffn.linear_1", c.ff, d, true, enc);
     return l;
   };
   for (int i = 0; i < c.enc_layers; ++i) m->enc_.push_back(layer("encoder.layer_" + std::to_string(i) + ".", false));

@@ -38,6 +38,11 @@ nlohmann::json cloud_body(const edgellm_chat_message* messages, size_t n, const 
 struct edgellm_router {};
 #endif
 
+namespace {
+constexpr const char* kNoRouting =
+    "this libedgellm was built without hybrid routing (EDGELLM_ENGINE_ONLY or EDGELLM_CAPI_ROUTING=OFF)";
+}  // namespace
+
 extern "C" {
 
 edgellm_status edgellm_router_create(const char* policy_json, int32_t device_n_ctx, edgellm_router** out_router) {
@@ -65,7 +70,7 @@ edgellm_status edgellm_router_create(const char* policy_json, int32_t device_n_c
     *out_router = r.release();
 #else
     (void)device_n_ctx;
-    throw Failure{EDGELLM_ERR_UNSUPPORTED, "this libedgellm was built without hybrid routing (EDGELLM_ENGINE_ONLY)"};
+    throw Failure{EDGELLM_ERR_UNSUPPORTED, kNoRouting};
 #endif
   });
 }
@@ -120,7 +125,7 @@ edgellm_status edgellm_chat_routed(edgellm_router* router, edgellm_session* sess
     (void)messages;
     (void)n_messages;
     (void)options;
-    throw Failure{EDGELLM_ERR_UNSUPPORTED, "this libedgellm was built without hybrid routing (EDGELLM_ENGINE_ONLY)"};
+    throw Failure{EDGELLM_ERR_UNSUPPORTED, kNoRouting};
 #endif
   });
 }

@@ -86,6 +86,9 @@ Registrar reg("transcribe", "Speech to text with a Whisper model (WAV, FLAC, OGG
       const double run = std::chrono::duration<double>(t2 - t1).count();
       std::fprintf(stderr, "timing: load %.3f s, transcribe %.3f s, audio %.3f s, rtf %.4f\n", load, run,
                    tr.duration, run / tr.duration);
+      std::fprintf(stderr, "timing: mel %.3f s, encoder + cross K/V %.3f s, decoding %.3f s (%lld decoder steps, %.2f ms each)\n",
+                   tr.timing.mel, tr.timing.encode, tr.timing.decode, static_cast<long long>(tr.timing.steps),
+                   tr.timing.steps ? 1e3 * tr.timing.decode / static_cast<double>(tr.timing.steps) : 0.0);
     }
   });
 });

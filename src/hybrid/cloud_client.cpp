@@ -30,6 +30,20 @@ const char* cloud_error_name(CloudError e) {
   return "?";
 }
 
+bool is_health_failure(CloudError error, int http_status) {
+  switch (error) {
+    case CloudError::Timeout:
+    case CloudError::Connect:
+    case CloudError::MalformedJson:
+    case CloudError::Dropped:
+      return true;
+    case CloudError::HttpStatus:
+      return http_status >= 500 || http_status < 400 || http_status == 429;
+    default:
+      return false;
+  }
+}
+
 namespace {
 
 void curl_global() {
@@ -239,19 +253,7 @@ CloudResult attempt(const CloudConfig& cfg, const std::string& key, const std::s
   return r;
 }
 
-bool health_failure(const CloudResult& r) {
-  switch (r.error) {
-    case CloudError::Timeout:
-    case CloudError::Connect:
-    case CloudError::MalformedJson:
-    case CloudError::Dropped:
-      return true;
-    case CloudError::HttpStatus:
-      return r.http_status >= 500 || r.http_status < 400 || r.http_status == 429;
-    default:
-      return false;
-  }
-}
+bool health_failure(const CloudResult& r) { return is_health_failure(r.error, r.http_status); }
 
 }  // namespace
 

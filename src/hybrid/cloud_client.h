@@ -38,6 +38,10 @@ enum class CloudError {
   NotConfigured,
 };
 const char* cloud_error_name(CloudError e);  // "timeout", "http_status", ...
+// Whether a failed call says the endpoint is unhealthy (the circuit breaker counts it): no
+// answer, a broken or malformed one, a 5xx, 429 or a status that is not an error (redirect); a
+// 4xx says only that this request was refused.
+bool is_health_failure(CloudError error, int http_status);
 
 struct CloudResult {
   CloudError error = CloudError::None;

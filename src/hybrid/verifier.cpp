@@ -156,18 +156,6 @@ std::vector<int32_t> RuntimeVerifier::verify(const std::vector<int32_t>& tokens,
   return last_.greedy;
 }
 
-bool RuntimeVerifier::health_failure() const {
-  switch (last_.error) {
-    case CloudError::Timeout:
-    case CloudError::Connect:
-    case CloudError::MalformedJson:
-    case CloudError::Dropped:
-      return true;
-    case CloudError::HttpStatus:
-      return last_.http_status >= 500 || last_.http_status == 429;
-    default:
-      return false;
-  }
-}
+bool RuntimeVerifier::health_failure() const { return is_health_failure(last_.error, last_.http_status); }
 
 }  // namespace edgellm::hybrid

@@ -50,6 +50,20 @@ struct KernelTable {
   GemvFn gemv_k8[2];
   // x4_native: dedicated X4 and K8 kernels (otherwise groups are unpacked to rows).
   bool x4_native;
+  // Full attention of m query rows of one head over keys given transposed (ops/attention_rows.h;
+  // kernels_attn_rows-inl.h).
+  void (*attend_rows)(const float* q, size_t q_stride, const float* kt, size_t kt_stride, const float* v,
+                      size_t v_stride, int64_t m, int64_t n_kv, int64_t hd, float scale, float* s, float* out,
+                      size_t out_stride);
+  // Rows times one packed panel of float columns (ops/gemm_f32.h).
+  void (*gemm_rows)(const float* a, size_t a_stride, const float* b, size_t ldb, int64_t m, int64_t K, int64_t n,
+                    float* y, size_t ldy);
+  // Int8 tokens x a packed panel of 32 Q8_0 rows with VNNI (ops/gemm_q8.h); null where the
+  // target has no such kernel (all but AVX3; the CPU's VNNI is checked at the call).
+  void (*gemm_q8)(const uint8_t* act, size_t act_stride, const float* act_d, size_t d_stride, const uint8_t* panel,
+                  int64_t nb, int64_t m, int64_t n, float* y, size_t ldy);
+  // GELU (erf form) in place (ops/gelu_erf.h).
+  void (*gelu_erf)(float* x, int64_t n);
 };
 
 enum KernelSlot { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K };

@@ -8,6 +8,9 @@
 #include "hwy/highway.h"
 #include "ops/kernel_table.h"
 #include "ops/kernels_attention-inl.h"
+#include "ops/kernels_attn_rows-inl.h"
+#include "ops/kernels_q8gemm-inl.h"
+#include "ops/kernels_gelu-inl.h"
 #include "ops/kernels_elementwise-inl.h"
 #include "ops/kernels_gemv-inl.h"
 #include "ops/kernels_k8-inl.h"
@@ -85,6 +88,14 @@ const KernelTable* GetTable() {
       {&GemvK8Unpacked<Q45KKern<false>, io::TensorType::Q4_K>, &GemvK8Unpacked<Q6KKern, io::TensorType::Q6_K>},
       false,
 #endif
+      &AttendRows,
+      &GemmRows,
+#if HWY_TARGET == HWY_AVX3
+      &GemmQ8Vnni,
+#else
+      nullptr,
+#endif
+      &GeluErf,
   };
   return &table;
 }

@@ -45,6 +45,18 @@ void DraftModelProposer::propose(const std::vector<int32_t>& context, int32_t ma
   // Every draft but the last is run through the draft model, after the context.
   max = std::min<int64_t>(max, static_cast<int64_t>(session_->n_ctx()) - static_cast<int64_t>(context.size()));
   if (max <= 0 || context.empty()) return;
+  caught_up_ = true;
+  if (catch_up_limit_ > 0) {
+    const auto& held = session_->tokens();
+    const size_t common = static_cast<size_t>(
+        std::mismatch(held.begin(), held.end(), context.begin(), context.end()).first - held.begin());
+    if (context.size() - common > static_cast<size_t>(catch_up_limit_)) {
+      part_.assign(context.begin(), context.begin() + static_cast<std::ptrdiff_t>(common + catch_up_limit_));
+      session_->load_prompt(part_, logits_.data());
+      caught_up_ = false;
+      return;
+    }
+  }
   // The cache still holds the last context and drafts: only what changed since is run.
   session_->load_prompt(context, logits_.data());
   n_q_ = 0;

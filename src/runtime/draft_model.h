@@ -27,6 +27,12 @@ class DraftModelProposer : public Proposer {
   const std::vector<sampling::TokenProb>* guess_distribution(size_t i) const override;
   bool samples() const override { return sampler_ != nullptr; }
   const Engine& engine() const { return *draft_; }
+  // At most this many context tokens the draft's cache lacks are run per propose() (0: all).
+  // Beyond it propose() only catches up and guesses nothing, so a long prompt's draft prefill
+  // is spread over the scheduler's passes instead of stalling every other slot in one.
+  void set_catch_up_limit(int32_t n_tokens) { catch_up_limit_ = n_tokens; }
+  // Whether the last propose() had the whole context in the draft's cache.
+  bool caught_up() const { return caught_up_; }
 
  private:
   std::unique_ptr<sampling::Sampler> sampler_;  // null: greedy drafts
@@ -35,6 +41,9 @@ class DraftModelProposer : public Proposer {
   std::shared_ptr<const Engine> draft_;
   std::unique_ptr<Session> session_;
   std::vector<float> logits_;
+  std::vector<int32_t> part_;  // the context's prefix run by a bounded catch-up
+  int32_t catch_up_limit_ = 0;
+  bool caught_up_ = true;
 };
 
 }  // namespace edgellm::runtime

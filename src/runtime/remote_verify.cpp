@@ -49,16 +49,21 @@ size_t keep_verified(SequenceState& seq, std::vector<int32_t>& ctx, const std::v
   return m;
 }
 
+// What both entry points require of a request; the longest draft to send (at least 1).
+int32_t checked_draft_max(const GenerateParams& params, int32_t draft_max) {
+  if (params.sampling.temperature > 0.0f)
+    throw InvalidArgument("a remote verifier checks greedy answers: use temperature 0");
+  if (params.constraint) throw InvalidArgument("a remote verifier cannot apply a grammar constraint");
+  return std::max<int32_t>(1, draft_max);
+}
+
 }  // namespace
 
 GenerateResult generate_remote_verified(const Engine& engine, int32_t n_ctx, const GreedyDraftFn& draft,
                                         const std::vector<int32_t>& prompt, const GenerateParams& params,
                                         RemoteVerifier& verifier, int32_t draft_max, RemoteVerifyStats* stats,
                                         const TextCallback& on_text) {
-  if (params.sampling.temperature > 0.0f)
-    throw InvalidArgument("a remote verifier checks greedy answers: use temperature 0");
-  if (params.constraint) throw InvalidArgument("a remote verifier cannot apply a grammar constraint");
-  draft_max = std::max<int32_t>(1, draft_max);
+  draft_max = checked_draft_max(params, draft_max);
   RemoteVerifyStats local_stats;
   RemoteVerifyStats& st = stats ? *stats : local_stats;
   const int32_t n_vocab = engine.config().n_vocab;
@@ -109,10 +114,7 @@ GenerateResult generate_remote_verified(const Engine& engine, int32_t n_ctx, con
 GenerateResult generate_remote_verified(Session& s, const std::vector<int32_t>& prompt, const GenerateParams& params,
                                         RemoteVerifier& verifier, int32_t draft_max, RemoteVerifyStats* stats,
                                         const TextCallback& on_text) {
-  if (params.sampling.temperature > 0.0f)
-    throw InvalidArgument("a remote verifier checks greedy answers: use temperature 0");
-  if (params.constraint) throw InvalidArgument("a remote verifier cannot apply a grammar constraint");
-  draft_max = std::max<int32_t>(1, draft_max);
+  draft_max = checked_draft_max(params, draft_max);
   RemoteVerifyStats local_stats;
   RemoteVerifyStats& st = stats ? *stats : local_stats;
   const auto& tok = s.engine().tokenizer();

@@ -493,7 +493,7 @@ void Scheduler::step() {
       if (s.length) s.length->record(static_cast<int32_t>(judged), static_cast<int32_t>(pk.accepted));
     }
     // Passes that also ran prompt chunks say nothing about the cost of a guess.
-    if (s.length && decode_only)
+    if (s.length && decode_only && s.propose_seconds >= 0)
       s.length->record_pass(static_cast<int32_t>(1 + pk.n_guesses), s.propose_seconds + pass_seconds);
     if (!pk.error.empty()) {
       finish(s, pk.error, pk.client_error);

@@ -219,7 +219,7 @@ class Scheduler {
     std::unique_ptr<DraftModelProposer> drafter;  // made on first use, kept: its cache holds the last context
     std::vector<int32_t> draft;   // this pass's guesses (after `next`)
     std::vector<int32_t> context; // scratch: tokens + next, what the proposer sees
-    double propose_seconds = 0;   // time spent proposing this pass's guesses
+    double propose_seconds = 0;   // time spent proposing this pass's guesses (-1: a draft catch-up)
   };
 
   // A job that ended without a slot (cancelled while queued, or its set-up failed); its

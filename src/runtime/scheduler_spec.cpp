@@ -19,6 +19,8 @@ void Scheduler::start_speculation(Slot& s, const JobRequest& req) {
   if (mode == SpecMode::kDraft) {
     if (!opts_.draft) throw InvalidArgument("speculation with a draft model needs one: start the server with --draft");
     if (!s.drafter) s.drafter = std::make_unique<DraftModelProposer>(opts_.draft, opts_.n_ctx);
+    // A new prompt's draft prefill runs a shared pass's worth per step, beside the others' tokens.
+    s.drafter->set_catch_up_limit(std::max(1, opts_.n_batch_shared));
     p = s.drafter.get();
   }
   p->begin(req.params.sampling);
@@ -60,6 +62,8 @@ void Scheduler::propose(Slot& s, size_t room) {
   const auto bad = std::find_if(s.draft.begin(), s.draft.end(), [&](int32_t t) { return t < 0 || t >= n_vocab; });
   s.draft.erase(bad, s.draft.end());
   s.propose_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // A catch-up pass's time is the draft's prefill, not the cost of guessing: not learnt from.
+  if (s.drafter && s.proposer == s.drafter.get() && !s.drafter->caught_up()) s.propose_seconds = -1;
 }
 
 }  // namespace edgellm::runtime

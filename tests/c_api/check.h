@@ -8,8 +8,9 @@
 
 #include <edgellm/edgellm.h>
 
-static int g_failures = 0;
-static int g_checks = 0;
+/* Shared by every file of a test program; capi_test.c defines them. */
+extern int g_failures;
+extern int g_checks;
 
 #define CHECK(cond)                                                                   \
   do {                                                                                \

@@ -5,9 +5,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 
 #include "ops/ops.h"
 #include "runtime/draft_model.h"
+#include "runtime/scheduler.h"
 #include "runtime/speculative.h"
 #include "model_cache.h"
 #include "util/error.h"
@@ -91,6 +93,79 @@ TEST(DraftModel, OtherVocabularyIsRefused) {
   } catch (const InvalidArgument& err) {
     EXPECT_NE(std::string(err.what()).find("vocabulary"), std::string::npos) << err.what();
   }
+}
+
+// A bounded catch-up runs at most the limit of the tokens the draft's cache lacks per call and
+// guesses nothing until it holds the whole context; then its guesses are the unbounded ones.
+TEST(DraftModel, BoundedCatchUpSpreadsTheDraftPrefillAndThenGuessesTheSame) {
+  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  const bool exact_was = ops::exact_activations();
+  ops::set_exact_activations(false);
+  auto e = Engine::load(model_path(kSmol), {2});
+  const auto context = e->tokenize_prompt(
+      "The lighthouse keeper climbed the stairs every evening, lit the lamp, and wrote in his log what ships he saw");
+  ASSERT_GT(context.size(), 16u);
+  DraftModelProposer whole(*e, model_path(kSmol), 256), bounded(*e, model_path(kSmol), 256);
+  bounded.set_catch_up_limit(8);
+  std::vector<int32_t> want, got;
+  whole.propose(context, 4, want);
+  ASSERT_EQ(want.size(), 4u);
+  EXPECT_TRUE(whole.caught_up());
+  int calls = 0;
+  do {
+    bounded.propose(context, 4, got);
+    ++calls;
+    if (!bounded.caught_up()) EXPECT_TRUE(got.empty());
+  } while (!bounded.caught_up() && calls < 100);
+  EXPECT_EQ(calls, static_cast<int>((context.size() - 1) / 8) + 1);
+  EXPECT_EQ(got, want);
+  // Later contexts extend the cached one by a few tokens: no catch-up pass.
+  auto longer = context;
+  longer.insert(longer.end(), want.begin(), want.begin() + 2);
+  whole.propose(longer, 3, want);
+  bounded.propose(longer, 3, got);
+  EXPECT_TRUE(bounded.caught_up());
+  EXPECT_EQ(got, want);
+  ops::set_exact_activations(exact_was);
+}
+
+// In the scheduler a slot's draft catches up a shared pass's worth at a time (n_batch_shared),
+// and the answer is still plain greedy decoding's.
+TEST(DraftModel, SchedulerJobWithALongPromptGivesPlainGreedyOutput) {
+  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  const bool exact_was = ops::exact_activations();
+  ops::set_exact_activations(false);
+  auto e = Engine::load(model_path(kSmol), {2});
+  std::string text;
+  for (int i = 0; i < 6; ++i) text += "Item " + std::to_string(i) + ": the red box is on the shelf by the door. ";
+  const auto prompt = e->tokenize_chat(std::vector<chat::Message>{{"user", text + "Repeat the list."}}, true);
+  ASSERT_GT(prompt.size(), 40u);
+  GenerateParams gp;
+  gp.sampling.temperature = 0.f;
+  gp.max_tokens = 24;
+  Session plain(*e, 512);
+  const auto want = plain.generate(prompt, gp);
+  SchedulerOptions so;
+  so.n_slots = 1;
+  so.n_ctx = 512;
+  so.n_batch_shared = 16;  // the draft's 16-token catch-up passes
+  so.speculation = SpecMode::kDraft;
+  so.draft_max = 4;
+  so.draft = DraftModelProposer::load_draft(*e, model_path(kSmol));
+  so.learn_draft_cost = false;
+  Scheduler sched(*e, so);
+  auto prom = std::make_shared<std::promise<JobOutcome>>();
+  auto fut = prom->get_future();
+  JobRequest r;
+  r.prompt = prompt;
+  r.params = gp;
+  r.on_done = [prom](JobOutcome& o) { prom->set_value(std::move(o)); };
+  ASSERT_NE(sched.submit(std::move(r)), nullptr);
+  const JobOutcome out = fut.get();
+  ASSERT_TRUE(out.error.empty()) << out.error;
+  EXPECT_EQ(out.result.tokens, want.tokens);
+  EXPECT_GT(out.result.n_draft_accepted, 0) << "the draft caught up and its guesses were used";
+  ops::set_exact_activations(exact_was);
 }
 
 }  // namespace
