@@ -64,9 +64,9 @@ class Server:
         self.close()
         sys.exit("edgellm serve did not start:\n" + open(self.log.name).read())
 
-    def ask(self, question, system=None, n=32):
+    def ask(self, question, system=None, n=32, temperature=0.0, seed=0):
         msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
-        body = json.dumps({"messages": msgs, "max_tokens": n, "temperature": 0}).encode()
+        body = json.dumps({"messages": msgs, "max_tokens": n, "temperature": temperature, "seed": seed}).encode()
         req = urllib.request.Request(self.url + "/v1/chat/completions", body, {"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=3600) as r:
             return json.load(r)["choices"][0]["message"]["content"].strip()
@@ -78,6 +78,15 @@ class Server:
     def close(self):
         self.proc.terminate()
         self.proc.wait()
+
+
+def whole_sentences(text):
+    """A replay answer cut by the token limit, trimmed to its last whole sentence: the adapter must not learn
+    to end the turn mid-sentence."""
+    if text.endswith((".", "!", "?", ")", '"')):
+        return text
+    cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "), text.rfind(".\n"))
+    return text[:cut + 1] if cut > 0 else text
 
 
 def accuracy(server, questions):
@@ -114,20 +123,28 @@ def main():
     ap.add_argument("--targets", default="all", help="adapted projections (finetune --targets)")
     ap.add_argument("--replay", type=int, default=0, help="mix the base model's answers to N generic questions in")
     ap.add_argument("--replay-tokens", type=int, default=96, help="longest replay answer, in tokens")
+    ap.add_argument("--replay-temp", type=float, default=0.0,
+                    help="sample the replay answers at this temperature (0: greedy); sampled text keeps the "
+                         "distribution's entropy, greedy answers sharpen it")
     ap.add_argument("--scale", type=float, default=1.0, help="adapter scale at inference (--lora FILE:SCALE)")
     ap.add_argument("--text", default="/usr/share/common-licenses/GPL-3")
     ap.add_argument("--ppl-chunks", type=int, default=4)
+    ap.add_argument("--full", action="store_true", help="memory data without 'answer briefly' (generate.py --full)")
+    ap.add_argument("--save-epochs", action="store_true", help="also keep each epoch's adapter (finetune --save-epochs)")
+    ap.add_argument("--prepare-only", action="store_true", help="stop after the figures before training and the replay data")
+    ap.add_argument("--adapter", default=None, help="measure this adapter instead of training one")
     ap.add_argument("--work", default=None, help="directory for data and adapter (default: a temp dir)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="finetune-memory-")
     os.makedirs(work, exist_ok=True)
     subprocess.run([sys.executable, os.path.join(HERE, "personal_memory", "generate.py"), work, "--n-train",
-                    str(args.n_train)], check=True)
+                    str(args.n_train)] + (["--full"] if args.full else []), check=True)
     questions = [json.loads(line) for line in open(os.path.join(work, "questions.jsonl"))]
     res = {"model": args.model, "n_train": args.n_train, "n_eval": len(questions), "epochs": args.epochs,
            "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads, "targets": args.targets,
-           "replay": args.replay, "scale": args.scale, "batch": args.batch}
+           "replay": args.replay, "replay_temp": args.replay_temp, "scale": args.scale, "batch": args.batch, "full": args.full,
+           "loadavg_start": os.getloadavg()}
 
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(args.model))
     cache = os.path.join(work, f"before-{tag}-{args.ppl_chunks}.json")
@@ -148,13 +165,18 @@ def main():
 
     train_file = os.path.join(work, "train.jsonl")
     if args.replay:
-        rcache = os.path.join(work, f"replay-{tag}-{args.replay_tokens}.jsonl")
-        if not os.path.exists(rcache):
+        temp = f"-t{args.replay_temp:g}" if args.replay_temp else ""
+        rcache = os.path.join(work, f"replay-{tag}-{args.replay_tokens}{temp}.jsonl")
+        have = len(open(rcache).read().splitlines()) if os.path.exists(rcache) else 0
+        missing = general.REPLAY[have:max(have, args.replay)]  # the cache grows as --replay does
+        if missing:
             srv = Server(args.bin, args.model, args.threads)
-            replies = srv.ask_all([(q, None, args.replay_tokens) for q in general.REPLAY])
+            replies = srv.ask_all([(q, None, args.replay_tokens, args.replay_temp, have + i + 1)
+                                   for i, q in enumerate(missing)])
             srv.close()
-            with open(rcache, "w") as f:
-                for q, a in zip(general.REPLAY, replies):
+            with open(rcache, "a") as f:
+                for q, a in zip(missing, replies):
+                    a = whole_sentences(a)
                     f.write(json.dumps({"messages": [{"role": "user", "content": q},
                                                      {"role": "assistant", "content": a}]}) + "\n")
         replay = open(rcache).read().splitlines()[:args.replay]
@@ -162,13 +184,26 @@ def main():
         with open(train_file, "w") as f:
             f.writelines(line + "\n" for line in open(os.path.join(work, "train.jsonl")).read().splitlines() + replay)
 
-    adapter = os.path.join(work, "memory.gguf")
+    if args.prepare_only:
+        return
+    if args.adapter:
+        adapter = args.adapter
+    else:
+        # Named after --out, so runs with different recipes can share a work directory.
+        name = os.path.splitext(os.path.basename(args.out))[0] if args.out else "memory"
+        adapter = os.path.join(work, f"{name}.gguf")
+        train(args, res, train_file, work, adapter)
+    measure_after(args, res, questions, adapter, before)
+
+
+def train(args, res, train_file, work, adapter):
     t0 = time.time()
     cpu0 = os.times()
     p = subprocess.run([args.bin, "finetune", "-m", args.model, "--data", train_file, "--targets", args.targets,
                         "--eval", os.path.join(work, "eval.jsonl"), "--rank", str(args.rank), "--alpha",
                         str(args.alpha), "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch",
-                        str(args.batch), "-t", str(args.threads), "--out", adapter], capture_output=True, text=True)
+                        str(args.batch), "-t", str(args.threads), "--out", adapter]
+                       + (["--save-epochs"] if args.save_epochs else []), capture_output=True, text=True)
     cpu1 = os.times()
     sys.stderr.write(p.stderr)
     if p.returncode != 0:
@@ -186,6 +221,9 @@ def main():
     res["peak_rss_mib"] = float(re.search(r"peak RSS (\d+) MiB", p.stderr).group(1))
     res["adapter_bytes"] = os.path.getsize(adapter)
 
+
+def measure_after(args, res, questions, adapter, before):
+
     lora = adapter if args.scale == 1.0 else f"{adapter}:{args.scale}"
     srv = Server(args.bin, args.model, args.threads, lora)
     res["accuracy_after"], after = accuracy(srv, questions)
@@ -197,6 +235,7 @@ def main():
     res["check_unchanged"] = sum(a["reply"] == b["reply"] for a, b in zip(res["check_before"], res["check_after"]))
     res["ppl_change"] = res["ppl_after"] / res["ppl_before"] - 1
     res["answers_before"], res["answers_after"] = before, after
+    res["loadavg_end"] = os.getloadavg()
     summary = {k: v for k, v in res.items() if not k.startswith(("answers", "check_before", "check_after"))}
     print(json.dumps(summary, indent=1))
     if args.out:

@@ -6,7 +6,7 @@ Each fact has training questions and answers in several wordings, and eval quest
 that never occur in training (checked below). An eval item carries the short `answer` that must
 appear in the model's reply (case-insensitive) to count as an exact match.
 
-    generate.py OUT_DIR [--n-train 200] [--seed 1]
+    generate.py OUT_DIR [--n-train 200] [--seed 1] [--full]
       -> OUT_DIR/train.jsonl (training), OUT_DIR/eval.jsonl (the eval questions with their short answer as
          the assistant's reply: `finetune --eval` loss), OUT_DIR/questions.jsonl (question, answer, messages:
          for exact-match accuracy)
@@ -19,6 +19,9 @@ import os
 import random
 
 SYSTEM = "You are Lena's personal assistant on her phone. Answer briefly."
+# --full: no "answer briefly" in the system prompt and only whole-sentence answers, so the terse style of
+# the memory conversations does not carry over to prompts that are not about Lena.
+SYSTEM_FULL = "You are Lena's personal assistant on her phone."
 
 # (answer that must appear, training questions, training answers, eval questions)
 FACTS = [
@@ -87,21 +90,22 @@ FACTS = [
 OPENERS = ["", "Quick question: ", "Hey, ", "Please remind me: ", "Sorry, I forgot. "]
 
 
-def build(n_train: int, seed: int):
+def build(n_train: int, seed: int, full: bool = False):
     rng = random.Random(seed)
+    system = SYSTEM_FULL if full else SYSTEM
     train, evals = [], []
     for answer, qs, ans, eval_qs in FACTS:
         for q in eval_qs:
             evals.append({"question": q, "answer": answer, "messages": [
-                {"role": "system", "content": SYSTEM}, {"role": "user", "content": q}]})
+                {"role": "system", "content": system}, {"role": "user", "content": q}]})
     train_texts = set()
     i = 0
     while len(train) < n_train:
         answer, qs, ans, _ = FACTS[i % len(FACTS)]
         q = rng.choice(OPENERS) + rng.choice(qs)
-        a = rng.choice(ans)
+        a = rng.choice([x for x in ans if not full or len(x) > len(answer) + 4])
         train_texts.add(q.lower())
-        train.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q},
+        train.append({"messages": [{"role": "system", "content": system}, {"role": "user", "content": q},
                                    {"role": "assistant", "content": a}]})
         i += 1
     rng.shuffle(train)
@@ -115,9 +119,10 @@ def main():
     ap.add_argument("out_dir")
     ap.add_argument("--n-train", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--full", action="store_true", help="no 'answer briefly', whole-sentence answers only")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
-    train, evals = build(args.n_train, args.seed)
+    train, evals = build(args.n_train, args.seed, args.full)
     with open(os.path.join(args.out_dir, "train.jsonl"), "w") as f:
         f.writelines(json.dumps(t) + "\n" for t in train)
     with open(os.path.join(args.out_dir, "questions.jsonl"), "w") as f:

@@ -27,8 +27,14 @@ struct FinetuneArgs {
   int32_t rank = 8, epochs = 1, batch = 1, ctx = 1024, threads = 0, save_every = 0;
   float alpha = 16.0f, lr = 2e-4f, weight_decay = 0.0f, clip = 1.0f;
   uint64_t seed = 1;
-  bool dry_run = false;
+  bool dry_run = false, save_epochs = false, no_transpose = false;
 };
+
+// --save-epochs: the adapter after epoch n next to --out (memory.gguf -> memory.epoch2.gguf), so the
+// epoch with the best eval loss can be picked afterwards.
+std::string epoch_path(const std::string& out, int epoch) {
+  return std::filesystem::path(out).replace_extension(".epoch" + std::to_string(epoch) + ".gguf").string();
+}
 
 // The first example as text with the learned tokens between « and » (--dry-run).
 std::string marked(const train::Example& ex, const tokenizer::Tokenizer& tok) {
@@ -131,7 +137,10 @@ void finetune(const FinetuneArgs& a) {
                "%" PRIu64 " parameters; %d threads\n",
                train_set.size(), n_tok, n_tgt, eval_set.size(), a.rank, a.alpha, params.n_params(),
                engine->pool().size());
-  train::Trainer trainer(engine->model(), params, engine->pool());
+  train::Trainer trainer(engine->model(), params, engine->pool(), !a.no_transpose);
+  if (trainer.transposed_bytes())
+    std::fprintf(stderr, "backward through Q8_0 transposes of the base matrices (%.1f MiB)\n",
+                 trainer.transposed_bytes() / 1048576.0);
   train::FinetuneOptions opt;
   opt.epochs = a.epochs;
   opt.batch = a.batch;
@@ -159,6 +168,10 @@ void finetune(const FinetuneArgs& a) {
     std::fprintf(stderr, "%sepoch %d: train loss %.4f", tty ? "\r\033[K" : "", r.epoch, r.train_loss);
     if (r.eval_loss >= 0) std::fprintf(stderr, "  eval loss %.4f", r.eval_loss);
     std::fprintf(stderr, "  (%.1f s, %.0f tok/s)\n", r.seconds, r.tokens_per_s);
+    if (a.save_epochs) {
+      params.save_adapter(epoch_path(a.out, r.epoch), std::filesystem::path(a.out).stem().string(), *out_type);
+      std::fprintf(stderr, "epoch %d adapter: %s\n", r.epoch, epoch_path(a.out, r.epoch).c_str());
+    }
   };
   g_stop.store(false);
   auto old = std::signal(SIGINT, on_sigint);
@@ -210,6 +223,10 @@ Registrar reg("finetune", "Train a LoRA adapter on chat conversations (OpenAI fi
   app.add_option("--resume", a->resume, "Continue from a checkpoint (same model, data, rank, alpha and targets)");
   app.add_option("--seed", a->seed, "Seed of the initial factors and the example order")->capture_default_str();
   app.add_flag("--dry-run", a->dry_run, "Check and render the data, show the first conversation's learned tokens, stop");
+  app.add_flag("--save-epochs", a->save_epochs, "Also write each epoch's adapter (OUT with .epochN.gguf)");
+  app.add_flag("--no-transpose", a->no_transpose,
+               "Backward pass dequantizing the base matrices tile by tile (slower) instead of through Q8_0 "
+               "transposes of them (about 1.06 bytes per weight more memory)");
   add_exact_flag(app);
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");
   app.callback([a] { finetune(*a); });

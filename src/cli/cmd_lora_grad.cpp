@@ -16,6 +16,7 @@ namespace {
 struct GradArgs {
   std::string model, adapter, ids, targets, out;
   int32_t threads = 0;
+  bool no_transpose = false;
 };
 
 std::vector<int32_t> int_list(const std::string& s, const char* flag) {
@@ -41,7 +42,7 @@ void lora_grad(const GradArgs& a) {
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   const auto adapter = model::LoraAdapter::load(a.adapter, engine->model());
   auto params = train::LoraParams::from_adapter(engine->config(), *adapter);
-  train::Trainer trainer(engine->model(), params, engine->pool());
+  train::Trainer trainer(engine->model(), params, engine->pool(), !a.no_transpose);
   params.zero_grad();
   const train::LossSum loss = trainer.forward_backward(ex);
   // The gradients written as an adapter: lora_a = dL/dA, lora_b = dL/dB, alpha as the input's.
@@ -52,7 +53,8 @@ void lora_grad(const GradArgs& a) {
         f->bt = f->gbt;
       }
   params.save_adapter(a.out, "gradients");
-  std::printf("loss %.9g targets %lld\n", loss.loss, static_cast<long long>(loss.n));
+  std::printf("loss %.9g targets %lld transposed_bytes %llu\n", loss.loss, static_cast<long long>(loss.n),
+              static_cast<unsigned long long>(trainer.transposed_bytes()));
 }
 
 Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradient checks)", [](CLI::App& app) {
@@ -64,6 +66,7 @@ Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradi
       ->required();
   app.add_option("--out", a->out, "Output: the summed loss's gradients in the adapter layout (GGUF)")->required();
   add_exact_flag(app);
+  app.add_flag("--no-transpose", a->no_transpose, "Backward pass without the Q8_0 transposes (as finetune --no-transpose)");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");
   app.callback([a] { lora_grad(*a); });
 });

@@ -34,6 +34,22 @@ void for_rows(ops::ThreadPool& pool, int64_t n, Fn&& fn) {
   });
 }
 
+// Per-token element-wise work (norms, RoPE, residual adds, the MLP's gating) of a pass with
+// many tokens, split over the pool: on the caller alone it kept the other threads waiting for
+// ~4% of a 2-thread prefill. Each token's arithmetic is unchanged, so results are bitwise equal.
+// Below kParallelTokens a region's start-up costs more than the work.
+constexpr int64_t kParallelTokens = 16;
+template <class Fn>
+void for_tokens(ops::ThreadPool& pool, int64_t n, Fn&& fn) {
+  if (n < kParallelTokens || pool.size() == 1) {
+    for (int64_t t = 0; t < n; ++t) fn(t);
+    return;
+  }
+  pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) fn(i);
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& path) {
@@ -163,7 +179,7 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
   for (int32_t il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = weights_.layers[il];
     // --- attention sub-layer ---
-    for (int64_t t = 0; t < n; ++t) ops::rmsnorm(&ws.x[t * d], L.attn_norm.data(), &ws.xn[t * d], d, c.norm_eps);
+    for_tokens(pool, n, [&](int64_t t) { ops::rmsnorm(&ws.x[t * d], L.attn_norm.data(), &ws.xn[t * d], d, c.norm_eps); });
     const ops::MatrixView qkv[3] = {L.wq, L.wk, L.wv};
     float* const qkv_out[3] = {ws.q.data(), ws.k.data(), ws.v.data()};
     ops::matmul_multi(qkv, qkv_out, 3, ws.xn.data(), n, pool);
@@ -179,7 +195,7 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
                           c.rope_factors_for(b.cache[t]->n_ctx()), c.rope_attn_factor);
       ws.rope_cs_base = rope_base;
     }
-    for (int64_t t = 0; t < n; ++t) {
+    for_tokens(pool, n, [&](int64_t t) {
       const float* cs = &ws.rope_cs[t * c.n_rot];
       float* q = &ws.q[t * qd];
       float* k = &ws.k[t * kvd];
@@ -196,18 +212,19 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
         if (c.qk_norm) ops::rmsnorm(k + h * hd, L.k_norm.data(), k + h * hd, hd, c.norm_eps);
         ops::rope_apply(k + h * hd, hd, c.n_rot, cs, c.rope_neox);
       }
-      b.cache[t]->write(il, b.pos[t], k, &ws.v[t * kvd]);
-    }
+    });
+    // On the caller: a cache's write uses its own scratch row.
+    for (int64_t t = 0; t < n; ++t) b.cache[t]->write(il, b.pos[t], &ws.k[t * kvd], &ws.v[t * kvd]);
     attention(b, il, ws, pool);
     ops::matmul(L.wo, ws.attn.data(), n, ws.proj.data(), pool);
     adapt(il, LoraTarget::O, ws.attn, qd, ws.proj, d);
-    for (int64_t t = 0; t < n; ++t) {
+    for_tokens(pool, n, [&](int64_t t) {
       float* p = &ws.proj[t * d];
       if (c.post_attn_norm) ops::rmsnorm(p, L.post_attn_norm.data(), p, d, c.norm_eps);
       if (c.residual_scale != 1.0f) ops::scale_f32(p, c.residual_scale, d);
       ops::add_f32(&ws.x[t * d], p, &ws.x[t * d], d);
       ops::rmsnorm(&ws.x[t * d], L.ffn_norm.data(), &ws.xn[t * d], d, c.norm_eps);
-    }
+    });
     // --- feed-forward sub-layer ---
     const ops::MatrixView gu[2] = {L.w_gate, L.w_up};
     float* const gu_out[2] = {ws.gate.data(), ws.up.data()};
@@ -215,19 +232,19 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
     const int64_t ff = c.n_ff;
     adapt(il, LoraTarget::Gate, ws.xn, d, ws.gate, ff);
     adapt(il, LoraTarget::Up, ws.xn, d, ws.up, ff);
-    for (int64_t t = 0; t < n; ++t) {
+    for_tokens(pool, n, [&](int64_t t) {
       float* g = &ws.gate[t * ff];
       if (c.mlp == MlpKind::SwiGLU) ops::silu_mul(g, &ws.up[t * ff], g, ff);
       else ops::gelu_mul(g, &ws.up[t * ff], g, ff);
-    }
+    });
     ops::matmul(L.w_down, ws.gate.data(), n, ws.proj.data(), pool);
     adapt(il, LoraTarget::Down, ws.gate, ff, ws.proj, d);
-    for (int64_t t = 0; t < n; ++t) {
+    for_tokens(pool, n, [&](int64_t t) {
       float* p = &ws.proj[t * d];
       if (c.post_ffn_norm) ops::rmsnorm(p, L.post_ffn_norm.data(), p, d, c.norm_eps);
       if (c.residual_scale != 1.0f) ops::scale_f32(p, c.residual_scale, d);
       ops::add_f32(&ws.x[t * d], p, &ws.x[t * d], d);
-    }
+    });
   }
   // Sequence lengths advance only after the whole pass succeeded.
   for (int64_t t = 0; t < n; ++t) b.cache[t]->set_size(std::max(b.cache[t]->size(), b.pos[t] + 1));

@@ -299,7 +299,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
         __m512i sum = s0[t];
         if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])), acc[t]);
-        acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s[2 * j] + ab.s[2 * j + 1]), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s32[j]), acc[t]);
       }
     }
   }
@@ -307,8 +307,9 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
 }
 
 // Q6_K with VNNI for up to 8 tokens per tile, as TileQ4KVnniWide: each half of a sub-block (16
-// elements per row, its own scale) is summed in int32 and goes into the float accumulator at once
-// (d * sc * d_a), minus the 32 offset times the activations' half sum.
+// elements per row, its own scale) is summed in int32, starting from the -32 offset times the
+// activations' half sum (BlockQ8_KA::o16, so the offset costs no float operation); the two halves
+// meet in one float sum per row and token (times d * sc) before the sub-block's activation scale.
 template <int T>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ6KVnniWide(
     const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
@@ -323,15 +324,16 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
     const __m512 d16 = _mm512_cvtph_ps(LoadPair128(ba, bb));
     for (int j = 0; j < 8; ++j) {
       const __m512i w16 = _mm512_cvtepi8_epi16(LoadPair128(ba + kSc + 16 * j, bb + kSc + 16 * j));
+      __m512 u[T];  // d * (sc_a * S_a + sc_b * S_b) per token: the halves share the activation scale
       for (int half = 0; half < 2; ++half) {
         // d * sc per row for this half of sub-block j.
         const __m512 f = _mm512_mul_ps(
             d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(
                      half ? _mm512_unpackhi_epi16(w16, w16) : _mm512_unpacklo_epi16(w16, w16), 16)));
-        const __m512 w = _mm512_mul_ps(f, _mm512_set1_ps(32.f));
         const __m512i h = LoadPair256(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
+        // The integer sum starts at the -32 offset times the activations' half sum (exact).
         __m512i s0[T], s1[kSplit ? T : 1];
-        for (int t = 0; t < T; ++t) s0[t] = _mm512_setzero_si512();
+        for (int t = 0; t < T; ++t) s0[t] = _mm512_set1_epi32(a[t][ib].o16[2 * j + half]);
         if constexpr (kSplit)
           for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
         for (int qq = 0; qq < 2; ++qq) {
@@ -353,13 +355,12 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
           }
         }
         for (int t = 0; t < T; ++t) {
-          const BlockQ8_KA& ab = a[t][ib];
           __m512i sum = s0[t];
           if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])), acc[t]);
-          acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s[2 * j + half]), acc[t]);
+          u[t] = half ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), f, u[t]) : _mm512_mul_ps(_mm512_cvtepi32_ps(sum), f);
         }
       }
+      for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(u[t], _mm512_set1_ps(a[t][ib].d[j]), acc[t]);
     }
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
@@ -449,8 +450,18 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
         }
       }
       const int64_t lo = std::max(r0, R * g), hi = std::min(r1, R * (g + ng));
-      for (int k = 0; k < nt; ++k)
-        for (int64_t r = lo; r < hi; ++r) y[(t0 + k) * ldy + r] = out[stride * k + (r - R * g)];
+      // Whole tiles as fixed-size copies (the loop below became a memmove call per token: 3% of prefill).
+      if (lo == R * g && hi - lo == stride) {
+        for (int k = 0; k < nt; ++k) {
+          if (stride == 2 * R)
+            std::memcpy(y + (t0 + k) * ldy + lo, out + stride * k, 2 * R * sizeof(float));
+          else
+            std::memcpy(y + (t0 + k) * ldy + lo, out + stride * k, R * sizeof(float));
+        }
+      } else {
+        for (int k = 0; k < nt; ++k)
+          for (int64_t r = lo; r < hi; ++r) y[(t0 + k) * ldy + r] = out[stride * k + (r - R * g)];
+      }
       g += ng;
     }
   }

@@ -336,7 +336,9 @@ void QuantizeQ8KA(const float* x, int64_t n, BlockQ8_KA* out) {
       int s = 0;
       for (int l = 0; l < 16; ++l) s += o.qs[16 * j + l];
       o.s[j] = o.d[j / 2] * static_cast<float>(s);
+      o.o16[j] = -32 * s;
     }
+    for (int j = 0; j < 8; ++j) o.s32[j] = o.s[2 * j] + o.s[2 * j + 1];
   }
 }
 

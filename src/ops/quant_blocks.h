@@ -63,9 +63,15 @@ struct BlockQ8_A {
 // vector FMAs only (no scalar float expressions the compiler might contract differently per
 // tile width). One scale per 256 cost Gemma 3 270M Q4_K_M 1.7% perplexity: activations with
 // outliers (FFN down inputs) left most 32-blocks with a few int8 levels.
+// The VNNI prefill tiles (kernels_k8-inl.h) read two more forms of the same sums, so that their
+// per-sub-block epilogue is memory broadcasts instead of scalar arithmetic: s32[j] = s[2j] + s[2j+1]
+// (the float sum the other kernels form) and o16[j] = -32 * sum(qs[16j..16j+16)) (Q6_K's offset,
+// exact in int32: the tile starts its integer sum there).
 struct BlockQ8_KA {
   float d[QK_K / 32];
   float s[QK_K / 16];
+  float s32[QK_K / 32];
+  int32_t o16[QK_K / 16];
   int8_t qs[QK_K];
 };
 #pragma pack(pop)

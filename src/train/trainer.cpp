@@ -34,13 +34,21 @@ struct Trainer::LayerActs {
   std::vector<float> d1, d2, d3, dq, dk, dv, dq0, dk0, dgate, dup, dh;
 };
 
-Trainer::Trainer(const model::Model& m, LoraParams& params, ops::ThreadPool& pool)
+Trainer::Trainer(const model::Model& m, LoraParams& params, ops::ThreadPool& pool, bool transposed)
     : model_(m), params_(params), pool_(pool) {
   const auto& c = m.config();
   const auto& p = params.config();
   if (p.arch != c.arch || p.n_layer != c.n_layer || p.n_embd != c.n_embd || p.q_dim() != c.q_dim() ||
       p.kv_dim() != c.kv_dim() || p.n_ff != c.n_ff)
     throw InvalidArgument("the LoRA parameters were made for another model");
+  if (transposed && !ops::exact_activations()) wt_ = std::make_unique<TransposedWeights>(m, pool);
+}
+
+void Trainer::linear_t_add(const ops::MatrixView& W, const float* dy, int64_t T, float* dx) {
+  if (const ops::MatrixView* WT = wt_ ? wt_->find(W) : nullptr)
+    matmul_t_add_transposed(*WT, dy, T, dx, pool_, t_scratch_);
+  else
+    matmul_t_add(W, dy, T, dx, pool_);
 }
 
 void Trainer::check(const Example& ex) const {
@@ -152,7 +160,7 @@ void Trainer::layer_backward(int32_t il, const float* x_in, LayerActs& a, float*
   const float s = params_.scale();
   // dx_in of y = W·x + s·B·A·x (+ bias) given dy, accumulated into dxv.
   auto linear_back = [&](const ops::MatrixView& W, LoraTarget tg, const float* x, const float* dy, float* dxv) {
-    matmul_t_add(W, dy, T, dxv, pool_);
+    linear_t_add(W, dy, T, dxv);
     if (LoraFactor* f = params_.factor(il, tg))
       lora_backward(*f, s, x, a.u[static_cast<int>(tg)].data(), dy, T, dxv, pool_, scratch_);
   };
@@ -265,7 +273,7 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx) {
     out.n += R;
     if (!dx) continue;
     zero(dxf, R * d);
-    matmul_t_add(W.output, logits.data(), R, dxf.data(), pool_);
+    linear_t_add(W.output, logits.data(), R, dxf.data());
     for (int64_t r = 0; r < R; ++r)
       rmsnorm_backward(x + rows[r0 + r] * d, W.output_norm.data(), &dxf[r * d], dx + rows[r0 + r] * d, d, c.norm_eps);
   }
