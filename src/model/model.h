@@ -4,6 +4,7 @@
 // caller's KvCache and Workspace.
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,11 @@ class Model {
   static std::unique_ptr<Model> from_file(std::unique_ptr<io::GgufFile> file);
 
   const ModelConfig& config() const { return config_; }
+  // The configuration to build a KV cache of these types from. For q8_0 / q4_0 keys of a model
+  // that takes a key offset: config() plus the calibrated offset and outlier scales
+  // (model/key_offset.h), measured by a short pass on the first such request and kept. Float
+  // caches get config() and never pay for that pass. Thread-safe.
+  const ModelConfig& cache_config(KvTypes types) const;
   const io::GgufFile& file() const { return *file_; }
   const Weights& weights() const { return weights_; }
 
@@ -79,6 +85,9 @@ class Model {
   std::unique_ptr<io::GgufFile> file_;
   ModelConfig config_;
   Weights weights_;
+  bool wants_key_offset_ = false;  // a model key_offsets() gives an offset to (Qwen2's key bias)
+  mutable std::once_flag keys_once_;
+  mutable ModelConfig keyed_config_;  // config_ plus the key calibration, once cache_config made it
 };
 
 }  // namespace edgellm::model
