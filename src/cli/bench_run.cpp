@@ -48,7 +48,7 @@ uint64_t kv_bytes_per_token(const model::ModelConfig& c, int depth, int n_gen, m
 std::vector<model::KvCache*> DepthCaches::get(int n, ops::ThreadPool& pool, std::mt19937& rng) {
   const auto& c = m_.config();
   while (static_cast<int>(kv_.size()) < n) {
-    kv_.push_back(std::make_unique<model::KvCache>(c, std::max(1, capacity_), types_));
+    kv_.push_back(std::make_unique<model::KvCache>(m_.cache_config(types_), std::max(1, capacity_), types_));
     model::KvCache& dst = *kv_.back();
     if (depth_ == 0) continue;
     if (kv_.size() == 1 && random_fill_) {

@@ -59,6 +59,9 @@ struct ModelConfig {
   // [n_layer * kv_dim] subtracted from keys stored in q8_0/q4_0 caches (model/key_offset.h);
   // empty: none. Filled from the weights when the model loads, not from metadata.
   std::vector<float> key_offset;
+  // [n_layer * kv_dim] divisors (>= 1) of those keys' outlier channels, by which attention
+  // multiplies the query (model/key_offset.h); empty: none. Calibrated when the model loads.
+  std::vector<float> key_scale;
 
   int32_t q_dim() const { return n_head * head_dim; }
   int32_t kv_dim() const { return n_head_kv * head_dim; }

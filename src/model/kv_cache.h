@@ -9,7 +9,9 @@
 // one head's rows as stored (ops::attend_head_kv).
 // Keys of a block type are stored minus the model's key offset (ModelConfig::key_offset,
 // model/key_offset.h), which attention does not need to add back (softmax ignores it); code
-// that needs the key itself (context shift) adds key_offset() back.
+// that needs the key itself (context shift) adds key_offset() back. They are also divided by
+// the model's key scale (ModelConfig::key_scale) where it has one: attention multiplies the
+// query by key_scale(), and the key itself is stored * key_scale() + key_offset().
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -65,6 +67,11 @@ class KvCache {
     return key_offset_.empty() ? nullptr : &key_offset_[static_cast<size_t>(layer) * kv_dim_];
   }
 
+  // What write() divides a key of this layer by after the offset ([kv_dim], >= 1), or null.
+  const float* key_scale(int32_t layer) const {
+    return key_scale_.empty() ? nullptr : &key_scale_[static_cast<size_t>(layer) * kv_dim_];
+  }
+
   // Number of positions holding valid entries (the sequence length so far).
   int32_t size() const { return size_; }
   void set_size(int32_t n) { size_ = n; }
@@ -87,6 +94,7 @@ class KvCache {
   int32_t size_ = 0;
   std::vector<std::unique_ptr<uint8_t[]>> k_, v_;  // [n_layer] of [n_ctx][row bytes]
   std::vector<float> key_offset_;  // [n_layer * kv_dim], empty unless the keys are blocks
+  std::vector<float> key_scale_;   // [n_layer * kv_dim], empty unless the keys are blocks
   std::vector<float> key_row_;     // write()'s key minus the offset
 };
 

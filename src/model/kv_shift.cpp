@@ -24,6 +24,7 @@ void shift_kv_cache(const ModelConfig& c, KvCache& cache, int32_t first, int32_t
     ops::rope_cos_sin(c.n_rot, -static_cast<int64_t>(n), c.rope_base_for(il), c.rope_freq_scale, cs.data(),
                       c.rope_factors_for(cache.n_ctx()), 1.0f);
     const float* off = cache.key_offset(il);
+    const float* sc = cache.key_scale(il);
     for (int32_t p = first + n; p < size; ++p) {
       // Rows move to a lower position only, so copying in increasing order never reads a row
       // already overwritten.
@@ -31,11 +32,15 @@ void shift_kv_cache(const ModelConfig& c, KvCache& cache, int32_t first, int32_t
       else ops::dequantize_row(kt, cache.k(il, p), key.data(), kvd);
       // The stored key lacks the offset (kv_cache.h): rotate the key itself, then store it as
       // write() would.
+      if (sc)
+        for (int32_t i = 0; i < kvd; ++i) key[static_cast<size_t>(i)] *= sc[i];
       if (off)
         for (int32_t i = 0; i < kvd; ++i) key[static_cast<size_t>(i)] += off[i];
       for (int32_t h = 0; h < kvd / hd; ++h) ops::rope_apply(&key[static_cast<size_t>(h) * hd], hd, c.n_rot, cs.data(), c.rope_neox);
       if (off)
         for (int32_t i = 0; i < kvd; ++i) key[static_cast<size_t>(i)] -= off[i];
+      if (sc)
+        for (int32_t i = 0; i < kvd; ++i) key[static_cast<size_t>(i)] /= sc[i];
       if (kt == io::TensorType::F32) std::memcpy(cache.k(il, p - n), key.data(), cache.k_row_bytes());
       else ops::quantize_row(kt, key.data(), cache.k(il, p - n), kvd);
       std::memcpy(cache.v(il, p - n), cache.v(il, p), cache.v_row_bytes());

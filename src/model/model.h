@@ -4,11 +4,13 @@
 // caller's KvCache and Workspace.
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "io/gguf.h"
 #include "model/config.h"
+#include "model/key_offset.h"
 #include "model/kv_cache.h"
 #include "model/lora.h"
 #include "model/weights.h"
@@ -45,6 +47,7 @@ struct Workspace {
   std::vector<float> scores;  // [n_threads][n_ctx]
   std::vector<float> rows;    // gathered final hidden rows for the output head
   std::vector<float> lora;    // [n_threads][max rank]: A·x of one token (apply_lora)
+  std::vector<float> qs;       // [n_threads][group][hd]: queries times the key scale (key_offset.h)
   std::vector<float> rope_cs;  // [n][n_rot] rotary cos/sin per token for rope_cs_base
   float rope_cs_base = 0.f;    // the frequency base rope_cs holds (0: none yet in this pass)
 };
@@ -56,6 +59,11 @@ class Model {
   static std::unique_ptr<Model> from_file(std::unique_ptr<io::GgufFile> file);
 
   const ModelConfig& config() const { return config_; }
+  // The configuration to build a KV cache of these types from. For q8_0 / q4_0 keys of a model
+  // that takes a key offset: config() plus the calibrated offset and outlier scales
+  // (model/key_offset.h), measured by a short pass on the first such request and kept. Float
+  // caches get config() and never pay for that pass. Thread-safe.
+  const ModelConfig& cache_config(KvTypes types) const;
   const io::GgufFile& file() const { return *file_; }
   const Weights& weights() const { return weights_; }
 
@@ -69,12 +77,17 @@ class Model {
   Model() = default;
   void validate(const Batch& batch) const;
   void attention(const Batch& batch, int32_t layer, Workspace& ws, ops::ThreadPool& pool) const;
+  // The key offset and scales of block-type caches from a short pass (model/key_offset.h).
+  KeyCalibration calibrate_keys() const;
   // Whether any token of a (validated) batch runs with adapters.
   static bool has_lora(const Batch& batch);
 
   std::unique_ptr<io::GgufFile> file_;
   ModelConfig config_;
   Weights weights_;
+  bool wants_key_offset_ = false;  // a model key_offsets() gives an offset to (Qwen2's key bias)
+  mutable std::once_flag keys_once_;
+  mutable ModelConfig keyed_config_;  // config_ plus the key calibration, once cache_config made it
 };
 
 }  // namespace edgellm::model

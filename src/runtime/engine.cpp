@@ -79,7 +79,7 @@ std::vector<int32_t> Engine::tokenize_chat(const std::vector<chat::Message>& mes
 }
 
 Session::Session(const Engine& engine, int32_t n_ctx, model::KvTypes kv_types)
-    : engine_(engine), cache_(engine.config(), n_ctx, kv_types) {}
+    : engine_(engine), cache_(engine.model().cache_config(kv_types), n_ctx, kv_types) {}
 
 void Session::set_lora(model::LoraSet adapters) {
   for (const auto& e : adapters.entries)

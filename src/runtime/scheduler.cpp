@@ -27,7 +27,7 @@ Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opts) : engin
   if (opts_.speculation == SpecMode::kDraft && !opts_.draft)
     throw InvalidArgument("scheduler: speculation with a draft model needs the draft model");
   for (int32_t i = 0; i < opts_.n_slots; ++i)
-    slots_.push_back(std::make_unique<Slot>(engine_.config(), opts_.n_ctx, opts_.kv_types));
+    slots_.push_back(std::make_unique<Slot>(engine_.model().cache_config(opts_.kv_types), opts_.n_ctx, opts_.kv_types));
   if (!opts_.prompt_cache_dir.empty())
     disk_cache_ = std::make_unique<DiskPromptCache>(
         engine_, opts_.kv_types, PromptCacheOptions{opts_.prompt_cache_dir, opts_.prompt_cache_min_tokens});

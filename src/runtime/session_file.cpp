@@ -1,7 +1,8 @@
 // Session::save / Session::restore: a session's tokens and KV cache in one file.
 //
-// Layout (little-endian, version 2; version 1 stored q8_0/q4_0 keys without the key offset of
-// model/key_offset.h, so its rows would not match the keys this build writes):
+// Layout (little-endian, version 3; version 1 stored q8_0/q4_0 keys without the key offset of
+// model/key_offset.h, version 2 with the bias-only offset and no key scale, so their rows
+// would not match the keys this build writes):
 //   "EDGLSESS"  u32 version  u32 0
 //   u64 model checksum (XXH3 of the GGUF file)  u64 model file size
 //   i32 n_layer  i32 kv_dim  u32 key type  u32 value type  i32 n_tokens
@@ -29,7 +30,7 @@ namespace edgellm::runtime {
 namespace {
 
 constexpr char kMagic[8] = {'E', 'D', 'G', 'L', 'S', 'E', 'S', 'S'};
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 
 struct Header {
   char magic[8];

@@ -80,6 +80,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"smollm2_q8_0", "SmolLM2-135M-Instruct.Q4_1.gguf", {io::TensorType::Q8_0, io::TensorType::Q8_0},
                            2e-2f},
                       Case{"qwen05b_f32", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", {}, 2e-5f},
+                      // Calibrated key offset and outlier scales (model/key_offset.h) in play.
+                      Case{"qwen05b_q8_0", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+                           {io::TensorType::Q8_0, io::TensorType::Q8_0}, 2e-2f},
                       Case{"gemma3_f16", "gemma-3-270m-q4_k_m.gguf", {io::TensorType::F16, io::TensorType::F16}, 2e-3f}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
