@@ -13,7 +13,7 @@ training set, so the adapter learns to leave general behaviour alone. Ten other 
 answered greedily before and after (`check_before` / `check_after` in the JSON).
 
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
-        [--targets all] [--replay 40] [--scale 1.0]
+        [--targets all] [--replay 40] [--replay-temp 0.8] [--replay-samples 1] [--scale 1.0]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
 
 The figures before fine-tuning are cached in the work directory (`--work`), keyed by model and data.
@@ -126,6 +126,8 @@ def main():
     ap.add_argument("--replay-temp", type=float, default=0.0,
                     help="sample the replay answers at this temperature (0: greedy); sampled text keeps the "
                          "distribution's entropy, greedy answers sharpen it")
+    ap.add_argument("--replay-samples", type=int, default=1,
+                    help="sampled answers per replay question (each a training conversation; needs --replay-temp)")
     ap.add_argument("--scale", type=float, default=1.0, help="adapter scale at inference (--lora FILE:SCALE)")
     ap.add_argument("--text", default="/usr/share/common-licenses/GPL-3")
     ap.add_argument("--ppl-chunks", type=int, default=4)
@@ -143,7 +145,7 @@ def main():
     questions = [json.loads(line) for line in open(os.path.join(work, "questions.jsonl"))]
     res = {"model": args.model, "n_train": args.n_train, "n_eval": len(questions), "epochs": args.epochs,
            "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads, "targets": args.targets,
-           "replay": args.replay, "replay_temp": args.replay_temp, "scale": args.scale, "batch": args.batch, "full": args.full,
+           "replay": args.replay, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "scale": args.scale, "batch": args.batch, "full": args.full,
            "loadavg_start": os.getloadavg()}
 
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(args.model))
@@ -165,21 +167,28 @@ def main():
 
     train_file = os.path.join(work, "train.jsonl")
     if args.replay:
+        if args.replay_samples > 1 and not args.replay_temp:
+            sys.exit("--replay-samples above 1 needs --replay-temp (greedy answers are all the same)")
         temp = f"-t{args.replay_temp:g}" if args.replay_temp else ""
-        rcache = os.path.join(work, f"replay-{tag}-{args.replay_tokens}{temp}.jsonl")
-        have = len(open(rcache).read().splitlines()) if os.path.exists(rcache) else 0
-        missing = general.REPLAY[have:max(have, args.replay)]  # the cache grows as --replay does
-        if missing:
-            srv = Server(args.bin, args.model, args.threads)
-            replies = srv.ask_all([(q, None, args.replay_tokens, args.replay_temp, have + i + 1)
-                                   for i, q in enumerate(missing)])
+        replay = []
+        srv = None
+        for s in range(args.replay_samples):
+            # Sample s of every question: its own cache file and seeds (sample 0 keeps the seeds of earlier runs).
+            rcache = os.path.join(work, f"replay-{tag}-{args.replay_tokens}{temp}{f'-s{s + 1}' if s else ''}.jsonl")
+            have = len(open(rcache).read().splitlines()) if os.path.exists(rcache) else 0
+            missing = general.REPLAY[have:max(have, args.replay)]  # the cache grows as --replay does
+            if missing:
+                srv = srv or Server(args.bin, args.model, args.threads)
+                replies = srv.ask_all([(q, None, args.replay_tokens, args.replay_temp, 1000 * s + have + i + 1)
+                                       for i, q in enumerate(missing)])
+                with open(rcache, "a") as f:
+                    for q, a in zip(missing, replies):
+                        a = whole_sentences(a)
+                        f.write(json.dumps({"messages": [{"role": "user", "content": q},
+                                                         {"role": "assistant", "content": a}]}) + "\n")
+            replay += open(rcache).read().splitlines()[:args.replay]
+        if srv:
             srv.close()
-            with open(rcache, "a") as f:
-                for q, a in zip(missing, replies):
-                    a = whole_sentences(a)
-                    f.write(json.dumps({"messages": [{"role": "user", "content": q},
-                                                     {"role": "assistant", "content": a}]}) + "\n")
-        replay = open(rcache).read().splitlines()[:args.replay]
         train_file = os.path.join(work, "train_replay.jsonl")
         with open(train_file, "w") as f:
             f.writelines(line + "\n" for line in open(os.path.join(work, "train.jsonl")).read().splitlines() + replay)
