@@ -11,6 +11,7 @@
 #include "model/kv_cache.h"
 #include "model/kv_shift.h"
 #include "ops/ops.h"
+#include "one_layer_config.h"
 
 namespace edgellm::model {
 namespace {
@@ -18,19 +19,7 @@ using io::TensorType;
 
 constexpr int32_t kHd = 64;
 
-ModelConfig config() {
-  ModelConfig c;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_head_kv = 1;
-  c.head_dim = kHd;
-  c.n_rot = kHd;
-  c.rope_neox = true;
-  c.rope_base = 1e6f;
-  c.qkv_bias = true;
-  c.layer_swa = {false};
-  return c;
-}
+ModelConfig config() { return one_layer_qwen2_like_config(kHd); }
 
 // A Qwen2-like key bias: ordinary channels around 1, a few slow channels (the last of each
 // half, which RoPE barely turns) around 150.

@@ -13,6 +13,7 @@
 #include "model/kv_cache.h"
 #include "model/kv_shift.h"
 #include "ops/ops.h"
+#include "one_layer_config.h"
 
 namespace edgellm::model {
 namespace {
@@ -20,19 +21,7 @@ using io::TensorType;
 
 constexpr int32_t kHd = 64, kCal = 200;
 
-ModelConfig config() {
-  ModelConfig c;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_head_kv = 1;
-  c.head_dim = kHd;
-  c.n_rot = kHd;
-  c.rope_neox = true;
-  c.rope_base = 1e6f;
-  c.qkv_bias = true;
-  c.layer_swa = {false};
-  return c;
-}
+ModelConfig config() { return one_layer_qwen2_like_config(kHd); }
 
 // A key before RoPE like Qwen2.5-0.5B's layer 0: ordinary channels N(0, 1), a slow channel
 // with a constant 40 (an offset removes it), and the fastest pair (0, 32) with a constant of
