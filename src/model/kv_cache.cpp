@@ -58,7 +58,6 @@ KvCache::KvCache(const ModelConfig& config, int32_t n_ctx, KvTypes types)
   if (io::traits(types.k).block_elems > 1 && config.key_offset.size() == offset_size) {
     key_offset_ = config.key_offset;
     if (config.key_scale.size() == offset_size) key_scale_ = config.key_scale;
-    key_row_.resize(static_cast<size_t>(kv_dim_));
   }
   v_row_ = io::row_bytes(types.v, kv_dim_);
   for (int32_t il = 0; il < config.n_layer; ++il) {
@@ -72,11 +71,14 @@ void KvCache::write(int32_t layer, int32_t pos, const float* key, const float* v
   // Whole rows at once: with head_dim % block == 0 a row's blocks are the heads' blocks.
   if (types_.k == io::TensorType::F32) std::memcpy(k(layer, pos), key, k_row_);
   else if (const float* off = key_offset(layer)) {
+    // Per thread, not per cache: sequences of one batch may be written from several threads.
+    thread_local std::vector<float> key_row;
+    key_row.resize(static_cast<size_t>(kv_dim_));
     if (const float* s = key_scale(layer))
-      for (int32_t i = 0; i < kv_dim_; ++i) key_row_[static_cast<size_t>(i)] = (key[i] - off[i]) / s[i];
+      for (int32_t i = 0; i < kv_dim_; ++i) key_row[static_cast<size_t>(i)] = (key[i] - off[i]) / s[i];
     else
-      for (int32_t i = 0; i < kv_dim_; ++i) key_row_[static_cast<size_t>(i)] = key[i] - off[i];
-    ops::quantize_row(types_.k, key_row_.data(), k(layer, pos), kv_dim_);
+      for (int32_t i = 0; i < kv_dim_; ++i) key_row[static_cast<size_t>(i)] = key[i] - off[i];
+    ops::quantize_row(types_.k, key_row.data(), k(layer, pos), kv_dim_);
   } else {
     ops::quantize_row(types_.k, key, k(layer, pos), kv_dim_);
   }

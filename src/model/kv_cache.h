@@ -95,7 +95,6 @@ class KvCache {
   std::vector<std::unique_ptr<uint8_t[]>> k_, v_;  // [n_layer] of [n_ctx][row bytes]
   std::vector<float> key_offset_;  // [n_layer * kv_dim], empty unless the keys are blocks
   std::vector<float> key_scale_;   // [n_layer * kv_dim], empty unless the keys are blocks
-  std::vector<float> key_row_;     // write()'s key minus the offset
 };
 
 }  // namespace edgellm::model

@@ -76,21 +76,6 @@ TEST(KeyOffset, NoneWhereSoftmaxWouldNotIgnoreIt) {
   EXPECT_NE(KvCache(c, 4, {TensorType::Q4_0, TensorType::Q8_0}).key_offset(0), nullptr);
 }
 
-// Attention of two query heads over n keys from `cache` (values fp32) against fp32 keys.
-float attention_error(const KvCache& cache, const std::vector<float>& keys, const std::vector<float>& values,
-                      const std::vector<float>& q, int32_t n) {
-  std::vector<float> scores(2 * n), want(2 * kHd), got(2 * kHd);
-  const float scale = 1.f / 8.f;
-  const ops::KvRows v{TensorType::F32, values.data(), kHd * sizeof(float)};
-  ops::attend_group_kv(q.data(), 2, {TensorType::F32, keys.data(), kHd * sizeof(float)}, v, n, kHd, scale, 0.f,
-                       scores.data(), want.data());
-  ops::attend_group_kv(q.data(), 2, {cache.types().k, cache.k(0, 0), cache.k_row_bytes()}, v, n, kHd, scale, 0.f,
-                       scores.data(), got.data());
-  double e = 0, w = 0;
-  for (int32_t i = 0; i < 2 * kHd; ++i) e += (got[i] - want[i]) * (got[i] - want[i]), w += want[i] * want[i];
-  return static_cast<float>(std::sqrt(e / w));
-}
-
 TEST(KeyOffset, AttentionIgnoresItAndQ8KeysComeCloseToFp32) {
   ModelConfig c = config();
   const std::vector<float> b = bias();
@@ -118,9 +103,10 @@ TEST(KeyOffset, AttentionIgnoresItAndQ8KeysComeCloseToFp32) {
     q8_plain.write(0, p, k.data(), &values[p * kHd]);
   }
   // Exact in arithmetic: fp32 keys minus the offset attend as the keys themselves.
-  EXPECT_LT(attention_error(shifted_f32, keys, values, q, n), 1e-4f);
-  EXPECT_EQ(attention_error(f32, keys, values, q, n), 0.f);
-  const float with = attention_error(q8, keys, values, q, n), without = attention_error(q8_plain, keys, values, q, n);
+  EXPECT_LT(cached_key_attention_error(shifted_f32, keys, values, q, n, kHd), 1e-4f);
+  EXPECT_EQ(cached_key_attention_error(f32, keys, values, q, n, kHd), 0.f);
+  const float with = cached_key_attention_error(q8, keys, values, q, n, kHd);
+  const float without = cached_key_attention_error(q8_plain, keys, values, q, n, kHd);
   EXPECT_LT(with, 0.03f) << "without the offset: " << without;  // measured 0.012 against 0.54
   EXPECT_LT(with * 8, without);
 }

@@ -73,23 +73,6 @@ TEST(KeyScale, OffsetIsTheMeanAveragedOverRotationsAndOnlyOutlierPairsAreScaled)
 }
 
 // Relative error of attention (two query heads, fp32 values) over a cache's keys, the query
-// multiplied by the cache's key scale as Model::attention does, against fp32 keys.
-float attention_error(const KvCache& cache, const std::vector<float>& keys, const std::vector<float>& values,
-                      const std::vector<float>& q, int32_t n) {
-  std::vector<float> scores(2 * n), want(2 * kHd), got(2 * kHd), qs(q);
-  if (const float* s = cache.key_scale(0))
-    for (int32_t i = 0; i < 2 * kHd; ++i) qs[i] *= s[i % kHd];
-  const float scale = 1.f / 8.f;
-  const ops::KvRows v{TensorType::F32, values.data(), kHd * sizeof(float)};
-  ops::attend_group_kv(q.data(), 2, {TensorType::F32, keys.data(), kHd * sizeof(float)}, v, n, kHd, scale, 0.f,
-                       scores.data(), want.data());
-  ops::attend_group_kv(qs.data(), 2, {cache.types().k, cache.k(0, 0), cache.k_row_bytes()}, v, n, kHd, scale, 0.f,
-                       scores.data(), got.data());
-  double e = 0, w = 0;
-  for (int32_t i = 0; i < 2 * kHd; ++i) e += (got[i] - want[i]) * (got[i] - want[i]), w += want[i] * want[i];
-  return static_cast<float>(std::sqrt(e / w));
-}
-
 TEST(KeyScale, ScaledQueryMatchesFp32AttentionBetterThanTheOffsetAlone) {
   ModelConfig c = config(), offset_only = config();
   const KeyCalibration kc = calibrate(c);
@@ -119,7 +102,8 @@ TEST(KeyScale, ScaledQueryMatchesFp32AttentionBetterThanTheOffsetAlone) {
       for (int32_t i = 0; i < kHd; ++i)
         ASSERT_NEAR(back[i] * kc.scale[i] + kc.offset[i], k[i], kt == TensorType::Q8_0 ? 0.6f : 6.f) << p << " " << i;
     }
-    const float with = attention_error(scaled, keys, values, q, n), without = attention_error(plain, keys, values, q, n);
+    const float with = cached_key_attention_error(scaled, keys, values, q, n, kHd);
+    const float without = cached_key_attention_error(plain, keys, values, q, n, kHd);
     EXPECT_LT(with * 3, without) << io::type_name(kt);
     if (kt == TensorType::Q8_0) EXPECT_LT(with, 0.03f) << "offset only: " << without;
   }

@@ -2,7 +2,10 @@
 // errors for unknown or unusable types.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <functional>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "model/kv_cache.h"
@@ -53,6 +56,36 @@ TEST(KvCache, WriteStoresTheReferenceConversion) {
       EXPECT_EQ(std::vector<uint8_t>(kv.k(2, 3), kv.k(2, 3) + kv.k_row_bytes()), want_k) << io::type_name(kt);
       EXPECT_EQ(std::vector<uint8_t>(kv.v(2, 3), kv.v(2, 3) + kv.v_row_bytes()), want_v) << io::type_name(vt);
     }
+}
+
+// The key offset is subtracted in a scratch row before quantizing; two threads writing rows of
+// one cache at once must not share that row (a shared one mixed their keys).
+TEST(KvCache, ThreadsWritingOneOffsetCacheKeepTheirOwnKeys) {
+  ModelConfig c = config(64);
+  c.n_layer = 32;  // many rows: a mix-up hits about one write in a thousand
+  c.key_offset.assign(static_cast<size_t>(c.n_layer) * 128, 0.5f);
+  constexpr int32_t n = 4000;
+  const KvTypes types{TensorType::Q8_0, TensorType::Q8_0};
+  KvCache together(c, n, types), alone(c, n, types);
+  ASSERT_NE(together.key_offset(0), nullptr);
+  std::vector<float> keys(static_cast<size_t>(n) * 128), value(128, 0.f);
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> dist(-3.f, 3.f);
+  for (auto& x : keys) x = dist(rng);
+  auto write_every_other = [&](KvCache& kv, int32_t first) {
+    for (int32_t layer = 0; layer < c.n_layer; ++layer)
+      for (int32_t p = first; p < n; p += 2) kv.write(layer, p, &keys[p * 128], value.data());
+  };
+  std::thread even(write_every_other, std::ref(together), 0), odd(write_every_other, std::ref(together), 1);
+  even.join();
+  odd.join();
+  write_every_other(alone, 0);
+  write_every_other(alone, 1);
+  int32_t mixed = 0;
+  for (int32_t layer = 0; layer < c.n_layer; ++layer)
+    for (int32_t p = 0; p < n; ++p)
+      mixed += std::memcmp(together.k(layer, p), alone.k(layer, p), alone.k_row_bytes()) != 0;
+  EXPECT_EQ(mixed, 0) << "rows whose key was mixed with another thread's";
 }
 
 TEST(KvCache, TypeNames) {
