@@ -151,6 +151,93 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
     for (int t = 0; t < kT; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
+// The same per-token arithmetic with the loops the other way round: each weight vector is
+// unpacked and used by the T <= 4 tokens at once, so only one is live. Q6_K takes this tile: its
+// weights-stationary form (8 weight vectors, two scale and two offset vectors live) spills on
+// AVX2's 16 registers and measured no faster (BM_MatmulCached, 2-64 tokens).
+template <bool kQ6, int T>
+HWY_INLINE void TileK8PerVector(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
+  constexpr int64_t kBB = kQ6 ? 1680 : 1184;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t* b = p + ib * kBB;
+    if (pf)
+      for (int64_t o = 0; o < kBB; o += 64) _mm_prefetch(reinterpret_cast<const char*>(b + pf + o), _MM_HINT_T0);
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+    // Offset weights per 16-element half sub-block, as row vectors: Q4_K dmin * mn, Q6_K 32 * d * sc.
+    __m256 wo = _mm256_setzero_ps();
+    if constexpr (!kQ6) wo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
+    if constexpr (kQ6) wo = _mm256_mul_ps(d8, _mm256_set1_ps(32.f));
+    __m256i scw = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      // The madd operands: int16 pairs [s s] per row, rows 0-3 in the low 128 bits, 4-7 in the high.
+      __m256i sc0, sc1;
+      if constexpr (kQ6) {
+        const __m256i w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kSc + 16 * j)));
+        sc0 = _mm256_unpacklo_epi16(w16, w16), sc1 = _mm256_unpackhi_epi16(w16, w16);
+      } else {
+        if ((j & 1) == 0)
+          scw = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kSc + 8 * j)));
+        sc0 = sc1 = (j & 1) ? _mm256_unpackhi_epi16(scw, scw) : _mm256_unpacklo_epi16(scw, scw);
+      }
+      __m256i s[T];
+      for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
+      const uint8_t* nq = b + kNib + 128 * j;
+      for (int q = 0; q < 4; ++q) {
+        const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nq + 32 * q));
+        __m256i lo = _mm256_and_si256(n, low), hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
+        if constexpr (kQ6) {
+          // Bits 4, 5 of q[j][2q] / q[j][2q+1]: bits 2k, 2k+1 of h[j][q / 2], k = 2q % 4 (+1).
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + 64 * j + 32 * (q / 2)));
+          if (q % 2 == 0) {
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+          } else {
+            lo = _mm256_or_si256(lo, _mm256_and_si256(h, m30));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+          }
+        }
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
+          int32_t a0, a1;
+          std::memcpy(&a0, aq, 4);
+          std::memcpy(&a1, aq + 4, 4);
+          const __m256i x = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)),
+                                             _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1)));
+          if constexpr (kQ6)
+            s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(x, q < 2 ? sc0 : sc1));
+          else
+            s[t] = _mm256_add_epi16(s[t], x);
+        }
+      }
+      // Offsets of the two halves of sub-block j: row weights (wo times the rows' mn_j / sc) per s[].
+      __m256 w0, w1;
+      if constexpr (kQ6) {
+        w0 = _mm256_mul_ps(wo, _mm256_cvtepi32_ps(_mm256_srai_epi32(sc0, 16)));
+        w1 = _mm256_mul_ps(wo, _mm256_cvtepi32_ps(_mm256_srai_epi32(sc1, 16)));
+      } else {
+        w0 = w1 = _mm256_mul_ps(
+            wo, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + kMin + 8 * j)))));
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_KA& ab = a[t][ib];
+        const __m256i i32 = kQ6 ? s[t] : _mm256_madd_epi16(s[t], sc0);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d8, _mm256_set1_ps(ab.d[j])), acc[t]);
+        if constexpr (kQ6) {
+          acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j]), acc[t]);
+          acc[t] = _mm256_fnmadd_ps(w1, _mm256_set1_ps(ab.s[2 * j + 1]), acc[t]);
+        } else {
+          acc[t] = _mm256_fnmadd_ps(w0, _mm256_set1_ps(ab.s[2 * j] + ab.s[2 * j + 1]), acc[t]);
+        }
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
 #undef EDGELLM_K8X2
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 // Helpers of the 16-row tiles below (group A's bytes in the low half of a vector, group B's in the
@@ -407,7 +494,7 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
 #else
   // 16 per 256-bit tile: the accumulators are in L1, so the tile width is not bound by registers;
   // 16 tokens' activations of one super-block (7 KiB) stay in L1 while the weights are reused.
-  const int64_t tile_tokens = kK8Avx2TileTokens;
+  const int64_t tile_tokens = kQ6 ? 4 : kK8Avx2TileTokens;
 #endif
   for (int64_t t0 = 0; t0 < n_tok; t0 += tile_tokens) {
     const int nt = static_cast<int>(std::min<int64_t>(tile_tokens, n_tok - t0));
@@ -462,7 +549,14 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
       }
 #endif
       if (stride == R) {
-        switch (nt) {
+        if constexpr (kQ6) {
+          switch (nt) {
+            case 4: TileK8PerVector<kQ6, 4>(p, nb, ap, out, pft); break;
+            case 3: TileK8PerVector<kQ6, 3>(p, nb, ap, out, pft); break;
+            case 2: TileK8PerVector<kQ6, 2>(p, nb, ap, out, pft); break;
+            default: TileK8PerVector<kQ6, 1>(p, nb, ap, out, pft); break;
+          }
+        } else switch (nt) {
           case 1: TileK8<kQ6, 1>(p, nb, ap, nt, out, pft); break;
           case 2: TileK8<kQ6, 2>(p, nb, ap, nt, out, pft); break;
           case 3: TileK8<kQ6, 3>(p, nb, ap, nt, out, pft); break;
