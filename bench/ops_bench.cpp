@@ -115,6 +115,11 @@ void CachedArgs(benchmark::internal::Benchmark* b) {
   for (int ti = 3; ti <= 10; ++ti) b->Args({ti, 0, 1});
   for (int ti : {3, 4, 5, 6, 7, 8, 10}) b->Args({ti, 1, 1});
   for (int ti : {4, 8, 10}) b->Args({ti, 0, 64}), b->Args({ti, 1, 64});
+  // K8 at the small batches of speculative verification and batched decode: time(T) / time(1)
+  // - 1 over T - 1 is the verify cost of one more token when the weights are in cache (CPU time,
+  // so a busy machine shifts it less than the wall-clock figures of `edgellm bench -p 1,2,...`).
+  for (int ti : {8, 10})
+    for (int nt : {2, 4, 8, 9, 16}) b->Args({ti, 1, nt});
 }
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,

@@ -40,18 +40,123 @@ void GemvK8Unpacked(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r
 }
 
 #if EDGELLM_X86_256
-// One group (8 rows) x T tokens: out[8 t + r]. Per sub-block of 32 and token: 8 maddubs of a
-// weight vector (4 elements x 8 rows) with a 4-byte broadcast of the activations, so the int32
-// lanes after madd are the 8 rows; the madd's second operand is the rows' sub-block scale.
+// One group (8 rows) x nt tokens: out[8 t + r] (out starts zeroed). Per sub-block of 32 the
+// weights are unpacked once into 8 registers (4 elements x 8 rows each: low and high nibbles of
+// 4 vectors, Q6_K with its high bits ORed in), then every token of the tile reuses them: 8
+// maddubs with 4-byte broadcasts of its activations, so the int32 lanes after madd are the 8
+// rows and the madd's second operand is the rows' sub-block scale. Unpacking once per sub-block
+// for all tokens (it was once per 4 tokens) is what makes batches of 5-16 tokens cheaper: AVX2
+// has no spare multiply or ALU slots to hide it under (tokens are instruction-bound, the
+// weights' memory stream is not the limit past ~3 tokens).
 // Q4_K: the 8 maddubs are summed as int16 (<= 8 * 2 * 15 * 127 = 30480) before one madd.
 // Q6_K: pairs (<= 2 * 2 * 63 * 127 = 32004) and one madd per pair with the 16-element scale.
+// Integer sums are exact, so their order is free (pairs of pairs: a short dependency chain).
 // Each sub-block's int32 sums go into the float accumulator at once, times the rows' d and the
-// token's activation scale of that 32 (no per-super-block partial sums: fewer registers per
-// token, so the 512-bit tile takes 8 tokens). The offsets (Q4_K: dmin * mn, Q6_K: 32 * d * sc,
-// times the activation sums s[]) are FMAs on the accumulator. The same operations in the same
-// order for every T, so a token's result does not depend on its batch.
+// token's activation scale of that 32; the offsets (Q4_K: dmin * mn, Q6_K: 32 * d * sc, times
+// the activation sums) are FMAs on the accumulator. Every token takes the same float operations
+// in the same order whatever nt is, so a token's result does not depend on its batch, and they
+// are those of the AVX-512 16-row tile below lane for lane.
+// kT = 1..4 tokens: accumulators in registers. kT = 0: nt (5..16) tokens whose accumulators live
+// in `out` (L1), which leaves the registers to the unpacked weights; with fewer tokens the chain
+// through memory (store, reload, two FMAs per sub-block) would be the critical path.
+constexpr int kK8Avx2TileTokens = 16;
+template <bool kQ6, int kT>
+HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, int nt, float* out, int64_t pf) {
+  constexpr int64_t kBB = kQ6 ? 1680 : 1184;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  __m256 acc[kT > 0 ? kT : 1];
+  for (int t = 0; t < (kT > 0 ? kT : 1); ++t) acc[t] = _mm256_setzero_ps();
+  if constexpr (kT == 0)
+    for (int t = 0; t < nt; ++t) _mm256_storeu_ps(out + 8 * t, _mm256_setzero_ps());
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t* b = p + ib * kBB;
+    if (pf)
+      for (int64_t o = 0; o < kBB; o += 64) _mm_prefetch(reinterpret_cast<const char*>(b + pf + o), _MM_HINT_T0);
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+    // Offset weights per 16-element half sub-block, as row vectors: Q4_K dmin * mn, Q6_K 32 * d * sc.
+    __m256 wo;
+    if constexpr (kQ6)
+      wo = _mm256_mul_ps(d8, _mm256_set1_ps(32.f));
+    else
+      wo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
+    __m256i scw = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      // The madd operands: int16 pairs [s s] per row, rows 0-3 in the low 128 bits, 4-7 in the high.
+      __m256i sc0, sc1;
+      __m256 w0, w1;
+      if constexpr (kQ6) {
+        const __m256i w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kSc + 16 * j)));
+        sc0 = _mm256_unpacklo_epi16(w16, w16), sc1 = _mm256_unpackhi_epi16(w16, w16);
+        w0 = _mm256_mul_ps(wo, _mm256_cvtepi32_ps(_mm256_srai_epi32(sc0, 16)));
+        w1 = _mm256_mul_ps(wo, _mm256_cvtepi32_ps(_mm256_srai_epi32(sc1, 16)));
+      } else {
+        if ((j & 1) == 0)
+          scw = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kSc + 8 * j)));
+        sc0 = sc1 = (j & 1) ? _mm256_unpackhi_epi16(scw, scw) : _mm256_unpacklo_epi16(scw, scw);
+        w0 = w1 = _mm256_mul_ps(
+            wo, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + kMin + 8 * j)))));
+      }
+      // The sub-block's 256 weights: lo[q] / hi[q] are elements 8q..8q+3 / 8q+4..8q+7 of each row.
+      __m256i lo[4], hi[4];
+      const uint8_t* nq = b + kNib + 128 * j;
+      for (int q = 0; q < 4; ++q) {
+        const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nq + 32 * q));
+        lo[q] = _mm256_and_si256(n, low), hi[q] = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
+        if constexpr (kQ6) {
+          // Bits 4, 5 of q[j][2q] / q[j][2q+1]: bits 2k, 2k+1 of h[j][q / 2], k = 2q % 4 (+1).
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + 64 * j + 32 * (q / 2)));
+          if (q % 2 == 0) {
+            lo[q] = _mm256_or_si256(lo[q], _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+            hi[q] = _mm256_or_si256(hi[q], _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+          } else {
+            lo[q] = _mm256_or_si256(lo[q], _mm256_and_si256(h, m30));
+            hi[q] = _mm256_or_si256(hi[q], _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+          }
+        }
+      }
+      auto token = [&](const BlockQ8_KA& ab, __m256 acc) HWY_ATTR {
+        const int8_t* aq = ab.qs + 32 * j;
+        auto x = [&](int q) HWY_ATTR {
+          int32_t a0, a1;
+          std::memcpy(&a0, aq + 8 * q, 4);
+          std::memcpy(&a1, aq + 8 * q + 4, 4);
+          return _mm256_add_epi16(_mm256_maddubs_epi16(lo[q], _mm256_set1_epi32(a0)),
+                                  _mm256_maddubs_epi16(hi[q], _mm256_set1_epi32(a1)));
+        };
+        __m256i i32;
+        if constexpr (kQ6)
+          i32 = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(x(0), sc0), _mm256_madd_epi16(x(1), sc0)),
+                                 _mm256_add_epi32(_mm256_madd_epi16(x(2), sc1), _mm256_madd_epi16(x(3), sc1)));
+        else
+          i32 = _mm256_madd_epi16(_mm256_add_epi16(_mm256_add_epi16(x(0), x(1)), _mm256_add_epi16(x(2), x(3))), sc0);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d8, _mm256_broadcast_ss(&ab.d[j])), acc);
+        if constexpr (kQ6) {
+          acc = _mm256_fnmadd_ps(w0, _mm256_broadcast_ss(&ab.s[2 * j]), acc);
+          acc = _mm256_fnmadd_ps(w1, _mm256_broadcast_ss(&ab.s[2 * j + 1]), acc);
+        } else {
+          acc = _mm256_fnmadd_ps(w0, _mm256_broadcast_ss(&ab.s32[j]), acc);  // s32[j] = s[2j] + s[2j+1]
+        }
+        return acc;
+      };
+      if constexpr (kT > 0) {
+        for (int t = 0; t < kT; ++t) acc[t] = token(a[t][ib], acc[t]);
+      } else {
+        for (int t = 0; t < nt; ++t)
+          _mm256_storeu_ps(out + 8 * t, token(a[t][ib], _mm256_loadu_ps(out + 8 * t)));
+      }
+    }
+  }
+  if constexpr (kT > 0)
+    for (int t = 0; t < kT; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+// The same per-token arithmetic with the loops the other way round: each weight vector is
+// unpacked and used by the T <= 4 tokens at once, so only one is live. Q6_K takes this tile: its
+// weights-stationary form (8 weight vectors, two scale and two offset vectors live) spills on
+// AVX2's 16 registers and measured no faster (BM_MatmulCached, 2-64 tokens).
 template <bool kQ6, int T>
-HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
+HWY_INLINE void TileK8PerVector(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
   constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
   const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
@@ -384,19 +489,21 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   const int64_t pf = 4096;
 #if EDGELLM_K8X2
   const bool vnni = use_vnni();
-  // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers), 4 per 256-bit one.
+  // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers).
   const int64_t tile_tokens = 8;
 #else
-  const int64_t tile_tokens = 4;
+  // 16 per 256-bit tile: the accumulators are in L1, so the tile width is not bound by registers;
+  // 16 tokens' activations of one super-block (7 KiB) stay in L1 while the weights are reused.
+  const int64_t tile_tokens = kQ6 ? 4 : kK8Avx2TileTokens;
 #endif
   for (int64_t t0 = 0; t0 < n_tok; t0 += tile_tokens) {
     const int nt = static_cast<int>(std::min<int64_t>(tile_tokens, n_tok - t0));
-    const BlockQ8_KA* ap[8];
+    const BlockQ8_KA* ap[16];
     for (int k = 0; k < nt; ++k) ap[k] = reinterpret_cast<const BlockQ8_KA*>(act + (t0 + k) * act_stride);
     for (int64_t g = g0; g < g1;) {
       const uint8_t* p = w + static_cast<size_t>(g) * gb;
       const int64_t pft = t0 == 0 ? pf : 0;
-      float out[16 * 8];
+      float out[16 * 16];
       int ng = 1;        // groups done by this step
       int stride = R;    // out's row stride per token
 #if EDGELLM_K8X2
@@ -442,11 +549,19 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
       }
 #endif
       if (stride == R) {
-        switch (nt) {
-          case 4: TileK8<kQ6, 4>(p, nb, ap, out, pft); break;
-          case 3: TileK8<kQ6, 3>(p, nb, ap, out, pft); break;
-          case 2: TileK8<kQ6, 2>(p, nb, ap, out, pft); break;
-          default: TileK8<kQ6, 1>(p, nb, ap, out, pft); break;
+        if constexpr (kQ6) {
+          switch (nt) {
+            case 4: TileK8PerVector<kQ6, 4>(p, nb, ap, out, pft); break;
+            case 3: TileK8PerVector<kQ6, 3>(p, nb, ap, out, pft); break;
+            case 2: TileK8PerVector<kQ6, 2>(p, nb, ap, out, pft); break;
+            default: TileK8PerVector<kQ6, 1>(p, nb, ap, out, pft); break;
+          }
+        } else switch (nt) {
+          case 1: TileK8<kQ6, 1>(p, nb, ap, nt, out, pft); break;
+          case 2: TileK8<kQ6, 2>(p, nb, ap, nt, out, pft); break;
+          case 3: TileK8<kQ6, 3>(p, nb, ap, nt, out, pft); break;
+          case 4: TileK8<kQ6, 4>(p, nb, ap, nt, out, pft); break;
+          default: TileK8<kQ6, 0>(p, nb, ap, nt, out, pft); break;
         }
       }
       const int64_t lo = std::max(r0, R * g), hi = std::min(r1, R * (g + ng));

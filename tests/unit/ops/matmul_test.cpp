@@ -272,6 +272,21 @@ TEST(RepackK8, WithoutVnniMatchesReference) {
   set_vnni_allowed(true);
 }
 
+// The AVX2 K8 tile keeps 1-4 tokens' accumulators in registers and 5-16 in memory, 16 tokens per
+// tile: every token count up to two tiles plus one, against the reference, on every ISA, with
+// n_out = 17 (two full groups and a lone row) and n_in = 768 (three super-blocks).
+TEST(RepackK8, EveryTileWidthMatchesReference) {
+  if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
+  IsaGuard guard;
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K})
+    for (const std::string& isa : available_isas()) {
+      ASSERT_TRUE(force_isa(isa));
+      uint32_t seed = 500;
+      for (int64_t nt = 1; nt <= 33; nt += nt < 17 ? 1 : 16)
+        check({t, 768, 17}, nt, 1 + static_cast<int>(seed % 2), seed % 64, 4, seed, Layout::K8), ++seed;
+    }
+}
+
 TEST(Matmul, RejectsBadShapes) {
   ThreadPool pool(1);
   std::vector<uint8_t> w(1000);
