@@ -24,6 +24,7 @@
 #include "hwy/highway.h"
 #include "io/tensor_type.h"
 #include "ops/fp16.h"
+#include "ops/kernels_attn_group-inl.h"
 #include "ops/kernels_attn_q8-inl.h"
 #include "ops/kernels_elementwise-inl.h"
 
@@ -319,10 +320,15 @@ HWY_INLINE void GroupScores(const float* q, int64_t nq, const uint8_t* k, size_t
       rows = reinterpret_cast<const uint8_t*>(tile);
       rs = static_cast<size_t>(hd) * sizeof(float);
     }
+#if HWY_TARGET == HWY_SCALAR
     for (int64_t g = 0; g < nq; ++g) AttnScores<KvF32>(q + g * hd, rows, rs, r, hd, scores + g * n + j0);
+#else
+    GroupDotsAll(q, nq, hd, rows, rs, r, scores + j0, n);
+#endif
   }
 }
 
+// out = sum_j p_j v_j per head (p: nq rows of n weights).
 template <class F>
 HWY_INLINE void GroupValues(const float* p, int64_t nq, const uint8_t* v, size_t stride, int64_t n, int64_t hd,
                             float* tile, float* out) {
@@ -330,17 +336,66 @@ HWY_INLINE void GroupValues(const float* p, int64_t nq, const uint8_t* v, size_t
   std::fill(out, out + nq * hd, 0.f);
   for (int64_t j0 = 0; j0 < n; j0 += tr) {
     const int64_t r = std::min(tr, n - j0);
+#if HWY_TARGET == HWY_SCALAR
     // Float rows may be padded (stride > hd floats), so every type goes through the tile.
     WidenRows<F>(v + j0 * stride, stride, r, hd, tile);
     for (int64_t g = 0; g < nq; ++g) TileAllValues(p + g * n + j0, tile, r, hd, out + g * hd);
+#else
+    const uint8_t* rows = v + j0 * stride;
+    size_t rs = stride;
+    if constexpr (!std::is_same_v<F, KvF32>) {  // F32 rows are used in place
+      WidenRows<F>(rows, stride, r, hd, tile);
+      rows = reinterpret_cast<const uint8_t*>(tile);
+      rs = static_cast<size_t>(hd) * sizeof(float);
+    }
+    GroupAxpyAll(p + j0, nq, n, rows, rs, r, hd, out);
+#endif
   }
 }
 
-// Scale, soft-cap and softmax of nq rows of n scores, then out = P V.
+// s[j] = exp(scale * (s[j] - max)) for j < n, returning their sum: the unnormalised softmax of
+// scale * s (scale > 0). Arguments are clamped at -104, whose exp underflows to 0.
+HWY_INLINE float ExpShiftedSum(float* s, int64_t n, float scale) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto vmax = hn::Set(d, -INFINITY);
+  int64_t j = 0;
+  for (; j + N <= n; j += N) vmax = hn::Max(vmax, hn::LoadU(d, s + j));
+  float mx = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  for (; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
+  if (mx == -INFINITY) mx = 0;  // as Softmax: no inf - inf
+  const auto vscale = hn::Set(d, scale), vms = hn::Set(d, mx * scale), lo = hn::Set(d, -104.f);
+  auto vsum = hn::Zero(d);
+  for (j = 0; j + N <= n; j += N) {
+    const auto e = hn::Exp(d, hn::Max(hn::MulSub(hn::LoadU(d, s + j), vscale, vms), lo));
+    hn::StoreU(e, d, s + j);
+    vsum = hn::Add(vsum, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(d, vsum));
+  if (j < n) {  // the tail as one zero-padded vector, so it gets the same math
+    HWY_ALIGN float t[hn::MaxLanes(d)] = {};
+    for (int64_t i = j; i < n; ++i) t[i - j] = s[i];
+    hn::Store(hn::Exp(d, hn::Max(hn::MulSub(hn::Load(d, t), vscale, vms), lo)), d, t);
+    for (int64_t i = j; i < n; ++i) s[i] = t[i - j], sum += t[i - j];
+  }
+  return sum;
+}
+
+// Scale, soft-cap and softmax of nq rows of n scores, then out = P V. Without a soft cap the
+// probabilities are left unnormalised, e_j = exp(scale (s_j - max)), computed in the pass
+// that sums them (two passes over the scores instead of five), and 1 / sum scales the hd
+// outputs instead of the n probabilities.
 HWY_INLINE void GroupSoftmaxValues(int64_t nq, io::TensorType v_type, const uint8_t* vb, size_t v_stride, int64_t n,
                                    int64_t hd, float scale, float softcap, float* tile, float* scores, float* out) {
+  constexpr int64_t kMaxHeads = 64;  // inv on the stack; more heads go through Softmax
+  HWY_ALIGN float inv[kMaxHeads];
+  const bool fused = softcap <= 0 && nq <= kMaxHeads;
   for (int64_t g = 0; g < nq; ++g) {
     float* s = scores + g * n;
+    if (fused) {
+      inv[g] = 1.f / ExpShiftedSum(s, n, scale);
+      continue;
+    }
     for (int64_t j = 0; j < n; ++j) {
       float x = s[j] * scale;
       if (softcap > 0) x = softcap * std::tanh(x / softcap);
@@ -354,6 +409,8 @@ HWY_INLINE void GroupSoftmaxValues(int64_t nq, io::TensorType v_type, const uint
     case io::TensorType::Q4_0: GroupValues<KvQ4_0>(scores, nq, vb, v_stride, n, hd, tile, out); break;
     default: GroupValues<KvF32>(scores, nq, vb, v_stride, n, hd, tile, out); break;
   }
+  if (fused)
+    for (int64_t g = 0; g < nq; ++g) ScaleF32(out + g * hd, inv[g], hd);
 }
 
 // nq query heads sharing one KV head: q and out hold nq rows of hd floats, scores nq rows of

@@ -123,8 +123,11 @@ TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
   };
   // The int8 path (Q8_0 keys) takes 16 keys per pass: n = 48 is whole passes, 37 / 61 / 300
   // leave tails, n < 16 is a tail alone; nq = 18 is over the 16 heads it keeps in registers.
-  const Case cases[] = {{1, 5, 3},    {7, 17, 2},   {33, 100, 3}, {80, 61, 2},  {32, 300, 7}, {64, 100, 6},
-                        {96, 1, 4},   {128, 37, 7}, {128, 4, 1},  {256, 33, 2}, {64, 48, 18}, {128, 16, 6}};
+  // The fp32 tiles (kernels_attn_group-inl.h) take heads in pairs and rows in fours: odd nq
+  // leaves a head alone, n % 4 leaves rows; {128, 67, 5} also crosses two row tiles with both.
+  const Case cases[] = {{1, 5, 3},    {7, 17, 2},   {33, 100, 3}, {80, 61, 2},  {32, 300, 7},
+                        {64, 100, 6}, {96, 1, 4},   {128, 37, 7}, {128, 4, 1},  {256, 33, 2},
+                        {64, 48, 18}, {128, 16, 6}, {128, 67, 5}, {40, 11, 3}};
   // With VNNI allowed and not, so that on a VNNI CPU both AVX3 paths run.
   for (bool vnni : {true, false}) {
   set_vnni_allowed(vnni);
@@ -160,6 +163,29 @@ TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
   });
   }
   set_vnni_allowed(true);
+}
+
+TEST(AttentionKv, GroupPeakedScoresStayExact) {
+  // Scores in the hundreds: exp without the max shift overflows, and the probabilities span
+  // far more than fp32's range, so a softmax that is not shifted, or a wrong max, fails here.
+  const int64_t hd = 128, n = 203, nq = 6;
+  for_each_isa([&](const std::string& isa) {
+    for (TensorType kt : kKvTypes)
+      for (TensorType vt : {TensorType::F32, TensorType::Q8_0}) {
+        Rows k(kt, n, hd, 0, 0, 7, -2, 2), v(vt, n, hd, 2, 1, 8, -1, 1);
+        auto q = random_floats(nq * hd, 9);
+        for (float& x : q) x *= 10.f;
+        std::vector<float> scores(nq * n), out(nq * hd);
+        attend_group_kv(q.data(), nq, k.view, v.view, n, hd, 1.f, 0.f, scores.data(), out.data());
+        const auto qr = attend_group_int8_query(kt) ? quantized_query(q) : q;
+        for (int64_t g = 0; g < nq; ++g) {
+          const auto ref = reference_head(&qr[g * hd], k, v, n, hd, 1.f, 0.f);
+          for (int64_t i = 0; i < hd; ++i)
+            ASSERT_NEAR(out[g * hd + i], ref[i], 1e-4)
+                << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " g=" << g << " i=" << i;
+        }
+      }
+  });
 }
 
 TEST(AttentionKv, Int8QueryOnlyWithVnniOutsideExactMode) {
