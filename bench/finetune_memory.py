@@ -9,11 +9,13 @@ from the finetune run.
 
 Replay (`--replay N`): the base model's own greedy answers to N generic questions
 (bench/personal_memory/general.py, generated here on the device, nothing downloaded) are mixed into the
-training set, so the adapter learns to leave general behaviour alone. Ten other general questions are
+training set, so the adapter learns to leave general behaviour alone. With `--kl-weight W` they are passed as
+`finetune --kl-data` instead: trained with W·KL(base || adapted) of the next-token distributions as well. Ten other general questions are
 answered greedily before and after (`check_before` / `check_after` in the JSON).
 
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
-        [--targets all] [--replay 40] [--replay-temp 0.8] [--replay-samples 1] [--scale 1.0]
+        [--targets all] [--replay 40] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3]
+        [--save-adapter-every 35] [--scale 1.0]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
 
 The figures before fine-tuning are cached in the work directory (`--work`), keyed by model and data.
