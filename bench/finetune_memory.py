@@ -9,11 +9,13 @@ from the finetune run.
 
 Replay (`--replay N`): the base model's own greedy answers to N generic questions
 (bench/personal_memory/general.py, generated here on the device, nothing downloaded) are mixed into the
-training set, so the adapter learns to leave general behaviour alone. Ten other general questions are
+training set, so the adapter learns to leave general behaviour alone. With `--kl-weight W` they are passed as
+`finetune --kl-data` instead: trained with W·KL(base || adapted) of the next-token distributions as well. Ten other general questions are
 answered greedily before and after (`check_before` / `check_after` in the JSON).
 
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
-        [--targets all] [--replay 40] [--replay-temp 0.8] [--replay-samples 1] [--scale 1.0]
+        [--targets all] [--replay 40] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3]
+        [--save-adapter-every 35] [--scale 1.0]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
 
 The figures before fine-tuning are cached in the work directory (`--work`), keyed by model and data.
@@ -128,6 +130,11 @@ def main():
                          "distribution's entropy, greedy answers sharpen it")
     ap.add_argument("--replay-samples", type=int, default=1,
                     help="sampled answers per replay question (each a training conversation; needs --replay-temp)")
+    ap.add_argument("--kl-weight", type=float, default=0.0,
+                    help="train the replay conversations with this weight of KL(base || adapted) as well (finetune "
+                         "--kl-data): the adapter is held to the base's whole next-token distribution there")
+    ap.add_argument("--save-adapter-every", type=int, default=0,
+                    help="also keep the adapter every N steps (finetune --save-adapter-every), to measure afterwards")
     ap.add_argument("--scale", type=float, default=1.0, help="adapter scale at inference (--lora FILE:SCALE)")
     ap.add_argument("--text", default="/usr/share/common-licenses/GPL-3")
     ap.add_argument("--ppl-chunks", type=int, default=4)
@@ -145,7 +152,7 @@ def main():
     questions = [json.loads(line) for line in open(os.path.join(work, "questions.jsonl"))]
     res = {"model": args.model, "n_train": args.n_train, "n_eval": len(questions), "epochs": args.epochs,
            "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads, "targets": args.targets,
-           "replay": args.replay, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "scale": args.scale, "batch": args.batch, "full": args.full,
+           "replay": args.replay, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "kl_weight": args.kl_weight, "scale": args.scale, "batch": args.batch, "full": args.full,
            "loadavg_start": os.getloadavg()}
 
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(args.model))
@@ -166,6 +173,7 @@ def main():
     print(f"perplexity before: {res['ppl_before']:.4f}", flush=True)
 
     train_file = os.path.join(work, "train.jsonl")
+    kl_file = None
     if args.replay:
         if args.replay_samples > 1 and not args.replay_temp:
             sys.exit("--replay-samples above 1 needs --replay-temp (greedy answers are all the same)")
@@ -189,9 +197,14 @@ def main():
             replay += open(rcache).read().splitlines()[:args.replay]
         if srv:
             srv.close()
-        train_file = os.path.join(work, "train_replay.jsonl")
-        with open(train_file, "w") as f:
-            f.writelines(line + "\n" for line in open(os.path.join(work, "train.jsonl")).read().splitlines() + replay)
+        if args.kl_weight > 0:  # memory as --data, replay as --kl-data
+            kl_file = os.path.join(work, "replay_kl.jsonl")
+            with open(kl_file, "w") as f:
+                f.writelines(line + "\n" for line in replay)
+        else:
+            train_file = os.path.join(work, "train_replay.jsonl")
+            with open(train_file, "w") as f:
+                f.writelines(line + "\n" for line in open(os.path.join(work, "train.jsonl")).read().splitlines() + replay)
 
     if args.prepare_only:
         return
@@ -201,18 +214,21 @@ def main():
         # Named after --out, so runs with different recipes can share a work directory.
         name = os.path.splitext(os.path.basename(args.out))[0] if args.out else "memory"
         adapter = os.path.join(work, f"{name}.gguf")
-        train(args, res, train_file, work, adapter)
+        train(args, res, train_file, kl_file, work, adapter)
     measure_after(args, res, questions, adapter, before)
 
 
-def train(args, res, train_file, work, adapter):
+def train(args, res, train_file, kl_file, work, adapter):
     t0 = time.time()
     cpu0 = os.times()
     p = subprocess.run([args.bin, "finetune", "-m", args.model, "--data", train_file, "--targets", args.targets,
                         "--eval", os.path.join(work, "eval.jsonl"), "--rank", str(args.rank), "--alpha",
                         str(args.alpha), "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch",
                         str(args.batch), "-t", str(args.threads), "--out", adapter]
-                       + (["--save-epochs"] if args.save_epochs else []), capture_output=True, text=True)
+                       + (["--save-epochs"] if args.save_epochs else [])
+                       + (["--kl-data", kl_file, "--kl-weight", str(args.kl_weight)] if kl_file else [])
+                       + (["--save-adapter-every", str(args.save_adapter_every)] if args.save_adapter_every else []),
+                       capture_output=True, text=True)
     cpu1 = os.times()
     sys.stderr.write(p.stderr)
     if p.returncode != 0:
@@ -220,9 +236,10 @@ def train(args, res, train_file, work, adapter):
     res["train_wall_s"] = time.time() - t0
     res["train_cpu_s"] = (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system)
     res["epochs_report"] = [{"epoch": int(m[0]), "train_loss": float(m[1]), "eval_loss": float(m[2]),
-                             "seconds": float(m[3]), "tokens_per_s": float(m[4])}
-                            for m in re.findall(r"epoch (\d+): train loss ([\d.]+)  eval loss ([\d.]+)  "
-                                                r"\(([\d.]+) s, (\d+) tok/s\)", p.stderr)]
+                             "kl_to_base": float(m[3]) if m[3] else None, "seconds": float(m[4]),
+                             "tokens_per_s": float(m[5])}
+                            for m in re.findall(r"epoch (\d+): train loss ([\d.]+)  eval loss ([\d.]+)(?:  KL to base "
+                                                r"([\d.]+))?  \(([\d.]+) s, (\d+) tok/s\)", p.stderr)]
     m = re.search(r"eval loss before training: ([\d.]+)", p.stderr)
     res["eval_loss_before"] = float(m.group(1)) if m else None
     m = re.search(r"\((\d+) tokens, (\d+) trained\)", p.stderr)

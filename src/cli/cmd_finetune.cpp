@@ -23,9 +23,9 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_sigint(int) { g_stop.store(true); }
 
 struct FinetuneArgs {
-  std::string model, data, eval, out, checkpoint, resume, targets = "all", out_type = "f32";
-  int32_t rank = 8, epochs = 1, batch = 1, ctx = 1024, threads = 0, save_every = 0;
-  float alpha = 16.0f, lr = 2e-4f, weight_decay = 0.0f, clip = 1.0f;
+  std::string model, data, eval, out, checkpoint, resume, targets = "all", out_type = "f32", kl_data, layers = "all";
+  int32_t rank = 8, epochs = 1, batch = 1, ctx = 1024, threads = 0, save_every = 0, save_adapter_every = 0;
+  float alpha = 16.0f, lr = 2e-4f, weight_decay = 0.0f, clip = 1.0f, kl_weight = 1.0f;
   uint64_t seed = 1;
   bool dry_run = false, save_epochs = false, no_transpose = false;
 };
@@ -34,6 +34,10 @@ struct FinetuneArgs {
 // epoch with the best eval loss can be picked afterwards.
 std::string epoch_path(const std::string& out, int epoch) {
   return std::filesystem::path(out).replace_extension(".epoch" + std::to_string(epoch) + ".gguf").string();
+}
+// --save-adapter-every: the adapter after step n (memory.gguf -> memory.step140.gguf), for points between epochs.
+std::string step_path(const std::string& out, int64_t step) {
+  return std::filesystem::path(out).replace_extension(".step" + std::to_string(step) + ".gguf").string();
 }
 
 // The first example as text with the learned tokens between « and » (--dry-run).
@@ -103,6 +107,9 @@ void finetune(const FinetuneArgs& a) {
   // The data is checked, every line, before the model is even loaded.
   const auto train_convs = train::read_chat_jsonl(a.data);
   const auto eval_convs = a.eval.empty() ? std::vector<train::Conversation>{} : train::read_chat_jsonl(a.eval);
+  const auto kl_convs = a.kl_data.empty() ? std::vector<train::Conversation>{} : train::read_chat_jsonl(a.kl_data);
+  if (!std::isfinite(a.kl_weight) || a.kl_weight < 0) throw InvalidArgument("--kl-weight must be a number >= 0");
+  if (a.save_adapter_every < 0) throw InvalidArgument("--save-adapter-every must be >= 0");
   if (a.ctx < 2) throw InvalidArgument("--ctx must be at least 2");
   if (a.out.empty() && !a.dry_run) throw InvalidArgument("--out is required");
   const auto out_type = io::type_from_name(a.out_type);
@@ -119,7 +126,13 @@ void finetune(const FinetuneArgs& a) {
 
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   const int32_t max_tokens = std::min(a.ctx, engine->config().n_ctx_train);
-  const auto train_set = examples(train_convs, a.data, *engine, max_tokens);
+  auto train_set = examples(train_convs, a.data, *engine, max_tokens);
+  int64_t n_kl = 0;
+  if (!kl_convs.empty()) {  // trained like --data, plus the KL term toward the base model
+    auto kl_set = examples(kl_convs, a.kl_data, *engine, max_tokens);
+    for (auto& ex : kl_set) ex.kl_weight = a.kl_weight, n_kl += ex.n_targets();
+    train_set.insert(train_set.end(), kl_set.begin(), kl_set.end());
+  }
   const auto eval_set = a.eval.empty() ? std::vector<train::Example>{} : examples(eval_convs, a.eval, *engine, max_tokens);
   int64_t n_tok = 0, n_tgt = 0;
   for (const auto& ex : train_set) {
@@ -131,12 +144,16 @@ void finetune(const FinetuneArgs& a) {
                 train_set.size(), n_tok, n_tgt, marked(train_set[0], engine->tokenizer()).c_str());
     return;
   }
+  cfg.layers = train::parse_lora_layers(a.layers, engine->config().n_layer);  // needs the model's layer count
   train::LoraParams params(engine->config(), cfg);
   std::fprintf(stderr,
                "finetune: %zu conversations (%" PRId64 " tokens, %" PRId64 " trained), %zu eval; rank %d, alpha %g, "
                "%" PRIu64 " parameters; %d threads\n",
                train_set.size(), n_tok, n_tgt, eval_set.size(), a.rank, a.alpha, params.n_params(),
                engine->pool().size());
+  if (n_kl > 0)
+    std::fprintf(stderr, "KL term toward the base model (weight %g) on %" PRId64 " target tokens of %s\n", a.kl_weight,
+                 n_kl, a.kl_data.c_str());
   train::Trainer trainer(engine->model(), params, engine->pool(), !a.no_transpose);
   if (trainer.transposed_bytes())
     std::fprintf(stderr, "backward through Q8_0 transposes of the base matrices (%.1f MiB)\n",
@@ -159,6 +176,11 @@ void finetune(const FinetuneArgs& a) {
   auto progress = [&](const train::Progress& p) {
     const bool show = tty || first || p.step % 10 == 0 || p.step == p.steps;
     first = false;
+    if (a.save_adapter_every > 0 && p.step % a.save_adapter_every == 0 && p.step < p.steps) {
+      params.save_adapter(step_path(a.out, p.step), std::filesystem::path(a.out).stem().string(), *out_type);
+      std::fprintf(stderr, "%sstep %" PRId64 " adapter: %s\n", tty ? "\r\033[K" : "", p.step,
+                   step_path(a.out, p.step).c_str());
+    }
     if (!show) return;
     std::fprintf(stderr, "%sepoch %d/%d  step %" PRId64 "/%" PRId64 "  loss %.4f  %.0f tok/s  left %s%s",
                  tty ? "\r\033[K" : "", p.epoch, p.epochs, p.step, p.steps, p.loss, p.tokens_per_s,
@@ -167,6 +189,7 @@ void finetune(const FinetuneArgs& a) {
   auto epoch_done = [&](const train::EpochReport& r) {
     std::fprintf(stderr, "%sepoch %d: train loss %.4f", tty ? "\r\033[K" : "", r.epoch, r.train_loss);
     if (r.eval_loss >= 0) std::fprintf(stderr, "  eval loss %.4f", r.eval_loss);
+    if (r.kl >= 0) std::fprintf(stderr, "  KL to base %.4f", r.kl);
     std::fprintf(stderr, "  (%.1f s, %.0f tok/s)\n", r.seconds, r.tokens_per_s);
     if (a.save_epochs) {
       params.save_adapter(epoch_path(a.out, r.epoch), std::filesystem::path(a.out).stem().string(), *out_type);
@@ -210,6 +233,8 @@ Registrar reg("finetune", "Train a LoRA adapter on chat conversations (OpenAI fi
   app.add_option("--alpha", a->alpha, "LoRA alpha (scale = alpha / rank)")->capture_default_str();
   app.add_option("--targets", a->targets, "Adapted projections: all, or a list of q,k,v,o,gate,up,down")
       ->capture_default_str();
+  app.add_option("--layers", a->layers, "Adapted layers: all, or numbers and ranges (\"12-23\", \"0,4,8-11\")")
+      ->capture_default_str();
   app.add_option("--epochs", a->epochs, "Passes over the data")->capture_default_str();
   app.add_option("--lr", a->lr, "AdamW learning rate")->capture_default_str();
   app.add_option("--weight-decay", a->weight_decay, "AdamW weight decay")->capture_default_str();
@@ -220,6 +245,12 @@ Registrar reg("finetune", "Train a LoRA adapter on chat conversations (OpenAI fi
       ->capture_default_str();
   app.add_option("--checkpoint", a->checkpoint, "Checkpoint file (default: OUT.ckpt), written after every epoch and on Ctrl-C");
   app.add_option("--save-every", a->save_every, "Also write the checkpoint every N steps (0: epochs only)");
+  app.add_option("--save-adapter-every", a->save_adapter_every,
+                 "Also write the adapter every N steps (OUT with .stepN.gguf), for points between epochs (0: off)");
+  app.add_option("--kl-data", a->kl_data,
+                 "More training data (same format) whose assistant tokens also get --kl-weight times KL(base || "
+                 "adapted) of the next-token distributions: keeps general behaviour (replay) close to the base model's");
+  app.add_option("--kl-weight", a->kl_weight, "Weight of the KL term on --kl-data's target tokens")->capture_default_str();
   app.add_option("--resume", a->resume, "Continue from a checkpoint (same model, data, rank, alpha and targets)");
   app.add_option("--seed", a->seed, "Seed of the initial factors and the example order")->capture_default_str();
   app.add_flag("--dry-run", a->dry_run, "Check and render the data, show the first conversation's learned tokens, stop");

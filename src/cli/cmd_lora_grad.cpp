@@ -1,5 +1,6 @@
 // edgellm lora-grad: loss and LoRA gradients of one token sequence, for the gradient checks
 // (tests/python/test_finetune_grad.py compares them with NumPy finite differences).
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -16,6 +17,7 @@ namespace {
 struct GradArgs {
   std::string model, adapter, ids, targets, out;
   int32_t threads = 0;
+  float kl_weight = 0.0f;
   bool no_transpose = false;
 };
 
@@ -39,6 +41,8 @@ void lora_grad(const GradArgs& a) {
   train::Example ex;
   ex.tokens = int_list(a.ids, "--ids");
   for (int32_t v : int_list(a.targets, "--targets")) ex.target.push_back(v != 0);
+  if (!std::isfinite(a.kl_weight) || a.kl_weight < 0) throw InvalidArgument("--kl-weight must be a number >= 0");
+  ex.kl_weight = a.kl_weight;
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   const auto adapter = model::LoraAdapter::load(a.adapter, engine->model());
   auto params = train::LoraParams::from_adapter(engine->config(), *adapter);
@@ -53,8 +57,8 @@ void lora_grad(const GradArgs& a) {
         f->bt = f->gbt;
       }
   params.save_adapter(a.out, "gradients");
-  std::printf("loss %.9g targets %lld transposed_bytes %llu\n", loss.loss, static_cast<long long>(loss.n),
-              static_cast<unsigned long long>(trainer.transposed_bytes()));
+  std::printf("loss %.9g targets %lld transposed_bytes %llu kl %.9g\n", loss.loss, static_cast<long long>(loss.n),
+              static_cast<unsigned long long>(trainer.transposed_bytes()), loss.kl);
 }
 
 Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradient checks)", [](CLI::App& app) {
@@ -65,6 +69,8 @@ Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradi
   app.add_option("--targets", a->targets, "Comma-separated 0/1 per token: 1 = predicted (loss at the previous position)")
       ->required();
   app.add_option("--out", a->out, "Output: the summed loss's gradients in the adapter layout (GGUF)")->required();
+  app.add_option("--kl-weight", a->kl_weight,
+                 "Add this weight times KL(base || adapted) at every target (finetune --kl-data)")->capture_default_str();
   add_exact_flag(app);
   app.add_flag("--no-transpose", a->no_transpose, "Backward pass without the Q8_0 transposes (as finetune --no-transpose)");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");

@@ -89,6 +89,8 @@ FinetuneResult finetune(Trainer& trainer, LoraParams& params, const std::vector<
         const LossSum l = trainer.forward_backward(ex);
         step_loss.loss += l.loss;
         step_loss.n += l.n;
+        step_loss.kl += l.kl;
+        step_loss.n_kl += l.n_kl;
         tokens_done += static_cast<int64_t>(ex.tokens.size());
         epoch_tokens += static_cast<int64_t>(ex.tokens.size());
       }
@@ -101,6 +103,8 @@ FinetuneResult finetune(Trainer& trainer, LoraParams& params, const std::vector<
       }
       epoch_loss.loss += step_loss.loss;
       epoch_loss.n += step_loss.n;
+      epoch_loss.kl += step_loss.kl;
+      epoch_loss.n_kl += step_loss.n_kl;
       pos = end;
       ++res.steps;
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -119,6 +123,7 @@ FinetuneResult finetune(Trainer& trainer, LoraParams& params, const std::vector<
     EpochReport rep;
     rep.epoch = epoch + 1;
     rep.train_loss = epoch_loss.mean();
+    if (epoch_loss.n_kl > 0) rep.kl = epoch_loss.kl / static_cast<double>(epoch_loss.n_kl);
     rep.seconds = std::chrono::duration<double>(Clock::now() - e0).count();
     rep.tokens_per_s = rep.seconds > 0 ? static_cast<double>(epoch_tokens) / rep.seconds : 0;
     if (!eval.empty()) rep.eval_loss = evaluate_set(trainer, eval).mean();

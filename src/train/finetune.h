@@ -35,6 +35,7 @@ struct EpochReport {
   int32_t epoch = 0;
   double train_loss = 0;  // mean over the epoch's target tokens
   double eval_loss = -1;  // mean over the eval set's target tokens (-1: no eval set)
+  double kl = -1;         // mean KL(p_base || p) over the targets of examples with a KL term (-1: none)
   double seconds = 0;
   double tokens_per_s = 0;
 };

@@ -53,6 +53,38 @@ std::array<bool, model::kLoraTargets> parse_lora_targets(const std::string& list
   return out;
 }
 
+std::vector<bool> parse_lora_layers(const std::string& list, int32_t n_layer) {
+  std::vector<bool> out(static_cast<size_t>(n_layer), list == "all");
+  if (list == "all") return out;
+  auto number = [&](const std::string& s, const std::string& item) {
+    size_t used = 0;
+    int v = -1;
+    try {
+      v = std::stoi(s, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (s.empty() || used != s.size() || v < 0)
+      throw InvalidArgument("--layers: '" + item + "' is not a layer number or a range FIRST-LAST");
+    if (v >= n_layer)
+      throw InvalidArgument("--layers: layer " + s + " does not exist (the model has layers 0-" +
+                            std::to_string(n_layer - 1) + ")");
+    return v;
+  };
+  std::stringstream ss(list);
+  std::string item;
+  bool any = false;
+  while (std::getline(ss, item, ',')) {
+    const size_t dash = item.find('-');
+    const int first = number(item.substr(0, dash), item);
+    const int last = dash == std::string::npos ? first : number(item.substr(dash + 1), item);
+    if (last < first) throw InvalidArgument("--layers: the range '" + item + "' is empty");
+    for (int il = first; il <= last; ++il) out[il] = any = true;
+  }
+  if (!any) throw InvalidArgument("no layers given to --layers");
+  return out;
+}
+
 std::pair<int64_t, int64_t> target_shape(const model::ModelConfig& c, LoraTarget t) {
   switch (t) {
     case LoraTarget::Q: return {c.n_embd, c.q_dim()};
@@ -82,11 +114,13 @@ LoraParams::LoraParams(const model::ModelConfig& m, const LoraTrainConfig& cfg) 
   cfg_ = m;
   rank_ = cfg.rank;
   alpha_ = cfg.alpha;
+  if (!cfg.layers.empty() && static_cast<int32_t>(cfg.layers.size()) != m.n_layer)
+    throw InvalidArgument("the LoRA layer mask is for another number of layers");
   layers_.resize(m.n_layer);
   std::mt19937_64 rng(cfg.seed);
   for (int32_t il = 0; il < m.n_layer; ++il)
     for (int i = 0; i < model::kLoraTargets; ++i) {
-      if (!cfg.targets[i]) continue;
+      if (!cfg.targets[i] || (!cfg.layers.empty() && !cfg.layers[il])) continue;
       allocate(il, static_cast<LoraTarget>(i), cfg.rank);
       LoraFactor& f = layers_[il][i];
       std::uniform_real_distribution<float> u(-1.0f, 1.0f);

@@ -18,11 +18,16 @@ struct LoraTrainConfig {
   float alpha = 16.0f;
   // Which projections get factors (model::LoraTarget order: q k v o gate up down).
   std::array<bool, model::kLoraTargets> targets{true, true, true, true, true, true, true};
+  // Which layers get factors ([n_layer]; empty = every layer).
+  std::vector<bool> layers;
   uint64_t seed = 1;
 };
 
 // "q,k,v,o,gate,up,down" (any subset, or "all") -> target mask. InvalidArgument for unknown names.
 std::array<bool, model::kLoraTargets> parse_lora_targets(const std::string& list);
+// "all" or comma-separated layer numbers and ranges ("12-23", "0,4,8-11") -> mask [n_layer].
+// InvalidArgument for malformed items and layers outside 0..n_layer-1.
+std::vector<bool> parse_lora_layers(const std::string& list, int32_t n_layer);
 
 // One adapted projection: factors, gradients (sums over the tokens seen since zero_grad) and
 // AdamW moments.

@@ -84,7 +84,7 @@ void Trainer::layer_forward(int32_t il, const float* x_in, float* x_out, LayerAc
                     const std::vector<float>* bias) {
     size(y, T * n_out);
     ops::matmul(W, x, T, y.data(), pool_);
-    if (const LoraFactor* f = params_.factor(il, tg)) {
+    if (const LoraFactor* f = adapter_off_ ? nullptr : params_.factor(il, tg)) {
       auto& u = a.u[static_cast<int>(tg)];
       size(u, T * f->rank);
       lora_forward(*f, s, x, T, u.data(), y.data(), pool_);
@@ -226,41 +226,71 @@ void Trainer::layer_backward(int32_t il, const float* x_in, LayerActs& a, float*
     rmsnorm_backward(x_in + t * d, L.attn_norm.data(), &a.d2[t * d], dx + t * d, d, c.norm_eps);
 }
 
-LossSum Trainer::head(const Example& ex, const float* x, float* dx) {
+LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float* x_base) {
   const auto& c = model_.config();
   const auto& W = model_.weights();
   const int64_t d = c.n_embd, V = c.n_vocab;
+  const double kl_w = x_base ? ex.kl_weight : 0.0;
   std::vector<int64_t> rows;  // positions t whose next token is a target
   for (int64_t t = 0; t + 1 < T_; ++t)
     if (ex.target[t + 1]) rows.push_back(t);
   if (dx) std::fill(dx, dx + T_ * d, 0.0f);
   LossSum out;
-  std::vector<float> xf, logits, dxf;
-  std::vector<double> row_loss;
+  std::vector<float> xf, logits, base_logits, dxf;
+  std::vector<double> row_loss, row_kl;
+  auto softcap = [&](float* l) {
+    if (c.final_softcap > 0)
+      for (int64_t i = 0; i < V; ++i) l[i] = c.final_softcap * std::tanh(l[i] / c.final_softcap);
+  };
+  auto log_sum_exp = [&](const float* l) {
+    double mx = l[0];
+    for (int64_t i = 1; i < V; ++i) mx = std::max(mx, static_cast<double>(l[i]));
+    double sum = 0.0;
+    for (int64_t i = 0; i < V; ++i) sum += std::exp(l[i] - mx);
+    return mx + std::log(sum);
+  };
   for (size_t r0 = 0; r0 < rows.size(); r0 += kHeadRows) {
     const int64_t R = std::min<int64_t>(kHeadRows, static_cast<int64_t>(rows.size() - r0));
     xf.resize(R * d);
     logits.resize(R * V);
+    if (kl_w > 0) {  // the base model's logits at the same rows
+      base_logits.resize(R * V);
+      for (int64_t r = 0; r < R; ++r)
+        ops::rmsnorm(x_base + rows[r0 + r] * d, W.output_norm.data(), &xf[r * d], d, c.norm_eps);
+      ops::matmul(W.output, xf.data(), R, base_logits.data(), pool_);
+    }
     for (int64_t r = 0; r < R; ++r) ops::rmsnorm(x + rows[r0 + r] * d, W.output_norm.data(), &xf[r * d], d, c.norm_eps);
     ops::matmul(W.output, xf.data(), R, logits.data(), pool_);
     row_loss.assign(R, 0.0);
+    row_kl.assign(R, 0.0);
     pool_.parallel_for(R, [&](int64_t b, int64_t e, int) {
       for (int64_t r = b; r < e; ++r) {
         float* l = &logits[r * V];
+        float* lb = kl_w > 0 ? &base_logits[r * V] : nullptr;
         const int32_t target = ex.tokens[rows[r0 + r] + 1];
-        if (c.final_softcap > 0)
-          for (int64_t i = 0; i < V; ++i) l[i] = c.final_softcap * std::tanh(l[i] / c.final_softcap);
-        double mx = l[0];
-        for (int64_t i = 1; i < V; ++i) mx = std::max(mx, static_cast<double>(l[i]));
-        double sum = 0.0;
-        for (int64_t i = 0; i < V; ++i) sum += std::exp(l[i] - mx);
-        const double lse = mx + std::log(sum);
+        softcap(l);
+        const double lse = log_sum_exp(l);
         row_loss[r] = lse - l[target];
+        double lse_b = 0.0;
+        if (lb) {
+          // KL(p_base || p) = sum_i p_base,i (log p_base,i - log p_i).
+          softcap(lb);
+          lse_b = log_sum_exp(lb);
+          double kl = 0.0;
+          for (int64_t i = 0; i < V; ++i) {
+            const double lpb = lb[i] - lse_b;
+            kl += std::exp(lpb) * (lpb - (l[i] - lse));
+          }
+          row_kl[r] = kl;
+          row_loss[r] += kl_w * kl;
+        }
         if (!dx) continue;
-        // d loss / d logit = softmax - one-hot (through the soft-cap's tanh when present).
+        // d loss / d logit = softmax - one-hot, + kl_weight·(softmax - p_base) with the KL term
+        // (through the soft-cap's tanh when present).
         for (int64_t i = 0; i < V; ++i) {
           const double p = std::exp(l[i] - lse);
           double g = p - (i == target ? 1.0 : 0.0);
+          if (lb) g += kl_w * (p - std::exp(lb[i] - lse_b));
           if (c.final_softcap > 0) {
             const double th = l[i] / c.final_softcap;
             g *= 1.0 - th * th;
@@ -269,8 +299,9 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx) {
         }
       }
     });
-    for (int64_t r = 0; r < R; ++r) out.loss += row_loss[r];
+    for (int64_t r = 0; r < R; ++r) out.loss += row_loss[r], out.kl += row_kl[r];
     out.n += R;
+    if (kl_w > 0) out.n_kl += R;
     if (!dx) continue;
     zero(dxf, R * d);
     linear_t_add(W.output, logits.data(), R, dxf.data());
@@ -280,10 +311,33 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx) {
   return out;
 }
 
+std::vector<float> Trainer::base_hidden(const Example& ex) {
+  const auto& c = model_.config();
+  T_ = static_cast<int64_t>(ex.tokens.size());
+  rope_base_ = 0.0f;
+  const int64_t d = c.n_embd;
+  std::vector<float> x(static_cast<size_t>(T_ * d)), y(x.size());
+  embed(ex, x.data());
+  LayerActs a;
+  adapter_off_ = true;
+  try {
+    for (int32_t il = 0; il < c.n_layer; ++il) {
+      layer_forward(il, x.data(), y.data(), a);
+      x.swap(y);
+    }
+  } catch (...) {
+    adapter_off_ = false;
+    throw;
+  }
+  adapter_off_ = false;
+  return x;
+}
+
 LossSum Trainer::forward_backward(const Example& ex) {
   check(ex);
   if (ex.n_targets() == 0) return {};
   const auto& c = model_.config();
+  const std::vector<float> x_base = ex.kl_weight > 0 ? base_hidden(ex) : std::vector<float>{};
   T_ = static_cast<int64_t>(ex.tokens.size());
   rope_base_ = 0.0f;
   const int64_t d = c.n_embd, nl = c.n_layer, T = T_;
@@ -293,7 +347,7 @@ LossSum Trainer::forward_backward(const Example& ex) {
   LayerActs a;
   for (int32_t il = 0; il < nl; ++il) layer_forward(il, &xs[il * T * d], &xs[(il + 1) * T * d], a);
   std::vector<float> dx(static_cast<size_t>(T * d)), discard(static_cast<size_t>(T * d));
-  const LossSum loss = head(ex, &xs[nl * T * d], dx.data());
+  const LossSum loss = head(ex, &xs[nl * T * d], dx.data(), x_base.empty() ? nullptr : x_base.data());
   for (int32_t il = static_cast<int32_t>(nl) - 1; il >= 0; --il) {
     if (il != nl - 1) layer_forward(il, &xs[il * T * d], discard.data(), a);  // recompute this layer's activations
     layer_backward(il, &xs[il * T * d], a, dx.data());

@@ -20,12 +20,19 @@ namespace edgellm::train {
 struct Example {
   std::vector<int32_t> tokens;
   std::vector<uint8_t> target;  // [tokens.size()]
+  // > 0: at every target position also kl_weight·KL(p_base || p), p_base the next-token
+  // distribution of the same model with the adapter off. Pulls the adapter toward the base's whole
+  // distribution on examples meant to keep general behaviour (replay), not only toward the one
+  // token the example holds. Costs one extra forward pass without the adapter per step.
+  float kl_weight = 0.0f;
   int64_t n_targets() const;
 };
 
 struct LossSum {
-  double loss = 0.0;  // sum of -log p(target) over the targets
+  double loss = 0.0;  // sum over the targets of -log p(target) (+ kl_weight·KL when the example has one)
+  double kl = 0.0;    // sum over the targets of KL(p_base || p) alone (unweighted; 0 without kl_weight)
   int64_t n = 0;      // number of targets
+  int64_t n_kl = 0;   // number of them with the KL term
   double mean() const { return n > 0 ? loss / static_cast<double>(n) : 0.0; }
 };
 
@@ -54,8 +61,11 @@ class Trainer {
   // dx: dL/d(layer output) in, dL/d(layer input) out.
   void layer_backward(int32_t il, const float* x_in, LayerActs& a, float* dx);
   // Loss over the targets from the last hidden states x [T][d]; with dx non-null also
-  // dL/dx (overwritten).
-  LossSum head(const Example& ex, const float* x, float* dx);
+  // dL/dx (overwritten). x_base: the adapter-off model's last hidden states, for the KL term of an
+  // example with kl_weight (nullptr otherwise).
+  LossSum head(const Example& ex, const float* x, float* dx, const float* x_base = nullptr);
+  // Last hidden states [T][d] of ex with the adapter off (the base model): the KL term's reference.
+  std::vector<float> base_hidden(const Example& ex);
   // dx += W^T·dy over T rows: through W's transpose when there is one.
   void linear_t_add(const ops::MatrixView& W, const float* dy, int64_t T, float* dx);
 
@@ -65,6 +75,7 @@ class Trainer {
   int64_t T_ = 0;
   std::vector<float> rope_cs_;  // [T][n_rot] per rope base in use: cos, sin pairs
   float rope_base_ = 0.0f;
+  bool adapter_off_ = false;  // layer_forward without the LoRA products (base_hidden)
   std::vector<float> scratch_;
   std::unique_ptr<TransposedWeights> wt_;
   std::vector<float> t_scratch_;  // matmul_t_add_transposed's product

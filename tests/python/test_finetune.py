@@ -213,3 +213,46 @@ def test_out_type_f16_and_q8_0(tiny):
         assert diff < 0.05 * np.abs(full - base).max(), (t, diff)
     r = finetune(tiny, "--epochs", "1", "--out", outs["f32"], "--out-type", "q4_0", check=False)
     assert r.returncode == 1 and "--out-type must be f32, f16 or q8_0" in r.stderr
+
+
+def test_kl_data_holds_the_model_near_the_base(tiny):
+    """--kl-data: its conversations are trained with cross-entropy plus --kl-weight times KL(base || adapted); the
+    epoch line reports the mean KL. On the same conversations as data and KL data, a large weight keeps the
+    adapted distribution nearer the base's than a small one (the term pulls toward the base, not away)."""
+    kls = {}
+    for w in ("0.1", "30"):
+        out = str(tiny["dir"] / f"kl{w}.gguf")
+        r = finetune(tiny, "--kl-data", tiny["data"], "--kl-weight", w, "--epochs", "3", "--lr", "0.01", "--rank", "4",
+                     "--out", out)
+        assert f"KL term toward the base model (weight {w}) on" in r.stderr, r.stderr
+        assert "finetune: 8 conversations" in r.stderr  # --data and --kl-data together
+        kls[w] = [float(x) for x in re.findall(r"KL to base ([\d.]+)", r.stderr)]
+        assert len(kls[w]) == 3, r.stderr
+    assert kls["0.1"][-1] > 0.05, kls  # the adapter does move the distribution...
+    assert kls["30"][-1] < 0.5 * kls["0.1"][-1], kls  # ...and the KL term holds it back
+
+
+def test_save_adapter_every_and_bad_kl_weight(tiny):
+    out = str(tiny["dir"] / "se.gguf")
+    r = finetune(tiny, "--epochs", "2", "--save-adapter-every", "3", "--out", out)
+    steps = re.findall(r"step (\d+) adapter: (\S+)", r.stderr)
+    assert [int(s) for s, _ in steps] == [3, 6], r.stderr  # not step 8: that is --out itself
+    for _, path in steps:
+        assert os.path.exists(path) and path.endswith(f".step{path.split('.step')[1]}")
+        assert {t.name for t in GGUFReader(path).tensors} == {t.name for t in GGUFReader(out).tensors}
+    for bad in (("--kl-weight", "-1"), ("--kl-weight", "nan"), ("--save-adapter-every", "-2")):
+        r = finetune(tiny, *bad, "--out", str(tiny["dir"] / "never.gguf"), check=False)
+        assert r.returncode != 0 and bad[0] in r.stderr, r.stderr
+
+
+def test_layers_subset(tiny):
+    out = str(tiny["dir"] / "l1.gguf")
+    finetune(tiny, "--epochs", "1", "--layers", "1", "--targets", "gate,down", "--out", out)
+    names = {t.name for t in GGUFReader(out).tensors}
+    assert names == {f"blk.1.{p}.weight.lora_{ab}" for p in ("ffn_gate", "ffn_down") for ab in "ab"}
+    finetune(tiny, "--epochs", "1", "--layers", "0-1", "--targets", "q", "--out", out)
+    assert {t.name for t in GGUFReader(out).tensors} == {f"blk.{i}.attn_q.weight.lora_{ab}" for i in (0, 1) for ab in "ab"}
+    for bad, why in (("2", "layer 2 does not exist (the model has layers 0-1)"), ("1-0", "the range '1-0' is empty"),
+                     ("x", "'x' is not a layer number"), ("0-", "'0-' is not a layer number")):
+        r = finetune(tiny, "--layers", bad, "--out", str(tiny["dir"] / "never.gguf"), check=False)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
