@@ -311,7 +311,7 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
   return out;
 }
 
-std::vector<float> Trainer::base_hidden(const Example& ex) {
+std::vector<float> Trainer::forward_layers(const Example& ex, bool adapter_off) {
   const auto& c = model_.config();
   T_ = static_cast<int64_t>(ex.tokens.size());
   rope_base_ = 0.0f;
@@ -319,17 +319,16 @@ std::vector<float> Trainer::base_hidden(const Example& ex) {
   std::vector<float> x(static_cast<size_t>(T_ * d)), y(x.size());
   embed(ex, x.data());
   LayerActs a;
-  adapter_off_ = true;
-  try {
-    for (int32_t il = 0; il < c.n_layer; ++il) {
-      layer_forward(il, x.data(), y.data(), a);
-      x.swap(y);
-    }
-  } catch (...) {
-    adapter_off_ = false;
-    throw;
+  adapter_off_ = adapter_off;
+  // Cleared on every exit, a throw included: a later pass must not run without the adapter.
+  struct Restore {
+    bool& flag;
+    ~Restore() { flag = false; }
+  } restore{adapter_off_};
+  for (int32_t il = 0; il < c.n_layer; ++il) {
+    layer_forward(il, x.data(), y.data(), a);
+    x.swap(y);
   }
-  adapter_off_ = false;
   return x;
 }
 
@@ -337,7 +336,7 @@ LossSum Trainer::forward_backward(const Example& ex) {
   check(ex);
   if (ex.n_targets() == 0) return {};
   const auto& c = model_.config();
-  const std::vector<float> x_base = ex.kl_weight > 0 ? base_hidden(ex) : std::vector<float>{};
+  const std::vector<float> x_base = ex.kl_weight > 0 ? forward_layers(ex, /*adapter_off=*/true) : std::vector<float>{};
   T_ = static_cast<int64_t>(ex.tokens.size());
   rope_base_ = 0.0f;
   const int64_t d = c.n_embd, nl = c.n_layer, T = T_;
@@ -358,17 +357,7 @@ LossSum Trainer::forward_backward(const Example& ex) {
 LossSum Trainer::evaluate(const Example& ex) {
   check(ex);
   if (ex.n_targets() == 0) return {};
-  const auto& c = model_.config();
-  T_ = static_cast<int64_t>(ex.tokens.size());
-  rope_base_ = 0.0f;
-  const int64_t d = c.n_embd;
-  std::vector<float> x(static_cast<size_t>(T_ * d)), y(x.size());
-  embed(ex, x.data());
-  LayerActs a;
-  for (int32_t il = 0; il < c.n_layer; ++il) {
-    layer_forward(il, x.data(), y.data(), a);
-    x.swap(y);
-  }
+  const std::vector<float> x = forward_layers(ex, /*adapter_off=*/false);
   return head(ex, x.data(), nullptr);
 }
 

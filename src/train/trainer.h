@@ -64,8 +64,9 @@ class Trainer {
   // dL/dx (overwritten). x_base: the adapter-off model's last hidden states, for the KL term of an
   // example with kl_weight (nullptr otherwise).
   LossSum head(const Example& ex, const float* x, float* dx, const float* x_base = nullptr);
-  // Last hidden states [T][d] of ex with the adapter off (the base model): the KL term's reference.
-  std::vector<float> base_hidden(const Example& ex);
+  // Last hidden states [T][d] of ex through all layers, keeping no activations: for the loss only
+  // (evaluate) or, with adapter_off, the base model's states that the KL term compares against.
+  std::vector<float> forward_layers(const Example& ex, bool adapter_off);
   // dx += W^T·dy over T rows: through W's transpose when there is one.
   void linear_t_add(const ops::MatrixView& W, const float* dy, int64_t T, float* dx);
 
@@ -75,7 +76,7 @@ class Trainer {
   int64_t T_ = 0;
   std::vector<float> rope_cs_;  // [T][n_rot] per rope base in use: cos, sin pairs
   float rope_base_ = 0.0f;
-  bool adapter_off_ = false;  // layer_forward without the LoRA products (base_hidden)
+  bool adapter_off_ = false;  // layer_forward without the LoRA products (forward_layers)
   std::vector<float> scratch_;
   std::unique_ptr<TransposedWeights> wt_;
   std::vector<float> t_scratch_;  // matmul_t_add_transposed's product
