@@ -42,10 +42,10 @@ class Server:
     """One `edgellm serve` for a batch of greedy questions: the model loads once and the questions are
     decoded together (several slots), which on a busy machine is several times faster than a `run` each."""
 
-    def __init__(self, bin_, model, threads, lora=None, parallel=8):
+    def __init__(self, bin_, model, threads, loras=(), parallel=8):
         cmd = [bin_, "serve", "-m", model, "--host", "127.0.0.1", "--port", "0", "-c", "512", "--parallel",
                str(parallel), "-t", str(threads)]
-        if lora:
+        for lora in loras:
             cmd += ["--lora", lora]
         self.log = tempfile.NamedTemporaryFile(prefix="finetune-memory-serve-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
@@ -102,10 +102,10 @@ def check_answers(server):
     return [{"question": q, "reply": r} for q, r in zip(general.CHECK, server.ask_all([(q, None, 48) for q in general.CHECK]))]
 
 
-def perplexity(bin_, model, text, chunks, threads, lora=None):
+def perplexity(bin_, model, text, chunks, threads, loras=()):
     cmd = [bin_, "perplexity", "-m", model, "-f", text, "-c", "512", "--chunks", str(chunks), "-t", str(threads),
            "--json"]
-    if lora:
+    for lora in loras:
         cmd += ["--lora", lora]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out)["perplexity"]
@@ -141,7 +141,9 @@ def main():
     ap.add_argument("--full", action="store_true", help="memory data without 'answer briefly' (generate.py --full)")
     ap.add_argument("--save-epochs", action="store_true", help="also keep each epoch's adapter (finetune --save-epochs)")
     ap.add_argument("--prepare-only", action="store_true", help="stop after the figures before training and the replay data")
-    ap.add_argument("--adapter", default=None, help="measure this adapter instead of training one")
+    ap.add_argument("--adapter", action="append", default=None, metavar="FILE[:SCALE]",
+                    help="measure this adapter instead of training one; repeated, the adapters are applied together "
+                         "(e.g. several checkpoints at scale 1/N each: their average weight update)")
     ap.add_argument("--work", default=None, help="directory for data and adapter (default: a temp dir)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
@@ -210,53 +212,61 @@ def main():
         return
     if args.adapter:
         adapter = args.adapter
+        res["adapters"] = adapter
     else:
         # Named after --out, so runs with different recipes can share a work directory.
         name = os.path.splitext(os.path.basename(args.out))[0] if args.out else "memory"
         adapter = os.path.join(work, f"{name}.gguf")
         train(args, res, train_file, kl_file, work, adapter)
+        adapter = [adapter]
     measure_after(args, res, questions, adapter, before)
 
 
 def train(args, res, train_file, kl_file, work, adapter):
     t0 = time.time()
     cpu0 = os.times()
-    p = subprocess.run([args.bin, "finetune", "-m", args.model, "--data", train_file, "--targets", args.targets,
-                        "--eval", os.path.join(work, "eval.jsonl"), "--rank", str(args.rank), "--alpha",
-                        str(args.alpha), "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch",
-                        str(args.batch), "-t", str(args.threads), "--out", adapter]
-                       + (["--save-epochs"] if args.save_epochs else [])
-                       + (["--kl-data", kl_file, "--kl-weight", str(args.kl_weight)] if kl_file else [])
-                       + (["--save-adapter-every", str(args.save_adapter_every)] if args.save_adapter_every else []),
-                       capture_output=True, text=True)
+    cmd = ([args.bin, "finetune", "-m", args.model, "--data", train_file, "--targets", args.targets,
+            "--eval", os.path.join(work, "eval.jsonl"), "--rank", str(args.rank), "--alpha", str(args.alpha),
+            "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch", str(args.batch), "-t", str(args.threads),
+            "--out", adapter]
+           + (["--save-epochs"] if args.save_epochs else [])
+           + (["--kl-data", kl_file, "--kl-weight", str(args.kl_weight)] if kl_file else [])
+           + (["--save-adapter-every", str(args.save_adapter_every)] if args.save_adapter_every else []))
+    # finetune's progress goes straight to ADAPTER.log as it is written (`tail -f` it: an epoch of the 0.5B is
+    # many minutes), and is parsed from there when the run ends.
+    log_path = os.path.splitext(adapter)[0] + ".log"
+    print(f"finetune log: {log_path}", flush=True)
+    with open(log_path, "w") as log:
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     cpu1 = os.times()
-    sys.stderr.write(p.stderr)
-    if p.returncode != 0:
-        sys.exit("finetune failed")
+    stderr = open(log_path, errors="replace").read()
+    sys.stderr.write(stderr)
+    if rc != 0:
+        sys.exit(f"finetune failed (exit {rc}; log {log_path})")
     res["train_wall_s"] = time.time() - t0
     res["train_cpu_s"] = (cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system)
     res["epochs_report"] = [{"epoch": int(m[0]), "train_loss": float(m[1]), "eval_loss": float(m[2]),
                              "kl_to_base": float(m[3]) if m[3] else None, "seconds": float(m[4]),
                              "tokens_per_s": float(m[5])}
                             for m in re.findall(r"epoch (\d+): train loss ([\d.]+)  eval loss ([\d.]+)(?:  KL to base "
-                                                r"([\d.]+))?  \(([\d.]+) s, (\d+) tok/s\)", p.stderr)]
-    m = re.search(r"eval loss before training: ([\d.]+)", p.stderr)
+                                                r"([\d.]+))?  \(([\d.]+) s, (\d+) tok/s\)", stderr)]
+    m = re.search(r"eval loss before training: ([\d.]+)", stderr)
     res["eval_loss_before"] = float(m.group(1)) if m else None
-    m = re.search(r"\((\d+) tokens, (\d+) trained\)", p.stderr)
+    m = re.search(r"\((\d+) tokens, (\d+) trained\)", stderr)
     res["tokens_per_epoch"], res["trained_tokens_per_epoch"] = int(m.group(1)), int(m.group(2))
-    res["peak_rss_mib"] = float(re.search(r"peak RSS (\d+) MiB", p.stderr).group(1))
+    res["peak_rss_mib"] = float(re.search(r"peak RSS (\d+) MiB", stderr).group(1))
     res["adapter_bytes"] = os.path.getsize(adapter)
 
 
-def measure_after(args, res, questions, adapter, before):
-
-    lora = adapter if args.scale == 1.0 else f"{adapter}:{args.scale}"
-    srv = Server(args.bin, args.model, args.threads, lora)
+def measure_after(args, res, questions, adapters, before):
+    # --scale applies to the adapters given without their own.
+    loras = [a if args.scale == 1.0 or re.search(r":[\d.]+$", a) else f"{a}:{args.scale}" for a in adapters]
+    srv = Server(args.bin, args.model, args.threads, loras)
     res["accuracy_after"], after = accuracy(srv, questions)
     res["check_after"] = check_answers(srv)
     srv.close()
     print(f"exact match after: {res['accuracy_after']:.1%}", flush=True)
-    res["ppl_after"] = perplexity(args.bin, args.model, args.text, args.ppl_chunks, args.threads, lora)
+    res["ppl_after"] = perplexity(args.bin, args.model, args.text, args.ppl_chunks, args.threads, loras)
     print(f"perplexity after: {res['ppl_after']:.4f} ({res['ppl_after'] / res['ppl_before'] - 1:+.1%})", flush=True)
     res["check_unchanged"] = sum(a["reply"] == b["reply"] for a, b in zip(res["check_before"], res["check_after"]))
     res["ppl_change"] = res["ppl_after"] / res["ppl_before"] - 1
