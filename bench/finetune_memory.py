@@ -15,7 +15,7 @@ answered greedily before and after (`check_before` / `check_after` in the JSON).
 
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
         [--targets all] [--replay 40] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3]
-        [--save-adapter-every 35] [--scale 1.0]
+        [--save-adapter-every 35] [--scale 1.0] [--adapter FILE[:SCALE] ...]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
 
 The figures before fine-tuning are cached in the work directory (`--work`), keyed by model and data.
