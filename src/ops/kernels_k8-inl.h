@@ -470,6 +470,112 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
+
+// The VNNI tiles above with the loops turned round, for 9-16 tokens (speculative verification
+// passes of 9-16 tokens, batched decode, prefill): each sub-block's 8 weight vectors (16 rows x 32
+// elements, low and high nibbles; Q6_K with its high bits merged) are unpacked once and stay in
+// registers while every token of the tile passes, so a pass of 9-16 tokens no longer splits into
+// two tiles that each unpack the weights (a lone 9th token cost a whole unpack). 8 weight vectors
+// and 16 float accumulators fit the 32 registers because a token's int32 sum lives only while that
+// token is processed (one dpbusd chain per token: the other tokens' chains hide its latency).
+// Integer sums are exact in any order, and each token takes the float operations of
+// TileQ4KVnniWide / TileQ6KVnniWide in the same order, so results are bitwise those tiles'
+// (batch invariance across both kinds of tile). At 1-8 tokens the per-vector tiles measured faster.
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ4KVnniStationary(
+    const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
+  constexpr int64_t kBB = 1184, kSc = 32, kNib = 160, kMin = 96;
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
+    if (pf) PrefetchPair(ba, bb, kBB, pf);
+    const __m512 d16 = _mm512_cvtph_ps(LoadPair128(ba, bb));
+    const __m512 dmin = _mm512_cvtph_ps(LoadPair128(ba + 16, bb + 16));
+    __m512i scw = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(LoadPair128(ba + kSc + 8 * j, bb + kSc + 8 * j));
+      const __m512 f = _mm512_mul_ps(
+          d16, _mm512_cvtepi32_ps(_mm512_srli_epi32(
+                   (j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw), 16)));
+      const __m128i mn = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ba + kMin + 8 * j)),
+                                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bb + kMin + 8 * j)));
+      const __m512 w = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+      __m512i lo[4], hi[4];
+      for (int q = 0; q < 4; ++q) {
+        const int64_t o = kNib + 128 * j + 32 * q;
+        const __m512i n = LoadPair256(ba + o, bb + o);
+        lo[q] = _mm512_and_si512(n, low), hi[q] = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_KA& ab = a[t][ib];
+        const int8_t* aq = ab.qs + 32 * j;
+        __m512i s = _mm512_setzero_si512();
+        for (int q = 0; q < 4; ++q) {
+          int32_t a0, a1;
+          std::memcpy(&a0, aq + 8 * q, 4);
+          std::memcpy(&a1, aq + 8 * q + 4, 4);
+          s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s, lo[q], _mm512_set1_epi32(a0)), hi[q], _mm512_set1_epi32(a1));
+        }
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])),
+                                 acc[t]);
+        acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s32[j]), acc[t]);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ6KVnniStationary(
+    const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
+  constexpr int64_t kBB = 1680, kSc = 16, kNib = 144, kHigh = 1168;
+  const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
+    if (pf) PrefetchPair(ba, bb, kBB, pf);
+    const __m512 d16 = _mm512_cvtph_ps(LoadPair128(ba, bb));
+    for (int j = 0; j < 8; ++j) {
+      const __m512i w16 = _mm512_cvtepi8_epi16(LoadPair128(ba + kSc + 16 * j, bb + kSc + 16 * j));
+      // d * sc per row for the two halves of sub-block j.
+      const __m512 f0 = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpacklo_epi16(w16, w16), 16)));
+      const __m512 f1 = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpackhi_epi16(w16, w16), 16)));
+      __m512i lo[4], hi[4];
+      for (int half = 0; half < 2; ++half) {
+        const __m512i h = LoadPair256(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
+        for (int qq = 0; qq < 2; ++qq) {
+          const int q = 2 * half + qq;
+          const int64_t o = kNib + 128 * j + 32 * q;
+          const __m512i n = LoadPair256(ba + o, bb + o);
+          lo[q] = _mm512_and_si512(n, low), hi[q] = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+          MergeQ6High(lo[q], hi[q], h, qq == 0, m30);
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_KA& ab = a[t][ib];
+        const int8_t* aq = ab.qs + 32 * j;
+        __m512 sf[2];  // per half: the integer sum, starting at -32 times the activations' half sum (exact)
+        for (int half = 0; half < 2; ++half) {
+          __m512i s = _mm512_set1_epi32(ab.o16[2 * j + half]);
+          for (int q = 2 * half; q < 2 * half + 2; ++q) {
+            int32_t a0, a1;
+            std::memcpy(&a0, aq + 8 * q, 4);
+            std::memcpy(&a1, aq + 8 * q + 4, 4);
+            s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s, lo[q], _mm512_set1_epi32(a0)), hi[q], _mm512_set1_epi32(a1));
+          }
+          sf[half] = _mm512_cvtepi32_ps(s);
+        }
+        // d * (sc_a * S_a + sc_b * S_b): the halves share the activation scale.
+        const __m512 u = _mm512_fmadd_ps(sf[1], f1, _mm512_mul_ps(sf[0], f0));
+        acc[t] = _mm512_fmadd_ps(u, _mm512_set1_ps(ab.d[j]), acc[t]);
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
 #undef EDGELLM_K8X2_HELPER
 #define EDGELLM_K8X2 1
 #else
@@ -489,8 +595,9 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   const int64_t pf = 4096;
 #if EDGELLM_K8X2
   const bool vnni = use_vnni();
-  // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers).
-  const int64_t tile_tokens = 8;
+  // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers); with VNNI 16, the
+  // weights-stationary tiles taking 9-16 tokens in one pass over the weights.
+  const int64_t tile_tokens = vnni ? 16 : 8;
 #else
   // 16 per 256-bit tile: the accumulators are in L1, so the tile width is not bound by registers;
   // 16 tokens' activations of one super-block (7 KiB) stay in L1 while the weights are reused.
@@ -512,27 +619,42 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
       {
         ng = g + 1 < g1 ? 2 : 1, stride = 2 * R;
         const uint8_t* pb = ng == 2 ? p + gb : p;
-        if (vnni && !kQ6) {
-          switch (nt) {
-            case 8: TileQ4KVnniWide<8>(p, pb, nb, ap, out, pft); break;
-            case 7: TileQ4KVnniWide<7>(p, pb, nb, ap, out, pft); break;
-            case 6: TileQ4KVnniWide<6>(p, pb, nb, ap, out, pft); break;
-            case 5: TileQ4KVnniWide<5>(p, pb, nb, ap, out, pft); break;
-            case 4: TileQ4KVnniWide<4>(p, pb, nb, ap, out, pft); break;
-            case 3: TileQ4KVnniWide<3>(p, pb, nb, ap, out, pft); break;
-            case 2: TileQ4KVnniWide<2>(p, pb, nb, ap, out, pft); break;
-            default: TileQ4KVnniWide<1>(p, pb, nb, ap, out, pft); break;
-          }
-        } else if (vnni) {
-          switch (nt) {
-            case 8: TileQ6KVnniWide<8>(p, pb, nb, ap, out, pft); break;
-            case 7: TileQ6KVnniWide<7>(p, pb, nb, ap, out, pft); break;
-            case 6: TileQ6KVnniWide<6>(p, pb, nb, ap, out, pft); break;
-            case 5: TileQ6KVnniWide<5>(p, pb, nb, ap, out, pft); break;
-            case 4: TileQ6KVnniWide<4>(p, pb, nb, ap, out, pft); break;
-            case 3: TileQ6KVnniWide<3>(p, pb, nb, ap, out, pft); break;
-            case 2: TileQ6KVnniWide<2>(p, pb, nb, ap, out, pft); break;
-            default: TileQ6KVnniWide<1>(p, pb, nb, ap, out, pft); break;
+        if (vnni) {
+          if (nt > 8) {
+            switch (nt) {
+#define EDGELLM_K8_CASE(n)                                                   \
+  case n:                                                                    \
+    if constexpr (kQ6)                                                       \
+      TileQ6KVnniStationary<n>(p, pb, nb, ap, out, pft);                     \
+    else                                                                     \
+      TileQ4KVnniStationary<n>(p, pb, nb, ap, out, pft);                     \
+    break;
+              EDGELLM_K8_CASE(16) EDGELLM_K8_CASE(15) EDGELLM_K8_CASE(14) EDGELLM_K8_CASE(13)
+              EDGELLM_K8_CASE(12) EDGELLM_K8_CASE(11) EDGELLM_K8_CASE(10) EDGELLM_K8_CASE(9)
+#undef EDGELLM_K8_CASE
+            }
+          } else if (!kQ6) {
+            switch (nt) {
+              case 8: TileQ4KVnniWide<8>(p, pb, nb, ap, out, pft); break;
+              case 7: TileQ4KVnniWide<7>(p, pb, nb, ap, out, pft); break;
+              case 6: TileQ4KVnniWide<6>(p, pb, nb, ap, out, pft); break;
+              case 5: TileQ4KVnniWide<5>(p, pb, nb, ap, out, pft); break;
+              case 4: TileQ4KVnniWide<4>(p, pb, nb, ap, out, pft); break;
+              case 3: TileQ4KVnniWide<3>(p, pb, nb, ap, out, pft); break;
+              case 2: TileQ4KVnniWide<2>(p, pb, nb, ap, out, pft); break;
+              default: TileQ4KVnniWide<1>(p, pb, nb, ap, out, pft); break;
+            }
+          } else {
+            switch (nt) {
+              case 8: TileQ6KVnniWide<8>(p, pb, nb, ap, out, pft); break;
+              case 7: TileQ6KVnniWide<7>(p, pb, nb, ap, out, pft); break;
+              case 6: TileQ6KVnniWide<6>(p, pb, nb, ap, out, pft); break;
+              case 5: TileQ6KVnniWide<5>(p, pb, nb, ap, out, pft); break;
+              case 4: TileQ6KVnniWide<4>(p, pb, nb, ap, out, pft); break;
+              case 3: TileQ6KVnniWide<3>(p, pb, nb, ap, out, pft); break;
+              case 2: TileQ6KVnniWide<2>(p, pb, nb, ap, out, pft); break;
+              default: TileQ6KVnniWide<1>(p, pb, nb, ap, out, pft); break;
+            }
           }
         } else {
           switch (nt) {
