@@ -88,6 +88,32 @@ void BM_MatmulDecode(benchmark::State& state) {
   state.SetLabel(std::string(edgellm::io::type_name(t)) + " " + ops::active_isa());
 }
 
+// The same streaming product with the matrix repacked as a model loads it (K8 for Q4_K / Q6_K, X4
+// for the 32-element formats) and 1-16 tokens: decode and speculative verification passes, where
+// the weights come from memory once per pass. time(T) / time(1) - 1 over T - 1 is the verify cost
+// of one more token (wall time: run it under the measuring lock).
+void BM_MatmulStreamPacked(benchmark::State& state) {
+  const TensorType t = kTypes[state.range(0)];
+  const int threads = static_cast<int>(state.range(1));
+  const int64_t n_tok = state.range(2);
+  const int64_t n_in = 1536;
+  const int64_t n_out = static_cast<int64_t>(kBigBytes / edgellm::io::row_bytes(t, n_in)) & ~int64_t{7};
+  Matrix W(t, n_in, n_out);
+  std::vector<uint8_t> packed;
+  const ops::MatrixView view = ops::repack(W.view, packed);
+  ops::ThreadPool pool(threads);
+  auto x = random_vec(n_in * n_tok);
+  std::vector<float> y(n_out * n_tok);
+  for (auto _ : state) ops::matmul(view, x.data(), n_tok, y.data(), pool);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * W.bytes()));
+  state.SetLabel(std::string(edgellm::io::type_name(t)) + " packed " + ops::active_isa());
+}
+void StreamPackedArgs(benchmark::internal::Benchmark* b) {
+  for (int ti : {4, 8, 10})  // Q4_0, Q4_K, Q6_K
+    for (int th : {1, 2})
+      for (int nt : {1, 2, 4, 8, 9, 12, 16}) b->Args({ti, th, nt});
+}
+
 // The same product on a 256 KiB matrix that stays in L2: the kernel's arithmetic ceiling.
 // Decode can only reach the memory roofline if this is well above the read bandwidth.
 // Second argument 1: the matrix repacked (X4: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1; K8: Q4_K, Q6_K).
@@ -119,7 +145,7 @@ void CachedArgs(benchmark::internal::Benchmark* b) {
   // - 1 over T - 1 is the verify cost of one more token when the weights are in cache (CPU time,
   // so a busy machine shifts it less than the wall-clock figures of `edgellm bench -p 1,2,...`).
   for (int ti : {8, 10})
-    for (int nt : {2, 4, 8, 9, 16}) b->Args({ti, 1, nt});
+    for (int nt : {2, 4, 8, 9, 12, 16}) b->Args({ti, 1, nt});
 }
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,
@@ -181,6 +207,7 @@ void LayerArgs(benchmark::internal::Benchmark* b) {
       for (int nt : {1, 64}) b->Args({ti, th, nt});
 }
 BENCHMARK(BM_MatmulDecode)->Apply(TypeThreadArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MatmulStreamPacked)->Apply(StreamPackedArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatmulCached)->Apply(CachedArgs)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SmolLMLayers)->Apply(LayerArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 

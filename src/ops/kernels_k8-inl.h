@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "hwy/highway.h"
@@ -269,6 +270,17 @@ EDGELLM_K8X2_HELPER void MergeQ6High(__m512i& lo, __m512i& hi, __m512i h, bool f
     hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30));
   }
 }
+// Q4_K sub-block j of two groups: d * sc_j (f) and dmin * m_j (w) per row. scw holds the scales of
+// sub-blocks j and j ^ 1 as int16 (loaded at even j), K8's Q4_K scale and min bytes at 32 and 96.
+EDGELLM_K8X2_HELPER void Q4KSubBlockScales(const uint8_t* ba, const uint8_t* bb, int j, __m512 d16, __m512 dmin,
+                                           __m512i& scw, __m512& f, __m512& w) {
+  if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(LoadPair128(ba + 32 + 8 * j, bb + 32 + 8 * j));
+  f = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_srli_epi32(
+                             (j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw), 16)));
+  const __m128i mn = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ba + 96 + 8 * j)),
+                                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bb + 96 + 8 * j)));
+  w = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
+}
 // TileK8 for two groups at once (16 rows), with 512-bit vectors: the low 256 bits hold group A's
 // 32 bytes, the high ones group B's, so the activations stay a plain 4-byte broadcast and each
 // instruction does twice the work (this CPU kind runs 512-bit integer multiplies at the 256-bit
@@ -350,16 +362,32 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
+// 8 elements of 16 rows (lo: elements 0-3 of each row, hi: 4-7) times a token's 8 int8
+// activations at aq, added to s0, or lo's part to s0 and hi's to s1 (two chains for latency).
+template <bool kSplit>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), always_inline)) inline void DotPairVnni(
+    __m512i& s0, __m512i& s1, __m512i lo, __m512i hi, const int8_t* aq) {
+  int32_t a0, a1;
+  std::memcpy(&a0, aq, 4);
+  std::memcpy(&a1, aq + 4, 4);
+  s0 = _mm512_dpbusd_epi32(s0, lo, _mm512_set1_epi32(a0));
+  if constexpr (kSplit)
+    s1 = _mm512_dpbusd_epi32(s1, hi, _mm512_set1_epi32(a1));
+  else
+    s0 = _mm512_dpbusd_epi32(s0, hi, _mm512_set1_epi32(a1));
+}
+
 // Q4_K with VNNI for up to 8 tokens per tile (prefill). The weights' nibbles are split once per
 // tile, so 8 tokens share that work (the non-VNNI tile above shares it by 4), and a sub-block's
 // int32 sum goes into the float accumulator at once (its scale d * sc_j * d_a per row and token),
 // so no per-super-block float sums are kept: 8 int32 + 8 float accumulators fit the 32 registers.
 // Every token takes the same float operations whatever T is (batch invariance); with T <= 2 the
 // low and high nibbles run in two int32 chains to hide dpbusd's latency, an exact integer split.
-template <int T>
+// kStationary: weights-stationary for 9-16 tokens (see the comment after TileQ6KVnniWide).
+template <int T, bool kStationary = false>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ4KVnniWide(
     const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
-  constexpr int64_t kBB = 1184, kSc = 32, kNib = 160, kMin = 96;
+  constexpr int64_t kBB = 1184, kNib = 160;
   constexpr bool kSplit = T <= 2;
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[T];
@@ -371,40 +399,44 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
     const __m512 dmin = _mm512_cvtph_ps(LoadPair128(ba + 16, bb + 16));
     __m512i scw = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
-      if ((j & 1) == 0) scw = _mm512_cvtepu8_epi16(LoadPair128(ba + kSc + 8 * j, bb + kSc + 8 * j));
-      // d * sc_j and dmin * m_j per row.
-      const __m512 f = _mm512_mul_ps(
-          d16, _mm512_cvtepi32_ps(_mm512_srli_epi32(
-                   (j & 1) ? _mm512_unpackhi_epi16(scw, scw) : _mm512_unpacklo_epi16(scw, scw), 16)));
-      const __m128i mn = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ba + kMin + 8 * j)),
-                                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bb + kMin + 8 * j)));
-      const __m512 w = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)));
-      __m512i s0[T], s1[kSplit ? T : 1];
-      for (int t = 0; t < T; ++t) s0[t] = _mm512_setzero_si512();
-      if constexpr (kSplit)
-        for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
-      for (int q = 0; q < 4; ++q) {
-        const int64_t o = kNib + 128 * j + 32 * q;
-        const __m512i n = LoadPair256(ba + o, bb + o);
-        const __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
-        for (int t = 0; t < T; ++t) {
-          const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
-          int32_t a0, a1;
-          std::memcpy(&a0, aq, 4);
-          std::memcpy(&a1, aq + 4, 4);
-          s0[t] = _mm512_dpbusd_epi32(s0[t], lo, _mm512_set1_epi32(a0));
-          if constexpr (kSplit)
-            s1[t] = _mm512_dpbusd_epi32(s1[t], hi, _mm512_set1_epi32(a1));
-          else
-            s0[t] = _mm512_dpbusd_epi32(s0[t], hi, _mm512_set1_epi32(a1));
+      __m512 f, w;
+      Q4KSubBlockScales(ba, bb, j, d16, dmin, scw, f, w);
+      if constexpr (kStationary) {
+        __m512i lo[4], hi[4];
+        for (int q = 0; q < 4; ++q) {
+          const int64_t o = kNib + 128 * j + 32 * q;
+          const __m512i n = LoadPair256(ba + o, bb + o);
+          lo[q] = _mm512_and_si512(n, low), hi[q] = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
         }
-      }
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8_KA& ab = a[t][ib];
-        __m512i sum = s0[t];
-        if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])), acc[t]);
-        acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s32[j]), acc[t]);
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_KA& ab = a[t][ib];
+          const int8_t* aq = ab.qs + 32 * j;
+          __m512i s = _mm512_setzero_si512();
+          for (int q = 0; q < 4; ++q) DotPairVnni<false>(s, s, lo[q], hi[q], aq + 8 * q);
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])),
+                                   acc[t]);
+          acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s32[j]), acc[t]);
+        }
+      } else {
+        __m512i s0[T], s1[kSplit ? T : 1];
+        for (int t = 0; t < T; ++t) s0[t] = _mm512_setzero_si512();
+        if constexpr (kSplit)
+          for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
+        for (int q = 0; q < 4; ++q) {
+          const int64_t o = kNib + 128 * j + 32 * q;
+          const __m512i n = LoadPair256(ba + o, bb + o);
+          const __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+          for (int t = 0; t < T; ++t) {
+            DotPairVnni<kSplit>(s0[t], s1[kSplit ? t : 0], lo, hi, a[t][ib].qs + 32 * j + 8 * q);
+          }
+        }
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_KA& ab = a[t][ib];
+          __m512i sum = s0[t];
+          if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(f, _mm512_set1_ps(ab.d[j])), acc[t]);
+          acc[t] = _mm512_fnmadd_ps(w, _mm512_set1_ps(ab.s32[j]), acc[t]);
+        }
       }
     }
   }
@@ -415,7 +447,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
 // elements per row, its own scale) is summed in int32, starting from the -32 offset times the
 // activations' half sum (BlockQ8_KA::o16, so the offset costs no float operation); the two halves
 // meet in one float sum per row and token (times d * sc) before the sub-block's activation scale.
-template <int T>
+template <int T, bool kStationary = false>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ6KVnniWide(
     const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
   constexpr int64_t kBB = 1680, kSc = 16, kNib = 144, kHigh = 1168;
@@ -429,52 +461,95 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
     const __m512 d16 = _mm512_cvtph_ps(LoadPair128(ba, bb));
     for (int j = 0; j < 8; ++j) {
       const __m512i w16 = _mm512_cvtepi8_epi16(LoadPair128(ba + kSc + 16 * j, bb + kSc + 16 * j));
-      __m512 u[T];  // d * (sc_a * S_a + sc_b * S_b) per token: the halves share the activation scale
-      for (int half = 0; half < 2; ++half) {
-        // d * sc per row for this half of sub-block j.
-        const __m512 f = _mm512_mul_ps(
-            d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(
-                     half ? _mm512_unpackhi_epi16(w16, w16) : _mm512_unpacklo_epi16(w16, w16), 16)));
-        const __m512i h = LoadPair256(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
-        // The integer sum starts at the -32 offset times the activations' half sum (exact).
-        __m512i s0[T], s1[kSplit ? T : 1];
-        for (int t = 0; t < T; ++t) s0[t] = _mm512_set1_epi32(a[t][ib].o16[2 * j + half]);
-        if constexpr (kSplit)
-          for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
-        for (int qq = 0; qq < 2; ++qq) {
-          const int q = 2 * half + qq;
-          const int64_t o = kNib + 128 * j + 32 * q;
-          const __m512i n = LoadPair256(ba + o, bb + o);
-          __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
-          MergeQ6High(lo, hi, h, qq == 0, m30);
-          for (int t = 0; t < T; ++t) {
-            const uint8_t* aq = reinterpret_cast<const uint8_t*>(a[t][ib].qs) + 32 * j + 8 * q;
-            int32_t a0, a1;
-            std::memcpy(&a0, aq, 4);
-            std::memcpy(&a1, aq + 4, 4);
-            s0[t] = _mm512_dpbusd_epi32(s0[t], lo, _mm512_set1_epi32(a0));
-            if constexpr (kSplit)
-              s1[t] = _mm512_dpbusd_epi32(s1[t], hi, _mm512_set1_epi32(a1));
-            else
-              s0[t] = _mm512_dpbusd_epi32(s0[t], hi, _mm512_set1_epi32(a1));
+      if constexpr (kStationary) {
+        // d * sc per row for the two halves of sub-block j.
+        const __m512 f0 = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpacklo_epi16(w16, w16), 16)));
+        const __m512 f1 = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpackhi_epi16(w16, w16), 16)));
+        __m512i lo[4], hi[4];
+        for (int half = 0; half < 2; ++half) {
+          const __m512i h = LoadPair256(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
+          for (int qq = 0; qq < 2; ++qq) {
+            const int q = 2 * half + qq;
+            const int64_t o = kNib + 128 * j + 32 * q;
+            const __m512i n = LoadPair256(ba + o, bb + o);
+            lo[q] = _mm512_and_si512(n, low), hi[q] = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+            MergeQ6High(lo[q], hi[q], h, qq == 0, m30);
           }
         }
         for (int t = 0; t < T; ++t) {
-          __m512i sum = s0[t];
-          if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
-          u[t] = half ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), f, u[t]) : _mm512_mul_ps(_mm512_cvtepi32_ps(sum), f);
+          const BlockQ8_KA& ab = a[t][ib];
+          const int8_t* aq = ab.qs + 32 * j;
+          __m512 sf[2];  // per half: the integer sum, starting at -32 times the activations' half sum (exact)
+          for (int half = 0; half < 2; ++half) {
+            __m512i s = _mm512_set1_epi32(ab.o16[2 * j + half]);
+            for (int q = 2 * half; q < 2 * half + 2; ++q) DotPairVnni<false>(s, s, lo[q], hi[q], aq + 8 * q);
+            sf[half] = _mm512_cvtepi32_ps(s);
+          }
+          // d * (sc_a * S_a + sc_b * S_b): the halves share the activation scale.
+          const __m512 u = _mm512_fmadd_ps(sf[1], f1, _mm512_mul_ps(sf[0], f0));
+          acc[t] = _mm512_fmadd_ps(u, _mm512_set1_ps(ab.d[j]), acc[t]);
         }
+      } else {
+        __m512 u[T];  // d * (sc_a * S_a + sc_b * S_b) per token: the halves share the activation scale
+        for (int half = 0; half < 2; ++half) {
+          // d * sc per row for this half of sub-block j.
+          const __m512 f = _mm512_mul_ps(
+              d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(
+                       half ? _mm512_unpackhi_epi16(w16, w16) : _mm512_unpacklo_epi16(w16, w16), 16)));
+          const __m512i h = LoadPair256(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
+          // The integer sum starts at the -32 offset times the activations' half sum (exact).
+          __m512i s0[T], s1[kSplit ? T : 1];
+          for (int t = 0; t < T; ++t) s0[t] = _mm512_set1_epi32(a[t][ib].o16[2 * j + half]);
+          if constexpr (kSplit)
+            for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
+          for (int qq = 0; qq < 2; ++qq) {
+            const int q = 2 * half + qq;
+            const int64_t o = kNib + 128 * j + 32 * q;
+            const __m512i n = LoadPair256(ba + o, bb + o);
+            __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
+            MergeQ6High(lo, hi, h, qq == 0, m30);
+            for (int t = 0; t < T; ++t) {
+              DotPairVnni<kSplit>(s0[t], s1[kSplit ? t : 0], lo, hi, a[t][ib].qs + 32 * j + 8 * q);
+            }
+          }
+          for (int t = 0; t < T; ++t) {
+            __m512i sum = s0[t];
+            if constexpr (kSplit) sum = _mm512_add_epi32(sum, s1[t]);
+            u[t] = half ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), f, u[t]) : _mm512_mul_ps(_mm512_cvtepi32_ps(sum), f);
+          }
+        }
+        for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(u[t], _mm512_set1_ps(a[t][ib].d[j]), acc[t]);
       }
-      for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(u[t], _mm512_set1_ps(a[t][ib].d[j]), acc[t]);
     }
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
+
+// TileQ4KVnniWide<T, true> and TileQ6KVnniWide<T, true>: the VNNI tiles with the loops turned round, for 9-16 tokens (speculative verification
+// passes of 9-16 tokens, batched decode, prefill): each sub-block's 8 weight vectors (16 rows x 32
+// elements, low and high nibbles; Q6_K with its high bits merged) are unpacked once and stay in
+// registers while every token of the tile passes, so a pass of 9-16 tokens no longer splits into
+// two tiles that each unpack the weights (a lone 9th token cost a whole unpack). 8 weight vectors
+// and 16 float accumulators fit the 32 registers because a token's int32 sum lives only while that
+// token is processed (one dpbusd chain per token: the other tokens' chains hide its latency).
+// Integer sums are exact in any order, and each token takes the float operations of
+// TileQ4KVnniWide / TileQ6KVnniWide in the same order, so results are bitwise those tiles'
+// (batch invariance across both kinds of tile). At 1-8 tokens the per-vector tiles measured faster.
 #undef EDGELLM_K8X2_HELPER
 #define EDGELLM_K8X2 1
 #else
 #define EDGELLM_K8X2 0
 #endif
+
+// f(std::integral_constant<int, nt>) for kLo <= nt <= kHi (nt < kLo runs kLo): a switch over the
+// compile-time tile widths.
+template <int kHi, int kLo, class F>
+HWY_INLINE void ForTileWidth(int nt, const F& f) {
+  if constexpr (kHi > kLo) {
+    if (nt < kHi) return ForTileWidth<kHi - 1, kLo>(nt, f);
+  }
+  f(std::integral_constant<int, kHi>{});
+}
 
 template <bool kQ6>
 void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1, const uint8_t* act,
@@ -489,8 +564,9 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   const int64_t pf = 4096;
 #if EDGELLM_K8X2
   const bool vnni = use_vnni();
-  // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers).
-  const int64_t tile_tokens = 8;
+  // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers); with VNNI 16, the
+  // weights-stationary tiles taking 9-16 tokens in one pass over the weights.
+  const int64_t tile_tokens = vnni ? 16 : 8;
 #else
   // 16 per 256-bit tile: the accumulators are in L1, so the tile width is not bound by registers;
   // 16 tokens' activations of one super-block (7 KiB) stay in L1 while the weights are reused.
@@ -512,39 +588,22 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
       {
         ng = g + 1 < g1 ? 2 : 1, stride = 2 * R;
         const uint8_t* pb = ng == 2 ? p + gb : p;
-        if (vnni && !kQ6) {
-          switch (nt) {
-            case 8: TileQ4KVnniWide<8>(p, pb, nb, ap, out, pft); break;
-            case 7: TileQ4KVnniWide<7>(p, pb, nb, ap, out, pft); break;
-            case 6: TileQ4KVnniWide<6>(p, pb, nb, ap, out, pft); break;
-            case 5: TileQ4KVnniWide<5>(p, pb, nb, ap, out, pft); break;
-            case 4: TileQ4KVnniWide<4>(p, pb, nb, ap, out, pft); break;
-            case 3: TileQ4KVnniWide<3>(p, pb, nb, ap, out, pft); break;
-            case 2: TileQ4KVnniWide<2>(p, pb, nb, ap, out, pft); break;
-            default: TileQ4KVnniWide<1>(p, pb, nb, ap, out, pft); break;
-          }
+        if (vnni && nt > 8) {
+          ForTileWidth<16, 9>(nt, [&](auto n) {
+            if constexpr (kQ6)
+              TileQ6KVnniWide<n.value, true>(p, pb, nb, ap, out, pft);
+            else
+              TileQ4KVnniWide<n.value, true>(p, pb, nb, ap, out, pft);
+          });
         } else if (vnni) {
-          switch (nt) {
-            case 8: TileQ6KVnniWide<8>(p, pb, nb, ap, out, pft); break;
-            case 7: TileQ6KVnniWide<7>(p, pb, nb, ap, out, pft); break;
-            case 6: TileQ6KVnniWide<6>(p, pb, nb, ap, out, pft); break;
-            case 5: TileQ6KVnniWide<5>(p, pb, nb, ap, out, pft); break;
-            case 4: TileQ6KVnniWide<4>(p, pb, nb, ap, out, pft); break;
-            case 3: TileQ6KVnniWide<3>(p, pb, nb, ap, out, pft); break;
-            case 2: TileQ6KVnniWide<2>(p, pb, nb, ap, out, pft); break;
-            default: TileQ6KVnniWide<1>(p, pb, nb, ap, out, pft); break;
-          }
+          ForTileWidth<8, 1>(nt, [&](auto n) {
+            if constexpr (kQ6)
+              TileQ6KVnniWide<n.value>(p, pb, nb, ap, out, pft);
+            else
+              TileQ4KVnniWide<n.value>(p, pb, nb, ap, out, pft);
+          });
         } else {
-          switch (nt) {
-            case 8: TileK8x2<kQ6, 8>(p, pb, nb, ap, out, pft); break;
-            case 7: TileK8x2<kQ6, 7>(p, pb, nb, ap, out, pft); break;
-            case 6: TileK8x2<kQ6, 6>(p, pb, nb, ap, out, pft); break;
-            case 5: TileK8x2<kQ6, 5>(p, pb, nb, ap, out, pft); break;
-            case 4: TileK8x2<kQ6, 4>(p, pb, nb, ap, out, pft); break;
-            case 3: TileK8x2<kQ6, 3>(p, pb, nb, ap, out, pft); break;
-            case 2: TileK8x2<kQ6, 2>(p, pb, nb, ap, out, pft); break;
-            default: TileK8x2<kQ6, 1>(p, pb, nb, ap, out, pft); break;
-          }
+          ForTileWidth<8, 1>(nt, [&](auto n) { TileK8x2<kQ6, n.value>(p, pb, nb, ap, out, pft); });
         }
       }
 #endif

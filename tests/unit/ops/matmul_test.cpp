@@ -273,7 +273,8 @@ TEST(RepackK8, WithoutVnniMatchesReference) {
 }
 
 // The AVX2 K8 tile keeps 1-4 tokens' accumulators in registers and 5-16 in memory, 16 tokens per
-// tile: every token count up to two tiles plus one, against the reference, on every ISA, with
+// tile; with AVX-512 VNNI 1-8 tokens take the per-vector tiles and 9-16 the weights-stationary
+// ones: every token count up to two tiles plus one, against the reference, on every ISA, with
 // n_out = 17 (two full groups and a lone row) and n_in = 768 (three super-blocks).
 TEST(RepackK8, EveryTileWidthMatchesReference) {
   if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
