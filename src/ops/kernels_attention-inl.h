@@ -358,15 +358,11 @@ HWY_INLINE void GroupValues(const float* p, int64_t nq, const uint8_t* v, size_t
 HWY_INLINE float ExpShiftedSum(float* s, int64_t n, float scale) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  auto vmax = hn::Set(d, -INFINITY);
-  int64_t j = 0;
-  for (; j + N <= n; j += N) vmax = hn::Max(vmax, hn::LoadU(d, s + j));
-  float mx = hn::GetLane(hn::MaxOfLanes(d, vmax));
-  for (; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
-  if (mx == -INFINITY) mx = 0;  // as Softmax: no inf - inf
+  const float mx = MaxOf(s, n);
   const auto vscale = hn::Set(d, scale), vms = hn::Set(d, mx * scale), lo = hn::Set(d, -104.f);
   auto vsum = hn::Zero(d);
-  for (j = 0; j + N <= n; j += N) {
+  int64_t j = 0;
+  for (; j + N <= n; j += N) {
     const auto e = hn::Exp(d, hn::Max(hn::MulSub(hn::LoadU(d, s + j), vscale, vms), lo));
     hn::StoreU(e, d, s + j);
     vsum = hn::Add(vsum, e);

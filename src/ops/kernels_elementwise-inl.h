@@ -73,23 +73,31 @@ void RmsNorm(const float* x, const float* w, float* out, int64_t n, float eps) {
     MapBinary(d, x, x, out, n, [&](auto vx, auto) { return hn::Mul(vx, vs); });
 }
 
-void Softmax(float* x, int64_t n) {
+// The shift of a safe softmax: max of x[0..n), or 0 when every element is -inf (all masked),
+// so that x - shift is never inf - inf. A vector max: exact in any order, and scalar loops
+// here were a third of the attention time at long contexts.
+HWY_INLINE float MaxOf(const float* x, int64_t n) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  // Vector max and sum (max is exact in any order; the sum's order differs from a scalar loop
-  // only by rounding). Scalar loops here were a third of the attention time at long contexts.
   auto vmax = hn::Set(d, -INFINITY);
   int64_t i = 0;
   for (; i + N <= n; i += N) vmax = hn::Max(vmax, hn::LoadU(d, x + i));
   float mx = hn::GetLane(hn::MaxOfLanes(d, vmax));
   for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  if (mx == -INFINITY) mx = 0;  // all masked: avoid inf - inf
-  const auto vmx = hn::Set(d, mx);
+  return mx == -INFINITY ? 0.f : mx;
+}
+
+void Softmax(float* x, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  // The sum's order differs from a scalar loop only by rounding.
+  const auto vmx = hn::Set(d, MaxOf(x, n));
   // exp(-inf) must be 0: clamp the argument to a finite value whose exp underflows to 0.
   const auto lo = hn::Set(d, -104.f);
   MapBinary(d, x, x, x, n, [&](auto v, auto) { return hn::Exp(d, hn::Max(hn::Sub(v, vmx), lo)); });
   auto vsum = hn::Zero(d);
-  for (i = 0; i + N <= n; i += N) vsum = hn::Add(vsum, hn::LoadU(d, x + i));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) vsum = hn::Add(vsum, hn::LoadU(d, x + i));
   float sum = hn::GetLane(hn::SumOfLanes(d, vsum));
   for (; i < n; ++i) sum += x[i];
   ScaleF32(x, 1.f / sum, n);
