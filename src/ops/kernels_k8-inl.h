@@ -563,7 +563,11 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   // after the first find the chunk's weights in cache (matmul hands out chunks of ~64 KiB).
   const int64_t pf = 4096;
 #if EDGELLM_K8X2
-  constexpr int64_t kPairPrefetchMax = 24576;  // bytes: about three quarters of L1
+  // A pair of groups is read as two streams gb apart. With short groups, 4 KiB past each stream
+  // leaves the head of group B uncovered (the previous pair's prefetches end near A's head), so
+  // B's first blocks arrived on demand; one pair ahead (2 gb, up to about three quarters of L1)
+  // covers both streams of the next pair.
+  const int64_t pair_pf = 2 * static_cast<int64_t>(gb) <= 24576 ? 2 * static_cast<int64_t>(gb) : pf;
   const bool vnni = use_vnni();
   // 8 tokens per 512-bit tile (16 int32 + float accumulators in 32 registers); with VNNI 16, the
   // weights-stationary tiles taking 9-16 tokens in one pass over the weights.
@@ -589,10 +593,7 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
       {
         ng = g + 1 < g1 ? 2 : 1, stride = 2 * R;
         const uint8_t* pb = ng == 2 ? p + gb : p;
-        // A pair reads two streams gb apart. With short groups, 4 KiB past each stream leaves the
-        // head of group B uncovered (the previous pair's prefetches end near A's head), so B's first
-        // blocks arrived on demand; one pair ahead (2 gb) covers both streams of the next pair.
-        const int64_t pfp = pft != 0 && 2 * static_cast<int64_t>(gb) <= kPairPrefetchMax ? 2 * static_cast<int64_t>(gb) : pft;
+        const int64_t pfp = t0 == 0 ? pair_pf : 0;
         if (vnni && nt > 8) {
           ForTileWidth<16, 9>(nt, [&](auto n) {
             if constexpr (kQ6)
