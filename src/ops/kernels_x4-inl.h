@@ -41,11 +41,13 @@ void GemvX4Unpacked(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r
 // with the low nibbles of the first 32 quant bytes (elements 0-7), e[1] with their high
 // nibbles (16-23), e[2] / e[3] the same for the second 32 bytes (8-15, 24-31). Each holds
 // 4 activation bytes repeated for the 4 rows, as the weights interleave rows every 4 bytes.
-HWY_INLINE void ExpandX4(const BlockQ8_A* a, int64_t nb, __m256i* e) {
+// flip: stored as a + 128 (unsigned), for TileX4Vnni's Q8_0 products.
+HWY_INLINE void ExpandX4(const BlockQ8_A* a, int64_t nb, __m256i* e, bool flip = false) {
   const __m256i i0 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), i1 = _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5);
   const __m256i i2 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3), i3 = _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7);
   for (int64_t ib = 0; ib < nb; ++ib) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[ib].qs));
+    __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[ib].qs));
+    if (flip) q = _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80)));
     e[4 * ib + 0] = _mm256_permutevar8x32_epi32(q, i0);
     e[4 * ib + 1] = _mm256_permutevar8x32_epi32(q, i1);
     e[4 * ib + 2] = _mm256_permutevar8x32_epi32(q, i2);
@@ -192,27 +194,37 @@ __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vn
     LoadX4Block<kFmt>(bb, db, cb, qb, sb);
     const __m512 d16 = _mm512_insertf32x8(_mm512_castps256_ps512(da), db, 1);
     const __m256 c8 = _mm256_insertf128_ps(_mm256_castps128_ps256(ca), cb, 1);
-    // Q8_0: q = |w|, and the activations negated where w < 0 (as TileX4's sign_epi8; where
-    // w = 0 the product is 0 either way).
-    __m512i q[4];
-    __mmask64 neg[4] = {0, 0, 0, 0};
+    // Q8_0: the signed weights are dpbusd's signed operand and the activations come as a + 128
+    // (ExpandX4's flip), so each product carries 128 w, taken off once per token from the
+    // block's 128 * sum(w) per lane: the same exact int32 as TileX4's |w| x (a * sign w).
+    __m512i q[4], w128 = _mm512_setzero_si512();
     for (int k = 0; k < 4; ++k) {
-      q[k] = _mm512_inserti64x4(_mm512_castsi256_si512(qa[k]), qb[k], 1);
-      if constexpr (X::kQ8) neg[k] = _mm512_movepi8_mask(_mm512_inserti64x4(_mm512_castsi256_si512(sa[k]), sb[k], 1));
+      if constexpr (X::kQ8) {
+        q[k] = _mm512_inserti64x4(_mm512_castsi256_si512(sa[k]), sb[k], 1);
+        w128 = _mm512_dpbusd_epi32(w128, _mm512_set1_epi8(1), q[k]);
+      } else {
+        q[k] = _mm512_inserti64x4(_mm512_castsi256_si512(qa[k]), qb[k], 1);
+      }
     }
+    if constexpr (X::kQ8) w128 = _mm512_slli_epi32(w128, 7);
     for (int t = 0; t < T; ++t) {
       const __m256i* et = e[t] + 4 * ib;
       // Two chains of two (dpbusd's latency), added once.
       __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
       __m512i x[4];
-      for (int k = 0; k < 4; ++k) {
-        x[k] = _mm512_broadcast_i64x4(_mm256_load_si256(et + k));
-        if constexpr (X::kQ8) x[k] = _mm512_mask_sub_epi8(x[k], neg[k], _mm512_setzero_si512(), x[k]);
+      for (int k = 0; k < 4; ++k) x[k] = _mm512_broadcast_i64x4(_mm256_load_si256(et + k));
+      if constexpr (X::kQ8) {
+        s0 = _mm512_dpbusd_epi32(s0, x[0], q[0]);
+        s1 = _mm512_dpbusd_epi32(s1, x[1], q[1]);
+        s0 = _mm512_dpbusd_epi32(s0, x[2], q[2]);
+        s1 = _mm512_dpbusd_epi32(s1, x[3], q[3]);
+        s1 = _mm512_sub_epi32(s1, w128);
+      } else {
+        s0 = _mm512_dpbusd_epi32(s0, q[0], x[0]);
+        s1 = _mm512_dpbusd_epi32(s1, q[1], x[1]);
+        s0 = _mm512_dpbusd_epi32(s0, q[2], x[2]);
+        s1 = _mm512_dpbusd_epi32(s1, q[3], x[3]);
       }
-      s0 = _mm512_dpbusd_epi32(s0, q[0], x[0]);
-      s1 = _mm512_dpbusd_epi32(s1, q[1], x[1]);
-      s0 = _mm512_dpbusd_epi32(s0, q[2], x[2]);
-      s1 = _mm512_dpbusd_epi32(s1, q[3], x[3]);
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(d16, _mm512_set1_ps(a[t][ib].d)),
                                acc[t]);
       if constexpr (X::kOff) off[t] = _mm256_fmadd_ps(c8, _mm256_set1_ps(a[t][ib].s), off[t]);
@@ -255,7 +267,7 @@ void GemvX4Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
     const __m256i* ep[8];
     for (int k = 0; k < nt; ++k) {
       ap[k] = reinterpret_cast<const BlockQ8_A*>(act + (t0 + k) * act_stride);
-      ExpandX4(ap[k], nb, ex + 4 * nb * k);
+      ExpandX4(ap[k], nb, ex + 4 * nb * k, kFmt == kX4Q8_0 && vnni && nt > 1);
       ep[k] = ex + 4 * nb * k;
     }
     for (int64_t g = g0; g < g1;) {
