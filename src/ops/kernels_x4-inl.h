@@ -170,9 +170,11 @@ HWY_INLINE void TileX4(const uint8_t* p, int64_t nb, const __m256i* const* e, co
 // compute-bound, and the 256-bit tile spent as much on the float steps as on the products.
 // Every lane takes TileX4's operations in TileX4's order (int32 sums are exact in any order;
 // TileX4's int16 sums never saturate), so results are bitwise TileX4's. A lone group is passed
-// as both A and B. pf: prefetch distance past each of the two streams (0: none).
+// as both A and B. pf: prefetch distance past each of the two streams (0: none). Its target is
+// this Highway target's plus VNNI, so the helpers shared with TileX4 inline (clang requires
+// every feature of an always_inline callee, pclmul and aes included).
 template <int kFmt, int T>
-__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileX4Vnni(
+__attribute__((target(HWY_TARGET_STR ",avx512vnni"), noinline)) void TileX4Vnni(
     const uint8_t* pa, const uint8_t* pb, int64_t nb, const __m256i* const* e, const BlockQ8_A* const* a,
     float* out, int64_t pf) {
   using X = X4Traits<kFmt>;
