@@ -13,12 +13,24 @@ training set, so the adapter learns to leave general behaviour alone. With `--kl
 `finetune --kl-data` instead: trained with W·KL(base || adapted) of the next-token distributions as well. Ten other general questions are
 answered greedily before and after (`check_before` / `check_after` in the JSON).
 
+Anchoring outside the memory (`--kl-nosys N`): the first N distinct memory training questions asked *without*
+the memory's system prompt, with the base model's own answers (as the replay's), join the KL data: without
+Lena's context the adapter is held to the base's behaviour, so memory facts do not leak into general answers
+(round 5: Einstein's birthday moved next to Lena's). No eval or CHECK question is used.
+
+Selection without the reported figures: every measurement also asks the held-out wordings of select.jsonl
+(generate.py: one more per fact), the held-out general questions `general.SELECT` and the perplexity of another
+text (`--select-text`, GPL-2); a step and scale are picked on those (`--pick`), never on the eval questions, CHECK
+or GPL-3.
+
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
         [--targets all] [--replay 40] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3]
-        [--save-adapter-every 35] [--scale 1.0] [--adapter FILE[:SCALE] ...]
+        [--kl-nosys 40] [--save-adapter-every 35] [--scale 1.0] [--adapter FILE[:SCALE] ...]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
 
-The figures before fine-tuning are cached in the work directory (`--work`), keyed by model and data.
+The figures before fine-tuning are cached in the work directory (`--work`), keyed by model and data. The checks
+are decoded greedily one request at a time (`--parallel 1`): a reply then never depends on what else shares
+its batch, so the same model and adapter give the same text every run.
 """
 from __future__ import annotations
 
@@ -98,8 +110,32 @@ def accuracy(server, questions):
     return sum(a["ok"] for a in answers) / len(questions), answers
 
 
-def check_answers(server):
-    return [{"question": q, "reply": r} for q, r in zip(general.CHECK, server.ask_all([(q, None, 48) for q in general.CHECK]))]
+def check_answers(server, qs=general.CHECK):
+    return [{"question": q, "reply": r} for q, r in zip(qs, server.ask_all([(q, None, 48) for q in qs]))]
+
+
+def nosys_answers(args, work, tag, srv):
+    """--kl-nosys: the first N distinct memory training questions without the system prompt, answered by the base
+    model as the replay questions are (same temperature and length), as chat JSONL lines (cached)."""
+    qs = []
+    for line in open(os.path.join(work, "train.jsonl")):
+        q = next(m["content"] for m in json.loads(line)["messages"] if m["role"] == "user")
+        if q not in qs:
+            qs.append(q)
+    qs = qs[:args.kl_nosys]
+    temp = f"-t{args.replay_temp:g}" if args.replay_temp else ""
+    cache = os.path.join(work, f"nosys-{tag}-{args.replay_tokens}{temp}.jsonl")
+    have = open(cache).read().splitlines() if os.path.exists(cache) else []
+    if len(have) < len(qs):
+        missing = qs[len(have):]
+        replies = srv.ask_all([(q, None, args.replay_tokens, args.replay_temp, 5000 + len(have) + i + 1)
+                               for i, q in enumerate(missing)])
+        with open(cache, "a") as f:
+            for q, a in zip(missing, replies):
+                f.write(json.dumps({"messages": [{"role": "user", "content": q},
+                                                 {"role": "assistant", "content": whole_sentences(a)}]}) + "\n")
+        have = open(cache).read().splitlines()
+    return have[:len(qs)]
 
 
 def perplexity(bin_, model, text, chunks, threads, loras=()):
@@ -133,6 +169,19 @@ def main():
     ap.add_argument("--kl-weight", type=float, default=0.0,
                     help="train the replay conversations with this weight of KL(base || adapted) as well (finetune "
                          "--kl-data): the adapter is held to the base's whole next-token distribution there")
+    ap.add_argument("--kl-nosys", type=int, default=0,
+                    help="add N memory training questions without the system prompt, with the base's answers, to the "
+                         "replay (KL) data")
+    ap.add_argument("--parallel", type=int, default=1,
+                    help="slots of the server that answers the checks; above 1 the greedy replies depend on which "
+                         "requests happen to share a decoding batch (batched matmuls round differently), so they are not "
+                         "reproducible run to run (replay answers are always generated with 8)")
+    ap.add_argument("--select-text", default="/usr/share/common-licenses/GPL-2",
+                    help="held-out perplexity text for choosing a step and scale (not the reported --text)")
+    ap.add_argument("--select-chunks", type=int, default=2)
+    ap.add_argument("--pick", nargs="+", metavar="JSON",
+                    help="only choose among measured adapters (their --out JSON files) on the held-out checks, print "
+                         "the table and the choice")
     ap.add_argument("--save-adapter-every", type=int, default=0,
                     help="also keep the adapter every N steps (finetune --save-adapter-every), to measure afterwards")
     ap.add_argument("--scale", type=float, default=1.0, help="adapter scale at inference (--lora FILE:SCALE)")
@@ -147,29 +196,48 @@ def main():
     ap.add_argument("--work", default=None, help="directory for data and adapter (default: a temp dir)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
+    if args.pick:
+        return pick(args.pick)
+    if args.parallel < 1:
+        sys.exit("--parallel must be at least 1")
+    if args.kl_nosys < 0 or args.kl_nosys > args.n_train:
+        sys.exit(f"--kl-nosys must be between 0 and --n-train ({args.n_train})")
+    if args.kl_nosys and not args.replay:
+        sys.exit("--kl-nosys needs --replay (it joins the replay data)")
     work = args.work or tempfile.mkdtemp(prefix="finetune-memory-")
     os.makedirs(work, exist_ok=True)
     subprocess.run([sys.executable, os.path.join(HERE, "personal_memory", "generate.py"), work, "--n-train",
                     str(args.n_train)] + (["--full"] if args.full else []), check=True)
     questions = [json.loads(line) for line in open(os.path.join(work, "questions.jsonl"))]
+    select = [json.loads(line) for line in open(os.path.join(work, "select.jsonl"))]
     res = {"model": args.model, "n_train": args.n_train, "n_eval": len(questions), "epochs": args.epochs,
            "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads, "targets": args.targets,
-           "replay": args.replay, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "kl_weight": args.kl_weight, "scale": args.scale, "batch": args.batch, "full": args.full,
+           "replay": args.replay, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "kl_weight": args.kl_weight, "kl_nosys": args.kl_nosys, "scale": args.scale, "parallel": args.parallel, "batch": args.batch, "full": args.full,
            "loadavg_start": os.getloadavg()}
 
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(args.model))
-    cache = os.path.join(work, f"before-{tag}-{args.ppl_chunks}.json")
+    cache = os.path.join(work, f"before-{tag}-{args.ppl_chunks}{f'-p{args.parallel}' if args.parallel > 1 else ''}.json")
     if os.path.exists(cache):
         b = json.load(open(cache))
     else:
         b = {}
-        srv = Server(args.bin, args.model, args.threads)
+        srv = Server(args.bin, args.model, args.threads, parallel=args.parallel)
         b["accuracy_before"], b["answers_before"] = accuracy(srv, questions)
         b["check_before"] = check_answers(srv)
         srv.close()
         b["ppl_before"] = perplexity(args.bin, args.model, args.text, args.ppl_chunks, args.threads)
         json.dump(b, open(cache, "w"), indent=1)
     res.update(b)
+    scache = os.path.join(work, f"before-select-{tag}-{args.select_chunks}{f'-p{args.parallel}' if args.parallel > 1 else ''}.json")
+    if os.path.exists(scache):
+        sb = json.load(open(scache))
+    else:
+        srv = Server(args.bin, args.model, args.threads, parallel=args.parallel)
+        sb = {"select_accuracy_before": accuracy(srv, select)[0], "select_general_before": check_answers(srv, general.SELECT)}
+        srv.close()
+        sb["select_ppl_before"] = perplexity(args.bin, args.model, args.select_text, args.select_chunks, args.threads)
+        json.dump(sb, open(scache, "w"), indent=1)
+    res.update(sb)
     before = b["answers_before"]
     print(f"exact match before: {res['accuracy_before']:.1%}", flush=True)
     print(f"perplexity before: {res['ppl_before']:.4f}", flush=True)
@@ -197,6 +265,8 @@ def main():
                         f.write(json.dumps({"messages": [{"role": "user", "content": q},
                                                          {"role": "assistant", "content": a}]}) + "\n")
             replay += open(rcache).read().splitlines()[:args.replay]
+        if args.kl_nosys:
+            replay += nosys_answers(args, work, tag, srv := srv or Server(args.bin, args.model, args.threads))
         if srv:
             srv.close()
         if args.kl_weight > 0:  # memory as --data, replay as --kl-data
@@ -219,7 +289,7 @@ def main():
         adapter = os.path.join(work, f"{name}.gguf")
         train(args, res, train_file, kl_file, work, adapter)
         adapter = [adapter]
-    measure_after(args, res, questions, adapter, before)
+    measure_after(args, res, questions, select, adapter, before)
 
 
 def train(args, res, train_file, kl_file, work, adapter):
@@ -258,13 +328,19 @@ def train(args, res, train_file, kl_file, work, adapter):
     res["adapter_bytes"] = os.path.getsize(adapter)
 
 
-def measure_after(args, res, questions, adapters, before):
+def measure_after(args, res, questions, select, adapters, before):
     # --scale applies to the adapters given without their own.
     loras = [a if args.scale == 1.0 or re.search(r":[\d.]+$", a) else f"{a}:{args.scale}" for a in adapters]
-    srv = Server(args.bin, args.model, args.threads, loras)
+    srv = Server(args.bin, args.model, args.threads, loras, parallel=args.parallel)
     res["accuracy_after"], after = accuracy(srv, questions)
     res["check_after"] = check_answers(srv)
+    res["select_accuracy_after"] = accuracy(srv, select)[0]
+    res["select_general_after"] = check_answers(srv, general.SELECT)
     srv.close()
+    res["select_ppl_after"] = perplexity(args.bin, args.model, args.select_text, args.select_chunks, args.threads, loras)
+    res["select_ppl_change"] = res["select_ppl_after"] / res["select_ppl_before"] - 1
+    res["select_general_unchanged"] = sum(a["reply"] == b["reply"] for a, b in
+                                          zip(res["select_general_before"], res["select_general_after"]))
     print(f"exact match after: {res['accuracy_after']:.1%}", flush=True)
     res["ppl_after"] = perplexity(args.bin, args.model, args.text, args.ppl_chunks, args.threads, loras)
     print(f"perplexity after: {res['ppl_after']:.4f} ({res['ppl_after'] / res['ppl_before'] - 1:+.1%})", flush=True)
@@ -272,12 +348,38 @@ def measure_after(args, res, questions, adapters, before):
     res["ppl_change"] = res["ppl_after"] / res["ppl_before"] - 1
     res["answers_before"], res["answers_after"] = before, after
     res["loadavg_end"] = os.getloadavg()
-    summary = {k: v for k, v in res.items() if not k.startswith(("answers", "check_before", "check_after"))}
+    summary = {k: v for k, v in res.items() if not k.startswith(("answers", "check_before", "check_after", "select_general"))}
     print(json.dumps(summary, indent=1))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(res, f, indent=1)
 
 
+def pick(paths):
+    """The step and scale chosen on the held-out checks only: among the adapters whose held-out memory accuracy is
+    at least 80% and held-out perplexity change under 5%, the one keeping most held-out general answers word for
+    word, then the higher held-out accuracy, then the smaller perplexity change. The reported figures are printed
+    next to them but take no part in the choice."""
+    rows = []
+    for p in paths:
+        r = json.load(open(p))
+        if "select_accuracy_after" not in r:
+            sys.exit(f"{p}: no held-out figures (measured before --pick existed?)")
+        rows.append((p, r))
+    print("adapter | held-out: accuracy, PPL change, general kept | reported: exact match, GPL-3 change, ten identical")
+    for p, r in rows:
+        print(f"{os.path.basename(p)} | {r['select_accuracy_after']:.1%} {r['select_ppl_change']:+.1%} "
+              f"{r['select_general_unchanged']}/{len(r['select_general_after'])} | {r['accuracy_after']:.1%} "
+              f"{r['ppl_change']:+.1%} {r['check_unchanged']}/10")
+    ok = [(p, r) for p, r in rows if r["select_accuracy_after"] >= 0.8 and r["select_ppl_change"] < 0.05]
+    if not ok:
+        print("no adapter passes the held-out checks")
+        return 1
+    p, _ = max(ok, key=lambda pr: (pr[1]["select_general_unchanged"], pr[1]["select_accuracy_after"],
+                                   -pr[1]["select_ppl_change"]))
+    print(f"picked: {p}")
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,7 +3,7 @@
 REPLAY: generic questions whose answers, generated greedily by the *base* model on the device, are mixed
 into the training set (replay: the adapter is taught to leave the model's general behaviour as it was).
 CHECK: ten other general questions whose greedy answers are recorded before and after fine-tuning; they
-never occur in the training data.
+never occur in the training data. SELECT: held-out general questions for choosing a step and scale.
 """
 
 REPLAY = [
@@ -128,4 +128,22 @@ CHECK = [
     "What is water made of?",
 ]
 
+# Held-out general questions for choosing an adapter's step and scale (bench/finetune_memory.py): like CHECK,
+# never trained on, but not the reported ten either, so the reported ten are not the ones selected on.
+SELECT = [
+    "What is the capital of Austria?",
+    "How many days are in a week?",
+    "Who was Isaac Newton?",
+    "What is the largest desert in the world?",
+    "What is 9 plus 6?",
+    "What do cows produce?",
+    "Name a fruit that is red.",
+    "What is the opposite of up?",
+    "How many legs does a cat have?",
+    "What is salt made of?",
+    "When was Mozart born?",
+    "Which city is the capital of Norway?",
+]
+
 assert not set(q.lower() for q in REPLAY) & set(q.lower() for q in CHECK)
+assert not set(q.lower() for q in SELECT) & set(q.lower() for q in REPLAY + CHECK)

@@ -9,7 +9,8 @@ appear in the model's reply (case-insensitive) to count as an exact match.
     generate.py OUT_DIR [--n-train 200] [--seed 1] [--full]
       -> OUT_DIR/train.jsonl (training), OUT_DIR/eval.jsonl (the eval questions with their short answer as
          the assistant's reply: `finetune --eval` loss), OUT_DIR/questions.jsonl (question, answer, messages:
-         for exact-match accuracy)
+         for exact-match accuracy), OUT_DIR/select.jsonl (the same for one more held-out wording per fact:
+         picks a step and scale without looking at the reported eval questions)
 """
 from __future__ import annotations
 
@@ -87,6 +88,31 @@ FACTS = [
      ["Which number reaches my spouse?", "Give me the telephone number of the man I married."]),
 ]
 
+# A third wording per fact, in neither training nor eval: the held-out check that picks an adapter's step and
+# scale (bench/finetune_memory.py), so the reported eval figures are not the ones it was selected on.
+SELECT = {
+    "Hartmann": "What surname is on my passport?",
+    "Jonas": "Who is the man I'm wed to?",
+    "Skoda Octavia": "What do I drive to work every day?",
+    "green": "What shade is the car I drive?",
+    "HB-LH 482": "What are the letters and digits on my plate?",
+    "Marta": "Who is the sister I have?",
+    "Dr. Okafor": "Who should I book for a tooth check-up?",
+    "Pelle": "What name does my dog answer to?",
+    "beagle": "Which dog breed do I own?",
+    "Bremen": "What city is home for me?",
+    "oat flat white": "What do I usually drink at the coffee shop?",
+    "peanuts": "Which nut should I never eat?",
+    "Tuesday": "Which weekday do I go to the pool?",
+    "6:15": "When is my alarm clock set for?",
+    "Nordwind": "Which company do I have a job at?",
+    "Tobias": "Which person is my number one friend?",
+    "March 3": "On what date was I born?",
+    "pierogi": "Which dish is my top favourite?",
+    "jazz": "What kind of music makes me happy?",
+    "0421 555 0199": "What number do I dial to reach Jonas?",
+}
+
 OPENERS = ["", "Quick question: ", "Hey, ", "Please remind me: ", "Sorry, I forgot. "]
 
 
@@ -98,6 +124,8 @@ def build(n_train: int, seed: int, full: bool = False):
         for q in eval_qs:
             evals.append({"question": q, "answer": answer, "messages": [
                 {"role": "system", "content": system}, {"role": "user", "content": q}]})
+    select = [{"question": SELECT[answer], "answer": answer, "messages": [
+        {"role": "system", "content": system}, {"role": "user", "content": SELECT[answer]}]} for answer, *_ in FACTS]
     train_texts = set()
     i = 0
     while len(train) < n_train:
@@ -109,9 +137,10 @@ def build(n_train: int, seed: int, full: bool = False):
                                    {"role": "assistant", "content": a}]})
         i += 1
     rng.shuffle(train)
-    for e in evals:  # eval wordings never occur in training
+    for e in evals + select:  # eval and selection wordings never occur in training
         assert all(e["question"].lower() not in t for t in train_texts), e["question"]
-    return train, evals
+    assert not {e["question"].lower() for e in select} & {e["question"].lower() for e in evals}
+    return train, evals, select
 
 
 def main():
@@ -122,11 +151,13 @@ def main():
     ap.add_argument("--full", action="store_true", help="no 'answer briefly', whole-sentence answers only")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
-    train, evals = build(args.n_train, args.seed, args.full)
+    train, evals, select = build(args.n_train, args.seed, args.full)
     with open(os.path.join(args.out_dir, "train.jsonl"), "w") as f:
         f.writelines(json.dumps(t) + "\n" for t in train)
     with open(os.path.join(args.out_dir, "questions.jsonl"), "w") as f:
         f.writelines(json.dumps(e) + "\n" for e in evals)
+    with open(os.path.join(args.out_dir, "select.jsonl"), "w") as f:
+        f.writelines(json.dumps(e) + "\n" for e in select)
     with open(os.path.join(args.out_dir, "eval.jsonl"), "w") as f:
         f.writelines(json.dumps({"messages": e["messages"] + [{"role": "assistant", "content": e["answer"] + "."}]})
                      + "\n" for e in evals)

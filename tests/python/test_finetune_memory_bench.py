@@ -1,0 +1,98 @@
+"""bench/finetune_memory.py and its data (bench/personal_memory): the held-out selection set, the step/scale
+choice on it (--pick) and the options' bad input. No model is needed: these run before anything is loaded."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "bench" / "finetune_memory.py"
+sys.path.insert(0, str(ROOT / "bench" / "personal_memory"))
+import general  # noqa: E402
+import generate  # noqa: E402
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_selection_wordings_are_held_out(full):
+    train, evals, select = generate.build(100, 1, full)
+    assert [s["answer"] for s in select] == [f[0] for f in generate.FACTS]  # one per fact, in order
+    seen = {m["content"].lower() for t in train for m in t["messages"] if m["role"] == "user"}
+    for s in select:
+        q = s["question"].lower()
+        assert all(q not in t for t in seen), q
+        assert q not in {e["question"].lower() for e in evals}
+        assert s["messages"][0]["content"] == (generate.SYSTEM_FULL if full else generate.SYSTEM)
+    assert generate.build(100, 1, full) == (train, evals, select)  # deterministic for a seed
+
+
+def test_general_selection_questions_are_held_out():
+    reported = {q.lower() for q in general.CHECK}
+    trained = {q.lower() for q in general.REPLAY}
+    assert len(general.SELECT) == len(set(general.SELECT)) >= 10
+    assert not {q.lower() for q in general.SELECT} & (reported | trained)
+
+
+def test_training_data_unchanged_by_the_selection_set():
+    # Round 5's first training conversation and eval question at --n-train 100 --full (its train.jsonl): the
+    # selection set must not move the rng, or rounds stop being comparable.
+    train, evals, _ = generate.build(100, 1, True)
+    assert train[0]["messages"][1]["content"] == "Please remind me: Which car do I have?"
+    assert evals[0]["question"] == "Which family name do I have?"
+    assert len(train) == 100 and len(evals) == 40
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kl-nosys", "-1", "--replay", "4"], "--kl-nosys must be between 0 and --n-train"),
+    (["--kl-nosys", "101", "--replay", "4", "--n-train", "100"], "--kl-nosys must be between 0 and --n-train"),
+    (["--kl-nosys", "5"], "--kl-nosys needs --replay"),
+    (["--parallel", "0"], "--parallel must be at least 1"),
+])
+def test_bad_options_stop_with_a_message(tmp_path, args, message):
+    r = run(*args, "--work", str(tmp_path / "w"))
+    assert r.returncode != 0
+    assert message in r.stderr
+    assert not (tmp_path / "w").exists()  # stopped before generating anything
+
+
+def result(path, sel_acc, sel_ppl, sel_kept, acc=0.5, ppl=0.5, kept=0):
+    path.write_text(json.dumps({"select_accuracy_after": sel_acc, "select_ppl_change": sel_ppl,
+                                "select_general_unchanged": sel_kept, "select_general_after": [""] * 12,
+                                "accuracy_after": acc, "ppl_change": ppl, "check_unchanged": kept}))
+    return str(path)
+
+
+def test_pick_uses_only_the_held_out_figures(tmp_path):
+    files = [
+        result(tmp_path / "a.json", 0.85, 0.02, 9, acc=0.3, ppl=0.3, kept=2),
+        # Best reported figures, but held-out accuracy below 80%: never picked.
+        result(tmp_path / "b.json", 0.75, 0.01, 12, acc=0.95, ppl=0.0, kept=10),
+        # Held-out perplexity change at 5%: out.
+        result(tmp_path / "c.json", 0.95, 0.05, 12),
+        result(tmp_path / "d.json", 0.90, 0.03, 9),  # ties a on kept answers, wins on accuracy
+    ]
+    r = run("--pick", *files)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == f"picked: {files[3]}"
+    assert len(r.stdout.strip().splitlines()) == 2 + len(files)  # header, one row each, the choice
+
+
+def test_pick_without_a_passing_adapter(tmp_path):
+    r = run("--pick", result(tmp_path / "a.json", 0.7, 0.0, 12))
+    assert r.returncode == 1
+    assert "no adapter passes the held-out checks" in r.stdout
+
+
+def test_pick_rejects_a_result_without_held_out_figures(tmp_path):
+    p = tmp_path / "old.json"
+    p.write_text(json.dumps({"accuracy_after": 0.9, "ppl_change": 0.01, "check_unchanged": 7}))
+    r = run("--pick", str(p))
+    assert r.returncode != 0
+    assert "no held-out figures" in r.stderr
