@@ -15,6 +15,7 @@ ShiftPlan plan_context_shift(const std::vector<int32_t>& cached, const std::vect
       ++len;
     if (len > p.len) p.len = len, p.drop = drop;
   }
+  if (p.len < kMinShiftRun) p.len = 0, p.drop = 0;
   return p;
 }
 

@@ -13,12 +13,20 @@
 
 namespace edgellm::runtime {
 
+// Shortest cached run worth moving. The run's keys were computed after the dropped tokens, so
+// moving them is an approximation that only pays for a kept span of whole turns; short runs match
+// by chance (a space, a digit, a template tag) in unrelated requests sharing a slot, and moving
+// those changed a following answer (SmolLM2, one slot: "What is 7 plus 8?" after another question
+// answered "21", alone "To add 7 and 8, ..."). Shorter runs are recomputed.
+constexpr size_t kMinShiftRun = 16;
+
 struct ShiftPlan {
   size_t keep = 0;  // common prefix of the cached tokens and the prompt
   size_t drop = 0;  // cached tokens removed after it
-  size_t len = 0;   // cached tokens after the drop that continue the prompt (0: nothing to gain)
+  size_t len = 0;   // cached tokens after the drop that continue the prompt (0: none of at least kMinShiftRun)
 };
-// The drop that lets the longest cached run continue `prompt` after the common prefix.
+// The drop that lets the longest cached run continue `prompt` after the common prefix (len 0 when
+// that run is shorter than kMinShiftRun).
 ShiftPlan plan_context_shift(const std::vector<int32_t>& cached, const std::vector<int32_t>& prompt);
 
 // Applies a plan with len > 0 to a cache holding `tokens`: keeps keep + len tokens of the prompt

@@ -101,7 +101,8 @@ TEST(ContextShiftArgs, BadRangesAreRefused) {
 TEST(ContextShiftSession, ShiftToKeepsTheSpanThatReappears) {
   auto engine = testing::load_cached_or_null("SmolLM2-135M-Instruct.Q4_1.gguf");
   if (!engine) GTEST_SKIP() << "SmolLM2 is not in the model cache";
-  std::vector<int32_t> sys = {1, 2, 3, 4}, old_turn = {10, 11, 12, 13, 14, 15}, kept = {20, 21, 22, 23, 24, 25, 26};
+  std::vector<int32_t> sys = {1, 2, 3, 4}, old_turn = {10, 11, 12, 13, 14, 15}, kept(20);
+  for (int32_t i = 0; i < 20; ++i) kept[static_cast<size_t>(i)] = 20 + i;  // a turn: at least kMinShiftRun
   std::vector<int32_t> before = sys, after = sys;
   before.insert(before.end(), old_turn.begin(), old_turn.end());
   before.insert(before.end(), kept.begin(), kept.end());
@@ -119,18 +120,31 @@ TEST(ContextShiftSession, ShiftToKeepsTheSpanThatReappears) {
   EXPECT_EQ(s.tokens().size(), after.size());
 }
 
-// The plan alone (the scheduler's slots use it as Session::shift_to does).
+// The plan alone (the scheduler's slots use it as Session::shift_to does). Turns are runs of
+// distinct ids: sys (3), a (10), b (20), c (20).
+std::vector<int32_t> run_of(int32_t first, int32_t n) {
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  for (int32_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = first + i;
+  return v;
+}
+std::vector<int32_t> join(std::initializer_list<std::vector<int32_t>> parts) {
+  std::vector<int32_t> v;
+  for (const auto& p : parts) v.insert(v.end(), p.begin(), p.end());
+  return v;
+}
+
 TEST(ContextShiftPlan, FindsTheLongestRunAfterTheCommonPrefix) {
-  const std::vector<int32_t> cached = {1, 2, 3, 10, 11, 20, 21, 22, 30, 31};
-  ShiftPlan p = plan_context_shift(cached, {1, 2, 3, 20, 21, 22, 30, 31, 40});
+  const auto sys = run_of(1, 3), a = run_of(100, 10), b = run_of(200, 20), c = run_of(300, 20);
+  const std::vector<int32_t> cached = join({sys, a, b, c});
+  ShiftPlan p = plan_context_shift(cached, join({sys, b, c, {90}}));  // the oldest turn dropped
   EXPECT_EQ(p.keep, 3u);
-  EXPECT_EQ(p.drop, 2u);
-  EXPECT_EQ(p.len, 5u);
-  p = plan_context_shift(cached, {1, 2, 3, 30, 31, 40});  // two turns dropped
+  EXPECT_EQ(p.drop, 10u);
+  EXPECT_EQ(p.len, 40u);
+  p = plan_context_shift(cached, join({sys, c, {90}}));  // two turns dropped
   EXPECT_EQ(p.keep, 3u);
-  EXPECT_EQ(p.drop, 5u);
-  EXPECT_EQ(p.len, 2u);
-  p = plan_context_shift(cached, {1, 2, 3, 50, 51});  // nothing reappears
+  EXPECT_EQ(p.drop, 30u);
+  EXPECT_EQ(p.len, 20u);
+  p = plan_context_shift(cached, join({sys, {50, 51}}));  // nothing reappears
   EXPECT_EQ(p.len, 0u);
   p = plan_context_shift(cached, {1, 2});  // the prompt is a prefix: nothing to move
   EXPECT_EQ(p.keep, 2u);
@@ -138,6 +152,23 @@ TEST(ContextShiftPlan, FindsTheLongestRunAfterTheCommonPrefix) {
   p = plan_context_shift({}, {1, 2});
   EXPECT_EQ(p.keep, 0u);
   EXPECT_EQ(p.len, 0u);
+}
+
+// A run shorter than kMinShiftRun is a chance match (an unrelated request in the same slot that
+// shares a few tokens with the last one), not a kept turn: nothing moves, the prompt is
+// recomputed. From kMinShiftRun tokens on it moves.
+TEST(ContextShiftPlan, ShortRunsAreNotMoved) {
+  const auto sys = run_of(1, 3), c = run_of(300, 20);
+  const std::vector<int32_t> cached = join({sys, run_of(100, 10), c});
+  const auto head = [&](size_t n) { return std::vector<int32_t>(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n)); };
+  ShiftPlan p = plan_context_shift(cached, join({sys, head(1), {99}}));
+  EXPECT_EQ(p.len, 0u);
+  EXPECT_EQ(p.drop, 0u);
+  p = plan_context_shift(cached, join({sys, head(kMinShiftRun - 1), {99}}));
+  EXPECT_EQ(p.len, 0u);
+  p = plan_context_shift(cached, join({sys, head(kMinShiftRun), {99}}));
+  EXPECT_EQ(p.len, kMinShiftRun);
+  EXPECT_EQ(p.drop, 10u);
 }
 
 }  // namespace
