@@ -56,7 +56,7 @@ bool sweep_repacked(TensorType t) {
 }
 
 void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_off, uint32_t seed,
-           Layout layout = Layout::Rows) {
+           Layout layout = Layout::Rows, size_t pack_off = 0) {
   const size_t rb = io::row_bytes(c.type, c.n_in);
   // Quantize random weights, then take the dequantized values as the exact reference weights.
   std::vector<float> wf = random_floats(static_cast<size_t>(c.n_in * c.n_out), seed);
@@ -71,8 +71,9 @@ void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_
 
   ThreadPool pool(threads);
   MatrixView W{c.type, wbuf.data(), c.n_in, c.n_out, rb};
-  std::vector<uint8_t> packed;
-  if (layout != Layout::Rows) W = repack(W, packed);
+  // The repacked copy pack_off bytes past a 64-byte boundary.
+  Misaligned packed(layout != Layout::Rows ? repacked_bytes(W) : 0, pack_off);
+  if (layout != Layout::Rows) W = repack(W, packed.data());
   matmul(W, xbuf.floats(), n_tokens, y.data(), pool);
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t o = 0; o < c.n_out; ++o) {
@@ -286,6 +287,30 @@ TEST(RepackK8, EveryTileWidthMatchesReference) {
       for (int64_t nt = 1; nt <= 33; nt += nt < 17 ? 1 : 16)
         check({t, 768, 17}, nt, 1 + static_cast<int>(seed % 2), seed % 64, 4, seed, Layout::K8), ++seed;
     }
+}
+
+// One token (decode) runs K8 groups one at a time in 256-bit tiles (VNNI or maddubs), not the
+// paired 512-bit tiles: against the reference with VNNI on and off, on every ISA, for one to
+// nine super-blocks, lone rows and partial groups (n_out 1, 7, 9, 17, 67), thread counts that
+// split the rows at different groups, and misaligned weights (row-major and repacked) and
+// activations.
+TEST(RepackK8, OneTokenMatchesReference) {
+  if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
+  IsaGuard guard;
+  for (bool vnni : {true, false}) {
+    set_vnni_allowed(vnni);
+    for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K})
+      for (const std::string& isa : available_isas()) {
+        ASSERT_TRUE(force_isa(isa));
+        uint32_t seed = 600;
+        for (int64_t n_in : {256, 768, 2304})
+          for (int64_t n_out : {1, 7, 8, 9, 17, 67})
+            check({t, n_in, n_out}, 1, 1 + static_cast<int>(seed % 3), (seed * 7) % 64, (seed * 5) % 64, seed,
+                  Layout::K8, (seed * 11) % 64),
+                ++seed;
+      }
+  }
+  set_vnni_allowed(true);
 }
 
 TEST(Matmul, RejectsBadShapes) {
