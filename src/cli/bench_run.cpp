@@ -104,4 +104,24 @@ double run_once(const model::Model& m, ops::ThreadPool& pool, DepthCaches& cache
   return (n_prompt > 0 ? n_prompt : static_cast<double>(n_gen) * n_seq) / s;
 }
 
+double run_verify(const model::Model& m, ops::ThreadPool& pool, DepthCaches& caches, int n_tokens, int n_passes,
+                  std::mt19937& rng) {
+  const auto& c = m.config();
+  model::KvCache* kv = caches.get(1, pool, rng)[0];
+  const int d = caches.depth();
+  model::Workspace ws;
+  std::vector<float> logits(static_cast<size_t>(c.n_vocab) * n_tokens);
+  std::uniform_int_distribution<int> tok(0, c.n_vocab - 1);
+  model::Batch b;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int p = 0; p < n_passes; ++p) {
+    b.clear();
+    for (int i = 0; i < n_tokens; ++i) b.add(tok(rng), d + i, kv, true);
+    m.forward(b, ws, pool, logits.data());
+    kv->truncate(d);  // every guess rejected: the next pass drafts from the same position
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return static_cast<double>(n_tokens) * n_passes / s;
+}
+
 }  // namespace edgellm::cli

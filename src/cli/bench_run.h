@@ -52,4 +52,12 @@ class DepthCaches {
 double run_once(const model::Model& m, ops::ThreadPool& pool, DepthCaches& caches, int n_prompt, int n_gen,
                 int n_seq, std::mt19937& rng);
 
+// Tokens/s of `n_passes` verification passes of speculative decoding after the caches' depth:
+// each pass runs n_tokens tokens of one sequence with every row's logits (a drafted token's row
+// is judged) and the cache is rolled back to the depth after it. Prefill (pp) computes the last
+// row's logits only and decode (tg) one token per pass, so neither shows what a k-token draft
+// costs; t/s of vN against v1 does (a pass of N costs N * t/s(v1) / t/s(vN) one-token passes).
+double run_verify(const model::Model& m, ops::ThreadPool& pool, DepthCaches& caches, int n_tokens, int n_passes,
+                  std::mt19937& rng);
+
 }  // namespace edgellm::cli

@@ -6,6 +6,7 @@
 // 67 GB/s seen on one VM within minutes), so besides the best rate at the start of the run,
 // each decode repetition is paired with bandwidth samples taken just before and after it: the
 // paired fraction says how close decode came to what the memory delivered at that time.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -29,9 +30,11 @@
 namespace edgellm::cli {
 namespace {
 
+constexpr int kVerifyPasses = 8;  // passes per repetition of a vN test
+
 struct BenchArgs {
   std::string model;
-  std::string prompts = "512", gens = "128", threads, parallel = "1", depths = "0";
+  std::string prompts = "512", gens = "128", threads, parallel = "1", depths = "0", verifies;
   int32_t reps = 5;
   bool json = false;
   bool fill_random = false;
@@ -103,6 +106,10 @@ void bench(const BenchArgs& a) {
                                                    : parse_list(a.threads, "-t");
   const auto prompts = parse_list(a.prompts, "-p"), gens = parse_list(a.gens, "-n");
   const auto seqs = parse_list(a.parallel, "-P"), depths = parse_list(a.depths, "-d");
+  const auto verifies = a.verifies.empty() ? std::vector<int>{} : parse_list(a.verifies, "-V");
+  for (int nv : verifies)
+    if (nv < 1 || nv > 64) throw InvalidArgument("-V values must be between 1 and 64");
+  const int longest_verify = verifies.empty() ? 0 : *std::max_element(verifies.begin(), verifies.end());
   for (int ns : seqs)
     if (ns < 1 || ns > 256) throw InvalidArgument("-P values must be between 1 and 256");
   for (int nt : thread_list)
@@ -115,7 +122,7 @@ void bench(const BenchArgs& a) {
   for (int d : depths)
     for (int p : prompts)
       for (int g : gens)
-        if (d > 0 && c.n_ctx_train > 0 && static_cast<int64_t>(d) + std::max(p, g) + 8 > c.n_ctx_train)
+        if (d > 0 && c.n_ctx_train > 0 && static_cast<int64_t>(d) + std::max({p, g, longest_verify}) + 8 > c.n_ctx_train)
           throw InvalidArgument("-d " + std::to_string(d) + " plus the test length exceeds the model's context (" +
                                 std::to_string(c.n_ctx_train) + " tokens)");
   uint64_t n_params = 0;
@@ -151,6 +158,7 @@ void bench(const BenchArgs& a) {
   int longest = 8;
   for (int p : prompts) longest = std::max(longest, p);
   for (int g : gens) longest = std::max(longest, g);
+  for (int v : verifies) longest = std::max(longest, v);
   std::map<int, std::unique_ptr<DepthCaches>> caches;
   for (int d : depths) caches.try_emplace(d, std::make_unique<DepthCaches>(*m, d, d + longest + 8, kv, a.fill_random));
 
@@ -173,7 +181,7 @@ void bench(const BenchArgs& a) {
     if (has_vnni) std::fprintf(stderr, ", %.1f GMAC/s (%s)", vnni.macs_per_second / 1e9, runtime::int8_loop_name(vnni_loop));
     std::fprintf(stderr, "\n");
     struct Test {
-      int np, ng, ns, d;
+      int np, ng, ns, d, nv = 0;  // nv > 0: verification passes of nv tokens (run_verify)
     };
     std::vector<Test> tests;
     for (int d : depths) {
@@ -182,10 +190,14 @@ void bench(const BenchArgs& a) {
       for (int g : gens)
         if (g > 0)
           for (int ns : seqs) tests.push_back({0, g, ns, d});
+      for (int v : verifies) tests.push_back({0, 0, 1, d, v});
     }
-    for (auto [np, ng, ns, d] : tests) {
+    std::map<int, double> verify_one;  // depth -> t/s of v1, for the cost of the longer passes
+    for (auto [np, ng, ns, d, nv] : tests) {
       DepthCaches& dc = *caches.at(d);
-      run_once(*m, pool, dc, std::min(np, 32), std::min(ng, 8), ns, rng);  // warm-up (and the untimed fill)
+      const bool verify = nv > 0;
+      if (verify) run_verify(*m, pool, dc, nv, 2, rng);  // warm-up (and the untimed fill)
+      else run_once(*m, pool, dc, std::min(np, 32), std::min(ng, 8), ns, rng);
       // The roofline is per sequence: a pass over several sequences reads the weights once.
       const bool decode = ng > 0, roof = decode && ns == 1;
       // Bytes one decode step reads: every weight matrix, and the keys and values at this depth.
@@ -195,7 +207,7 @@ void bench(const BenchArgs& a) {
       std::vector<double> ts, paired_bw, paired_fraction;
       for (int r = 0; r < a.reps; ++r) {
         const double before = roof ? probe.sample(2).bytes_per_second : 0;
-        ts.push_back(run_once(*m, pool, dc, np, ng, ns, rng));
+        ts.push_back(verify ? run_verify(*m, pool, dc, nv, kVerifyPasses, rng) : run_once(*m, pool, dc, np, ng, ns, rng));
         if (!roof) continue;
         const double bw_rep = 0.5 * (before + probe.sample(2).bytes_per_second);
         paired_bw.push_back(bw_rep / 1e9);
@@ -205,10 +217,10 @@ void bench(const BenchArgs& a) {
       const double mem_gbs = roof ? stats(paired_bw).mean : bw.bytes_per_second / 1e9;
       const double roofline = mem_gbs * 1e9 / bytes_per_token;
       // Multiply-adds per token of the weight matmuls: prefill computes logits for its last
-      // token only, decode for every sequence's token.
+      // token only, decode and verification for every token.
       const double macs_per_token =
           static_cast<double>(cost.layer_macs_per_token) +
-          static_cast<double>(cost.output_macs_per_row) / (decode ? 1.0 : static_cast<double>(np));
+          static_cast<double>(cost.output_macs_per_row) / (decode || verify ? 1.0 : static_cast<double>(np));
       const double gmacs = s.mean * macs_per_token / 1e9;
       // A non-default cache type is part of the test's name, so rows of several runs stay apart.
       const std::string kv_suffix = kv.k == io::TensorType::F32 && kv.v == io::TensorType::F32
@@ -216,11 +228,14 @@ void bench(const BenchArgs& a) {
                                         : " kv " + model::kv_type_name(kv.k) + "/" + model::kv_type_name(kv.v);
       const std::string depth_suffix = (d > 0 ? " @ d" + std::to_string(d) : "") + kv_suffix;
       const std::string test =
-          (decode ? "tg" + std::to_string(ng) + (ns > 1 ? " x" + std::to_string(ns) : "") : "pp" + std::to_string(np)) +
+          (verify   ? "v" + std::to_string(nv)
+           : decode ? "tg" + std::to_string(ng) + (ns > 1 ? " x" + std::to_string(ns) : "")
+                    : "pp" + std::to_string(np)) +
           depth_suffix;
       nlohmann::json j = {{"model_filename", path}, {"model_type", model_type},
                           {"model_size", m->file().file_size()}, {"model_n_params", n_params},
-                          {"isa", isa}, {"n_prompt", np}, {"n_gen", ng}, {"n_depth", d}, {"n_threads", nt},
+                          {"isa", isa}, {"n_prompt", np}, {"n_gen", ng}, {"n_verify", nv}, {"n_depth", d},
+                          {"n_threads", nt},
                           {"n_parallel", ns}, {"type_k", model::kv_type_name(kv.k)},
                           {"type_v", model::kv_type_name(kv.v)},
                           {"avg_ts", s.mean}, {"stddev_ts", s.sd}, {"samples_ts", s.samples},
@@ -236,6 +251,18 @@ void bench(const BenchArgs& a) {
         j["int8_peak_vnni_loop"] = runtime::int8_loop_name(vnni_loop);
         j["int8_peak_vnni_gmacs"] = vnni.macs_per_second / 1e9;
         j["compute_peak_fraction_vnni"] = gmacs * 1e9 / vnni.macs_per_second;
+      }
+      if (verify) {
+        // A pass of nv tokens in one-token passes (v1 at this depth timed before): the extra
+        // cost of each drafted token is (that - 1) / (nv - 1).
+        if (nv == 1) verify_one[d] = s.mean;
+        if (nv > 1 && verify_one.count(d)) {
+          const double rel = nv * verify_one[d] / s.mean;
+          j["pass_cost_vs_v1"] = rel;
+          j["cost_per_extra_token"] = (rel - 1) / (nv - 1);
+          std::fprintf(stderr, "bench: v%d%s: a pass costs %.3f one-token passes, %.3f per extra token\n", nv,
+                       depth_suffix.c_str(), rel, (rel - 1) / (nv - 1));
+        }
       }
       if (roof) {
         // Paired: mean over repetitions of t/s / (bandwidth sampled around it / bytes per token).
@@ -274,6 +301,10 @@ Registrar reg("bench", "Prefill and decode speed against the memory roofline and
                 app.add_option("-P,--parallel", a->parallel,
                                "Sequences decoded together in tg tests, comma-separated (aggregate t/s)")
                     ->capture_default_str();
+                app.add_option("-V,--n-verify", a->verifies,
+                               "Speculative verification passes: tokens per pass, comma-separated (every row's "
+                               "logits, the cache rolled back after each pass; list 1 first to get each length's "
+                               "cost in one-token passes)");
                 app.add_option("-d,--n-depth", a->depths,
                                "Tokens already in the cache before each test (filled untimed), comma-separated")
                     ->capture_default_str();

@@ -145,6 +145,38 @@ def test_markdown_table_like_llama_bench(engine, tiny_qwen2):
     assert "±" in body[0]
 
 
+def test_verification_passes(engine, tiny_qwen2):
+    """-V: speculative verification passes of N tokens with every row's logits (the output head
+    runs for each token, unlike prefill), named vN; each length's cost in one-token passes is
+    set against v1 at the same depth."""
+    from reference.tiny_models import D_MODEL, HEAD_DIM, N_FF, N_HEAD, N_HEAD_KV, N_LAYER
+    proc = bench(engine, "-m", tiny_qwen2["path"], "-p", "0", "-n", "0", "-V", "1,3", "-d", "0,20", "-r", "2", "-t",
+                 "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [(r["n_depth"], r["n_verify"], r["n_prompt"], r["n_gen"]) for r in rows] == [
+        (0, 1, 0, 0), (0, 3, 0, 0), (20, 1, 0, 0), (20, 3, 0, 0)]
+    kv_dim = N_HEAD_KV * HEAD_DIM
+    layer_macs = N_LAYER * (D_MODEL * N_HEAD * HEAD_DIM * 2 + 2 * D_MODEL * kv_dim + 3 * D_MODEL * N_FF)
+    want_macs = layer_macs + D_MODEL * tiny_qwen2["n_vocab"]
+    for r in rows:
+        assert r["avg_ts"] > 0 and len(r["samples_ts"]) == 2
+        assert abs(r["matmul_macs_per_token"] - want_macs) <= 1e-9 * want_macs
+        assert "roofline_ts" not in r
+    for one, three in [(rows[0], rows[1]), (rows[2], rows[3])]:
+        assert "pass_cost_vs_v1" not in one
+        rel = 3 * one["avg_ts"] / three["avg_ts"]
+        assert abs(three["pass_cost_vs_v1"] - rel) <= 1e-9 * rel
+        assert abs(three["cost_per_extra_token"] - (rel - 1) / 2) <= 1e-9 * max(1.0, abs(rel))
+    assert "v3 @ d20: a pass costs" in proc.stderr
+    table = bench(engine, "-m", tiny_qwen2["path"], "-p", "0", "-n", "0", "-V", "2", "-d", "20", "-r", "1", "-t", "1")
+    assert table.returncode == 0, table.stderr
+    assert "| v2 @ d20 |" in table.stdout, table.stdout
+    for bad in ["0", "65", "2,x"]:
+        proc = bench(engine, "-m", tiny_qwen2["path"], "-p", "0", "-n", "0", "-V", bad)
+        assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "-V" in proc.stderr, (bad, proc.stderr)
+
+
 def test_bad_flags_are_clean_errors(engine, tiny_qwen2):
     for args, needle in [(["-p", "12,x"], "-p"), (["-P", "0"], "-P"), (["-r", "0"], "-r"), (["-t", "0"], "-t")]:
         proc = bench(engine, "-m", tiny_qwen2["path"], "-n", "1", *args)

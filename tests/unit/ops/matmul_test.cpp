@@ -221,6 +221,43 @@ TEST(RepackX4, RowsRoundTripAndProductMatches) {
   EXPECT_THROW(repack_x4({TensorType::Q4_0, w.data(), 32, 2, 40}, packed), Error);  // padded rows
 }
 
+// X4 with AVX-512 VNNI takes up to 8 tokens per tile with one dpbusd per product, without it
+// 4 tokens per tile with maddubs; the integer sums are exact and the float steps shared, so both
+// paths give bitwise the same results: every X4 format, 1-17 tokens (one to three tiles of
+// either width, with tails), rows not a multiple of the group, extreme weights and activations
+// (Q8_0's -128, the largest nibbles), on every ISA. Where the CPU lacks VNNI both runs take the
+// maddubs path and this reduces to a determinism check.
+TEST(RepackX4, VnniEqualsMaddubsBitwise) {
+  IsaGuard guard;
+  for (TensorType t : {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0}) {
+    const int64_t n_in = 160, n_out = 13, max_tok = 17;
+    const size_t rb = io::row_bytes(t, n_in);
+    std::vector<uint8_t> w(rb * n_out);
+    auto wf = random_floats(static_cast<size_t>(n_in * n_out), 51);
+    for (size_t i = 0; i < wf.size(); i += 7) wf[i] = i % 2 ? 1.f : -1.f;  // block extremes
+    for (int64_t o = 0; o < n_out; ++o) quantize_row(t, &wf[o * n_in], w.data() + o * rb, n_in);
+    std::vector<uint8_t> packed;
+    const MatrixView P = repack_x4(MatrixView{t, w.data(), n_in, n_out, rb}, packed);
+    auto x = random_floats(static_cast<size_t>(n_in * max_tok), 52, -1.f, 1.f);
+    for (size_t i = 0; i < x.size(); i += 29) x[i] = i % 2 ? 8.f : -8.f;
+    for (const std::string& isa : available_isas()) {
+      ASSERT_TRUE(force_isa(isa));
+      ThreadPool pool(1);
+      for (int64_t nt = 1; nt <= max_tok; ++nt) {
+        std::vector<float> y[2];
+        for (int v = 0; v < 2; ++v) {
+          set_vnni_allowed(v == 1);
+          y[v].assign(static_cast<size_t>(n_out * nt), 0.f);
+          matmul(P, x.data(), nt, y[v].data(), pool);
+        }
+        ASSERT_EQ(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)), 0)
+            << isa << " " << io::type_name(t) << " tokens=" << nt;
+      }
+    }
+  }
+  set_vnni_allowed(true);
+}
+
 // K8 on AVX-512 runs two 8-row groups per 512-bit vector and a lone group with 256-bit vectors
 // (without VNNI) or paired with itself (VNNI); either way a row's result does not depend on which
 // ran it: rows 0-7 alone (one group) equal rows 0-7 of 16 and of 24 (paired, then paired + lone),
