@@ -64,7 +64,8 @@ constexpr int kK8Avx2TileTokens = 16;
 template <bool kQ6, int kT>
 HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, int nt, float* out, int64_t pf) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
-  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 272, kMin = 96;
+  constexpr int64_t kJ = kQ6 ? 192 : 128;  // bytes of a sub-block's quants (Q6_K: nibbles, then high bits)
   const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   __m256 acc[kT > 0 ? kT : 1];
   for (int t = 0; t < (kT > 0 ? kT : 1); ++t) acc[t] = _mm256_setzero_ps();
@@ -100,13 +101,13 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
       }
       // The sub-block's 256 weights: lo[q] / hi[q] are elements 8q..8q+3 / 8q+4..8q+7 of each row.
       __m256i lo[4], hi[4];
-      const uint8_t* nq = b + kNib + 128 * j;
+      const uint8_t* nq = b + kNib + kJ * j;
       for (int q = 0; q < 4; ++q) {
         const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nq + 32 * q));
         lo[q] = _mm256_and_si256(n, low), hi[q] = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
         if constexpr (kQ6) {
           // Bits 4, 5 of q[j][2q] / q[j][2q+1]: bits 2k, 2k+1 of h[j][q / 2], k = 2q % 4 (+1).
-          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + 64 * j + 32 * (q / 2)));
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + kJ * j + 32 * (q / 2)));
           if (q % 2 == 0) {
             lo[q] = _mm256_or_si256(lo[q], _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
             hi[q] = _mm256_or_si256(hi[q], _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
@@ -159,7 +160,8 @@ HWY_INLINE void TileK8(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a,
 template <bool kQ6, int T>
 HWY_INLINE void TileK8PerVector(const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
-  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 272, kMin = 96;
+  constexpr int64_t kJ = kQ6 ? 192 : 128;  // bytes of a sub-block's quants (Q6_K: nibbles, then high bits)
   const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   __m256 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
@@ -186,13 +188,13 @@ HWY_INLINE void TileK8PerVector(const uint8_t* p, int64_t nb, const BlockQ8_KA* 
       }
       __m256i s[T];
       for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
-      const uint8_t* nq = b + kNib + 128 * j;
+      const uint8_t* nq = b + kNib + kJ * j;
       for (int q = 0; q < 4; ++q) {
         const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nq + 32 * q));
         __m256i lo = _mm256_and_si256(n, low), hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
         if constexpr (kQ6) {
           // Bits 4, 5 of q[j][2q] / q[j][2q+1]: bits 2k, 2k+1 of h[j][q / 2], k = 2q % 4 (+1).
-          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + 64 * j + 32 * (q / 2)));
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + kJ * j + 32 * (q / 2)));
           if (q % 2 == 0) {
             lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
             hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
@@ -290,7 +292,8 @@ template <bool kQ6, int T>
 HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out,
                          int64_t pf) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
-  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 1168, kMin = 96;
+  constexpr int64_t kSc = kQ6 ? 16 : 32, kNib = kQ6 ? 144 : 160, kHigh = 272, kMin = 96;
+  constexpr int64_t kJ = kQ6 ? 192 : 128;  // bytes of a sub-block's quants (Q6_K: nibbles, then high bits)
   const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -316,11 +319,11 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
       __m512i s[T];
       for (int t = 0; t < T; ++t) s[t] = _mm512_setzero_si512();
       for (int q = 0; q < 4; ++q) {
-        const int64_t o = kNib + 128 * j + 32 * q;
+        const int64_t o = kNib + kJ * j + 32 * q;
         const __m512i n = LoadPair256(ba + o, bb + o);
         __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
         if constexpr (kQ6) {
-          const int64_t oh = kHigh + 64 * j + 32 * (q / 2);
+          const int64_t oh = kHigh + kJ * j + 32 * (q / 2);
           const __m512i h = LoadPair256(ba + oh, bb + oh);
           MergeQ6High(lo, hi, h, q % 2 == 0, m30);
         }
@@ -450,7 +453,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
 template <int T, bool kStationary = false>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ6KVnniWide(
     const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
-  constexpr int64_t kBB = 1680, kSc = 16, kNib = 144, kHigh = 1168;
+  constexpr int64_t kBB = 1680, kSc = 16, kNib = 144, kHigh = 272, kJ = 192;
   constexpr bool kSplit = T <= 2;
   const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   __m512 acc[T];
@@ -467,10 +470,10 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
         const __m512 f1 = _mm512_mul_ps(d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_unpackhi_epi16(w16, w16), 16)));
         __m512i lo[4], hi[4];
         for (int half = 0; half < 2; ++half) {
-          const __m512i h = LoadPair256(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
+          const __m512i h = LoadPair256(ba + kHigh + kJ * j + 32 * half, bb + kHigh + kJ * j + 32 * half);
           for (int qq = 0; qq < 2; ++qq) {
             const int q = 2 * half + qq;
-            const int64_t o = kNib + 128 * j + 32 * q;
+            const int64_t o = kNib + kJ * j + 32 * q;
             const __m512i n = LoadPair256(ba + o, bb + o);
             lo[q] = _mm512_and_si512(n, low), hi[q] = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
             MergeQ6High(lo[q], hi[q], h, qq == 0, m30);
@@ -496,7 +499,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
           const __m512 f = _mm512_mul_ps(
               d16, _mm512_cvtepi32_ps(_mm512_srai_epi32(
                        half ? _mm512_unpackhi_epi16(w16, w16) : _mm512_unpacklo_epi16(w16, w16), 16)));
-          const __m512i h = LoadPair256(ba + kHigh + 64 * j + 32 * half, bb + kHigh + 64 * j + 32 * half);
+          const __m512i h = LoadPair256(ba + kHigh + kJ * j + 32 * half, bb + kHigh + kJ * j + 32 * half);
           // The integer sum starts at the -32 offset times the activations' half sum (exact).
           __m512i s0[T], s1[kSplit ? T : 1];
           for (int t = 0; t < T; ++t) s0[t] = _mm512_set1_epi32(a[t][ib].o16[2 * j + half]);
@@ -504,7 +507,7 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
             for (int t = 0; t < T; ++t) s1[t] = _mm512_setzero_si512();
           for (int qq = 0; qq < 2; ++qq) {
             const int q = 2 * half + qq;
-            const int64_t o = kNib + 128 * j + 32 * q;
+            const int64_t o = kNib + kJ * j + 32 * q;
             const __m512i n = LoadPair256(ba + o, bb + o);
             __m512i lo = _mm512_and_si512(n, low), hi = _mm512_and_si512(_mm512_srli_epi16(n, 4), low);
             MergeQ6High(lo, hi, h, qq == 0, m30);
@@ -524,6 +527,87 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
+
+// One group (8 rows), one token, with 256-bit VNNI: lane for lane the operations of
+// TileQ4KVnniWide / TileQ6KVnniWide for one token (so bitwise their results), but the group's
+// super-blocks are one linear memory stream. No software prefetch: see GemvK8Native.
+#define EDGELLM_K8_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+template <bool kQ6>
+EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniOne(
+    const uint8_t* p, int64_t nb, const BlockQ8_KA* a, float* out) {
+  constexpr int64_t kBB = kQ6 ? 1680 : 1184, kNib = kQ6 ? 144 : 160, kHigh = 272, kJ = kQ6 ? 192 : 128;
+  const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const uint8_t* b = p + ib * kBB;
+    const BlockQ8_KA& ab = a[ib];
+    const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+    auto nib = [&](int j, int q, __m256i& lo, __m256i& hi) EDGELLM_K8_VNNI_TARGET {
+      const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kNib + kJ * j + 32 * q));
+      lo = _mm256_and_si256(n, low), hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
+    };
+    // s0 += lo . a[0..3], s1 += hi . a[4..7] per lane (two chains, as the paired tiles at 1-2 tokens).
+    auto dot = [&](__m256i& s0, __m256i& s1, __m256i lo, __m256i hi, const int8_t* aq) EDGELLM_K8_VNNI_TARGET {
+      int32_t a0, a1;
+      std::memcpy(&a0, aq, 4);
+      std::memcpy(&a1, aq + 4, 4);
+      s0 = _mm256_dpbusd_epi32(s0, lo, _mm256_set1_epi32(a0));
+      s1 = _mm256_dpbusd_epi32(s1, hi, _mm256_set1_epi32(a1));
+    };
+    if constexpr (kQ6) {
+      for (int j = 0; j < 8; ++j) {
+        const __m256i w16 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 + 16 * j)));
+        __m256 u;
+        for (int half = 0; half < 2; ++half) {
+          const __m256 f = _mm256_mul_ps(
+              d8, _mm256_cvtepi32_ps(_mm256_srai_epi32(
+                      half ? _mm256_unpackhi_epi16(w16, w16) : _mm256_unpacklo_epi16(w16, w16), 16)));
+          const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + kJ * j + 32 * half));
+          __m256i s0 = _mm256_set1_epi32(ab.o16[2 * j + half]), s1 = _mm256_setzero_si256();
+          for (int qq = 0; qq < 2; ++qq) {
+            const int q = 2 * half + qq;
+            __m256i lo, hi;
+            nib(j, q, lo, hi);
+            if (qq == 0) {
+              lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+              hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+            } else {
+              lo = _mm256_or_si256(lo, _mm256_and_si256(h, m30));
+              hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+            }
+            dot(s0, s1, lo, hi, ab.qs + 32 * j + 8 * q);
+          }
+          const __m256 sf = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
+          u = half ? _mm256_fmadd_ps(sf, f, u) : _mm256_mul_ps(sf, f);
+        }
+        acc = _mm256_fmadd_ps(u, _mm256_set1_ps(ab.d[j]), acc);
+      }
+    } else {
+      const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
+      __m256i scw = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        if ((j & 1) == 0)
+          scw = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 32 + 8 * j)));
+        const __m256i sc = (j & 1) ? _mm256_unpackhi_epi16(scw, scw) : _mm256_unpacklo_epi16(scw, scw);
+        const __m256 f = _mm256_mul_ps(d8, _mm256_cvtepi32_ps(_mm256_srli_epi32(sc, 16)));
+        const __m128i mn = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 96 + 8 * j));
+        const __m256 w = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)));
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        for (int q = 0; q < 4; ++q) {
+          __m256i lo, hi;
+          nib(j, q, lo, hi);
+          dot(s0, s1, lo, hi, ab.qs + 32 * j + 8 * q);
+        }
+        const __m256 sf = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
+        acc = _mm256_fmadd_ps(sf, _mm256_mul_ps(f, _mm256_set1_ps(ab.d[j])), acc);
+        acc = _mm256_fnmadd_ps(w, _mm256_set1_ps(ab.s32[j]), acc);
+      }
+    }
+  }
+  _mm256_storeu_ps(out, acc);
+}
+#undef EDGELLM_K8_VNNI_TARGET
 
 // TileQ4KVnniWide<T, true> and TileQ6KVnniWide<T, true>: the VNNI tiles with the loops turned round, for 9-16 tokens (speculative verification
 // passes of 9-16 tokens, batched decode, prefill): each sub-block's 8 weight vectors (16 rows x 32
@@ -559,8 +643,8 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   const int64_t nb = n_in / 256;
   const size_t gb = k8::group_bytes(kQ6 ? io::TensorType::Q6_K : io::TensorType::Q4_K, n_in);
   const int64_t g0 = r0 / R, g1 = (r1 + R - 1) / R;
-  // About 4 KiB ahead of the stream (one linear stream per thread in this layout). Token groups
-  // after the first find the chunk's weights in cache (matmul hands out chunks of ~64 KiB).
+  // Tiles of 2 or more tokens: about 4 KiB ahead of the stream in software. Token groups after
+  // the first find the chunk's weights in cache (matmul hands out chunks of ~64 KiB).
   const int64_t pf = 4096;
 #if EDGELLM_K8X2
   // A pair of groups is read as two streams gb apart. With short groups, 4 KiB past each stream
@@ -583,17 +667,32 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
     for (int k = 0; k < nt; ++k) ap[k] = reinterpret_cast<const BlockQ8_KA*>(act + (t0 + k) * act_stride);
     for (int64_t g = g0; g < g1;) {
       const uint8_t* p = w + static_cast<size_t>(g) * gb;
-      const int64_t pft = t0 == 0 ? pf : 0;
       float out[16 * 16];
       int ng = 1;        // groups done by this step
       int stride = R;    // out's row stride per token
+      if (nt == 1) {
+        // One token (decode): one group at a time, 256-bit, without software prefetch, so each
+        // thread reads one linear stream that the hardware prefetchers follow (see ops/README.md:
+        // the paired 512-bit tile's two streams with software prefetch streamed half as fast).
+        // Lane for lane the operations of the tiles below, so results do not depend on the batch.
 #if EDGELLM_K8X2
-      // Pairs of groups in 512-bit vectors; a lone group too (paired with itself), so every row
-      // takes the same float operations whatever the chunk boundaries.
-      {
+        if (vnni)
+          TileK8VnniOne<kQ6>(p, nb, ap[0], out);
+        else
+#endif
+        if constexpr (kQ6)
+          TileK8PerVector<kQ6, 1>(p, nb, ap, out, 0);
+        else
+          TileK8<kQ6, 1>(p, nb, ap, nt, out, 0);
+      } else {
+        const int64_t pft = t0 == 0 ? pf : 0;
+#if EDGELLM_K8X2
+        // Pairs of groups in 512-bit vectors; a lone group too (paired with itself), so every row
+        // takes the same float operations whatever the chunk boundaries.
         ng = g + 1 < g1 ? 2 : 1, stride = 2 * R;
         const uint8_t* pb = ng == 2 ? p + gb : p;
         const int64_t pfp = t0 == 0 ? pair_pf : 0;
+        (void)pft;
         if (vnni && nt > 8) {
           ForTileWidth<16, 9>(nt, [&](auto n) {
             if constexpr (kQ6)
@@ -602,32 +701,29 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
               TileQ4KVnniWide<n.value, true>(p, pb, nb, ap, out, pfp);
           });
         } else if (vnni) {
-          ForTileWidth<8, 1>(nt, [&](auto n) {
+          ForTileWidth<8, 2>(nt, [&](auto n) {
             if constexpr (kQ6)
               TileQ6KVnniWide<n.value>(p, pb, nb, ap, out, pfp);
             else
               TileQ4KVnniWide<n.value>(p, pb, nb, ap, out, pfp);
           });
         } else {
-          ForTileWidth<8, 1>(nt, [&](auto n) { TileK8x2<kQ6, n.value>(p, pb, nb, ap, out, pfp); });
+          ForTileWidth<8, 2>(nt, [&](auto n) { TileK8x2<kQ6, n.value>(p, pb, nb, ap, out, pfp); });
         }
-      }
-#endif
-      if (stride == R) {
+#else
         if constexpr (kQ6) {
           switch (nt) {
             case 4: TileK8PerVector<kQ6, 4>(p, nb, ap, out, pft); break;
             case 3: TileK8PerVector<kQ6, 3>(p, nb, ap, out, pft); break;
-            case 2: TileK8PerVector<kQ6, 2>(p, nb, ap, out, pft); break;
-            default: TileK8PerVector<kQ6, 1>(p, nb, ap, out, pft); break;
+            default: TileK8PerVector<kQ6, 2>(p, nb, ap, out, pft); break;
           }
         } else switch (nt) {
-          case 1: TileK8<kQ6, 1>(p, nb, ap, nt, out, pft); break;
           case 2: TileK8<kQ6, 2>(p, nb, ap, nt, out, pft); break;
           case 3: TileK8<kQ6, 3>(p, nb, ap, nt, out, pft); break;
           case 4: TileK8<kQ6, 4>(p, nb, ap, nt, out, pft); break;
           default: TileK8<kQ6, 0>(p, nb, ap, nt, out, pft); break;
         }
+#endif
       }
       const int64_t lo = std::max(r0, R * g), hi = std::min(r1, R * (g + ng));
       // Whole tiles as fixed-size copies (the loop below became a memmove call per token: 3% of prefill).

@@ -83,12 +83,13 @@ void encode(TensorType t, const Decoded& o, uint8_t* b) {
 }
 
 // Offsets inside a K8 super-block (see pack_k8.h).
+// Sub-block j's nibbles start at nib + sub * j, Q6_K's high bits at high + sub * j.
 struct Offsets {
-  size_t scales, mins, nib, high;
+  size_t scales, mins, nib, high, sub;
 };
 Offsets offsets(TensorType t) {
-  if (t == TensorType::Q4_K) return {32, 96, 160, 0};
-  return {16, 0, 144, 1168};
+  if (t == TensorType::Q4_K) return {32, 96, 160, 0, 128};
+  return {16, 0, 144, 272, 192};
 }
 // Byte of the scales area holding sub-block j's (Q4_K) / 16-element sub-block k's (Q6_K) scale of row r.
 // (Both formats order the bytes alike: Q4_K pairs sub-blocks 2P, 2P+1, Q6_K the two halves of j.)
@@ -126,12 +127,12 @@ void pack_group(TensorType t, const uint8_t* rows, size_t row_stride, int64_t n_
         uint32_t w[8];
         for (int v = 0; v < 8; ++v) w[v] = load32(dec[r].q + 32 * j + 4 * v);
         for (int p = 0; p < 4; ++p)
-          store32(o + off.nib + 128 * j + 32 * p + 4 * r, (w[2 * p] & k4) | (w[2 * p + 1] & k4) << 4);
+          store32(o + off.nib + off.sub * j + 32 * p + 4 * r, (w[2 * p] & k4) | (w[2 * p + 1] & k4) << 4);
         if (q6)
           for (int g2 = 0; g2 < 2; ++g2) {
             uint32_t h = 0;
             for (int k = 0; k < 4; ++k) h |= ((w[4 * g2 + k] >> 4) & k2) << (2 * k);
-            store32(o + off.high + 64 * j + 32 * g2 + 4 * r, h);
+            store32(o + off.high + off.sub * j + 32 * g2 + 4 * r, h);
           }
       }
   }
@@ -155,8 +156,8 @@ void unpack_group(TensorType t, const uint8_t* group, int64_t n_in, uint8_t* dst
     for (int j = 0; j < 8; ++j)
       for (int v = 0; v < 8; ++v)
         for (int i = 0; i < 32; ++i) {
-          int q = (o[off.nib + 128 * j + 32 * (v / 2) + i] >> (4 * (v % 2))) & 15;
-          if (q6) q |= ((o[off.high + 64 * j + 32 * (v / 4) + i] >> (2 * (v % 4))) & 3) << 4;
+          int q = (o[off.nib + off.sub * j + 32 * (v / 2) + i] >> (4 * (v % 2))) & 15;
+          if (q6) q |= ((o[off.high + off.sub * j + 32 * (v / 4) + i] >> (2 * (v % 4))) & 3) << 4;
           dec[i / 4].q[elem(j, v, i)] = static_cast<uint8_t>(q);
         }
     for (int r = 0; r < kRows; ++r) encode(t, dec[r], dst + r * rb * nb + ib * rb);

@@ -42,31 +42,39 @@ TEST_P(BatchInvariance, EachTokenEqualsItsSingleTokenMatmul) {
     const int64_t kMaxTok = 40;
     auto x = random_floats(static_cast<size_t>(n_in * kMaxTok), 12, -1.f, 1.f);
     for (size_t i = 0; i < x.size(); i += 97) x[i] *= 20.f;
-    for (const std::string& isa : available_isas()) {
-      ASSERT_TRUE(force_isa(isa)) << isa;
-      for (int threads : {1, 2, 3}) {
-        ThreadPool pool(threads);
-        std::vector<float> single(static_cast<size_t>(n_out * kMaxTok));
-        for (int64_t k = 0; k < kMaxTok; ++k) matmul(W, &x[k * n_in], 1, &single[k * n_out], pool);
-        for (const int64_t n_tok : {2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 40}) {
-          // Start the batch at several offsets so each token sits at every tile position.
-          for (const int64_t first : {int64_t{0}, int64_t{1}, int64_t{3}}) {
-            if (first + n_tok > kMaxTok) continue;
-            std::vector<float> y(static_cast<size_t>(n_out * n_tok));
-            matmul(W, &x[first * n_in], n_tok, y.data(), pool);
-            for (int64_t k = 0; k < n_tok; ++k)
-              for (int64_t o = 0; o < n_out; ++o) {
-                const float a = y[k * n_out + o], b = single[(first + k) * n_out + o];
-                ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0)
-                    << io::type_name(t) << " isa=" << isa << " threads=" << threads << " n_in=" << n_in
-                    << " batch of " << n_tok << " from " << first << ": token " << k << " row " << o
-                    << " batched " << a << " vs single " << b;
-              }
+    // K8 on AVX-512: one token runs a 256-bit one-group tile, batches the paired 512-bit tiles,
+    // with VNNI (dpbusd) and without (maddubs): both kinds must agree bitwise.
+    const bool k8 = t == TensorType::Q4_K || t == TensorType::Q6_K;
+    for (const bool vnni : {true, false}) {
+      if (!vnni && !k8) continue;
+      set_vnni_allowed(vnni);
+      for (const std::string& isa : available_isas()) {
+        ASSERT_TRUE(force_isa(isa)) << isa;
+        for (int threads : {1, 2, 3}) {
+          ThreadPool pool(threads);
+          std::vector<float> single(static_cast<size_t>(n_out * kMaxTok));
+          for (int64_t k = 0; k < kMaxTok; ++k) matmul(W, &x[k * n_in], 1, &single[k * n_out], pool);
+          for (const int64_t n_tok : {2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 40}) {
+            // Start the batch at several offsets so each token sits at every tile position.
+            for (const int64_t first : {int64_t{0}, int64_t{1}, int64_t{3}}) {
+              if (first + n_tok > kMaxTok) continue;
+              std::vector<float> y(static_cast<size_t>(n_out * n_tok));
+              matmul(W, &x[first * n_in], n_tok, y.data(), pool);
+              for (int64_t k = 0; k < n_tok; ++k)
+                for (int64_t o = 0; o < n_out; ++o) {
+                  const float a = y[k * n_out + o], b = single[(first + k) * n_out + o];
+                  ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0)
+                      << io::type_name(t) << " isa=" << isa << " vnni=" << vnni << " threads=" << threads
+                      << " n_in=" << n_in                      << " batch of " << n_tok << " from " << first << ": token " << k << " row " << o
+                      << " batched " << a << " vs single " << b;
+                }
+            }
           }
         }
       }
     }
   }
+  set_vnni_allowed(true);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, BatchInvariance, ::testing::ValuesIn(testing::kAllWeightTypes),

@@ -56,7 +56,7 @@ bool sweep_repacked(TensorType t) {
 }
 
 void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_off, uint32_t seed,
-           Layout layout = Layout::Rows) {
+           Layout layout = Layout::Rows, size_t pack_off = 0) {
   const size_t rb = io::row_bytes(c.type, c.n_in);
   // Quantize random weights, then take the dequantized values as the exact reference weights.
   std::vector<float> wf = random_floats(static_cast<size_t>(c.n_in * c.n_out), seed);
@@ -71,8 +71,9 @@ void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_
 
   ThreadPool pool(threads);
   MatrixView W{c.type, wbuf.data(), c.n_in, c.n_out, rb};
-  std::vector<uint8_t> packed;
-  if (layout != Layout::Rows) W = repack(W, packed);
+  // The repacked copy pack_off bytes past a 64-byte boundary.
+  Misaligned packed(layout != Layout::Rows ? repacked_bytes(W) : 0, pack_off);
+  if (layout != Layout::Rows) W = repack(W, packed.data());
   matmul(W, xbuf.floats(), n_tokens, y.data(), pool);
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t o = 0; o < c.n_out; ++o) {
@@ -294,35 +295,65 @@ TEST(RepackK8, PairedGroupsEqualLoneGroupBitwise) {
   set_vnni_allowed(true);
 }
 
+// f(t) for Q4_K and Q6_K with each ISA forced in turn (the K8 sweeps below).
+template <class F>
+void for_each_k8_type_and_isa(F f) {
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K})
+    for (const std::string& isa : available_isas()) {
+      ASSERT_TRUE(force_isa(isa));
+      f(t);
+    }
+}
+
 // The AVX-512 K8 kernel without VNNI (the path of AVX-512 CPUs that lack it) against the reference.
 TEST(RepackK8, WithoutVnniMatchesReference) {
   if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
   IsaGuard guard;
   set_vnni_allowed(false);
-  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K})
-    for (const std::string& isa : available_isas()) {
-      ASSERT_TRUE(force_isa(isa));
-      uint32_t seed = 400;
-      for (int64_t n_out : {5, 17, 67})
-        for (int64_t nt : {1, 3, 9}) check({t, 768, n_out}, nt, 1 + static_cast<int>(seed % 3), seed % 64, 4, seed, Layout::K8), ++seed;
-    }
+  for_each_k8_type_and_isa([](TensorType t) {
+    uint32_t seed = 400;
+    for (int64_t n_out : {5, 17, 67})
+      for (int64_t nt : {1, 3, 9})
+        check({t, 768, n_out}, nt, 1 + static_cast<int>(seed % 3), seed % 64, 4, seed, Layout::K8), ++seed;
+  });
   set_vnni_allowed(true);
 }
 
 // The AVX2 K8 tile keeps 1-4 tokens' accumulators in registers and 5-16 in memory, 16 tokens per
-// tile; with AVX-512 VNNI 1-8 tokens take the per-vector tiles and 9-16 the weights-stationary
-// ones: every token count up to two tiles plus one, against the reference, on every ISA, with
-// n_out = 17 (two full groups and a lone row) and n_in = 768 (three super-blocks).
+// tile; with AVX-512 VNNI 2-8 tokens take the per-vector tiles and 9-16 the weights-stationary
+// ones (one token: the one-group tile): every token count up to two tiles plus one, against the
+// reference, on every ISA, with n_out = 17 (two full groups and a lone row) and n_in = 768 (three
+// super-blocks).
 TEST(RepackK8, EveryTileWidthMatchesReference) {
   if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
   IsaGuard guard;
-  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K})
-    for (const std::string& isa : available_isas()) {
-      ASSERT_TRUE(force_isa(isa));
-      uint32_t seed = 500;
-      for (int64_t nt = 1; nt <= 33; nt += nt < 17 ? 1 : 16)
-        check({t, 768, 17}, nt, 1 + static_cast<int>(seed % 2), seed % 64, 4, seed, Layout::K8), ++seed;
-    }
+  for_each_k8_type_and_isa([](TensorType t) {
+    uint32_t seed = 500;
+    for (int64_t nt = 1; nt <= 33; nt += nt < 17 ? 1 : 16)
+      check({t, 768, 17}, nt, 1 + static_cast<int>(seed % 2), seed % 64, 4, seed, Layout::K8), ++seed;
+  });
+}
+
+// One token (decode) runs K8 groups one at a time in 256-bit tiles (VNNI or maddubs), not the
+// paired 512-bit tiles: against the reference with VNNI on and off, on every ISA, for one to
+// nine super-blocks, lone rows and partial groups (n_out 1, 7, 9, 17, 67), thread counts that
+// split the rows at different groups, and misaligned weights (row-major and repacked) and
+// activations.
+TEST(RepackK8, OneTokenMatchesReference) {
+  if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
+  IsaGuard guard;
+  for (bool vnni : {true, false}) {
+    set_vnni_allowed(vnni);
+    for_each_k8_type_and_isa([](TensorType t) {
+      uint32_t seed = 600;
+      for (int64_t n_in : {256, 768, 2304})
+        for (int64_t n_out : {1, 7, 8, 9, 17, 67})
+          check({t, n_in, n_out}, 1, 1 + static_cast<int>(seed % 3), (seed * 7) % 64, (seed * 5) % 64, seed,
+                Layout::K8, (seed * 11) % 64),
+              ++seed;
+    });
+  }
+  set_vnni_allowed(true);
 }
 
 TEST(Matmul, RejectsBadShapes) {
