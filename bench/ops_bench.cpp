@@ -111,7 +111,7 @@ void BM_MatmulStreamPacked(benchmark::State& state) {
 void StreamPackedArgs(benchmark::internal::Benchmark* b) {
   for (int ti : {4, 8, 10})  // Q4_0, Q4_K, Q6_K
     for (int th : {1, 2})
-      for (int nt : {1, 2, 4, 8, 9, 12, 16}) b->Args({ti, th, nt});
+      for (int nt : {1, 2, 3, 4, 5, 6, 8, 9, 12, 16}) b->Args({ti, th, nt});
 }
 
 // The same product on a 256 KiB matrix that stays in L2: the kernel's arithmetic ceiling.

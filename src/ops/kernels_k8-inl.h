@@ -528,25 +528,26 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
-// One group (8 rows), one token, with 256-bit VNNI: lane for lane the operations of
-// TileQ4KVnniWide / TileQ6KVnniWide for one token (so bitwise their results), but the group's
-// super-blocks are one linear memory stream. No software prefetch: see GemvK8Native.
+// One group (8 rows), 1-4 tokens, with 256-bit VNNI: lane for lane the operations of
+// TileQ4KVnniWide / TileQ6KVnniWide for each token (so bitwise their results), but the group's
+// super-blocks are one linear memory stream. No software prefetch: see GemvK8Native. Each weight
+// vector is unpacked once for all T tokens (two int32 chains per token: dpbusd's latency).
 #define EDGELLM_K8_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-template <bool kQ6>
-EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniOne(
-    const uint8_t* p, int64_t nb, const BlockQ8_KA* a, float* out) {
+template <bool kQ6, int T>
+EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniFew(
+    const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184, kNib = kQ6 ? 144 : 160, kHigh = 272, kJ = kQ6 ? 192 : 128;
   const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t* b = p + ib * kBB;
-    const BlockQ8_KA& ab = a[ib];
     const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
     auto nib = [&](int j, int q, __m256i& lo, __m256i& hi) EDGELLM_K8_VNNI_TARGET {
       const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kNib + kJ * j + 32 * q));
       lo = _mm256_and_si256(n, low), hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
     };
-    // s0 += lo . a[0..3], s1 += hi . a[4..7] per lane (two chains, as the paired tiles at 1-2 tokens).
+    // s0 += lo . a[0..3], s1 += hi . a[4..7] per lane (exact int32 in any order).
     auto dot = [&](__m256i& s0, __m256i& s1, __m256i lo, __m256i hi, const int8_t* aq) EDGELLM_K8_VNNI_TARGET {
       int32_t a0, a1;
       std::memcpy(&a0, aq, 4);
@@ -558,13 +559,14 @@ EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniOne(
       for (int j = 0; j < 8; ++j) {
         const __m256i w16 =
             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 + 16 * j)));
-        __m256 u;
+        __m256 u[T];
         for (int half = 0; half < 2; ++half) {
           const __m256 f = _mm256_mul_ps(
               d8, _mm256_cvtepi32_ps(_mm256_srai_epi32(
                       half ? _mm256_unpackhi_epi16(w16, w16) : _mm256_unpacklo_epi16(w16, w16), 16)));
           const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kHigh + kJ * j + 32 * half));
-          __m256i s0 = _mm256_set1_epi32(ab.o16[2 * j + half]), s1 = _mm256_setzero_si256();
+          __m256i s0[T], s1[T];
+          for (int t = 0; t < T; ++t) s0[t] = _mm256_set1_epi32(a[t][ib].o16[2 * j + half]), s1[t] = _mm256_setzero_si256();
           for (int qq = 0; qq < 2; ++qq) {
             const int q = 2 * half + qq;
             __m256i lo, hi;
@@ -576,12 +578,14 @@ EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniOne(
               lo = _mm256_or_si256(lo, _mm256_and_si256(h, m30));
               hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
             }
-            dot(s0, s1, lo, hi, ab.qs + 32 * j + 8 * q);
+            for (int t = 0; t < T; ++t) dot(s0[t], s1[t], lo, hi, a[t][ib].qs + 32 * j + 8 * q);
           }
-          const __m256 sf = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
-          u = half ? _mm256_fmadd_ps(sf, f, u) : _mm256_mul_ps(sf, f);
+          for (int t = 0; t < T; ++t) {
+            const __m256 sf = _mm256_cvtepi32_ps(_mm256_add_epi32(s0[t], s1[t]));
+            u[t] = half ? _mm256_fmadd_ps(sf, f, u[t]) : _mm256_mul_ps(sf, f);
+          }
         }
-        acc = _mm256_fmadd_ps(u, _mm256_set1_ps(ab.d[j]), acc);
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(u[t], _mm256_set1_ps(a[t][ib].d[j]), acc[t]);
       }
     } else {
       const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
@@ -593,19 +597,23 @@ EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniOne(
         const __m256 f = _mm256_mul_ps(d8, _mm256_cvtepi32_ps(_mm256_srli_epi32(sc, 16)));
         const __m128i mn = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 96 + 8 * j));
         const __m256 w = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)));
-        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        __m256i s0[T], s1[T];
+        for (int t = 0; t < T; ++t) s0[t] = _mm256_setzero_si256(), s1[t] = _mm256_setzero_si256();
         for (int q = 0; q < 4; ++q) {
           __m256i lo, hi;
           nib(j, q, lo, hi);
-          dot(s0, s1, lo, hi, ab.qs + 32 * j + 8 * q);
+          for (int t = 0; t < T; ++t) dot(s0[t], s1[t], lo, hi, a[t][ib].qs + 32 * j + 8 * q);
         }
-        const __m256 sf = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
-        acc = _mm256_fmadd_ps(sf, _mm256_mul_ps(f, _mm256_set1_ps(ab.d[j])), acc);
-        acc = _mm256_fnmadd_ps(w, _mm256_set1_ps(ab.s32[j]), acc);
+        for (int t = 0; t < T; ++t) {
+          const BlockQ8_KA& ab = a[t][ib];
+          const __m256 sf = _mm256_cvtepi32_ps(_mm256_add_epi32(s0[t], s1[t]));
+          acc[t] = _mm256_fmadd_ps(sf, _mm256_mul_ps(f, _mm256_set1_ps(ab.d[j])), acc[t]);
+          acc[t] = _mm256_fnmadd_ps(w, _mm256_set1_ps(ab.s32[j]), acc[t]);
+        }
       }
     }
   }
-  _mm256_storeu_ps(out, acc);
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 #undef EDGELLM_K8_VNNI_TARGET
 
@@ -677,13 +685,21 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
         // Lane for lane the operations of the tiles below, so results do not depend on the batch.
 #if EDGELLM_K8X2
         if (vnni)
-          TileK8VnniOne<kQ6>(p, nb, ap[0], out);
+          TileK8VnniFew<kQ6, 1>(p, nb, ap, out);
         else
 #endif
         if constexpr (kQ6)
           TileK8PerVector<kQ6, 1>(p, nb, ap, out, 0);
         else
           TileK8<kQ6, 1>(p, nb, ap, nt, out, 0);
+#if EDGELLM_K8X2
+      } else if (vnni && nt <= 4) {
+        // 2-4 tokens (speculative verification): also one stream per thread. Streamed from memory
+        // (bench_ops BM_MatmulStreamPacked, 2 threads, Zen 4) the paired tiles took 2/3/4 tokens at
+        // 16.6/15.6/14.9 GB/s (Q4_K) and 16/14.4/14.1 (Q6_K), this tile at 27/22-25/16-17 and
+        // 33/21-23/14-17; from 5 tokens on it is the slower (5: 13 vs 15; 8: 8.7 vs 12).
+        ForTileWidth<4, 2>(nt, [&](auto n) { TileK8VnniFew<kQ6, n.value>(p, nb, ap, out); });
+#endif
       } else {
         const int64_t pft = t0 == 0 ? pf : 0;
 #if EDGELLM_K8X2
