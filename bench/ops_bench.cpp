@@ -5,10 +5,7 @@
 // Run: bench_ops [--benchmark_filter=...]; EDGELLM_ISA=avx2 to pin the instruction set.
 #include <benchmark/benchmark.h>
 
-#include <sys/mman.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -206,10 +203,8 @@ void BM_SmolLMLayers(benchmark::State& state) {
 // 64 distinct quantized rows, tiled (content does not change speed).
 struct KvBuffers {
   KvBuffers(TensorType t, int64_t hd, int64_t rows) : rb(edgellm::io::row_bytes(t, hd)), stride(2 * rb) {
-    const size_t bytes = (stride * rows + (size_t{2} << 20) - 1) & ~((size_t{2} << 20) - 1);
-    k.reset(static_cast<uint8_t*>(std::aligned_alloc(size_t{2} << 20, bytes)));
-    v.reset(static_cast<uint8_t*>(std::aligned_alloc(size_t{2} << 20, bytes)));
-    if (std::getenv("HUGE")) { madvise(k.get(), bytes, MADV_HUGEPAGE); madvise(v.get(), bytes, MADV_HUGEPAGE); }
+    k = hwy::AllocateAligned<uint8_t>(stride * rows);
+    v = hwy::AllocateAligned<uint8_t>(stride * rows);
     std::mt19937 rng(3);
     std::normal_distribution<float> dist(0.f, 1.f);
     std::vector<float> x(2 * hd);
@@ -222,8 +217,7 @@ struct KvBuffers {
     }
   }
   size_t rb, stride;
-  struct Free { void operator()(uint8_t* p) const { std::free(p); } };
-  std::unique_ptr<uint8_t[], Free> k, v;
+  hwy::AlignedFreeUniquePtr<uint8_t[]> k, v;
 };
 
 TensorType KvTypeArg(int64_t a) {
