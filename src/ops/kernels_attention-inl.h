@@ -21,7 +21,6 @@
 #include <cmath>
 #include <type_traits>
 
-
 #include "hwy/highway.h"
 #include "io/tensor_type.h"
 #include "ops/fp16.h"
@@ -250,8 +249,6 @@ void AttendHeadKv(const float* q, io::TensorType k_type, const void* k, size_t k
 // rows once per query head (6 times on Qwen2.5-1.5B), from L3 or memory at long contexts.
 constexpr int64_t kGroupTileFloats = 4096;
 
-
-
 // rows [0, r) of hd elements each (src rows stride bytes apart) -> dst (rows hd floats apart).
 template <class F>
 HWY_INLINE void WidenRows(const uint8_t* src, size_t stride, int64_t r, int64_t hd, float* dst) {
@@ -331,11 +328,12 @@ HWY_INLINE void GroupScores(const float* q, int64_t nq, const uint8_t* k, size_t
   }
 }
 
-// out += sum_j p_j v_j per head (p: nq rows of n weights).
+// out = sum_j p_j v_j per head (p: nq rows of n weights).
 template <class F>
 HWY_INLINE void GroupValues(const float* p, int64_t nq, const uint8_t* v, size_t stride, int64_t n, int64_t hd,
                             float* tile, float* out) {
   const int64_t tr = kGroupTileFloats / hd;
+  std::fill(out, out + nq * hd, 0.f);
   for (int64_t j0 = 0; j0 < n; j0 += tr) {
     const int64_t r = std::min(tr, n - j0);
 #if HWY_TARGET == HWY_SCALAR
@@ -355,96 +353,12 @@ HWY_INLINE void GroupValues(const float* p, int64_t nq, const uint8_t* v, size_t
   }
 }
 
-#if HWY_TARGET != HWY_SCALAR
-// Q8_0 values without a widened copy: the block scale goes into the weight, w = p_j d_jb per
-// head and block, and every int8 vector of a row is converted once and multiplied into H heads'
-// accumulators (H x C vectors in registers). The widening path converted, scaled and stored each
-// row, then loaded it again once per pair of heads: about 110 instructions per position on
-// Qwen2.5-1.5B (6 heads, hd 128, AVX-512) against about 65 here.
-constexpr int64_t kQ8WeightFloats = 8192;  // w of one chunk (32 KiB on the stack): nq x blocks x positions
-#if HWY_MAX_BYTES >= 64
-constexpr int kQ8Vecs = 4;  // 6 heads x 4 accumulators + 4 row vectors of 32 registers
-#else
-constexpr int kQ8Vecs = 2;  // 6 x 2 + 2 of 16
-#endif
-
-// out[g * hd + e0 + e] += sum_{j < n} w[(g * nb + block) * n + j] * q_j[e0 + e] for g < H,
-// e < kQ8Vecs * N: q_j the int8 quants of row j (rows stride bytes apart).
-template <int H, class D>
-HWY_INLINE void Q8AxpyTile(D d, const float* w, int64_t nb, const uint8_t* v, size_t stride, int64_t n, int64_t hd,
-                           int64_t e0, float* out) {
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  hn::Vec<D> acc[H][kQ8Vecs];
-  for (int h = 0; h < H; ++h)
-    for (int u = 0; u < kQ8Vecs; ++u) acc[h][u] = hn::LoadU(d, out + h * hd + e0 + u * N);
-  for (int64_t j = 0; j < n; ++j) {
-    const uint8_t* row = v + j * stride;
-    hn::Vec<D> x[kQ8Vecs];
-    for (int u = 0; u < kQ8Vecs; ++u) x[u] = KvQ8_0::Load(d, row, e0 + u * N);
-    for (int h = 0; h < H; ++h)
-      for (int u = 0; u < kQ8Vecs; ++u) {
-        const int64_t b = (e0 + u * N) >> 5;
-        acc[h][u] = hn::MulAdd(hn::Set(d, w[(h * nb + b) * n + j]), x[u], acc[h][u]);
-      }
-  }
-  for (int h = 0; h < H; ++h)
-    for (int u = 0; u < kQ8Vecs; ++u) hn::StoreU(acc[h][u], d, out + h * hd + e0 + u * N);
-}
-
-template <int H>
-HWY_INLINE void Q8AxpyHeads(const float* w, int64_t nb, const uint8_t* v, size_t stride, int64_t n, int64_t hd,
-                            float* out) {
+// s[j] = exp(scale * (s[j] - max)) for j < n, returning their sum: the unnormalised softmax of
+// scale * s (scale > 0). Arguments are clamped at -104, whose exp underflows to 0.
+HWY_INLINE float ExpShiftedSum(float* s, int64_t n, float scale) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  // N * kQ8Vecs divides 32 on every target but AVX-512 (64): hd % 32 == 0 leaves a half tile there.
-  int64_t e = 0;
-  for (; e + kQ8Vecs * N <= hd; e += kQ8Vecs * N) Q8AxpyTile<H>(d, w, nb, v, stride, n, hd, e, out);
-  if (e < hd) {
-    const hn::CappedTag<float, 32 / kQ8Vecs> dh;  // 32 elements as kQ8Vecs vectors
-    Q8AxpyTile<H>(dh, w, nb, v, stride, n, hd, e, out);
-  }
-}
-
-// out += sum_j p_j v_j per head for Q8_0 value rows (p: nq rows of n <= kGroupChunk weights);
-// nq * hd / 32 * n <= kQ8WeightFloats.
-HWY_INLINE void GroupValuesQ8(const float* p, int64_t nq, const uint8_t* v, size_t stride, int64_t n, int64_t hd,
-                              float* tile, float* out) {
-  const int64_t nb = hd / 32;
-  HWY_ALIGN float w[kQ8WeightFloats];
-  float* ds = tile;  // the rows' block scales, nb rows of n (tile holds 4096 >= nb * kGroupChunk)
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t b = 0; b < nb; ++b) ds[b * n + j] = KvQ8_0::Scale(v + j * stride, b);
-  const hn::ScalableTag<float> d;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  for (int64_t g = 0; g < nq; ++g)
-    for (int64_t b = 0; b < nb; ++b) {
-      const float* pg = p + g * n;
-      const float* db = ds + b * n;
-      float* wg = w + (g * nb + b) * n;
-      int64_t j = 0;
-      for (; j + N <= n; j += N) hn::StoreU(hn::Mul(hn::LoadU(d, pg + j), hn::LoadU(d, db + j)), d, wg + j);
-      for (; j < n; ++j) wg[j] = pg[j] * db[j];
-    }
-  for (int64_t g = 0; g < nq; g += 6) {
-    const float* wg = w + g * nb * n;
-    float* og = out + g * hd;
-    switch (std::min<int64_t>(6, nq - g)) {
-      case 1: Q8AxpyHeads<1>(wg, nb, v, stride, n, hd, og); break;
-      case 2: Q8AxpyHeads<2>(wg, nb, v, stride, n, hd, og); break;
-      case 3: Q8AxpyHeads<3>(wg, nb, v, stride, n, hd, og); break;
-      case 4: Q8AxpyHeads<4>(wg, nb, v, stride, n, hd, og); break;
-      case 5: Q8AxpyHeads<5>(wg, nb, v, stride, n, hd, og); break;
-      default: Q8AxpyHeads<6>(wg, nb, v, stride, n, hd, og); break;
-    }
-  }
-}
-#endif  // HWY_TARGET != HWY_SCALAR
-
-// s[j] = exp(scale * (s[j] - mx)) for j < n, returning their sum: the unnormalised softmax of
-// scale * s (scale > 0, mx >= every s[j]). Arguments are clamped at -104, whose exp underflows to 0.
-HWY_INLINE float ExpShiftedSum(float* s, int64_t n, float scale, float mx) {
-  const hn::ScalableTag<float> d;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const float mx = MaxOf(s, n);
   const auto vscale = hn::Set(d, scale), vms = hn::Set(d, mx * scale), lo = hn::Set(d, -104.f);
   auto vsum = hn::Zero(d);
   int64_t j = 0;
@@ -463,107 +377,52 @@ HWY_INLINE float ExpShiftedSum(float* s, int64_t n, float scale, float mx) {
   return sum;
 }
 
-// Positions per pass of the grouped attention. The chunk's scores (nq x kGroupChunk floats, 6 KiB
-// on Qwen2.5-1.5B) stay in L1 from the score step through the softmax to the values, and its key
-// and value rows (35 KiB each in q8_0) in L2. Scoring all n positions first wrote nq x n scores
-// (384 KiB at 16K positions) and read them three times more, from L2 or L3 once the streamed rows
-// had evicted them. A running max per head (online softmax) rescales the head's sum and outputs
-// when a later chunk raises it.
-constexpr int64_t kGroupChunk = 256;
-constexpr int64_t kGroupMaxHeads = 64;  // heads per pass (running max and sum on the stack)
-
-// nq <= kGroupMaxHeads heads (out: nq rows of hd) over n positions; score(j0, c, s) writes the
-// raw scores q_g . k_j of positions [j0, j0 + c) to s[g * c + j - j0].
-template <class F, class ScoreFn>
-HWY_INLINE void GroupChunks(int64_t nq, const uint8_t* v, size_t v_stride, int64_t n, int64_t hd,
-                            float scale, float softcap, float* tile, float* scores, float* out,
-                            const ScoreFn& score) {
-  HWY_ALIGN float mx[kGroupMaxHeads], sum[kGroupMaxHeads];
-  std::fill(out, out + nq * hd, 0.f);
-  // With a soft cap the scores are capped first (scale included), then exponentiated as they are.
-  const float es = softcap > 0 ? 1.f : scale;
-  for (int64_t j0 = 0; j0 < n; j0 += kGroupChunk) {
-    const int64_t c = std::min(kGroupChunk, n - j0);
-    score(j0, c, scores);
-    for (int64_t g = 0; g < nq; ++g) {
-      float* s = scores + g * c;
-      if (softcap > 0)
-        for (int64_t j = 0; j < c; ++j) s[j] = softcap * std::tanh(s[j] * scale / softcap);
-      const float cm = MaxOf(s, c);
-      if (j0 == 0) {
-        mx[g] = cm;
-        sum[g] = 0.f;
-      } else if (cm > mx[g]) {
-        const float f = std::exp((mx[g] - cm) * es);  // < 1: the earlier terms shrink
-        sum[g] *= f;
-        ScaleF32(out + g * hd, f, hd);
-        mx[g] = cm;
-      }
-      sum[g] += ExpShiftedSum(s, c, es, mx[g]);
+// Scale, soft-cap and softmax of nq rows of n scores, then out = P V. Without a soft cap the
+// probabilities are left unnormalised, e_j = exp(scale (s_j - max)), computed in the pass
+// that sums them (two passes over the scores instead of five), and 1 / sum scales the hd
+// outputs instead of the n probabilities.
+HWY_INLINE void GroupSoftmaxValues(int64_t nq, io::TensorType v_type, const uint8_t* vb, size_t v_stride, int64_t n,
+                                   int64_t hd, float scale, float softcap, float* tile, float* scores, float* out) {
+  constexpr int64_t kMaxHeads = 64;  // inv on the stack; more heads go through Softmax
+  HWY_ALIGN float inv[kMaxHeads];
+  const bool fused = softcap <= 0 && nq <= kMaxHeads;
+  for (int64_t g = 0; g < nq; ++g) {
+    float* s = scores + g * n;
+    if (fused) {
+      inv[g] = 1.f / ExpShiftedSum(s, n, scale);
+      continue;
     }
-#if HWY_TARGET != HWY_SCALAR
-    if constexpr (std::is_same_v<F, KvQ8_0>) {
-      if (nq * (hd / 32) * kGroupChunk <= kQ8WeightFloats) {
-        GroupValuesQ8(scores, nq, v + j0 * v_stride, v_stride, c, hd, tile, out);
-        continue;
-      }
+    for (int64_t j = 0; j < n; ++j) {
+      float x = s[j] * scale;
+      if (softcap > 0) x = softcap * std::tanh(x / softcap);
+      s[j] = x;
     }
-#endif
-    GroupValues<F>(scores, nq, v + j0 * v_stride, v_stride, c, hd, tile, out);
+    Softmax(s, n);
   }
-  for (int64_t g = 0; g < nq; ++g) ScaleF32(out + g * hd, 1.f / sum[g], hd);
-}
-
-// GroupChunks for every value type, in passes of up to kGroupMaxHeads heads.
-template <class ScoreFn>
-HWY_INLINE void GroupAttend(int64_t nq, io::TensorType v_type, const uint8_t* vb, size_t v_stride,
-                            int64_t n, int64_t hd, float scale, float softcap, float* tile, float* scores, float* out,
-                            const ScoreFn& score) {
-  for (int64_t g0 = 0; g0 < nq; g0 += kGroupMaxHeads) {
-    const int64_t h = std::min(kGroupMaxHeads, nq - g0);
-    float* og = out + g0 * hd;
-    auto sc = [&](int64_t j0, int64_t c, float* s) { score(g0, h, j0, c, s); };
-    switch (v_type) {
-      case io::TensorType::F16: GroupChunks<KvF16>(h, vb, v_stride, n, hd, scale, softcap, tile, scores, og, sc); break;
-      case io::TensorType::Q8_0: GroupChunks<KvQ8_0>(h, vb, v_stride, n, hd, scale, softcap, tile, scores, og, sc); break;
-      case io::TensorType::Q4_0: GroupChunks<KvQ4_0>(h, vb, v_stride, n, hd, scale, softcap, tile, scores, og, sc); break;
-      default: GroupChunks<KvF32>(h, vb, v_stride, n, hd, scale, softcap, tile, scores, og, sc); break;
-    }
+  switch (v_type) {
+    case io::TensorType::F16: GroupValues<KvF16>(scores, nq, vb, v_stride, n, hd, tile, out); break;
+    case io::TensorType::Q8_0: GroupValues<KvQ8_0>(scores, nq, vb, v_stride, n, hd, tile, out); break;
+    case io::TensorType::Q4_0: GroupValues<KvQ4_0>(scores, nq, vb, v_stride, n, hd, tile, out); break;
+    default: GroupValues<KvF32>(scores, nq, vb, v_stride, n, hd, tile, out); break;
   }
+  if (fused)
+    for (int64_t g = 0; g < nq; ++g) ScaleF32(out + g * hd, inv[g], hd);
 }
 
-template <class F>
-HWY_INLINE void GroupAttendK(const float* q, int64_t nq, const uint8_t* kb, size_t k_stride, io::TensorType v_type,
-                             const uint8_t* vb, size_t v_stride, int64_t n, int64_t hd, float scale, float softcap,
-                             float* tile, float* scores, float* out) {
-  GroupAttend(nq, v_type, vb, v_stride, n, hd, scale, softcap, tile, scores, out,
-              [&](int64_t g0, int64_t h, int64_t j0, int64_t c, float* s) {
-                GroupScores<F>(q + g0 * hd, h, kb + j0 * k_stride, k_stride, c, hd, tile, s);
-              });
-}
-
-// nq query heads sharing one KV head: q and out hold nq rows of hd floats; scores is scratch of
-// at least nq * min(n, kGroupChunk) floats. hd <= kGroupTileFloats (checked by the caller).
+// nq query heads sharing one KV head: q and out hold nq rows of hd floats, scores nq rows of
+// n. hd <= kGroupTileFloats (checked by the caller).
 void AttendGroupKv(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
                    io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
                    float softcap, float* scores, float* out) {
   HWY_ALIGN float tile[kGroupTileFloats];
   const auto* kb = static_cast<const uint8_t*>(k);
-  const auto* vb = static_cast<const uint8_t*>(v);
   switch (k_type) {
-    case io::TensorType::F16:
-      GroupAttendK<KvF16>(q, nq, kb, k_stride, v_type, vb, v_stride, n, hd, scale, softcap, tile, scores, out);
-      break;
-    case io::TensorType::Q8_0:
-      GroupAttendK<KvQ8_0>(q, nq, kb, k_stride, v_type, vb, v_stride, n, hd, scale, softcap, tile, scores, out);
-      break;
-    case io::TensorType::Q4_0:
-      GroupAttendK<KvQ4_0>(q, nq, kb, k_stride, v_type, vb, v_stride, n, hd, scale, softcap, tile, scores, out);
-      break;
-    default:
-      GroupAttendK<KvF32>(q, nq, kb, k_stride, v_type, vb, v_stride, n, hd, scale, softcap, tile, scores, out);
-      break;
+    case io::TensorType::F16: GroupScores<KvF16>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    case io::TensorType::Q8_0: GroupScores<KvQ8_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    case io::TensorType::Q4_0: GroupScores<KvQ4_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
+    default: GroupScores<KvF32>(q, nq, kb, k_stride, n, hd, tile, scores); break;
   }
+  GroupSoftmaxValues(nq, v_type, static_cast<const uint8_t*>(v), v_stride, n, hd, scale, softcap, tile, scores, out);
 }
 
 #if HWY_TARGET == HWY_AVX3
@@ -574,12 +433,8 @@ void AttendGroupKvQ8(const float* q, int64_t nq, io::TensorType k_type, const vo
                      float softcap, float* scores, float* out) {
   (void)k_type;
   HWY_ALIGN float tile[kGroupTileFloats];
-  const QueryQ8 qq(q, nq, hd);  // every head quantized once, not per chunk
-  const auto* kb = static_cast<const uint8_t*>(k);
-  GroupAttend(nq, v_type, static_cast<const uint8_t*>(v), v_stride, n, hd, scale, softcap, tile, scores, out,
-              [&](int64_t g0, int64_t h, int64_t j0, int64_t c, float* s) {
-                GroupScoresQ8Vnni(qq, g0, h, kb + j0 * k_stride, k_stride, c, hd, s);
-              });
+  GroupScoresQ8Vnni(q, nq, static_cast<const uint8_t*>(k), k_stride, n, hd, scores);
+  GroupSoftmaxValues(nq, v_type, static_cast<const uint8_t*>(v), v_stride, n, hd, scale, softcap, tile, scores, out);
 }
 #endif
 

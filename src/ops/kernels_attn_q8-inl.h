@@ -65,9 +65,9 @@ struct QueryQ8 {
 #if HWY_TARGET == HWY_AVX3
 #define EDGELLM_ATTN_Q8_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c")))
 
-// 16 keys (q8_0 rows of nb blocks, stride bytes apart from base) x heads g0 .. g0 + nq of qq:
-// out[g * out_stride + j] = sum over blocks of dk * dq * (q_{g0+g} . k_j).
-EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t g0, int64_t nq, int64_t nb, const uint8_t* base,
+// 16 keys (row pointers key[0..16), q8_0 rows of nb blocks) x the nq heads of qq:
+// out[g * out_stride + j] = sum over blocks of dk * dq * (q_g . k_j).
+EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t nq, int64_t nb, const uint8_t* base,
                                                   int32_t stride, float* out, int64_t out_stride) {
   // Row offsets in the order the transpose wants (see below) and in natural order (scales).
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -109,10 +109,9 @@ EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t g0,
     const __m512 dk = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sc));
     for (int64_t g = 0; g < nq; ++g) {
       // 256 * (q1 . (k + 128)) + q2 . (k + 128) + corr = 256 * q1 . k + q2 . k; under 2^28.
-      const int64_t qb = (g0 + g) * nb + b;
-      const int8_t* p1 = qq.q1.data() + qb * 32;
-      const int8_t* p2 = qq.q2.data() + qb * 32;
-      __m512i a = _mm512_setzero_si512(), a2 = _mm512_set1_epi32(qq.corr[qb]);
+      const int8_t* p1 = qq.q1.data() + (g * nb + b) * 32;
+      const int8_t* p2 = qq.q2.data() + (g * nb + b) * 32;
+      __m512i a = _mm512_setzero_si512(), a2 = _mm512_set1_epi32(qq.corr[g * nb + b]);
       for (int s = 0; s < 8; ++s) {
         int32_t w1, w2;
         std::memcpy(&w1, p1 + 4 * s, 4);
@@ -121,7 +120,7 @@ EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t g0,
         a2 = _mm512_dpbusd_epi32(a2, k[s], _mm512_set1_epi32(w2));
       }
       a = _mm512_add_epi32(_mm512_slli_epi32(a, 8), a2);
-      const __m512 f = _mm512_mul_ps(dk, _mm512_set1_ps(qq.d[qb]));
+      const __m512 f = _mm512_mul_ps(dk, _mm512_set1_ps(qq.d[g * nb + b]));
       if (g < 16) {
         acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), f, acc[g]);
       } else {
@@ -133,21 +132,22 @@ EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t g0,
   for (int64_t g = 0; g < nr; ++g) _mm512_storeu_ps(out + g * out_stride, acc[g]);
 }
 
-// scores[g * n + j] = q_{g0+g} . k_j for heads g0 .. g0 + nq of qq over n q8_0 key rows
+// scores[g * n + j] = q_g . k_j for nq heads (q: nq rows of hd floats) over n q8_0 key rows
 // (k + j * stride bytes); hd % 32 == 0.
-HWY_INLINE void GroupScoresQ8Vnni(const QueryQ8& qq, int64_t g0, int64_t nq, const uint8_t* k,
-                                  size_t stride, int64_t n, int64_t hd, float* scores) {
+HWY_INLINE void GroupScoresQ8Vnni(const float* q, int64_t nq, const uint8_t* k, size_t stride, int64_t n, int64_t hd,
+                                  float* scores) {
+  const QueryQ8 qq(q, nq, hd);
   const int64_t nb = hd / 32;
   int64_t j = 0;
   for (; j + 16 <= n; j += 16)
-    Q8Scores16(qq, g0, nq, nb, k + j * stride, static_cast<int32_t>(stride), scores + j, n);
+    Q8Scores16(qq, nq, nb, k + j * stride, static_cast<int32_t>(stride), scores + j, n);
   if (j == n) return;
   // The last n - j keys: copied after zero rows (scale 0, so their scores are 0 and unused).
   const size_t rb = static_cast<size_t>(34 * nb);
   std::vector<uint8_t> rows(16 * rb, 0);
   for (int64_t r = 0; r < n - j; ++r) std::memcpy(&rows[r * rb], k + (j + r) * stride, rb);
   std::vector<float> tail(nq * 16);
-  Q8Scores16(qq, g0, nq, nb, rows.data(), static_cast<int32_t>(rb), tail.data(), 16);
+  Q8Scores16(qq, nq, nb, rows.data(), static_cast<int32_t>(rb), tail.data(), 16);
   for (int64_t g = 0; g < nq; ++g) std::copy_n(&tail[g * 16], n - j, scores + g * n + j);
 }
 #undef EDGELLM_ATTN_Q8_VNNI
