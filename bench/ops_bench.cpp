@@ -1,10 +1,12 @@
 // Kernel throughput: weight bytes streamed per second by matmul for every format, next to a
 // plain memory read loop (the decode roofline), with 1 and 2 threads; plus SmolLM2-135M-
-// shaped decode (all 30 layers' matrices, one token) and prefill (64 tokens) passes.
+// shaped decode (all 30 layers' matrices, one token) and prefill (64 tokens) passes; and
+// grouped attention at depth, one KV head (in cache) and a whole model's layers (from memory).
 // Run: bench_ops [--benchmark_filter=...]; EDGELLM_ISA=avx2 to pin the instruction set.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -197,6 +199,92 @@ void BM_SmolLMLayers(benchmark::State& state) {
                  std::to_string(bytes >> 20) + " MiB");
 }
 
+// KV rows of a cache shaped as Qwen2.5's (2 KV heads per row, K and V each their own buffer):
+// 64 distinct quantized rows, tiled (content does not change speed).
+struct KvBuffers {
+  KvBuffers(TensorType t, int64_t hd, int64_t rows) : rb(edgellm::io::row_bytes(t, hd)), stride(2 * rb) {
+    k = hwy::AllocateAligned<uint8_t>(stride * rows);
+    v = hwy::AllocateAligned<uint8_t>(stride * rows);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> dist(0.f, 1.f);
+    std::vector<float> x(2 * hd);
+    for (uint8_t* buf : {k.get(), v.get()}) {
+      for (int64_t j = 0; j < std::min<int64_t>(64, rows); ++j) {
+        for (float& f : x) f = dist(rng);
+        ops::quantize_row(t, x.data(), buf + j * stride, 2 * hd);
+      }
+      for (int64_t j = 64; j < rows; ++j) std::memcpy(buf + j * stride, buf + (j % 64) * stride, stride);
+    }
+  }
+  size_t rb, stride;
+  hwy::AlignedFreeUniquePtr<uint8_t[]> k, v;
+};
+
+TensorType KvTypeArg(int64_t a) {
+  return a == 0 ? TensorType::F32 : a == 1 ? TensorType::F16 : TensorType::Q8_0;
+}
+
+// One decode step's attention over one KV head at a depth (attend_group_kv, one thread), shaped
+// as Qwen2.5-0.5B (head_dim 64, 7 query heads per KV head) or 1.5B (128, 6); the rows (one head
+// of a 2-KV-head cache) stay in L3. Args: shape, depth, cache type (K = V: 0 f32, 1 f16, 2 q8_0).
+// Counters: multiply-adds per second (scores and values) and cache bytes read per second.
+void BM_AttendGroup(benchmark::State& state) {
+  const bool big = state.range(0) != 0;
+  const int64_t hd = big ? 128 : 64, nq = big ? 6 : 7, n = state.range(1);
+  const TensorType t = KvTypeArg(state.range(2));
+  const KvBuffers kv(t, hd, n);
+  const auto q = random_vec(nq * hd);
+  std::vector<float> scores(nq * n), out(nq * hd);
+  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+  for (auto _ : state) {
+    ops::attend_group_kv(q.data(), nq, {t, kv.k.get(), kv.stride}, {t, kv.v.get(), kv.stride}, n, hd, scale, 0.f,
+                         scores.data(), out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["GMAC/s"] = benchmark::Counter(iters * 2.0 * nq * hd * n / 1e9, benchmark::Counter::kIsRate);
+  state.counters["KV GB/s"] = benchmark::Counter(iters * 2.0 * kv.rb * n / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(big ? "1.5B " : "0.5B ") + std::string(edgellm::io::type_name(t)) + " " + ops::active_isa());
+}
+
+// A decode step's attention of all 28 layers of Qwen2.5-1.5B (2 KV heads of 6 query heads, head_dim
+// 128) at a depth, one task per KV head on the pool as the model runs it: the cache (250 MB at
+// 16384 positions in q8_0) is read from memory, as in a real decode. Args: depth, cache type,
+// threads. Real time; "KV GB/s" is the cache bytes read per second.
+void BM_AttendLayers(benchmark::State& state) {
+  constexpr int64_t kLayers = 28, hd = 128, nq = 6, nkv = 2;
+  const int64_t n = state.range(0);
+  const TensorType t = KvTypeArg(state.range(1));
+  ops::ThreadPool pool(static_cast<int>(state.range(2)));
+  std::vector<std::unique_ptr<KvBuffers>> layers;
+  for (int64_t l = 0; l < kLayers; ++l) layers.push_back(std::make_unique<KvBuffers>(t, hd, n));
+  const auto q = random_vec(nkv * nq * hd);
+  std::vector<float> scores(static_cast<size_t>(pool.size()) * nq * n), out(nkv * nq * hd);
+  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+  for (auto _ : state)
+    for (const auto& kv : layers)
+      pool.run_chunks(nkv, [&](int64_t h, int thread) {
+        const size_t off = static_cast<size_t>(h) * kv->rb;
+        ops::attend_group_kv(&q[h * nq * hd], nq, {t, kv->k.get() + off, kv->stride}, {t, kv->v.get() + off, kv->stride},
+                             n, hd, scale, 0.f, &scores[static_cast<size_t>(thread) * nq * n], &out[h * nq * hd]);
+      });
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["KV GB/s"] =
+      benchmark::Counter(iters * kLayers * 2.0 * layers[0]->stride * n / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(edgellm::io::type_name(t)) + " " + ops::active_isa());
+}
+
+void AttendArgs(benchmark::internal::Benchmark* b) {
+  for (int shape : {0, 1})
+    for (int depth : {4096, 16384})
+      for (int t : {0, 1, 2}) b->Args({shape, depth, t});
+}
+
+void AttendLayerArgs(benchmark::internal::Benchmark* b) {
+  for (int depth : {1024, 4096, 16384})
+    for (int th : {1, 2}) b->Args({depth, 2, th});
+}
+
 void TypeThreadArgs(benchmark::internal::Benchmark* b) {
   for (int ti = 0; ti < static_cast<int>(std::size(kTypes)); ++ti)
     for (int th : {1, 2}) b->Args({ti, th});
@@ -209,6 +297,8 @@ void LayerArgs(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_MatmulDecode)->Apply(TypeThreadArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatmulStreamPacked)->Apply(StreamPackedArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatmulCached)->Apply(CachedArgs)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AttendGroup)->Apply(AttendArgs)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AttendLayers)->Apply(AttendLayerArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SmolLMLayers)->Apply(LayerArgs)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

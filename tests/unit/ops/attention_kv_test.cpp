@@ -125,9 +125,11 @@ TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
   // leave tails, n < 16 is a tail alone; nq = 18 is over the 16 heads it keeps in registers.
   // The fp32 tiles (kernels_attn_group-inl.h) take heads in pairs and rows in fours: odd nq
   // leaves a head alone, n % 4 leaves rows; {128, 67, 5} also crosses two row tiles with both.
+  // n = 600 and nq = 70 are sizes a chunked kernel (256 positions, 64 heads per pass) would split.
   const Case cases[] = {{1, 5, 3},    {7, 17, 2},   {33, 100, 3}, {80, 61, 2},  {32, 300, 7},
                         {64, 100, 6}, {96, 1, 4},   {128, 37, 7}, {128, 4, 1},  {256, 33, 2},
-                        {64, 48, 18}, {128, 16, 6}, {128, 67, 5}, {40, 11, 3}};
+                        {64, 48, 18}, {128, 16, 6}, {128, 67, 5}, {40, 11, 3},  {128, 600, 6},
+                        {32, 300, 70}};
   // With VNNI allowed and not, so that on a VNNI CPU both AVX3 paths run.
   for (bool vnni : {true, false}) {
   set_vnni_allowed(vnni);
@@ -168,7 +170,10 @@ TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
 TEST(AttentionKv, GroupPeakedScoresStayExact) {
   // Scores in the hundreds: exp without the max shift overflows, and the probabilities span
   // far more than fp32's range, so a softmax that is not shifted, or a wrong max, fails here.
-  const int64_t hd = 128, n = 203, nq = 6;
+  // n = 700: a kernel in chunks of positions would rescale what earlier chunks summed when a
+  // head's max lies in a later one (by an exp that underflows to 0).
+  const int64_t hd = 128, nq = 6;
+  for (int64_t n : {203, 700})
   for_each_isa([&](const std::string& isa) {
     for (TensorType kt : kKvTypes)
       for (TensorType vt : {TensorType::F32, TensorType::Q8_0}) {
@@ -182,7 +187,8 @@ TEST(AttentionKv, GroupPeakedScoresStayExact) {
           const auto ref = reference_head(&qr[g * hd], k, v, n, hd, 1.f, 0.f);
           for (int64_t i = 0; i < hd; ++i)
             ASSERT_NEAR(out[g * hd + i], ref[i], 1e-4)
-                << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " g=" << g << " i=" << i;
+                << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " n=" << n << " g=" << g
+            << " i=" << i;
         }
       }
   });
