@@ -155,9 +155,13 @@ void q_offset(const float* x, Block* b, uint32_t* qh_out) {  // Q4_1 / Q5_1
 // K-quant with mins (Q4_K, Q5_K): per-32 affine fits, then the 8 scales and 8 mins are
 // themselves quantized to 6 bits against the super-block d / dmin. Scales round up so the
 // quantized step still spans each sub-block's range (no clipping); simple, not optimal.
+// d and dmin come back by value: the blocks are packed, so a reference to their uint16_t
+// fields may be misaligned (UBSan flagged the test that quantizes into misaligned buffers).
+struct KScales {
+  uint16_t d, dmin;
+};
 template <int kLevels>
-void k_affine(const float* x, uint16_t& d_out, uint16_t& dmin_out, uint8_t* scales,
-              uint8_t* q /*256 values 0..kLevels*/) {
+KScales k_affine(const float* x, uint8_t* scales, uint8_t* q /*256 values 0..kLevels*/) {
   float s[8], m[8], smax = 0, mmax = 0;
   for (int j = 0; j < 8; ++j) {
     float lo = 0, hi = 0;  // min clamped to <= 0: the format subtracts a non-negative min
@@ -172,8 +176,6 @@ void k_affine(const float* x, uint16_t& d_out, uint16_t& dmin_out, uint8_t* scal
   }
   const float d = f16_to_f32(f32_to_f16(smax / 63.f));
   const float dmin = f16_to_f32(f32_to_f16(mmax / 63.f));
-  d_out = f32_to_f16(smax / 63.f);
-  dmin_out = f32_to_f16(mmax / 63.f);
   uint8_t sc[8], mn[8];
   for (int j = 0; j < 8; ++j) {
     sc[j] = d > 0 ? static_cast<uint8_t>(std::clamp(std::ceil(s[j] / d), 0.f, 63.f)) : 0;
@@ -192,17 +194,20 @@ void k_affine(const float* x, uint16_t& d_out, uint16_t& dmin_out, uint8_t* scal
       q[32 * j + l] = static_cast<uint8_t>(std::clamp(v, 0.f, static_cast<float>(kLevels)));
     }
   }
+  return {f32_to_f16(smax / 63.f), f32_to_f16(mmax / 63.f)};
 }
 void q_q4_k(const float* x, BlockQ4_K* b) {
   uint8_t q[QK_K];
-  k_affine<15>(x, b->d, b->dmin, b->scales, q);
+  const KScales ks = k_affine<15>(x, b->scales, q);
+  b->d = ks.d, b->dmin = ks.dmin;
   for (int c = 0; c < 4; ++c)
     for (int l = 0; l < 32; ++l)
       b->qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
 }
 void q_q5_k(const float* x, BlockQ5_K* b) {
   uint8_t q[QK_K];
-  k_affine<31>(x, b->d, b->dmin, b->scales, q);
+  const KScales ks = k_affine<31>(x, b->scales, q);
+  b->d = ks.d, b->dmin = ks.dmin;
   std::memset(b->qh, 0, sizeof b->qh);
   for (int c = 0; c < 4; ++c)
     for (int l = 0; l < 32; ++l) {
