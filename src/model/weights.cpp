@@ -63,10 +63,10 @@ class Loader {
   // pages of the tokens it looks up.
   ops::MatrixView prefer_layout(const ops::MatrixView& m, Weights& w) {
     if (!ops::repack_preferred(m.type)) return m;
-    w.repacked.push_back(std::unique_ptr<uint8_t[]>(new uint8_t[ops::repacked_bytes(m)]));
+    uint8_t* copy = w.repacked.allocate(ops::repacked_bytes(m));
     // The file's copy is not read again: its pages leave this process's memory as the copy
     // grows (about 1 MiB at a time), so a large matrix (the output head) never exists twice.
-    return ops::repack(m, w.repacked.back().get(),
+    return ops::repack(m, copy,
                        [this](const void* p, size_t n) { f_.release_pages(p, n); });
   }
 

@@ -3,12 +3,12 @@
 // kernels read a repacked layout faster (X4: Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, K8: Q4_K/Q6_K on AVX2/AVX-512:
 // ops::repack); small
 // vectors (norms, biases) are converted to fp32 once at load.
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "io/gguf.h"
 #include "model/config.h"
+#include "model/page_arena.h"
 #include "ops/ops.h"
 
 namespace edgellm::model {
@@ -32,9 +32,9 @@ struct Weights {
   ops::MatrixView output;          // [n_vocab x n_embd]; the embedding when tied
   bool tied_output = false;
   uint64_t matrix_bytes = 0;  // bytes of all matrices read per decoded token (roofline)
-  // Storage of repacked matrices (the views above point into it); move-only. Plain arrays: pages
-  // are committed only as the repacking writes them (a vector would zero them all first).
-  std::vector<std::unique_ptr<uint8_t[]>> repacked;
+  // Storage of repacked matrices (the views above point into it); move-only. Pages are committed
+  // only as the repacking writes them, in huge pages where the system allows (page_arena.h).
+  PageArena repacked;
 };
 
 // Checks every tensor's presence, shape and type; throws ModelFormatError naming it.

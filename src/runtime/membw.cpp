@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 namespace edgellm::runtime {
@@ -27,7 +26,8 @@ uint64_t read_slice(const uint64_t* p, size_t n) {
 }  // namespace
 
 ReadBandwidthProbe::ReadBandwidthProbe(ops::ThreadPool& pool, size_t bytes)
-    : pool_(pool), n_(bytes / sizeof(uint64_t)), buf_(std::make_unique_for_overwrite<uint64_t[]>(n_)) {
+    : pool_(pool), n_(bytes / sizeof(uint64_t)),
+      buf_(reinterpret_cast<uint64_t*>(arena_.allocate(n_ * sizeof(uint64_t)))) {
   // Each thread touches its own slice first so pages are resident before timing.
   pool_.parallel_for(static_cast<int64_t>(n_), [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) buf_[i] = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
@@ -40,7 +40,7 @@ Bandwidth ReadBandwidthProbe::sample(int reps) {
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     pool_.parallel_for(static_cast<int64_t>(n_), [&](int64_t b, int64_t e, int t) {
-      sink[t] += read_slice(buf_.get() + b, static_cast<size_t>(e - b));
+      sink[t] += read_slice(buf_ + b, static_cast<size_t>(e - b));
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, static_cast<double>(n_ * sizeof(uint64_t)) / s);

@@ -3,8 +3,7 @@
 // read once per generated token, so tokens/s can never exceed bandwidth / bytes per token.
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-
+#include "model/page_arena.h"
 #include "ops/thread_pool.h"
 
 namespace edgellm::runtime {
@@ -17,7 +16,9 @@ struct Bandwidth {
 
 // A buffer of `bytes` (much larger than the last-level cache), faulted in once, that can be
 // streamed again and again: on a shared machine the bandwidth available changes from second to
-// second, so `edgellm bench` samples it right next to each decode run.
+// second, so `edgellm bench` samples it right next to each decode run. The buffer sits in huge
+// pages where the system allows, as the repacked weights do (model/page_arena.h): the ceiling is
+// the best read rate, and 4 KiB pages alone cost decode about a sixth of it on Zen 4.
 class ReadBandwidthProbe {
  public:
   explicit ReadBandwidthProbe(ops::ThreadPool& pool, size_t bytes = size_t(1) << 30);
@@ -27,7 +28,8 @@ class ReadBandwidthProbe {
  private:
   ops::ThreadPool& pool_;
   size_t n_;  // uint64_t words
-  std::unique_ptr<uint64_t[]> buf_;
+  model::PageArena arena_;
+  uint64_t* buf_;
 };
 
 // One-shot: a probe's best of `reps` passes.

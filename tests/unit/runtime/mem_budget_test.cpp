@@ -173,7 +173,7 @@ TEST(EstimateWeights, MatchesWhatLoadRepacks) {
   for (const auto& l : lw.layers)
     for (const auto* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) count(*v);
   EXPECT_EQ(w.n_repacked, repacked);
-  EXPECT_EQ(static_cast<size_t>(w.n_repacked), lw.repacked.size());
+  EXPECT_EQ(static_cast<size_t>(w.n_repacked), lw.repacked.allocations());
   uint64_t vec = 0, file = 0;
   for (const auto& t : m.file().tensors()) file += t.nbytes;
   EXPECT_EQ(w.file_bytes, file);
