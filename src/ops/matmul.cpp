@@ -66,7 +66,7 @@ ActKind act_kind(TensorType t) {
 // Below this many weight bytes a region's wake-up costs more than the split saves.
 constexpr size_t kMinParallelBytes = 8 * 1024;
 // Largest share of weight bytes one claimed chunk covers (see the split in matmul_multi).
-constexpr size_t kChunkBytes = 64 * 1024;
+constexpr size_t kChunkBytes = 256 * 1024;
 // Token counts from which activation quantization is itself split over the pool (a batched
 // decode step of 8 sequences quantized on the caller alone while the other threads waited).
 constexpr int64_t kParallelQuantTokens = 4;
