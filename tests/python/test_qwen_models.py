@@ -190,3 +190,24 @@ def test_int8_kl_divergence_against_exact(engine, name, tmp_path):
     assert got["protocol"] == "llama.cpp" and got["n_predictions"] == 255
     assert 0 < got["kl_divergence"] < KL_MAX
     assert got["top1_agreement"] >= SAME_TOP1_MIN
+
+
+# --- speculative decoding with the real pair (issue 12) ------------------------------------------
+def test_draft_05b_for_15b_gives_the_plain_greedy_answer(engine):
+    """Greedy: the 0.5B drafting for the 1.5B prints exactly the 1.5B's own greedy answer, on a
+    prompt where the drafts are largely accepted (the answer copies the code) and one where they
+    are not; both accept some drafts, so verification passes of several tokens are compared."""
+    import re
+
+    target, draft = model_path_or_skip(FILES["qwen2.5-coder-1.5b"]), model_path_or_skip(FILES["qwen2.5-coder-0.5b"])
+    code = "def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n"
+    for prompt in ("Rename the function to average and repeat the code:\n" + code,
+                   "Write a short poem about the sea."):
+        args = [engine.path, "run", "-m", target, "-p", prompt, "--temp", "0", "-n", "40", "-t", "2"]
+        plain = subprocess.run(args, capture_output=True, text=True, timeout=600)
+        spec = subprocess.run(args + ["--draft", draft, "--draft-max", "8"], capture_output=True, text=True,
+                              timeout=600)
+        assert plain.returncode == 0 and spec.returncode == 0, plain.stderr + spec.stderr
+        assert spec.stdout == plain.stdout, (prompt, plain.stdout, spec.stdout)
+        m = re.search(r"drafted (\d+), accepted (\d+)", spec.stderr)
+        assert m and int(m.group(2)) > 0, spec.stderr
