@@ -200,23 +200,32 @@ void BM_SmolLMLayers(benchmark::State& state) {
 }
 
 // KV rows of a cache shaped as Qwen2.5's (2 KV heads per row, K and V each their own buffer):
-// 64 distinct quantized rows, tiled (content does not change speed).
+// 64 distinct quantized rows, tiled (content does not change speed). head_major: each head's
+// rows contiguous instead (head h at h * rows * rb, stride rb).
 struct KvBuffers {
-  KvBuffers(TensorType t, int64_t hd, int64_t rows) : rb(edgellm::io::row_bytes(t, hd)), stride(2 * rb) {
-    k = hwy::AllocateAligned<uint8_t>(stride * rows);
-    v = hwy::AllocateAligned<uint8_t>(stride * rows);
+  KvBuffers(TensorType t, int64_t hd, int64_t rows, bool head_major = false)
+      : rb(edgellm::io::row_bytes(t, hd)), stride(head_major ? rb : 2 * rb), head_bytes(head_major ? rows * rb : rb) {
+    k = hwy::AllocateAligned<uint8_t>(2 * rb * rows);
+    v = hwy::AllocateAligned<uint8_t>(2 * rb * rows);
     std::mt19937 rng(3);
     std::normal_distribution<float> dist(0.f, 1.f);
     std::vector<float> x(2 * hd);
+    std::vector<uint8_t> row(2 * rb);
     for (uint8_t* buf : {k.get(), v.get()}) {
-      for (int64_t j = 0; j < std::min<int64_t>(64, rows); ++j) {
-        for (float& f : x) f = dist(rng);
-        ops::quantize_row(t, x.data(), buf + j * stride, 2 * hd);
+      for (int64_t j = 0; j < rows; ++j) {
+        if (j < 64) {
+          for (float& f : x) f = dist(rng);
+          ops::quantize_row(t, x.data(), row.data(), 2 * hd);
+        } else {
+          std::memcpy(row.data(), buf + (j % 64) * stride, rb);
+          std::memcpy(row.data() + rb, buf + head_bytes + (j % 64) * stride, rb);
+        }
+        std::memcpy(buf + j * stride, row.data(), rb);
+        std::memcpy(buf + head_bytes + j * stride, row.data() + rb, rb);
       }
-      for (int64_t j = 64; j < rows; ++j) std::memcpy(buf + j * stride, buf + (j % 64) * stride, stride);
     }
   }
-  size_t rb, stride;
+  size_t rb, stride, head_bytes;
   hwy::AlignedFreeUniquePtr<uint8_t[]> k, v;
 };
 
@@ -250,28 +259,30 @@ void BM_AttendGroup(benchmark::State& state) {
 // A decode step's attention of all 28 layers of Qwen2.5-1.5B (2 KV heads of 6 query heads, head_dim
 // 128) at a depth, one task per KV head on the pool as the model runs it: the cache (250 MB at
 // 16384 positions in q8_0) is read from memory, as in a real decode. Args: depth, cache type,
-// threads. Real time; "KV GB/s" is the cache bytes read per second.
+// threads, layout (0: both KV heads' rows interleaved, the cache's earlier layout; 1: head-major,
+// as model/kv_cache.h stores them). Real time; "KV GB/s" is the cache bytes read per second.
 void BM_AttendLayers(benchmark::State& state) {
   constexpr int64_t kLayers = 28, hd = 128, nq = 6, nkv = 2;
   const int64_t n = state.range(0);
   const TensorType t = KvTypeArg(state.range(1));
   ops::ThreadPool pool(static_cast<int>(state.range(2)));
   std::vector<std::unique_ptr<KvBuffers>> layers;
-  for (int64_t l = 0; l < kLayers; ++l) layers.push_back(std::make_unique<KvBuffers>(t, hd, n));
+  const bool head_major = state.range(3) != 0;
+  for (int64_t l = 0; l < kLayers; ++l) layers.push_back(std::make_unique<KvBuffers>(t, hd, n, head_major));
   const auto q = random_vec(nkv * nq * hd);
   std::vector<float> scores(static_cast<size_t>(pool.size()) * nq * n), out(nkv * nq * hd);
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
   for (auto _ : state)
     for (const auto& kv : layers)
       pool.run_chunks(nkv, [&](int64_t h, int thread) {
-        const size_t off = static_cast<size_t>(h) * kv->rb;
+        const size_t off = static_cast<size_t>(h) * kv->head_bytes;
         ops::attend_group_kv(&q[h * nq * hd], nq, {t, kv->k.get() + off, kv->stride}, {t, kv->v.get() + off, kv->stride},
                              n, hd, scale, 0.f, &scores[static_cast<size_t>(thread) * nq * n], &out[h * nq * hd]);
       });
   const double iters = static_cast<double>(state.iterations());
   state.counters["KV GB/s"] =
-      benchmark::Counter(iters * kLayers * 2.0 * layers[0]->stride * n / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(edgellm::io::type_name(t)) + " " + ops::active_isa());
+      benchmark::Counter(iters * kLayers * 2.0 * nkv * layers[0]->rb * n / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(edgellm::io::type_name(t)) + " " + ops::active_isa() + (head_major ? " head-major" : ""));
 }
 
 void AttendArgs(benchmark::internal::Benchmark* b) {
@@ -282,7 +293,8 @@ void AttendArgs(benchmark::internal::Benchmark* b) {
 
 void AttendLayerArgs(benchmark::internal::Benchmark* b) {
   for (int depth : {1024, 4096, 16384})
-    for (int th : {1, 2}) b->Args({depth, 2, th});
+    for (int th : {1, 2})
+      for (int hm : {0, 1}) b->Args({depth, 2, th, hm});
 }
 
 void TypeThreadArgs(benchmark::internal::Benchmark* b) {

@@ -68,12 +68,7 @@ std::vector<model::KvCache*> DepthCaches::get(int n, ops::ThreadPool& pool, std:
       prefill(m_, pool, &dst, 0, depth_, ws, logits, rng);
     } else {
       // Further sequences get a copy of the first one's context (same cost to attend).
-      const model::KvCache& src = *kv_.front();
-      const size_t n_pos = static_cast<size_t>(depth_);
-      for (int il = 0; il < c.n_layer; ++il) {
-        std::memcpy(dst.k(il, 0), src.k(il, 0), n_pos * src.k_row_bytes());
-        std::memcpy(dst.v(il, 0), src.v(il, 0), n_pos * src.v_row_bytes());
-      }
+      dst.copy_prefix(*kv_.front(), depth_);
     }
   }
   std::vector<model::KvCache*> out;

@@ -18,6 +18,7 @@ void shift_kv_cache(const ModelConfig& c, KvCache& cache, int32_t first, int32_t
   const int32_t kvd = cache.kv_dim(), hd = cache.head_dim();
   const io::TensorType kt = cache.types().k;
   std::vector<float> key(static_cast<size_t>(kvd));
+  std::vector<uint8_t> krow(cache.k_row_bytes()), vrow(cache.v_row_bytes());
   std::vector<float> cs(static_cast<size_t>(std::max(c.n_rot, 2)));
   for (int32_t il = 0; il < c.n_layer; ++il) {
     // The same frequencies as the forward pass, unscaled: a rotation by -n positions.
@@ -28,8 +29,9 @@ void shift_kv_cache(const ModelConfig& c, KvCache& cache, int32_t first, int32_t
     for (int32_t p = first + n; p < size; ++p) {
       // Rows move to a lower position only, so copying in increasing order never reads a row
       // already overwritten.
-      if (kt == io::TensorType::F32) std::memcpy(key.data(), cache.k(il, p), cache.k_row_bytes());
-      else ops::dequantize_row(kt, cache.k(il, p), key.data(), kvd);
+      cache.read_k(il, p, krow.data());
+      if (kt == io::TensorType::F32) std::memcpy(key.data(), krow.data(), krow.size());
+      else ops::dequantize_row(kt, krow.data(), key.data(), kvd);
       // The stored key lacks the offset (kv_cache.h): rotate the key itself, then store it as
       // write() would.
       if (sc)
@@ -41,9 +43,11 @@ void shift_kv_cache(const ModelConfig& c, KvCache& cache, int32_t first, int32_t
         for (int32_t i = 0; i < kvd; ++i) key[static_cast<size_t>(i)] -= off[i];
       if (sc)
         for (int32_t i = 0; i < kvd; ++i) key[static_cast<size_t>(i)] /= sc[i];
-      if (kt == io::TensorType::F32) std::memcpy(cache.k(il, p - n), key.data(), cache.k_row_bytes());
-      else ops::quantize_row(kt, key.data(), cache.k(il, p - n), kvd);
-      std::memcpy(cache.v(il, p - n), cache.v(il, p), cache.v_row_bytes());
+      if (kt == io::TensorType::F32) std::memcpy(krow.data(), key.data(), krow.size());
+      else ops::quantize_row(kt, key.data(), krow.data(), kvd);
+      cache.store_k(il, p - n, krow.data());
+      cache.read_v(il, p, vrow.data());
+      cache.store_v(il, p - n, vrow.data());
     }
   }
   cache.set_size(size - n);

@@ -108,7 +108,7 @@ KeyCalibration Model::calibrate_keys() const {
     k.resize(static_cast<size_t>(kCalibrationTokens) * kvd);
     for (int32_t p = 1; p < n; ++p) {
       float* row = &k[static_cast<size_t>(p - 1) * kvd];
-      std::memcpy(row, kv.k(il, p), kv.k_row_bytes());
+      kv.read_k(il, p, reinterpret_cast<uint8_t*>(row));
       ops::rope_cos_sin(c.n_rot, -static_cast<int64_t>(p), c.rope_base_for(il), c.rope_freq_scale, cs.data(),
                         c.rope_factors_for(n), 1.0f / c.rope_attn_factor);
       for (int32_t h = 0; h < c.n_head_kv; ++h) ops::rope_apply(row + h * hd, hd, c.n_rot, cs.data(), c.rope_neox);
@@ -300,8 +300,8 @@ void Model::attention(const Batch& b, int32_t il, Workspace& ws, ops::ThreadPool
       const int32_t p = b.pos[t];
       const int32_t lo = swa ? std::max(0, p - c.sliding_window + 1) : 0;
       const int64_t h0 = static_cast<int64_t>(kvh) * group;
-      const ops::KvRows k{kv.types().k, kv.k(il, lo) + kv.k_head_offset(kvh), kv.k_row_bytes()};
-      const ops::KvRows v{kv.types().v, kv.v(il, lo) + kv.v_head_offset(kvh), kv.v_row_bytes()};
+      const ops::KvRows k{kv.types().k, kv.k(il, kvh, lo), kv.k_head_bytes()};
+      const ops::KvRows v{kv.types().v, kv.v(il, kvh, lo), kv.v_head_bytes()};
       const float* q = &ws.q[t * qd + h0 * hd];
       if (const float* s = kv.key_scale(il)) {  // stored keys are divided by s (kv_cache.h)
         float* qs = &ws.qs[static_cast<size_t>(thread) * group * hd];

@@ -23,6 +23,7 @@
 
 #include "hwy/highway.h"
 #include "io/tensor_type.h"
+#include "ops/attn_prefetch.h"
 #include "ops/fp16.h"
 #include "ops/kernels_attn_group-inl.h"
 #include "ops/kernels_attn_q8-inl.h"
@@ -50,6 +51,7 @@ HWY_INLINE float BlockScale(const uint8_t* p) {
 
 struct KvF32 {
   static constexpr bool kBlocked = false;
+  static constexpr size_t kElemBytes = 4;
   static float Scalar(const uint8_t* r, int64_t e) {
     float f;
     std::memcpy(&f, r + 4 * e, 4);
@@ -62,6 +64,7 @@ struct KvF32 {
 };
 struct KvF16 {
   static constexpr bool kBlocked = false;
+  static constexpr size_t kElemBytes = 2;
   static float Scalar(const uint8_t* r, int64_t e) { return f16_to_f32(load_u16(r + 2 * e)); }
   template <class D>
   static HWY_INLINE hn::Vec<D> Load(D d, const uint8_t* r, int64_t e) {
@@ -75,6 +78,7 @@ struct KvF16 {
 };
 struct KvQ8_0 {  // blocks of 34 bytes: fp16 scale, 32 x int8
   static constexpr bool kBlocked = true;
+  static constexpr size_t kBlockBytes = 34;
   static float Scale(const uint8_t* r, int64_t b) { return BlockScale(r + 34 * b); }
   static float Scalar(const uint8_t* r, int64_t e) {
     return static_cast<float>(static_cast<int8_t>(r[34 * (e >> 5) + 2 + (e & 31)]));
@@ -93,6 +97,7 @@ struct KvQ8_0 {  // blocks of 34 bytes: fp16 scale, 32 x int8
 };
 struct KvQ4_0 {  // blocks of 18 bytes: fp16 scale, 16 bytes (low nibble = e, high = e + 16), value q - 8
   static constexpr bool kBlocked = true;
+  static constexpr size_t kBlockBytes = 18;
   static float Scale(const uint8_t* r, int64_t b) { return BlockScale(r + 18 * b); }
   static float Scalar(const uint8_t* r, int64_t e) {
     const uint8_t byte = r[18 * (e >> 5) + 2 + (e & 15)];
@@ -250,12 +255,18 @@ void AttendHeadKv(const float* q, io::TensorType k_type, const void* k, size_t k
 constexpr int64_t kGroupTileFloats = 4096;
 
 // rows [0, r) of hd elements each (src rows stride bytes apart) -> dst (rows hd floats apart).
+// Each row's cache lines are prefetched kAttnPrefetchBytes ahead (attn_prefetch.h).
 template <class F>
 HWY_INLINE void WidenRows(const uint8_t* src, size_t stride, int64_t r, int64_t hd, float* dst) {
   const hn::ScalableTag<float> d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  size_t rb;  // bytes of one row
+  if constexpr (F::kBlocked) rb = static_cast<size_t>(hd / 32) * F::kBlockBytes;
+  else rb = static_cast<size_t>(hd) * F::kElemBytes;
+  const size_t ahead = AttnPrefetchRows(stride) * stride;
   for (int64_t j = 0; j < r; ++j) {
     const uint8_t* row = src + j * stride;
+    PrefetchRow(row + ahead, rb);
     float* o = dst + j * hd;
     if constexpr (F::kBlocked) {
       for (int64_t b0 = 0; b0 < hd; b0 += 32) {

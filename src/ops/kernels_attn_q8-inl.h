@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "hwy/highway.h"
+#include "ops/attn_prefetch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace edgellm::ops::HWY_NAMESPACE {
@@ -78,6 +79,8 @@ EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t nq,
   const int64_t nr = std::min<int64_t>(nq, 16);
   for (int64_t g = 0; g < nr; ++g) acc[g] = _mm512_setzero_ps();
   for (int64_t g = nr; g < nq; ++g) _mm512_storeu_ps(out + g * out_stride, _mm512_setzero_ps());
+  const uint8_t* ahead = base + AttnPrefetchRows(static_cast<size_t>(stride)) * static_cast<size_t>(stride);
+  for (int r = 0; r < 16; ++r) PrefetchRow(ahead + r * static_cast<size_t>(stride), static_cast<size_t>(34 * nb));
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = base + 34 * b;
     // z[j] = [key kLow[j] | key kHigh[j]] (32 quants each). An 8 x 8 dword transpose in each

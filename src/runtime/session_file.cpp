@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "runtime/session_file.h"
 
@@ -121,11 +122,16 @@ void save_kv_state(const Engine& engine_, const model::KvCache& cache_, const st
       w.put(blob->data(), blob->size());
     }
     const size_t n = tokens_.size();
+    // Whole position rows (all KV heads), whatever the cache's layout in memory.
+    std::vector<uint8_t> rows;
     for (int32_t l = 0; l < h.n_layer; ++l) {
       if (n == 0) break;
-      // Positions are contiguous per layer, so each layer's keys (values) are one block.
-      w.put(cache_.k(l, 0), n * cache_.k_row_bytes());
-      w.put(cache_.v(l, 0), n * cache_.v_row_bytes());
+      rows.resize(n * cache_.k_row_bytes());
+      for (size_t p = 0; p < n; ++p) cache_.read_k(l, static_cast<int32_t>(p), &rows[p * cache_.k_row_bytes()]);
+      w.put(rows.data(), rows.size());
+      rows.resize(n * cache_.v_row_bytes());
+      for (size_t p = 0; p < n; ++p) cache_.read_v(l, static_cast<int32_t>(p), &rows[p * cache_.v_row_bytes()]);
+      w.put(rows.data(), rows.size());
     }
     w.finish();
     if (std::fclose(f.release()) != 0) throw Error(path + ": write failed (disk full?)");
@@ -216,9 +222,14 @@ void restore_kv_state(const Engine& engine_, model::KvCache& cache_, std::vector
     std::vector<int32_t> tokens = read_head(r, engine_, &cache_, cache_.types(), &adapters, path, h);
     std::string app = read_blob(r, path);
     const size_t n = tokens.size();
+    std::vector<uint8_t> rows;
     for (int32_t l = 0; l < h.n_layer && n > 0; ++l) {
-      r.get(cache_.k(l, 0), n * cache_.k_row_bytes());
-      r.get(cache_.v(l, 0), n * cache_.v_row_bytes());
+      rows.resize(n * cache_.k_row_bytes());
+      r.get(rows.data(), rows.size());
+      for (size_t p = 0; p < n; ++p) cache_.store_k(l, static_cast<int32_t>(p), &rows[p * cache_.k_row_bytes()]);
+      rows.resize(n * cache_.v_row_bytes());
+      r.get(rows.data(), rows.size());
+      for (size_t p = 0; p < n; ++p) cache_.store_v(l, static_cast<int32_t>(p), &rows[p * cache_.v_row_bytes()]);
     }
     r.check_end();
     cache_.set_size(h.n_tokens);

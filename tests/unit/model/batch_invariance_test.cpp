@@ -29,11 +29,12 @@ struct Param {
 class BatchInvariance : public ::testing::TestWithParam<Param> {};
 
 // Logits of every position of `toks`, fed in chunks of the given sizes (cycled) into a fresh
-// cache. With `other` set, each pass also carries one decode token of a second sequence.
+// cache of the given types. With `other` set, each pass also carries one decode token of a
+// second sequence.
 std::vector<float> run(const model::Model& m, const std::vector<int>& toks, const std::vector<int>& chunks,
-                       bool other, int threads) {
+                       bool other, int threads, model::KvTypes types = {}) {
   const int n_vocab = m.config().n_vocab;
-  model::KvCache kv(m.config(), 64), kv2(m.config(), 64);
+  model::KvCache kv(m.config(), 64, types), kv2(m.config(), 64, types);
   model::Workspace ws;
   ops::ThreadPool pool(threads);
   std::vector<float> out(toks.size() * n_vocab), buf((toks.size() + 1) * n_vocab);
@@ -118,7 +119,9 @@ TEST_P(BatchInvariance, ChunkedPrefillEqualsTokenByTokenDecode) {
 }
 
 // The same on the real models when they are cached (they have the massive activations and
-// vocabulary sizes of the field): 40 tokens as one pass vs chunks vs decode, default ISA.
+// vocabulary sizes of the field): 40 tokens as one pass vs chunks vs decode, default ISA, with
+// an f32 and a q8_0 cache (Qwen2.5: 2 KV heads stored head-major, the q8_0 keys' int8-query
+// scores on VNNI machines; a chunk's tokens read rows that earlier chunks wrote).
 class RealModelBatchInvariance : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(RealModelBatchInvariance, ChunkedPrefillEqualsTokenByTokenDecode) {
@@ -133,17 +136,21 @@ TEST_P(RealModelBatchInvariance, ChunkedPrefillEqualsTokenByTokenDecode) {
   std::vector<int> toks;
   for (int i = 0; i < 40; ++i) toks.push_back((i * 7919 + 2) % m->config().n_vocab);
   const int n_vocab = m->config().n_vocab;
-  const auto decode = run(*m, toks, {1}, false, 2);
-  for (const auto& chunks : {std::vector<int>{40}, std::vector<int>{17, 5}}) {
-    const std::string diff = first_difference(run(*m, toks, chunks, false, 2), decode, toks.size(), n_vocab);
-    if (!diff.empty()) ADD_FAILURE() << GetParam() << " chunks of " << chunks[0] << ": " << diff;
+  for (const model::KvTypes types : {model::KvTypes{}, model::KvTypes{io::TensorType::Q8_0, io::TensorType::Q8_0}}) {
+    const auto decode = run(*m, toks, {1}, false, 2, types);
+    for (const auto& chunks : {std::vector<int>{40}, std::vector<int>{17, 5}}) {
+      const std::string diff = first_difference(run(*m, toks, chunks, false, 2, types), decode, toks.size(), n_vocab);
+      if (!diff.empty())
+        ADD_FAILURE() << GetParam() << " " << model::kv_type_name(types.k) << " cache, chunks of " << chunks[0] << ": "
+                      << diff;
+    }
   }
   ops::set_exact_activations(exact_was);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cached, RealModelBatchInvariance,
                          ::testing::Values("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_K_M.gguf",
-                                           "gemma-3-270m-q4_k_m.gguf"),
+                                           "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';

@@ -226,9 +226,10 @@ TEST(FamilyLoad, ContextShiftUsesTheRopeFactors) {
   prefill(want, {head, tail});
   ASSERT_EQ(a.size(), want.size());
   const int32_t kvd = m->config().kv_dim();
+  std::vector<float> got(static_cast<size_t>(kvd)), ref(got.size());
   for (int32_t p = 3; p < want.size(); ++p) {
-    const auto* got = reinterpret_cast<const float*>(a.k(0, p));
-    const auto* ref = reinterpret_cast<const float*>(want.k(0, p));
+    a.read_k(0, p, reinterpret_cast<uint8_t*>(got.data()));
+    want.read_k(0, p, reinterpret_cast<uint8_t*>(ref.data()));
     for (int32_t i = 0; i < kvd; ++i) EXPECT_NEAR(got[i], ref[i], 1e-4f) << "position " << p << " element " << i;
   }
 }

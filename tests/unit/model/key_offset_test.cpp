@@ -136,7 +136,7 @@ TEST(KeyOffset, ContextShiftRotatesTheKeyNotTheStoredDifference) {
   for (int32_t p = 2; p < n - drop; ++p) {
     std::vector<float> want = raw[p + drop];
     ops::rope(want.data(), kHd, c.n_rot, p, c.rope_base, c.rope_freq_scale, c.rope_neox);
-    ops::dequantize_row(TensorType::Q8_0, kv.k(0, p), got.data(), kHd);
+    ops::dequantize_row(TensorType::Q8_0, kv.k(0, 0, p), got.data(), kHd);
     for (int32_t i = 0; i < kHd; ++i)
       EXPECT_NEAR(got[i] + c.key_offset[i], want[i], 1.5f) << "position " << p << " element " << i;
   }

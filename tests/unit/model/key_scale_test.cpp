@@ -98,7 +98,7 @@ TEST(KeyScale, ScaledQueryMatchesFp32AttentionBetterThanTheOffsetAlone) {
       scaled.write(0, p, k.data(), &values[p * kHd]);
       plain.write(0, p, k.data(), &values[p * kHd]);
       // Stored as (k - c) / s: scaled back, within a block step of the key.
-      ops::dequantize_row(kt, scaled.k(0, p), back.data(), kHd);
+      ops::dequantize_row(kt, scaled.k(0, 0, p), back.data(), kHd);
       for (int32_t i = 0; i < kHd; ++i)
         ASSERT_NEAR(back[i] * kc.scale[i] + kc.offset[i], k[i], kt == TensorType::Q8_0 ? 0.6f : 6.f) << p << " " << i;
     }
@@ -135,7 +135,7 @@ TEST(KeyScale, ContextShiftRotatesTheKeyItself) {
   for (int32_t p = 2; p < n - drop; ++p) {
     std::vector<float> want = raw[p + drop];
     ops::rope(want.data(), kHd, c.n_rot, p, c.rope_base, c.rope_freq_scale, c.rope_neox);
-    ops::dequantize_row(TensorType::Q8_0, kv.k(0, p), got.data(), kHd);
+    ops::dequantize_row(TensorType::Q8_0, kv.k(0, 0, p), got.data(), kHd);
     for (int32_t i = 0; i < kHd; ++i)
       EXPECT_NEAR(got[i] * c.key_scale[i] + c.key_offset[i], want[i], 1.f) << "position " << p << " element " << i;
   }

@@ -34,8 +34,8 @@ TEST(KvCache, BytesPerTokenFollowTheTypes) {
   const KvCache mixed(c, 10, {TensorType::Q8_0, TensorType::F16});
   EXPECT_EQ(mixed.k_row_bytes(), 4u * 34);
   EXPECT_EQ(mixed.v_row_bytes(), 128u * 2);
-  EXPECT_EQ(mixed.k_head_offset(1), 2u * 34);
-  EXPECT_EQ(mixed.v_head_offset(1), 64u * 2);
+  EXPECT_EQ(mixed.k_head_bytes(), 2u * 34);
+  EXPECT_EQ(mixed.v_head_bytes(), 64u * 2);
   EXPECT_EQ(mixed.capacity_bytes(), 10u * 3 * (4 * 34 + 128 * 2));
 }
 
@@ -53,8 +53,15 @@ TEST(KvCache, WriteStoresTheReferenceConversion) {
       std::vector<uint8_t> want_k(kv.k_row_bytes()), want_v(kv.v_row_bytes());
       ops::quantize_row(kt, key.data(), want_k.data(), 128);
       ops::quantize_row(vt, value.data(), want_v.data(), 128);
-      EXPECT_EQ(std::vector<uint8_t>(kv.k(2, 3), kv.k(2, 3) + kv.k_row_bytes()), want_k) << io::type_name(kt);
-      EXPECT_EQ(std::vector<uint8_t>(kv.v(2, 3), kv.v(2, 3) + kv.v_row_bytes()), want_v) << io::type_name(vt);
+      std::vector<uint8_t> got_k(kv.k_row_bytes()), got_v(kv.v_row_bytes());
+      kv.read_k(2, 3, got_k.data());
+      kv.read_v(2, 3, got_v.data());
+      EXPECT_EQ(got_k, want_k) << io::type_name(kt);
+      EXPECT_EQ(got_v, want_v) << io::type_name(vt);
+      // Head-major: head 1 of position 3 is its row's second half, n_ctx rows after head 0's.
+      EXPECT_EQ(0, std::memcmp(kv.k(2, 1, 3), &want_k[kv.k_head_bytes()], kv.k_head_bytes())) << io::type_name(kt);
+      EXPECT_EQ(kv.k(2, 1, 3), kv.k(2, 0, 3) + 4 * kv.k_head_bytes());
+      EXPECT_EQ(0, std::memcmp(kv.v(2, 1, 3), &want_v[kv.v_head_bytes()], kv.v_head_bytes())) << io::type_name(vt);
     }
 }
 
@@ -84,7 +91,8 @@ TEST(KvCache, ThreadsWritingOneOffsetCacheKeepTheirOwnKeys) {
   int32_t mixed = 0;
   for (int32_t layer = 0; layer < c.n_layer; ++layer)
     for (int32_t p = 0; p < n; ++p)
-      mixed += std::memcmp(together.k(layer, p), alone.k(layer, p), alone.k_row_bytes()) != 0;
+      for (int32_t h = 0; h < c.n_head_kv; ++h)
+        mixed += std::memcmp(together.k(layer, h, p), alone.k(layer, h, p), alone.k_head_bytes()) != 0;
   EXPECT_EQ(mixed, 0) << "rows whose key was mixed with another thread's";
 }
 

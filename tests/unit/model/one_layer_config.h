@@ -41,7 +41,7 @@ inline float cached_key_attention_error(const KvCache& cache, const std::vector<
   const ops::KvRows v{TensorType::F32, values.data(), row};
   ops::attend_group_kv(q.data(), 2, {TensorType::F32, keys.data(), row}, v, n, head_dim, scale, 0.f, scores.data(),
                        want.data());
-  ops::attend_group_kv(qs.data(), 2, {cache.types().k, cache.k(0, 0), cache.k_row_bytes()}, v, n, head_dim, scale,
+  ops::attend_group_kv(qs.data(), 2, {cache.types().k, cache.k(0, 0, 0), cache.k_head_bytes()}, v, n, head_dim, scale,
                        0.f, scores.data(), got.data());
   double e = 0, w = 0;
   for (int32_t i = 0; i < 2 * head_dim; ++i) e += (got[i] - want[i]) * (got[i] - want[i]), w += want[i] * want[i];

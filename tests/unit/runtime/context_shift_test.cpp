@@ -20,7 +20,10 @@ namespace {
 std::vector<float> row(const model::KvCache& c, bool key, int32_t layer, int32_t pos) {
   std::vector<float> out(static_cast<size_t>(c.kv_dim()));
   const io::TensorType t = key ? c.types().k : c.types().v;
-  ops::dequantize_row(t, key ? c.k(layer, pos) : c.v(layer, pos), out.data(), c.kv_dim());
+  std::vector<uint8_t> raw(key ? c.k_row_bytes() : c.v_row_bytes());
+  if (key) c.read_k(layer, pos, raw.data());
+  else c.read_v(layer, pos, raw.data());
+  ops::dequantize_row(t, raw.data(), out.data(), c.kv_dim());
   return out;
 }
 

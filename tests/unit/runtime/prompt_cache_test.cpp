@@ -75,7 +75,8 @@ TEST_F(PromptCache, LoadsTheLongestSharedPrefixAndReindexesAtStart) {
   // The loaded rows are the rows a session computes for the same tokens.
   auto direct = ran(sys);
   for (int32_t l = 0; l < cache.n_layer(); ++l)
-    EXPECT_EQ(0, std::memcmp(cache.k(l, 0), direct->cache().k(l, 0), sys.size() * cache.k_row_bytes()));
+    for (int32_t h = 0; h < cache.kv_dim() / cache.head_dim(); ++h)
+      EXPECT_EQ(0, std::memcmp(cache.k(l, h, 0), direct->cache().k(l, h, 0), sys.size() * cache.k_head_bytes()));
   EXPECT_EQ(pc.hits(), 1u);
   // Holding as much already, or another adapter set, loads nothing and leaves the cache alone.
   EXPECT_EQ(pc.load_prefix(prompt, "", sys.size(), prompt.size() - 1, cache, tokens), 0u);

@@ -58,10 +58,11 @@ class SessionFile : public ::testing::Test {
     ASSERT_EQ(a.cache().size(), b.cache().size());
     const auto& ca = a.cache();
     const auto& cb = b.cache();
-    for (int32_t l = 0; l < ca.n_layer(); ++l) {
-      ASSERT_EQ(0, std::memcmp(ca.k(l, 0), cb.k(l, 0), ca.size() * ca.k_row_bytes())) << "layer " << l;
-      ASSERT_EQ(0, std::memcmp(ca.v(l, 0), cb.v(l, 0), ca.size() * ca.v_row_bytes())) << "layer " << l;
-    }
+    for (int32_t l = 0; l < ca.n_layer(); ++l)
+      for (int32_t h = 0; h < ca.kv_dim() / ca.head_dim(); ++h) {
+        ASSERT_EQ(0, std::memcmp(ca.k(l, h, 0), cb.k(l, h, 0), ca.size() * ca.k_head_bytes())) << "layer " << l;
+        ASSERT_EQ(0, std::memcmp(ca.v(l, h, 0), cb.v(l, h, 0), ca.size() * ca.v_head_bytes())) << "layer " << l;
+      }
   }
   void expect_refused(const std::string& file, const std::string& fragment, int32_t n_ctx = 256,
                       model::KvTypes kv = {}) const {
