@@ -547,13 +547,13 @@ EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniFew(
       const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kNib + kJ * j + 32 * q));
       lo = _mm256_and_si256(n, low), hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
     };
-    // s0 += lo . a[0..3], s1 += hi . a[4..7] per lane (exact int32 in any order).
+    // s0 += lo . a[0..3], s1 += hi . a[4..7] per lane (exact int32 in any order). The 4-byte
+    // activation broadcast is the instruction's memory operand ({1to8}); GCC emits a separate
+    // vpbroadcastd per product from the intrinsics (in L2, 2-4 tokens: 3-7% less CPU time).
+    using A32 = int32_t __attribute__((may_alias));
     auto dot = [&](__m256i& s0, __m256i& s1, __m256i lo, __m256i hi, const int8_t* aq) EDGELLM_K8_VNNI_TARGET {
-      int32_t a0, a1;
-      std::memcpy(&a0, aq, 4);
-      std::memcpy(&a1, aq + 4, 4);
-      s0 = _mm256_dpbusd_epi32(s0, lo, _mm256_set1_epi32(a0));
-      s1 = _mm256_dpbusd_epi32(s1, hi, _mm256_set1_epi32(a1));
+      asm("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(s0) : "v"(lo), "m"(*reinterpret_cast<const A32*>(aq)));
+      asm("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(s1) : "v"(hi), "m"(*reinterpret_cast<const A32*>(aq + 4)));
     };
     if constexpr (kQ6) {
       for (int j = 0; j < 8; ++j) {

@@ -356,6 +356,29 @@ TEST(RepackK8, OneTokenMatchesReference) {
   set_vnni_allowed(true);
 }
 
+// Passes of 2-8 tokens (speculative verification, batched decode): with VNNI 2-4 tokens run the
+// one-group 256-bit tile (its activations as the products' broadcast memory operands), 5-8 the
+// paired 512-bit tiles; without VNNI the maddubs tiles. Against the reference with VNNI on and off,
+// on every ISA, for one to nine super-blocks, partial groups, thread counts that split the rows at
+// different groups, and misaligned weights (row-major and repacked) and activations.
+TEST(RepackK8, FewTokensMatchReference) {
+  if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
+  IsaGuard guard;
+  for (bool vnni : {true, false}) {
+    set_vnni_allowed(vnni);
+    for_each_k8_type_and_isa([](TensorType t) {
+      uint32_t seed = 700;
+      for (int64_t nt : {2, 3, 4, 5, 8})
+        for (int64_t n_in : {256, 768, 2304})
+          for (int64_t n_out : {7, 9, 17, 67})
+            check({t, n_in, n_out}, nt, 1 + static_cast<int>(seed % 3), (seed * 7) % 64, (seed * 5) % 64, seed,
+                  Layout::K8, (seed * 11) % 64),
+                ++seed;
+    });
+  }
+  set_vnni_allowed(true);
+}
+
 TEST(Matmul, RejectsBadShapes) {
   ThreadPool pool(1);
   std::vector<uint8_t> w(1000);
