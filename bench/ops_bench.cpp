@@ -147,7 +147,7 @@ void CachedArgs(benchmark::internal::Benchmark* b) {
   // - 1 over T - 1 is the verify cost of one more token when the weights are in cache (CPU time,
   // so a busy machine shifts it less than the wall-clock figures of `edgellm bench -p 1,2,...`).
   for (int ti : {8, 10})
-    for (int nt : {2, 4, 8, 9, 12, 16}) b->Args({ti, 1, nt});
+    for (int nt : {2, 3, 4, 5, 6, 8, 9, 12, 16}) b->Args({ti, 1, nt});
 }
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,

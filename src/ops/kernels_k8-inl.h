@@ -528,10 +528,11 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
-// One group (8 rows), 1-4 tokens, with 256-bit VNNI: lane for lane the operations of
+// One group (8 rows), 1-5 tokens, with 256-bit VNNI: lane for lane the operations of
 // TileQ4KVnniWide / TileQ6KVnniWide for each token (so bitwise their results), but the group's
 // super-blocks are one linear memory stream. No software prefetch: see GemvK8Native. Each weight
-// vector is unpacked once for all T tokens (two int32 chains per token: dpbusd's latency).
+// vector is unpacked once for all T tokens (two int32 chains per token for dpbusd's latency up to
+// 4 tokens; from 5 the tokens' chains are enough and one per token leaves registers free).
 #define EDGELLM_K8_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 template <bool kQ6, int T>
 EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniFew(
@@ -547,13 +548,16 @@ EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniFew(
       const __m256i n = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kNib + kJ * j + 32 * q));
       lo = _mm256_and_si256(n, low), hi = _mm256_and_si256(_mm256_srli_epi16(n, 4), low);
     };
-    // s0 += lo . a[0..3], s1 += hi . a[4..7] per lane (exact int32 in any order).
+    // s0 += lo . a[0..3], s1 += hi . a[4..7] per lane (exact int32 in any order). The 4-byte
+    // activation broadcast is the instruction's memory operand ({1to8}); GCC emits a separate
+    // vpbroadcastd per product from the intrinsics (in L2, 2-4 tokens: 3-7% less CPU time).
+    using A32 = int32_t __attribute__((may_alias));
     auto dot = [&](__m256i& s0, __m256i& s1, __m256i lo, __m256i hi, const int8_t* aq) EDGELLM_K8_VNNI_TARGET {
-      int32_t a0, a1;
-      std::memcpy(&a0, aq, 4);
-      std::memcpy(&a1, aq + 4, 4);
-      s0 = _mm256_dpbusd_epi32(s0, lo, _mm256_set1_epi32(a0));
-      s1 = _mm256_dpbusd_epi32(s1, hi, _mm256_set1_epi32(a1));
+      asm("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(s0) : "v"(lo), "m"(*reinterpret_cast<const A32*>(aq)));
+      if constexpr (T <= 4)
+        asm("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(s1) : "v"(hi), "m"(*reinterpret_cast<const A32*>(aq + 4)));
+      else
+        asm("vpdpbusd %2%{1to8%}, %1, %0" : "+v"(s0) : "v"(hi), "m"(*reinterpret_cast<const A32*>(aq + 4)));
     };
     if constexpr (kQ6) {
       for (int j = 0; j < 8; ++j) {
@@ -693,12 +697,15 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
         else
           TileK8<kQ6, 1>(p, nb, ap, nt, out, 0);
 #if EDGELLM_K8X2
-      } else if (vnni && nt <= 4) {
-        // 2-4 tokens (speculative verification): also one stream per thread. Streamed from memory
+      } else if (vnni && nt <= 5) {
+        // 2-5 tokens (speculative verification): also one stream per thread. Streamed from memory
         // (bench_ops BM_MatmulStreamPacked, 2 threads, Zen 4) the paired tiles took 2/3/4 tokens at
         // 16.6/15.6/14.9 GB/s (Q4_K) and 16/14.4/14.1 (Q6_K), this tile at 27/22-25/16-17 and
-        // 33/21-23/14-17; from 5 tokens on it is the slower (5: 13 vs 15; 8: 8.7 vs 12).
-        ForTileWidth<4, 2>(nt, [&](auto n) { TileK8VnniFew<kQ6, n.value>(p, nb, ap, out); });
+        // 33/21-23/14-17. With the broadcasts folded into dpbusd (and one int32 chain per token
+        // from 5 tokens) it no longer spills up to 8 tokens and equals the paired tiles in L2, but
+        // from memory it is faster only at 5 tokens (Q4_K 13.8-14.0 vs 13.0-13.1 GB/s, Q6_K
+        // 13.1-13.3 vs 11.5-12.6); 6 about equal, 8 slower (9.0-9.2 vs 11.0-12.2).
+        ForTileWidth<5, 2>(nt, [&](auto n) { TileK8VnniFew<kQ6, n.value>(p, nb, ap, out); });
 #endif
       } else {
         const int64_t pft = t0 == 0 ? pf : 0;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 #include "io/tensor_type.h"
@@ -334,26 +335,41 @@ TEST(RepackK8, EveryTileWidthMatchesReference) {
   });
 }
 
-// One token (decode) runs K8 groups one at a time in 256-bit tiles (VNNI or maddubs), not the
-// paired 512-bit tiles: against the reference with VNNI on and off, on every ISA, for one to
-// nine super-blocks, lone rows and partial groups (n_out 1, 7, 9, 17, 67), thread counts that
-// split the rows at different groups, and misaligned weights (row-major and repacked) and
-// activations.
-TEST(RepackK8, OneTokenMatchesReference) {
-  if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
+// K8 against the reference with VNNI on and off, on every ISA, for each token count in nts: one to
+// nine super-blocks, lone rows and partial groups, thread counts that split the rows at different
+// groups, and misaligned weights (row-major and repacked) and activations.
+void k8_sweep_matches_reference(std::initializer_list<int64_t> nts, std::initializer_list<int64_t> n_outs,
+                                uint32_t seed0) {
   IsaGuard guard;
   for (bool vnni : {true, false}) {
     set_vnni_allowed(vnni);
-    for_each_k8_type_and_isa([](TensorType t) {
-      uint32_t seed = 600;
-      for (int64_t n_in : {256, 768, 2304})
-        for (int64_t n_out : {1, 7, 8, 9, 17, 67})
-          check({t, n_in, n_out}, 1, 1 + static_cast<int>(seed % 3), (seed * 7) % 64, (seed * 5) % 64, seed,
-                Layout::K8, (seed * 11) % 64),
-              ++seed;
+    for_each_k8_type_and_isa([&](TensorType t) {
+      uint32_t seed = seed0;
+      for (int64_t nt : nts)
+        for (int64_t n_in : {256, 768, 2304})
+          for (int64_t n_out : n_outs)
+            check({t, n_in, n_out}, nt, 1 + static_cast<int>(seed % 3), (seed * 7) % 64, (seed * 5) % 64, seed,
+                  Layout::K8, (seed * 11) % 64),
+                ++seed;
     });
   }
   set_vnni_allowed(true);
+}
+
+// One token (decode) runs K8 groups one at a time in 256-bit tiles (VNNI or maddubs), not the
+// paired 512-bit tiles.
+TEST(RepackK8, OneTokenMatchesReference) {
+  if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
+  k8_sweep_matches_reference({1}, {1, 7, 8, 9, 17, 67}, 600);
+}
+
+// Passes of 2-8 tokens (speculative verification, batched decode): with VNNI 2-5 tokens run the
+// one-group 256-bit tile (its activations as the products' broadcast memory operands; two int32
+// chains per token up to 4 tokens, one at 5), 6-8 the paired 512-bit tiles; without VNNI the
+// maddubs tiles.
+TEST(RepackK8, FewTokensMatchReference) {
+  if (!kK8Native) GTEST_SKIP() << "K8 kernels exist only on x86 (AVX2/AVX-512); elsewhere K8 is never loaded";
+  k8_sweep_matches_reference({2, 3, 4, 5, 6, 8}, {7, 9, 17, 67}, 700);
 }
 
 TEST(Matmul, RejectsBadShapes) {
