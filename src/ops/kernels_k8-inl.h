@@ -656,7 +656,7 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   const size_t gb = k8::group_bytes(kQ6 ? io::TensorType::Q6_K : io::TensorType::Q4_K, n_in);
   const int64_t g0 = r0 / R, g1 = (r1 + R - 1) / R;
   // Tiles of 2 or more tokens: about 4 KiB ahead of the stream in software. Token groups after
-  // the first find the chunk's weights in cache (matmul hands out chunks of ~64 KiB).
+  // the first find the chunk's weights in cache (matmul hands out chunks of ~256 KiB).
   const int64_t pf = 4096;
 #if EDGELLM_K8X2
   // A pair of groups is read as two streams gb apart. With short groups, 4 KiB past each stream

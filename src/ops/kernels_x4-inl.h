@@ -247,7 +247,7 @@ void GemvX4Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
   const int64_t nb = n_in / 32;
   const size_t gb = 4 * row_stride;
   // Every tile of tokens streams over all the groups of [r0, r1): matmul hands out chunks of at
-  // most 64 KiB, which stay in L2 for the token tiles after the first.
+  // most 256 KiB, which stay in L2 for the token tiles after the first.
   const int64_t g0 = r0 / 4, g1 = (r1 + 3) / 4;
   // About 4 KiB ahead of the stream (one linear stream per thread in this layout).
   const int64_t pf = 4096;
