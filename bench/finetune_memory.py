@@ -13,6 +13,12 @@ training set, so the adapter learns to leave general behaviour alone. With `--kl
 `finetune --kl-data` instead: trained with W·KL(base || adapted) of the next-token distributions as well. Ten other general questions are
 answered greedily before and after (`check_before` / `check_after` in the JSON).
 
+Generated replay (`--replay-gen N`): the base's answers to the first N questions of
+bench/personal_memory/general_gen.py (capitals, units of time, famous people and birth dates, sums, opposites,
+legs and wheels, what things are made of, ...: the kinds the memory facts leak into and the checks ask, never the
+checks' questions or subjects) join the replay; with `--replay-temp 0` (greedy) and `--kl-weight` the adapter is
+held to the base's whole distribution along the base's own greedy answers, the path a greedy check follows.
+
 Anchoring outside the memory (`--kl-nosys N`): the first N distinct memory training questions asked *without*
 the memory's system prompt, with the base model's own answers (as the replay's), join the KL data: without
 Lena's context the adapter is held to the base's behaviour, so memory facts do not leak into general answers
@@ -24,7 +30,7 @@ text (`--select-text`, GPL-2); a step and scale are picked on those (`--pick`), 
 or GPL-3.
 
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
-        [--targets all] [--replay 40] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3]
+        [--targets all] [--replay 40] [--replay-gen 110] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3]
         [--kl-nosys 40] [--save-adapter-every 35] [--scale 1.0] [--adapter FILE[:SCALE] ...]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
 
@@ -48,6 +54,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "personal_memory"))
 import general  # noqa: E402
+import general_gen  # noqa: E402
 
 
 class Server:
@@ -114,28 +121,34 @@ def check_answers(server, qs=general.CHECK):
     return [{"question": q, "reply": r} for q, r in zip(qs, server.ask_all([(q, None, 48) for q in qs]))]
 
 
-def nosys_answers(args, work, tag, srv):
-    """--kl-nosys: the first N distinct memory training questions without the system prompt, answered by the base
-    model as the replay questions are (same temperature and length), as chat JSONL lines (cached)."""
-    qs = []
-    for line in open(os.path.join(work, "train.jsonl")):
-        q = next(m["content"] for m in json.loads(line)["messages"] if m["role"] == "user")
-        if q not in qs:
-            qs.append(q)
-    qs = qs[:args.kl_nosys]
-    temp = f"-t{args.replay_temp:g}" if args.replay_temp else ""
-    cache = os.path.join(work, f"nosys-{tag}-{args.replay_tokens}{temp}.jsonl")
+def base_answers(cache, qs, args, seed0, server):
+    """The base model's answers to the questions qs (no system prompt; --replay-temp, --replay-tokens; question i
+    sampled with seed seed0 + i + 1), as chat JSONL lines, cut to whole sentences. Cached in the file `cache`, which
+    grows as qs does; `server()` gives the base model's server, started only when an answer is missing."""
     have = open(cache).read().splitlines() if os.path.exists(cache) else []
+    for i, (q, line) in enumerate(zip(qs, have)):
+        if json.loads(line)["messages"][0]["content"] != q:
+            sys.exit(f"{cache}: line {i + 1} answers another question than {q!r} (delete the file to regenerate)")
     if len(have) < len(qs):
         missing = qs[len(have):]
-        replies = srv.ask_all([(q, None, args.replay_tokens, args.replay_temp, 5000 + len(have) + i + 1)
-                               for i, q in enumerate(missing)])
+        replies = server().ask_all([(q, None, args.replay_tokens, args.replay_temp, seed0 + len(have) + i + 1)
+                                    for i, q in enumerate(missing)])
         with open(cache, "a") as f:
             for q, a in zip(missing, replies):
                 f.write(json.dumps({"messages": [{"role": "user", "content": q},
                                                  {"role": "assistant", "content": whole_sentences(a)}]}) + "\n")
         have = open(cache).read().splitlines()
     return have[:len(qs)]
+
+
+def nosys_questions(args, work):
+    """--kl-nosys: the first N distinct memory training questions (asked without the system prompt)."""
+    qs = []
+    for line in open(os.path.join(work, "train.jsonl")):
+        q = next(m["content"] for m in json.loads(line)["messages"] if m["role"] == "user")
+        if q not in qs:
+            qs.append(q)
+    return qs[:args.kl_nosys]
 
 
 def perplexity(bin_, model, text, chunks, threads, loras=()):
@@ -160,6 +173,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--targets", default="all", help="adapted projections (finetune --targets)")
     ap.add_argument("--replay", type=int, default=0, help="mix the base model's answers to N generic questions in")
+    ap.add_argument("--replay-gen", type=int, default=0,
+                    help="also replay the base's answers to the first N generated general questions "
+                         "(personal_memory/general_gen.py: the kinds of the checks, never their questions or subjects)")
     ap.add_argument("--replay-tokens", type=int, default=96, help="longest replay answer, in tokens")
     ap.add_argument("--replay-temp", type=float, default=0.0,
                     help="sample the replay answers at this temperature (0: greedy); sampled text keeps the "
@@ -202,8 +218,10 @@ def main():
         sys.exit("--parallel must be at least 1")
     if args.kl_nosys < 0 or args.kl_nosys > args.n_train:
         sys.exit(f"--kl-nosys must be between 0 and --n-train ({args.n_train})")
-    if args.kl_nosys and not args.replay:
-        sys.exit("--kl-nosys needs --replay (it joins the replay data)")
+    if args.kl_nosys and not (args.replay or args.replay_gen):
+        sys.exit("--kl-nosys needs --replay or --replay-gen (it joins the replay data)")
+    if args.replay_gen < 0 or args.replay_gen > len(general_gen.questions()):
+        sys.exit(f"--replay-gen must be between 0 and {len(general_gen.questions())} (the generated questions)")
     work = args.work or tempfile.mkdtemp(prefix="finetune-memory-")
     os.makedirs(work, exist_ok=True)
     subprocess.run([sys.executable, os.path.join(HERE, "personal_memory", "generate.py"), work, "--n-train",
@@ -212,7 +230,7 @@ def main():
     select = [json.loads(line) for line in open(os.path.join(work, "select.jsonl"))]
     res = {"model": args.model, "n_train": args.n_train, "n_eval": len(questions), "epochs": args.epochs,
            "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads, "targets": args.targets,
-           "replay": args.replay, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "kl_weight": args.kl_weight, "kl_nosys": args.kl_nosys, "scale": args.scale, "parallel": args.parallel, "batch": args.batch, "full": args.full,
+           "replay": args.replay, "replay_gen": args.replay_gen, "replay_tokens": args.replay_tokens, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "kl_weight": args.kl_weight, "kl_nosys": args.kl_nosys, "scale": args.scale, "parallel": args.parallel, "batch": args.batch, "full": args.full,
            "loadavg_start": os.getloadavg()}
 
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(args.model))
@@ -244,29 +262,28 @@ def main():
 
     train_file = os.path.join(work, "train.jsonl")
     kl_file = None
-    if args.replay:
+    if args.replay or args.replay_gen:
         if args.replay_samples > 1 and not args.replay_temp:
             sys.exit("--replay-samples above 1 needs --replay-temp (greedy answers are all the same)")
         temp = f"-t{args.replay_temp:g}" if args.replay_temp else ""
-        replay = []
         srv = None
+
+        def server():
+            nonlocal srv
+            srv = srv or Server(args.bin, args.model, args.threads)
+            return srv
+
+        replay = []
         for s in range(args.replay_samples):
             # Sample s of every question: its own cache file and seeds (sample 0 keeps the seeds of earlier runs).
             rcache = os.path.join(work, f"replay-{tag}-{args.replay_tokens}{temp}{f'-s{s + 1}' if s else ''}.jsonl")
-            have = len(open(rcache).read().splitlines()) if os.path.exists(rcache) else 0
-            missing = general.REPLAY[have:max(have, args.replay)]  # the cache grows as --replay does
-            if missing:
-                srv = srv or Server(args.bin, args.model, args.threads)
-                replies = srv.ask_all([(q, None, args.replay_tokens, args.replay_temp, 1000 * s + have + i + 1)
-                                       for i, q in enumerate(missing)])
-                with open(rcache, "a") as f:
-                    for q, a in zip(missing, replies):
-                        a = whole_sentences(a)
-                        f.write(json.dumps({"messages": [{"role": "user", "content": q},
-                                                         {"role": "assistant", "content": a}]}) + "\n")
-            replay += open(rcache).read().splitlines()[:args.replay]
+            replay += base_answers(rcache, general.REPLAY[:args.replay], args, 1000 * s, server)
+            if args.replay_gen:
+                gcache = os.path.join(work, f"replaygen-{tag}-{args.replay_tokens}{temp}{f'-s{s + 1}' if s else ''}.jsonl")
+                replay += base_answers(gcache, general_gen.questions(args.replay_gen), args, 10000 + 1000 * s, server)
         if args.kl_nosys:
-            replay += nosys_answers(args, work, tag, srv := srv or Server(args.bin, args.model, args.threads))
+            replay += base_answers(os.path.join(work, f"nosys-{tag}-{args.replay_tokens}{temp}.jsonl"),
+                                   nosys_questions(args, work), args, 5000, server)
         if srv:
             srv.close()
         if args.kl_weight > 0:  # memory as --data, replay as --kl-data

@@ -54,6 +54,9 @@ def test_training_data_unchanged_by_the_selection_set():
     (["--kl-nosys", "101", "--replay", "4", "--n-train", "100"], "--kl-nosys must be between 0 and --n-train"),
     (["--kl-nosys", "5"], "--kl-nosys needs --replay"),
     (["--parallel", "0"], "--parallel must be at least 1"),
+    (["--replay-gen", "-1"], "--replay-gen must be between 0 and"),
+    (["--replay-gen", "100000"], "--replay-gen must be between 0 and"),
+    (["--kl-nosys", "5", "--replay-gen", "0"], "--kl-nosys needs --replay or --replay-gen"),
 ])
 def test_bad_options_stop_with_a_message(tmp_path, args, message):
     r = run(*args, "--work", str(tmp_path / "w"))
@@ -96,3 +99,46 @@ def test_pick_rejects_a_result_without_held_out_figures(tmp_path):
     r = run("--pick", str(p))
     assert r.returncode != 0
     assert "no held-out figures" in r.stderr
+
+
+def test_generated_replay_never_asks_a_check_or_select_subject():
+    import general_gen
+    qs = general_gen.questions()
+    assert len(qs) == len({q.lower() for q in qs}) >= 300
+    for q in qs:
+        assert general_gen.excluded(q) is None, q
+    # The exclusion rule covers every reported and held-out question, so none of their subjects can be generated.
+    for q in general.CHECK + general.SELECT:
+        assert general_gen.excluded(q) is not None, q
+    assert general_gen.excluded("What is 8 + 7?") and general_gen.excluded("How many hours are in two days?")
+    assert general_gen.excluded("What is the capital of germany?") and not general_gen.excluded("What is 8 + 6?")
+
+
+def test_generated_replay_is_deterministic_and_every_prefix_covers_every_kind():
+    import general_gen
+    assert general_gen.questions(150) == general_gen.questions()[:150] == general_gen.questions(150)
+    first = general_gen.questions(11)
+    assert any("capital" in q for q in first) and any(" plus " in q or " times " in q or " minus " in q
+                                                       or "+" in q or "*" in q or "-" in q for q in first)
+    assert any("opposite" in q for q in first) and any("made " in q for q in first)
+    with pytest.raises(ValueError, match="generated questions"):
+        general_gen.questions(len(general_gen.questions()) + 1)
+
+
+def test_cached_base_answers_must_answer_the_same_questions(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import finetune_memory
+
+    class Args:
+        replay_tokens, replay_temp = 48, 0.0
+
+    cache = tmp_path / "replay.jsonl"
+    line = {"messages": [{"role": "user", "content": "What is 2 plus 3?"}, {"role": "assistant", "content": "5."}]}
+    cache.write_text(json.dumps(line) + "\n")
+
+    def no_server():
+        raise AssertionError("every answer is cached: no server may start")
+
+    assert finetune_memory.base_answers(str(cache), ["What is 2 plus 3?"], Args, 0, no_server) == [json.dumps(line)]
+    with pytest.raises(SystemExit, match="answers another question"):
+        finetune_memory.base_answers(str(cache), ["What is 3 plus 2?"], Args, 0, no_server)
