@@ -316,29 +316,17 @@ HWY_INLINE void DotQ6K(const uint8_t* w, int64_t nb, const BlockQ8_KA* const* a,
 // Q8_KA: one scale per 32 elements, d = amax/127 and round-to-nearest-even (the same rounding
 // as QuantizeQ8A, so both encodings of a row hold the same int8 values).
 void QuantizeQ8KA(const float* x, int64_t n, BlockQ8_KA* out) {
-  const hn::CappedTag<float, 32> df;
-  const hn::Rebind<int8_t, decltype(df)> d8;
-  const size_t N = hn::Lanes(df);
   for (int64_t ib = 0; ib < n / 256; ++ib) {
     BlockQ8_KA& o = out[ib];
     for (int j = 0; j < 8; ++j) {
-      const float* xb = x + 256 * ib + 32 * j;
-      auto vmax = hn::Zero(df);
-      for (size_t k = 0; k < 32; k += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + k)));
-      const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
-      const float d = amax / 127.f, id = d > 0 ? 1.f / d : 0.f;
-      for (size_t k = 0; k < 32; k += N)
-        hn::StoreU(hn::DemoteTo(d8, hn::NearestInt(hn::Mul(hn::LoadU(df, xb + k), hn::Set(df, id)))), d8,
-                   o.qs + 32 * j + k);
-      o.d[j] = d;
+      const Q8Block32 b = QuantizeBlock32(x + 256 * ib + 32 * j, o.qs + 32 * j);
+      o.d[j] = b.d;
+      o.s[2 * j] = b.d * static_cast<float>(b.sum_lo);
+      o.s[2 * j + 1] = b.d * static_cast<float>(b.sum_hi);
+      o.o16[2 * j] = -32 * b.sum_lo;
+      o.o16[2 * j + 1] = -32 * b.sum_hi;
+      o.s32[j] = o.s[2 * j] + o.s[2 * j + 1];
     }
-    for (int j = 0; j < 16; ++j) {
-      int s = 0;
-      for (int l = 0; l < 16; ++l) s += o.qs[16 * j + l];
-      o.s[j] = o.d[j / 2] * static_cast<float>(s);
-      o.o16[j] = -32 * s;
-    }
-    for (int j = 0; j < 8; ++j) o.s32[j] = o.s[2 * j] + o.s[2 * j + 1];
   }
 }
 

@@ -237,25 +237,41 @@ HWY_INLINE void DotLegacy(const uint8_t* w, int64_t nb, const BlockQ8_A* const* 
 #endif  // HWY_TARGET != HWY_SCALAR
 
 // ---- activation quantization ----
-void QuantizeQ8A(const float* x, int64_t n, BlockQ8_A* out) {
-  const hn::CappedTag<float, 32> df;
+// One 32-element block: d = amax/127, qs = round-half-even(x / d), and the int sums of
+// qs[0..16) and qs[16..32) (the offset terms of Q8_A and Q8_KA). The sums come from the int32
+// lanes, clamped as the int8 store saturates, instead of a scalar pass over the stored bytes:
+// decode quantizes every matmul's input on the caller thread while the others wait.
+struct Q8Block32 {
+  float d;
+  int32_t sum_lo, sum_hi;
+};
+inline Q8Block32 QuantizeBlock32(const float* xb, int8_t* qs) {
+  const hn::CappedTag<float, 16> df;  // at most 16 lanes, so no vector spans both halves
   const hn::Rebind<int32_t, decltype(df)> di;
   const hn::Rebind<int8_t, decltype(df)> d8;
   const size_t N = hn::Lanes(df);
+  auto vmax = hn::Zero(df);
+  for (size_t k = 0; k < 32; k += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + k)));
+  const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  const float d = amax / 127.f, id = d > 0 ? 1.f / d : 0.f;
+  const auto lo_clamp = hn::Set(di, -128), hi_clamp = hn::Set(di, 127);
+  auto sum_lo = hn::Zero(di), sum_hi = hn::Zero(di);
+  for (size_t k = 0; k < 32; k += N) {
+    const auto q = hn::Min(hn::Max(hn::NearestInt(hn::Mul(hn::LoadU(df, xb + k), hn::Set(df, id))), lo_clamp), hi_clamp);
+    hn::StoreU(hn::DemoteTo(d8, q), d8, qs + k);
+    if (k < 16)
+      sum_lo = hn::Add(sum_lo, q);
+    else
+      sum_hi = hn::Add(sum_hi, q);
+  }
+  return {d, hn::GetLane(hn::SumOfLanes(di, sum_lo)), hn::GetLane(hn::SumOfLanes(di, sum_hi))};
+}
+
+void QuantizeQ8A(const float* x, int64_t n, BlockQ8_A* out) {
   for (int64_t ib = 0; ib < n / 32; ++ib) {
-    const float* xb = x + 32 * ib;
-    auto vmax = hn::Zero(df);
-    for (size_t k = 0; k < 32; k += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + k)));
-    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
-    const float d = amax / 127.f, id = d > 0 ? 1.f / d : 0.f;
-    BlockQ8_A& o = out[ib];
-    for (size_t k = 0; k < 32; k += N)
-      hn::StoreU(hn::DemoteTo(d8, hn::NearestInt(hn::Mul(hn::LoadU(df, xb + k), hn::Set(df, id)))), d8, o.qs + k);
-    int sum = 0;
-    for (int j = 0; j < 32; ++j) sum += o.qs[j];
-    o.d = d;
-    o.s = d * static_cast<float>(sum);
-    (void)di;
+    const Q8Block32 b = QuantizeBlock32(x + 32 * ib, out[ib].qs);
+    out[ib].d = b.d;
+    out[ib].s = b.d * static_cast<float>(b.sum_lo + b.sum_hi);
   }
 }
 
