@@ -14,6 +14,7 @@
 #include "cli/mem_flags.h"
 #include "cli/models.h"
 #include "cli/models_preset.h"
+#include "io/gguf.h"
 #include "runtime/draft_model.h"
 #include "server/server.h"
 #include "util/error.h"
@@ -48,6 +49,16 @@ std::pair<std::string, std::string> split_named(const std::string& v) {
   return {v.substr(0, eq), v.substr(eq + 1)};
 }
 
+// Same token list (what DraftModelProposer::load_draft checks after loading), read from the files'
+// metadata so a model the draft cannot serve is known before anything is loaded. Files without a
+// token list are left to that check.
+bool shares_vocabulary(const std::string& model, const std::string& draft) {
+  const auto a = io::GgufFile::open(model), b = io::GgufFile::open(draft);
+  const auto* ta = a->get_string_array("tokenizer.ggml.tokens");
+  const auto* tb = b->get_string_array("tokenizer.ggml.tokens");
+  return !ta || !tb || *ta == *tb;
+}
+
 std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
   std::vector<PresetModel> list;
   for (const auto& v : a.models) {
@@ -69,6 +80,9 @@ std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
     server::ModelSpec s;
     s.path = resolve_model(m.model);
     s.name = !m.name.empty() ? m.name : !a.alias.empty() ? a.alias : std::filesystem::path(s.path).stem().string();
+    // A model picked by its short name answers to it too (served under the file's stem, as before).
+    if (m.name.empty() && a.alias.empty() && find_known_model(m.model) && m.model != s.name)
+      s.aliases.push_back(m.model);
     // Flags on the command line win over the preset, as in llama-server.
     s.n_ctx = a.ctx_opt->count() > 0 ? a.n_ctx : m.n_ctx.value_or(a.n_ctx);
     s.n_parallel = a.parallel_opt->count() > 0 ? a.n_parallel : m.n_parallel.value_or(a.n_parallel);
@@ -79,9 +93,17 @@ std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
       kv.given = true;
     }
     if (several) std::fprintf(stderr, "edgellm serve: model %s: %s\n", s.name.c_str(), s.path.c_str());
+    // A server-wide --draft speeds up the models that share its vocabulary; with several models
+    // the others are served without it instead of failing to load on their first request.
+    std::string model_draft = draft;
+    if (several && !draft.empty() && !shares_vocabulary(s.path, draft)) {
+      std::fprintf(stderr, "edgellm serve: model %s: no speculative decoding: the draft %s has another vocabulary\n",
+                   s.name.c_str(), draft.c_str());
+      model_draft.clear();
+    }
     try {
       s.mem_bytes =
-          apply_mem_budget(a.mem_budget, s.path, s.n_ctx, &s.n_parallel, kv, a.opts.n_batch, a.threads, draft);
+          apply_mem_budget(a.mem_budget, s.path, s.n_ctx, &s.n_parallel, kv, a.opts.n_batch, a.threads, model_draft);
     } catch (const InvalidArgument& e) {
       if (!several) throw;
       // The others still serve; requests for this one get the reason.
@@ -93,11 +115,11 @@ std::vector<server::ModelSpec> model_specs(ServeArgs& a) {
       s.mem_bytes = mem_breakdown(s.path, s.n_ctx, s.n_parallel, s.kv_types, a.opts.n_batch, a.threads).total();
     // The draft model comes with each model (its weights, and a cache per slot in the default types);
     // a budgeted total already counts it.
-    if (!draft.empty() && a.mem_budget.empty())
-      s.mem_bytes += mem_breakdown(draft, s.n_ctx, s.n_parallel, {}, a.opts.n_batch, a.threads).total();
+    if (!model_draft.empty() && a.mem_budget.empty())
+      s.mem_bytes += mem_breakdown(model_draft, s.n_ctx, s.n_parallel, {}, a.opts.n_batch, a.threads).total();
     const std::string path = s.path;
     const int32_t threads = a.threads;
-    s.load = [path, threads, lora_specs, draft] {
+    s.load = [path, threads, lora_specs, draft = model_draft] {
       server::LoadedParts p;
       p.engine = runtime::Engine::load(path, {threads});
       p.lora = load_lora(lora_specs, p.engine->model());

@@ -23,6 +23,10 @@ ModelPool::ModelPool(std::vector<ModelSpec> specs, uint64_t mem_budget, int32_t 
     for (size_t j = 0; j < i; ++j)
       if (specs_[j].name == specs_[i].name)
         throw InvalidArgument("the model name '" + specs_[i].name + "' is given twice; name them with -m NAME=PATH");
+    for (const auto& alias : specs_[i].aliases)
+      for (size_t j = 0; j < specs_.size(); ++j)
+        if (j != i && std::find(specs_[j].aliases.begin(), specs_[j].aliases.end(), alias) != specs_[j].aliases.end())
+          throw InvalidArgument("the model name '" + alias + "' stands for two models; name them with -m NAME=PATH");
   }
   entries_.resize(specs_.size());
 }
@@ -46,6 +50,8 @@ size_t ModelPool::find(const std::string& name) const {
   if (name.empty()) return 0;
   for (size_t i = 0; i < specs_.size(); ++i)
     if (specs_[i].name == name) return i;
+  for (size_t i = 0; i < specs_.size(); ++i)
+    if (std::find(specs_[i].aliases.begin(), specs_[i].aliases.end(), name) != specs_[i].aliases.end()) return i;
   // Quoted whole up to a length worth reading back.
   constexpr size_t kQuote = 256;
   const std::string shown = name.size() > kQuote ? name.substr(0, kQuote) + "..." : name;

@@ -34,6 +34,9 @@ struct LoadedParts {
 
 struct ModelSpec {
   std::string name;          // what clients put in "model"
+  // Other names a request may use, e.g. the short name typed after -m ("qwen2.5-coder-1.5b") when
+  // the model is served under its file's stem. Names win over aliases.
+  std::vector<std::string> aliases;
   std::string path;          // the GGUF file (shown in /v1/models)
   int32_t n_ctx = 4096;      // per slot
   int32_t n_parallel = 4;    // slots

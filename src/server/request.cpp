@@ -1,5 +1,6 @@
 #include "server/request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -206,11 +207,11 @@ ojson parse_body(const std::string& text) {
   return j;
 }
 
-void check_model(const ojson& body, const std::string& model_id) {
+void check_model(const ojson& body, const std::string& model_id, const std::vector<std::string>& aliases) {
   if (!present(body, "model")) return;
   if (!body["model"].is_string()) throw ApiError(400, "\"model\" must be a string", "model", "invalid_type");
   const auto m = body["model"].get<std::string>();
-  if (m != model_id) {
+  if (m != model_id && std::find(aliases.begin(), aliases.end(), m) == aliases.end()) {
     // Quoted whole (a NUL too: ApiError keeps it) up to a length worth reading back.
     constexpr size_t kQuote = 256;
     const std::string shown = m.size() > kQuote ? m.substr(0, kQuote) + "..." : m;
@@ -270,7 +271,7 @@ static model::LoraSet parse_lora(const ojson& body, const GenerateContext& ctx) 
 }
 
 GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateContext& ctx, bool check_context) {
-  check_model(body, ctx.model_id);
+  check_model(body, ctx.model_id, ctx.model_aliases);
   GenerateRequest r;
   r.chat = chat;
   const auto& tok = ctx.engine->tokenizer();
@@ -423,7 +424,7 @@ GenerateRequest parse_generate(const ojson& body, bool chat, const GenerateConte
 }
 
 std::vector<std::vector<int32_t>> parse_embedding_input(const ojson& body, const GenerateContext& ctx) {
-  check_model(body, ctx.model_id);
+  check_model(body, ctx.model_id, ctx.model_aliases);
   if (!present(body, "input")) throw ApiError(400, "\"input\" is required", "input");
   if (present(body, "encoding_format")) {
     const auto& f = body["encoding_format"];

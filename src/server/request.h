@@ -20,6 +20,7 @@ namespace edgellm::server {
 struct GenerateContext {
   const runtime::Engine* engine = nullptr;
   std::string model_id;
+  std::vector<std::string> model_aliases;  // other names a request's "model" may use
   int32_t n_ctx = 0;               // per slot
   int32_t max_n = 1;               // largest accepted "n"
   bool template_renders_tools = false;
@@ -60,7 +61,7 @@ struct GenerateRequest {
 // Parses JSON; malformed or non-object bodies are 400.
 ojson parse_body(const std::string& text);
 // "model" absent or naming the served model; anything else is 404 model_not_found.
-void check_model(const ojson& body, const std::string& model_id);
+void check_model(const ojson& body, const std::string& model_id, const std::vector<std::string>& aliases = {});
 
 // /v1/chat/completions and /v1/completions bodies. check_context: a prompt that does not fit a
 // slot is a 400 here (false: left to the caller, e.g. the hybrid router may send it to the cloud).

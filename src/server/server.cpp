@@ -72,6 +72,7 @@ std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptio
   auto& g = h->gctx;
   g.engine = &engine;
   g.model_id = spec.name;
+  g.model_aliases = spec.aliases;
   g.n_ctx = spec.n_ctx;
   g.max_n = opts.max_n;
   g.adapters = &h->lora;

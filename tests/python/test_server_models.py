@@ -217,3 +217,30 @@ def test_models_preset_and_bad_presets(paths, tmp_path):
     p = subprocess.run([server_binary(), "serve", "-m", f"a={smol}", "-m", f"a={gemma}", "--port", "0"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "'a' is given twice" in p.stderr, p.stderr
+
+
+def test_short_names_and_a_draft_that_fits_only_one_model(paths):
+    """Models picked with their short names answer to them (the files' stems stay their ids), and a
+    server-wide --draft with the vocabulary of only one model speculates for that one while the
+    other serves without it, said at start, instead of failing to load on its first request."""
+    smol, _ = paths
+    srv = ServerProcess(model="smollm2-135m", ctx=512, parallel=1,
+                        extra_args=["-m", "gemma3-270m", "--draft", smol])
+    try:
+        assert set(states(srv)) == {"SmolLM2-135M-Instruct.Q4_1", "gemma-3-270m-q4_k_m"}
+        assert "model gemma-3-270m-q4_k_m: no speculative decoding: the draft" in srv.output()
+        assert "model SmolLM2-135M-Instruct.Q4_1: no speculative" not in srv.output()
+        drafted = {}
+        for short, stem in [("gemma3-270m", "gemma-3-270m-q4_k_m"), ("smollm2-135m", "SmolLM2-135M-Instruct.Q4_1")]:
+            replies = []
+            for name in (short, stem):
+                r = http("POST", srv.url + "/v1/completions",
+                         {"model": name, "prompt": "1, 2, 3, 4,", "max_tokens": 8, "temperature": 0})
+                assert r.status_code == 200, r.text
+                assert r.json()["model"] == stem
+                replies.append(r.json())
+            assert replies[0]["choices"][0]["text"] == replies[1]["choices"][0]["text"]
+            drafted[short] = replies[0]["timings"]["draft_n"]
+        assert drafted["gemma3-270m"] == 0 and drafted["smollm2-135m"] > 0, drafted
+    finally:
+        assert srv.stop() == 0

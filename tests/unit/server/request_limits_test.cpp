@@ -58,5 +58,15 @@ TEST(CheckModel, NulInTheModelIdStaysInTheMessage) {
   EXPECT_NE(e.message.find(std::string(256, 'x') + "..."), std::string::npos);
 }
 
+TEST(CheckModel, AcceptsTheNameAndItsAliasesOnly) {
+  const std::vector<std::string> aliases = {"qwen2.5-coder-1.5b"};
+  for (const std::string ok : {"qwen2.5-coder-1.5b-instruct-q4_k_m", "qwen2.5-coder-1.5b"})
+    EXPECT_NO_THROW(check_model({{"model", ok}}, "qwen2.5-coder-1.5b-instruct-q4_k_m", aliases)) << ok;
+  EXPECT_NO_THROW(check_model(ojson::object(), "qwen2.5-coder-1.5b-instruct-q4_k_m", aliases));
+  const ApiError e = error_of([&] { check_model({{"model", "qwen2.5-coder-0.5b"}}, "qwen2.5-coder-1.5b-instruct-q4_k_m", aliases); });
+  EXPECT_EQ(e.status, 404);
+  EXPECT_EQ(e.code, "model_not_found");
+}
+
 }  // namespace
 }  // namespace edgellm::server
