@@ -1,6 +1,6 @@
 #pragma once
 // Software prefetch of the KV rows attention reads next (kernels_attention-inl.h WidenRows,
-// kernels_attn_q8-inl.h Q8Scores16).
+// kernels_attn_q8-inl.h Q8Scores16, kernels_attn_q8v-inl.h GroupValuesQ8Vnni).
 //
 // Why: one KV head's rows are one ascending stream (model/kv_cache.h stores them head-major),
 // but the hardware prefetchers restart at every 4 KiB page and the attention kernels issue their

@@ -47,6 +47,23 @@ struct Rows {
   KvRows view;
 };
 
+// Normalised softmax probabilities of one head in double precision over dequantized keys.
+std::vector<double> reference_probs(const float* q, const Rows& k, int64_t n, int64_t hd, float scale,
+                                    float softcap) {
+  std::vector<double> s(n);
+  double mx = -INFINITY, sum = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    double dd = 0;
+    for (int64_t i = 0; i < hd; ++i) dd += double(q[i]) * k.deq[j * hd + i];
+    dd *= scale;
+    if (softcap > 0) dd = softcap * std::tanh(dd / softcap);
+    s[j] = dd, mx = std::max(mx, dd);
+  }
+  for (auto& e : s) e = std::exp(e - mx), sum += e;
+  for (auto& e : s) e /= sum;
+  return s;
+}
+
 TEST(AttentionKv, MatchesReferenceEveryTypePair) {
   for_each_isa([](const std::string& isa) {
     for (TensorType kt : kKvTypes)
@@ -64,19 +81,10 @@ TEST(AttentionKv, MatchesReferenceEveryTypePair) {
               std::vector<float> scores(n);
               const float scale = 1.f / std::sqrt(static_cast<float>(hd));
               attend_head_kv(qb.floats(), k.view, v.view, n, hd, scale, softcap, scores.data(), ob.floats());
-              std::vector<double> s(n);
-              double mx = -INFINITY, sum = 0;
-              for (int64_t j = 0; j < n; ++j) {
-                double dd = 0;
-                for (int64_t i = 0; i < hd; ++i) dd += double(q[i]) * k.deq[j * hd + i];
-                dd *= scale;
-                if (softcap > 0) dd = softcap * std::tanh(dd / softcap);
-                s[j] = dd, mx = std::max(mx, dd);
-              }
-              for (auto& e : s) e = std::exp(e - mx), sum += e;
+              const auto p = reference_probs(q.data(), k, n, hd, scale, softcap);
               for (int64_t i = 0; i < hd; ++i) {
                 double ref = 0;
-                for (int64_t j = 0; j < n; ++j) ref += s[j] / sum * v.deq[j * hd + i];
+                for (int64_t j = 0; j < n; ++j) ref += p[j] * v.deq[j * hd + i];
                 ASSERT_NEAR(ob.floats()[i], ref, 3e-5)
                     << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " hd=" << hd << " n=" << n
                     << " cap=" << softcap << " i=" << i;
@@ -89,18 +97,10 @@ TEST(AttentionKv, MatchesReferenceEveryTypePair) {
 // Scalar double-precision reference of one head over dequantized rows.
 std::vector<double> reference_head(const float* q, const Rows& k, const Rows& v, int64_t n, int64_t hd, float scale,
                                    float softcap) {
-  std::vector<double> s(n), out(hd, 0.0);
-  double mx = -INFINITY, sum = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    double dd = 0;
-    for (int64_t i = 0; i < hd; ++i) dd += double(q[i]) * k.deq[j * hd + i];
-    dd *= scale;
-    if (softcap > 0) dd = softcap * std::tanh(dd / softcap);
-    s[j] = dd, mx = std::max(mx, dd);
-  }
-  for (auto& e : s) e = std::exp(e - mx), sum += e;
+  const auto p = reference_probs(q, k, n, hd, scale, softcap);
+  std::vector<double> out(hd, 0.0);
   for (int64_t i = 0; i < hd; ++i)
-    for (int64_t j = 0; j < n; ++j) out[i] += s[j] / sum * v.deq[j * hd + i];
+    for (int64_t j = 0; j < n; ++j) out[i] += p[j] * v.deq[j * hd + i];
   return out;
 }
 
@@ -164,23 +164,6 @@ std::vector<double> int8_weights_bound(const std::vector<double>& p, const Rows&
       for (int64_t j = j0; j < j1; ++j) bound[i] += mx / 255 * 0.501 * std::abs(v.quant(j, i));
   }
   return bound;
-}
-
-// Normalised softmax probabilities of one head (double), as reference_head computes them.
-std::vector<double> reference_probs(const float* q, const Rows& k, int64_t n, int64_t hd, float scale,
-                                    float softcap) {
-  std::vector<double> s(n);
-  double mx = -INFINITY, sum = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    double dd = 0;
-    for (int64_t i = 0; i < hd; ++i) dd += double(q[i]) * k.deq[j * hd + i];
-    dd *= scale;
-    if (softcap > 0) dd = softcap * std::tanh(dd / softcap);
-    s[j] = dd, mx = std::max(mx, dd);
-  }
-  for (auto& e : s) e = std::exp(e - mx), sum += e;
-  for (auto& e : s) e /= sum;
-  return s;
 }
 
 TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
