@@ -9,8 +9,13 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <random>
 #include <vector>
+
+#include <sys/mman.h>
+
+#include <cstdlib>
 
 #include "hwy/aligned_allocator.h"
 #include "io/tensor_type.h"
@@ -199,14 +204,28 @@ void BM_SmolLMLayers(benchmark::State& state) {
                  std::to_string(bytes >> 20) + " MiB");
 }
 
+// Bytes 2 MiB-aligned and, with huge, advised for transparent huge pages (as model::PageArena
+// does for weights; the engine's KV cache is plain new[]).
+struct FreeDeleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+std::unique_ptr<uint8_t[], FreeDeleter> AllocateKv(size_t bytes, bool huge) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t size = (bytes + kHuge - 1) / kHuge * kHuge;
+  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kHuge, size));
+  if (!p) throw std::bad_alloc();
+  if (huge) madvise(p, size, MADV_HUGEPAGE);
+  return std::unique_ptr<uint8_t[], FreeDeleter>(p);
+}
+
 // KV rows of a cache shaped as Qwen2.5's (2 KV heads per row, K and V each their own buffer):
 // 64 distinct quantized rows, tiled (content does not change speed). head_major: each head's
-// rows contiguous instead (head h at h * rows * rb, stride rb).
+// rows contiguous instead (head h at h * rows * rb, stride rb). huge: MADV_HUGEPAGE.
 struct KvBuffers {
-  KvBuffers(TensorType t, int64_t hd, int64_t rows, bool head_major = false)
+  KvBuffers(TensorType t, int64_t hd, int64_t rows, bool head_major = false, bool huge = false)
       : rb(edgellm::io::row_bytes(t, hd)), stride(head_major ? rb : 2 * rb), head_bytes(head_major ? rows * rb : rb) {
-    k = hwy::AllocateAligned<uint8_t>(2 * rb * rows);
-    v = hwy::AllocateAligned<uint8_t>(2 * rb * rows);
+    k = AllocateKv(2 * rb * rows, huge);
+    v = AllocateKv(2 * rb * rows, huge);
     std::mt19937 rng(3);
     std::normal_distribution<float> dist(0.f, 1.f);
     std::vector<float> x(2 * hd);
@@ -226,7 +245,7 @@ struct KvBuffers {
     }
   }
   size_t rb, stride, head_bytes;
-  hwy::AlignedFreeUniquePtr<uint8_t[]> k, v;
+  std::unique_ptr<uint8_t[], FreeDeleter> k, v;
 };
 
 TensorType KvTypeArg(int64_t a) {
@@ -260,15 +279,16 @@ void BM_AttendGroup(benchmark::State& state) {
 // 128) at a depth, one task per KV head on the pool as the model runs it: the cache (250 MB at
 // 16384 positions in q8_0) is read from memory, as in a real decode. Args: depth, cache type,
 // threads, layout (0: both KV heads' rows interleaved, the cache's earlier layout; 1: head-major,
-// as model/kv_cache.h stores them). Real time; "KV GB/s" is the cache bytes read per second.
+// as model/kv_cache.h stores them), pages (0: as allocated, 1: MADV_HUGEPAGE). Real time; "KV
+// GB/s" is the cache bytes read per second.
 void BM_AttendLayers(benchmark::State& state) {
   constexpr int64_t kLayers = 28, hd = 128, nq = 6, nkv = 2;
   const int64_t n = state.range(0);
   const TensorType t = KvTypeArg(state.range(1));
   ops::ThreadPool pool(static_cast<int>(state.range(2)));
   std::vector<std::unique_ptr<KvBuffers>> layers;
-  const bool head_major = state.range(3) != 0;
-  for (int64_t l = 0; l < kLayers; ++l) layers.push_back(std::make_unique<KvBuffers>(t, hd, n, head_major));
+  const bool head_major = state.range(3) != 0, huge = state.range(4) != 0;
+  for (int64_t l = 0; l < kLayers; ++l) layers.push_back(std::make_unique<KvBuffers>(t, hd, n, head_major, huge));
   const auto q = random_vec(nkv * nq * hd);
   std::vector<float> scores(static_cast<size_t>(pool.size()) * nq * n), out(nkv * nq * hd);
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
@@ -282,7 +302,8 @@ void BM_AttendLayers(benchmark::State& state) {
   const double iters = static_cast<double>(state.iterations());
   state.counters["KV GB/s"] =
       benchmark::Counter(iters * kLayers * 2.0 * nkv * layers[0]->rb * n / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(edgellm::io::type_name(t)) + " " + ops::active_isa() + (head_major ? " head-major" : ""));
+  state.SetLabel(std::string(edgellm::io::type_name(t)) + " " + ops::active_isa() + (head_major ? " head-major" : "") +
+                 (huge ? " huge" : ""));
 }
 
 void AttendArgs(benchmark::internal::Benchmark* b) {
@@ -292,9 +313,13 @@ void AttendArgs(benchmark::internal::Benchmark* b) {
 }
 
 void AttendLayerArgs(benchmark::internal::Benchmark* b) {
+  // q8_0 in both layouts; f32 and f16 head-major; q8_0 head-major in huge pages.
   for (int depth : {1024, 4096, 16384})
-    for (int th : {1, 2})
-      for (int hm : {0, 1}) b->Args({depth, 2, th, hm});
+    for (int th : {1, 2}) {
+      for (int hm : {0, 1}) b->Args({depth, 2, th, hm, 0});
+      for (int t : {0, 1}) b->Args({depth, t, th, 1, 0});
+      b->Args({depth, 2, th, 1, 1});
+    }
 }
 
 void TypeThreadArgs(benchmark::internal::Benchmark* b) {

@@ -27,6 +27,7 @@
 #include "ops/fp16.h"
 #include "ops/kernels_attn_group-inl.h"
 #include "ops/kernels_attn_q8-inl.h"
+#include "ops/kernels_attn_q8v-inl.h"
 #include "ops/kernels_elementwise-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -388,15 +389,13 @@ HWY_INLINE float ExpShiftedSum(float* s, int64_t n, float scale) {
   return sum;
 }
 
-// Scale, soft-cap and softmax of nq rows of n scores, then out = P V. Without a soft cap the
-// probabilities are left unnormalised, e_j = exp(scale (s_j - max)), computed in the pass
-// that sums them (two passes over the scores instead of five), and 1 / sum scales the hd
-// outputs instead of the n probabilities.
-HWY_INLINE void GroupSoftmaxValues(int64_t nq, io::TensorType v_type, const uint8_t* vb, size_t v_stride, int64_t n,
-                                   int64_t hd, float scale, float softcap, float* tile, float* scores, float* out) {
-  constexpr int64_t kMaxHeads = 64;  // inv on the stack; more heads go through Softmax
-  HWY_ALIGN float inv[kMaxHeads];
-  const bool fused = softcap <= 0 && nq <= kMaxHeads;
+// Scale, soft-cap and softmax of nq rows of n scores. Without a soft cap (and nq <=
+// kMaxGroupHeads) the probabilities are left unnormalised, e_j = exp(scale (s_j - max)),
+// computed in the pass that sums them (two passes over the scores instead of five), inv[g] =
+// 1 / sum, and true is returned: the caller scales the hd outputs instead of the n weights.
+constexpr int64_t kMaxGroupHeads = 64;
+HWY_INLINE bool GroupSoftmax(int64_t nq, int64_t n, float scale, float softcap, float* scores, float* inv) {
+  const bool fused = softcap <= 0 && nq <= kMaxGroupHeads;
   for (int64_t g = 0; g < nq; ++g) {
     float* s = scores + g * n;
     if (fused) {
@@ -410,6 +409,14 @@ HWY_INLINE void GroupSoftmaxValues(int64_t nq, io::TensorType v_type, const uint
     }
     Softmax(s, n);
   }
+  return fused;
+}
+
+// GroupSoftmax, then out = P V.
+HWY_INLINE void GroupSoftmaxValues(int64_t nq, io::TensorType v_type, const uint8_t* vb, size_t v_stride, int64_t n,
+                                   int64_t hd, float scale, float softcap, float* tile, float* scores, float* out) {
+  HWY_ALIGN float inv[kMaxGroupHeads];
+  const bool fused = GroupSoftmax(nq, n, scale, softcap, scores, inv);
   switch (v_type) {
     case io::TensorType::F16: GroupValues<KvF16>(scores, nq, vb, v_stride, n, hd, tile, out); break;
     case io::TensorType::Q8_0: GroupValues<KvQ8_0>(scores, nq, vb, v_stride, n, hd, tile, out); break;
@@ -420,32 +427,49 @@ HWY_INLINE void GroupSoftmaxValues(int64_t nq, io::TensorType v_type, const uint
     for (int64_t g = 0; g < nq; ++g) ScaleF32(out + g * hd, inv[g], hd);
 }
 
-// nq query heads sharing one KV head: q and out hold nq rows of hd floats, scores nq rows of
-// n. hd <= kGroupTileFloats (checked by the caller).
-void AttendGroupKv(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
-                   io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
-                   float softcap, float* scores, float* out) {
-  HWY_ALIGN float tile[kGroupTileFloats];
-  const auto* kb = static_cast<const uint8_t*>(k);
+// Scores of nq heads over n rows of k_type (fp32 tiles).
+HWY_INLINE void GroupScoresAny(const float* q, int64_t nq, io::TensorType k_type, const uint8_t* kb, size_t k_stride,
+                               int64_t n, int64_t hd, float* tile, float* scores) {
   switch (k_type) {
     case io::TensorType::F16: GroupScores<KvF16>(q, nq, kb, k_stride, n, hd, tile, scores); break;
     case io::TensorType::Q8_0: GroupScores<KvQ8_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
     case io::TensorType::Q4_0: GroupScores<KvQ4_0>(q, nq, kb, k_stride, n, hd, tile, scores); break;
     default: GroupScores<KvF32>(q, nq, kb, k_stride, n, hd, tile, scores); break;
   }
+}
+
+// nq query heads sharing one KV head: q and out hold nq rows of hd floats, scores nq rows of
+// n. hd <= kGroupTileFloats (checked by the caller).
+void AttendGroupKv(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
+                   io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
+                   float softcap, float* scores, float* out) {
+  HWY_ALIGN float tile[kGroupTileFloats];
+  GroupScoresAny(q, nq, k_type, static_cast<const uint8_t*>(k), k_stride, n, hd, tile, scores);
   GroupSoftmaxValues(nq, v_type, static_cast<const uint8_t*>(v), v_stride, n, hd, scale, softcap, tile, scores, out);
 }
 
 #if HWY_TARGET == HWY_AVX3
-// AttendGroupKv for Q8_0 keys with the query quantized to q8_0 and VNNI scores
-// (kernels_attn_q8-inl.h); the caller checks the key type, the CPU's VNNI and exact mode.
+// AttendGroupKv with VNNI integer kernels: Q8_0 keys against the query quantized to int8
+// (kernels_attn_q8-inl.h), Q8_0 values against the weights quantized to u8 per chunk
+// (kernels_attn_q8v-inl.h); the other type takes the fp32 kernel. The caller checks that one of
+// the types is Q8_0, the CPU's VNNI and exact mode.
 void AttendGroupKvQ8(const float* q, int64_t nq, io::TensorType k_type, const void* k, size_t k_stride,
                      io::TensorType v_type, const void* v, size_t v_stride, int64_t n, int64_t hd, float scale,
                      float softcap, float* scores, float* out) {
-  (void)k_type;
   HWY_ALIGN float tile[kGroupTileFloats];
-  GroupScoresQ8Vnni(q, nq, static_cast<const uint8_t*>(k), k_stride, n, hd, scores);
-  GroupSoftmaxValues(nq, v_type, static_cast<const uint8_t*>(v), v_stride, n, hd, scale, softcap, tile, scores, out);
+  const auto* kb = static_cast<const uint8_t*>(k);
+  const auto* vb = static_cast<const uint8_t*>(v);
+  if (k_type == io::TensorType::Q8_0) GroupScoresQ8Vnni(q, nq, kb, k_stride, n, hd, scores);
+  else GroupScoresAny(q, nq, k_type, kb, k_stride, n, hd, tile, scores);
+  if (v_type != io::TensorType::Q8_0) {
+    GroupSoftmaxValues(nq, v_type, vb, v_stride, n, hd, scale, softcap, tile, scores, out);
+    return;
+  }
+  HWY_ALIGN float inv[kMaxGroupHeads];
+  const bool fused = GroupSoftmax(nq, n, scale, softcap, scores, inv);
+  GroupValuesQ8Vnni(scores, nq, n, vb, v_stride, n, hd, out);
+  if (fused)
+    for (int64_t g = 0; g < nq; ++g) ScaleF32(out + g * hd, inv[g], hd);
 }
 #endif
 

@@ -66,19 +66,20 @@ struct QueryQ8 {
 #if HWY_TARGET == HWY_AVX3
 #define EDGELLM_ATTN_Q8_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c")))
 
-// 16 keys (row pointers key[0..16), q8_0 rows of nb blocks) x the nq heads of qq:
-// out[g * out_stride + j] = sum over blocks of dk * dq * (q_g . k_j).
-EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t nq, int64_t nb, const uint8_t* base,
+// 16 keys (q8_0 rows of nb blocks at base + j * stride) x heads [g0, g0 + H) of qq:
+// out[g * out_stride + j] = sum over blocks of dk * dq * (q_g . k_j). H is a template argument
+// so that the heads' accumulators stay in registers (indexed by a run-time head they lived on
+// the stack: a store and a load per head and block).
+template <int H>
+EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t g0, int64_t nb, const uint8_t* base,
                                                   int32_t stride, float* out, int64_t out_stride) {
   // Row offsets in the order the transpose wants (see below) and in natural order (scales).
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                          _mm512_set1_epi32(stride));
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   constexpr int kLow[8] = {0, 1, 2, 3, 8, 9, 10, 11}, kHigh[8] = {4, 5, 6, 7, 12, 13, 14, 15};
-  __m512 acc[16];  // up to 16 heads in registers; more go through out
-  const int64_t nr = std::min<int64_t>(nq, 16);
-  for (int64_t g = 0; g < nr; ++g) acc[g] = _mm512_setzero_ps();
-  for (int64_t g = nr; g < nq; ++g) _mm512_storeu_ps(out + g * out_stride, _mm512_setzero_ps());
+  __m512 acc[H];
+  for (int h = 0; h < H; ++h) acc[h] = _mm512_setzero_ps();
   const uint8_t* ahead = base + AttnPrefetchRows(static_cast<size_t>(stride)) * static_cast<size_t>(stride);
   for (int r = 0; r < 16; ++r) PrefetchRow(ahead + r * static_cast<size_t>(stride), static_cast<size_t>(34 * nb));
   for (int64_t b = 0; b < nb; ++b) {
@@ -110,29 +111,43 @@ EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t nq,
     // The 16 keys' block scales: 4 bytes gathered from each block start, the low fp16 kept.
     const __m512i sc = _mm512_i32gather_epi32(idx, blk, 1);
     const __m512 dk = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sc));
-    for (int64_t g = 0; g < nq; ++g) {
+#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h) {
+      const int64_t g = g0 + h;
       // 256 * (q1 . (k + 128)) + q2 . (k + 128) + corr = 256 * q1 . k + q2 . k; under 2^28.
       const int8_t* p1 = qq.q1.data() + (g * nb + b) * 32;
       const int8_t* p2 = qq.q2.data() + (g * nb + b) * 32;
       __m512i a = _mm512_setzero_si512(), a2 = _mm512_set1_epi32(qq.corr[g * nb + b]);
+      // The query's 4 bytes are the instruction's broadcast memory operand ({1to16}); from the
+      // intrinsics GCC emits a separate vpbroadcastd per product.
+      using A32 = int32_t __attribute__((may_alias));
       for (int s = 0; s < 8; ++s) {
-        int32_t w1, w2;
-        std::memcpy(&w1, p1 + 4 * s, 4);
-        std::memcpy(&w2, p2 + 4 * s, 4);
-        a = _mm512_dpbusd_epi32(a, k[s], _mm512_set1_epi32(w1));
-        a2 = _mm512_dpbusd_epi32(a2, k[s], _mm512_set1_epi32(w2));
+        asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(a) : "v"(k[s]), "m"(*reinterpret_cast<const A32*>(p1 + 4 * s)));
+        asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(a2) : "v"(k[s]), "m"(*reinterpret_cast<const A32*>(p2 + 4 * s)));
       }
       a = _mm512_add_epi32(_mm512_slli_epi32(a, 8), a2);
       const __m512 f = _mm512_mul_ps(dk, _mm512_set1_ps(qq.d[g * nb + b]));
-      if (g < 16) {
-        acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), f, acc[g]);
-      } else {
-        float* o = out + g * out_stride;
-        _mm512_storeu_ps(o, _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), f, _mm512_loadu_ps(o)));
-      }
+      acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), f, acc[h]);
     }
   }
-  for (int64_t g = 0; g < nr; ++g) _mm512_storeu_ps(out + g * out_stride, acc[g]);
+  for (int h = 0; h < H; ++h) _mm512_storeu_ps(out + (g0 + h) * out_stride, acc[h]);
+}
+
+// Q8Scores16 for all nq heads, 8 at a time (each group transposes the keys again).
+HWY_INLINE void Q8Scores16All(const QueryQ8& qq, int64_t nq, int64_t nb, const uint8_t* base, int32_t stride,
+                              float* out, int64_t out_stride) {
+  for (int64_t g0 = 0; g0 < nq; g0 += 8) {
+    switch (std::min<int64_t>(8, nq - g0)) {
+      case 1: Q8Scores16<1>(qq, g0, nb, base, stride, out, out_stride); break;
+      case 2: Q8Scores16<2>(qq, g0, nb, base, stride, out, out_stride); break;
+      case 3: Q8Scores16<3>(qq, g0, nb, base, stride, out, out_stride); break;
+      case 4: Q8Scores16<4>(qq, g0, nb, base, stride, out, out_stride); break;
+      case 5: Q8Scores16<5>(qq, g0, nb, base, stride, out, out_stride); break;
+      case 6: Q8Scores16<6>(qq, g0, nb, base, stride, out, out_stride); break;
+      case 7: Q8Scores16<7>(qq, g0, nb, base, stride, out, out_stride); break;
+      default: Q8Scores16<8>(qq, g0, nb, base, stride, out, out_stride); break;
+    }
+  }
 }
 
 // scores[g * n + j] = q_g . k_j for nq heads (q: nq rows of hd floats) over n q8_0 key rows
@@ -143,14 +158,14 @@ HWY_INLINE void GroupScoresQ8Vnni(const float* q, int64_t nq, const uint8_t* k, 
   const int64_t nb = hd / 32;
   int64_t j = 0;
   for (; j + 16 <= n; j += 16)
-    Q8Scores16(qq, nq, nb, k + j * stride, static_cast<int32_t>(stride), scores + j, n);
+    Q8Scores16All(qq, nq, nb, k + j * stride, static_cast<int32_t>(stride), scores + j, n);
   if (j == n) return;
   // The last n - j keys: copied after zero rows (scale 0, so their scores are 0 and unused).
   const size_t rb = static_cast<size_t>(34 * nb);
   std::vector<uint8_t> rows(16 * rb, 0);
   for (int64_t r = 0; r < n - j; ++r) std::memcpy(&rows[r * rb], k + (j + r) * stride, rb);
   std::vector<float> tail(nq * 16);
-  Q8Scores16(qq, nq, nb, rows.data(), static_cast<int32_t>(rb), tail.data(), 16);
+  Q8Scores16All(qq, nq, nb, rows.data(), static_cast<int32_t>(rb), tail.data(), 16);
   for (int64_t g = 0; g < nq; ++g) std::copy_n(&tail[g * 16], n - j, scores + g * n + j);
 }
 #undef EDGELLM_ATTN_Q8_VNNI

@@ -106,13 +106,17 @@ bool attend_group_int8_query(TensorType k_type) {
          !exact_activations();
 }
 
+bool attend_group_int8_weights(TensorType v_type) { return attend_group_int8_query(v_type); }
+
 void attend_group_kv(const float* q, int64_t nq, const KvRows& k, const KvRows& v, int64_t n, int64_t hd,
                      float scale, float softcap, float* scores, float* out) {
   check_kv_rows("attend_group_kv", k, v, n, hd);
   if (nq < 1) throw InvalidArgument("attend_group_kv: need at least one query head");
   if (hd > 4096) throw InvalidArgument("attend_group_kv: head_dim " + std::to_string(hd) + " is over 4096");
-  // The VNNI kernel gathers block scales with 32-bit offsets of up to 15 rows.
-  const bool int8 = attend_group_int8_query(k.type) && k.stride <= (size_t{1} << 26);
+  // The VNNI kernels gather block scales with 32-bit offsets of up to 15 rows.
+  const size_t big = size_t{1} << 26;
+  const bool int8 = (attend_group_int8_query(k.type) || attend_group_int8_weights(v.type)) && k.stride <= big &&
+                    v.stride <= big;
   (int8 ? active_kernels().attend_group_q8 : active_kernels().attend_group)(q, nq, k.type, k.data, k.stride, v.type,
                                                                            v.data, v.stride, n, hd, scale, softcap,
                                                                            scores, out);

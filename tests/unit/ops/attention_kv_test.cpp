@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/attention_kv.h"
+#include "ops/fp16.h"
 #include "ops/ops.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -34,11 +35,34 @@ struct Rows {
     }
     view = {t, buf.data(), stride};
   }
+  // Q8_0 only: block b's scale (negative counts as 0, as the int8-weights kernel reads it) and quant i of row j.
+  float scale(int64_t j, int64_t b) const { return std::max(0.f, load_f16(bytes() + j * stride + 34 * b)); }
+  int quant(int64_t j, int64_t i) const {
+    return static_cast<int8_t>(bytes()[j * stride + 34 * (i / 32) + 2 + i % 32]);
+  }
+  const uint8_t* bytes() const { return const_cast<Misaligned&>(buf).data(); }
   size_t stride;
   Misaligned buf;
   std::vector<float> deq;
   KvRows view;
 };
+
+// Normalised softmax probabilities of one head in double precision over dequantized keys.
+std::vector<double> reference_probs(const float* q, const Rows& k, int64_t n, int64_t hd, float scale,
+                                    float softcap) {
+  std::vector<double> s(n);
+  double mx = -INFINITY, sum = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    double dd = 0;
+    for (int64_t i = 0; i < hd; ++i) dd += double(q[i]) * k.deq[j * hd + i];
+    dd *= scale;
+    if (softcap > 0) dd = softcap * std::tanh(dd / softcap);
+    s[j] = dd, mx = std::max(mx, dd);
+  }
+  for (auto& e : s) e = std::exp(e - mx), sum += e;
+  for (auto& e : s) e /= sum;
+  return s;
+}
 
 TEST(AttentionKv, MatchesReferenceEveryTypePair) {
   for_each_isa([](const std::string& isa) {
@@ -57,19 +81,10 @@ TEST(AttentionKv, MatchesReferenceEveryTypePair) {
               std::vector<float> scores(n);
               const float scale = 1.f / std::sqrt(static_cast<float>(hd));
               attend_head_kv(qb.floats(), k.view, v.view, n, hd, scale, softcap, scores.data(), ob.floats());
-              std::vector<double> s(n);
-              double mx = -INFINITY, sum = 0;
-              for (int64_t j = 0; j < n; ++j) {
-                double dd = 0;
-                for (int64_t i = 0; i < hd; ++i) dd += double(q[i]) * k.deq[j * hd + i];
-                dd *= scale;
-                if (softcap > 0) dd = softcap * std::tanh(dd / softcap);
-                s[j] = dd, mx = std::max(mx, dd);
-              }
-              for (auto& e : s) e = std::exp(e - mx), sum += e;
+              const auto p = reference_probs(q.data(), k, n, hd, scale, softcap);
               for (int64_t i = 0; i < hd; ++i) {
                 double ref = 0;
-                for (int64_t j = 0; j < n; ++j) ref += s[j] / sum * v.deq[j * hd + i];
+                for (int64_t j = 0; j < n; ++j) ref += p[j] * v.deq[j * hd + i];
                 ASSERT_NEAR(ob.floats()[i], ref, 3e-5)
                     << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " hd=" << hd << " n=" << n
                     << " cap=" << softcap << " i=" << i;
@@ -82,18 +97,10 @@ TEST(AttentionKv, MatchesReferenceEveryTypePair) {
 // Scalar double-precision reference of one head over dequantized rows.
 std::vector<double> reference_head(const float* q, const Rows& k, const Rows& v, int64_t n, int64_t hd, float scale,
                                    float softcap) {
-  std::vector<double> s(n), out(hd, 0.0);
-  double mx = -INFINITY, sum = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    double dd = 0;
-    for (int64_t i = 0; i < hd; ++i) dd += double(q[i]) * k.deq[j * hd + i];
-    dd *= scale;
-    if (softcap > 0) dd = softcap * std::tanh(dd / softcap);
-    s[j] = dd, mx = std::max(mx, dd);
-  }
-  for (auto& e : s) e = std::exp(e - mx), sum += e;
+  const auto p = reference_probs(q, k, n, hd, scale, softcap);
+  std::vector<double> out(hd, 0.0);
   for (int64_t i = 0; i < hd; ++i)
-    for (int64_t j = 0; j < n; ++j) out[i] += s[j] / sum * v.deq[j * hd + i];
+    for (int64_t j = 0; j < n; ++j) out[i] += p[j] * v.deq[j * hd + i];
   return out;
 }
 
@@ -113,6 +120,50 @@ std::vector<float> quantized_query(const std::vector<float>& q) {
     }
   }
   return out;
+}
+
+// The int8-weights value kernel (attention_kv.h attend_group_int8_weights) recomputed from the
+// weights it left in `scores` (nq rows of n), before 1 / sum: per chunk of kQ8ValueChunk
+// positions and head, mx = max_j e_j dmax_j (dmax_j: the row's largest block scale), u8 weights
+// round(e_j * (255 / mx) * d_jb) (nearest even), exact integer sums with the quants, and
+// f = fma(sum, mx / 255, f) chunk after chunk. Bitwise what the kernel computes.
+std::vector<float> int8_weights_values(const float* e, int64_t nq, const Rows& v, int64_t n, int64_t hd) {
+  std::vector<float> f(nq * hd, 0.f);
+  const int64_t nb = hd / 32;
+  for (int64_t j0 = 0; j0 < n; j0 += kQ8ValueChunk) {
+    const int64_t j1 = std::min(n, j0 + kQ8ValueChunk);
+    for (int64_t g = 0; g < nq; ++g) {
+      float mx = 0.f;
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t b = 0; b < nb; ++b) mx = std::max(mx, e[g * n + j] * v.scale(j, b));
+      const float inv = mx > 0.f ? 255.f / mx : 0.f;
+      for (int64_t i = 0; i < hd; ++i) {
+        int32_t acc = 0;
+        for (int64_t j = j0; j < j1; ++j) {
+          const float w = std::nearbyint((e[g * n + j] * inv) * v.scale(j, i / 32));
+          acc += static_cast<int32_t>(std::min(255.f, w)) * v.quant(j, i);
+        }
+        f[g * hd + i] = std::fma(static_cast<float>(acc), mx / 255.f, f[g * hd + i]);
+      }
+    }
+  }
+  return f;
+}
+
+// Bound on |int8-weights result - exact| for one head with probabilities p (normalised): each
+// u8 weight is off by at most half its chunk's step (plus the kernel's exp error, 1e-3 of it).
+std::vector<double> int8_weights_bound(const std::vector<double>& p, const Rows& v, int64_t n, int64_t hd) {
+  std::vector<double> bound(hd, 0.0);
+  const int64_t nb = hd / 32;
+  for (int64_t j0 = 0; j0 < n; j0 += kQ8ValueChunk) {
+    const int64_t j1 = std::min(n, j0 + kQ8ValueChunk);
+    double mx = 0;
+    for (int64_t j = j0; j < j1; ++j)
+      for (int64_t b = 0; b < nb; ++b) mx = std::max(mx, p[j] * v.scale(j, b));
+    for (int64_t i = 0; i < hd; ++i)
+      for (int64_t j = j0; j < j1; ++j) bound[i] += mx / 255 * 0.501 * std::abs(v.quant(j, i));
+  }
+  return bound;
 }
 
 TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
@@ -149,16 +200,35 @@ TEST(AttentionKv, GroupMatchesReferenceEveryTypePair) {
             const float scale = 1.f / std::sqrt(static_cast<float>(c.hd));
             attend_group_kv(qb.floats(), c.nq, k.view, v.view, c.n, c.hd, scale, softcap, scores.data(),
                             ob.floats());
-            // The int8 path is compared with the reference over the query it quantized.
-            const bool int8 = attend_group_int8_query(kt);
+            // The int8 path is compared with the reference over the query it quantized; int8
+            // weights within the bound their rounding allows.
+            const bool int8 = attend_group_int8_query(kt), int8w = attend_group_int8_weights(vt);
             const auto qr = int8 ? quantized_query(q) : q;
             for (int64_t g = 0; g < c.nq; ++g) {
               const auto ref = reference_head(&qr[g * c.hd], k, v, c.n, c.hd, scale, softcap);
+              std::vector<double> tol(c.hd, 3e-5);
+              if (int8w) {
+                const auto b = int8_weights_bound(reference_probs(&qr[g * c.hd], k, c.n, c.hd, scale, softcap), v,
+                                                  c.n, c.hd);
+                for (int64_t i = 0; i < c.hd; ++i) tol[i] += b[i];
+              }
               for (int64_t i = 0; i < c.hd; ++i)
-                ASSERT_NEAR(ob.floats()[g * c.hd + i], ref[i], 3e-5)
+                ASSERT_NEAR(ob.floats()[g * c.hd + i], ref[i], tol[i])
                     << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " hd=" << c.hd
                     << " n=" << c.n << " nq=" << c.nq << " g=" << g << " cap=" << softcap << " i=" << i
-                    << " int8=" << int8;
+                    << " int8=" << int8 << " int8w=" << int8w;
+            }
+            if (!int8w) continue;
+            // Bitwise the scalar recomputation from the kernel's weights, up to the 1 / sum.
+            const auto f = int8_weights_values(scores.data(), c.nq, v, c.n, c.hd);
+            for (int64_t g = 0; g < c.nq; ++g) {
+              double sum = 0;
+              for (int64_t j = 0; j < c.n; ++j) sum += scores[g * c.n + j];
+              const double inv = softcap > 0 ? 1.0 : 1.0 / sum;
+              for (int64_t i = 0; i < c.hd; ++i)
+                ASSERT_NEAR(ob.floats()[g * c.hd + i], f[g * c.hd + i] * inv, 1e-6 + 1e-5 * std::abs(f[g * c.hd + i] * inv))
+                    << isa << " k=" << io::type_name(kt) << " hd=" << c.hd << " n=" << c.n << " nq=" << c.nq
+                    << " g=" << g << " cap=" << softcap << " i=" << i;
             }
           }
         }
@@ -185,8 +255,13 @@ TEST(AttentionKv, GroupPeakedScoresStayExact) {
         const auto qr = attend_group_int8_query(kt) ? quantized_query(q) : q;
         for (int64_t g = 0; g < nq; ++g) {
           const auto ref = reference_head(&qr[g * hd], k, v, n, hd, 1.f, 0.f);
+          std::vector<double> tol(hd, 1e-4);
+          if (attend_group_int8_weights(vt)) {
+            const auto b = int8_weights_bound(reference_probs(&qr[g * hd], k, n, hd, 1.f, 0.f), v, n, hd);
+            for (int64_t i = 0; i < hd; ++i) tol[i] += b[i];
+          }
           for (int64_t i = 0; i < hd; ++i)
-            ASSERT_NEAR(out[g * hd + i], ref[i], 1e-4)
+            ASSERT_NEAR(out[g * hd + i], ref[i], tol[i])
                 << isa << " k=" << io::type_name(kt) << " v=" << io::type_name(vt) << " n=" << n << " g=" << g
             << " i=" << i;
         }
@@ -203,13 +278,18 @@ TEST(AttentionKv, Int8QueryOnlyWithVnniOutsideExactMode) {
     EXPECT_FALSE(attend_group_int8_query(TensorType::F32));
     EXPECT_FALSE(attend_group_int8_query(TensorType::F16));
     EXPECT_FALSE(attend_group_int8_query(TensorType::Q4_0));
+    for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q4_0})
+      EXPECT_FALSE(attend_group_int8_weights(t));
     const bool q8 = attend_group_int8_query(TensorType::Q8_0);
     EXPECT_EQ(q8, isa == "avx3" && use_vnni() && !exact) << isa;
+    EXPECT_EQ(attend_group_int8_weights(TensorType::Q8_0), q8) << isa;
     set_exact_activations(true);
     EXPECT_FALSE(attend_group_int8_query(TensorType::Q8_0)) << isa;
+    EXPECT_FALSE(attend_group_int8_weights(TensorType::Q8_0)) << isa;
     set_exact_activations(exact);
     set_vnni_allowed(false);
     EXPECT_FALSE(attend_group_int8_query(TensorType::Q8_0)) << isa;
+    EXPECT_FALSE(attend_group_int8_weights(TensorType::Q8_0)) << isa;
     set_vnni_allowed(true);
   }
 }
