@@ -370,14 +370,14 @@ HWY_INLINE void TileK8x2(const uint8_t* pa, const uint8_t* pb, int64_t nb, const
 template <bool kSplit>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), always_inline)) inline void DotPairVnni(
     __m512i& s0, __m512i& s1, __m512i lo, __m512i hi, const int8_t* aq) {
-  int32_t a0, a1;
-  std::memcpy(&a0, aq, 4);
-  std::memcpy(&a1, aq + 4, 4);
-  s0 = _mm512_dpbusd_epi32(s0, lo, _mm512_set1_epi32(a0));
+  // The 4-byte activation broadcast is the instruction's memory operand ({1to16}): from the
+  // intrinsics GCC emits a separate vpbroadcastd per product (as in TileK8VnniFew below).
+  using A32 = int32_t __attribute__((may_alias));
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(s0) : "v"(lo), "m"(*reinterpret_cast<const A32*>(aq)));
   if constexpr (kSplit)
-    s1 = _mm512_dpbusd_epi32(s1, hi, _mm512_set1_epi32(a1));
+    asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(s1) : "v"(hi), "m"(*reinterpret_cast<const A32*>(aq + 4)));
   else
-    s0 = _mm512_dpbusd_epi32(s0, hi, _mm512_set1_epi32(a1));
+    asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(s0) : "v"(hi), "m"(*reinterpret_cast<const A32*>(aq + 4)));
 }
 
 // Q4_K with VNNI for up to 8 tokens per tile (prefill). The weights' nibbles are split once per
