@@ -188,6 +188,25 @@ def ce_kl_sum(model, weights, ids, targets, kl_weight, base_lp, ce_weight=1.0) -
     return float(ce_weight * ce + kl_weight * kl), float(kl)
 
 
+def tiny_with_adapter(tmp_path, family, seed):
+    """A tiny random model of the family and a random adapter on it: (path, info, model, adapter path, factors)."""
+    path = str(tmp_path / f"{family}.gguf")
+    info = FAMILIES[family](path)
+    model = reference.load_model(path)
+    adapter = str(tmp_path / "adapter.gguf")
+    factors = write_adapter(adapter, model, rank=RANK, alpha=ALPHA, seed=seed, strength=0.3)
+    return path, info, model, adapter, factors
+
+
+def lora_grad_run(tmp_path, path, adapter, ids, targets, kl, ce, tag):
+    out = str(tmp_path / f"g-{tag}.gguf")
+    words = subprocess.run([BIN, "lora-grad", "-m", path, "--lora", adapter, "--exact", "-t", "2", "--kl-weight",
+                            str(kl), "--ce-weight", str(ce), "--ids", ",".join(map(str, ids)), "--targets",
+                            ",".join(map(str, targets)), "--out", out],
+                           check=True, capture_output=True, text=True).stdout.split()
+    return float(words[1]), float(words[7]), read_grads(out)
+
+
 # gemma3 is left out: its tiny random model's next-token distributions are so peaked (cross-entropy ~28 nats per
 # token) that no adapter strength moves them measurably (KL ~0.002 at strength 20), so the check would hold without
 # the KL term. The head code is shared by every family; gemma3's soft-cap, if any, comes before the KL.
@@ -199,22 +218,12 @@ def test_kl_term_gradients_match_finite_differences(tmp_path, family, ce):
     tensor), relative error ≤ 1e-3. The weight is large enough that the KL part dominates the gradient, so a wrong KL
     gradient fails here; and the same engine gradient is far from the reference with another cross-entropy weight
     (without the KL term at ce 1, with ce 1 at ce < 1), so a missing or ignored weight fails too."""
-    path = str(tmp_path / f"{family}.gguf")
-    info = FAMILIES[family](path)
-    model = reference.load_model(path)
-    adapter = str(tmp_path / "adapter.gguf")
-    factors = write_adapter(adapter, model, rank=RANK, alpha=ALPHA, seed=11, strength=0.3)
+    path, info, model, adapter, factors = tiny_with_adapter(tmp_path, family, 11)
     rng = np.random.default_rng(13)
     T, W = 14, 4.0
     ids = rng.integers(0, info["n_vocab"], T).tolist()
     targets = [0] * 3 + [1] * (T - 3)
-    grads_file = str(tmp_path / "grads.gguf")
-    words = subprocess.run([BIN, "lora-grad", "-m", path, "--lora", adapter, "--exact", "-t", "2", "--kl-weight",
-                            str(W), "--ce-weight", str(ce), "--ids", ",".join(map(str, ids)), "--targets",
-                            ",".join(map(str, targets)), "--out", grads_file],
-                           check=True, capture_output=True, text=True).stdout.split()
-    engine_loss, engine_kl = float(words[1]), float(words[7])
-    grads = read_grads(grads_file)
+    engine_loss, engine_kl, grads = lora_grad_run(tmp_path, path, adapter, ids, targets, W, ce, "fd")
     scale = ALPHA / RANK
     base_lp = log_softmax64(model, {k: v.astype(np.float64) for k, v in model.weights.items()}, ids)
     merged = merged64(model, factors, scale)
@@ -250,26 +259,13 @@ def test_kl_term_gradients_match_finite_differences(tmp_path, family, ce):
           f"worst relative error {worst:.2e} (against ce {other[0]:g} + KL {other[1]:g}: {worst_other:.2e})")
 
 
-def lora_grad_run(tmp_path, path, adapter, ids, targets, kl, ce, tag):
-    out = str(tmp_path / f"g-{tag}.gguf")
-    words = subprocess.run([BIN, "lora-grad", "-m", path, "--lora", adapter, "--exact", "-t", "2", "--kl-weight",
-                            str(kl), "--ce-weight", str(ce), "--ids", ",".join(map(str, ids)), "--targets",
-                            ",".join(map(str, targets)), "--out", out],
-                           check=True, capture_output=True, text=True).stdout.split()
-    return float(words[1]), float(words[7]), read_grads(out)
-
-
 @pytest.mark.parametrize("family", ["llama", "qwen2"])
 def test_ce_weight_zero_is_the_kl_term_alone(tmp_path, family):
     """finetune --kl-data-ce 0 (lora-grad --ce-weight 0): the loss is W·KL and its gradient the KL term's alone. The
     engine's own decomposition: grad(ce 0, KL W) = grad(ce 1, KL W) - grad(ce 1, KL 0), every factor within 1e-4
-    (L2 norm relative to grad(ce 1, KL W)'s: the gradient is linear in the two weights, the fp32 difference cancels), and far from grad(ce 1, KL W), so the cross-entropy
-    really is left out. Without the KL term (W 0) a ce-0 example has loss 0 and gradient 0."""
-    path = str(tmp_path / f"{family}.gguf")
-    info = FAMILIES[family](path)
-    model = reference.load_model(path)
-    adapter = str(tmp_path / "adapter.gguf")
-    factors = write_adapter(adapter, model, rank=RANK, alpha=ALPHA, seed=17, strength=0.3)
+    (L2 norm relative to grad(ce 1, KL W)'s: the gradient is linear in the two weights, the fp32
+    difference cancels), and far from grad(ce 1, KL W), so the cross-entropy really is left out. Without the KL term (W 0) a ce-0 example has loss 0 and gradient 0."""
+    path, info, _, adapter, factors = tiny_with_adapter(tmp_path, family, 17)
     rng = np.random.default_rng(19)
     ids = rng.integers(0, info["n_vocab"], 12).tolist()
     targets = [0] * 2 + [1] * 10
