@@ -223,6 +223,10 @@ def main():
         sys.exit(f"--kl-nosys must be between 0 and --n-train ({args.n_train})")
     if args.kl_nosys and not (args.replay or args.replay_gen):
         sys.exit("--kl-nosys needs --replay or --replay-gen (it joins the replay data)")
+    if not args.kl_data_ce >= 0:
+        sys.exit("--kl-data-ce must be a number >= 0")
+    if args.kl_data_ce != 1.0 and not args.kl_weight > 0:
+        sys.exit("--kl-data-ce needs --kl-weight above 0 (the replay is --kl-data only then)")
     if args.replay_gen < 0 or args.replay_gen > len(general_gen.questions()):
         sys.exit(f"--replay-gen must be between 0 and {len(general_gen.questions())} (the generated questions)")
     work = args.work or tempfile.mkdtemp(prefix="finetune-memory-")
