@@ -30,7 +30,7 @@ text (`--select-text`, GPL-2); a step and scale are picked on those (`--pick`), 
 or GPL-3.
 
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
-        [--targets all] [--replay 40] [--replay-gen 110] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3]
+        [--targets all] [--replay 40] [--replay-gen 110] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3] [--kl-data-ce 0]
         [--kl-nosys 40] [--save-adapter-every 35] [--scale 1.0] [--adapter FILE[:SCALE] ...]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
 
@@ -185,6 +185,9 @@ def main():
     ap.add_argument("--kl-weight", type=float, default=0.0,
                     help="train the replay conversations with this weight of KL(base || adapted) as well (finetune "
                          "--kl-data): the adapter is held to the base's whole next-token distribution there")
+    ap.add_argument("--kl-data-ce", type=float, default=1.0,
+                    help="weight of the cross-entropy on the replay's own text next to the KL (finetune --kl-data-ce; "
+                         "0: KL only, pure distillation toward the base)")
     ap.add_argument("--kl-nosys", type=int, default=0,
                     help="add N memory training questions without the system prompt, with the base's answers, to the "
                          "replay (KL) data")
@@ -220,6 +223,10 @@ def main():
         sys.exit(f"--kl-nosys must be between 0 and --n-train ({args.n_train})")
     if args.kl_nosys and not (args.replay or args.replay_gen):
         sys.exit("--kl-nosys needs --replay or --replay-gen (it joins the replay data)")
+    if not args.kl_data_ce >= 0:
+        sys.exit("--kl-data-ce must be a number >= 0")
+    if args.kl_data_ce != 1.0 and not args.kl_weight > 0:
+        sys.exit("--kl-data-ce needs --kl-weight above 0 (the replay is --kl-data only then)")
     if args.replay_gen < 0 or args.replay_gen > len(general_gen.questions()):
         sys.exit(f"--replay-gen must be between 0 and {len(general_gen.questions())} (the generated questions)")
     work = args.work or tempfile.mkdtemp(prefix="finetune-memory-")
@@ -230,7 +237,7 @@ def main():
     select = [json.loads(line) for line in open(os.path.join(work, "select.jsonl"))]
     res = {"model": args.model, "n_train": args.n_train, "n_eval": len(questions), "epochs": args.epochs,
            "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads, "targets": args.targets,
-           "replay": args.replay, "replay_gen": args.replay_gen, "replay_tokens": args.replay_tokens, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "kl_weight": args.kl_weight, "kl_nosys": args.kl_nosys, "scale": args.scale, "parallel": args.parallel, "batch": args.batch, "full": args.full,
+           "replay": args.replay, "replay_gen": args.replay_gen, "replay_tokens": args.replay_tokens, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "kl_weight": args.kl_weight, "kl_data_ce": args.kl_data_ce, "kl_nosys": args.kl_nosys, "scale": args.scale, "parallel": args.parallel, "batch": args.batch, "full": args.full,
            "loadavg_start": os.getloadavg()}
 
     tag = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(args.model))
@@ -317,7 +324,8 @@ def train(args, res, train_file, kl_file, work, adapter):
             "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch", str(args.batch), "-t", str(args.threads),
             "--out", adapter]
            + (["--save-epochs"] if args.save_epochs else [])
-           + (["--kl-data", kl_file, "--kl-weight", str(args.kl_weight)] if kl_file else [])
+           + (["--kl-data", kl_file, "--kl-weight", str(args.kl_weight), "--kl-data-ce", str(args.kl_data_ce)]
+              if kl_file else [])
            + (["--save-adapter-every", str(args.save_adapter_every)] if args.save_adapter_every else []))
     # finetune's progress goes straight to ADAPTER.log as it is written (`tail -f` it: an epoch of the 0.5B is
     # many minutes), and is parsed from there when the run ends.

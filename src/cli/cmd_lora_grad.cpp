@@ -17,7 +17,7 @@ namespace {
 struct GradArgs {
   std::string model, adapter, ids, targets, out;
   int32_t threads = 0;
-  float kl_weight = 0.0f;
+  float kl_weight = 0.0f, ce_weight = 1.0f;
   bool no_transpose = false;
 };
 
@@ -43,6 +43,7 @@ void lora_grad(const GradArgs& a) {
   for (int32_t v : int_list(a.targets, "--targets")) ex.target.push_back(v != 0);
   if (!std::isfinite(a.kl_weight) || a.kl_weight < 0) throw InvalidArgument("--kl-weight must be a number >= 0");
   ex.kl_weight = a.kl_weight;
+  ex.ce_weight = a.ce_weight;
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   const auto adapter = model::LoraAdapter::load(a.adapter, engine->model());
   auto params = train::LoraParams::from_adapter(engine->config(), *adapter);
@@ -71,6 +72,8 @@ Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradi
   app.add_option("--out", a->out, "Output: the summed loss's gradients in the adapter layout (GGUF)")->required();
   app.add_option("--kl-weight", a->kl_weight,
                  "Add this weight times KL(base || adapted) at every target (finetune --kl-data)")->capture_default_str();
+  app.add_option("--ce-weight", a->ce_weight, "Weight of the cross-entropy on the targets (finetune --kl-data-ce)")
+      ->capture_default_str();
   add_exact_flag(app);
   app.add_flag("--no-transpose", a->no_transpose, "Backward pass without the Q8_0 transposes (as finetune --no-transpose)");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");

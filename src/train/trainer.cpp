@@ -55,6 +55,8 @@ void Trainer::check(const Example& ex) const {
   const auto& c = model_.config();
   if (ex.tokens.size() < 2) throw InvalidArgument("a training example needs at least two tokens");
   if (ex.target.size() != ex.tokens.size()) throw InvalidArgument("example targets and tokens differ in length");
+  if (!std::isfinite(ex.kl_weight) || ex.kl_weight < 0 || !std::isfinite(ex.ce_weight) || ex.ce_weight < 0)
+    throw InvalidArgument("example loss weights must be numbers >= 0");
   if (static_cast<int64_t>(ex.tokens.size()) > c.n_ctx_train)
     throw InvalidArgument("example of " + std::to_string(ex.tokens.size()) + " tokens exceeds the model's context " +
                           std::to_string(c.n_ctx_train));
@@ -231,6 +233,7 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
   const auto& W = model_.weights();
   const int64_t d = c.n_embd, V = c.n_vocab;
   const double kl_w = x_base ? ex.kl_weight : 0.0;
+  const double ce_w = ex.ce_weight;
   std::vector<int64_t> rows;  // positions t whose next token is a target
   for (int64_t t = 0; t + 1 < T_; ++t)
     if (ex.target[t + 1]) rows.push_back(t);
@@ -270,7 +273,7 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
         const int32_t target = ex.tokens[rows[r0 + r] + 1];
         softcap(l);
         const double lse = log_sum_exp(l);
-        row_loss[r] = lse - l[target];
+        row_loss[r] = ce_w * (lse - l[target]);
         double lse_b = 0.0;
         if (lb) {
           // KL(p_base || p) = sum_i p_base,i (log p_base,i - log p_i).
@@ -285,11 +288,11 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
           row_loss[r] += kl_w * kl;
         }
         if (!dx) continue;
-        // d loss / d logit = softmax - one-hot, + kl_weight·(softmax - p_base) with the KL term
-        // (through the soft-cap's tanh when present).
+        // d loss / d logit = ce_weight·(softmax - one-hot), + kl_weight·(softmax - p_base) with the KL
+        // term (through the soft-cap's tanh when present).
         for (int64_t i = 0; i < V; ++i) {
           const double p = std::exp(l[i] - lse);
-          double g = p - (i == target ? 1.0 : 0.0);
+          double g = ce_w * (p - (i == target ? 1.0 : 0.0));
           if (lb) g += kl_w * (p - std::exp(lb[i] - lse_b));
           if (c.final_softcap > 0) {
             const double th = l[i] / c.final_softcap;

@@ -25,11 +25,15 @@ struct Example {
   // distribution on examples meant to keep general behaviour (replay), not only toward the one
   // token the example holds. Costs one extra forward pass without the adapter per step.
   float kl_weight = 0.0f;
+  // Weight of the cross-entropy on the targets' tokens (1: plain training). 0 with kl_weight > 0:
+  // pure distillation toward the base (the tokens only say where the KL is taken), so a replay
+  // answer's own text, e.g. the base's greedy or truncated reply, is not itself learned.
+  float ce_weight = 1.0f;
   int64_t n_targets() const;
 };
 
 struct LossSum {
-  double loss = 0.0;  // sum over the targets of -log p(target) (+ kl_weight·KL when the example has one)
+  double loss = 0.0;  // sum over the targets of ce_weight·-log p(target) (+ kl_weight·KL when the example has one)
   double kl = 0.0;    // sum over the targets of KL(p_base || p) alone (unweighted; 0 without kl_weight)
   int64_t n = 0;      // number of targets
   int64_t n_kl = 0;   // number of them with the KL term

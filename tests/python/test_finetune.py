@@ -243,6 +243,13 @@ def test_save_adapter_every_and_bad_kl_weight(tiny):
     for bad in (("--kl-weight", "-1"), ("--kl-weight", "nan"), ("--save-adapter-every", "-2")):
         r = finetune(tiny, *bad, "--out", str(tiny["dir"] / "never.gguf"), check=False)
         assert r.returncode != 0 and bad[0] in r.stderr, r.stderr
+    kl = ("--kl-data", tiny["data"])
+    for bad, why in ((("--kl-data-ce", "0"), "--kl-data-ce needs --kl-data"),
+                     ((*kl, "--kl-data-ce", "-1"), "--kl-data-ce must be a number >= 0"),
+                     ((*kl, "--kl-data-ce", "nan"), "--kl-data-ce must be a number >= 0"),
+                     ((*kl, "--kl-data-ce", "0", "--kl-weight", "0"), "leaves nothing to learn from --kl-data")):
+        r = finetune(tiny, *bad, "--out", str(tiny["dir"] / "never.gguf"), check=False)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
 
 
 def test_layers_subset(tiny):

@@ -179,53 +179,67 @@ def log_softmax64(model, weights, ids) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def ce_kl_sum(model, weights, ids, targets, kl_weight, base_lp) -> tuple[float, float]:
-    """Summed cross-entropy + kl_weight·KL(p_base || p) over the target positions, and the KL sum alone."""
+def ce_kl_sum(model, weights, ids, targets, kl_weight, base_lp, ce_weight=1.0) -> tuple[float, float]:
+    """Summed ce_weight·cross-entropy + kl_weight·KL(p_base || p) over the target positions, and the KL sum alone."""
     lp = log_softmax64(model, weights, ids)
     t = np.nonzero(np.asarray(targets[1:]))[0]
     ce = -lp[t, np.asarray(ids)[t + 1]].sum()
     kl = (np.exp(base_lp[t]) * (base_lp[t] - lp[t])).sum()
-    return float(ce + kl_weight * kl), float(kl)
+    return float(ce_weight * ce + kl_weight * kl), float(kl)
+
+
+def tiny_with_adapter(tmp_path, family, seed):
+    """A tiny random model of the family and a random adapter on it: (path, info, model, adapter path, factors)."""
+    path = str(tmp_path / f"{family}.gguf")
+    info = FAMILIES[family](path)
+    model = reference.load_model(path)
+    adapter = str(tmp_path / "adapter.gguf")
+    factors = write_adapter(adapter, model, rank=RANK, alpha=ALPHA, seed=seed, strength=0.3)
+    return path, info, model, adapter, factors
+
+
+def lora_grad_run(tmp_path, path, adapter, ids, targets, kl, ce, tag):
+    out = str(tmp_path / f"g-{tag}.gguf")
+    words = subprocess.run([BIN, "lora-grad", "-m", path, "--lora", adapter, "--exact", "-t", "2", "--kl-weight",
+                            str(kl), "--ce-weight", str(ce), "--ids", ",".join(map(str, ids)), "--targets",
+                            ",".join(map(str, targets)), "--out", out],
+                           check=True, capture_output=True, text=True).stdout.split()
+    return float(words[1]), float(words[7]), read_grads(out)
 
 
 # gemma3 is left out: its tiny random model's next-token distributions are so peaked (cross-entropy ~28 nats per
 # token) that no adapter strength moves them measurably (KL ~0.002 at strength 20), so the check would hold without
 # the KL term. The head code is shared by every family; gemma3's soft-cap, if any, comes before the KL.
-@pytest.mark.parametrize("family", ["llama", "qwen2"])
-def test_kl_term_gradients_match_finite_differences(tmp_path, family):
-    """finetune --kl-data's loss (lora-grad --kl-weight): cross-entropy plus W·KL(p_base || p) at every target,
-    p_base the same model with the adapter off. Its value and its LoRA gradients against the NumPy reference in
-    float64 (central finite differences along one random direction per factor tensor), relative error ≤ 1e-3.
-    The weight is large enough that the KL part dominates the gradient, so a wrong KL gradient fails here."""
-    path = str(tmp_path / f"{family}.gguf")
-    info = FAMILIES[family](path)
-    model = reference.load_model(path)
-    adapter = str(tmp_path / "adapter.gguf")
-    factors = write_adapter(adapter, model, rank=RANK, alpha=ALPHA, seed=11, strength=0.3)
+@pytest.mark.parametrize("family,ce", [("llama", 1.0), ("qwen2", 1.0), ("llama", 0.0), ("qwen2", 0.0), ("qwen2", 0.5)])
+def test_kl_term_gradients_match_finite_differences(tmp_path, family, ce):
+    """finetune --kl-data's loss (lora-grad --kl-weight, --ce-weight as finetune --kl-data-ce): ce·cross-entropy plus
+    W·KL(p_base || p) at every target, p_base the same model with the adapter off. Its value and its LoRA gradients
+    against the NumPy reference in float64 (central finite differences along one random direction per factor
+    tensor), relative error ≤ 1e-3. The weight is large enough that the KL part dominates the gradient, so a wrong KL
+    gradient fails here; and the same engine gradient is far from the reference with another cross-entropy weight
+    (without the KL term at ce 1, with ce 1 at ce < 1), so a missing or ignored weight fails too."""
+    path, info, model, adapter, factors = tiny_with_adapter(tmp_path, family, 11)
     rng = np.random.default_rng(13)
     T, W = 14, 4.0
     ids = rng.integers(0, info["n_vocab"], T).tolist()
     targets = [0] * 3 + [1] * (T - 3)
-    grads_file = str(tmp_path / "grads.gguf")
-    words = subprocess.run([BIN, "lora-grad", "-m", path, "--lora", adapter, "--exact", "-t", "2", "--kl-weight",
-                            str(W), "--ids", ",".join(map(str, ids)), "--targets", ",".join(map(str, targets)),
-                            "--out", grads_file], check=True, capture_output=True, text=True).stdout.split()
-    engine_loss, engine_kl = float(words[1]), float(words[7])
-    grads = read_grads(grads_file)
+    engine_loss, engine_kl, grads = lora_grad_run(tmp_path, path, adapter, ids, targets, W, ce, "fd")
     scale = ALPHA / RANK
     base_lp = log_softmax64(model, {k: v.astype(np.float64) for k, v in model.weights.items()}, ids)
     merged = merged64(model, factors, scale)
-    ref_loss, ref_kl = ce_kl_sum(model, merged, ids, targets, W, base_lp)
+    ref_loss, ref_kl = ce_kl_sum(model, merged, ids, targets, W, base_lp, ce)
     assert W * ref_kl > 0.05 * ref_loss  # the adapter moves the distribution: the KL term is not negligible
     assert abs(engine_kl - ref_kl) <= 1e-4 * ref_kl, (engine_kl, ref_kl)
     assert abs(engine_loss - ref_loss) <= 1e-4 * abs(ref_loss), (engine_loss, ref_loss)
-    worst, worst_without_kl = 0.0, 0.0
+    # The other loss the same gradient must not match: the cross-entropy alone (ce 1), or ce 1 with the KL (ce < 1).
+    other = (1.0, 0.0) if ce == 1.0 else (1.0, W)
+    worst, worst_other = 0.0, 0.0
     for name, (A, B) in factors.items():
         for kind, X in (("lora_a", A), ("lora_b", B)):
             D = rng.standard_normal(X.shape)
             analytic = float((grads[name][kind] * D).sum())
 
-            def at(sign, weight):
+            def at(sign, ce_w, kl_w):
                 A2, B2 = A.astype(np.float64), B.astype(np.float64)
                 if kind == "lora_a":
                     A2 = A2 + sign * EPS * D
@@ -233,14 +247,48 @@ def test_kl_term_gradients_match_finite_differences(tmp_path, family):
                     B2 = B2 + sign * EPS * D
                 w = dict(merged)
                 w[name] = model.weights[name].astype(np.float64) + scale * (B2 @ A2)
-                return ce_kl_sum(model, w, ids, targets, weight, base_lp)[0]
-            numeric = (at(1, W) - at(-1, W)) / (2 * EPS)
+                return ce_kl_sum(model, w, ids, targets, kl_w, base_lp, ce_w)[0]
+            numeric = (at(1, ce, W) - at(-1, ce, W)) / (2 * EPS)
             rel = abs(analytic - numeric) / max(abs(numeric), 1e-12)
             worst = max(worst, rel)
-            # The same engine gradient against the cross-entropy's alone: how far off a missing KL gradient would be.
-            numeric_ce = (at(1, 0.0) - at(-1, 0.0)) / (2 * EPS)
-            worst_without_kl = max(worst_without_kl, abs(analytic - numeric_ce) / max(abs(numeric_ce), 1e-12))
+            numeric_other = (at(1, *other) - at(-1, *other)) / (2 * EPS)
+            worst_other = max(worst_other, abs(analytic - numeric_other) / max(abs(numeric_other), 1e-12))
             assert rel <= TOL, f"{name}.{kind}: analytic {analytic:.9g} numeric {numeric:.9g} rel {rel:.2e}"
-    assert worst_without_kl > 100 * TOL  # the check can tell a gradient with the KL term from one without
-    print(f"{family}: loss {engine_loss:.6f} (ref {ref_loss:.6f}), KL {engine_kl:.6f} (ref {ref_kl:.6f}), "
-          f"worst relative error {worst:.2e} (against the cross-entropy alone: {worst_without_kl:.2e})")
+    assert worst_other > 100 * TOL  # the check can tell this loss's gradient from the other one's
+    print(f"{family} ce {ce}: loss {engine_loss:.6f} (ref {ref_loss:.6f}), KL {engine_kl:.6f} (ref {ref_kl:.6f}), "
+          f"worst relative error {worst:.2e} (against ce {other[0]:g} + KL {other[1]:g}: {worst_other:.2e})")
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_ce_weight_zero_is_the_kl_term_alone(tmp_path, family):
+    """finetune --kl-data-ce 0 (lora-grad --ce-weight 0): the loss is W·KL and its gradient the KL term's alone. The
+    engine's own decomposition: grad(ce 0, KL W) = grad(ce 1, KL W) - grad(ce 1, KL 0), every factor within 1e-4
+    (L2 norm relative to grad(ce 1, KL W)'s: the gradient is linear in the two weights, the fp32
+    difference cancels), and far from grad(ce 1, KL W), so the cross-entropy really is left out. Without the KL term (W 0) a ce-0 example has loss 0 and gradient 0."""
+    path, info, _, adapter, factors = tiny_with_adapter(tmp_path, family, 17)
+    rng = np.random.default_rng(19)
+    ids = rng.integers(0, info["n_vocab"], 12).tolist()
+    targets = [0] * 2 + [1] * 10
+    W = 3.0
+    l_kl, kl_kl, g_kl = lora_grad_run(tmp_path, path, adapter, ids, targets, W, 0.0, "kl")
+    l_both, kl_both, g_both = lora_grad_run(tmp_path, path, adapter, ids, targets, W, 1.0, "both")
+    l_ce, _, g_ce = lora_grad_run(tmp_path, path, adapter, ids, targets, 0.0, 1.0, "ce")
+    l_none, _, g_none = lora_grad_run(tmp_path, path, adapter, ids, targets, 0.0, 0.0, "none")
+    assert kl_kl > 0 and abs(l_kl - W * kl_kl) <= 1e-5 * l_kl, (l_kl, kl_kl)
+    assert abs(l_both - (l_ce + W * kl_both)) <= 1e-5 * l_both, (l_both, l_ce, kl_both)
+    assert l_none == 0.0
+    worst, nearest_both = 0.0, np.inf
+    for name in factors:
+        for kind in ("lora_a", "lora_b"):
+            kl_only = g_kl[name][kind]
+            diff = g_both[name][kind] - g_ce[name][kind]
+            # fp32 sums: the difference cancels, so the error is measured against the larger terms' size.
+            rel = float(np.linalg.norm(kl_only - diff) / max(np.linalg.norm(g_both[name][kind]), 1e-12))
+            worst = max(worst, rel)
+            assert rel <= 1e-4, f"{name}.{kind}: relative difference {rel:.3e} (|diff| {np.linalg.norm(diff):.3e})"
+            nearest_both = min(nearest_both, float(np.linalg.norm(kl_only - g_both[name][kind]) /
+                                                   np.linalg.norm(g_both[name][kind])))
+            assert not np.any(g_none[name][kind])
+    assert nearest_both > 0.1  # the cross-entropy's part is not negligible: a ce weight ignored would fail
+    print(f"{family}: KL-only gradient = (ce + KL) - ce within {worst:.2e}; "
+          f"at least {nearest_both:.2f} (relative) from the ce + KL gradient")

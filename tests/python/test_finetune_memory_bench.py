@@ -57,6 +57,8 @@ def test_training_data_unchanged_by_the_selection_set():
     (["--replay-gen", "-1"], "--replay-gen must be between 0 and"),
     (["--replay-gen", "100000"], "--replay-gen must be between 0 and"),
     (["--kl-nosys", "5", "--replay-gen", "0"], "--kl-nosys needs --replay or --replay-gen"),
+    (["--kl-data-ce", "-1", "--kl-weight", "3"], "--kl-data-ce must be a number >= 0"),
+    (["--kl-data-ce", "0"], "--kl-data-ce needs --kl-weight above 0"),
 ])
 def test_bad_options_stop_with_a_message(tmp_path, args, message):
     r = run(*args, "--work", str(tmp_path / "w"))
