@@ -29,6 +29,8 @@ struct RunArgs {
   bool lookup = false;     // speculative decoding with prompt-lookup drafts
   std::string draft;       // ... or with this draft model's
   int32_t draft_max = 8;
+  int32_t draft_vocab = -1;  // DraftModelProposer::set_head_rows; -1: its default
+  float draft_p_min = -1;    // DraftModelProposer::set_min_confidence; < 0: its default
   std::string verify_url, verify_model;  // device drafts, this server verifies
   int32_t verify_rtt_ms = 0;             // added to each verifier round trip (measurements)
   std::string session_file;  // saved tokens + KV cache: resumed or reused, then saved again
@@ -140,7 +142,12 @@ void run(RunArgs a) {
   } else if (speculate) {
     runtime::SpeculativeOptions so;
     if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
-    else so.proposer = std::make_shared<runtime::DraftModelProposer>(*engine, resolve_model(a.draft), a.n_ctx);
+    else {
+      auto drafter = std::make_shared<runtime::DraftModelProposer>(*engine, resolve_model(a.draft), a.n_ctx);
+      if (a.draft_vocab >= 0) drafter->set_head_rows(a.draft_vocab);
+      if (a.draft_p_min >= 0) drafter->set_min_confidence(a.draft_p_min);
+      so.proposer = drafter;
+    }
     so.draft_max = a.draft_max;
     res = runtime::generate_speculative(session, ids, gp, so, print);
   } else {
@@ -208,6 +215,11 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_option("--draft-max", a->draft_max,
                  "Longest speculative draft per pass (with --lookup or --draft; adapts below it)")
       ->capture_default_str();
+  app.add_option("--draft-vocab", a->draft_vocab,
+                 "With --draft: the draft guesses among the first N token ids only, a cheaper output head for it "
+                 "(0: the whole vocabulary; the answer is the same)");
+  app.add_option("--draft-p-min", a->draft_p_min,
+                 "With --draft: a draft stops after a guess the draft model gives less probability (0: never)");
   app.add_option("--verify", a->verify_url,
                  "Device drafts, this OpenAI-compatible server verifies (base URL, e.g. http://host:8080/v1; same "
                  "vocabulary): the answer is the server model's greedy answer, one request per --draft-max tokens; "
