@@ -43,8 +43,8 @@ struct BenchArgs {
   bool lookup = false;
   std::string draft, spec_prompt, spec_file;
   int32_t draft_max = 8;
-  int32_t draft_vocab = -1;
-  float draft_p_min = -1;
+  int32_t draft_vocab = 32768;  // as run's (cmd_run.cpp)
+  float draft_p_min = 0.5f;
   const CLI::Option* reps_opt = nullptr;
 };
 
@@ -324,9 +324,11 @@ Registrar reg("bench", "Prefill and decode speed against the memory roofline and
                 app.add_option("--draft", a->draft, "... with drafts from this model of the same vocabulary");
                 app.add_option("--draft-max", a->draft_max, "Longest draft per pass")->capture_default_str();
                 app.add_option("--draft-vocab", a->draft_vocab,
-                               "The draft guesses among the first N token ids only (0: all; default: the drafter's)");
+                               "The draft guesses among the first N token ids only (0: all)")
+                    ->capture_default_str();
                 app.add_option("--draft-p-min", a->draft_p_min,
-                               "A draft stops after a guess the draft model gives less probability (0: never)");
+                               "A draft stops after a guess the draft model gives less probability (0: never)")
+                    ->capture_default_str();
                 app.add_option("--spec-prompt", a->spec_prompt,
                                "The user message of --lookup / --draft runs (default: an edit of a given function)");
                 app.add_option("--spec-file", a->spec_file, "... read from this file");

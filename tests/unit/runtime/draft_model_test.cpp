@@ -22,16 +22,24 @@ std::string model_path(const std::string& name) { return testing::cached_model_p
 
 const char* kSmol = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+std::vector<int32_t> poem_prompt(const Engine& e) {
+  return e.tokenize_chat(std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
+}
+
+GenerateParams greedy(int32_t max_tokens) {
+  GenerateParams gp;
+  gp.sampling.temperature = 0.f;
+  gp.max_tokens = max_tokens;
+  return gp;
+}
+
 TEST(DraftModel, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
   if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
   const bool exact_was = ops::exact_activations();
   ops::set_exact_activations(false);
   auto e = Engine::load(model_path(kSmol), {2});
-  const auto prompt = e->tokenize_chat(
-      std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
-  GenerateParams gp;
-  gp.sampling.temperature = 0.f;
-  gp.max_tokens = 40;
+  const auto prompt = poem_prompt(*e);
+  const GenerateParams gp = greedy(40);
   Session plain(*e, 512), spec(*e, 512);
   const auto a = plain.generate(prompt, gp);
   SpeculativeOptions so;
@@ -58,8 +66,7 @@ TEST(DraftModel, SelfDraftSampledAcceptsEveryGuessAndIsReproducible) {
   const bool exact_was = ops::exact_activations();
   ops::set_exact_activations(false);
   auto e = Engine::load(model_path(kSmol), {2});
-  const auto prompt = e->tokenize_chat(
-      std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
+  const auto prompt = poem_prompt(*e);
   GenerateParams gp;
   gp.sampling.temperature = 0.8f;
   gp.sampling.repeat_penalty = 1.3f;
@@ -205,11 +212,8 @@ TEST(DraftModel, SmallerHeadAndConfidenceStopKeepThePlainGreedyOutput) {
   const bool exact_was = ops::exact_activations();
   ops::set_exact_activations(false);
   auto e = Engine::load(model_path(kSmol), {2});
-  const auto prompt = e->tokenize_chat(
-      std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
-  GenerateParams gp;
-  gp.sampling.temperature = 0.f;
-  gp.max_tokens = 40;
+  const auto prompt = poem_prompt(*e);
+  const GenerateParams gp = greedy(40);
   Session plain(*e, 512);
   const auto want = plain.generate(prompt, gp);
   struct Case {
