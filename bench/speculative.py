@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -113,6 +114,10 @@ def main():
     ap.add_argument("-r", "--reps", type=int, default=1, help="greedy: A/B pairs per prompt")
     ap.add_argument("--draft-max", type=int, default=8)
     ap.add_argument("--draft", help="also a draft model (name or GGUF) of the same vocabulary")
+    ap.add_argument("--draft-args", default="",
+                    help="more flags for the draft model's runs, e.g. '--draft-vocab 0 --draft-p-min 0' (A/B of "
+                         "the drafter's settings in one binary)")
+    ap.add_argument("--prompts", help="comma-separated prompt indices within each group (default: all)")
     ap.add_argument("--proposers", default="lookup,draft", help="comma-separated subset of lookup,draft")
     ap.add_argument("--groups", default=",".join(PROMPTS), help="comma-separated subset of the groups")
     ap.add_argument("--temp", type=float, default=0.0, help="sampling temperature (0: greedy)")
@@ -120,7 +125,7 @@ def main():
     args = ap.parse_args()
     proposers = {"lookup": ["--lookup", "--draft-max", str(args.draft_max)]}
     if args.draft:
-        proposers["draft"] = ["--draft", args.draft, "--draft-max", str(args.draft_max)]
+        proposers["draft"] = ["--draft", args.draft, "--draft-max", str(args.draft_max), *shlex.split(args.draft_args)]
     proposers = {k: v for k, v in proposers.items() if k in args.proposers.split(",")}
     mode = "greedy" if args.temp <= 0 else f"temperature {args.temp}, seed {args.seed}"
     print(f"model {args.model}, {args.threads} threads, {mode}, up to {args.n_predict} tokens, "
@@ -134,6 +139,8 @@ def main():
             tot = {"n": 0, "n_spec": 0, "plain": 0.0, "spec": 0.0, "drafted": 0, "accepted": 0, "passes": 0,
                    "same": True}
             for i, prompt in enumerate(PROMPTS[group]):
+                if args.prompts and str(i) not in args.prompts.split(","):
+                    continue
                 if args.temp <= 0:
                     p, s = run_pair(args, prompt, extra)
                     same = s["same"]

@@ -15,6 +15,8 @@ struct SpecBenchArgs {
   int32_t threads = 0;
   int32_t reps = 2;
   int32_t draft_max = 8;
+  float draft_p_min = -1;    // DraftModelProposer::set_min_confidence; < 0: its default
+  int32_t draft_vocab = -1;  // the draft's head rows (DraftModelProposer::set_head_rows); -1: its default
   bool json = false;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 
 #include "model/key_offset.h"
@@ -268,11 +269,22 @@ void Model::forward(const Batch& b, Workspace& ws, ops::ThreadPool& pool, float*
     ops::rmsnorm(&ws.x[b.logit_rows[r] * d], weights_.output_norm.data(), &ws.rows[r * d], d, c.norm_eps);
   if (hidden) std::copy_n(ws.rows.data(), nr * d, hidden);
   if (!logits) return;
-  ops::matmul(weights_.output, ws.rows.data(), nr, logits, pool);
-  if (c.logit_scale != 1.0f) ops::scale_f32(logits, 1.0f / c.logit_scale, nr * c.n_vocab);
+  // A prefix of the head's rows is a view of it: repacked groups (4 or 8 rows) are contiguous.
+  ops::MatrixView head = weights_.output;
+  if (b.head_rows > 0 && b.head_rows / 8 * 8 < head.n_out) head.n_out = std::max<int64_t>(8, b.head_rows / 8 * 8);
+  const int64_t nv = head.n_out;
+  ops::matmul(head, ws.rows.data(), nr, logits, pool);
+  if (c.logit_scale != 1.0f) ops::scale_f32(logits, 1.0f / c.logit_scale, nr * nv);
   if (c.final_softcap > 0) {
     const float cap = c.final_softcap;
-    for (int64_t i = 0; i < nr * c.n_vocab; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+    for (int64_t i = 0; i < nr * nv; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+  }
+  if (nv == c.n_vocab) return;
+  // Rows [nr][nv] spread to [nr][n_vocab], last row first (row r moves up, never onto rows below it).
+  for (int64_t r = nr - 1; r >= 0; --r) {
+    float* row = logits + r * c.n_vocab;
+    std::memmove(row, logits + r * nv, static_cast<size_t>(nv) * sizeof(float));
+    std::fill(row + nv, row + c.n_vocab, -std::numeric_limits<float>::infinity());
   }
 }
 

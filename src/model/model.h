@@ -29,6 +29,10 @@ struct Batch {
   std::vector<KvCache*> cache;    // [n]
   std::vector<const LoraSet*> lora;  // [n]
   std::vector<int32_t> logit_rows;  // indices into tokens whose logits are wanted
+  // Logits of token ids below this only (rounded down to a multiple of 8), the rest -inf; 0: all.
+  // A draft model's guesses need not cover the whole vocabulary (the target judges each), and
+  // the output head is a third of a small model's weights. A setting: clear() keeps it.
+  int32_t head_rows = 0;
 
   void add(int32_t token, int32_t position, KvCache* kv, bool want_logits, const LoraSet* adapters = nullptr) {
     if (want_logits) logit_rows.push_back(static_cast<int32_t>(tokens.size()));

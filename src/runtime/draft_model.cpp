@@ -1,6 +1,7 @@
 #include "runtime/draft_model.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "util/error.h"
 
@@ -23,6 +24,9 @@ void check_same_vocabulary(const Engine& target, const Engine& draft, const std:
 
 }  // namespace
 
+const int32_t DraftModelProposer::kDefaultHeadRows = 0;
+const float DraftModelProposer::kDefaultMinConfidence = 0.0f;
+
 std::shared_ptr<const Engine> DraftModelProposer::load_draft(const Engine& target, const std::string& path) {
   EngineOptions opts;
   opts.share_pool_with = &target;
@@ -38,6 +42,19 @@ DraftModelProposer::DraftModelProposer(std::shared_ptr<const Engine> draft, int3
   if (!draft_) throw InvalidArgument("draft model proposer: no draft model");
   session_ = std::make_unique<Session>(*draft_, n_ctx);
   logits_.resize(draft_->config().n_vocab);
+  set_head_rows(kDefaultHeadRows);
+  set_min_confidence(kDefaultMinConfidence);
+}
+
+void DraftModelProposer::set_head_rows(int32_t n) {
+  if (n < 0) throw InvalidArgument("draft vocabulary must be >= 0 tokens (0: all), got " + std::to_string(n));
+  session_->set_head_rows(n);
+  head_rows_ = n;
+}
+
+void DraftModelProposer::set_min_confidence(float p) {
+  if (!(p >= 0.f && p <= 1.f)) throw InvalidArgument("draft minimum confidence must be in [0, 1]");
+  min_confidence_ = p;
 }
 
 void DraftModelProposer::propose(const std::vector<int32_t>& context, int32_t max, std::vector<int32_t>& out) {
@@ -64,20 +81,42 @@ void DraftModelProposer::propose(const std::vector<int32_t>& context, int32_t ma
     sampler_->clear_history();
     for (int32_t t : context) sampler_->accept(t);
   }
+  // Logits past the head's rows are -inf: the scans stop there.
+  const auto end = head_rows_ > 0 && head_rows_ < static_cast<int32_t>(logits_.size()) ? logits_.begin() + head_rows_
+                                                                                        : logits_.end();
   for (;;) {
     int32_t t;
+    float confidence = 1.f;
     if (sampler_) {
       if (q_.size() <= n_q_) q_.resize(n_q_ + 1);
       sampler_->distribution(logits_.data(), q_[n_q_]);
-      t = sampler_->draw(q_[n_q_++]);
+      t = sampler_->draw(q_[n_q_]);
+      if (min_confidence_ > 0)
+        for (const auto& tp : q_[n_q_])
+          if (tp.id == t) confidence = tp.p;
+      ++n_q_;
       sampler_->accept(t);
     } else {
-      t = static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+      const auto best = std::max_element(logits_.begin(), end);
+      t = static_cast<int32_t>(best - logits_.begin());
+      if (min_confidence_ > 0) {
+        // Softmax probability of the best, 1 / sum exp(l - max); logits 16 below the best add
+        // under 2e-2 over the whole vocabulary, so only the few near it pay for an exp.
+        double sum = 0;
+        for (auto it = logits_.begin(); it != end; ++it)
+          if (const float d = *it - *best; d > -16.f) sum += std::exp(static_cast<double>(d));
+        confidence = static_cast<float>(1.0 / sum);
+      }
     }
     out.push_back(t);
-    if (static_cast<int32_t>(out.size()) >= max) return;
+    if (static_cast<int32_t>(out.size()) >= max || confidence < min_confidence_) return;
     session_->extend({t}, logits_.data());
   }
+}
+
+void DraftModelProposer::prefill(const std::vector<int32_t>& prompt) {
+  if (prompt.empty() || static_cast<int64_t>(prompt.size()) >= session_->n_ctx()) return;  // propose() copes
+  session_->load_prompt(prompt, logits_.data());
 }
 
 void DraftModelProposer::begin(const sampling::SamplingParams& params) {

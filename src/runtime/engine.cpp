@@ -98,6 +98,7 @@ void Session::reset() {
 
 void Session::prefill(size_t from, float* last_logits) {
   model::Batch batch;
+  batch.head_rows = head_rows_;
   for (size_t i = from; i < tokens_.size(); i += n_batch_) {
     const size_t end = std::min(tokens_.size(), i + static_cast<size_t>(n_batch_));
     batch.clear();
@@ -134,6 +135,7 @@ void Session::extend(const std::vector<int32_t>& toks, float* logits) {
     throw InvalidArgument(std::to_string(toks.size()) + " more tokens do not fit the context of " +
                           std::to_string(n_ctx()) + " (" + std::to_string(tokens_.size()) + " held)");
   model::Batch batch;
+  batch.head_rows = head_rows_;
   for (size_t i = 0; i < toks.size(); ++i)
     batch.add(toks[i], static_cast<int32_t>(tokens_.size() + i), &cache_, true, adapters());
   engine_.forward(batch, ws_, logits);
@@ -163,6 +165,7 @@ GenerateResult Session::generate(const std::vector<int32_t>& prompt, const Gener
   SequenceState seq(engine_.tokenizer(), n_vocab, params, prompt, on_text);
   t0 = Clock::now();
   model::Batch batch;
+  batch.head_rows = head_rows_;
   for (;;) {
     const int32_t id = seq.step(logits.data(), static_cast<int32_t>(tokens_.size()), n_ctx());
     if (id < 0) break;

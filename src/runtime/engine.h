@@ -2,6 +2,7 @@
 // Engine: one loaded model with its tokenizer, chat formatter and thread pool, shared by
 // every session. Session: the per-conversation state (KV cache, tokens so far) and the
 // generation loop used by the CLI, the server and speculation alike.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -113,6 +114,9 @@ class Session {
   // InvalidArgument if an adapter was loaded for another model.
   void set_lora(model::LoraSet adapters);
   const model::LoraSet& lora() const { return lora_; }
+  // Logits from load_prompt, extend and generate for token ids below n only (a multiple of 8;
+  // the rest are -inf): a draft model's (model::Batch::head_rows). 0: the whole vocabulary.
+  void set_head_rows(int32_t n) { head_rows_ = std::max(0, n); }
 
   void reset();
 
@@ -142,6 +146,7 @@ class Session {
   std::vector<int32_t> tokens_;  // what the cache holds, in order
   model::LoraSet lora_;
   int32_t n_batch_ = 512;
+  int32_t head_rows_ = 0;
 };
 
 }  // namespace edgellm::runtime

@@ -18,6 +18,10 @@ class Proposer {
   // Called once before a generation with its sampling parameters (a proposer that samples its
   // guesses draws them under the same chain).
   virtual void begin(const sampling::SamplingParams&) {}
+  // Called once the prompt is in the target's cache, with its tokens: a proposer with state of
+  // its own (a draft model's cache) brings it up to them now, as part of the prompt's
+  // processing (time to first token), rather than in the first pass that guesses.
+  virtual void prefill(const std::vector<int32_t>&) {}
   // The distribution the i-th guess of the last propose() was drawn from, for the rejection rule
   // (Sampler::verify); null: the guess was deterministic (a point mass).
   virtual const std::vector<sampling::TokenProb>* guess_distribution(size_t) const { return nullptr; }

@@ -118,12 +118,18 @@ GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prom
   std::vector<float> logits(n_vocab);
   auto t0 = Clock::now();
   const int32_t n_evaluated = s.load_prompt(prompt, logits.data());
+  opts.proposer->prefill(s.tokens());  // a draft model's prompt is prompt processing too
   const double prefill_seconds = seconds_since(t0);
 
   SequenceState seq(s.engine().tokenizer(), n_vocab, params, prompt, on_text);
   GenerateResult& res = seq.result();
   t0 = Clock::now();
   std::vector<int32_t> context, draft, batch;
+  // A draft model's first guesses after plain passes also run every token it missed: that time
+  // is not the cost of a guess, and one such pass (a probe after a rest) made drafting look too
+  // dear to resume on text where it pays.
+  const bool catches_up = !opts.proposer->cheap();
+  bool drafted_last = false;
   try {
     int32_t id = seq.step(logits.data(), static_cast<int32_t>(s.tokens().size()), s.n_ctx());
     while (id >= 0) {
@@ -142,7 +148,9 @@ GenerateResult generate_speculative(Session& s, const std::vector<int32_t>& prom
       logits.resize(batch.size() * static_cast<size_t>(n_vocab));
       s.extend(batch, logits.data());
       ++res.n_decode_passes;
-      length.record_pass(static_cast<int32_t>(batch.size()), seconds_since(pass_start));
+      if (!(catches_up && !draft.empty() && !drafted_last))
+        length.record_pass(static_cast<int32_t>(batch.size()), seconds_since(pass_start));
+      drafted_last = !draft.empty();
       // Row i holds the logits after batch[i]: the target's choice there is judged against
       // draft[i]. The sequence state sees each row exactly as plain decoding would.
       size_t i = 0;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <limits>
 
 #include "ops/ops.h"
 #include "runtime/draft_model.h"
@@ -21,16 +22,24 @@ std::string model_path(const std::string& name) { return testing::cached_model_p
 
 const char* kSmol = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+std::vector<int32_t> poem_prompt(const Engine& e) {
+  return e.tokenize_chat(std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
+}
+
+GenerateParams greedy(int32_t max_tokens) {
+  GenerateParams gp;
+  gp.sampling.temperature = 0.f;
+  gp.max_tokens = max_tokens;
+  return gp;
+}
+
 TEST(DraftModel, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
   if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
   const bool exact_was = ops::exact_activations();
   ops::set_exact_activations(false);
   auto e = Engine::load(model_path(kSmol), {2});
-  const auto prompt = e->tokenize_chat(
-      std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
-  GenerateParams gp;
-  gp.sampling.temperature = 0.f;
-  gp.max_tokens = 40;
+  const auto prompt = poem_prompt(*e);
+  const GenerateParams gp = greedy(40);
   Session plain(*e, 512), spec(*e, 512);
   const auto a = plain.generate(prompt, gp);
   SpeculativeOptions so;
@@ -57,8 +66,7 @@ TEST(DraftModel, SelfDraftSampledAcceptsEveryGuessAndIsReproducible) {
   const bool exact_was = ops::exact_activations();
   ops::set_exact_activations(false);
   auto e = Engine::load(model_path(kSmol), {2});
-  const auto prompt = e->tokenize_chat(
-      std::vector<chat::Message>{{"user", "Write a short poem about the sea."}}, true);
+  const auto prompt = poem_prompt(*e);
   GenerateParams gp;
   gp.sampling.temperature = 0.8f;
   gp.sampling.repeat_penalty = 1.3f;
@@ -166,6 +174,86 @@ TEST(DraftModel, SchedulerJobWithALongPromptGivesPlainGreedyOutput) {
   EXPECT_EQ(out.result.tokens, want.tokens);
   EXPECT_GT(out.result.n_draft_accepted, 0) << "the draft caught up and its guesses were used";
   ops::set_exact_activations(exact_was);
+}
+
+// A session limited to the head's first rows gives, for those token ids, exactly the full
+// head's logits (every output row is its own dot product), and -inf for the rest; the prefix is
+// rounded down to the repacked groups' 8 rows. Both one row (load_prompt) and several (extend).
+TEST(DraftModel, HeadRowsGiveThePrefixOfTheFullLogits) {
+  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  auto e = Engine::load(model_path(kSmol), {2});
+  const int32_t nv = e->config().n_vocab;
+  const auto prompt = e->tokenize_prompt("The lighthouse keeper climbed the stairs");
+  const std::vector<int32_t> more = {prompt[1], prompt[2], prompt[3]};
+  for (int32_t rows : {1003, 4096, 8}) {
+    const int32_t kept = rows / 8 * 8;
+    Session full(*e, 128), part(*e, 128);
+    part.set_head_rows(rows);
+    std::vector<float> a(nv * more.size()), b(nv * more.size());
+    full.load_prompt(prompt, a.data());
+    part.load_prompt(prompt, b.data());
+    for (int pass = 0; pass < 2; ++pass) {
+      const size_t n_rows = pass == 0 ? 1 : more.size();
+      for (size_t r = 0; r < n_rows; ++r)
+        for (int32_t t = 0; t < nv; ++t) {
+          const float want = t < kept ? a[r * nv + t] : -std::numeric_limits<float>::infinity();
+          ASSERT_EQ(b[r * nv + t], want) << "rows " << rows << ", pass " << pass << ", row " << r << ", token " << t;
+        }
+      full.extend(more, a.data());
+      part.extend(more, b.data());
+    }
+  }
+}
+
+// The speed settings of a draft (a smaller head, stopping after an uncertain guess) change which
+// guesses are made, never the answer: still plain greedy decoding's.
+TEST(DraftModel, SmallerHeadAndConfidenceStopKeepThePlainGreedyOutput) {
+  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  const bool exact_was = ops::exact_activations();
+  ops::set_exact_activations(false);
+  auto e = Engine::load(model_path(kSmol), {2});
+  const auto prompt = poem_prompt(*e);
+  const GenerateParams gp = greedy(40);
+  Session plain(*e, 512);
+  const auto want = plain.generate(prompt, gp);
+  struct Case {
+    int32_t rows;
+    float p_min;
+  };
+  GenerateResult full_draft, certain;
+  for (const Case c : {Case{0, 0.f}, Case{2048, 0.f}, Case{0, 1.f}}) {
+    auto drafter = std::make_shared<DraftModelProposer>(*e, model_path(kSmol), 512);
+    drafter->set_head_rows(c.rows);
+    drafter->set_min_confidence(c.p_min);
+    SpeculativeOptions so;
+    so.proposer = drafter;
+    so.draft_max = 4;
+    so.learn_cost = false;
+    Session spec(*e, 512);
+    const auto got = generate_speculative(spec, prompt, gp, so);
+    EXPECT_EQ(got.tokens, want.tokens) << "rows " << c.rows << ", p_min " << c.p_min;
+    EXPECT_EQ(got.text, want.text);
+    EXPECT_GT(got.n_drafted, 0);
+    if (c.rows == 0 && c.p_min == 0.f) full_draft = got;
+    if (c.rows == 2048) {
+      // A model drafting for itself misses only the tokens its head leaves out.
+      EXPECT_LT(got.n_draft_accepted, got.n_drafted) << "the answer uses tokens beyond the first 2048";
+    }
+    if (c.p_min == 1.f) certain = got;
+  }
+  // Hardly a guess has probability 1: drafts mostly stop after their first guess.
+  EXPECT_GT(full_draft.n_drafted, 2 * full_draft.n_decode_passes) << "without the stop, drafts are long";
+  EXPECT_LT(2 * certain.n_drafted, 3 * certain.n_decode_passes) << "with it, about one guess per pass";
+  ops::set_exact_activations(exact_was);
+}
+
+TEST(DraftModel, BadSettingsAreRefused) {
+  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  auto e = Engine::load(model_path(kSmol), {1});
+  DraftModelProposer p(*e, model_path(kSmol), 64);
+  EXPECT_THROW(p.set_head_rows(-1), InvalidArgument);
+  EXPECT_THROW(p.set_min_confidence(-0.1f), InvalidArgument);
+  EXPECT_THROW(p.set_min_confidence(1.5f), InvalidArgument);
 }
 
 }  // namespace
