@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <future>
 #include <limits>
+#include <memory>
 
 #include "ops/ops.h"
 #include "runtime/draft_model.h"
@@ -33,11 +34,24 @@ GenerateParams greedy(int32_t max_tokens) {
   return gp;
 }
 
-TEST(DraftModel, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
-  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
-  const bool exact_was = ops::exact_activations();
-  ops::set_exact_activations(false);
-  auto e = Engine::load(model_path(kSmol), {2});
+// SmolLM2 loaded once per test on 2 threads, with the int8 activations every draft test compares
+// under (restored afterwards); skipped when the model is absent.
+class SmolDraft : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    exact_was_ = ops::exact_activations();
+    if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+    ops::set_exact_activations(false);
+    e = Engine::load(model_path(kSmol), {2});
+  }
+  void TearDown() override { ops::set_exact_activations(exact_was_); }
+  std::unique_ptr<Engine> e;
+
+ private:
+  bool exact_was_ = false;
+};
+
+TEST_F(SmolDraft, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
   const auto prompt = poem_prompt(*e);
   const GenerateParams gp = greedy(40);
   Session plain(*e, 512), spec(*e, 512);
@@ -53,7 +67,6 @@ TEST(DraftModel, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
   EXPECT_GT(b.n_drafted, 0);
   EXPECT_EQ(b.n_draft_accepted, b.n_drafted) << "a model agrees with itself";
   EXPECT_LE(b.n_decode_passes, (a.n_generated + 4) / 5 + 1);
-  ops::set_exact_activations(exact_was);
 }
 
 // Sampling: the draft draws its guesses from its own distribution under the generation's sampler
@@ -61,11 +74,7 @@ TEST(DraftModel, SelfDraftGivesPlainGreedyOutputWithEveryGuessAccepted) {
 // exactly (batched and one-token passes are bit-identical), so min(1, p/q) = 1 and every guess is
 // accepted; that only holds if q went through the same chain (temperature, top-k/p, min-p and the
 // penalties over the same history). The same seed gives the same text.
-TEST(DraftModel, SelfDraftSampledAcceptsEveryGuessAndIsReproducible) {
-  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
-  const bool exact_was = ops::exact_activations();
-  ops::set_exact_activations(false);
-  auto e = Engine::load(model_path(kSmol), {2});
+TEST_F(SmolDraft, SelfDraftSampledAcceptsEveryGuessAndIsReproducible) {
   const auto prompt = poem_prompt(*e);
   GenerateParams gp;
   gp.sampling.temperature = 0.8f;
@@ -87,7 +96,6 @@ TEST(DraftModel, SelfDraftSampledAcceptsEveryGuessAndIsReproducible) {
   gp.sampling.seed = 43;
   Session s3(*e, 512);
   EXPECT_NE(generate_speculative(s3, prompt, gp, so).tokens, a.tokens) << "another seed, other text";
-  ops::set_exact_activations(exact_was);
 }
 
 TEST(DraftModel, OtherVocabularyIsRefused) {
@@ -105,11 +113,7 @@ TEST(DraftModel, OtherVocabularyIsRefused) {
 
 // A bounded catch-up runs at most the limit of the tokens the draft's cache lacks per call and
 // guesses nothing until it holds the whole context; then its guesses are the unbounded ones.
-TEST(DraftModel, BoundedCatchUpSpreadsTheDraftPrefillAndThenGuessesTheSame) {
-  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
-  const bool exact_was = ops::exact_activations();
-  ops::set_exact_activations(false);
-  auto e = Engine::load(model_path(kSmol), {2});
+TEST_F(SmolDraft, BoundedCatchUpSpreadsTheDraftPrefillAndThenGuessesTheSame) {
   const auto context = e->tokenize_prompt(
       "The lighthouse keeper climbed the stairs every evening, lit the lamp, and wrote in his log what ships he saw");
   ASSERT_GT(context.size(), 16u);
@@ -134,16 +138,11 @@ TEST(DraftModel, BoundedCatchUpSpreadsTheDraftPrefillAndThenGuessesTheSame) {
   bounded.propose(longer, 3, got);
   EXPECT_TRUE(bounded.caught_up());
   EXPECT_EQ(got, want);
-  ops::set_exact_activations(exact_was);
 }
 
 // In the scheduler a slot's draft catches up a shared pass's worth at a time (n_batch_shared),
 // and the answer is still plain greedy decoding's.
-TEST(DraftModel, SchedulerJobWithALongPromptGivesPlainGreedyOutput) {
-  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
-  const bool exact_was = ops::exact_activations();
-  ops::set_exact_activations(false);
-  auto e = Engine::load(model_path(kSmol), {2});
+TEST_F(SmolDraft, SchedulerJobWithALongPromptGivesPlainGreedyOutput) {
   std::string text;
   for (int i = 0; i < 6; ++i) text += "Item " + std::to_string(i) + ": the red box is on the shelf by the door. ";
   const auto prompt = e->tokenize_chat(std::vector<chat::Message>{{"user", text + "Repeat the list."}}, true);
@@ -173,7 +172,6 @@ TEST(DraftModel, SchedulerJobWithALongPromptGivesPlainGreedyOutput) {
   ASSERT_TRUE(out.error.empty()) << out.error;
   EXPECT_EQ(out.result.tokens, want.tokens);
   EXPECT_GT(out.result.n_draft_accepted, 0) << "the draft caught up and its guesses were used";
-  ops::set_exact_activations(exact_was);
 }
 
 // A session limited to the head's first rows gives, for those token ids, exactly the full
@@ -207,11 +205,7 @@ TEST(DraftModel, HeadRowsGiveThePrefixOfTheFullLogits) {
 
 // The speed settings of a draft (a smaller head, stopping after an uncertain guess) change which
 // guesses are made, never the answer: still plain greedy decoding's.
-TEST(DraftModel, SmallerHeadAndConfidenceStopKeepThePlainGreedyOutput) {
-  if (!std::filesystem::exists(model_path(kSmol))) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
-  const bool exact_was = ops::exact_activations();
-  ops::set_exact_activations(false);
-  auto e = Engine::load(model_path(kSmol), {2});
+TEST_F(SmolDraft, SmallerHeadAndConfidenceStopKeepThePlainGreedyOutput) {
   const auto prompt = poem_prompt(*e);
   const GenerateParams gp = greedy(40);
   Session plain(*e, 512);
@@ -244,7 +238,6 @@ TEST(DraftModel, SmallerHeadAndConfidenceStopKeepThePlainGreedyOutput) {
   // Hardly a guess has probability 1: drafts mostly stop after their first guess.
   EXPECT_GT(full_draft.n_drafted, 2 * full_draft.n_decode_passes) << "without the stop, drafts are long";
   EXPECT_LT(2 * certain.n_drafted, 3 * certain.n_decode_passes) << "with it, about one guess per pass";
-  ops::set_exact_activations(exact_was);
 }
 
 TEST(DraftModel, BadSettingsAreRefused) {
