@@ -57,12 +57,7 @@ void bench_speculative(const SpecBenchArgs& a) {
   runtime::SpeculativeOptions so;
   so.draft_max = a.draft_max;
   if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
-  else {
-    auto drafter = std::make_shared<runtime::DraftModelProposer>(*engine, resolve_model(a.draft), n_ctx);
-    if (a.draft_vocab >= 0) drafter->set_head_rows(a.draft_vocab);
-    if (a.draft_p_min >= 0) drafter->set_min_confidence(a.draft_p_min);
-    so.proposer = drafter;
-  }
+  else so.proposer = make_drafter(*engine, resolve_model(a.draft), n_ctx, a.draft_speed);
   runtime::GenerateParams gp;
   gp.sampling.temperature = 0.0f;
   gp.max_tokens = a.n_gen;

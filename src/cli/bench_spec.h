@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "cli/draft_flags.h"
+
 namespace edgellm::cli {
 
 struct SpecBenchArgs {
@@ -15,8 +17,7 @@ struct SpecBenchArgs {
   int32_t threads = 0;
   int32_t reps = 2;
   int32_t draft_max = 8;
-  float draft_p_min = -1;    // DraftModelProposer::set_min_confidence; < 0: its default
-  int32_t draft_vocab = -1;  // the draft's head rows (DraftModelProposer::set_head_rows); -1: its default
+  DraftSpeed draft_speed{-1, -1.f};  // < 0: the library's defaults
   bool json = false;
 };
 

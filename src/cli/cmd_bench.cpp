@@ -43,8 +43,7 @@ struct BenchArgs {
   bool lookup = false;
   std::string draft, spec_prompt, spec_file;
   int32_t draft_max = 8;
-  int32_t draft_vocab = 32768;  // as run's (cmd_run.cpp)
-  float draft_p_min = 0.5f;
+  DraftSpeed draft_speed;
   const CLI::Option* reps_opt = nullptr;
 };
 
@@ -97,8 +96,7 @@ void bench_spec(const BenchArgs& a) {
   }
   s.reps = a.reps_opt && a.reps_opt->count() > 0 ? a.reps : 2;
   s.draft_max = a.draft_max;
-  s.draft_vocab = a.draft_vocab;
-  s.draft_p_min = a.draft_p_min;
+  s.draft_speed = a.draft_speed;
   s.json = a.json;
   bench_speculative(s);
 }
@@ -323,10 +321,10 @@ Registrar reg("bench", "Prefill and decode speed against the memory roofline and
                              "(--spec-prompt; -n tokens, one -t): t/s of both, acceptance, tokens per pass");
                 app.add_option("--draft", a->draft, "... with drafts from this model of the same vocabulary");
                 app.add_option("--draft-max", a->draft_max, "Longest draft per pass")->capture_default_str();
-                app.add_option("--draft-vocab", a->draft_vocab,
+                app.add_option("--draft-vocab", a->draft_speed.vocab,
                                "The draft guesses among the first N token ids only (0: all)")
                     ->capture_default_str();
-                app.add_option("--draft-p-min", a->draft_p_min,
+                app.add_option("--draft-p-min", a->draft_speed.p_min,
                                "A draft stops after a guess the draft model gives less probability (0: never)")
                     ->capture_default_str();
                 app.add_option("--spec-prompt", a->spec_prompt,

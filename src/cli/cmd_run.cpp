@@ -8,6 +8,7 @@
 #include "cli/lora_flags.h"
 #include "cli/mem_flags.h"
 #include "hybrid/verifier.h"
+#include "cli/draft_flags.h"
 #include "runtime/draft_model.h"
 #include "runtime/remote_verify.h"
 #include "runtime/speculative.h"
@@ -29,10 +30,7 @@ struct RunArgs {
   bool lookup = false;     // speculative decoding with prompt-lookup drafts
   std::string draft;       // ... or with this draft model's
   int32_t draft_max = 8;
-  // The drafter's speed settings (DraftModelProposer::set_head_rows / set_min_confidence), tuned on
-  // the Qwen2.5-Coder 0.5B drafting for the 1.5B (bench/speculative.py); -1: the library's (off).
-  int32_t draft_vocab = 32768;
-  float draft_p_min = 0.5f;
+  DraftSpeed draft_speed;
   std::string verify_url, verify_model;  // device drafts, this server verifies
   int32_t verify_rtt_ms = 0;             // added to each verifier round trip (measurements)
   std::string session_file;  // saved tokens + KV cache: resumed or reused, then saved again
@@ -144,12 +142,7 @@ void run(RunArgs a) {
   } else if (speculate) {
     runtime::SpeculativeOptions so;
     if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
-    else {
-      auto drafter = std::make_shared<runtime::DraftModelProposer>(*engine, resolve_model(a.draft), a.n_ctx);
-      if (a.draft_vocab >= 0) drafter->set_head_rows(a.draft_vocab);
-      if (a.draft_p_min >= 0) drafter->set_min_confidence(a.draft_p_min);
-      so.proposer = drafter;
-    }
+    else so.proposer = make_drafter(*engine, resolve_model(a.draft), a.n_ctx, a.draft_speed);
     so.draft_max = a.draft_max;
     res = runtime::generate_speculative(session, ids, gp, so, print);
   } else {
@@ -217,11 +210,11 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_option("--draft-max", a->draft_max,
                  "Longest speculative draft per pass (with --lookup or --draft; adapts below it)")
       ->capture_default_str();
-  app.add_option("--draft-vocab", a->draft_vocab,
+  app.add_option("--draft-vocab", a->draft_speed.vocab,
                  "With --draft: the draft guesses among the first N token ids only, a cheaper output head for it "
                  "(0: the whole vocabulary; the answer is the same)")
       ->capture_default_str();
-  app.add_option("--draft-p-min", a->draft_p_min,
+  app.add_option("--draft-p-min", a->draft_speed.p_min,
                  "With --draft: a draft stops after a guess the draft model gives less probability (0: never)")
       ->capture_default_str();
   app.add_option("--verify", a->verify_url,
