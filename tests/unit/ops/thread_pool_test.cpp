@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -80,6 +81,22 @@ TEST(ThreadPool, PropagatesWorkerException) {
 
 namespace edgellm::ops {
 namespace {
+
+// Waiting threads yield the CPU only when the pool outnumbers the CPUs, otherwise they only
+// pause, then sleep (thread_pool.cpp spin_until): both kinds run every chunk of many regions
+// exactly once, back to back and after sleeping.
+TEST(ThreadPoolChunks, EveryChunkRunsOnceWithAndWithoutYielding) {
+  const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int threads : {2, hw + 1}) {
+    ThreadPool pool(threads);
+    for (int rep = 0; rep < 200; ++rep) {
+      std::vector<std::atomic<int>> hits(2 * threads);
+      pool.run_chunks(2 * threads, [&](int64_t c, int) { hits[c].fetch_add(1); });
+      for (auto& h : hits) ASSERT_EQ(h.load(), 1) << threads << " threads, region " << rep;
+      if (rep % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past the spin
+    }
+  }
+}
 
 TEST(ThreadPoolChunks, EveryChunkRunsExactlyOnce) {
   for (int threads : {1, 2, 3}) {
