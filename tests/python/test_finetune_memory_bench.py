@@ -59,12 +59,28 @@ def test_training_data_unchanged_by_the_selection_set():
     (["--kl-nosys", "5", "--replay-gen", "0"], "--kl-nosys needs --replay or --replay-gen"),
     (["--kl-data-ce", "-1", "--kl-weight", "3"], "--kl-data-ce must be a number >= 0"),
     (["--kl-data-ce", "0"], "--kl-data-ce needs --kl-weight above 0"),
+    (["--layers", "6-"], "--layers must be all or layer numbers and ranges"),
+    (["--layers", "mid"], "--layers must be all or layer numbers and ranges"),
 ])
 def test_bad_options_stop_with_a_message(tmp_path, args, message):
     r = run(*args, "--work", str(tmp_path / "w"))
     assert r.returncode != 0
     assert message in r.stderr
     assert not (tmp_path / "w").exists()  # stopped before generating anything
+
+
+def test_finetune_command_passes_targets_and_layers():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import argparse
+    import finetune_memory
+    a = argparse.Namespace(bin="edgellm", model="m", targets="gate,up,down", layers="6-17", rank=8, alpha=16,
+                           epochs=2, lr=5e-4, batch=1, threads=2, save_epochs=False, kl_weight=3, kl_data_ce=0,
+                           save_adapter_every=25)
+    cmd = finetune_memory.finetune_command(a, "t.jsonl", "kl.jsonl", "w", "a.gguf")
+    assert cmd[cmd.index("--targets") + 1] == "gate,up,down"
+    assert cmd[cmd.index("--layers") + 1] == "6-17"
+    assert cmd[cmd.index("--kl-data-ce") + 1] == "0"
+    assert "--kl-data" not in finetune_memory.finetune_command(a, "t.jsonl", None, "w", "a.gguf")
 
 
 def result(path, sel_acc, sel_ppl, sel_kept, acc=0.5, ppl=0.5, kept=0):
