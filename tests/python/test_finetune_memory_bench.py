@@ -160,3 +160,23 @@ def test_cached_base_answers_must_answer_the_same_questions(tmp_path):
     assert finetune_memory.base_answers(str(cache), ["What is 2 plus 3?"], Args, 0, no_server) == [json.dumps(line)]
     with pytest.raises(SystemExit, match="answers another question"):
         finetune_memory.base_answers(str(cache), ["What is 3 plus 2?"], Args, 0, no_server)
+
+
+def test_check_margins_divergence_and_margin():
+    import check_margins
+    toks = [["A", -0.1, [-0.1, -2.0]], [" bicycle", -0.01, [-0.01, -5.0]], [" has", 0, [0.0]],
+            [" four", -0.6, [-0.6, -0.7]], [" wheels.", -0.2, [-0.2, -3.0]]]
+    assert check_margins.margin(toks[3]) == pytest.approx(0.1)
+    assert check_margins.margin(toks[2]) == float("inf")  # no runner-up reported
+    assert check_margins.divergence(toks, "A bicycle has four wheels.") is None
+    assert check_margins.divergence(toks, "A bicycle has 2 wheels.") == 3  # the near-tie token
+    # Compared by characters: the first base token holding a differing character (the reply may be tokenized
+    # otherwise, " fourteen" as one token).
+    assert check_margins.divergence(toks, "A bicycle has fourteen wheels.") == 4
+    assert check_margins.divergence(toks, "A bicycle") == 2  # stopped early: the next base token
+    assert check_margins.divergence(toks, "A bicycle has four wheels. It") == 4  # ran on: the last base token
+    assert check_margins.divergence(toks, "The bicycle") == 0
+    # A leading space in the base's first token (the replies are stripped) shifts nothing.
+    sp = [[" A", -0.1, [-0.1, -2.0]]] + toks[1:]
+    assert check_margins.divergence(sp, "A bicycle has four wheels.") is None
+    assert check_margins.divergence(sp, "A bicycle has 2 wheels.") == 3
