@@ -30,7 +30,7 @@ text (`--select-text`, GPL-2); a step and scale are picked on those (`--pick`), 
 or GPL-3.
 
     bench/finetune_memory.py -m smollm2-135m [--n-train 200] [--epochs 2] [--lr 1e-3] [--threads 2]
-        [--targets all] [--replay 40] [--replay-gen 110] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3] [--kl-data-ce 0]
+        [--targets all] [--layers all] [--replay 40] [--replay-gen 110] [--replay-temp 0.8] [--replay-samples 1] [--kl-weight 3] [--kl-data-ce 0]
         [--kl-nosys 40] [--save-adapter-every 35] [--scale 1.0] [--adapter FILE[:SCALE] ...]
         [--text /usr/share/common-licenses/GPL-3] [--ppl-chunks 4] [--bin build/edgellm] [--out result.json]
 
@@ -172,6 +172,8 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--targets", default="all", help="adapted projections (finetune --targets)")
+    ap.add_argument("--layers", default="all",
+                    help="adapted layers (finetune --layers): all, or numbers and ranges such as 6-17")
     ap.add_argument("--replay", type=int, default=0, help="mix the base model's answers to N generic questions in")
     ap.add_argument("--replay-gen", type=int, default=0,
                     help="also replay the base's answers to the first N generated general questions "
@@ -219,6 +221,8 @@ def main():
         return pick(args.pick)
     if args.parallel < 1:
         sys.exit("--parallel must be at least 1")
+    if not re.fullmatch(r"all|\d+(-\d+)?(,\d+(-\d+)?)*", args.layers):
+        sys.exit(f"--layers must be all or layer numbers and ranges such as 6-17 or 0,4,8-11 (got {args.layers!r})")
     if args.kl_nosys < 0 or args.kl_nosys > args.n_train:
         sys.exit(f"--kl-nosys must be between 0 and --n-train ({args.n_train})")
     if args.kl_nosys and not (args.replay or args.replay_gen):
@@ -237,6 +241,7 @@ def main():
     select = [json.loads(line) for line in open(os.path.join(work, "select.jsonl"))]
     res = {"model": args.model, "n_train": args.n_train, "n_eval": len(questions), "epochs": args.epochs,
            "lr": args.lr, "rank": args.rank, "alpha": args.alpha, "threads": args.threads, "targets": args.targets,
+           "layers": args.layers,
            "replay": args.replay, "replay_gen": args.replay_gen, "replay_tokens": args.replay_tokens, "replay_temp": args.replay_temp, "replay_samples": args.replay_samples, "kl_weight": args.kl_weight, "kl_data_ce": args.kl_data_ce, "kl_nosys": args.kl_nosys, "scale": args.scale, "parallel": args.parallel, "batch": args.batch, "full": args.full,
            "loadavg_start": os.getloadavg()}
 
@@ -316,17 +321,22 @@ def main():
     measure_after(args, res, questions, select, adapter, before)
 
 
+def finetune_command(args, train_file, kl_file, work, adapter):
+    """The `edgellm finetune` command line of a run with these options."""
+    return ([args.bin, "finetune", "-m", args.model, "--data", train_file, "--targets", args.targets,
+             "--layers", args.layers, "--eval", os.path.join(work, "eval.jsonl"), "--rank", str(args.rank),
+             "--alpha", str(args.alpha), "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch", str(args.batch),
+             "-t", str(args.threads), "--out", adapter]
+            + (["--save-epochs"] if args.save_epochs else [])
+            + (["--kl-data", kl_file, "--kl-weight", str(args.kl_weight), "--kl-data-ce", str(args.kl_data_ce)]
+               if kl_file else [])
+            + (["--save-adapter-every", str(args.save_adapter_every)] if args.save_adapter_every else []))
+
+
 def train(args, res, train_file, kl_file, work, adapter):
     t0 = time.time()
     cpu0 = os.times()
-    cmd = ([args.bin, "finetune", "-m", args.model, "--data", train_file, "--targets", args.targets,
-            "--eval", os.path.join(work, "eval.jsonl"), "--rank", str(args.rank), "--alpha", str(args.alpha),
-            "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch", str(args.batch), "-t", str(args.threads),
-            "--out", adapter]
-           + (["--save-epochs"] if args.save_epochs else [])
-           + (["--kl-data", kl_file, "--kl-weight", str(args.kl_weight), "--kl-data-ce", str(args.kl_data_ce)]
-              if kl_file else [])
-           + (["--save-adapter-every", str(args.save_adapter_every)] if args.save_adapter_every else []))
+    cmd = finetune_command(args, train_file, kl_file, work, adapter)
     # finetune's progress goes straight to ADAPTER.log as it is written (`tail -f` it: an epoch of the 0.5B is
     # many minutes), and is parsed from there when the run ends.
     log_path = os.path.splitext(adapter)[0] + ".log"

@@ -59,12 +59,28 @@ def test_training_data_unchanged_by_the_selection_set():
     (["--kl-nosys", "5", "--replay-gen", "0"], "--kl-nosys needs --replay or --replay-gen"),
     (["--kl-data-ce", "-1", "--kl-weight", "3"], "--kl-data-ce must be a number >= 0"),
     (["--kl-data-ce", "0"], "--kl-data-ce needs --kl-weight above 0"),
+    (["--layers", "6-"], "--layers must be all or layer numbers and ranges"),
+    (["--layers", "mid"], "--layers must be all or layer numbers and ranges"),
 ])
 def test_bad_options_stop_with_a_message(tmp_path, args, message):
     r = run(*args, "--work", str(tmp_path / "w"))
     assert r.returncode != 0
     assert message in r.stderr
     assert not (tmp_path / "w").exists()  # stopped before generating anything
+
+
+def test_finetune_command_passes_targets_and_layers():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import argparse
+    import finetune_memory
+    a = argparse.Namespace(bin="edgellm", model="m", targets="gate,up,down", layers="6-17", rank=8, alpha=16,
+                           epochs=2, lr=5e-4, batch=1, threads=2, save_epochs=False, kl_weight=3, kl_data_ce=0,
+                           save_adapter_every=25)
+    cmd = finetune_memory.finetune_command(a, "t.jsonl", "kl.jsonl", "w", "a.gguf")
+    assert cmd[cmd.index("--targets") + 1] == "gate,up,down"
+    assert cmd[cmd.index("--layers") + 1] == "6-17"
+    assert cmd[cmd.index("--kl-data-ce") + 1] == "0"
+    assert "--kl-data" not in finetune_memory.finetune_command(a, "t.jsonl", None, "w", "a.gguf")
 
 
 def result(path, sel_acc, sel_ppl, sel_kept, acc=0.5, ppl=0.5, kept=0):
@@ -144,3 +160,23 @@ def test_cached_base_answers_must_answer_the_same_questions(tmp_path):
     assert finetune_memory.base_answers(str(cache), ["What is 2 plus 3?"], Args, 0, no_server) == [json.dumps(line)]
     with pytest.raises(SystemExit, match="answers another question"):
         finetune_memory.base_answers(str(cache), ["What is 3 plus 2?"], Args, 0, no_server)
+
+
+def test_check_margins_divergence_and_margin():
+    import check_margins
+    toks = [["A", -0.1, [-0.1, -2.0]], [" bicycle", -0.01, [-0.01, -5.0]], [" has", 0, [0.0]],
+            [" four", -0.6, [-0.6, -0.7]], [" wheels.", -0.2, [-0.2, -3.0]]]
+    assert check_margins.margin(toks[3]) == pytest.approx(0.1)
+    assert check_margins.margin(toks[2]) == float("inf")  # no runner-up reported
+    assert check_margins.divergence(toks, "A bicycle has four wheels.") is None
+    assert check_margins.divergence(toks, "A bicycle has 2 wheels.") == 3  # the near-tie token
+    # Compared by characters: the first base token holding a differing character (the reply may be tokenized
+    # otherwise, " fourteen" as one token).
+    assert check_margins.divergence(toks, "A bicycle has fourteen wheels.") == 4
+    assert check_margins.divergence(toks, "A bicycle") == 2  # stopped early: the next base token
+    assert check_margins.divergence(toks, "A bicycle has four wheels. It") == 4  # ran on: the last base token
+    assert check_margins.divergence(toks, "The bicycle") == 0
+    # A leading space in the base's first token (the replies are stripped) shifts nothing.
+    sp = [[" A", -0.1, [-0.1, -2.0]]] + toks[1:]
+    assert check_margins.divergence(sp, "A bicycle has four wheels.") is None
+    assert check_margins.divergence(sp, "A bicycle has 2 wheels.") == 3
