@@ -391,13 +391,12 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), always_i
 // kStationary: weights-stationary for 9-16 tokens (see the comment after TileQ6KVnniWide).
 template <int T, bool kStationary = false>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ4KVnniWide(
-    const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf,
-    bool resume = false) {
+    const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
   constexpr int64_t kBB = 1184, kNib = 160;
   constexpr bool kSplit = T <= 2;
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = resume ? _mm512_loadu_ps(out + 16 * t) : _mm512_setzero_ps();
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
     if (pf) PrefetchPair(ba, bb, kBB, pf);
@@ -455,13 +454,12 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
 // meet in one float sum per row and token (times d * sc) before the sub-block's activation scale.
 template <int T, bool kStationary = false>
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline)) void TileQ6KVnniWide(
-    const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf,
-    bool resume = false) {
+    const uint8_t* pa, const uint8_t* pb, int64_t nb, const BlockQ8_KA* const* a, float* out, int64_t pf) {
   constexpr int64_t kBB = 1680, kSc = 16, kNib = 144, kHigh = 272, kJ = 192;
   constexpr bool kSplit = T <= 2;
   const __m512i low = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   __m512 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = resume ? _mm512_loadu_ps(out + 16 * t) : _mm512_setzero_ps();
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t *ba = pa + ib * kBB, *bb = pb + ib * kBB;
     if (pf) PrefetchPair(ba, bb, kBB, pf);
@@ -683,52 +681,36 @@ inline int64_t K8ActBudget() {
 
 #if EDGELLM_K8X2
 // Rows of many super-blocks (the 1.5B's ffn_down: 8960 elements, 35 super-blocks) with VNNI: the
-// tokens' activations of a whole row (nt x 416 bytes per super-block: 116 KiB for 8 tokens) no
+// tokens' activations of a whole row (nt x 416 bytes per super-block: 58 KiB for 4 tokens) no
 // longer fit L1, and every group of 8 rows read them again from L2 while the weight stream evicted
 // them. Here the row is cut into blocks of kb super-blocks whose activations fit L1 (K8ActBudget)
 // and every group of the share takes one block before the next: each tile resumes from the float
 // accumulators the previous block left in acc, so every (row, token) takes the same float
 // operations in the same order as the unblocked tiles (bitwise their results).
-// 2-8 tokens (the caller's range: batched decode and short verification passes).
+// 2-5 tokens (the one-group tiles: short verification passes, 4-sequence decode). 6-8 tokens
+// (paired tiles) blocked as well measured 5-10% slower in a second session (8960 wide, 1 thread;
+// 2 super-blocks per block at 8 tokens), after +0-25% in the first: left unblocked.
 template <bool kQ6>
 void GemvK8VnniBlocked(const uint8_t* w, size_t gb, int64_t nb, int64_t kb, int64_t g0, int64_t g1, int64_t r0,
                        int64_t r1, const BlockQ8_KA* const* ap, int nt, float* y, int64_t ldy) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184;
   constexpr int R = k8::kRows;
-  // One slot of 8 rows x 16 floats per group: a pair's tile (8 tokens x 16 rows) fills its own slot and the next.
+  // One slot of nt x 8 floats (at most 5 x 8) per group: the accumulators between blocks.
   thread_local std::vector<float> acc;
-  acc.resize(static_cast<size_t>(g1 - g0 + 1) * 16 * R);
-  const bool paired = nt > 5;  // as GemvK8Native: 1-5 tokens one group at a time
+  acc.resize(static_cast<size_t>(g1 - g0) * 8 * R);
   for (int64_t ib0 = 0; ib0 < nb; ib0 += kb) {
     const int64_t nbk = std::min(kb, nb - ib0);
     const bool resume = ib0 > 0;
     const BlockQ8_KA* a[16];
     for (int k = 0; k < nt; ++k) a[k] = ap[k] + ib0;
-    for (int64_t g = g0; g < g1;) {
+    for (int64_t g = g0; g < g1; ++g) {
       const uint8_t* p = w + static_cast<size_t>(g) * gb + ib0 * kBB;
-      float* out = acc.data() + static_cast<size_t>(g - g0) * 16 * R;
-      if (!paired) {
-        ForTileWidth<5, 2>(nt, [&](auto n) { TileK8VnniFew<kQ6, n.value>(p, nbk, a, out, resume); });
-        g += 1;
-        continue;
-      }
-      const int ng = g + 1 < g1 ? 2 : 1;
-      const uint8_t* pb = ng == 2 ? p + gb : p;
-      // No software prefetch: the blocks of a pair are short and the next one is in another group.
-      ForTileWidth<8, 6>(nt, [&](auto n) {
-        if constexpr (kQ6)
-          TileQ6KVnniWide<n.value>(p, pb, nbk, a, out, 0, resume);
-        else
-          TileQ4KVnniWide<n.value>(p, pb, nbk, a, out, 0, resume);
-      });
-      g += ng;
+      float* out = acc.data() + static_cast<size_t>(g - g0) * 8 * R;
+      ForTileWidth<5, 2>(nt, [&](auto n) { TileK8VnniFew<kQ6, n.value>(p, nbk, a, out, resume); });
     }
   }
-  for (int64_t g = g0; g < g1;) {
-    const int ng = paired && g + 1 < g1 ? 2 : 1;
-    StoreK8Tile(acc.data() + static_cast<size_t>(g - g0) * 16 * R, nt, paired ? 2 * R : R, g, ng, r0, r1, y, ldy);
-    g += ng;
-  }
+  for (int64_t g = g0; g < g1; ++g)
+    StoreK8Tile(acc.data() + static_cast<size_t>(g - g0) * 8 * R, nt, R, g, 1, r0, r1, y, ldy);
 }
 #endif
 
@@ -766,7 +748,7 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
     // Only where the tokens' activations of a whole row outgrow L1 (1536-wide rows at 4 tokens
     // cut into blocks streamed at a third of the rate: the one linear stream per thread is lost).
     const int64_t act_row = nt * nb * static_cast<int64_t>(sizeof(BlockQ8_KA));
-    if (vnni && nt > 1 && nt <= 8 && K8ActBudget() > 0 && act_row > kK8L1Bytes) {
+    if (vnni && nt > 1 && nt <= 5 && K8ActBudget() > 0 && act_row > kK8L1Bytes) {
       const int64_t kb = std::max<int64_t>(1, K8ActBudget() / (nt * static_cast<int64_t>(sizeof(BlockQ8_KA))));
       if (kb < nb) {
         GemvK8VnniBlocked<kQ6>(w, gb, nb, kb, g0, g1, r0, r1, ap, nt, y + t0 * ldy, ldy);
