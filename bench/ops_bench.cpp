@@ -103,7 +103,9 @@ void BM_MatmulStreamPacked(benchmark::State& state) {
   const TensorType t = kTypes[state.range(0)];
   const int threads = static_cast<int>(state.range(1));
   const int64_t n_tok = state.range(2);
-  const int64_t n_in = 1536;
+  // Fourth argument: row length (default 1536; 8960 is the 1.5B's ffn_down, whose 8 tokens'
+  // activations no longer fit L1).
+  const int64_t n_in = state.range(3) ? state.range(3) : 1536;
   const int64_t n_out = static_cast<int64_t>(kBigBytes / edgellm::io::row_bytes(t, n_in)) & ~int64_t{7};
   Matrix W(t, n_in, n_out);
   std::vector<uint8_t> packed;
@@ -118,7 +120,10 @@ void BM_MatmulStreamPacked(benchmark::State& state) {
 void StreamPackedArgs(benchmark::internal::Benchmark* b) {
   for (int ti : {4, 8, 10})  // Q4_0, Q4_K, Q6_K
     for (int th : {1, 2})
-      for (int nt : {1, 2, 3, 4, 5, 6, 8, 9, 12, 16}) b->Args({ti, th, nt});
+      for (int nt : {1, 2, 3, 4, 5, 6, 8, 9, 12, 16}) b->Args({ti, th, nt, 0});
+  for (int ti : {8, 10})
+    for (int th : {1, 2})
+      for (int nt : {1, 4, 8}) b->Args({ti, th, nt, 8960});
 }
 
 // The same product on a 256 KiB matrix that stays in L2: the kernel's arithmetic ceiling.
@@ -129,7 +134,7 @@ void BM_MatmulCached(benchmark::State& state) {
   const TensorType t = kTypes[state.range(0)];
   const bool x4 = state.range(1) != 0;
   const int64_t n_tok = state.range(2);
-  const int64_t n_in = 1536;
+  const int64_t n_in = state.range(3) ? state.range(3) : 1536;  // as BM_MatmulStreamPacked
   const int64_t n_out = static_cast<int64_t>((size_t{256} << 10) / edgellm::io::row_bytes(t, n_in)) & ~int64_t{3};
   Matrix W(t, n_in, n_out);
   std::vector<uint8_t> packed;
@@ -145,14 +150,16 @@ void BM_MatmulCached(benchmark::State& state) {
   state.SetLabel(std::string(edgellm::io::type_name(t)) + (x4 ? " packed " : " ") + ops::active_isa());
 }
 void CachedArgs(benchmark::internal::Benchmark* b) {
-  for (int ti = 3; ti <= 10; ++ti) b->Args({ti, 0, 1});
-  for (int ti : {3, 4, 5, 6, 7, 8, 10}) b->Args({ti, 1, 1});
-  for (int ti : {4, 8, 10}) b->Args({ti, 0, 64}), b->Args({ti, 1, 64});
+  for (int ti = 3; ti <= 10; ++ti) b->Args({ti, 0, 1, 0});
+  for (int ti : {3, 4, 5, 6, 7, 8, 10}) b->Args({ti, 1, 1, 0});
+  for (int ti : {4, 8, 10}) b->Args({ti, 0, 64, 0}), b->Args({ti, 1, 64, 0});
   // K8 at the small batches of speculative verification and batched decode: time(T) / time(1)
   // - 1 over T - 1 is the verify cost of one more token when the weights are in cache (CPU time,
   // so a busy machine shifts it less than the wall-clock figures of `edgellm bench -p 1,2,...`).
   for (int ti : {8, 10})
-    for (int nt : {2, 3, 4, 5, 6, 8, 9, 12, 16}) b->Args({ti, 1, nt});
+    for (int nt : {2, 3, 4, 5, 6, 8, 9, 12, 16}) b->Args({ti, 1, nt, 0});
+  for (int ti : {8, 10})
+    for (int nt : {1, 4, 8}) b->Args({ti, 1, nt, 8960});
 }
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,

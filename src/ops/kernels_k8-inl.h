@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -536,11 +538,11 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"), noinline
 #define EDGELLM_K8_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 template <bool kQ6, int T>
 EDGELLM_K8_VNNI_TARGET __attribute__((noinline)) void TileK8VnniFew(
-    const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out) {
+    const uint8_t* p, int64_t nb, const BlockQ8_KA* const* a, float* out, bool resume = false) {
   constexpr int64_t kBB = kQ6 ? 1680 : 1184, kNib = kQ6 ? 144 : 160, kHigh = 272, kJ = kQ6 ? 192 : 128;
   const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
   __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  for (int t = 0; t < T; ++t) acc[t] = resume ? _mm256_loadu_ps(out + 8 * t) : _mm256_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
     const uint8_t* b = p + ib * kBB;
     const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
@@ -647,6 +649,71 @@ HWY_INLINE void ForTileWidth(int nt, const F& f) {
   f(std::integral_constant<int, kHi>{});
 }
 
+// Copies a tile's outputs (out: nt tokens x `stride` rows from row R g) into y's rows [r0, r1).
+HWY_INLINE void StoreK8Tile(const float* out, int nt, int stride, int64_t g, int ng, int64_t r0, int64_t r1,
+                            float* y, int64_t ldy) {
+  constexpr int R = k8::kRows;
+  const int64_t lo = std::max(r0, R * g), hi = std::min(r1, R * (g + ng));
+  // Whole tiles as fixed-size copies (the loop below became a memmove call per token: 3% of prefill).
+  if (lo == R * g && hi - lo == stride) {
+    for (int k = 0; k < nt; ++k) {
+      if (stride == 2 * R)
+        std::memcpy(y + k * ldy + lo, out + stride * k, 2 * R * sizeof(float));
+      else
+        std::memcpy(y + k * ldy + lo, out + stride * k, R * sizeof(float));
+    }
+  } else {
+    for (int k = 0; k < nt; ++k)
+      for (int64_t r = lo; r < hi; ++r) y[k * ldy + r] = out[stride * k + (r - R * g)];
+  }
+}
+
+// Rows whose tokens' activations take more than L1 are cut into blocks of about 8 KiB of
+// activations (GemvK8VnniBlocked). EDGELLM_K8_BLOCK=0 turns the blocking off (A/B).
+constexpr int64_t kK8L1Bytes = 32768;
+inline int64_t K8ActBudget() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("EDGELLM_K8_BLOCK");
+    return e && std::string(e) == "0" ? int64_t{0} : int64_t{8192};
+  }();
+  return v;
+}
+
+#if EDGELLM_K8X2
+// Rows of many super-blocks (the 1.5B's ffn_down: 8960 elements, 35 super-blocks) with VNNI: the
+// tokens' activations of a whole row (nt x 416 bytes per super-block: 58 KiB for 4 tokens) no
+// longer fit L1, and every group of 8 rows read them again from L2 while the weight stream evicted
+// them. Here the row is cut into blocks of kb super-blocks whose activations fit L1 (K8ActBudget)
+// and every group of the share takes one block before the next: each tile resumes from the float
+// accumulators the previous block left in acc, so every (row, token) takes the same float
+// operations in the same order as the unblocked tiles (bitwise their results).
+// 2-5 tokens (the one-group tiles: short verification passes, 4-sequence decode). 6-8 tokens
+// (paired tiles) blocked as well measured 5-10% slower in a second session (8960 wide, 1 thread;
+// 2 super-blocks per block at 8 tokens), after +0-25% in the first: left unblocked.
+template <bool kQ6>
+void GemvK8VnniBlocked(const uint8_t* w, size_t gb, int64_t nb, int64_t kb, int64_t g0, int64_t g1, int64_t r0,
+                       int64_t r1, const BlockQ8_KA* const* ap, int nt, float* y, int64_t ldy) {
+  constexpr int64_t kBB = kQ6 ? 1680 : 1184;
+  constexpr int R = k8::kRows;
+  // One slot of nt x 8 floats (at most 5 x 8) per group: the accumulators between blocks.
+  thread_local std::vector<float> acc;
+  acc.resize(static_cast<size_t>(g1 - g0) * 8 * R);
+  for (int64_t ib0 = 0; ib0 < nb; ib0 += kb) {
+    const int64_t nbk = std::min(kb, nb - ib0);
+    const bool resume = ib0 > 0;
+    const BlockQ8_KA* a[16];
+    for (int k = 0; k < nt; ++k) a[k] = ap[k] + ib0;
+    for (int64_t g = g0; g < g1; ++g) {
+      const uint8_t* p = w + static_cast<size_t>(g) * gb + ib0 * kBB;
+      float* out = acc.data() + static_cast<size_t>(g - g0) * 8 * R;
+      ForTileWidth<5, 2>(nt, [&](auto n) { TileK8VnniFew<kQ6, n.value>(p, nbk, a, out, resume); });
+    }
+  }
+  for (int64_t g = g0; g < g1; ++g)
+    StoreK8Tile(acc.data() + static_cast<size_t>(g - g0) * 8 * R, nt, R, g, 1, r0, r1, y, ldy);
+}
+#endif
+
 template <bool kQ6>
 void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0, int64_t r1, const uint8_t* act,
                   size_t act_stride, int64_t n_tok, float* y, int64_t ldy) {
@@ -677,6 +744,18 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
     const int nt = static_cast<int>(std::min<int64_t>(tile_tokens, n_tok - t0));
     const BlockQ8_KA* ap[16];
     for (int k = 0; k < nt; ++k) ap[k] = reinterpret_cast<const BlockQ8_KA*>(act + (t0 + k) * act_stride);
+#if EDGELLM_K8X2
+    // Only where the tokens' activations of a whole row outgrow L1 (1536-wide rows at 4 tokens
+    // cut into blocks streamed at a third of the rate: the one linear stream per thread is lost).
+    const int64_t act_row = nt * nb * static_cast<int64_t>(sizeof(BlockQ8_KA));
+    if (vnni && nt > 1 && nt <= 5 && K8ActBudget() > 0 && act_row > kK8L1Bytes) {
+      const int64_t kb = std::max<int64_t>(1, K8ActBudget() / (nt * static_cast<int64_t>(sizeof(BlockQ8_KA))));
+      if (kb < nb) {
+        GemvK8VnniBlocked<kQ6>(w, gb, nb, kb, g0, g1, r0, r1, ap, nt, y + t0 * ldy, ldy);
+        continue;
+      }
+    }
+#endif
     for (int64_t g = g0; g < g1;) {
       const uint8_t* p = w + static_cast<size_t>(g) * gb;
       float out[16 * 16];
@@ -748,19 +827,7 @@ void GemvK8Native(const uint8_t* w, size_t row_stride, int64_t n_in, int64_t r0,
         }
 #endif
       }
-      const int64_t lo = std::max(r0, R * g), hi = std::min(r1, R * (g + ng));
-      // Whole tiles as fixed-size copies (the loop below became a memmove call per token: 3% of prefill).
-      if (lo == R * g && hi - lo == stride) {
-        for (int k = 0; k < nt; ++k) {
-          if (stride == 2 * R)
-            std::memcpy(y + (t0 + k) * ldy + lo, out + stride * k, 2 * R * sizeof(float));
-          else
-            std::memcpy(y + (t0 + k) * ldy + lo, out + stride * k, R * sizeof(float));
-        }
-      } else {
-        for (int k = 0; k < nt; ++k)
-          for (int64_t r = lo; r < hi; ++r) y[(t0 + k) * ldy + r] = out[stride * k + (r - R * g)];
-      }
+      StoreK8Tile(out, nt, stride, g, ng, r0, r1, y + t0 * ldy, ldy);
       g += ng;
     }
   }

@@ -26,8 +26,12 @@ TEST_P(BatchInvariance, EachTokenEqualsItsSingleTokenMatmul) {
   const TensorType t = GetParam();
   const int64_t base = io::traits(t).block_elems == 256 ? 256 : 32;
   // Odd block counts (vector and unroll tails) and a model-sized row; 37 rows is not a
-  // multiple of any row tile.
-  for (const int64_t n_in : {base, base * 3, base == 256 ? int64_t{768} : int64_t{576}}) {
+  // multiple of any row tile. K-quants also get a row of 41 super-blocks, whose 2-8 tokens'
+  // activations outgrow L1 so the VNNI tiles take the row in blocks (GemvK8VnniBlocked; 41 leaves
+  // a partial last block for every token count).
+  std::vector<int64_t> lengths{base, base * 3, base == 256 ? int64_t{768} : int64_t{576}};
+  if (base == 256) lengths.push_back(41 * 256);
+  for (const int64_t n_in : lengths) {
     const int64_t n_out = 37;
     const size_t rb = io::row_bytes(t, n_in);
     std::vector<uint8_t> w(rb * n_out);
