@@ -87,7 +87,8 @@ SPEC = re.compile(r"(\d+) passes, drafted (\d+), accepted (\d+)")
 def run(args, extra):
     cmd = [args.bin, "run", "-m", args.model, "-t", str(args.threads), "--temp", str(args.temp), "--seed",
            str(args.seed), "-n", str(args.n_predict), "-c", "2048", *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run((["flock", args.lock] if args.lock else []) + cmd, capture_output=True, text=True,
+                          timeout=3600)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd[:8])}... failed: {proc.stderr.strip()}")
     m = TIMING.search(proc.stderr)
@@ -102,7 +103,8 @@ def run_pair(args, prompt, extra):
     the order alternating per repetition), so both see the same machine load."""
     cmd = [args.bin, "bench", "-m", args.model, "-t", str(args.threads), "-n", str(args.n_predict),
            "-r", str(args.reps), "--spec-prompt", prompt, "--json", *extra, *shlex.split(args.bench_args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
+    proc = subprocess.run((["flock", args.lock] if args.lock else []) + cmd, capture_output=True, text=True,
+                          timeout=7200)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd[:8])}... failed: {proc.stderr.strip()}")
     j = json.loads(proc.stdout)
@@ -130,6 +132,8 @@ def main():
     ap.add_argument("--bench-args", default="",
                     help="more flags for every `edgellm bench` run, e.g. '--spec-learn-cost' (the older policy)")
     ap.add_argument("--json-out", help="write every row and group figure to this JSON file")
+    ap.add_argument("--lock", help="hold this file's flock(1) lock around each timed process (a shared machine's "
+                                   "measuring lock), so others can measure between prompts")
     ap.add_argument("--draft-max", type=int, default=8)
     ap.add_argument("--draft", help="also a draft model (name or GGUF) of the same vocabulary")
     ap.add_argument("--draft-args", default="",

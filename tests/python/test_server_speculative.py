@@ -128,21 +128,21 @@ def test_follow_up_reuses_the_rolled_back_cache(server):
 def test_server_takes_the_draft_speed_flags_with_runs_defaults(server, tiny):
     # Without the flags: run's defaults (a 32,768-id head, p-min 0.5), said at start.
     assert "draft vocabulary 32768, draft p-min 0.50" in server.output(), server.output()
-    # --draft-p-min 1: every draft stops after its first guess, so a pass runs at most one guess
-    # (draft_n is at most the passes: predicted_n - accepted); the text is still plain serving's.
+    # --draft-vocab 8: the draft guesses among ids 0-7 only, which the answers hardly use, so its
+    # guesses are rejected where the fixture's (the whole head) are mostly accepted; the text is
+    # still plain serving's.
     srv = ServerProcess(model=tiny, ctx=256, parallel=1, queue=4,
-                        extra_args=["--draft", tiny, "--draft-max", "6", "--draft-p-min", "1", "--draft-vocab", "0"])
+                        extra_args=["--draft", tiny, "--draft-max", "6", "--draft-vocab", "8", "--draft-p-min", "0"])
     try:
-        assert "draft vocabulary 0, draft p-min 1.00" in srv.output(), srv.output()
-        long_drafts = 0
+        assert "draft vocabulary 8, draft p-min 0.00" in srv.output(), srv.output()
+        drafted = accepted = 0
         for p in PROMPTS:
             plain, _ = complete(srv, p, {"mode": "off"})
             text, t = complete(srv, p, {"mode": "draft"})
             assert text == plain, p
-            assert 0 < t["draft_n"] <= t["predicted_n"] - t["draft_n_accepted"], (p, t)
-            _, t6 = complete(server, p, {"mode": "draft"})  # the fixture: p-min 0.5, up to 6
-            long_drafts += t6["draft_n"] > t6["predicted_n"] - t6["draft_n_accepted"]
-        assert long_drafts > 0, "with p-min 0.5 some pass ran more than one guess"
+            drafted += t["draft_n"]
+            accepted += t["draft_n_accepted"]
+        assert drafted > 0 and accepted <= 0.25 * drafted, (accepted, drafted)
     finally:
         assert srv.stop() == 0, srv.output()
     for flag, value in (("--draft-p-min", "1.5"), ("--draft-vocab", "-8")):
