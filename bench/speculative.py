@@ -112,10 +112,12 @@ def run_pair(args, prompt, extra):
     # A binary from before per-pair figures: its totals as one pair.
     pairs = j.get("pairs") or [{"plain_ts": j["plain_ts"], "speculative_ts": j["speculative_ts"],
                                 "passes": round((n - args.reps) / j["tokens_per_pass"]) if j["tokens_per_pass"] else n}]
-    per = n / len(pairs)
-    plain = {"n": n, "secs": sum(per / q["plain_ts"] for q in pairs), "text": None, "drafted": 0,
-             "accepted": 0, "passes": n}
-    spec = {"n": n, "secs": sum(per / q["speculative_ts"] for q in pairs), "drafted": j["drafted"],
+    # Generated tokens per run (an answer may end before -n; plain and speculative give the same).
+    tokens = [q.get("tokens", n / len(pairs)) for q in pairs]
+    n = sum(tokens)
+    plain = {"n": n, "secs": sum(t / q["plain_ts"] for t, q in zip(tokens, pairs)), "text": None,
+             "drafted": 0, "accepted": 0, "passes": n}
+    spec = {"n": n, "secs": sum(t / q["speculative_ts"] for t, q in zip(tokens, pairs)), "drafted": j["drafted"],
             "accepted": j["accepted"], "passes": sum(q["passes"] for q in pairs), "same": j["same_tokens"],
             "ratios": [q["speculative_ts"] / q["plain_ts"] for q in pairs],
             "plain_ts": [q["plain_ts"] for q in pairs], "costs": j.get("pass_costs")}

@@ -59,7 +59,7 @@ void bench_speculative(const SpecBenchArgs& a) {
   if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
   else so.proposer = make_drafter(*engine, resolve_model(a.draft), n_ctx, a.draft_speed);
   // Measured once, before the timed runs (which it would otherwise slow by the same time).
-  if (!a.learn_cost) so.costs = measure_spec_costs(*engine, *so.proposer, a.draft_max);
+  if (!a.learn_cost) so.costs = measure_spec_costs(*engine, *so.proposer, a.draft_max, 3);
   runtime::GenerateParams gp;
   gp.sampling.temperature = 0.0f;
   gp.max_tokens = a.n_gen;
@@ -91,7 +91,8 @@ void bench_speculative(const SpecBenchArgs& a) {
     spec.add(q);
     pairs.push_back({{"plain_ts", p.decode_seconds > 0 ? p.n_generated / p.decode_seconds : 0.0},
                      {"speculative_ts", q.decode_seconds > 0 ? q.n_generated / q.decode_seconds : 0.0},
-                     {"passes", q.n_decode_passes}, {"drafted", q.n_drafted}, {"accepted", q.n_draft_accepted}});
+                     {"tokens", q.n_generated}, {"passes", q.n_decode_passes}, {"drafted", q.n_drafted},
+                     {"accepted", q.n_draft_accepted}});
     same = same && p.tokens == q.tokens;
   }
   const double speedup = plain.rate() > 0 ? spec.rate() / plain.rate() : 0.0;

@@ -144,7 +144,7 @@ void run(RunArgs a) {
     if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
     else so.proposer = make_drafter(*engine, resolve_model(a.draft), a.n_ctx, a.draft_speed);
     so.draft_max = a.draft_max;
-    so.costs = measure_spec_costs(*engine, *so.proposer, a.draft_max);
+    so.costs = measure_spec_costs(*engine, *so.proposer, a.draft_max, 2);
     res = runtime::generate_speculative(session, ids, gp, so, print);
   } else {
     res = session.generate(ids, gp, print);

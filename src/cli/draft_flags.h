@@ -42,10 +42,11 @@ inline std::shared_ptr<runtime::DraftModelProposer> make_drafter(const runtime::
 }
 
 // What the draft-length policy weighs (runtime/pass_cost.h): the target's passes of 1..draft_max+1
-// tokens timed side by side, and a draft model's guess priced by the bytes it reads.
+// tokens timed side by side (`rounds` times; about a second each on a 1.5B at 2 threads), and a
+// draft model's guess priced by the bytes it reads.
 inline runtime::PassCosts measure_spec_costs(const runtime::Engine& target, const runtime::Proposer& proposer,
-                                             int32_t draft_max) {
-  runtime::PassCosts c = runtime::measure_pass_costs(target, std::max(1, draft_max + 1));
+                                             int32_t draft_max, int32_t rounds) {
+  runtime::PassCosts c = runtime::measure_pass_costs(target, std::max(1, draft_max + 1), rounds);
   if (const auto* d = dynamic_cast<const runtime::DraftModelProposer*>(&proposer))
     c.guess = runtime::guess_cost_from_bytes(target, d->engine(), d->head_rows());
   return c;

@@ -28,7 +28,7 @@ struct PassCosts {
 // session), `rounds` times: each n-token pass runs between two one-token passes and costs its
 // time over their mean; the median over the rounds is kept. InvalidArgument unless
 // 1 <= n_max <= 64, rounds >= 1 and depth >= 1.
-PassCosts measure_pass_costs(const Engine& engine, int32_t n_max, int32_t rounds = 3, int32_t depth = 256);
+PassCosts measure_pass_costs(const Engine& engine, int32_t n_max, int32_t rounds = 3, int32_t depth = 64);
 
 // A draft model's guess in the target's one-token passes, from the bytes each reads per token
 // (both passes are bound by memory bandwidth, so their ratio does not move with it): the

@@ -34,6 +34,24 @@ GenerateParams greedy(int32_t max_tokens) {
   return gp;
 }
 
+// One job through a scheduler of these options, to its end.
+JobOutcome run_job(const Engine& e, const SchedulerOptions& so, const std::vector<int32_t>& prompt,
+                   const GenerateParams& gp) {
+  Scheduler sched(e, so);
+  auto prom = std::make_shared<std::promise<JobOutcome>>();
+  auto fut = prom->get_future();
+  JobRequest r;
+  r.prompt = prompt;
+  r.params = gp;
+  r.on_done = [prom](JobOutcome& o) { prom->set_value(std::move(o)); };
+  if (!sched.submit(std::move(r))) {
+    JobOutcome refused;
+    refused.error = "refused";
+    return refused;
+  }
+  return fut.get();
+}
+
 // SmolLM2 loaded once per test on 2 threads, with the int8 activations every draft test compares
 // under (restored afterwards); skipped when the model is absent.
 class SmolDraft : public ::testing::Test {
@@ -160,15 +178,7 @@ TEST_F(SmolDraft, SchedulerJobWithALongPromptGivesPlainGreedyOutput) {
   so.draft_max = 4;
   so.draft = DraftModelProposer::load_draft(*e, model_path(kSmol));
   so.learn_draft_cost = false;
-  Scheduler sched(*e, so);
-  auto prom = std::make_shared<std::promise<JobOutcome>>();
-  auto fut = prom->get_future();
-  JobRequest r;
-  r.prompt = prompt;
-  r.params = gp;
-  r.on_done = [prom](JobOutcome& o) { prom->set_value(std::move(o)); };
-  ASSERT_NE(sched.submit(std::move(r)), nullptr);
-  const JobOutcome out = fut.get();
+  const JobOutcome out = run_job(*e, so, prompt, gp);
   ASSERT_TRUE(out.error.empty()) << out.error;
   EXPECT_EQ(out.result.tokens, want.tokens);
   EXPECT_GT(out.result.n_draft_accepted, 0) << "the draft caught up and its guesses were used";
@@ -194,15 +204,7 @@ TEST_F(SmolDraft, SchedulerDraftersTakeTheSpeedSettings) {
     so.learn_draft_cost = false;
     so.draft_min_confidence = p_min;
     so.draft_head_rows = head_rows;
-    Scheduler sched(*e, so);
-    auto prom = std::make_shared<std::promise<JobOutcome>>();
-    auto fut = prom->get_future();
-    JobRequest r;
-    r.prompt = prompt;
-    r.params = gp;
-    r.on_done = [prom](JobOutcome& o) { prom->set_value(std::move(o)); };
-    EXPECT_NE(sched.submit(std::move(r)), nullptr);
-    JobOutcome out = fut.get();
+    JobOutcome out = run_job(*e, so, prompt, gp);
     EXPECT_TRUE(out.error.empty()) << out.error;
     EXPECT_EQ(out.result.tokens, want.tokens) << "p-min " << p_min << ", head rows " << head_rows;
     return out.result;
