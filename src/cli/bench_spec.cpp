@@ -58,6 +58,8 @@ void bench_speculative(const SpecBenchArgs& a) {
   so.draft_max = a.draft_max;
   if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
   else so.proposer = make_drafter(*engine, resolve_model(a.draft), n_ctx, a.draft_speed);
+  // Measured once, before the timed runs (which it would otherwise slow by the same time).
+  if (!a.learn_cost) so.costs = measure_spec_costs(*engine, *so.proposer, a.draft_max, 3);
   runtime::GenerateParams gp;
   gp.sampling.temperature = 0.0f;
   gp.max_tokens = a.n_gen;
@@ -71,6 +73,7 @@ void bench_speculative(const SpecBenchArgs& a) {
   }
   Totals plain, spec;
   bool same = true;
+  nlohmann::json pairs = nlohmann::json::array();  // t/s of each A/B pair, for ratios robust to drift
   for (int32_t r = 0; r < a.reps; ++r) {
     runtime::GenerateResult p, q;
     // Fresh sessions (no prefix reuse between runs); the order alternates so drift cancels.
@@ -86,6 +89,10 @@ void bench_speculative(const SpecBenchArgs& a) {
     else run_spec(), run_plain();
     plain.add(p);
     spec.add(q);
+    pairs.push_back({{"plain_ts", p.decode_seconds > 0 ? p.n_generated / p.decode_seconds : 0.0},
+                     {"speculative_ts", q.decode_seconds > 0 ? q.n_generated / q.decode_seconds : 0.0},
+                     {"tokens", q.n_generated}, {"passes", q.n_decode_passes}, {"drafted", q.n_drafted},
+                     {"accepted", q.n_draft_accepted}});
     same = same && p.tokens == q.tokens;
   }
   const double speedup = plain.rate() > 0 ? spec.rate() / plain.rate() : 0.0;
@@ -97,7 +104,9 @@ void bench_speculative(const SpecBenchArgs& a) {
                         {"n_prompt", ids.size()}, {"n_gen", a.n_gen}, {"repetitions", a.reps},
                         {"draft_max", a.draft_max}, {"plain_ts", plain.rate()}, {"speculative_ts", spec.rate()},
                         {"speedup", speedup}, {"drafted", spec.drafted}, {"accepted", spec.accepted},
-                        {"acceptance", acceptance}, {"tokens_per_pass", per_pass}, {"same_tokens", same}};
+                        {"acceptance", acceptance}, {"tokens_per_pass", per_pass}, {"same_tokens", same},
+                        {"pairs", pairs}, {"cost_policy", a.learn_cost ? "learnt" : "measured"}};
+    if (so.costs.known()) j["pass_costs"] = {{"verify", so.costs.verify}, {"guess", so.costs.guess}};
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }

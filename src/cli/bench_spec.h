@@ -19,6 +19,8 @@ struct SpecBenchArgs {
   int32_t draft_max = 8;
   DraftSpeed draft_speed{-1, -1.f};  // < 0: the library's defaults
   bool json = false;
+  // Learn the draft cost from pass times (the policy before measured pass costs), for A/B.
+  bool learn_cost = false;
 };
 
 // Prints one table row (or one JSON object): t/s plain and speculative, the speed-up, the share

@@ -44,6 +44,7 @@ struct BenchArgs {
   std::string draft, spec_prompt, spec_file;
   int32_t draft_max = 8;
   DraftSpeed draft_speed;
+  bool spec_learn_cost = false;
   const CLI::Option* reps_opt = nullptr;
 };
 
@@ -97,6 +98,7 @@ void bench_spec(const BenchArgs& a) {
   s.reps = a.reps_opt && a.reps_opt->count() > 0 ? a.reps : 2;
   s.draft_max = a.draft_max;
   s.draft_speed = a.draft_speed;
+  s.learn_cost = a.spec_learn_cost;
   s.json = a.json;
   bench_speculative(s);
 }
@@ -321,12 +323,10 @@ Registrar reg("bench", "Prefill and decode speed against the memory roofline and
                              "(--spec-prompt; -n tokens, one -t): t/s of both, acceptance, tokens per pass");
                 app.add_option("--draft", a->draft, "... with drafts from this model of the same vocabulary");
                 app.add_option("--draft-max", a->draft_max, "Longest draft per pass")->capture_default_str();
-                app.add_option("--draft-vocab", a->draft_speed.vocab,
-                               "The draft guesses among the first N token ids only (0: all)")
-                    ->capture_default_str();
-                app.add_option("--draft-p-min", a->draft_speed.p_min,
-                               "A draft stops after a guess the draft model gives less probability (0: never)")
-                    ->capture_default_str();
+                add_draft_speed_flags(app, a->draft_speed);
+                app.add_flag("--spec-learn-cost", a->spec_learn_cost,
+                             "Price drafts with a cost learnt from the generation's pass times instead of pass "
+                             "costs measured before it (the older policy, for A/B)");
                 app.add_option("--spec-prompt", a->spec_prompt,
                                "The user message of --lookup / --draft runs (default: an edit of a given function)");
                 app.add_option("--spec-file", a->spec_file, "... read from this file");

@@ -144,6 +144,7 @@ void run(RunArgs a) {
     if (a.lookup) so.proposer = std::make_shared<runtime::PromptLookupProposer>();
     else so.proposer = make_drafter(*engine, resolve_model(a.draft), a.n_ctx, a.draft_speed);
     so.draft_max = a.draft_max;
+    so.costs = measure_spec_costs(*engine, *so.proposer, a.draft_max, 2);
     res = runtime::generate_speculative(session, ids, gp, so, print);
   } else {
     res = session.generate(ids, gp, print);
@@ -210,13 +211,7 @@ Registrar reg("run", "Generate an answer to one prompt", [](CLI::App& app) {
   app.add_option("--draft-max", a->draft_max,
                  "Longest speculative draft per pass (with --lookup or --draft; adapts below it)")
       ->capture_default_str();
-  app.add_option("--draft-vocab", a->draft_speed.vocab,
-                 "With --draft: the draft guesses among the first N token ids only, a cheaper output head for it "
-                 "(0: the whole vocabulary; the answer is the same)")
-      ->capture_default_str();
-  app.add_option("--draft-p-min", a->draft_speed.p_min,
-                 "With --draft: a draft stops after a guess the draft model gives less probability (0: never)")
-      ->capture_default_str();
+  add_draft_speed_flags(app, a->draft_speed);
   app.add_option("--verify", a->verify_url,
                  "Device drafts, this OpenAI-compatible server verifies (base URL, e.g. http://host:8080/v1; same "
                  "vocabulary): the answer is the server model's greedy answer, one request per --draft-max tokens; "

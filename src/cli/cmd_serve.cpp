@@ -15,6 +15,7 @@
 #include "cli/models.h"
 #include "cli/models_preset.h"
 #include "io/gguf.h"
+#include "cli/draft_flags.h"
 #include "runtime/draft_model.h"
 #include "server/server.h"
 #include "util/error.h"
@@ -38,6 +39,7 @@ struct ServeArgs {
   LoraFlags lora;
   std::string draft;  // --draft MODEL: speculation with this draft model by default
   bool lookup = false;  // --lookup: speculation with prompt lookup by default
+  DraftSpeed draft_speed;  // --draft-vocab, --draft-p-min (the draft model's, as on run)
 };
 
 // "NAME=PATH" names a model; a plain PATH (or short name) is named by its file's stem. A file
@@ -166,6 +168,8 @@ void serve(ServeArgs a) {
   a.opts.policy = make_policy(a.hybrid);  // a bad policy stops start-up with its message
   if (a.lookup) a.opts.speculation = runtime::SpecMode::kLookup;
   if (!a.draft.empty()) a.opts.speculation = runtime::SpecMode::kDraft;
+  if (a.draft_speed.vocab >= 0) a.opts.draft_head_rows = a.draft_speed.vocab;
+  if (a.draft_speed.p_min >= 0) a.opts.draft_min_confidence = a.draft_speed.p_min;
   if (!a.mem_budget.empty())
     a.opts.mem_budget = runtime::parse_mem_size(a.mem_budget, runtime::physical_ram_bytes());
   auto specs = model_specs(a);
@@ -204,8 +208,12 @@ void serve(ServeArgs a) {
     std::fprintf(stderr, "edgellm serve: loaded models stay within %s (least recently used unloaded first)\n",
                  runtime::format_bytes(a.opts.mem_budget).c_str());
   if (a.opts.speculation != runtime::SpecMode::kOff)
-    std::fprintf(stderr, "edgellm serve: speculative decoding with %s, drafts of up to %d tokens\n",
-                 a.lookup ? "prompt lookup" : a.draft.c_str(), a.opts.draft_max);
+    std::fprintf(stderr, "edgellm serve: speculative decoding with %s, drafts of up to %d tokens%s\n",
+                 a.lookup ? "prompt lookup" : a.draft.c_str(), a.opts.draft_max,
+                 a.lookup ? ""
+                          : (", draft vocabulary " + std::to_string(a.opts.draft_head_rows) + ", draft p-min " +
+                             std::to_string(a.opts.draft_min_confidence).substr(0, 4))
+                                .c_str());
   std::fprintf(stderr, "edgellm serve: listening on http://%s:%d\n", a.opts.host.c_str(), port);
   if (a.opts.host != "127.0.0.1" && a.opts.host != "localhost" && a.opts.host != "::1" && a.opts.api_key.empty())
     std::fprintf(stderr, "warning: listening beyond loopback without --api-key\n");
@@ -292,6 +300,7 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
   app.add_option("--draft-max", o.draft_max, "Longest speculative draft per pass (adapts below it per request)")
       ->capture_default_str()
       ->check(CLI::Range(0, runtime::kMaxDraftTokens));
+  add_draft_speed_flags(app, a->draft_speed);
   add_hybrid_flags(app, a->hybrid);
   add_kv_type_flags(app, a->kv);
   add_mem_budget_flag(app, a->mem_budget);

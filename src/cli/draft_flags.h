@@ -1,20 +1,37 @@
 #pragma once
-// The draft model's speed settings of `run --draft` and `bench --draft` (--draft-vocab,
-// --draft-p-min): they change which guesses are made, never the answer.
+// The draft model's speed settings of `run --draft`, `bench --draft` and `serve --draft`
+// (--draft-vocab, --draft-p-min): they change which guesses are made, never the answer.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "runtime/draft_model.h"
+#include "runtime/pass_cost.h"
 
 namespace edgellm::cli {
 
 struct DraftSpeed {
   // Tuned on the Qwen2.5-Coder 0.5B drafting for the 1.5B (bench/speculative.py); < 0: the
-  // library's defaults (off), as the server's scheduler uses.
+  // library's defaults (off).
   int32_t vocab = 32768;  // DraftModelProposer::set_head_rows
   float p_min = 0.5f;     // DraftModelProposer::set_min_confidence
 };
+
+// --draft-vocab and --draft-p-min, with these defaults, on run, bench and serve.
+inline void add_draft_speed_flags(CLI::App& app, DraftSpeed& s) {
+  app.add_option("--draft-vocab", s.vocab,
+                 "With --draft: the draft guesses among the first N token ids only, a cheaper output head for it "
+                 "(0: the whole vocabulary; the answer is the same)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--draft-p-min", s.p_min,
+                 "With --draft: a draft stops after a guess the draft model gives less probability (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+}
 
 inline std::shared_ptr<runtime::DraftModelProposer> make_drafter(const runtime::Engine& target, const std::string& path,
                                                                  int32_t n_ctx, const DraftSpeed& speed) {
@@ -22,6 +39,17 @@ inline std::shared_ptr<runtime::DraftModelProposer> make_drafter(const runtime::
   if (speed.vocab >= 0) drafter->set_head_rows(speed.vocab);
   if (speed.p_min >= 0) drafter->set_min_confidence(speed.p_min);
   return drafter;
+}
+
+// What the draft-length policy weighs (runtime/pass_cost.h): the target's passes of 1..draft_max+1
+// tokens timed side by side (`rounds` times; about a second each on a 1.5B at 2 threads), and a
+// draft model's guess priced by the bytes it reads.
+inline runtime::PassCosts measure_spec_costs(const runtime::Engine& target, const runtime::Proposer& proposer,
+                                             int32_t draft_max, int32_t rounds) {
+  runtime::PassCosts c = runtime::measure_pass_costs(target, std::max(1, draft_max + 1), rounds);
+  if (const auto* d = dynamic_cast<const runtime::DraftModelProposer*>(&proposer))
+    c.guess = runtime::guess_cost_from_bytes(target, d->engine(), d->head_rows());
+  return c;
 }
 
 }  // namespace edgellm::cli

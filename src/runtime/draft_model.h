@@ -39,6 +39,7 @@ class DraftModelProposer : public Proposer {
   // a guess outside the prefix would only be a miss (the target judges every guess). The
   // 0.5B Qwen's head is 145 of the ~400 MB it reads per token. Default: kDefaultHeadRows.
   void set_head_rows(int32_t n);
+  int32_t head_rows() const { return head_rows_; }
   static const int32_t kDefaultHeadRows;
   // A draft stops after a guess the draft model gives less than this probability (its own
   // softmax; when sampling, the drawn token's probability under the chain): the guesses after

@@ -17,22 +17,25 @@ void PromptLookupProposer::propose(const std::vector<int32_t>& ctx, int32_t max,
   out.clear();
   match_length_ = 0;
   const int64_t len = static_cast<int64_t>(ctx.size());
-  if (max <= 0) return;
-  // A linear scan per n: a few thousand comparisons, microseconds against a forward pass.
-  for (int64_t n = std::min<int64_t>(n_max_, len - 1); n >= n_min_; --n) {
-    const auto suffix = ctx.end() - n;
-    // Latest occurrence that ends before the suffix does, so at least one token follows it.
-    for (int64_t s = len - n - 1; s >= 0; --s) {
-      if (!std::equal(suffix, ctx.end(), ctx.begin() + s)) continue;
-      const int64_t from = s + n, to = std::min(len, from + max);
-      out.assign(ctx.begin() + from, ctx.begin() + to);
-      // The suffix matched n tokens; the occurrence may agree further back.
-      int64_t m = n;
-      while (m < kMatchLengthCap && s + n - 1 - m >= 0 && ctx[s + n - 1 - m] == ctx[len - 1 - m]) ++m;
-      match_length_ = static_cast<int32_t>(m);
-      return;
-    }
+  if (max <= 0 || len < 2) return;
+  // Every earlier occurrence of the last token, followed back while it agrees with the
+  // context's end: the one agreeing longest (up to n_max tokens; then the latest) is most likely
+  // the passage being copied, including one the answer itself wrote. About len * (matched
+  // length) comparisons: microseconds against a forward pass.
+  const int32_t last = ctx[static_cast<size_t>(len - 1)];
+  int64_t best_s = -1, best_n = 0, best_m = 0;
+  for (int64_t s = len - 2; s >= 0; --s) {
+    if (ctx[static_cast<size_t>(s)] != last) continue;
+    int64_t m = 1;
+    while (m < kMatchLengthCap && s - m >= 0 && ctx[static_cast<size_t>(s - m)] == ctx[static_cast<size_t>(len - 1 - m)]) ++m;
+    const int64_t n = std::min<int64_t>(m, n_max_);
+    if (n > best_n) best_s = s, best_n = n, best_m = m;  // ties keep the later occurrence
+    if (best_n >= n_max_) break;
   }
+  if (best_n < n_min_) return;
+  const int64_t from = best_s + 1, to = std::min(len, from + max);
+  out.assign(ctx.begin() + from, ctx.begin() + to);
+  match_length_ = static_cast<int32_t>(best_m);
 }
 
 }  // namespace edgellm::runtime

@@ -37,15 +37,17 @@ class Proposer {
   virtual int32_t match_length() const { return 0; }
 };
 
-// Prompt lookup: finds the longest suffix of the context (n_max down to n_min tokens) that
-// occurred earlier in it, and proposes the tokens that followed its latest earlier occurrence.
-// Pays off when the answer repeats its input (editing code, extracting fields, quoting).
+// Prompt lookup: proposes the tokens that followed the earlier occurrence of the context's end
+// that agrees with it longest (up to n_max tokens back; the latest of those that agree as far),
+// in the prompt or in the text generated so far, if it agrees at least n_min tokens. Pays off
+// when the answer repeats its input (editing code, extracting fields, quoting): the longest
+// agreement is the passage being copied rather than a common short phrase elsewhere.
 class PromptLookupProposer : public Proposer {
  public:
   // Matches are followed back at most this far to measure match_length().
   static constexpr int32_t kMatchLengthCap = 32;
   // InvalidArgument unless 1 <= n_min <= n_max.
-  explicit PromptLookupProposer(int32_t n_max = 3, int32_t n_min = 1);
+  explicit PromptLookupProposer(int32_t n_max = kMatchLengthCap, int32_t n_min = 1);
   void propose(const std::vector<int32_t>& context, int32_t max, std::vector<int32_t>& out) override;
   bool cheap() const override { return true; }
   // How far the chosen occurrence matches the context's end (at least the suffix found, up to

@@ -23,6 +23,11 @@ Scheduler::Scheduler(const Engine& engine, const SchedulerOptions& opts) : engin
   if (opts_.n_batch < 1 || opts_.n_batch_shared < 1) throw InvalidArgument("scheduler: batch size must be at least 1");
   if (opts_.draft_max < 0 || opts_.draft_max > kMaxDraftTokens)
     throw InvalidArgument("scheduler: the draft length must be between 0 and " + std::to_string(kMaxDraftTokens));
+  if (opts_.draft_head_rows < 0)
+    throw InvalidArgument("scheduler: the draft vocabulary must be >= 0 tokens (0: all), got " +
+                          std::to_string(opts_.draft_head_rows));
+  if (!(opts_.draft_min_confidence >= 0.f && opts_.draft_min_confidence <= 1.f))
+    throw InvalidArgument("scheduler: the draft's minimum confidence must be in [0, 1]");
   if (opts_.speculation == SpecMode::kDefault) opts_.speculation = SpecMode::kOff;
   if (opts_.speculation == SpecMode::kDraft && !opts_.draft)
     throw InvalidArgument("scheduler: speculation with a draft model needs the draft model");

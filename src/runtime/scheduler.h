@@ -92,6 +92,10 @@ struct SchedulerOptions {
   // Learn each slot's cost of a drafted token from pass times (false: SpeculativeOptions'
   // fixed cost, so draft lengths do not depend on the machine's speed, as tests need).
   bool learn_draft_cost = true;
+  // The draft model's speed settings (DraftModelProposer::set_head_rows / set_min_confidence),
+  // applied to every slot's drafter: which guesses are made, never the answer.
+  int32_t draft_head_rows = DraftModelProposer::kDefaultHeadRows;
+  float draft_min_confidence = DraftModelProposer::kDefaultMinConfidence;
 };
 
 // What a finished request reports.

@@ -19,6 +19,8 @@ void Scheduler::start_speculation(Slot& s, const JobRequest& req) {
   if (mode == SpecMode::kDraft) {
     if (!opts_.draft) throw InvalidArgument("speculation with a draft model needs one: start the server with --draft");
     if (!s.drafter) s.drafter = std::make_unique<DraftModelProposer>(opts_.draft, opts_.n_ctx);
+    s.drafter->set_head_rows(opts_.draft_head_rows);
+    s.drafter->set_min_confidence(opts_.draft_min_confidence);
     // A new prompt's draft prefill runs a shared pass's worth per step, beside the others' tokens.
     s.drafter->set_catch_up_limit(std::max(1, opts_.n_batch_shared));
     p = s.drafter.get();

@@ -30,26 +30,48 @@ int32_t DraftLength::class_of(int32_t m) {
 }
 
 DraftLength::DraftLength(const SpeculativeOptions& opts)
-    : max_(opts.draft_max), cost_(opts.verify_cost), probe_interval_(opts.probe_interval), learn_(opts.learn_cost) {
+    : max_(opts.draft_max),
+      cost_(opts.verify_cost),
+      probe_interval_(opts.probe_interval),
+      learn_(opts.learn_cost && !opts.costs.known()),
+      costs_(opts.costs) {
   if (opts.draft_max < 0) throw InvalidArgument("draft length must be >= 0, got " + std::to_string(opts.draft_max));
   if (!(opts.verify_cost >= 0.f)) throw InvalidArgument("verify cost must be >= 0");
   if (opts.probe_interval < 1)
     throw InvalidArgument("probe interval must be >= 1, got " + std::to_string(opts.probe_interval));
-  for (int32_t c = 1; c < kClasses; ++c) {
-    const float m = static_cast<float>(1 << (c - 1));  // 1, 2, 4, ..., 32
-    classes_[c].accept = m / (m + 1.f);
+  if (!(opts.costs.guess >= 0.f)) throw InvalidArgument("guess cost must be >= 0");
+  const size_t positions = static_cast<size_t>(std::max(1, opts.draft_max));
+  for (int32_t c = 0; c < kClasses; ++c) {
+    const float m = static_cast<float>(1 << std::max(0, c - 1));  // 1, 2, 4, ..., 32
+    classes_[c].accept.assign(positions, c == 0 ? 0.6f : m / (m + 1.f));
+    classes_[c].seen.assign(positions, 0);
   }
 }
 
-int32_t DraftLength::best_length(float accept) const {
-  // A draft of k guesses each accepted with probability a (independently, as a model) yields
-  // 1 + a + ... + a^k tokens for a pass costing 1 + cost*k.
+float DraftLength::acceptance_at(int32_t position, int32_t match_length) const {
+  const Estimate& e = classes_[class_of(match_length)];
+  return e.estimate(std::clamp<int32_t>(position, 0, static_cast<int32_t>(e.accept.size()) - 1));
+}
+
+float DraftLength::Estimate::estimate(int32_t i) const {
+  while (i > 0 && !seen[static_cast<size_t>(i)]) --i;  // never judged: the deepest judged before it
+  return accept[static_cast<size_t>(i)];
+}
+
+double DraftLength::draft_cost(int32_t k) const {
+  if (costs_.known()) return costs_.pass(k + 1) + costs_.guess * k;
+  return 1.0 + cost_ * k;
+}
+
+int32_t DraftLength::best_length(const Estimate& e) const {
+  // A draft of k guesses, the i-th accepted with probability a_i once those before it were,
+  // yields 1 + a_1 + a_1 a_2 + ... + a_1...a_k tokens for a pass costing draft_cost(k).
   int32_t best = 0;
   double best_rate = 1.0, yield = 1.0, term = 1.0;
   for (int32_t k = 1; k <= max_; ++k) {
-    term *= accept;
+    term *= e.estimate(k - 1);
     yield += term;
-    const double rate = yield / (1.0 + cost_ * k);
+    const double rate = yield / draft_cost(k);
     if (rate > best_rate * 1.0001) best = k, best_rate = rate;
   }
   return best;
@@ -63,17 +85,25 @@ int32_t DraftLength::next(int32_t match_length) {
     if (--e.resting > 0) return 0;
     return std::min<int32_t>(max_, 2);  // probe: short, so a miss costs little
   }
-  const int32_t k = best_length(e.accept);
+  const int32_t k = best_length(e);
   if (k == 0) e.resting = probe_interval_;
   return k;
 }
 
 void DraftLength::record(int32_t drafted, int32_t accepted) {
-  // Guesses are Bernoulli trials: `accepted` successes, then one failure if a guess was rejected.
+  // Each judged position is a Bernoulli trial: positions before `accepted` succeeded, the one at
+  // it failed if a guess was rejected; positions after it were not judged.
   const float alpha = last_class_ == 0 ? kAlpha : kClassAlpha;
-  float& a = classes_[last_class_].accept;
-  for (int32_t i = 0; i < accepted; ++i) a += alpha * (1.f - a);
-  if (accepted < drafted) a += alpha * (0.f - a);
+  Estimate& e = classes_[last_class_];
+  const int32_t n = static_cast<int32_t>(e.accept.size());
+  // A position judged for the first time starts from what it inherited (acceptance_at).
+  auto update = [&](int32_t i, float outcome) {
+    const size_t u = static_cast<size_t>(i);
+    if (!e.seen[u]) e.accept[u] = e.estimate(i), e.seen[u] = 1;
+    e.accept[u] += alpha * (outcome - e.accept[u]);
+  };
+  for (int32_t i = 0; i < std::min(accepted, n); ++i) update(i, 1.f);
+  if (accepted < drafted && accepted < n) update(accepted, 0.f);
 }
 
 void DraftLength::record_pass(int32_t n_tokens, double seconds) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "runtime/engine.h"
+#include "runtime/pass_cost.h"
 #include "runtime/proposer.h"
 
 namespace edgellm::runtime {
@@ -40,12 +41,24 @@ struct SpeculativeOptions {
   bool learn_cost = true;
   // Passes at draft length 0 before a short probe draft measures the acceptance again.
   int32_t probe_interval = 16;
+  // Measured cost of a pass by its length and of a guess (pass_cost.h). When known it prices
+  // every draft, and pass times teach nothing (verify_cost and learn_cost are then unused).
+  PassCosts costs;
 };
 
 // Chooses each pass's draft length from the acceptance measured so far: the length that
 // maximises expected tokens per pass over the pass's cost, zero (plain decoding) when no
 // length pays, with a probe every probe_interval passes so a change in the text is noticed.
-// When it learns the cost, the first pass is plain, to time a one-token pass.
+// The cost of a draft of k guesses is costs.pass(k + 1) + k * costs.guess one-token passes when
+// the costs are measured (SpeculativeOptions::costs), else 1 + k * cost() with cost() learnt
+// from pass times; when it learns, the first pass is plain, to time a one-token pass.
+//
+// Acceptance is estimated per draft position: the i-th guess's chance of being accepted once
+// the ones before it were. A guess that continues a run of accepted ones (a copied passage, a
+// confident draft that stops by itself at an uncertain guess) is more likely right than the
+// first, and one rate for all positions would draft too short there. A position never judged
+// yet takes the estimate of the deepest one judged before it, so a draft one guess longer than
+// the last is tried once the last one's guesses are accepted often enough to pay for it.
 //
 // A proposer that reports match lengths (Proposer::match_length) gets one acceptance estimate
 // per class of match length (1, 2, 3-4, 5-8, 9-16, 17+ tokens), each starting from m/(m+1) for a
@@ -64,8 +77,10 @@ class DraftLength {
   // Wall time of a pass (proposing included) that ran `n_tokens`: one-token passes time the
   // base, longer ones the cost of each extra token relative to it.
   void record_pass(int32_t n_tokens, double seconds);
-  // Estimated probability that a guess backed by a match of `match_length` tokens is accepted.
-  float acceptance(int32_t match_length = 0) const { return classes_[class_of(match_length)].accept; }
+  // Estimated probability that the first guess backed by a match of `match_length` tokens is
+  // accepted; acceptance_at: that the guess at `position` (0-based) is, once those before it were.
+  float acceptance(int32_t match_length = 0) const { return acceptance_at(0, match_length); }
+  float acceptance_at(int32_t position, int32_t match_length = 0) const;
   // Estimated extra cost of one more drafted token, as a fraction of a one-token pass.
   float cost() const { return cost_; }
   int32_t max() const { return max_; }
@@ -75,15 +90,19 @@ class DraftLength {
 
  private:
   struct Estimate {
-    float accept = 0.6f;  // class 0: optimistic start, the first drafts measure it
-    int32_t resting = 0;  // passes left at length 0 before the next probe
+    std::vector<float> accept;  // per draft position; class 0 starts optimistic at 0.6
+    std::vector<uint8_t> seen;  // whether the position was ever judged
+    int32_t resting = 0;        // passes left at length 0 before the next probe
+    float estimate(int32_t position) const;  // position's estimate, or the one it inherits
   };
-  int32_t best_length(float accept) const;
+  int32_t best_length(const Estimate& e) const;
+  double draft_cost(int32_t k) const;
 
   int32_t max_;
   float cost_;
   int32_t probe_interval_;
   bool learn_;
+  PassCosts costs_;
   double t1_ = 0;  // seconds of a one-token pass (0: not timed yet)
   Estimate classes_[kClasses];
   int32_t last_class_ = 0;

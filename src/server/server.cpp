@@ -94,6 +94,8 @@ std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptio
   so.speculation = opts.speculation == runtime::SpecMode::kDraft && !h->draft ? runtime::SpecMode::kOff : opts.speculation;
   so.draft_max = opts.draft_max;
   so.draft = h->draft;
+  so.draft_head_rows = opts.draft_head_rows;
+  so.draft_min_confidence = opts.draft_min_confidence;
   h->sched = std::make_unique<runtime::Scheduler>(engine, so);
   return h;
 }

@@ -69,6 +69,9 @@ struct ServerOptions {
   // most draft_max tokens (--draft-max).
   runtime::SpecMode speculation = runtime::SpecMode::kOff;
   int32_t draft_max = 8;
+  // The draft model's speed settings (--draft-vocab, --draft-p-min; runtime::SchedulerOptions).
+  int32_t draft_head_rows = runtime::DraftModelProposer::kDefaultHeadRows;
+  float draft_min_confidence = runtime::DraftModelProposer::kDefaultMinConfidence;
   // Hybrid device/cloud routing of chat requests (docs/hybrid.md); null: everything local.
   std::shared_ptr<const hybrid::Policy> policy;
 };

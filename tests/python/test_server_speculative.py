@@ -10,12 +10,13 @@ guess is. SmolLM2 (skipped when absent) checks a real model with an input-ground
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import urllib.request
 
 import pytest
 
-from server_harness import ServerProcess, default_model, http
+from server_harness import ServerProcess, default_model, http, server_binary
 
 PROMPTS = ["the theory of the", "in the heart", "hello there, the other", "a b c d e f"]
 
@@ -122,6 +123,32 @@ def test_follow_up_reuses_the_rolled_back_cache(server):
         text, t = complete(server, follow, {"mode": mode}, n=24)
         assert text == plain, mode
         assert t["prompt_evaluated"] < t["prompt_n"], "the follow-up reused the slot's prefix"
+
+
+def test_server_takes_the_draft_speed_flags_with_runs_defaults(server, tiny):
+    # Without the flags: run's defaults (a 32,768-id head, p-min 0.5), said at start.
+    assert "draft vocabulary 32768, draft p-min 0.50" in server.output(), server.output()
+    # --draft-vocab 8: the draft guesses among ids 0-7 only, which the answers hardly use, so its
+    # guesses are rejected where the fixture's (the whole head) are mostly accepted; the text is
+    # still plain serving's.
+    srv = ServerProcess(model=tiny, ctx=256, parallel=1, queue=4,
+                        extra_args=["--draft", tiny, "--draft-max", "6", "--draft-vocab", "8", "--draft-p-min", "0"])
+    try:
+        assert "draft vocabulary 8, draft p-min 0.00" in srv.output(), srv.output()
+        drafted = accepted = 0
+        for p in PROMPTS:
+            plain, _ = complete(srv, p, {"mode": "off"})
+            text, t = complete(srv, p, {"mode": "draft"})
+            assert text == plain, p
+            drafted += t["draft_n"]
+            accepted += t["draft_n_accepted"]
+        assert drafted > 0 and accepted <= 0.25 * drafted, (accepted, drafted)
+    finally:
+        assert srv.stop() == 0, srv.output()
+    for flag, value in (("--draft-p-min", "1.5"), ("--draft-vocab", "-8")):
+        r = subprocess.run([server_binary(), "serve", "-m", tiny, "--draft", tiny, flag, value],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and flag in r.stderr, (flag, r.stderr)
 
 
 @pytest.mark.parametrize("spec,needle", [

@@ -34,6 +34,24 @@ GenerateParams greedy(int32_t max_tokens) {
   return gp;
 }
 
+// One job through a scheduler of these options, to its end.
+JobOutcome run_job(const Engine& e, const SchedulerOptions& so, const std::vector<int32_t>& prompt,
+                   const GenerateParams& gp) {
+  Scheduler sched(e, so);
+  auto prom = std::make_shared<std::promise<JobOutcome>>();
+  auto fut = prom->get_future();
+  JobRequest r;
+  r.prompt = prompt;
+  r.params = gp;
+  r.on_done = [prom](JobOutcome& o) { prom->set_value(std::move(o)); };
+  if (!sched.submit(std::move(r))) {
+    JobOutcome refused;
+    refused.error = "refused";
+    return refused;
+  }
+  return fut.get();
+}
+
 // SmolLM2 loaded once per test on 2 threads, with the int8 activations every draft test compares
 // under (restored afterwards); skipped when the model is absent.
 class SmolDraft : public ::testing::Test {
@@ -160,18 +178,51 @@ TEST_F(SmolDraft, SchedulerJobWithALongPromptGivesPlainGreedyOutput) {
   so.draft_max = 4;
   so.draft = DraftModelProposer::load_draft(*e, model_path(kSmol));
   so.learn_draft_cost = false;
-  Scheduler sched(*e, so);
-  auto prom = std::make_shared<std::promise<JobOutcome>>();
-  auto fut = prom->get_future();
-  JobRequest r;
-  r.prompt = prompt;
-  r.params = gp;
-  r.on_done = [prom](JobOutcome& o) { prom->set_value(std::move(o)); };
-  ASSERT_NE(sched.submit(std::move(r)), nullptr);
-  const JobOutcome out = fut.get();
+  const JobOutcome out = run_job(*e, so, prompt, gp);
   ASSERT_TRUE(out.error.empty()) << out.error;
   EXPECT_EQ(out.result.tokens, want.tokens);
   EXPECT_GT(out.result.n_draft_accepted, 0) << "the draft caught up and its guesses were used";
+}
+
+// The scheduler's drafter takes the server's speed settings (SchedulerOptions::draft_head_rows,
+// draft_min_confidence): at p-min 1 every draft stops after its first guess, so a self-draft
+// whose guesses are all accepted runs at most one guess per pass; the answer stays plain
+// greedy decoding's. Bad settings are refused at start.
+TEST_F(SmolDraft, SchedulerDraftersTakeTheSpeedSettings) {
+  const auto prompt = poem_prompt(*e);
+  const GenerateParams gp = greedy(32);
+  Session plain(*e, 512);
+  const auto want = plain.generate(prompt, gp);
+  auto draft = DraftModelProposer::load_draft(*e, model_path(kSmol));
+  auto serve = [&](float p_min, int32_t head_rows) {
+    SchedulerOptions so;
+    so.n_slots = 1;
+    so.n_ctx = 512;
+    so.speculation = SpecMode::kDraft;
+    so.draft_max = 6;
+    so.draft = draft;
+    so.learn_draft_cost = false;
+    so.draft_min_confidence = p_min;
+    so.draft_head_rows = head_rows;
+    JobOutcome out = run_job(*e, so, prompt, gp);
+    EXPECT_TRUE(out.error.empty()) << out.error;
+    EXPECT_EQ(out.result.tokens, want.tokens) << "p-min " << p_min << ", head rows " << head_rows;
+    return out.result;
+  };
+  const auto free_run = serve(0.f, 0), one_guess = serve(1.f, 0);
+  // Each pass: the token and one accepted guess, so at most half the tokens were guesses.
+  EXPECT_GT(one_guess.n_drafted, 0);
+  EXPECT_LE(one_guess.n_drafted, (one_guess.n_generated + 1) / 2);
+  EXPECT_GT(free_run.n_drafted, one_guess.n_drafted) << "without the stop, longer drafts";
+  serve(0.5f, 32768);  // the CLI's defaults: a cut head still gives the same answer
+  for (auto [p, rows] : {std::pair{-0.1f, 0}, std::pair{1.5f, 0}, std::pair{0.5f, -8}}) {
+    SchedulerOptions so;
+    so.speculation = SpecMode::kDraft;
+    so.draft = draft;
+    so.draft_min_confidence = p;
+    so.draft_head_rows = rows;
+    EXPECT_THROW(Scheduler(*e, so), InvalidArgument) << p << " " << rows;
+  }
 }
 
 // A session limited to the head's first rows gives, for those token ids, exactly the full

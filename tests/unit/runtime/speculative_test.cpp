@@ -4,10 +4,12 @@
 // exactly what plain decoding leaves. Short generations keep each test to seconds.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
 #include "ops/ops.h"
+#include "runtime/pass_cost.h"
 #include "runtime/speculative.h"
 #include "model_cache.h"
 #include "util/error.h"
@@ -37,13 +39,14 @@ GenerateParams greedy(int32_t n) {
 
 // Plain and speculative generation from fresh sessions must agree exactly.
 GenerateResult expect_same(const Engine& e, const std::vector<int32_t>& prompt, const GenerateParams& gp,
-                           int32_t draft_max = 8, int32_t n_ctx = 1024) {
+                           int32_t draft_max = 8, int32_t n_ctx = 1024, const PassCosts& costs = {}) {
   Session plain(e, n_ctx), spec(e, n_ctx);
   const GenerateResult a = plain.generate(prompt, gp);
   SpeculativeOptions so;
   so.proposer = std::make_shared<PromptLookupProposer>();
   so.draft_max = draft_max;
   so.learn_cost = false;  // draft lengths independent of the machine's speed
+  so.costs = costs;
   std::string streamed;
   const GenerateResult b = generate_speculative(spec, prompt, gp, so, [&](const std::string& p) {
     streamed += p;
@@ -79,6 +82,43 @@ void check_model(const char* file) {
 
 TEST(Speculative, SmolLM2SameTokensAsPlainGreedy) { check_model("SmolLM2-135M-Instruct.Q4_1.gguf"); }
 TEST(Speculative, QwenCoder05BSameTokensAsPlainGreedy) { check_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"); }
+
+// Drafts priced by a table (pass_cost.h): with nearly free passes lookup drafts long, with dear
+// ones it stops drafting; the output is plain greedy decoding's either way.
+TEST(Speculative, MeasuredPassCostsSetTheDraftsAndKeepTheOutput) {
+  auto e = load_or_null("SmolLM2-135M-Instruct.Q4_1.gguf");
+  if (!e) GTEST_SKIP() << "SmolLM2 absent (scripts/fetch-models)";
+  const bool exact_was = ops::exact_activations();
+  ops::set_exact_activations(false);
+  const auto prompt = chat(*e, std::string("Rename the function to average and repeat the code:\n") + kCode);
+  PassCosts cheap, dear;
+  for (int n = 1; n <= 9; ++n) {
+    cheap.verify.push_back(1.f + 0.001f * (n - 1));
+    dear.verify.push_back(static_cast<float>(n));  // a k-token pass costs k: no draft pays
+  }
+  const auto a = expect_same(*e, prompt, greedy(48), 8, 1024, cheap);
+  EXPECT_GT(a.n_draft_accepted, 8);
+  EXPECT_GT(static_cast<double>(a.n_drafted) / a.n_decode_passes, 2.0) << "cheap passes: long drafts";
+  const auto b = expect_same(*e, prompt, greedy(48), 8, 1024, dear);
+  EXPECT_LT(b.n_drafted, a.n_drafted / 2) << "dear passes: few drafts (probes only)";
+  // A table measured on this machine: one entry per length, the first 1, never decreasing.
+  const PassCosts m = measure_pass_costs(*e, 5, 1, 32);
+  ASSERT_EQ(m.verify.size(), 5u);
+  EXPECT_EQ(m.verify[0], 1.f);
+  for (size_t i = 1; i < m.verify.size(); ++i) {
+    EXPECT_GE(m.verify[i], m.verify[i - 1]);
+    EXPECT_TRUE(std::isfinite(m.verify[i]));
+  }
+  expect_same(*e, prompt, greedy(24), 4, 1024, m);
+  EXPECT_THROW(measure_pass_costs(*e, 0), InvalidArgument);
+  EXPECT_THROW(measure_pass_costs(*e, 4, 0), InvalidArgument);
+  // A draft's guess by bytes: a model against itself costs one pass, less with a cut head.
+  EXPECT_FLOAT_EQ(guess_cost_from_bytes(*e, *e, 0), 1.f);
+  const float cut = guess_cost_from_bytes(*e, *e, 1024);
+  EXPECT_LT(cut, 1.f);
+  EXPECT_GT(cut, 0.f);
+  ops::set_exact_activations(exact_was);
+}
 
 TEST(Speculative, PenaltiesContextLimitAndStopStringsAgree) {
   auto e = load_or_null("SmolLM2-135M-Instruct.Q4_1.gguf");
