@@ -86,5 +86,11 @@ inline uint32_t load_u32(const void* p) {
   return v;
 }
 inline float load_f16(const void* p) { return f16_to_f32(load_u16(p)); }
+// An f32 element of a byte-addressed row (an F32 tensor or cache row need not be 4-byte aligned).
+inline float load_f32(const void* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 }  // namespace edgellm::ops

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "hwy/highway.h"
+#include "ops/fp16.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace edgellm::ops::HWY_NAMESPACE {
@@ -77,7 +78,7 @@ HWY_INLINE void GroupDots(const float* q, int64_t hd, const uint8_t* rows, size_
       for (int r = 0; r < R; ++r) o[r] = hn::GetLane(hn::SumOfLanes(d, acc[h][r]));
     }
     for (int64_t i = hv; i < hd; ++i)
-      for (int r = 0; r < R; ++r) o[r] += q[h * hd + i] * rp[r][i];
+      for (int r = 0; r < R; ++r) o[r] += q[h * hd + i] * load_f32(rp[r] + i);
   }
 }
 
@@ -135,7 +136,7 @@ HWY_INLINE void GroupAxpyRow(const float* p, int64_t ldp, const uint8_t* rows, s
   for (; e < hd; ++e)
     for (int h = 0; h < H; ++h) {
       float s = out[h * hd + e];
-      for (int64_t j = 0; j < n; ++j) s += p[h * ldp + j] * FloatRow(rows, stride, j)[e];
+      for (int64_t j = 0; j < n; ++j) s += p[h * ldp + j] * load_f32(FloatRow(rows, stride, j) + e);
       out[h * hd + e] = s;
     }
 }

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "hwy/highway.h"
+#include "ops/fp16.h"
 #include "ops/kernels_elementwise-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -90,7 +91,7 @@ HWY_INLINE void TileRows(const float* const* a, int64_t a_step, const float* b, 
   for (; j < n; ++j)
     for (int r = 0; r < R; ++r) {
       float s = 0;
-      for (int64_t k = 0; k < K; ++k) s += a[r][k * a_step] * b[k * ldb + j];
+      for (int64_t k = 0; k < K; ++k) s += load_f32(a[r] + k * a_step) * load_f32(b + k * ldb + j);
       out[r][j] = s;
     }
 }
