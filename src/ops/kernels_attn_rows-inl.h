@@ -52,7 +52,7 @@ HWY_INLINE void TileRC(const float* const* a, int64_t a_step, const float* b, si
       hn::Vec<decltype(d)> bv[C];
       for (int c = 0; c < C; ++c) bv[c] = hn::LoadU(d, bk + c * N);
       for (int r = 0; r < R; ++r) {
-        const auto av = hn::Set(d, a[r][k * a_step]);
+        const auto av = hn::Set(d, load_f32(a[r] + k * a_step));
         for (int c = 0; c < C; ++c) acc[r][c] = hn::MulAdd(av, bv[c], acc[r][c]);
       }
     }
@@ -61,7 +61,7 @@ HWY_INLINE void TileRC(const float* const* a, int64_t a_step, const float* b, si
       const float* bk = b + k * ldb;
       for (int c = 0; c < nc; ++c) {
         const auto bv = hn::LoadU(d, bk + c * N);
-        for (int r = 0; r < R; ++r) acc[r][c] = hn::MulAdd(hn::Set(d, a[r][k * a_step]), bv, acc[r][c]);
+        for (int r = 0; r < R; ++r) acc[r][c] = hn::MulAdd(hn::Set(d, load_f32(a[r] + k * a_step)), bv, acc[r][c]);
       }
     }
   }
@@ -119,7 +119,7 @@ void GemmRows(const float* a, size_t a_stride, const float* b, size_t ldb, int64
   for (int64_t t = 0; t < m; ++t)
     for (int64_t j = 0; j < n; ++j) {
       float acc = 0;
-      for (int64_t k = 0; k < K; ++k) acc += a[t * a_stride + k] * b[k * ldb + j];
+      for (int64_t k = 0; k < K; ++k) acc += load_f32(a + t * a_stride + k) * load_f32(b + k * ldb + j);
       y[t * ldy + j] = acc;
     }
 #else
