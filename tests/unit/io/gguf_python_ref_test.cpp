@@ -2,7 +2,7 @@
 //  - files written by Python's GGUFWriter are read by our reader with the same values;
 //  - files written by our GgufWriter are read by Python with the same values;
 //  - a real model's metadata and tensor table match Python's reading of it.
-// Skipped when no Python with the gguf package is available (EDGELLM_PYTHON or /tmp/venv).
+// Skipped when no Python with the gguf package is available (EDGELLM_PYTHON, else the build's venv).
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -55,9 +55,10 @@ w.add_tensor('h', np.full((5,), 1.5, dtype=np.float16))
 w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
 )PY";
 
+// EDGELLM_PYTHON from the environment, else the venv the build was configured with (scripts/setup).
 std::string python() {
   if (const char* p = std::getenv("EDGELLM_PYTHON"); p && *p) return p;
-  return "/tmp/venv/bin/python";
+  return EDGELLM_TEST_PYTHON;
 }
 
 class PyRef : public ::testing::Test {
