@@ -1,5 +1,6 @@
 #include "cli/bench_spec.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -8,11 +9,24 @@
 
 #include "cli/common.h"
 #include "runtime/draft_model.h"
+#include "runtime/pass_cost.h"
 #include "runtime/speculative.h"
 #include "util/error.h"
 
 namespace edgellm::cli {
 namespace {
+
+// What the draft-length policy weighs (runtime/pass_cost.h): the target's passes of 1..draft_max+1
+// tokens timed side by side (`rounds` times; about a second each on a 1.5B at 2 threads), and a
+// draft model's guess priced by the bytes it reads. Only the bench measures them: `run` and `serve`
+// learn the cost from their own passes rather than wait 1-2 s before the first token.
+runtime::PassCosts measure_spec_costs(const runtime::Engine& target, const runtime::Proposer& proposer,
+                                      int32_t draft_max, int32_t rounds) {
+  runtime::PassCosts c = runtime::measure_pass_costs(target, std::max(1, draft_max + 1), rounds);
+  if (const auto* d = dynamic_cast<const runtime::DraftModelProposer*>(&proposer))
+    c.guess = runtime::guess_cost_from_bytes(target, d->engine(), d->head_rows());
+  return c;
+}
 
 // Input-grounded by default: an edit of given code, where the answer repeats its input.
 const char* kDefaultPrompt =

@@ -1,7 +1,6 @@
 #pragma once
 // The draft model's speed settings of `run --draft`, `bench --draft` and `serve --draft`
 // (--draft-vocab, --draft-p-min): they change which guesses are made, never the answer.
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -9,7 +8,6 @@
 #include <CLI/CLI.hpp>
 
 #include "runtime/draft_model.h"
-#include "runtime/pass_cost.h"
 
 namespace edgellm::cli {
 
@@ -39,17 +37,6 @@ inline std::shared_ptr<runtime::DraftModelProposer> make_drafter(const runtime::
   if (speed.vocab >= 0) drafter->set_head_rows(speed.vocab);
   if (speed.p_min >= 0) drafter->set_min_confidence(speed.p_min);
   return drafter;
-}
-
-// What the draft-length policy weighs (runtime/pass_cost.h): the target's passes of 1..draft_max+1
-// tokens timed side by side (`rounds` times; about a second each on a 1.5B at 2 threads), and a
-// draft model's guess priced by the bytes it reads.
-inline runtime::PassCosts measure_spec_costs(const runtime::Engine& target, const runtime::Proposer& proposer,
-                                             int32_t draft_max, int32_t rounds) {
-  runtime::PassCosts c = runtime::measure_pass_costs(target, std::max(1, draft_max + 1), rounds);
-  if (const auto* d = dynamic_cast<const runtime::DraftModelProposer*>(&proposer))
-    c.guess = runtime::guess_cost_from_bytes(target, d->engine(), d->head_rows());
-  return c;
 }
 
 }  // namespace edgellm::cli
