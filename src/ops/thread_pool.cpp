@@ -28,8 +28,8 @@ namespace {
 constexpr auto kSpin = std::chrono::microseconds(300);
 
 // Spins until done() or kSpin has passed (then returns done()). With may_yield, after the
-// first 2048 pauses each round yields the CPU, so that a pool with more threads than CPUs lets
-// the thread we wait for run. Without it only pauses: a yield on a CPU that lower-priority
+// first 2048 pauses each round yields the CPU, so that when pool threads outnumber the CPUs (one
+// oversized pool, or several pools busy at once) the thread we wait for gets to run. Without it only pauses: a yield on a CPU that lower-priority
 // (niced) jobs share handed the core to one of them until the next scheduler tick, and the
 // caller, not finding the worker, ran the worker's chunks itself. At depth, where decode's
 // attention region is one chunk per KV head, that serialised attention (Qwen2.5-1.5B q8_0
@@ -59,7 +59,32 @@ int usable_cpus() {
   }();
   return n;
 }
+
+// Threads of every pool in this process that are inside a parallel region now. Two pools
+// (a server's models, serving beside a fine-tuning job, a process with an embedder) can each
+// fit the CPUs and together outnumber them; their waiters must then yield, as one oversized
+// pool's do.
+std::atomic<int> g_threads_in_regions{0};
+
+// Counts a pool's threads into g_threads_in_regions for the lifetime of one region.
+class RegionCount {
+ public:
+  explicit RegionCount(int n) : n_(n) { g_threads_in_regions.fetch_add(n_, std::memory_order_relaxed); }
+  ~RegionCount() { g_threads_in_regions.fetch_sub(n_, std::memory_order_relaxed); }
+  RegionCount(const RegionCount&) = delete;
+  RegionCount& operator=(const RegionCount&) = delete;
+
+ private:
+  int n_;
+};
 }  // namespace
+
+int ThreadPool::threads_in_regions() { return g_threads_in_regions.load(std::memory_order_relaxed); }
+
+bool ThreadPool::oversubscribed() const {
+  const int cpus = usable_cpus();
+  return n_threads_ > cpus || g_threads_in_regions.load(std::memory_order_relaxed) > cpus;
+}
 
 int ThreadPool::physical_cores() {
   // Distinct (package, core) pairs among online CPUs; SMT siblings share a core id.
@@ -103,7 +128,7 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const bool may_yield = n_threads_ > usable_cpus();
+    const bool may_yield = oversubscribed();
     if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, may_yield)) {
       std::unique_lock<std::mutex> lock(mu_);
       sleepers_.fetch_add(1);
@@ -172,6 +197,7 @@ void ThreadPool::claim_chunks(int index) {
 void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t, int)>& fn) {
   if (n_chunks <= 0) return;
   regions_.fetch_add(1, std::memory_order_relaxed);
+  const RegionCount counted(n_chunks == 1 ? 1 : n_threads_);
   if (n_threads_ == 1 || n_chunks == 1) {
     for (int64_t c = 0; c < n_chunks; ++c) fn(c, 0);
     return;
@@ -191,7 +217,7 @@ void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t, 
   claim_chunks(0);
   // Close the region, then wait only for workers already inside it.
   open_gen_.store(0);
-  if (!spin_until([&] { return active_.load() == 0; }, n_threads_ > usable_cpus()))
+  if (!spin_until([&] { return active_.load() == 0; }, oversubscribed()))
     while (active_.load() != 0) std::this_thread::yield();
   chunk_fn_ = nullptr;
   std::exception_ptr err;
@@ -203,7 +229,7 @@ void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t, 
 }
 
 void ThreadPool::wait_done() {
-  const bool may_yield = n_threads_ > usable_cpus();
+  const bool may_yield = oversubscribed();
   if (spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, may_yield)) return;
   std::unique_lock<std::mutex> lock(mu_);
   caller_sleeping_.store(true);
@@ -213,6 +239,7 @@ void ThreadPool::wait_done() {
 
 void ThreadPool::run(const std::function<void(int)>& fn) {
   regions_.fetch_add(1, std::memory_order_relaxed);
+  const RegionCount counted(n_threads_);
   if (n_threads_ == 1) {
     fn(0);
     return;

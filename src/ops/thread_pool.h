@@ -39,6 +39,10 @@ class ThreadPool {
   uint64_t regions() const { return regions_.load(std::memory_order_relaxed); }
 
   static int physical_cores();
+  // Threads of all pools in this process inside a parallel region right now (each region
+  // counts its pool's size from its start to its end). Waiters yield the CPU when this, or
+  // their own pool's size, exceeds the CPUs the process may use.
+  static int threads_in_regions();
 
  private:
   void worker(int index);
@@ -46,6 +50,7 @@ class ThreadPool {
   // Takes the front chunk of `share` (its owner) or the back one (a thief); false when empty.
   bool claim(int share, bool from_back, int64_t& chunk);
   void wait_done();
+  bool oversubscribed() const;
 
   int n_threads_;
   std::vector<std::thread> threads_;

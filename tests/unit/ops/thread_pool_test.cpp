@@ -98,6 +98,48 @@ TEST(ThreadPoolChunks, EveryChunkRunsOnceWithAndWithoutYielding) {
   }
 }
 
+// Each region counts its pool's threads process-wide while it runs (the count that decides
+// whether waiters yield when several pools are busy at once), and gives them back at its end,
+// also when the region throws.
+TEST(ThreadPoolChunks, RegionsCountTheirThreadsWhileRunning) {
+  const int before = ThreadPool::threads_in_regions();
+  ThreadPool pool(2);
+  int inside = -1;
+  pool.run_chunks(4, [&](int64_t c, int) {
+    if (c == 0) inside = ThreadPool::threads_in_regions();
+  });
+  EXPECT_EQ(inside, before + 2);
+  pool.run([&](int t) {
+    if (t == 0) inside = ThreadPool::threads_in_regions();
+  });
+  EXPECT_EQ(inside, before + 2);
+  EXPECT_THROW(pool.run_chunks(4, [](int64_t, int) { throw std::runtime_error("chunk failed"); }),
+               std::runtime_error);
+  EXPECT_EQ(ThreadPool::threads_in_regions(), before);
+}
+
+// Two pools that each fit the CPUs but together outnumber them, busy at the same time from two
+// callers: every chunk of every region still runs exactly once in each.
+TEST(ThreadPoolChunks, TwoBusyPoolsOutnumberingTheCpus) {
+  const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int per_pool = std::max(2, hw);
+  auto drive = [&](std::atomic<int>& failures) {
+    ThreadPool pool(per_pool);
+    for (int rep = 0; rep < 200; ++rep) {
+      std::vector<std::atomic<int>> hits(2 * per_pool);
+      pool.run_chunks(2 * per_pool, [&](int64_t c, int) { hits[c].fetch_add(1); });
+      for (auto& h : hits)
+        if (h.load() != 1) failures.fetch_add(1);
+    }
+  };
+  std::atomic<int> failures{0};
+  std::thread other([&] { drive(failures); });
+  drive(failures);
+  other.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(ThreadPool::threads_in_regions(), 0);
+}
+
 TEST(ThreadPoolChunks, EveryChunkRunsExactlyOnce) {
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
