@@ -159,7 +159,7 @@ void CachedArgs(benchmark::internal::Benchmark* b) {
   for (int ti : {8, 10})
     for (int nt : {2, 3, 4, 5, 6, 8, 9, 12, 16}) b->Args({ti, 1, nt, 0});
   for (int ti : {8, 10})
-    for (int nt : {1, 4, 8}) b->Args({ti, 1, nt, 8960});
+    for (int nt : {1, 4, 8, 16}) b->Args({ti, 1, nt, 8960});
 }
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,

@@ -58,7 +58,7 @@ TEST_P(BatchInvariance, EachTokenEqualsItsSingleTokenMatmul) {
           ThreadPool pool(threads);
           std::vector<float> single(static_cast<size_t>(n_out * kMaxTok));
           for (int64_t k = 0; k < kMaxTok; ++k) matmul(W, &x[k * n_in], 1, &single[k * n_out], pool);
-          for (const int64_t n_tok : {2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 40}) {
+          for (const int64_t n_tok : {2, 3, 4, 5, 7, 8, 9, 10, 12, 15, 16, 17, 40}) {
             // Start the batch at several offsets so each token sits at every tile position.
             for (const int64_t first : {int64_t{0}, int64_t{1}, int64_t{3}}) {
               if (first + n_tok > kMaxTok) continue;
