@@ -64,6 +64,18 @@ def merged64(model, factors, scale):
     return w
 
 
+def perturbed(model, merged, name, A, B, kind, D, step, scale):
+    """The merged float64 weights with factor `kind` of `name` moved by step·D (one side of a central difference)."""
+    A2, B2 = A.astype(np.float64), B.astype(np.float64)
+    if kind == "lora_a":
+        A2 = A2 + step * D
+    else:
+        B2 = B2 + step * D
+    w = dict(merged)
+    w[name] = model.weights[name].astype(np.float64) + scale * (B2 @ A2)
+    return w
+
+
 def read_grads(path):
     r = GGUFReader(path)
     out = {}
@@ -115,14 +127,7 @@ def test_lora_gradients_match_finite_differences(tmp_path, family, quant):
             analytic = float((g[kind] * D).sum())
 
             def at(sign):
-                A2, B2 = A.astype(np.float64), B.astype(np.float64)
-                if kind == "lora_a":
-                    A2 = A2 + sign * EPS * D
-                else:
-                    B2 = B2 + sign * EPS * D
-                w = dict(base_w)
-                w[name] = model.weights[name].astype(np.float64) + scale * (B2 @ A2)
-                return ce_sum(model, w, ids, targets)
+                return ce_sum(model, perturbed(model, base_w, name, A, B, kind, D, sign * EPS, scale), ids, targets)
             numeric = (at(1) - at(-1)) / (2 * EPS)
             rel = abs(analytic - numeric) / max(abs(numeric), 1e-12)
             worst = max(worst, rel)
@@ -250,13 +255,7 @@ def test_kl_term_gradients_match_finite_differences(tmp_path, family, ce):
             analytic = float((grads[name][kind] * D).sum())
 
             def at(sign, ce_w, kl_w):
-                A2, B2 = A.astype(np.float64), B.astype(np.float64)
-                if kind == "lora_a":
-                    A2 = A2 + sign * EPS * D
-                else:
-                    B2 = B2 + sign * EPS * D
-                w = dict(merged)
-                w[name] = model.weights[name].astype(np.float64) + scale * (B2 @ A2)
+                w = perturbed(model, merged, name, A, B, kind, D, sign * EPS, scale)
                 return ce_kl_sum(model, w, ids, targets, kl_w, base_lp, ce_w)[0]
             numeric = (at(1, ce, W) - at(-1, ce, W)) / (2 * EPS)
             rel = abs(analytic - numeric) / max(abs(numeric), 1e-12)
@@ -336,13 +335,7 @@ def test_margin_weighted_kl_gradients_match_finite_differences(tmp_path, family,
             analytic = float((grads[name][kind] * D).sum())
 
             def at(sign, w):
-                A2, B2 = A.astype(np.float64), B.astype(np.float64)
-                if kind == "lora_a":
-                    A2 = A2 + sign * EPS * D
-                else:
-                    B2 = B2 + sign * EPS * D
-                m = dict(merged)
-                m[name] = model.weights[name].astype(np.float64) + scale * (B2 @ A2)
+                m = perturbed(model, merged, name, A, B, kind, D, sign * EPS, scale)
                 return ce_kl_sum(model, m, ids, targets, W, base_lp, ce, w)[0]
             numeric = (at(1, w_row) - at(-1, w_row)) / (2 * EPS)
             rel = abs(analytic - numeric) / max(abs(numeric), 1e-12)
