@@ -114,8 +114,10 @@ void finetune(const FinetuneArgs& a) {
   if (a.kl_data_ce != 1.0f && a.kl_data.empty()) throw InvalidArgument("--kl-data-ce needs --kl-data");
   if (!a.kl_data.empty() && a.kl_data_ce == 0 && a.kl_weight == 0)
     throw InvalidArgument("--kl-data-ce 0 with --kl-weight 0 leaves nothing to learn from --kl-data");
-  if (!std::isfinite(a.kl_margin_boost) || a.kl_margin_boost < 0) throw InvalidArgument("--kl-margin-boost must be a number >= 0");
-  if (!std::isfinite(a.kl_margin_tau) || !(a.kl_margin_tau > 0)) throw InvalidArgument("--kl-margin-tau must be a number > 0");
+  if (!std::isfinite(a.kl_margin_boost) || a.kl_margin_boost < 0)
+    throw InvalidArgument("--kl-margin-boost must be a number >= 0");
+  if (!std::isfinite(a.kl_margin_tau) || !(a.kl_margin_tau > 0))
+    throw InvalidArgument("--kl-margin-tau must be a number > 0");
   if (a.kl_margin_boost > 0 && (a.kl_data.empty() || a.kl_weight == 0))
     throw InvalidArgument("--kl-margin-boost weights the KL term: it needs --kl-data and --kl-weight > 0");
   if (a.save_adapter_every < 0) throw InvalidArgument("--save-adapter-every must be >= 0");

@@ -304,7 +304,8 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
           row_loss[r] += kl_row_w * kl;
         }
         if (!dx) continue;
-        // d loss / d logit = ce_weight·(softmax - one-hot), + kl_weight·w·(softmax - p_base) with the KL (w the margin weight)
+        // d loss / d logit = ce_weight·(softmax - one-hot), + kl_weight·w·(softmax - p_base) with the KL
+        // (w the margin weight)
         // term (through the soft-cap's tanh when present).
         for (int64_t i = 0; i < V; ++i) {
           const double p = std::exp(l[i] - lse);
