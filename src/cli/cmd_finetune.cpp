@@ -25,7 +25,8 @@ extern "C" void on_sigint(int) { g_stop.store(true); }
 struct FinetuneArgs {
   std::string model, data, eval, out, checkpoint, resume, targets = "all", out_type = "f32", kl_data, layers = "all";
   int32_t rank = 8, epochs = 1, batch = 1, ctx = 1024, threads = 0, save_every = 0, save_adapter_every = 0;
-  float alpha = 16.0f, lr = 2e-4f, weight_decay = 0.0f, clip = 1.0f, kl_weight = 1.0f, kl_data_ce = 1.0f;
+  float alpha = 16.0f, lr = 2e-4f, weight_decay = 0.0f, clip = 1.0f, kl_weight = 1.0f, kl_data_ce = 1.0f,
+        kl_margin_boost = 0.0f, kl_margin_tau = 0.1f;
   uint64_t seed = 1;
   bool dry_run = false, save_epochs = false, no_transpose = false;
 };
@@ -113,6 +114,12 @@ void finetune(const FinetuneArgs& a) {
   if (a.kl_data_ce != 1.0f && a.kl_data.empty()) throw InvalidArgument("--kl-data-ce needs --kl-data");
   if (!a.kl_data.empty() && a.kl_data_ce == 0 && a.kl_weight == 0)
     throw InvalidArgument("--kl-data-ce 0 with --kl-weight 0 leaves nothing to learn from --kl-data");
+  if (!std::isfinite(a.kl_margin_boost) || a.kl_margin_boost < 0)
+    throw InvalidArgument("--kl-margin-boost must be a number >= 0");
+  if (!std::isfinite(a.kl_margin_tau) || !(a.kl_margin_tau > 0))
+    throw InvalidArgument("--kl-margin-tau must be a number > 0");
+  if (a.kl_margin_boost > 0 && (a.kl_data.empty() || a.kl_weight == 0))
+    throw InvalidArgument("--kl-margin-boost weights the KL term: it needs --kl-data and --kl-weight > 0");
   if (a.save_adapter_every < 0) throw InvalidArgument("--save-adapter-every must be >= 0");
   if (a.ctx < 2) throw InvalidArgument("--ctx must be at least 2");
   if (a.out.empty() && !a.dry_run) throw InvalidArgument("--out is required");
@@ -134,7 +141,10 @@ void finetune(const FinetuneArgs& a) {
   int64_t n_kl = 0;
   if (!kl_convs.empty()) {  // trained like --data, plus the KL term toward the base model
     auto kl_set = examples(kl_convs, a.kl_data, *engine, max_tokens);
-    for (auto& ex : kl_set) ex.kl_weight = a.kl_weight, ex.ce_weight = a.kl_data_ce, n_kl += ex.n_targets();
+    for (auto& ex : kl_set) {
+      ex.kl_weight = a.kl_weight, ex.ce_weight = a.kl_data_ce, n_kl += ex.n_targets();
+      ex.kl_margin_boost = a.kl_margin_boost, ex.kl_margin_tau = a.kl_margin_tau;
+    }
     train_set.insert(train_set.end(), kl_set.begin(), kl_set.end());
   }
   const auto eval_set = a.eval.empty() ? std::vector<train::Example>{} : examples(eval_convs, a.eval, *engine, max_tokens);
@@ -158,6 +168,9 @@ void finetune(const FinetuneArgs& a) {
   if (n_kl > 0)
     std::fprintf(stderr, "KL term toward the base model (weight %g) on %" PRId64 " target tokens of %s, their "
                  "cross-entropy weighted %g\n", a.kl_weight, n_kl, a.kl_data.c_str(), a.kl_data_ce);
+  if (a.kl_margin_boost > 0)
+    std::fprintf(stderr, "KL per token weighted by 1 + %g·exp(-margin / %g), margin the base's top-2 gap in nats\n",
+                 a.kl_margin_boost, a.kl_margin_tau);
   train::Trainer trainer(engine->model(), params, engine->pool(), !a.no_transpose);
   if (trainer.transposed_bytes())
     std::fprintf(stderr, "backward through Q8_0 transposes of the base matrices (%.1f MiB)\n",
@@ -258,6 +271,12 @@ Registrar reg("finetune", "Train a LoRA adapter on chat conversations (OpenAI fi
   app.add_option("--kl-data-ce", a->kl_data_ce,
                  "Weight of the cross-entropy on --kl-data's target tokens (0: KL only, pure distillation toward the "
                  "base: the replay's own text, e.g. a greedy or cut-off answer, is not learned)")
+      ->capture_default_str();
+  app.add_option("--kl-margin-boost", a->kl_margin_boost,
+                 "Weight each --kl-data token's KL by 1 + BOOST·exp(-margin / --kl-margin-tau), margin the base's top "
+                 "log-probability minus the runner-up's there: holds the adapter hardest where the base's choice is a "
+                 "near-tie (0: every token alike)")->capture_default_str();
+  app.add_option("--kl-margin-tau", a->kl_margin_tau, "Scale of --kl-margin-boost's margin, in nats")
       ->capture_default_str();
   app.add_option("--resume", a->resume, "Continue from a checkpoint (same model, data, rank, alpha and targets)");
   app.add_option("--seed", a->seed, "Seed of the initial factors and the example order")->capture_default_str();

@@ -17,7 +17,7 @@ namespace {
 struct GradArgs {
   std::string model, adapter, ids, targets, out;
   int32_t threads = 0;
-  float kl_weight = 0.0f, ce_weight = 1.0f;
+  float kl_weight = 0.0f, ce_weight = 1.0f, kl_margin_boost = 0.0f, kl_margin_tau = 0.1f;
   bool no_transpose = false;
 };
 
@@ -44,6 +44,8 @@ void lora_grad(const GradArgs& a) {
   if (!std::isfinite(a.kl_weight) || a.kl_weight < 0) throw InvalidArgument("--kl-weight must be a number >= 0");
   ex.kl_weight = a.kl_weight;
   ex.ce_weight = a.ce_weight;
+  ex.kl_margin_boost = a.kl_margin_boost;  // the trainer checks both
+  ex.kl_margin_tau = a.kl_margin_tau;
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   const auto adapter = model::LoraAdapter::load(a.adapter, engine->model());
   auto params = train::LoraParams::from_adapter(engine->config(), *adapter);
@@ -74,6 +76,8 @@ Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradi
                  "Add this weight times KL(base || adapted) at every target (finetune --kl-data)")->capture_default_str();
   app.add_option("--ce-weight", a->ce_weight, "Weight of the cross-entropy on the targets (finetune --kl-data-ce)")
       ->capture_default_str();
+  app.add_option("--kl-margin-boost", a->kl_margin_boost, "finetune --kl-margin-boost")->capture_default_str();
+  app.add_option("--kl-margin-tau", a->kl_margin_tau, "finetune --kl-margin-tau")->capture_default_str();
   add_exact_flag(app);
   app.add_flag("--no-transpose", a->no_transpose, "Backward pass without the Q8_0 transposes (as finetune --no-transpose)");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");

@@ -57,6 +57,9 @@ void Trainer::check(const Example& ex) const {
   if (ex.target.size() != ex.tokens.size()) throw InvalidArgument("example targets and tokens differ in length");
   if (!std::isfinite(ex.kl_weight) || ex.kl_weight < 0 || !std::isfinite(ex.ce_weight) || ex.ce_weight < 0)
     throw InvalidArgument("example loss weights must be numbers >= 0");
+  if (!std::isfinite(ex.kl_margin_boost) || ex.kl_margin_boost < 0 || !std::isfinite(ex.kl_margin_tau) ||
+      ex.kl_margin_tau <= 0)
+    throw InvalidArgument("the KL margin boost must be a number >= 0 and its scale a number > 0");
   if (static_cast<int64_t>(ex.tokens.size()) > c.n_ctx_train)
     throw InvalidArgument("example of " + std::to_string(ex.tokens.size()) + " tokens exceeds the model's context " +
                           std::to_string(c.n_ctx_train));
@@ -252,6 +255,18 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
     for (int64_t i = 0; i < V; ++i) sum += std::exp(l[i] - mx);
     return mx + std::log(sum);
   };
+  // 1 + boost·exp(-margin / tau) from the base's (soft-capped) logits: the margin between its top two
+  // tokens is their log-probability difference. Depends on the frozen base only, so it scales the
+  // KL's gradient without adding a term.
+  auto margin_weight = [&](const float* lb) {
+    if (ex.kl_margin_boost == 0.0f) return 1.0;
+    float top1 = -INFINITY, top2 = -INFINITY;
+    for (int64_t i = 0; i < V; ++i)
+      if (lb[i] > top1) top2 = top1, top1 = lb[i];
+      else if (lb[i] > top2) top2 = lb[i];
+    const double margin = static_cast<double>(top1) - top2;
+    return 1.0 + ex.kl_margin_boost * std::exp(-margin / ex.kl_margin_tau);
+  };
   for (size_t r0 = 0; r0 < rows.size(); r0 += kHeadRows) {
     const int64_t R = std::min<int64_t>(kHeadRows, static_cast<int64_t>(rows.size() - r0));
     xf.resize(R * d);
@@ -274,7 +289,7 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
         softcap(l);
         const double lse = log_sum_exp(l);
         row_loss[r] = ce_w * (lse - l[target]);
-        double lse_b = 0.0;
+        double lse_b = 0.0, kl_row_w = 0.0;
         if (lb) {
           // KL(p_base || p) = sum_i p_base,i (log p_base,i - log p_i).
           softcap(lb);
@@ -285,15 +300,17 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
             kl += std::exp(lpb) * (lpb - (l[i] - lse));
           }
           row_kl[r] = kl;
-          row_loss[r] += kl_w * kl;
+          kl_row_w = kl_w * margin_weight(lb);
+          row_loss[r] += kl_row_w * kl;
         }
         if (!dx) continue;
-        // d loss / d logit = ce_weight·(softmax - one-hot), + kl_weight·(softmax - p_base) with the KL
+        // d loss / d logit = ce_weight·(softmax - one-hot), + kl_weight·w·(softmax - p_base) with the KL
+        // (w the margin weight)
         // term (through the soft-cap's tanh when present).
         for (int64_t i = 0; i < V; ++i) {
           const double p = std::exp(l[i] - lse);
           double g = ce_w * (p - (i == target ? 1.0 : 0.0));
-          if (lb) g += kl_w * (p - std::exp(lb[i] - lse_b));
+          if (lb) g += kl_row_w * (p - std::exp(lb[i] - lse_b));
           if (c.final_softcap > 0) {
             const double th = l[i] / c.final_softcap;
             g *= 1.0 - th * th;

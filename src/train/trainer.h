@@ -29,6 +29,12 @@ struct Example {
   // pure distillation toward the base (the tokens only say where the KL is taken), so a replay
   // answer's own text, e.g. the base's greedy or truncated reply, is not itself learned.
   float ce_weight = 1.0f;
+  // With kl_weight: the KL at a target position is further weighted by 1 + kl_margin_boost·exp(-m /
+  // kl_margin_tau), m the base's margin there (its top log-probability minus the runner-up's, in nats).
+  // The adapter is held hardest where the base's own choice is a near-tie, which is where an
+  // adapted model's greedy answer flips first (check_margins.py). 0: every position alike.
+  float kl_margin_boost = 0.0f;
+  float kl_margin_tau = 0.1f;
   int64_t n_targets() const;
 };
 

@@ -247,7 +247,10 @@ def test_save_adapter_every_and_bad_kl_weight(tiny):
     for bad, why in ((("--kl-data-ce", "0"), "--kl-data-ce needs --kl-data"),
                      ((*kl, "--kl-data-ce", "-1"), "--kl-data-ce must be a number >= 0"),
                      ((*kl, "--kl-data-ce", "nan"), "--kl-data-ce must be a number >= 0"),
-                     ((*kl, "--kl-data-ce", "0", "--kl-weight", "0"), "leaves nothing to learn from --kl-data")):
+                     ((*kl, "--kl-data-ce", "0", "--kl-weight", "0"), "leaves nothing to learn from --kl-data"),
+                     (("--kl-margin-boost", "5"), "--kl-margin-boost weights the KL term: it needs --kl-data"),
+                     ((*kl, "--kl-margin-boost", "-1"), "--kl-margin-boost must be a number >= 0"),
+                     ((*kl, "--kl-margin-boost", "5", "--kl-margin-tau", "0"), "--kl-margin-tau must be a number > 0")):
         r = finetune(tiny, *bad, "--out", str(tiny["dir"] / "never.gguf"), check=False)
         assert r.returncode == 1 and why in r.stderr, r.stderr
 

@@ -64,6 +64,18 @@ def merged64(model, factors, scale):
     return w
 
 
+def perturbed(model, merged, name, A, B, kind, D, step, scale):
+    """The merged float64 weights with factor `kind` of `name` moved by step·D (one side of a central difference)."""
+    A2, B2 = A.astype(np.float64), B.astype(np.float64)
+    if kind == "lora_a":
+        A2 = A2 + step * D
+    else:
+        B2 = B2 + step * D
+    w = dict(merged)
+    w[name] = model.weights[name].astype(np.float64) + scale * (B2 @ A2)
+    return w
+
+
 def read_grads(path):
     r = GGUFReader(path)
     out = {}
@@ -115,14 +127,7 @@ def test_lora_gradients_match_finite_differences(tmp_path, family, quant):
             analytic = float((g[kind] * D).sum())
 
             def at(sign):
-                A2, B2 = A.astype(np.float64), B.astype(np.float64)
-                if kind == "lora_a":
-                    A2 = A2 + sign * EPS * D
-                else:
-                    B2 = B2 + sign * EPS * D
-                w = dict(base_w)
-                w[name] = model.weights[name].astype(np.float64) + scale * (B2 @ A2)
-                return ce_sum(model, w, ids, targets)
+                return ce_sum(model, perturbed(model, base_w, name, A, B, kind, D, sign * EPS, scale), ids, targets)
             numeric = (at(1) - at(-1)) / (2 * EPS)
             rel = abs(analytic - numeric) / max(abs(numeric), 1e-12)
             worst = max(worst, rel)
@@ -179,13 +184,22 @@ def log_softmax64(model, weights, ids) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def ce_kl_sum(model, weights, ids, targets, kl_weight, base_lp, ce_weight=1.0) -> tuple[float, float]:
-    """Summed ce_weight·cross-entropy + kl_weight·KL(p_base || p) over the target positions, and the KL sum alone."""
+def margin_weights(base_lp, targets, boost, tau) -> np.ndarray:
+    """finetune --kl-margin-boost's per-target weights 1 + boost·exp(-margin / tau), margin the base's top-2 gap."""
+    t = np.nonzero(np.asarray(targets[1:]))[0]
+    top2 = np.sort(base_lp[t], axis=-1)[:, -2:]
+    return 1.0 + boost * np.exp(-(top2[:, 1] - top2[:, 0]) / tau)
+
+
+def ce_kl_sum(model, weights, ids, targets, kl_weight, base_lp, ce_weight=1.0, kl_w_row=None) -> tuple[float, float]:
+    """Summed ce_weight·cross-entropy + kl_weight·KL(p_base || p) over the target positions (each KL times its
+    kl_w_row weight when given), and the unweighted KL sum alone."""
     lp = log_softmax64(model, weights, ids)
     t = np.nonzero(np.asarray(targets[1:]))[0]
     ce = -lp[t, np.asarray(ids)[t + 1]].sum()
-    kl = (np.exp(base_lp[t]) * (base_lp[t] - lp[t])).sum()
-    return float(ce_weight * ce + kl_weight * kl), float(kl)
+    kl_rows = (np.exp(base_lp[t]) * (base_lp[t] - lp[t])).sum(axis=-1)
+    w = np.ones(len(t)) if kl_w_row is None else kl_w_row
+    return float(ce_weight * ce + kl_weight * (w * kl_rows).sum()), float(kl_rows.sum())
 
 
 def tiny_with_adapter(tmp_path, family, seed):
@@ -198,10 +212,11 @@ def tiny_with_adapter(tmp_path, family, seed):
     return path, info, model, adapter, factors
 
 
-def lora_grad_run(tmp_path, path, adapter, ids, targets, kl, ce, tag):
+def lora_grad_run(tmp_path, path, adapter, ids, targets, kl, ce, tag, boost=0.0, tau=0.1):
     out = str(tmp_path / f"g-{tag}.gguf")
     words = subprocess.run([BIN, "lora-grad", "-m", path, "--lora", adapter, "--exact", "-t", "2", "--kl-weight",
-                            str(kl), "--ce-weight", str(ce), "--ids", ",".join(map(str, ids)), "--targets",
+                            str(kl), "--ce-weight", str(ce), "--kl-margin-boost", str(boost), "--kl-margin-tau",
+                            str(tau), "--ids", ",".join(map(str, ids)), "--targets",
                             ",".join(map(str, targets)), "--out", out],
                            check=True, capture_output=True, text=True).stdout.split()
     return float(words[1]), float(words[7]), read_grads(out)
@@ -240,13 +255,7 @@ def test_kl_term_gradients_match_finite_differences(tmp_path, family, ce):
             analytic = float((grads[name][kind] * D).sum())
 
             def at(sign, ce_w, kl_w):
-                A2, B2 = A.astype(np.float64), B.astype(np.float64)
-                if kind == "lora_a":
-                    A2 = A2 + sign * EPS * D
-                else:
-                    B2 = B2 + sign * EPS * D
-                w = dict(merged)
-                w[name] = model.weights[name].astype(np.float64) + scale * (B2 @ A2)
+                w = perturbed(model, merged, name, A, B, kind, D, sign * EPS, scale)
                 return ce_kl_sum(model, w, ids, targets, kl_w, base_lp, ce_w)[0]
             numeric = (at(1, ce, W) - at(-1, ce, W)) / (2 * EPS)
             rel = abs(analytic - numeric) / max(abs(numeric), 1e-12)
@@ -292,3 +301,48 @@ def test_ce_weight_zero_is_the_kl_term_alone(tmp_path, family):
     assert nearest_both > 0.1  # the cross-entropy's part is not negligible: a ce weight ignored would fail
     print(f"{family}: KL-only gradient = (ce + KL) - ce within {worst:.2e}; "
           f"at least {nearest_both:.2f} (relative) from the ce + KL gradient")
+
+
+@pytest.mark.parametrize("family,ce", [("llama", 0.0), ("qwen2", 0.0), ("qwen2", 1.0)])
+def test_margin_weighted_kl_gradients_match_finite_differences(tmp_path, family, ce):
+    """finetune --kl-margin-boost B --kl-margin-tau τ: each target's KL times 1 + B·exp(-margin / τ), margin the base's
+    top log-probability minus the runner-up's at that position. Value and LoRA gradients against the NumPy reference
+    (central finite differences in float64, relative error ≤ 1e-3). The weights differ between positions by more than
+    a factor 2 here, and the engine's gradient is far from that of the KL weighted alike everywhere by the weights'
+    mean, so a weight taken at the wrong position, ignored or applied to the loss only fails."""
+    path, info, model, adapter, factors = tiny_with_adapter(tmp_path, family, 23)
+    rng = np.random.default_rng(29)
+    T, W, BOOST = 14, 4.0, 20.0
+    ids = rng.integers(0, info["n_vocab"], T).tolist()
+    targets = [0] * 3 + [1] * (T - 3)
+    scale = ALPHA / RANK
+    base_lp = log_softmax64(model, {k: v.astype(np.float64) for k, v in model.weights.items()}, ids)
+    # The tiny random models' margins are nats wide, not the real models' tenths: τ = their median spreads the weights.
+    top2 = np.sort(base_lp[np.nonzero(np.asarray(targets[1:]))[0]], axis=-1)[:, -2:]
+    TAU = float(np.median(top2[:, 1] - top2[:, 0]))
+    w_row = margin_weights(base_lp, targets, BOOST, TAU)
+    engine_loss, engine_kl, grads = lora_grad_run(tmp_path, path, adapter, ids, targets, W, ce, "mw", BOOST, TAU)
+    assert w_row.max() > 2 * w_row.min(), w_row  # the positions really are weighted differently
+    merged = merged64(model, factors, scale)
+    ref_loss, ref_kl = ce_kl_sum(model, merged, ids, targets, W, base_lp, ce, w_row)
+    assert abs(engine_kl - ref_kl) <= 1e-4 * ref_kl, (engine_kl, ref_kl)  # the KL reported stays unweighted
+    assert abs(engine_loss - ref_loss) <= 1e-4 * abs(ref_loss), (engine_loss, ref_loss)
+    uniform = np.full_like(w_row, w_row.mean())
+    worst, worst_uniform = 0.0, 0.0
+    for name, (A, B) in factors.items():
+        for kind, X in (("lora_a", A), ("lora_b", B)):
+            D = rng.standard_normal(X.shape)
+            analytic = float((grads[name][kind] * D).sum())
+
+            def at(sign, w):
+                m = perturbed(model, merged, name, A, B, kind, D, sign * EPS, scale)
+                return ce_kl_sum(model, m, ids, targets, W, base_lp, ce, w)[0]
+            numeric = (at(1, w_row) - at(-1, w_row)) / (2 * EPS)
+            rel = abs(analytic - numeric) / max(abs(numeric), 1e-12)
+            worst = max(worst, rel)
+            numeric_u = (at(1, uniform) - at(-1, uniform)) / (2 * EPS)
+            worst_uniform = max(worst_uniform, abs(analytic - numeric_u) / max(abs(numeric_u), 1e-12))
+            assert rel <= TOL, f"{name}.{kind}: analytic {analytic:.9g} numeric {numeric:.9g} rel {rel:.2e}"
+    assert worst_uniform > 100 * TOL  # the check tells per-position weights from one weight for all
+    print(f"{family} ce {ce}: weights {w_row.min():.2f}-{w_row.max():.2f}, loss {engine_loss:.6f} "
+          f"(ref {ref_loss:.6f}), worst relative error {worst:.2e} (against the mean weight: {worst_uniform:.2e})")
