@@ -1,6 +1,7 @@
 #include "cli/bench_spec.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -16,15 +17,52 @@
 namespace edgellm::cli {
 namespace {
 
+// A draft model's one-token pass (its head cut to `head_rows`) over the target's, each timed between
+// two of the other's at 64 tokens of context; the median of `rounds`. Its bytes alone
+// (guess_cost_from_bytes) undercount it: a small model's many thin matrices and per-layer
+// synchronisation cost more time per byte, and on text where its drafts are marginal (open chat)
+// that difference decides whether drafting pays.
+float measure_guess_cost(const runtime::Engine& target, const runtime::Engine& draft, int32_t head_rows,
+                         int32_t rounds) {
+  constexpr int32_t kDepth = 64;
+  std::vector<int32_t> ctx(kDepth);
+  const int32_t n_vocab = std::min(target.config().n_vocab, draft.config().n_vocab);
+  for (int32_t i = 0; i < kDepth; ++i) ctx[static_cast<size_t>(i)] = static_cast<int32_t>((7919LL * i + 13) % n_vocab);
+  runtime::Session ts(target, kDepth + 2), ds(draft, kDepth + 2);
+  ds.set_head_rows(head_rows);
+  std::vector<float> tl(static_cast<size_t>(target.config().n_vocab)), dl(static_cast<size_t>(draft.config().n_vocab));
+  ts.load_prompt(ctx, tl.data());
+  ds.load_prompt(ctx, dl.data());
+  auto timed = [&](runtime::Session& s, std::vector<float>& logits) {
+    const auto t0 = std::chrono::steady_clock::now();
+    s.extend({ctx[0]}, logits.data());
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    s.truncate(kDepth);
+    return t;
+  };
+  timed(ts, tl), timed(ds, dl);  // warm-up
+  std::vector<double> ratios;
+  double before = timed(ts, tl);
+  for (int32_t r = 0; r < rounds; ++r) {
+    const double d = timed(ds, dl), after = timed(ts, tl);
+    ratios.push_back(d / (0.5 * (before + after)));
+    before = after;
+  }
+  std::nth_element(ratios.begin(), ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2), ratios.end());
+  return static_cast<float>(ratios[ratios.size() / 2]);
+}
+
 // What the draft-length policy weighs (runtime/pass_cost.h): the target's passes of 1..draft_max+1
 // tokens timed side by side (`rounds` times; about a second each on a 1.5B at 2 threads), and a
-// draft model's guess priced by the bytes it reads. Only the bench measures them: `run` and `serve`
-// learn the cost from their own passes rather than wait 1-2 s before the first token.
+// draft model's guess: its pass timed against the target's, never below what its bytes say. Only the
+// bench measures them: `run` and `serve` learn the cost from their own passes rather than wait 1-2 s
+// before the first token.
 runtime::PassCosts measure_spec_costs(const runtime::Engine& target, const runtime::Proposer& proposer,
                                       int32_t draft_max, int32_t rounds) {
   runtime::PassCosts c = runtime::measure_pass_costs(target, std::max(1, draft_max + 1), rounds);
   if (const auto* d = dynamic_cast<const runtime::DraftModelProposer*>(&proposer))
-    c.guess = runtime::guess_cost_from_bytes(target, d->engine(), d->head_rows());
+    c.guess = std::max(runtime::guess_cost_from_bytes(target, d->engine(), d->head_rows()),
+                       measure_guess_cost(target, d->engine(), d->head_rows(), 5 * rounds));
   return c;
 }
 

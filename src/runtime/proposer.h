@@ -2,6 +2,7 @@
 // Proposers of draft tokens for speculative decoding (speculative.h). A proposer only guesses:
 // the target model verifies every guess, so a bad proposer costs time, never correctness.
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "sampling/sampler.h"
@@ -46,17 +47,34 @@ class PromptLookupProposer : public Proposer {
  public:
   // Matches are followed back at most this far to measure match_length().
   static constexpr int32_t kMatchLengthCap = 32;
+  // A match past one substituted token needs this many agreeing tokens beyond the substituted
+  // one and counts as its whole agreement less kSubstitutionPenalty tokens.
+  static constexpr int32_t kSubstitutionMinRun = 4;
+  static constexpr int32_t kSubstitutionPenalty = 2;
+  // Once this many tokens after the substituted one agree too, the substitution is a rename:
+  // later copies of the source's token are guessed as the answer's (at most kMaxRenames kept).
+  static constexpr int32_t kRenameConfirmRun = 3;
+  static constexpr size_t kMaxRenames = 16;
   // InvalidArgument unless 1 <= n_min <= n_max.
   explicit PromptLookupProposer(int32_t n_max = kMatchLengthCap, int32_t n_min = 1);
   void propose(const std::vector<int32_t>& context, int32_t max, std::vector<int32_t>& out) override;
+  // Forgets the renames learnt (a new generation).
+  void begin(const sampling::SamplingParams&) override;
   bool cheap() const override { return true; }
   // How far the chosen occurrence matches the context's end (at least the suffix found, up to
   // kMatchLengthCap); 0 after a propose() without guesses.
   int32_t match_length() const override { return match_length_; }
 
  private:
+  int32_t renamed(int32_t token) const;
+  void check_renames(const std::vector<int32_t>& context);
+
   int32_t n_max_, n_min_;
   int32_t match_length_ = 0;
+  std::vector<std::pair<int32_t, int32_t>> renames_;  // source token -> the answer's token
+  std::vector<int32_t> refused_;  // source tokens whose rename the target contradicted
+  // The last propose(): the context's length then, where its guesses were copied from, how many.
+  size_t last_len_ = 0, last_from_ = 0, last_n_ = 0;
 };
 
 }  // namespace edgellm::runtime

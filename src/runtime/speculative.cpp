@@ -45,6 +45,7 @@ DraftLength::DraftLength(const SpeculativeOptions& opts)
     const float m = static_cast<float>(1 << std::max(0, c - 1));  // 1, 2, 4, ..., 32
     classes_[c].accept.assign(positions, c == 0 ? 0.6f : m / (m + 1.f));
     classes_[c].seen.assign(positions, 0);
+    classes_[c].rest = opts.probe_interval;
   }
 }
 
@@ -83,10 +84,20 @@ int32_t DraftLength::next(int32_t match_length) {
   Estimate& e = classes_[last_class_];
   if (e.resting > 0) {
     if (--e.resting > 0) return 0;
+    e.probed = true;
     return std::min<int32_t>(max_, 2);  // probe: short, so a miss costs little
   }
   const int32_t k = best_length(e);
-  if (k == 0) e.resting = probe_interval_;
+  if (k > 0) {
+    e.rest = probe_interval_;
+  } else {
+    // A probe that did not bring drafting back doubles the rest: on text where guesses keep
+    // failing (open chat for a draft model, which also catches up on the tokens it missed),
+    // each probe is a loss.
+    if (e.probed) e.rest = std::min(2 * e.rest, kMaxRestFactor * probe_interval_);
+    e.resting = e.rest;
+  }
+  e.probed = false;
   return k;
 }
 

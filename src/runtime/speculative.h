@@ -48,7 +48,8 @@ struct SpeculativeOptions {
 
 // Chooses each pass's draft length from the acceptance measured so far: the length that
 // maximises expected tokens per pass over the pass's cost, zero (plain decoding) when no
-// length pays, with a probe every probe_interval passes so a change in the text is noticed.
+// length pays, with a probe every probe_interval passes so a change in the text is noticed (the
+// interval doubles after each probe that does not bring drafting back, up to kMaxRestFactor times).
 // The cost of a draft of k guesses is costs.pass(k + 1) + k * costs.guess one-token passes when
 // the costs are measured (SpeculativeOptions::costs), else 1 + k * cost() with cost() learnt
 // from pass times; when it learns, the first pass is plain, to time a one-token pass.
@@ -87,12 +88,16 @@ class DraftLength {
 
   static constexpr int32_t kClasses = 7;  // 0: no match length; 1..6: the length classes above
   static int32_t class_of(int32_t match_length);
+  // Failed probes double the rest between probes up to this many probe intervals.
+  static constexpr int32_t kMaxRestFactor = 8;
 
  private:
   struct Estimate {
     std::vector<float> accept;  // per draft position; class 0 starts optimistic at 0.6
     std::vector<uint8_t> seen;  // whether the position was ever judged
     int32_t resting = 0;        // passes left at length 0 before the next probe
+    int32_t rest = 0;           // length of the next rest (probe_interval, doubled per failed probe)
+    bool probed = false;        // the last pass of this class was a probe
     float estimate(int32_t position) const;  // position's estimate, or the one it inherits
   };
   int32_t best_length(const Estimate& e) const;

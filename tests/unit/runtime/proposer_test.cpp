@@ -79,6 +79,55 @@ TEST(PromptLookup, MeasuresHowFarTheOccurrenceMatches) {
   EXPECT_EQ(p.match_length(), PromptLookupProposer::kMatchLengthCap);
 }
 
+TEST(PromptLookup, ContinuesPastOneSubstitutedToken) {
+  // The passage [9..17] is being copied with 13 replaced by 99 (a rename): no earlier 99, but
+  // the four tokens before it agree with the passage, so the copy resumes after 13.
+  PromptLookupProposer p;
+  V out;
+  p.propose({5, 9, 10, 11, 12, 13, 14, 15, 16, 17, 6, 9, 10, 11, 12, 99}, 3, out);
+  EXPECT_EQ(out, (V{14, 15, 16}));
+  EXPECT_EQ(p.match_length(), 4 - PromptLookupProposer::kSubstitutionPenalty) << "9 ... 12 agree, less the penalty";
+  // Further on, the substitution lies inside the agreement: it reaches back past it.
+  p.propose({5, 9, 10, 11, 12, 13, 14, 15, 16, 17, 6, 9, 10, 11, 12, 99, 14, 15}, 2, out);
+  EXPECT_EQ(out, (V{16, 17}));
+  EXPECT_EQ(p.match_length(), 6 - PromptLookupProposer::kSubstitutionPenalty);
+  // Too little agreement beyond the substituted token: not a copy.
+  EXPECT_TRUE(propose({5, 11, 12, 13, 14, 6, 7, 11, 12, 99}, 2, 32).empty());
+  // An exact match at least as long is preferred (here [12, 99] earlier, followed by 3).
+  PromptLookupProposer q;
+  q.propose({12, 99, 3, 10, 11, 12, 13, 14, 6, 10, 11, 12, 99}, 2, out);
+  EXPECT_EQ(out, (V{3, 10}));
+  EXPECT_EQ(q.match_length(), 2);
+}
+
+TEST(PromptLookup, LearnsRenamesAndForgetsThoseTheTargetContradicts) {
+  // The source has 13 three times; the answer copies it writing 99 for the first.
+  const V source{9, 10, 11, 12, 13, 14, 15, 16, 20, 21, 13, 22, 23, 13, 24, 5};
+  auto with = [&](const V& tail) {
+    V c = source;
+    c.insert(c.end(), tail.begin(), tail.end());
+    return c;
+  };
+  PromptLookupProposer p;
+  p.begin({});
+  V out;
+  // 12 ... 9 before the substitution and 14, 15, 16 after it agree: a confirmed rename 13 -> 99.
+  p.propose(with({9, 10, 11, 12, 99, 14, 15, 16}), 2, out);
+  EXPECT_EQ(out, (V{20, 21}));
+  // The next copy of 13 is guessed renamed, and the rename lets the agreement reach back past it.
+  p.propose(with({9, 10, 11, 12, 99, 14, 15, 16, 20, 21}), 3, out);
+  EXPECT_EQ(out, (V{99, 22, 23}));
+  EXPECT_EQ(p.match_length(), 10);
+  // The target kept 13 there: the rename is dropped for good, though the first one stays in view.
+  p.propose(with({9, 10, 11, 12, 99, 14, 15, 16, 20, 21, 13}), 4, out);
+  EXPECT_EQ(out, (V{22, 23, 13, 24}));
+  // A new generation starts without renames.
+  p.begin({});
+  p.propose(with({9, 10, 11, 12, 99, 14, 15, 16}), 2, out);
+  p.propose(with({9, 10, 11, 12, 99, 14, 15, 16, 20, 21}), 1, out);
+  EXPECT_EQ(out, (V{99}));
+}
+
 TEST(PromptLookup, RejectsBadSizes) {
   EXPECT_THROW(PromptLookupProposer(3, 0), InvalidArgument);
   EXPECT_THROW(PromptLookupProposer(1, 2), InvalidArgument);
@@ -106,13 +155,38 @@ TEST(DraftLength, GrowsWithAcceptanceAndStopsWhenDraftsAreRejected) {
   EXPECT_EQ(d.next(), 0);
   EXPECT_EQ(d.next(), 0);
   EXPECT_EQ(d.next(), 2) << "probe after probe_interval passes";
-  // A failed probe rests again; successful ones bring drafting back.
+  // A failed probe rests again, twice as long; successful ones bring drafting back.
   d.record(2, 0);
   EXPECT_EQ(d.next(), 0);
-  for (int i = 0; i < 3; ++i) d.next();
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(d.next(), 0) << "rest " << i;
   EXPECT_EQ(d.next(), 2);
   for (int i = 0; i < 10; ++i) d.record(2, 2);
   EXPECT_GT(d.next(), 2);
+}
+
+TEST(DraftLength, FailedProbesDoubleTheRestUpToItsCap) {
+  SpeculativeOptions o = opts(8, 4);
+  o.learn_cost = false;
+  DraftLength d(o);
+  d.next();
+  for (int i = 0; i < 40; ++i) d.record(4, 0);
+  // Passes between probes: 4, then 8, 16, 32, and 32 again (kMaxRestFactor 8).
+  for (int32_t expect : {4, 8, 16, 32, 32}) {
+    int32_t rested = 0;
+    while (d.next() == 0) ++rested;
+    EXPECT_EQ(rested, expect);
+    d.record(2, 0);  // the probe fails
+  }
+  // Drafting that pays again resets the rest to probe_interval.
+  int32_t rested = 1;
+  while (d.next() == 0) ++rested;
+  for (int i = 0; i < 40; ++i) d.record(2, 2);
+  EXPECT_GT(d.next(), 0);
+  for (int i = 0; i < 80; ++i) d.record(4, 0);
+  EXPECT_EQ(d.next(), 0);
+  rested = 1;
+  while (d.next() == 0) ++rested;
+  EXPECT_EQ(rested, 4);
 }
 
 TEST(DraftLength, LearnsTheCostOfAnExtraTokenFromPassTimes) {
