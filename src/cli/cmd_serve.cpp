@@ -301,6 +301,9 @@ Registrar reg("serve", "Serve an OpenAI-compatible API and a web chat page", [](
       ->capture_default_str()
       ->check(CLI::Range(0, runtime::kMaxDraftTokens));
   add_draft_speed_flags(app, a->draft_speed);
+  app.add_flag("--draft-fixed-cost", [o = &a->opts](int64_t) { o->learn_draft_cost = false; },
+               "Price each drafted token at a fixed share of a pass instead of learning it from pass times: "
+               "draft lengths, and so the timings' draft counts, then do not depend on the machine's speed or load");
   add_hybrid_flags(app, a->hybrid);
   add_kv_type_flags(app, a->kv);
   add_mem_budget_flag(app, a->mem_budget);

@@ -96,6 +96,7 @@ std::unique_ptr<HostedModel> host_model(const ModelSpec& spec, const ServerOptio
   so.draft = h->draft;
   so.draft_head_rows = opts.draft_head_rows;
   so.draft_min_confidence = opts.draft_min_confidence;
+  so.learn_draft_cost = opts.learn_draft_cost;
   h->sched = std::make_unique<runtime::Scheduler>(engine, so);
   return h;
 }

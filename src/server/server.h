@@ -72,6 +72,8 @@ struct ServerOptions {
   // The draft model's speed settings (--draft-vocab, --draft-p-min; runtime::SchedulerOptions).
   int32_t draft_head_rows = runtime::DraftModelProposer::kDefaultHeadRows;
   float draft_min_confidence = runtime::DraftModelProposer::kDefaultMinConfidence;
+  // Learn each request's cost of a drafted token from pass times (--draft-fixed-cost: false).
+  bool learn_draft_cost = true;
   // Hybrid device/cloud routing of chat requests (docs/hybrid.md); null: everything local.
   std::shared_ptr<const hybrid::Policy> policy;
 };
