@@ -61,6 +61,9 @@ void PromptLookupProposer::propose(const std::vector<int32_t>& ctx, int32_t max,
   };
   int64_t best_s = -1, best_n = 0, best_m = 0, best_exact = 0, best_after = 0;
   for (int64_t s = len - 2; s >= 0; --s) {
+    // Only a position agreeing at the last token, or at the one before (a substituted last
+    // token), can match at all: the rest are skipped with one or two comparisons.
+    if (!agrees(s, len - 1) && (s == 0 || !agrees(s - 1, len - 2))) continue;
     int64_t exact = 0;  // agreement before the first mismatch
     while (exact < kMatchLengthCap && s - exact >= 0 && agrees(s - exact, len - 1 - exact)) ++exact;
     int64_t n = std::min<int64_t>(exact, n_max_), m = exact, after = 0;
