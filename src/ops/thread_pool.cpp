@@ -27,23 +27,30 @@ namespace {
 // microseconds, so a short spin avoids a futex wake-up (~5-20 us) per region.
 constexpr auto kSpin = std::chrono::microseconds(300);
 
-// Spins until done() or kSpin has passed (then returns done()). With may_yield, after the
-// first 2048 pauses each round yields the CPU, so that when pool threads outnumber the CPUs (one
-// oversized pool, or several pools busy at once) the thread we wait for gets to run. Without it only pauses: a yield on a CPU that lower-priority
-// (niced) jobs share handed the core to one of them until the next scheduler tick, and the
-// caller, not finding the worker, ran the worker's chunks itself. At depth, where decode's
-// attention region is one chunk per KV head, that serialised attention (Qwen2.5-1.5B q8_0
-// d16384, 2 threads beside niced builds: 15.0-16.3 t/s with yields, 22.0-22.5 without).
-template <typename Pred>
-bool spin_until(Pred done, bool may_yield) {
+// Spins until done() or kSpin has passed (then returns done()). While may_yield() holds, after
+// the first 2048 pauses each round yields the CPU, so that when pool threads outnumber the CPUs
+// (one oversized pool, or several pools busy at once) the thread we wait for gets to run.
+// Otherwise only pauses: a yield on a CPU that lower-priority (niced) jobs share handed the core
+// to one of them until the next scheduler tick, and the caller, not finding the worker, ran the
+// worker's chunks itself. At depth, where decode's attention region is one chunk per KV head,
+// that serialised attention (Qwen2.5-1.5B q8_0 d16384, 2 threads beside niced builds: 15.0-16.3
+// t/s with yields, 22.0-22.5 without). may_yield() is asked again every 256 rounds: a thread that
+// began spinning while its pool had the CPUs to itself must yield once another pool's region
+// starts.
+template <typename Pred, typename MayYield>
+bool spin_until(Pred done, MayYield may_yield) {
   const auto start = std::chrono::steady_clock::now();
+  bool yielding = may_yield();
   for (int i = 0;; ++i) {
     if (done()) return true;
-    if (i < 2048 || !may_yield)
+    if (i < 2048 || !yielding)
       EDGELLM_PAUSE();
     else
       std::this_thread::yield();
-    if ((i & 255) == 255 && std::chrono::steady_clock::now() - start > kSpin) return done();
+    if ((i & 255) == 255) {
+      if (std::chrono::steady_clock::now() - start > kSpin) return done();
+      yielding = may_yield();
+    }
   }
 }
 
@@ -128,8 +135,8 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const bool may_yield = oversubscribed();
-    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, may_yield)) {
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; },
+                    [this] { return oversubscribed(); })) {
       std::unique_lock<std::mutex> lock(mu_);
       sleepers_.fetch_add(1);
       cv_start_.wait(lock, [&] { return generation_.load() != seen; });
@@ -217,7 +224,7 @@ void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t, 
   claim_chunks(0);
   // Close the region, then wait only for workers already inside it.
   open_gen_.store(0);
-  if (!spin_until([&] { return active_.load() == 0; }, oversubscribed()))
+  if (!spin_until([&] { return active_.load() == 0; }, [this] { return oversubscribed(); }))
     while (active_.load() != 0) std::this_thread::yield();
   chunk_fn_ = nullptr;
   std::exception_ptr err;
@@ -229,8 +236,9 @@ void ThreadPool::run_chunks(int64_t n_chunks, const std::function<void(int64_t, 
 }
 
 void ThreadPool::wait_done() {
-  const bool may_yield = oversubscribed();
-  if (spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, may_yield)) return;
+  if (spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; },
+                 [this] { return oversubscribed(); }))
+    return;
   std::unique_lock<std::mutex> lock(mu_);
   caller_sleeping_.store(true);
   cv_done_.wait(lock, [&] { return pending_.load() == 0; });
