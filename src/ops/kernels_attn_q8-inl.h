@@ -72,8 +72,8 @@ struct QueryQ8 {
 // the stack: a store and a load per head and block).
 // S > 0: the row stride is S bytes, known at compile time (the cache's rows are contiguous:
 // stride = 34 nb), so the 16 rows' addresses are displacements from one register; with a run-time
-// stride GCC kept row addresses on the stack and reloaded them after the key loads (perf: ~30% of
-// the kernel's samples at H = 6). S = 0: stride as given.
+// stride GCC kept row addresses on the stack and reloaded them after the key loads (one head at
+// d16384: 4-7% faster without them). S = 0: stride as given.
 template <int H, int S>
 EDGELLM_ATTN_Q8_VNNI HWY_NOINLINE void Q8Scores16(const QueryQ8& qq, int64_t g0, int64_t nb_arg, const uint8_t* base,
                                                   int32_t stride_arg, float* out, int64_t out_stride) {
