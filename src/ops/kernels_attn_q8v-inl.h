@@ -44,18 +44,19 @@ constexpr int64_t kQ8VChunk = kQ8ValueChunk;
 constexpr int kQ8VLane[32] = {0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23,
                               8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31};
 
-// Block b of 8 rows (row[0..8)) x H heads: acc[h][0..2) += the u8 weights w + h * w_stride
-// (4 bytes per 4 rows: rows 0-3 at w[0..4), rows 4-7 at w[4..8)) times the rows' int8 quants.
+// Block b of 8 rows (rows + k * stride, k < 8) x H heads: acc[h][0..2) += the u8 weights w + h *
+// w_stride (4 bytes per 4 rows: rows 0-3 at w[0..4), rows 4-7 at w[4..8)) times the rows' int8
+// quants.
 template <int H>
-EDGELLM_ATTN_Q8V_VNNI HWY_INLINE void Q8ValuesRows8(const uint8_t* const* row, int64_t b, const uint8_t* w,
+EDGELLM_ATTN_Q8V_VNNI HWY_INLINE void Q8ValuesRows8(const uint8_t* rows, size_t stride, int64_t b, const uint8_t* w,
                                                     int64_t w_stride, __m512i (*acc)[2]) {
   // x[k] = [row k | row k + 4] (32 quants each); within every 128-bit lane the byte and word
   // unpacks leave dwords of 4 rows; lanes 0-1 of o[] are rows 0-3, lanes 2-3 rows 4-7.
   __m512i x[4];
 #pragma GCC unroll 4
   for (int k = 0; k < 4; ++k) {
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[k] + 34 * b + 2));
-    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[k + 4] + 34 * b + 2));
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows + k * stride + 34 * b + 2));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows + (k + 4) * stride + 34 * b + 2));
     x[k] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
   }
   const __m512i t01l = _mm512_unpacklo_epi8(x[0], x[1]), t01h = _mm512_unpackhi_epi8(x[0], x[1]);
@@ -80,17 +81,20 @@ EDGELLM_ATTN_Q8V_VNNI HWY_INLINE void Q8ValuesRows8(const uint8_t* const* row, i
   }
 }
 
-// One chunk (rows row[0..ng * 8)), block b, heads [0, H) of the weights wq (head stride
-// wq_head, block stride kQ8VChunk): f[h * f_stride + 32 b + p] += step[h] * sum (kQ8VLane order).
-template <int H>
-EDGELLM_ATTN_Q8V_VNNI HWY_NOINLINE void Q8ValuesBlock(const uint8_t* const* row, int64_t ng, int64_t b,
+// One chunk (ng * 8 rows at rows + j * stride), block b, heads [0, H) of the weights wq (head
+// stride wq_head, block stride kQ8VChunk): f[h * f_stride + 32 b + p] += step[h] * sum
+// (kQ8VLane order). S > 0: the stride is S bytes, known at compile time (the cache's contiguous
+// rows), so row addresses are displacements from one register, not pointers reloaded per group.
+template <int H, int S>
+EDGELLM_ATTN_Q8V_VNNI HWY_NOINLINE void Q8ValuesBlock(const uint8_t* rows, size_t stride_arg, int64_t ng, int64_t b,
                                                       const uint8_t* wq, int64_t wq_head, const float* step, float* f,
                                                       int64_t f_stride) {
+  const size_t stride = S > 0 ? static_cast<size_t>(S) : stride_arg;
   __m512i acc[H][2];
 #pragma GCC unroll 8
   for (int h = 0; h < H; ++h) acc[h][0] = acc[h][1] = _mm512_setzero_si512();
   for (int64_t g = 0; g < ng; ++g)
-    Q8ValuesRows8<H>(row + 8 * g, b, wq + b * kQ8VChunk + 8 * g, wq_head, acc);
+    Q8ValuesRows8<H>(rows + 8 * g * stride, stride, b, wq + b * kQ8VChunk + 8 * g, wq_head, acc);
 #pragma GCC unroll 8
   for (int h = 0; h < H; ++h) {
     float* o = f + h * f_stride + 32 * b;
@@ -103,19 +107,31 @@ EDGELLM_ATTN_Q8V_VNNI HWY_NOINLINE void Q8ValuesBlock(const uint8_t* const* row,
 // Heads in groups of at most 8 (2 accumulators each: 16 of the 32 registers).
 constexpr int64_t kQ8VHeads = 8;
 
-EDGELLM_ATTN_Q8V_VNNI HWY_INLINE void Q8ValuesBlockHeads(int64_t nh, const uint8_t* const* row, int64_t ng, int64_t b,
-                                                         const uint8_t* wq, int64_t wq_head, const float* step,
-                                                         float* f, int64_t f_stride) {
+template <int S>
+EDGELLM_ATTN_Q8V_VNNI HWY_INLINE void Q8ValuesBlockHeadsS(int64_t nh, const uint8_t* rows, size_t stride, int64_t ng,
+                                                          int64_t b, const uint8_t* wq, int64_t wq_head,
+                                                          const float* step, float* f, int64_t f_stride) {
   switch (nh) {
-    case 1: return Q8ValuesBlock<1>(row, ng, b, wq, wq_head, step, f, f_stride);
-    case 2: return Q8ValuesBlock<2>(row, ng, b, wq, wq_head, step, f, f_stride);
-    case 3: return Q8ValuesBlock<3>(row, ng, b, wq, wq_head, step, f, f_stride);
-    case 4: return Q8ValuesBlock<4>(row, ng, b, wq, wq_head, step, f, f_stride);
-    case 5: return Q8ValuesBlock<5>(row, ng, b, wq, wq_head, step, f, f_stride);
-    case 6: return Q8ValuesBlock<6>(row, ng, b, wq, wq_head, step, f, f_stride);
-    case 7: return Q8ValuesBlock<7>(row, ng, b, wq, wq_head, step, f, f_stride);
-    default: return Q8ValuesBlock<8>(row, ng, b, wq, wq_head, step, f, f_stride);
+    case 1: return Q8ValuesBlock<1, S>(rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+    case 2: return Q8ValuesBlock<2, S>(rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+    case 3: return Q8ValuesBlock<3, S>(rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+    case 4: return Q8ValuesBlock<4, S>(rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+    case 5: return Q8ValuesBlock<5, S>(rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+    case 6: return Q8ValuesBlock<6, S>(rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+    case 7: return Q8ValuesBlock<7, S>(rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+    default: return Q8ValuesBlock<8, S>(rows, stride, ng, b, wq, wq_head, step, f, f_stride);
   }
+}
+
+// Contiguous rows of head_dim 128 or 64 (stride 136 / 68) take the compile-time stride.
+EDGELLM_ATTN_Q8V_VNNI HWY_INLINE void Q8ValuesBlockHeads(int64_t nh, const uint8_t* rows, size_t stride, int64_t nb,
+                                                         int64_t ng, int64_t b, const uint8_t* wq, int64_t wq_head,
+                                                         const float* step, float* f, int64_t f_stride) {
+  if (nb == 4 && stride == 34 * 4)
+    return Q8ValuesBlockHeadsS<34 * 4>(nh, rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+  if (nb == 2 && stride == 34 * 2)
+    return Q8ValuesBlockHeadsS<34 * 2>(nh, rows, stride, ng, b, wq, wq_head, step, f, f_stride);
+  Q8ValuesBlockHeadsS<0>(nh, rows, stride, ng, b, wq, wq_head, step, f, f_stride);
 }
 
 // out[g * hd + e] = sum_{j < n} p[g * ldp + j] * v_j[e] for g < nq over n Q8_0 rows (v + j *
@@ -131,14 +147,20 @@ EDGELLM_ATTN_Q8V_VNNI HWY_NOINLINE void GroupValuesQ8Vnni(const float* p, int64_
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const size_t ahead = AttnPrefetchRows(stride) * stride;
   const size_t rb = static_cast<size_t>(34 * nb);
-  const uint8_t* row[kQ8VChunk];
+  std::vector<uint8_t> tail;
   for (int64_t j0 = 0; j0 < n; j0 += kQ8VChunk) {
     const int64_t r = std::min(kQ8VChunk, n - j0);
     const uint8_t* base = v + j0 * stride;
-    // Rows past n repeat the last one (their weights are 0).
-    for (int64_t j = 0; j < kQ8VChunk; ++j) {
-      row[j] = base + std::min(j, r - 1) * stride;
-      if (j < r) PrefetchRow(row[j] + ahead, rb);
+    for (int64_t j = 0; j < r; ++j) PrefetchRow(base + j * stride + ahead, rb);
+    const int64_t ng = (r + 7) / 8;
+    const uint8_t* rows = base;
+    size_t rs = stride;
+    if (r % 8 != 0) {
+      // The last group's rows past n: the rows copied and followed by zero rows (weights 0), so
+      // nothing past the cache's end is read.
+      tail.assign(static_cast<size_t>(8 * ng) * rb, 0);
+      for (int64_t j = 0; j < r; ++j) std::memcpy(&tail[j * rb], base + j * stride, rb);
+      rows = tail.data(), rs = rb;
     }
     // The rows' block scales (dsc[b][j]) and their largest per row.
     __m512 dmax[kQ8VChunk / 16];
@@ -175,11 +197,10 @@ EDGELLM_ATTN_Q8V_VNNI HWY_NOINLINE void GroupValuesQ8Vnni(const float* p, int64_
         }
       }
     }
-    const int64_t ng = (r + 7) / 8;
     for (int64_t b = 0; b < nb; ++b)
       for (int64_t g0 = 0; g0 < nq; g0 += kQ8VHeads)
-        Q8ValuesBlockHeads(std::min(kQ8VHeads, nq - g0), row, ng, b, &wq[g0 * nb * kQ8VChunk], nb * kQ8VChunk,
-                           &step[g0], &f[g0 * hd], hd);
+        Q8ValuesBlockHeads(std::min(kQ8VHeads, nq - g0), rows, rs, nb, ng, b, &wq[g0 * nb * kQ8VChunk],
+                           nb * kQ8VChunk, &step[g0], &f[g0 * hd], hd);
   }
   for (int64_t g = 0; g < nq; ++g)
     for (int64_t b = 0; b < nb; ++b)
