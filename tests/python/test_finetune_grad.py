@@ -348,9 +348,10 @@ def test_margin_weighted_kl_gradients_match_finite_differences(tmp_path, family,
           f"(ref {ref_loss:.6f}), worst relative error {worst:.2e} (against the mean weight: {worst_uniform:.2e})")
 
 
-def hinge_rows(base_lp, lp, t, cap, chosen=None) -> np.ndarray:
-    """finetune --hinge-weight's per-target hinges max(0, γ - (lp_c - max_{j≠c} lp_j)), c the base's argmax at each
-    position (or `chosen`), γ = min(the base's margin there, cap). Log-probability gaps are logit gaps."""
+def hinge_parts(base_lp, lp, t, cap, chosen=None):
+    """finetune --hinge-weight's pieces per target: the hinge's argument γ - (lp_c - max_{j≠c} lp_j), c the base's
+    argmax at each position (or `chosen`), γ = min(the base's margin there, cap), and the adapted gap between the best
+    and second-best token other than c (where the runner-up would switch). Log-probability gaps are logit gaps."""
     b = base_lp[t]
     c = b.argmax(axis=-1) if chosen is None else np.asarray(chosen)
     rows = np.arange(len(t))
@@ -359,22 +360,13 @@ def hinge_rows(base_lp, lp, t, cap, chosen=None) -> np.ndarray:
     a = lp[t].copy()
     lc = a[rows, c]
     a[rows, c] = -np.inf
-    return np.maximum(0.0, gamma - (lc - a.max(axis=-1)))
-
-
-def hinge_margins(base_lp, lp, t, cap):
-    """Per target: γ - adapted margin (the hinge's argument) and the adapted gap between the best and second-best
-    token other than the base's choice (where the runner-up would switch): both must stay clear of 0."""
-    b = base_lp[t]
-    c = b.argmax(axis=-1)
-    rows = np.arange(len(t))
-    top2 = np.sort(b, axis=-1)[:, -2:]
-    gamma = np.minimum(top2[:, 1] - top2[:, 0], cap)
-    a = lp[t].copy()
-    lc = a[rows, c]
-    a[rows, c] = -np.inf
     others = np.sort(a, axis=-1)[:, -2:]
     return gamma - (lc - others[:, 1]), others[:, 1] - others[:, 0]
+
+
+def hinge_rows(base_lp, lp, t, cap, chosen=None) -> np.ndarray:
+    """The per-target hinges max(0, γ - (lp_c - max_{j≠c} lp_j))."""
+    return np.maximum(0.0, hinge_parts(base_lp, lp, t, cap, chosen)[0])
 
 
 def ce_kl_hinge_sum(model, weights, ids, targets, ce, kl, hw, cap, base_lp, chosen=None,
@@ -419,7 +411,7 @@ def test_hinge_on_the_base_choice_gradients_match_finite_differences(tmp_path, f
     every = np.arange(T - 1)
     top2 = np.sort(base_lp[every], axis=-1)[:, -2:]
     CAP = float(np.median(top2[:, 1] - top2[:, 0]))  # some positions' γ is the cap, the others' their margin
-    arg, lead = hinge_margins(base_lp, lp, every, CAP)
+    arg, lead = hinge_parts(base_lp, lp, every, CAP)
     clear = (np.abs(arg) > CLEAR) & (lead > CLEAR)
     targets = [0] + [int(x) for x in clear]
     t = np.nonzero(np.asarray(targets[1:]))[0]
