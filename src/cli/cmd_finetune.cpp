@@ -26,7 +26,7 @@ struct FinetuneArgs {
   std::string model, data, eval, out, checkpoint, resume, targets = "all", out_type = "f32", kl_data, layers = "all";
   int32_t rank = 8, epochs = 1, batch = 1, ctx = 1024, threads = 0, save_every = 0, save_adapter_every = 0;
   float alpha = 16.0f, lr = 2e-4f, weight_decay = 0.0f, clip = 1.0f, kl_weight = 1.0f, kl_data_ce = 1.0f,
-        kl_margin_boost = 0.0f, kl_margin_tau = 0.1f;
+        kl_margin_boost = 0.0f, kl_margin_tau = 0.1f, hinge_weight = 0.0f, hinge_margin_cap = 0.5f;
   uint64_t seed = 1;
   bool dry_run = false, save_epochs = false, no_transpose = false;
 };
@@ -112,7 +112,7 @@ void finetune(const FinetuneArgs& a) {
   if (!std::isfinite(a.kl_weight) || a.kl_weight < 0) throw InvalidArgument("--kl-weight must be a number >= 0");
   if (!std::isfinite(a.kl_data_ce) || a.kl_data_ce < 0) throw InvalidArgument("--kl-data-ce must be a number >= 0");
   if (a.kl_data_ce != 1.0f && a.kl_data.empty()) throw InvalidArgument("--kl-data-ce needs --kl-data");
-  if (!a.kl_data.empty() && a.kl_data_ce == 0 && a.kl_weight == 0)
+  if (!a.kl_data.empty() && a.kl_data_ce == 0 && a.kl_weight == 0 && a.hinge_weight == 0)
     throw InvalidArgument("--kl-data-ce 0 with --kl-weight 0 leaves nothing to learn from --kl-data");
   if (!std::isfinite(a.kl_margin_boost) || a.kl_margin_boost < 0)
     throw InvalidArgument("--kl-margin-boost must be a number >= 0");
@@ -120,6 +120,11 @@ void finetune(const FinetuneArgs& a) {
     throw InvalidArgument("--kl-margin-tau must be a number > 0");
   if (a.kl_margin_boost > 0 && (a.kl_data.empty() || a.kl_weight == 0))
     throw InvalidArgument("--kl-margin-boost weights the KL term: it needs --kl-data and --kl-weight > 0");
+  if (!std::isfinite(a.hinge_weight) || a.hinge_weight < 0) throw InvalidArgument("--hinge-weight must be a number >= 0");
+  if (!std::isfinite(a.hinge_margin_cap) || !(a.hinge_margin_cap > 0))
+    throw InvalidArgument("--hinge-margin-cap must be a number > 0");
+  if (a.hinge_weight > 0 && a.kl_data.empty())
+    throw InvalidArgument("--hinge-weight holds the base's choices on --kl-data's target tokens: it needs --kl-data");
   if (a.save_adapter_every < 0) throw InvalidArgument("--save-adapter-every must be >= 0");
   if (a.ctx < 2) throw InvalidArgument("--ctx must be at least 2");
   if (a.out.empty() && !a.dry_run) throw InvalidArgument("--out is required");
@@ -144,6 +149,7 @@ void finetune(const FinetuneArgs& a) {
     for (auto& ex : kl_set) {
       ex.kl_weight = a.kl_weight, ex.ce_weight = a.kl_data_ce, n_kl += ex.n_targets();
       ex.kl_margin_boost = a.kl_margin_boost, ex.kl_margin_tau = a.kl_margin_tau;
+      ex.hinge_weight = a.hinge_weight, ex.hinge_margin_cap = a.hinge_margin_cap;
     }
     train_set.insert(train_set.end(), kl_set.begin(), kl_set.end());
   }
@@ -171,6 +177,9 @@ void finetune(const FinetuneArgs& a) {
   if (a.kl_margin_boost > 0)
     std::fprintf(stderr, "KL per token weighted by 1 + %g·exp(-margin / %g), margin the base's top-2 gap in nats\n",
                  a.kl_margin_boost, a.kl_margin_tau);
+  if (a.hinge_weight > 0)
+    std::fprintf(stderr, "hinge %g·max(0, min(base margin, %g) - margin of the base's choice) on the KL data's targets\n",
+                 a.hinge_weight, a.hinge_margin_cap);
   train::Trainer trainer(engine->model(), params, engine->pool(), !a.no_transpose);
   if (trainer.transposed_bytes())
     std::fprintf(stderr, "backward through Q8_0 transposes of the base matrices (%.1f MiB)\n",
@@ -207,6 +216,7 @@ void finetune(const FinetuneArgs& a) {
     std::fprintf(stderr, "%sepoch %d: train loss %.4f", tty ? "\r\033[K" : "", r.epoch, r.train_loss);
     if (r.eval_loss >= 0) std::fprintf(stderr, "  eval loss %.4f", r.eval_loss);
     if (r.kl >= 0) std::fprintf(stderr, "  KL to base %.4f", r.kl);
+    if (r.hinge >= 0) std::fprintf(stderr, "  hinge %.4f (active at %.1f%%)", r.hinge, 100.0 * r.hinge_active);
     std::fprintf(stderr, "  (%.1f s, %.0f tok/s)\n", r.seconds, r.tokens_per_s);
     if (a.save_epochs) {
       params.save_adapter(epoch_path(a.out, r.epoch), std::filesystem::path(a.out).stem().string(), *out_type);
@@ -277,6 +287,13 @@ Registrar reg("finetune", "Train a LoRA adapter on chat conversations (OpenAI fi
                  "log-probability minus the runner-up's there: holds the adapter hardest where the base's choice is a "
                  "near-tie (0: every token alike)")->capture_default_str();
   app.add_option("--kl-margin-tau", a->kl_margin_tau, "Scale of --kl-margin-boost's margin, in nats")
+      ->capture_default_str();
+  app.add_option("--hinge-weight", a->hinge_weight,
+                 "Add W·max(0, γ - (l_c - max_{j≠c} l_j)) at each --kl-data target: c the base model's own choice "
+                 "there, l the adapted logits, γ = min(the base's margin, --hinge-margin-cap). Zero until the adapter "
+                 "pushes a base decision toward flipping, then linear in it (0: off)")->capture_default_str();
+  app.add_option("--hinge-margin-cap", a->hinge_margin_cap,
+                 "Largest margin (nats) --hinge-weight defends: a base choice decided by more is held only down to this")
       ->capture_default_str();
   app.add_option("--resume", a->resume, "Continue from a checkpoint (same model, data, rank, alpha and targets)");
   app.add_option("--seed", a->seed, "Seed of the initial factors and the example order")->capture_default_str();

@@ -17,7 +17,8 @@ namespace {
 struct GradArgs {
   std::string model, adapter, ids, targets, out;
   int32_t threads = 0;
-  float kl_weight = 0.0f, ce_weight = 1.0f, kl_margin_boost = 0.0f, kl_margin_tau = 0.1f;
+  float kl_weight = 0.0f, ce_weight = 1.0f, kl_margin_boost = 0.0f, kl_margin_tau = 0.1f, hinge_weight = 0.0f,
+        hinge_margin_cap = 0.5f;
   bool no_transpose = false;
 };
 
@@ -46,6 +47,8 @@ void lora_grad(const GradArgs& a) {
   ex.ce_weight = a.ce_weight;
   ex.kl_margin_boost = a.kl_margin_boost;  // the trainer checks both
   ex.kl_margin_tau = a.kl_margin_tau;
+  ex.hinge_weight = a.hinge_weight;  // the trainer checks both
+  ex.hinge_margin_cap = a.hinge_margin_cap;
   auto engine = runtime::Engine::load(resolve_model(a.model), {a.threads});
   const auto adapter = model::LoraAdapter::load(a.adapter, engine->model());
   auto params = train::LoraParams::from_adapter(engine->config(), *adapter);
@@ -60,8 +63,9 @@ void lora_grad(const GradArgs& a) {
         f->bt = f->gbt;
       }
   params.save_adapter(a.out, "gradients");
-  std::printf("loss %.9g targets %lld transposed_bytes %llu kl %.9g\n", loss.loss, static_cast<long long>(loss.n),
-              static_cast<unsigned long long>(trainer.transposed_bytes()), loss.kl);
+  std::printf("loss %.9g targets %lld transposed_bytes %llu kl %.9g hinge %.9g hinge_active %lld\n", loss.loss,
+              static_cast<long long>(loss.n), static_cast<unsigned long long>(trainer.transposed_bytes()), loss.kl,
+              loss.hinge, static_cast<long long>(loss.n_hinge_active));
 }
 
 Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradient checks)", [](CLI::App& app) {
@@ -78,6 +82,8 @@ Registrar reg("lora-grad", "Loss and LoRA gradients of one token sequence (gradi
       ->capture_default_str();
   app.add_option("--kl-margin-boost", a->kl_margin_boost, "finetune --kl-margin-boost")->capture_default_str();
   app.add_option("--kl-margin-tau", a->kl_margin_tau, "finetune --kl-margin-tau")->capture_default_str();
+  app.add_option("--hinge-weight", a->hinge_weight, "finetune --hinge-weight")->capture_default_str();
+  app.add_option("--hinge-margin-cap", a->hinge_margin_cap, "finetune --hinge-margin-cap")->capture_default_str();
   add_exact_flag(app);
   app.add_flag("--no-transpose", a->no_transpose, "Backward pass without the Q8_0 transposes (as finetune --no-transpose)");
   app.add_option("-t,--threads", a->threads, "Threads (0 = physical cores)");

@@ -86,11 +86,7 @@ FinetuneResult finetune(Trainer& trainer, LoraParams& params, const std::vector<
       const size_t end = std::min(train.size(), pos + static_cast<size_t>(opt.batch));
       for (size_t i = pos; i < end; ++i) {
         const Example& ex = train[o[i]];
-        const LossSum l = trainer.forward_backward(ex);
-        step_loss.loss += l.loss;
-        step_loss.n += l.n;
-        step_loss.kl += l.kl;
-        step_loss.n_kl += l.n_kl;
+        step_loss.add(trainer.forward_backward(ex));
         tokens_done += static_cast<int64_t>(ex.tokens.size());
         epoch_tokens += static_cast<int64_t>(ex.tokens.size());
       }
@@ -101,10 +97,7 @@ FinetuneResult finetune(Trainer& trainer, LoraParams& params, const std::vector<
                       " (learning rate too high?); training stopped, the last checkpoint is kept";
         return res;
       }
-      epoch_loss.loss += step_loss.loss;
-      epoch_loss.n += step_loss.n;
-      epoch_loss.kl += step_loss.kl;
-      epoch_loss.n_kl += step_loss.n_kl;
+      epoch_loss.add(step_loss);
       pos = end;
       ++res.steps;
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -124,6 +117,10 @@ FinetuneResult finetune(Trainer& trainer, LoraParams& params, const std::vector<
     rep.epoch = epoch + 1;
     rep.train_loss = epoch_loss.mean();
     if (epoch_loss.n_kl > 0) rep.kl = epoch_loss.kl / static_cast<double>(epoch_loss.n_kl);
+    if (epoch_loss.n_hinge > 0) {
+      rep.hinge = epoch_loss.hinge / static_cast<double>(epoch_loss.n_hinge);
+      rep.hinge_active = static_cast<double>(epoch_loss.n_hinge_active) / static_cast<double>(epoch_loss.n_hinge);
+    }
     rep.seconds = std::chrono::duration<double>(Clock::now() - e0).count();
     rep.tokens_per_s = rep.seconds > 0 ? static_cast<double>(epoch_tokens) / rep.seconds : 0;
     if (!eval.empty()) rep.eval_loss = evaluate_set(trainer, eval).mean();

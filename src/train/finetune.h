@@ -36,6 +36,8 @@ struct EpochReport {
   double train_loss = 0;  // mean over the epoch's target tokens
   double eval_loss = -1;  // mean over the eval set's target tokens (-1: no eval set)
   double kl = -1;         // mean KL(p_base || p) over the targets of examples with a KL term (-1: none)
+  double hinge = -1;      // mean unweighted hinge over the targets of examples with one (-1: none)
+  double hinge_active = -1;  // the fraction of those targets where it was > 0
   double seconds = 0;
   double tokens_per_s = 0;
 };

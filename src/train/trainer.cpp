@@ -60,6 +60,9 @@ void Trainer::check(const Example& ex) const {
   if (!std::isfinite(ex.kl_margin_boost) || ex.kl_margin_boost < 0 || !std::isfinite(ex.kl_margin_tau) ||
       ex.kl_margin_tau <= 0)
     throw InvalidArgument("the KL margin boost must be a number >= 0 and its scale a number > 0");
+  if (!std::isfinite(ex.hinge_weight) || ex.hinge_weight < 0 || !std::isfinite(ex.hinge_margin_cap) ||
+      !(ex.hinge_margin_cap > 0))
+    throw InvalidArgument("the hinge weight must be a number >= 0 and its margin cap a number > 0");
   if (static_cast<int64_t>(ex.tokens.size()) > c.n_ctx_train)
     throw InvalidArgument("example of " + std::to_string(ex.tokens.size()) + " tokens exceeds the model's context " +
                           std::to_string(c.n_ctx_train));
@@ -236,6 +239,8 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
   const auto& W = model_.weights();
   const int64_t d = c.n_embd, V = c.n_vocab;
   const double kl_w = x_base ? ex.kl_weight : 0.0;
+  const double hinge_w = x_base ? ex.hinge_weight : 0.0;
+  const bool with_base = kl_w > 0 || hinge_w > 0;  // the base's logits are needed at these rows
   const double ce_w = ex.ce_weight;
   std::vector<int64_t> rows;  // positions t whose next token is a target
   for (int64_t t = 0; t + 1 < T_; ++t)
@@ -243,7 +248,7 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
   if (dx) std::fill(dx, dx + T_ * d, 0.0f);
   LossSum out;
   std::vector<float> xf, logits, base_logits, dxf;
-  std::vector<double> row_loss, row_kl;
+  std::vector<double> row_loss, row_kl, row_hinge;
   auto softcap = [&](float* l) {
     if (c.final_softcap > 0)
       for (int64_t i = 0; i < V; ++i) l[i] = c.final_softcap * std::tanh(l[i] / c.final_softcap);
@@ -267,11 +272,18 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
     const double margin = static_cast<double>(top1) - top2;
     return 1.0 + ex.kl_margin_boost * std::exp(-margin / ex.kl_margin_tau);
   };
+  // Index of the largest of l[0..V) other than `skip` (-1: none skipped).
+  auto argmax = [&](const float* l, int64_t skip) {
+    int64_t best = skip == 0 ? 1 : 0;
+    for (int64_t i = best + 1; i < V; ++i)
+      if (i != skip && l[i] > l[best]) best = i;
+    return best;
+  };
   for (size_t r0 = 0; r0 < rows.size(); r0 += kHeadRows) {
     const int64_t R = std::min<int64_t>(kHeadRows, static_cast<int64_t>(rows.size() - r0));
     xf.resize(R * d);
     logits.resize(R * V);
-    if (kl_w > 0) {  // the base model's logits at the same rows
+    if (with_base) {  // the base model's logits at the same rows
       base_logits.resize(R * V);
       for (int64_t r = 0; r < R; ++r)
         ops::rmsnorm(x_base + rows[r0 + r] * d, W.output_norm.data(), &xf[r * d], d, c.norm_eps);
@@ -281,18 +293,34 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
     ops::matmul(W.output, xf.data(), R, logits.data(), pool_);
     row_loss.assign(R, 0.0);
     row_kl.assign(R, 0.0);
+    row_hinge.assign(R, 0.0);
     pool_.parallel_for(R, [&](int64_t b, int64_t e, int) {
       for (int64_t r = b; r < e; ++r) {
         float* l = &logits[r * V];
-        float* lb = kl_w > 0 ? &base_logits[r * V] : nullptr;
+        float* lb = with_base ? &base_logits[r * V] : nullptr;
         const int32_t target = ex.tokens[rows[r0 + r] + 1];
         softcap(l);
         const double lse = log_sum_exp(l);
         row_loss[r] = ce_w * (lse - l[target]);
         double lse_b = 0.0, kl_row_w = 0.0;
-        if (lb) {
+        if (lb) softcap(lb);
+        // The hinge on the base's choice c: active when the adapted margin l_c - l_runner-up falls below
+        // γ = min(base margin, cap); its subgradient is -1 on l_c, +1 on the runner-up.
+        int64_t h_chosen = -1, h_runner = -1;
+        if (hinge_w > 0) {
+          const int64_t cb = argmax(lb, -1);
+          const double gamma =
+              std::min(static_cast<double>(lb[cb]) - lb[argmax(lb, cb)], static_cast<double>(ex.hinge_margin_cap));
+          const int64_t ru = argmax(l, cb);
+          const double h = gamma - (static_cast<double>(l[cb]) - l[ru]);
+          if (h > 0) {
+            row_hinge[r] = h;
+            row_loss[r] += hinge_w * h;
+            h_chosen = cb, h_runner = ru;
+          }
+        }
+        if (kl_w > 0) {
           // KL(p_base || p) = sum_i p_base,i (log p_base,i - log p_i).
-          softcap(lb);
           lse_b = log_sum_exp(lb);
           double kl = 0.0;
           for (int64_t i = 0; i < V; ++i) {
@@ -305,12 +333,14 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
         }
         if (!dx) continue;
         // d loss / d logit = ce_weight·(softmax - one-hot), + kl_weight·w·(softmax - p_base) with the KL
-        // (w the margin weight)
-        // term (through the soft-cap's tanh when present).
+        // term (w the margin weight), ∓ hinge_weight on the chosen / runner-up logit with an active hinge
+        // (all through the soft-cap's tanh when present).
         for (int64_t i = 0; i < V; ++i) {
           const double p = std::exp(l[i] - lse);
           double g = ce_w * (p - (i == target ? 1.0 : 0.0));
-          if (lb) g += kl_row_w * (p - std::exp(lb[i] - lse_b));
+          if (kl_w > 0) g += kl_row_w * (p - std::exp(lb[i] - lse_b));
+          if (i == h_chosen) g -= hinge_w;
+          if (i == h_runner) g += hinge_w;
           if (c.final_softcap > 0) {
             const double th = l[i] / c.final_softcap;
             g *= 1.0 - th * th;
@@ -319,9 +349,13 @@ LossSum Trainer::head(const Example& ex, const float* x, float* dx, const float*
         }
       }
     });
-    for (int64_t r = 0; r < R; ++r) out.loss += row_loss[r], out.kl += row_kl[r];
+    for (int64_t r = 0; r < R; ++r) {
+      out.loss += row_loss[r], out.kl += row_kl[r], out.hinge += row_hinge[r];
+      out.n_hinge_active += row_hinge[r] > 0;
+    }
     out.n += R;
     if (kl_w > 0) out.n_kl += R;
+    if (hinge_w > 0) out.n_hinge += R;
     if (!dx) continue;
     zero(dxf, R * d);
     linear_t_add(W.output, logits.data(), R, dxf.data());
@@ -356,7 +390,8 @@ LossSum Trainer::forward_backward(const Example& ex) {
   check(ex);
   if (ex.n_targets() == 0) return {};
   const auto& c = model_.config();
-  const std::vector<float> x_base = ex.kl_weight > 0 ? forward_layers(ex, /*adapter_off=*/true) : std::vector<float>{};
+  const bool base = ex.kl_weight > 0 || ex.hinge_weight > 0;
+  const std::vector<float> x_base = base ? forward_layers(ex, /*adapter_off=*/true) : std::vector<float>{};
   T_ = static_cast<int64_t>(ex.tokens.size());
   rope_base_ = 0.0f;
   const int64_t d = c.n_embd, nl = c.n_layer, T = T_;

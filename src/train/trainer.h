@@ -35,6 +35,13 @@ struct Example {
   // adapted model's greedy answer flips first (check_margins.py). 0: every position alike.
   float kl_margin_boost = 0.0f;
   float kl_margin_tau = 0.1f;
+  // > 0: at every target position also hinge_weight·max(0, γ - (l_c - max_{j≠c} l_j)), c the base's own
+  // choice there (its argmax, adapter off), l the adapted logits (soft-capped where the model soft-caps)
+  // and γ = min(the base's margin there, hinge_margin_cap). Zero at the base and linear in how far the
+  // adapter pushes a base decision toward flipping, so a near-tie costs as much to flip as a sure one
+  // per nat moved (a KL, quadratic around the base, prices a 0.05-nat tie at ~1e-4).
+  float hinge_weight = 0.0f;
+  float hinge_margin_cap = 0.5f;
   int64_t n_targets() const;
 };
 
@@ -43,6 +50,13 @@ struct LossSum {
   double kl = 0.0;    // sum over the targets of KL(p_base || p) alone (unweighted; 0 without kl_weight)
   int64_t n = 0;      // number of targets
   int64_t n_kl = 0;   // number of them with the KL term
+  double hinge = 0.0;    // sum of the unweighted hinges max(0, γ - margin) (0 without hinge_weight)
+  int64_t n_hinge = 0;   // targets with the hinge term
+  int64_t n_hinge_active = 0;  // of them, where it is > 0
+  void add(const LossSum& o) {
+    loss += o.loss, kl += o.kl, n += o.n, n_kl += o.n_kl;
+    hinge += o.hinge, n_hinge += o.n_hinge, n_hinge_active += o.n_hinge_active;
+  }
   double mean() const { return n > 0 ? loss / static_cast<double>(n) : 0.0; }
 };
 
@@ -72,7 +86,7 @@ class Trainer {
   void layer_backward(int32_t il, const float* x_in, LayerActs& a, float* dx);
   // Loss over the targets from the last hidden states x [T][d]; with dx non-null also
   // dL/dx (overwritten). x_base: the adapter-off model's last hidden states, for the KL term of an
-  // example with kl_weight (nullptr otherwise).
+  // example with kl_weight or hinge_weight (nullptr otherwise).
   LossSum head(const Example& ex, const float* x, float* dx, const float* x_base = nullptr);
   // Last hidden states [T][d] of ex through all layers, keeping no activations: for the loss only
   // (evaluate) or, with adapter_off, the base model's states that the KL term compares against.

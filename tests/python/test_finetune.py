@@ -232,6 +232,26 @@ def test_kl_data_holds_the_model_near_the_base(tiny):
     assert kls["30"][-1] < 0.5 * kls["0.1"][-1], kls  # ...and the KL term holds it back
 
 
+def test_hinge_holds_the_base_choices_on_kl_data(tiny):
+    """--hinge-weight on --kl-data (here alone: --kl-weight 0 --kl-data-ce 0, which it makes a valid set-up): each epoch
+    line reports the mean hinge and where it was active. Training on the facts moves the base's own choices on other
+    conversations; a large hinge weight leaves less of that than a small one (it pushes toward the base's choices)."""
+    other = tiny["dir"] / "other.jsonl"
+    other.write_text("\n".join(conv(q, a) for q, a in [("What is the weather like?", "It is sunny and warm today."),
+                                                         ("Name a colour.", "Blue is a colour of the sky."),
+                                                         ("Count to five.", "One, two, three, four, five.")]) + "\n")
+    hinges = {}
+    for w in ("0.01", "3"):
+        r = finetune(tiny, "--kl-data", str(other), "--kl-weight", "0", "--kl-data-ce", "0", "--hinge-weight", w,
+                     "--hinge-margin-cap", "1", "--epochs", "6", "--lr", "0.003", "--rank", "4",
+                     "--out", str(tiny["dir"] / f"h{w}.gguf"))
+        assert f"hinge {w}·max(0, min(base margin, 1)" in r.stderr, r.stderr
+        hinges[w] = [(float(h), float(a)) for h, a in re.findall(r"hinge ([\d.]+) \(active at ([\d.]+)%\)", r.stderr)]
+        assert len(hinges[w]) == 6, r.stderr
+    assert hinges["0.01"][-1][0] > 0.05 and hinges["0.01"][-1][1] > 10, hinges  # the facts do move the choices...
+    assert hinges["3"][-1][0] < 0.5 * hinges["0.01"][-1][0], hinges  # ...and the hinge holds them
+
+
 def test_save_adapter_every_and_bad_kl_weight(tiny):
     out = str(tiny["dir"] / "se.gguf")
     r = finetune(tiny, "--epochs", "2", "--save-adapter-every", "3", "--out", out)
@@ -250,7 +270,13 @@ def test_save_adapter_every_and_bad_kl_weight(tiny):
                      ((*kl, "--kl-data-ce", "0", "--kl-weight", "0"), "leaves nothing to learn from --kl-data"),
                      (("--kl-margin-boost", "5"), "--kl-margin-boost weights the KL term: it needs --kl-data"),
                      ((*kl, "--kl-margin-boost", "-1"), "--kl-margin-boost must be a number >= 0"),
-                     ((*kl, "--kl-margin-boost", "5", "--kl-margin-tau", "0"), "--kl-margin-tau must be a number > 0")):
+                     ((*kl, "--kl-margin-boost", "5", "--kl-margin-tau", "0"), "--kl-margin-tau must be a number > 0"),
+                     (("--hinge-weight", "3"), "--hinge-weight holds the base's choices on --kl-data's target tokens: "
+                                               "it needs --kl-data"),
+                     ((*kl, "--hinge-weight", "-1"), "--hinge-weight must be a number >= 0"),
+                     ((*kl, "--hinge-weight", "inf"), "--hinge-weight must be a number >= 0"),
+                     ((*kl, "--hinge-weight", "3", "--hinge-margin-cap", "0"), "--hinge-margin-cap must be a number > 0"),
+                     ((*kl, "--hinge-margin-cap", "-0.5"), "--hinge-margin-cap must be a number > 0")):
         r = finetune(tiny, *bad, "--out", str(tiny["dir"] / "never.gguf"), check=False)
         assert r.returncode == 1 and why in r.stderr, r.stderr
 

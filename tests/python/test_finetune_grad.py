@@ -346,3 +346,106 @@ def test_margin_weighted_kl_gradients_match_finite_differences(tmp_path, family,
     assert worst_uniform > 100 * TOL  # the check tells per-position weights from one weight for all
     print(f"{family} ce {ce}: weights {w_row.min():.2f}-{w_row.max():.2f}, loss {engine_loss:.6f} "
           f"(ref {ref_loss:.6f}), worst relative error {worst:.2e} (against the mean weight: {worst_uniform:.2e})")
+
+
+def hinge_parts(base_lp, lp, t, cap, chosen=None):
+    """finetune --hinge-weight's pieces per target: the hinge's argument γ - (lp_c - max_{j≠c} lp_j), c the base's
+    argmax at each position (or `chosen`), γ = min(the base's margin there, cap), and the adapted gap between the best
+    and second-best token other than c (where the runner-up would switch). Log-probability gaps are logit gaps."""
+    b = base_lp[t]
+    c = b.argmax(axis=-1) if chosen is None else np.asarray(chosen)
+    rows = np.arange(len(t))
+    top2 = np.sort(b, axis=-1)[:, -2:]
+    gamma = np.minimum(top2[:, 1] - top2[:, 0], cap)
+    a = lp[t].copy()
+    lc = a[rows, c]
+    a[rows, c] = -np.inf
+    others = np.sort(a, axis=-1)[:, -2:]
+    return gamma - (lc - others[:, 1]), others[:, 1] - others[:, 0]
+
+
+def hinge_rows(base_lp, lp, t, cap, chosen=None) -> np.ndarray:
+    """The per-target hinges max(0, γ - (lp_c - max_{j≠c} lp_j))."""
+    return np.maximum(0.0, hinge_parts(base_lp, lp, t, cap, chosen)[0])
+
+
+def ce_kl_hinge_sum(model, weights, ids, targets, ce, kl, hw, cap, base_lp, chosen=None,
+                    hinge_base_lp=None) -> tuple[float, float]:
+    """ce·cross-entropy + kl·KL(p_base || p) + hw·hinge summed over the targets, and the unweighted hinge sum. The
+    hinge's choices and γ come from hinge_base_lp when given (a misplaced hinge), its choices from `chosen`."""
+    lp = log_softmax64(model, weights, ids)
+    t = np.nonzero(np.asarray(targets[1:]))[0]
+    ce_sum_ = -lp[t, np.asarray(ids)[t + 1]].sum()
+    kl_sum = (np.exp(base_lp[t]) * (base_lp[t] - lp[t])).sum()
+    h = hinge_rows(base_lp if hinge_base_lp is None else hinge_base_lp, lp, t, cap, chosen).sum()
+    return float(ce * ce_sum_ + kl * kl_sum + hw * h), float(h)
+
+
+def hinge_run(tmp_path, path, adapter, ids, targets, ce, kl, hw, cap, tag):
+    out = str(tmp_path / f"h-{tag}.gguf")
+    words = subprocess.run([BIN, "lora-grad", "-m", path, "--lora", adapter, "--exact", "-t", "2", "--ce-weight",
+                            str(ce), "--kl-weight", str(kl), "--hinge-weight", str(hw), "--hinge-margin-cap",
+                            str(cap), "--ids", ",".join(map(str, ids)), "--targets", ",".join(map(str, targets)),
+                            "--out", out], check=True, capture_output=True, text=True).stdout.split()
+    return float(words[1]), float(words[9]), int(words[11]), read_grads(out)
+
+
+@pytest.mark.parametrize("family,ce,kl", [("llama", 0.0, 0.0), ("qwen2", 0.0, 0.0), ("qwen2", 1.0, 2.0)])
+def test_hinge_on_the_base_choice_gradients_match_finite_differences(tmp_path, family, ce, kl):
+    """finetune --hinge-weight W --hinge-margin-cap G: at each target W·max(0, γ - (l_c - max_{j≠c} l_j)), c the base's
+    argmax there (adapter off), γ = min(base margin, G). Value, number of active hinges and LoRA gradients against
+    the NumPy reference (central finite differences in float64, relative error ≤ 1e-3). The targets are the
+    positions where neither the hinge's argument nor the runner-up's lead sits within 0.02 nats of a kink (so the
+    difference quotient sees one linear piece), with some hinges active and some not. The same engine gradient is
+    far from that of the loss without the hinge, with c the next token of the sequence instead of the base's
+    choice, and with every position's (c, γ) taken from the next position: a hinge ignored, on the wrong token or at
+    the wrong position fails."""
+    path, info, model, adapter, factors = tiny_with_adapter(tmp_path, family, 31)
+    rng = np.random.default_rng(37)
+    T, HW, CLEAR = 24, 3.0, 0.02
+    ids = rng.integers(0, info["n_vocab"], T).tolist()
+    scale = ALPHA / RANK
+    base_lp = log_softmax64(model, {k: v.astype(np.float64) for k, v in model.weights.items()}, ids)
+    merged = merged64(model, factors, scale)
+    lp = log_softmax64(model, merged, ids)
+    every = np.arange(T - 1)
+    top2 = np.sort(base_lp[every], axis=-1)[:, -2:]
+    CAP = float(np.median(top2[:, 1] - top2[:, 0]))  # some positions' γ is the cap, the others' their margin
+    arg, lead = hinge_parts(base_lp, lp, every, CAP)
+    clear = (np.abs(arg) > CLEAR) & (lead > CLEAR)
+    targets = [0] + [int(x) for x in clear]
+    t = np.nonzero(np.asarray(targets[1:]))[0]
+    active = int((arg[t] > 0).sum())
+    assert 2 <= active <= len(t) - 2, (arg, clear)  # some hinges on, some off
+    engine_loss, engine_hinge, engine_active, grads = hinge_run(tmp_path, path, adapter, ids, targets, ce, kl, HW,
+                                                                CAP, "fd")
+    ref_loss, ref_hinge = ce_kl_hinge_sum(model, merged, ids, targets, ce, kl, HW, CAP, base_lp)
+    assert engine_active == active, (engine_active, active)
+    assert abs(engine_hinge - ref_hinge) <= 1e-4 * ref_hinge, (engine_hinge, ref_hinge)
+    assert abs(engine_loss - ref_loss) <= 1e-4 * abs(ref_loss), (engine_loss, ref_loss)
+    next_token = np.asarray(ids)[t + 1]
+    assert np.any(next_token != base_lp[t].argmax(axis=-1))  # the sequence's own tokens are not the base's choices
+    shifted = np.roll(base_lp, -1, axis=0)  # row t holds position t+1's base distribution
+    variants = {"no hinge": dict(hw=0.0), "next token": dict(chosen=next_token), "next position": dict(hinge_base_lp=shifted)}
+    worst, nearest = 0.0, {k: 0.0 for k in variants}
+    for name, (A, B) in factors.items():
+        for kind, X in (("lora_a", A), ("lora_b", B)):
+            D = rng.standard_normal(X.shape)
+            analytic = float((grads[name][kind] * D).sum())
+
+            def at(sign, hw=HW, **kw):
+                m = perturbed(model, merged, name, A, B, kind, D, sign * EPS, scale)
+                return ce_kl_hinge_sum(model, m, ids, targets, ce, kl, hw, CAP, base_lp, **kw)[0]
+            numeric = (at(1) - at(-1)) / (2 * EPS)
+            rel = abs(analytic - numeric) / max(abs(numeric), 1e-12)
+            worst = max(worst, rel)
+            assert rel <= TOL, f"{name}.{kind}: analytic {analytic:.9g} numeric {numeric:.9g} rel {rel:.2e}"
+            for v, kw in variants.items():
+                other = (at(1, **kw) - at(-1, **kw)) / (2 * EPS)
+                nearest[v] = max(nearest[v], abs(analytic - other) / max(abs(other), 1e-12))
+    for v, far in nearest.items():
+        assert far > 100 * TOL, (v, far)  # the check tells the hinge from a missing or misplaced one
+    print(f"{family} ce {ce} KL {kl}: {active}/{len(t)} hinges active, cap {CAP:.3f}, loss {engine_loss:.6f} "
+          f"(ref {ref_loss:.6f}), worst relative error {worst:.2e}; against "
+          + ", ".join(f"{v} {far:.2e}" for v, far in nearest.items()))
+
