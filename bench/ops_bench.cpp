@@ -19,6 +19,7 @@
 
 #include "hwy/aligned_allocator.h"
 #include "io/tensor_type.h"
+#include "ops/kernel_table.h"
 #include "ops/ops.h"
 
 namespace {
@@ -115,6 +116,8 @@ void BM_MatmulStreamPacked(benchmark::State& state) {
   std::vector<float> y(n_out * n_tok);
   for (auto _ : state) ops::matmul(view, x.data(), n_tok, y.data(), pool);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * W.bytes()));
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(n_in * n_out * n_tok),
+                                               benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::string(edgellm::io::type_name(t)) + " packed " + ops::active_isa());
 }
 void StreamPackedArgs(benchmark::internal::Benchmark* b) {
@@ -124,6 +127,10 @@ void StreamPackedArgs(benchmark::internal::Benchmark* b) {
   for (int ti : {8, 10})
     for (int th : {1, 2})
       for (int nt : {1, 4, 8}) b->Args({ti, th, nt, 8960});
+  // A prefill chunk of 128 tokens (MAC/s against BM_K8Tiles in L2).
+  for (int ti : {8, 10})
+    for (int th : {1, 2})
+      for (int n_in : {0, 8960}) b->Args({ti, th, 128, n_in});
 }
 
 // The same product on a 256 KiB matrix that stays in L2: the kernel's arithmetic ceiling.
@@ -161,6 +168,42 @@ void CachedArgs(benchmark::internal::Benchmark* b) {
   for (int ti : {8, 10})
     for (int nt : {1, 4, 8, 16}) b->Args({ti, 1, nt, 8960});
 }
+
+// The K8 tiles alone (Q4_K / Q6_K repacked, one thread, CPU time): the tokens' activations are
+// quantized once outside the timed loop, which calls the active table's K8 kernel over all rows,
+// so long rows are not dominated by QuantizeQ8KA as in BM_MatmulCached (at 8960 wide its 256 KiB
+// matrix has 52 rows and quantizing 8 tokens is half the time). Arguments: type, tokens, row
+// length, matrix KiB (kept in L2 up to ~768 KiB with the activations).
+void BM_K8Tiles(benchmark::State& state) {
+  const TensorType t = kTypes[state.range(0)];
+  const int64_t n_tok = state.range(1), n_in = state.range(2);
+  const int64_t n_out =
+      static_cast<int64_t>((static_cast<size_t>(state.range(3)) << 10) / edgellm::io::row_bytes(t, n_in)) & ~int64_t{15};
+  Matrix W(t, n_in, n_out);
+  std::vector<uint8_t> packed;
+  const ops::MatrixView view = ops::repack(W.view, packed);
+  const ops::KernelTable& K = ops::active_kernels();
+  auto x = random_vec(n_in * n_tok);
+  const size_t stride = static_cast<size_t>(n_in / 256) * sizeof(ops::BlockQ8_KA);
+  std::vector<uint8_t> act(stride * n_tok);
+  for (int64_t k = 0; k < n_tok; ++k)
+    K.quantize_q8ka(x.data() + k * n_in, n_in, reinterpret_cast<ops::BlockQ8_KA*>(act.data() + k * stride));
+  std::vector<float> y(n_out * n_tok);
+  const ops::GemvFn fn = K.gemv_k8[t == TensorType::Q6_K ? 1 : 0];
+  for (auto _ : state) {
+    fn(packed.data(), view.row_stride, n_in, 0, n_out, act.data(), stride, n_tok, y.data(), n_out);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(n_in * n_out * n_tok),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(edgellm::io::type_name(t)) + " packed " + ops::active_isa());
+}
+void K8TileArgs(benchmark::internal::Benchmark* b) {
+  for (int ti : {8, 10})
+    for (int nt : {1, 4, 8, 16})
+      for (int n_in : {1536, 8960}) b->Args({ti, nt, n_in, 256});
+}
+BENCHMARK(BM_K8Tiles)->Apply(K8TileArgs)->Unit(benchmark::kMicrosecond);
 
 // SmolLM2-135M matrices (30 layers: q 576x576, k/v 192x576, o 576x576, gate/up 1536x576,
 // down 576x1536), with matmul_multi for q/k/v and gate/up as the model runs them.
