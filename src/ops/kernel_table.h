@@ -53,6 +53,10 @@ struct KernelTable {
   GemvFn gemv_x4[5];
   // Weights in the K8 layout (ops/pack_k8.h): [0] Q4_K, [1] Q6_K; same contract.
   GemvFn gemv_k8[2];
+  // Weights in the X16 layout (ops/pack_x16.h): [0] Q5_0, [1] Q8_0; same contract.
+  GemvFn gemv_x16[2];
+  // x16_native: the X16 VNNI kernel (AVX3; the CPU's VNNI is checked at the call).
+  bool x16_native;
   // x4_native: dedicated X4 and K8 kernels (otherwise groups are unpacked to rows).
   bool x4_native;
   // Full attention of m query rows of one head over keys given transposed (ops/attention_rows.h;

@@ -17,6 +17,7 @@
 #include "ops/kernels_kquant-inl.h"
 #include "ops/kernels_quant-inl.h"
 #include "ops/kernels_x4-inl.h"
+#include "ops/kernels_x16-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace edgellm::ops::HWY_NAMESPACE {
@@ -78,11 +79,22 @@ const KernelTable* GetTable() {
        &GemvX4Unpacked<ScalarKern<io::TensorType::Q5_1, BlockQ8_A>, io::TensorType::Q5_1>},
       {&GemvK8Unpacked<ScalarKern<io::TensorType::Q4_K, BlockQ8_KA>, io::TensorType::Q4_K>,
        &GemvK8Unpacked<ScalarKern<io::TensorType::Q6_K, BlockQ8_KA>, io::TensorType::Q6_K>},
+      {&GemvX16Unpacked<ScalarKern<io::TensorType::Q5_0, BlockQ8_A>, io::TensorType::Q5_0>,
+       &GemvX16Unpacked<ScalarKern<io::TensorType::Q8_0, BlockQ8_A>, io::TensorType::Q8_0>},
+      false,
       false,
 #elif EDGELLM_X86_256
       {&GemvX4Native<kX4Q4_0>, &GemvX4Native<kX4Q4_1>, &GemvX4Native<kX4Q8_0>, &GemvX4Native<kX4Q5_0>,
        &GemvX4Native<kX4Q5_1>},
       {&GemvK8Native<false>, &GemvK8Native<true>},
+#if EDGELLM_X16_VNNI
+      {&GemvX16Native<false>, &GemvX16Native<true>},
+      true,
+#else
+      {&GemvX16Unpacked<LegacyKern<FmtQ5_0>, io::TensorType::Q5_0>,
+       &GemvX16Unpacked<LegacyKern<FmtQ8_0>, io::TensorType::Q8_0>},
+      false,
+#endif
       true,
 #else
       {&GemvX4Unpacked<LegacyKern<FmtQ4_0>, io::TensorType::Q4_0>,
@@ -91,6 +103,9 @@ const KernelTable* GetTable() {
        &GemvX4Unpacked<LegacyKern<FmtQ5_0>, io::TensorType::Q5_0>,
        &GemvX4Unpacked<LegacyKern<FmtQ5_1>, io::TensorType::Q5_1>},
       {&GemvK8Unpacked<Q45KKern<false>, io::TensorType::Q4_K>, &GemvK8Unpacked<Q6KKern, io::TensorType::Q6_K>},
+      {&GemvX16Unpacked<LegacyKern<FmtQ5_0>, io::TensorType::Q5_0>,
+       &GemvX16Unpacked<LegacyKern<FmtQ8_0>, io::TensorType::Q8_0>},
+      false,
       false,
 #endif
       &AttendRows,

@@ -8,6 +8,7 @@
 
 #include "ops/kernel_table.h"
 #include "ops/pack_k8.h"
+#include "ops/pack_x16.h"
 #include "ops/pack_x4.h"
 #include "ops/ops.h"
 #include "util/error.h"
@@ -97,9 +98,23 @@ bool repack_preferred(TensorType t) {
 
 namespace {
 // Rows per group of W's repacked layout and bytes per group.
-int group_rows(const MatrixView& W) { return W.layout == Layout::K8 ? k8::kRows : 4; }
+int group_rows(Layout layout) {
+  return layout == Layout::K8 ? k8::kRows : layout == Layout::X16 ? x16::kRows : 4;
+}
+int group_rows(const MatrixView& W) { return group_rows(W.layout); }
 size_t group_stride(TensorType t, Layout layout, int64_t n_in) {
-  return layout == Layout::K8 ? k8::group_bytes(t, n_in) : x4::group_bytes(t, n_in);
+  return layout == Layout::K8    ? k8::group_bytes(t, n_in)
+         : layout == Layout::X16 ? x16::group_bytes(t, n_in)
+                                 : x4::group_bytes(t, n_in);
+}
+// A group of W's repacked layout -> its rows in GGUF layout.
+void unpack_group(const MatrixView& W, const uint8_t* group, uint8_t* dst) {
+  if (W.layout == Layout::K8)
+    k8::unpack_group(W.type, group, W.n_in, dst);
+  else if (W.layout == Layout::X16)
+    x16::unpack_group(W.type, group, W.n_in, dst);
+  else
+    x4::unpack_group(W.type, group, W.n_in, dst);
 }
 void check_repackable(const MatrixView& W, const char* what) {
   check_row_length(W.type, W.n_in, what);
@@ -111,24 +126,32 @@ void check_repackable(const MatrixView& W, const char* what) {
 }
 }  // namespace
 
-size_t repacked_bytes(const MatrixView& W) {
-  if (!repackable(W.type)) return 0;
-  const bool k = k8::packable(W.type);
-  const int64_t rows = k ? k8::kRows : 4;
-  return group_stride(W.type, k ? Layout::K8 : Layout::X4, W.n_in) * static_cast<size_t>((W.n_out + rows - 1) / rows);
+Layout repacked_layout(TensorType t) {
+  if (k8::packable(t)) return Layout::K8;
+  // One int32 vector of 16 rows per token: one float step per 8 vpdpbusd instead of per 4.
+  if (x16::packable(t) && active_kernels().x16_native && use_vnni()) return Layout::X16;
+  return Layout::X4;
 }
 
-MatrixView repack(const MatrixView& W, uint8_t* dst, const std::function<void(const void*, size_t)>& consumed) {
-  check_repackable(W, "repack");
-  const bool k = k8::packable(W.type);
-  const Layout layout = k ? Layout::K8 : Layout::X4;
-  const int64_t rows = k ? k8::kRows : 4, groups = (W.n_out + rows - 1) / rows;
+size_t repacked_bytes(const MatrixView& W) {
+  if (!repackable(W.type)) return 0;
+  const Layout layout = repacked_layout(W.type);
+  const int64_t rows = group_rows(layout);
+  return group_stride(W.type, layout, W.n_in) * static_cast<size_t>((W.n_out + rows - 1) / rows);
+}
+
+namespace {
+MatrixView repack_as(const MatrixView& W, Layout layout, uint8_t* dst,
+                     const std::function<void(const void*, size_t)>& consumed) {
+  const int64_t rows = group_rows(layout), groups = (W.n_out + rows - 1) / rows;
   const size_t gb = group_stride(W.type, layout, W.n_in);
   const auto* src = static_cast<const uint8_t*>(W.data);
   size_t done = 0;  // source bytes already reported as consumed
   for (int64_t g = 0; g < groups; ++g) {
-    if (k)
+    if (layout == Layout::K8)
       k8::pack_group(W.type, src, W.row_stride, W.n_in, W.n_out, g, dst + g * gb);
+    else if (layout == Layout::X16)
+      x16::pack_group(W.type, src, W.row_stride, W.n_in, W.n_out, g, dst + g * gb);
     else
       x4::pack_group(W.type, src, W.row_stride, W.n_in, W.n_out, g, dst + g * gb);
     // Rows before the next group are not read again (a last partial group re-reads only its own rows).
@@ -143,6 +166,12 @@ MatrixView repack(const MatrixView& W, uint8_t* dst, const std::function<void(co
   out.layout = layout;
   return out;
 }
+}  // namespace
+
+MatrixView repack(const MatrixView& W, uint8_t* dst, const std::function<void(const void*, size_t)>& consumed) {
+  check_repackable(W, "repack");
+  return repack_as(W, repacked_layout(W.type), dst, consumed);
+}
 
 MatrixView repack(const MatrixView& W, std::vector<uint8_t>& storage) {
   check_repackable(W, "repack");
@@ -153,7 +182,9 @@ MatrixView repack(const MatrixView& W, std::vector<uint8_t>& storage) {
 MatrixView repack_x4(const MatrixView& W, std::vector<uint8_t>& storage) {
   if (!x4::packable(W.type))
     throw InvalidArgument("repack_x4: no X4 layout for " + std::string(io::type_name(W.type)));
-  return repack(W, storage);
+  check_repackable(W, "repack_x4");
+  storage.resize(x4::group_bytes(W.type, W.n_in) * static_cast<size_t>((W.n_out + 3) / 4));
+  return repack_as(W, Layout::X4, storage.data(), {});
 }
 
 namespace {
@@ -172,11 +203,7 @@ void exact_gemv(const MatrixView& W, int64_t r0, int64_t r1, const float* x, int
     } else {
       if (r == r0 || r % R == 0) {
         scratch.resize(static_cast<size_t>(R) * W.row_stride);
-        const uint8_t* group = base + (r / R) * group_stride(W.type, W.layout, W.n_in);
-        if (W.layout == Layout::K8)
-          k8::unpack_group(W.type, group, W.n_in, scratch.data());
-        else
-          x4::unpack_group(W.type, group, W.n_in, scratch.data());
+        unpack_group(W, base + (r / R) * group_stride(W.type, W.layout, W.n_in), scratch.data());
       }
       src = scratch.data() + (r % R) * W.row_stride;
     }
@@ -191,11 +218,7 @@ const uint8_t* matrix_row(const MatrixView& W, int64_t r, std::vector<uint8_t>& 
   if (W.layout == Layout::Rows) return base + r * W.row_stride;
   const int R = group_rows(W);
   scratch.resize(R * W.row_stride);
-  const uint8_t* group = base + (r / R) * group_stride(W.type, W.layout, W.n_in);
-  if (W.layout == Layout::K8)
-    k8::unpack_group(W.type, group, W.n_in, scratch.data());
-  else
-    x4::unpack_group(W.type, group, W.n_in, scratch.data());
+  unpack_group(W, base + (r / R) * group_stride(W.type, W.layout, W.n_in), scratch.data());
   return scratch.data() + (r % R) * W.row_stride;
 }
 
@@ -247,6 +270,9 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
                             std::string(io::type_name(W.type)));
     if (W.layout == Layout::K8 && (!k8::packable(W.type) || W.row_stride != io::row_bytes(W.type, W.n_in)))
       throw InvalidArgument("matmul: K8 layout needs Q4_K/Q6_K with contiguous rows, not " +
+                            std::string(io::type_name(W.type)));
+    if (W.layout == Layout::X16 && (!x16::packable(W.type) || W.row_stride != io::row_bytes(W.type, W.n_in)))
+      throw InvalidArgument("matmul: X16 layout needs Q5_0/Q8_0 with contiguous rows, not " +
                             std::string(io::type_name(W.type)));
     need_a |= act_kind(W.type) == ActKind::Q8_A;
     need_k |= act_kind(W.type) == ActKind::Q8_KA;
@@ -301,9 +327,9 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
         // Whole tiles: a boundary inside a group would make both neighbours run it. K8: whole pairs
         // of groups (16 rows), as the batched K8 tiles take two adjacent groups per 512-bit vector
         // and pair a chunk's odd last group with itself (its work done twice); with 8-row boundaries
-        // about half the chunks of the 1.5B's ffn_down ended on such a lone group. Else 4 rows (X4
-        // at 8 rows measured no faster on the 0.5B, whose X4 tiles pair groups the same way).
-        const int64_t mask = W.layout == Layout::K8 ? ~int64_t{15} : ~int64_t{3};
+        // about half the chunks of the 1.5B's ffn_down ended on such a lone group. Else whole groups
+        // (16 rows for X16, 4 for X4; X4 at 8 rows measured no faster on the 0.5B).
+        const int64_t mask = W.layout == Layout::K8 ? ~int64_t{15} : ~int64_t{group_rows(W.layout) - 1};
         return std::min<int64_t>(W.n_out, static_cast<int64_t>((b - base) / W.row_stride) & mask);
       };
       const int64_t r0 = row_at(b0), r1 = chunk == nc - 1 ? W.n_out : row_at(b1);
@@ -322,9 +348,10 @@ void matmul_multi(const MatrixView* Ws, float* const* ys, int n_mats, const floa
         exact_gemv(W, r0, r1, x, n_tokens, ys[m]);
         continue;
       }
-      const GemvFn fn = W.layout == Layout::X4   ? K.gemv_x4[x4_slot_of(W.type)]
-                        : W.layout == Layout::K8 ? K.gemv_k8[W.type == TensorType::Q6_K ? 1 : 0]
-                                                 : K.gemv[slot_of(W.type)];
+      const GemvFn fn = W.layout == Layout::X4    ? K.gemv_x4[x4_slot_of(W.type)]
+                        : W.layout == Layout::K8  ? K.gemv_k8[W.type == TensorType::Q6_K ? 1 : 0]
+                        : W.layout == Layout::X16 ? K.gemv_x16[W.type == TensorType::Q8_0 ? 1 : 0]
+                                                  : K.gemv[slot_of(W.type)];
       fn(static_cast<const uint8_t*>(W.data), W.row_stride, n_in, r0, r1, act, act_stride, n_tokens, ys[m], W.n_out);
     }
   };

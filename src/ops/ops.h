@@ -20,6 +20,7 @@ enum class Layout : uint8_t {
   Rows,  // as GGUF stores them: row r at data + r * row_stride
   X4,    // Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 repacked four rows per group (ops/pack_x4.h); group g at data + 4 g row_stride
   K8,    // Q4_K/Q6_K repacked eight rows per group (ops/pack_k8.h); group g at data + g * k8::group_bytes
+  X16,   // Q5_0/Q8_0 repacked sixteen rows per group for AVX-512 VNNI (ops/pack_x16.h); group g at data + 16 g row_stride
 };
 
 // A weight matrix as stored by GGUF: n_out rows of n_in elements each (ggml ne0 = n_in,
@@ -38,10 +39,13 @@ struct MatrixView {
 // Q5_0, Q5_1, Q8_0 (X4) and Q4_K, Q6_K (K8) on AVX2/AVX-512). EDGELLM_REPACK=0 in the environment
 // turns repacking off, and so does exact mode (set_exact_activations) at the time of the call.
 bool repack_preferred(TensorType t);
-// Whether t has a repacked layout (X4 or K8), and the bytes W takes in it.
+// Whether t has a repacked layout (X4, X16 or K8), and the bytes W takes in it.
 bool repackable(TensorType t);
+// The layout repack gives t: K8 (Q4_K/Q6_K), X16 (Q5_0/Q8_0 when the AVX-512 VNNI kernel runs:
+// active ISA and use_vnni() at the call), else X4.
+Layout repacked_layout(TensorType t);
 size_t repacked_bytes(const MatrixView& W);
-// W (row-major, contiguous rows) repacked into its layout (X4 or K8) at dst (repacked_bytes(W)
+// W (row-major, contiguous rows) repacked into its layout (repacked_layout: X4, X16 or K8) at dst (repacked_bytes(W)
 // bytes, written once front to back); returns the view of it. `consumed(src, n)` is called for
 // consecutive ranges of W's bytes (about 1 MiB each) as soon as they are no longer read, so a
 // caller can release the source's pages while the copy grows.

@@ -6,7 +6,7 @@
 namespace edgellm::train {
 namespace {
 
-constexpr int64_t kTileRows = 8;  // W rows dequantized at once per thread (a few KB: stays in L1/L2)
+constexpr int64_t kTileRows = 16;  // W rows dequantized at once per thread (tens of KB: stays in L2)
 
 template <typename Fn>
 void split(ops::ThreadPool& pool, int64_t n, Fn&& fn) {
@@ -21,7 +21,11 @@ void split(ops::ThreadPool& pool, int64_t n, Fn&& fn) {
 
 void matmul_t_add(const ops::MatrixView& W, const float* dy, int64_t T, float* dx, ops::ThreadPool& pool) {
   const int64_t n_in = W.n_in, n_out = W.n_out;
-  const int64_t group = W.layout == ops::Layout::K8 ? 8 : W.layout == ops::Layout::X4 ? 4 : 1;  // divides kTileRows
+  // Rows one matrix_row call unpacks; divides kTileRows.
+  const int64_t group = W.layout == ops::Layout::X16 ? 16
+                        : W.layout == ops::Layout::K8 ? 8
+                        : W.layout == ops::Layout::X4 ? 4
+                                                      : 1;
   // Tokens are split over the threads; each thread dequantizes every tile itself (dequantizing
   // costs a few operations per weight, the products T of them) and never shares a dx row.
   split(pool, T, [&](int64_t t0, int64_t t1, int) {

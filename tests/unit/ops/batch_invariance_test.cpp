@@ -48,9 +48,10 @@ TEST_P(BatchInvariance, EachTokenEqualsItsSingleTokenMatmul) {
     for (size_t i = 0; i < x.size(); i += 97) x[i] *= 20.f;
     // K8 on AVX-512: one token runs a 256-bit one-group tile, batches the paired 512-bit tiles,
     // with VNNI (dpbusd) and without (maddubs): both kinds must agree bitwise.
-    const bool k8 = t == TensorType::Q4_K || t == TensorType::Q6_K;
+    // X16 (Q5_0/Q8_0 with VNNI at load): the VNNI tile, or unpacked rows with VNNI turned off.
+    const bool k8 = t == TensorType::Q4_K || t == TensorType::Q6_K, x16 = W.layout == Layout::X16;
     for (const bool vnni : {true, false}) {
-      if (!vnni && !k8) continue;
+      if (!vnni && !k8 && !x16) continue;
       set_vnni_allowed(vnni);
       for (const std::string& isa : available_isas()) {
         ASSERT_TRUE(force_isa(isa)) << isa;

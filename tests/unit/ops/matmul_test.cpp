@@ -87,7 +87,7 @@ void check(const Case& c, int64_t n_tokens, int threads, size_t w_off, size_t x_
           << io::type_name(c.type) << " isa=" << active_isa() << " n_in=" << c.n_in
           << " n_out=" << c.n_out << " tokens=" << n_tokens << " t=" << t << " o=" << o
           << " threads=" << threads << " w_off=" << w_off << " x_off=" << x_off
-          << (layout == Layout::X4 ? " X4" : layout == Layout::K8 ? " K8" : "");
+          << (layout == Layout::X4 ? " X4" : layout == Layout::K8 ? " K8" : layout == Layout::X16 ? " X16" : "");
     }
 }
 
@@ -184,9 +184,10 @@ TEST(RepackX4, RowsRoundTripAndProductMatches) {
       const MatrixView W{t, w.data(), n_in, n_out, rb};
       std::vector<uint8_t> packed, scratch;
       const MatrixView P = repack(W, packed);
-      EXPECT_EQ(P.layout, k8 ? Layout::K8 : Layout::X4);
-      // X4 keeps the bytes of its rows; K8 Q4_K adds 32 bytes per 8-row super-block (unpacked scales).
-      const int64_t R = k8 ? 8 : 4;
+      EXPECT_EQ(P.layout, repacked_layout(t));
+      EXPECT_EQ(P.layout, k8 ? Layout::K8 : use_vnni() && active_isa() == std::string("avx3") && (t == TensorType::Q5_0 || t == TensorType::Q8_0) ? Layout::X16 : Layout::X4);
+      // X4 and X16 keep the bytes of their rows; K8 Q4_K adds 32 bytes per 8-row super-block (unpacked scales).
+      const int64_t R = k8 ? 8 : P.layout == Layout::X16 ? 16 : 4;
       const size_t extra = t == TensorType::Q4_K ? 32 * static_cast<size_t>(n_in / 256) : 0;
       EXPECT_EQ(packed.size(), (R * rb + extra) * static_cast<size_t>((n_out + R - 1) / R));
       EXPECT_EQ(packed.size(), repacked_bytes(W));
